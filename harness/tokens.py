@@ -12,6 +12,7 @@ reports none. Special-token text such as ``<|endoftext|>`` is counted as ordinar
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,9 +23,13 @@ ENCODING_NAME = "o200k_base"
 
 @functools.cache
 def _encoding() -> Any:
-    import bpe_openai  # noqa: PLC0415 - loading the vocabulary takes ~0.5 s; only pay it when used
+    # bpe-openai 0.1.x reads its vocabularies with importlib.resources.open_binary, deprecated since
+    # Python 3.11; the warning is theirs, not ours (and pytest turns warnings into errors).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import bpe_openai  # noqa: PLC0415 - loading the vocabularies takes ~0.5 s; only pay it when used
 
-    return bpe_openai.get_encoding(ENCODING_NAME)
+        return bpe_openai.get_encoding(ENCODING_NAME)
 
 
 def encode(text: str) -> list[int]:
