@@ -1,0 +1,55 @@
+"""Pydantic models of every user-written file and the loader that reports ``file:line: field: message``."""
+
+from __future__ import annotations
+
+from harness.config._load import (
+    ResolvedFault,
+    ResolvedScenario,
+    load_fault_file,
+    load_prompts,
+    load_scenario,
+    resolve_price,
+)
+from harness.config._models import (
+    DIALECTS,
+    SLO,
+    Check,
+    Contender,
+    Endpoint,
+    FaultEntry,
+    FaultFile,
+    FaultSpec,
+    LoadProfile,
+    Message,
+    Price,
+    PriceTier,
+    PromptItem,
+    Scenario,
+    Stage,
+    Timeouts,
+)
+
+__all__ = [
+    "DIALECTS",
+    "SLO",
+    "Check",
+    "Contender",
+    "Endpoint",
+    "FaultEntry",
+    "FaultFile",
+    "FaultSpec",
+    "LoadProfile",
+    "Message",
+    "Price",
+    "PriceTier",
+    "PromptItem",
+    "ResolvedFault",
+    "ResolvedScenario",
+    "Scenario",
+    "Stage",
+    "Timeouts",
+    "load_fault_file",
+    "load_prompts",
+    "load_scenario",
+    "resolve_price",
+]

@@ -1,0 +1,273 @@
+"""Load a scenario and everything it references, collecting every problem as ``file:line: field: message``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness._errors import ConfigError
+from harness.config._models import Endpoint, FaultEntry, FaultFile, FaultSpec, Price, PromptItem, Scenario
+from harness.config._yaml import (
+    Located,
+    display_path,
+    load_yaml_located,
+    validate_located,
+)
+from harness.sim.config import PRESETS, SimBehaviour
+
+__all__ = [
+    "ResolvedFault",
+    "ResolvedScenario",
+    "load_fault_file",
+    "load_prompts",
+    "load_scenario",
+    "resolve_price",
+]
+
+
+@dataclass(frozen=True)
+class ResolvedFault:
+    """A timeline entry with its fault spec resolved (library name looked up) and a stable id."""
+
+    fault_id: str
+    name: str
+    entry: FaultEntry
+    spec: FaultSpec
+    description: str
+    endpoints: tuple[str, ...]  # endpoints the target stands for
+
+
+@dataclass(frozen=True)
+class ResolvedScenario:
+    """A validated scenario with its prompts, faults, prices and secrets resolved. Secrets stay in memory."""
+
+    path: Path
+    scenario: Scenario
+    prompts: list[PromptItem]
+    prompts_path: Path
+    prompts_sha256: str
+    faults: list[ResolvedFault]
+    prices: dict[str, Price]
+    sim_behaviours: dict[str, SimBehaviour]
+    api_keys: Mapping[str, str] = field(repr=False, default_factory=dict)
+
+    def endpoint(self, name: str) -> Endpoint:
+        for ep in self.scenario.endpoints:
+            if ep.name == name:
+                return ep
+        raise KeyError(name)
+
+
+def load_prompts(path: Path, shown: str | None = None) -> tuple[list[PromptItem], str, list[str]]:
+    """Read a JSONL prompt set: (items, sha256 of the file, problems)."""
+    shown = shown or display_path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return [], "", [f"{shown}:1: file not found"]
+    except OSError as exc:
+        return [], "", [f"{shown}:1: cannot read file: {exc}"]
+    items: list[PromptItem] = []
+    problems: list[str] = []
+    ids: dict[str, int] = {}
+    for no, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{shown}:{no}: invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        located = Located(shown, data, {(): no})
+        item, errs = validate_located(PromptItem, located)
+        problems.extend(errs)
+        if item is not None:
+            if item.id in ids:
+                problems.append(f"{shown}:{no}: id: duplicate prompt id {item.id!r} (first on line {ids[item.id]})")
+            ids[item.id] = no
+            items.append(item)
+    if not items and not problems:
+        problems.append(f"{shown}:1: prompt set is empty")
+    return items, hashlib.sha256(raw).hexdigest(), problems
+
+
+def load_fault_file(path: Path) -> tuple[FaultFile | None, list[str]]:
+    located = load_yaml_located(path)
+    item, problems = validate_located(FaultFile, located)
+    return item, problems
+
+
+def _faults_dirs(scenario_path: Path) -> list[Path]:
+    here = scenario_path.resolve().parent
+    return [here / "faults", here.parent / "faults", Path.cwd() / "faults"]
+
+
+def resolve_price(price: Price, base_dir: Path) -> tuple[Price, str | None]:
+    """Apply a ``litellm: {file, model}`` import (per-token USD → per-million). Returns (price, problem)."""
+    if price.litellm is None:
+        return price, None
+    spec = price.litellm
+    if set(spec) - {"file", "model"} or "file" not in spec or "model" not in spec:
+        return price, "litellm: expected exactly {file, model}"
+    file = (base_dir / spec["file"]).resolve()
+    try:
+        table = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return price, f"litellm.file: file not found: {display_path(file)}"
+    except (OSError, json.JSONDecodeError) as exc:
+        return price, f"litellm.file: cannot read {display_path(file)}: {exc}"
+    entry = table.get(spec["model"]) if isinstance(table, dict) else None
+    if not isinstance(entry, dict):
+        return price, f"litellm.model: {spec['model']!r} not found in {display_path(file)}"
+
+    def per_m(key: str) -> float | None:
+        value = entry.get(key)
+        return float(value) * 1e6 if isinstance(value, int | float) else None
+
+    tiers: list[dict[str, Any]] = []
+    for key, value in entry.items():
+        if key.startswith("input_cost_per_token_above_") and key.endswith("k_tokens") and isinstance(value, int | float):
+            n = key.removeprefix("input_cost_per_token_above_").removesuffix("k_tokens")
+            if n.isdigit():
+                tiers.append({
+                    "above_input_tokens": int(n) * 1000,
+                    "input_per_mtok": float(value) * 1e6,
+                    "output_per_mtok": per_m(f"output_cost_per_token_above_{n}k_tokens"),
+                    "cached_input_per_mtok": per_m(f"cache_read_input_token_cost_above_{n}k_tokens"),
+                })
+    merged = {
+        "input_per_mtok": per_m("input_cost_per_token") or 0.0,
+        "output_per_mtok": per_m("output_cost_per_token") or 0.0,
+        "cached_input_per_mtok": per_m("cache_read_input_token_cost") or per_m("input_cost_per_token_cache_hit"),
+        "cache_write_per_mtok": per_m("cache_creation_input_token_cost"),
+        "reasoning_per_mtok": per_m("output_cost_per_reasoning_token"),
+        "per_request": price.per_request,
+        "tiers": sorted(tiers, key=lambda t: t["above_input_tokens"]),
+    }
+    return Price.model_validate(merged), None
+
+
+def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
+                  require_keys: bool = True) -> ResolvedScenario:
+    """Validate a scenario file and everything it references. Raises ``ConfigError`` listing every problem."""
+    env = os.environ if environ is None else environ
+    path = Path(path)
+    located = load_yaml_located(path)
+    if not isinstance(located.data, dict):
+        raise ConfigError([f"{located.file}:1: a scenario must be a mapping of keys to values"])
+    scenario, problems = validate_located(Scenario, located)
+    if scenario is None:
+        raise ConfigError(problems)
+    assert isinstance(scenario, Scenario)
+    p = located.problem
+    base_dir = path.resolve().parent
+
+    # names must be unique; references must resolve
+    ep_names: dict[str, int] = {}
+    for i, ep in enumerate(scenario.endpoints):
+        if ep.name in ep_names:
+            problems.append(p(("endpoints", i, "name"), f"duplicate endpoint name {ep.name!r}"))
+        ep_names.setdefault(ep.name, i)
+    ct_names: dict[str, int] = {}
+    for i, ct in enumerate(scenario.contenders):
+        if ct.name in ct_names:
+            problems.append(p(("contenders", i, "name"), f"duplicate contender name {ct.name!r}"))
+        ct_names.setdefault(ct.name, i)
+        if ct.primary not in ep_names:
+            problems.append(p(("contenders", i, "primary"), f"unknown endpoint {ct.primary!r}"))
+        for j, fb in enumerate(ct.fallbacks):
+            if fb not in ep_names:
+                problems.append(p(("contenders", i, "fallbacks", j), f"fallback chain names unknown endpoint {fb!r}"))
+            elif fb == ct.primary or fb in ct.fallbacks[:j]:
+                problems.append(p(("contenders", i, "fallbacks", j), f"endpoint {fb!r} appears twice in the chain"))
+    overlap = set(ep_names) & set(ct_names)
+    for name in sorted(overlap):
+        problems.append(p(("contenders", ct_names[name], "name"),
+                          f"{name!r} names both an endpoint and a contender; fault targets would be ambiguous"))
+
+    # secrets and simulated profiles
+    api_keys: dict[str, str] = {}
+    sim_behaviours: dict[str, SimBehaviour] = {}
+    prices: dict[str, Price] = {}
+    for i, ep in enumerate(scenario.endpoints):
+        if ep.api_key_env is not None:
+            value = env.get(ep.api_key_env)
+            if value:
+                api_keys[ep.name] = value
+            elif require_keys:
+                problems.append(p(("endpoints", i, "api_key_env"),
+                                  f"environment variable {ep.api_key_env} is not set"))
+        elif ep.sim is None and require_keys:
+            problems.append(p(("endpoints", i), "real endpoints need api_key_env (the variable holding the key)"))
+        if ep.sim is not None:
+            behaviour = scenario.sim_profiles.get(ep.sim) or PRESETS.get(ep.sim)
+            if behaviour is None:
+                known = ", ".join(sorted({*PRESETS, *scenario.sim_profiles}))
+                problems.append(p(("endpoints", i, "sim"), f"unknown sim profile {ep.sim!r} (known: {known})"))
+            else:
+                sim_behaviours[ep.name] = behaviour
+        price, problem = resolve_price(ep.price, base_dir)
+        if problem:
+            problems.append(p(("endpoints", i, "price"), problem))
+        prices[ep.name] = price
+
+    # prompts
+    prompts_path = (base_dir / scenario.prompts).resolve()
+    prompts: list[PromptItem] = []
+    sha = ""
+    if not prompts_path.is_file():
+        problems.append(p(("prompts",), f"file not found: {display_path(prompts_path)}"))
+    else:
+        prompts, sha, prompt_problems = load_prompts(prompts_path)
+        problems.extend(prompt_problems)
+        if scenario.prompt_limit:
+            prompts = prompts[: scenario.prompt_limit]
+
+    # fault timeline
+    faults: list[ResolvedFault] = []
+    contenders = {c.name: c for c in scenario.contenders}
+    for i, entry in enumerate(scenario.faults):
+        where = ("faults", i)
+        if entry.target in ep_names:
+            endpoints: tuple[str, ...] = (entry.target,)
+        elif entry.target in contenders:
+            ct = contenders[entry.target]
+            endpoints = (ct.primary, *ct.fallbacks)
+        else:
+            problems.append(p((*where, "target"), f"unknown endpoint or contender {entry.target!r}"))
+            continue
+        if entry.duration is None and entry.at >= scenario.load.duration:
+            problems.append(p((*where, "at"), "fault starts after the run ends"))
+        if isinstance(entry.fault, FaultSpec):
+            spec: FaultSpec = entry.fault
+            name = entry.fault.kind
+            description = entry.fault.description or entry.fault.kind
+        else:
+            found = next((d / f"{entry.fault}.yaml" for d in _faults_dirs(path) if (d / f"{entry.fault}.yaml").is_file()),
+                         None)
+            if found is None:
+                problems.append(p((*where, "fault"), f"no fault named {entry.fault!r} (looked for faults/{entry.fault}.yaml)"))
+                continue
+            try:
+                ffile, fproblems = load_fault_file(found)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
+            problems.extend(fproblems)
+            if ffile is None:
+                continue
+            spec = FaultSpec.model_validate(ffile.model_dump(exclude={"name"}))
+            name = ffile.name
+            description = ffile.description
+        faults.append(ResolvedFault(f"f{i + 1}-{name}", name, entry, spec, description, endpoints))
+
+    if problems:
+        raise ConfigError(problems)
+    return ResolvedScenario(path=path, scenario=scenario, prompts=prompts, prompts_path=prompts_path,
+                            prompts_sha256=sha, faults=faults, prices=prices, sim_behaviours=sim_behaviours,
+                            api_keys=api_keys)

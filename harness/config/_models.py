@@ -1,0 +1,257 @@
+"""Pydantic models of every user-written file: scenario, endpoints, contenders, prompts, load, faults, SLOs, prices.
+
+All models forbid unknown keys. Durations accept ``500ms``/``10s``/``2m``; rates accept ``5/s``/``300/min``.
+API keys are never written in files: an endpoint names the environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from harness._model import Duration, Name, Rate, UserModel
+from harness.sim.config import SimBehaviour
+
+__all__ = [
+    "DIALECTS",
+    "SLO",
+    "Check",
+    "Contender",
+    "Endpoint",
+    "FaultEntry",
+    "FaultFile",
+    "FaultSpec",
+    "LoadProfile",
+    "Message",
+    "Price",
+    "PriceTier",
+    "PromptItem",
+    "Scenario",
+    "Stage",
+    "Timeouts",
+]
+
+Dialect = Literal["openai-chat", "anthropic-messages", "azure-openai"]
+DIALECTS: tuple[str, ...] = Dialect.__args__  # type: ignore[attr-defined]
+
+
+class Timeouts(UserModel):
+    """Separate limits per phase of one attempt (seconds)."""
+
+    connect: Duration = Field(5.0, gt=0, description="TCP (+TLS) connect")
+    ttft: Duration = Field(60.0, gt=0, description="dispatch to first token")
+    idle: Duration = Field(30.0, gt=0, description="longest gap between two chunks")
+    total: Duration = Field(300.0, gt=0, description="whole attempt")
+
+
+class PriceTier(UserModel):
+    """Prices that replace the base ones when the prompt has more than ``above_input_tokens`` tokens."""
+
+    above_input_tokens: int = Field(ge=0)
+    input_per_mtok: float | None = Field(None, ge=0)
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+    output_per_mtok: float | None = Field(None, ge=0)
+
+
+class Price(UserModel):
+    """USD per million tokens (``*_per_mtok``) plus an optional fee per request.
+
+    Either written inline or imported from LiteLLM's ``model_prices_and_context_window.json`` with
+    ``litellm: {file: prices.json, model: gpt-4o}`` (per-token prices there are converted).
+    """
+
+    input_per_mtok: float = Field(0.0, ge=0, description="uncached input")
+    cached_input_per_mtok: float | None = Field(None, ge=0, description="cache read; defaults to input price")
+    cache_write_per_mtok: float | None = Field(None, ge=0, description="cache write; defaults to input price")
+    output_per_mtok: float = Field(0.0, ge=0, description="output, reasoning included unless priced apart")
+    reasoning_per_mtok: float | None = Field(None, ge=0, description="reasoning; defaults to output price")
+    per_request: float = Field(0.0, ge=0, description="flat fee per attempt that got an answer")
+    tiers: list[PriceTier] = Field(default_factory=list)
+    litellm: dict[str, str] | None = Field(None, description="{file, model}: import from LiteLLM's price map")
+
+
+class Endpoint(UserModel):
+    """One vendor API target. Either ``sim`` (a simulated vendor the harness starts) or ``base_url``."""
+
+    name: Name
+    dialect: Dialect
+    model: str = Field(description="model (or Azure deployment) requested")
+    base_url: str | None = Field(None, description="what you would pass to the vendor's SDK as base URL")
+    sim: str | None = Field(None, description="simulated vendor profile: a preset or a key of sim_profiles")
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                    description="name of the environment variable holding the API key")
+    api_version: str | None = Field(None, description="Azure api-version query parameter")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    stream: bool = True
+    region: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, description="extra non-secret request headers")
+    price: Price = Field(default_factory=Price)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Endpoint:
+        if (self.sim is None) == (self.base_url is None):
+            raise ValueError("give exactly one of `sim` (simulated vendor) or `base_url`")
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        if self.dialect == "azure-openai" and self.api_version is None and self.sim is None:
+            raise ValueError("azure-openai endpoints need api_version")
+        return self
+
+
+RetryClass = Literal[
+    "connect_refused", "connect_timeout", "read_timeout", "conn_reset", "conn_closed_early",
+    "http_429", "http_5xx", "overloaded", "stream_truncated", "stream_error_event", "malformed_response",
+]
+
+
+class Contender(UserModel):
+    """What is compared: a primary endpoint, an ordered fallback chain and the routing policy."""
+
+    name: Name
+    primary: Name
+    fallbacks: list[Name] = Field(default_factory=list)
+    retries: int = Field(0, ge=0, le=10, description="extra attempts on the same endpoint before falling back")
+    retry_on: list[RetryClass] = Field(
+        default_factory=lambda: ["connect_refused", "connect_timeout", "conn_reset", "conn_closed_early",
+                                 "http_429", "http_5xx", "overloaded"])
+    fallback_on: list[RetryClass] | None = Field(None, description="classes that trigger fallback; default: any")
+    backoff_base: Duration = Field(0.5, ge=0, description="first backoff; doubles per retry")
+    backoff_cap: Duration = Field(8.0, ge=0, description="longest backoff, Retry-After included")
+    cooldown_after: int = Field(3, ge=1, description="consecutive failures that cool an endpoint down")
+    cooldown: Duration = Field(5.0, ge=0, description="how long a cooled-down endpoint is skipped")
+    deadline: Duration = Field(120.0, gt=0, description="per logical request, all attempts included")
+
+
+class Check(UserModel):
+    """An expectation on the answer; exactly one kind."""
+
+    contains: str | None = None
+    regex: str | None = None
+    exact: str | None = None
+    json_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        kinds = [k for k in ("contains", "regex", "exact", "json_schema") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a check needs exactly one of contains, regex, exact, json_schema")
+        return self
+
+
+class Message(UserModel):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+    tool_call_id: str | None = None
+
+
+class PromptItem(UserModel):
+    """One prompt of a prompt set (one JSON object per line of a ``.jsonl`` file)."""
+
+    id: Name
+    prompt_class: str = Field("chat", alias="class")
+    system: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    seed: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    check: Check | None = None
+
+    model_config = UserModel.model_config | {"populate_by_name": True}
+
+
+class Stage(UserModel):
+    """A piece of an open-model load: hold or ramp the arrival rate for a while."""
+
+    duration: Duration = Field(gt=0)
+    rate: Rate = Field(description="arrival rate at the end of the stage (requests/s)")
+    ramp: bool = Field(False, description="ramp linearly from the previous rate instead of stepping")
+
+
+class LoadProfile(UserModel):
+    """How requests arrive. Open model: a seeded arrival schedule. Closed model: N users in a loop."""
+
+    model: Literal["open", "closed"] = "open"
+    mode: Literal["parallel", "sequential"] = Field("parallel", description="contenders at once or in turn")
+    arrival: Literal["constant", "poisson", "gamma"] = "poisson"
+    rate: Rate = Field(2.0, gt=0, description="open model: requests/s per contender")
+    burstiness: float = Field(1.0, gt=0, description="gamma shape; < 1 is burstier than Poisson")
+    stages: list[Stage] = Field(default_factory=list, description="open model: overrides rate over time")
+    users: int = Field(4, ge=1, description="closed model: concurrent users per contender; open: pool size")
+    spawn_rate: float = Field(10.0, gt=0)
+    think_time: Duration = Field(0.0, ge=0)
+    duration: Duration = Field(60.0, gt=0)
+    warmup: Duration = Field(0.0, ge=0, description="excluded from metrics")
+    cooldown: Duration = Field(0.0, ge=0, description="excluded from metrics")
+    max_requests: int | None = Field(None, ge=1, description="stop after this many logical requests per contender")
+    max_error_rate: float | None = Field(None, gt=0, le=1, description="stop when the error rate exceeds it")
+    grace: Duration = Field(10.0, ge=0, description="time in-flight requests get to finish at the end")
+
+
+FaultKind = Literal[
+    # TCP level, through Toxiproxy
+    "outage", "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data",
+    # HTTP/SSE level, in the harness's client path
+    "http_status", "rate_limit", "stream_cut", "stall", "malformed_chunk",
+]
+
+
+class FaultSpec(UserModel):
+    """One fault. TCP kinds map to Toxiproxy toxics (attributes in Toxiproxy's units); HTTP kinds act per request."""
+
+    kind: FaultKind
+    description: str = ""
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(1.0, ge=0, le=1, description="TCP: share of connections affected")
+    attributes: dict[str, int | float] = Field(default_factory=dict, description="Toxiproxy toxic attributes")
+    probability: float = Field(1.0, ge=0, le=1, description="HTTP: share of requests affected (seeded)")
+    status: int | None = Field(None, ge=400, le=599, description="http_status: status to answer")
+    retry_after: Duration | None = Field(None, description="http_status 429/503: Retry-After to send")
+    after_tokens: int | None = Field(None, ge=0, description="stream_cut / stall / malformed_chunk: after N chunks")
+    stall_for: Duration | None = Field(None, description="stall: how long the stream stops")
+    rpm: int | None = Field(None, ge=1, description="rate_limit: requests per minute allowed")
+
+
+class FaultFile(FaultSpec):
+    """A reusable fault in ``faults/<name>.yaml``: a spec with a name a reader understands."""
+
+    name: Name
+    description: str = Field(min_length=1, description="one line, used by the report")
+
+
+class FaultEntry(UserModel):
+    """One entry of the fault timeline: at ``at`` for ``duration``, on an endpoint or a whole contender."""
+
+    at: Duration
+    duration: Duration | None = Field(None, gt=0, description="omit to keep the fault until the run ends")
+    target: Name
+    fault: Annotated[str | FaultSpec, Field(description="name in faults/ or an inline spec")]
+
+
+class SLO(UserModel):
+    """Per-request thresholds that make a request "good", and run-level limits that make a contender pass."""
+
+    ttft: Duration | None = Field(None, gt=0)
+    tpot: Duration | None = Field(None, gt=0)
+    e2e: Duration | None = Field(None, gt=0)
+    max_error_rate: float = Field(0.05, ge=0, le=1)
+    min_good_fraction: float = Field(0.9, ge=0, le=1)
+
+
+class Scenario(UserModel):
+    """A bake-off: who is compared, on which prompts, under which load, with which faults and SLOs."""
+
+    name: Name
+    description: str = ""
+    seed: int = 1
+    prompts: str = Field(description="path of a .jsonl prompt set, relative to this file")
+    prompt_limit: int | None = Field(None, ge=1, description="use only the first N prompts")
+    endpoints: list[Endpoint] = Field(min_length=1)
+    contenders: list[Contender] = Field(min_length=1)
+    load: LoadProfile = Field(default_factory=LoadProfile)
+    faults: list[FaultEntry] = Field(default_factory=list)
+    slo: SLO = Field(default_factory=SLO)
+    sim_profiles: dict[Name, SimBehaviour] = Field(default_factory=dict)
+    monthly_requests: int | None = Field(None, ge=1, description="declared volume for the cost projection")

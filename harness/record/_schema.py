@@ -1,0 +1,140 @@
+"""The record schema: one row per attempt, the single definition used by every writer and reader.
+
+Times are seconds on the run's monotonic clock (t=0 at run start), floats rounded to µs.
+A logical request is identified by ``request_id`` and has one or more attempts (``attempt`` 1, 2, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "ERROR_CLASSES",
+    "RECORD_FIELDS",
+    "ErrorClass",
+    "FaultEvent",
+    "Outcome",
+    "RequestRecord",
+    "UsageSource",
+]
+
+ErrorClass = Literal[
+    "connect_refused",
+    "connect_timeout",
+    "read_timeout",
+    "conn_reset",
+    "conn_closed_early",
+    "http_429",
+    "http_4xx",
+    "http_5xx",
+    "overloaded",
+    "stream_truncated",
+    "stream_error_event",
+    "malformed_response",
+    "deadline_exceeded",
+    "client_error",
+]
+"""One class per failed attempt (DESIGN.md). ``client_error`` is a harness bug and must stay at zero.
+
+``deadline_exceeded`` marks an attempt that was never sent because the logical request's deadline
+had passed (or a cooled-down chain had nothing left to try).
+"""
+
+ERROR_CLASSES: tuple[str, ...] = ErrorClass.__args__  # type: ignore[attr-defined]
+
+Outcome = Literal["ok", "error"]
+UsageSource = Literal["reported", "estimated", "none"]
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One attempt of one logical request, as written to ``records.jsonl`` and ``records.parquet``."""
+
+    # identity
+    run_id: str
+    request_id: str
+    attempt: int
+    contender: str
+    endpoint: str
+    dialect: str
+    model_requested: str
+    model_served: str | None = None
+    # workload
+    prompt_id: str = ""
+    prompt_class: str = ""
+    worker: str = "local"
+    user: int = 0
+    seq: int = 0  # position of the logical request in the contender's schedule
+    # timing (run clock, seconds)
+    t_intended: float = 0.0
+    t_dispatch: float = 0.0
+    t_headers: float | None = None
+    t_first_token: float | None = None
+    t_first_output: float | None = None
+    t_last_token: float | None = None
+    t_end: float = 0.0
+    chunk_times: list[float] = field(default_factory=list)
+    # result
+    status: int | None = None
+    outcome: Outcome = "error"
+    error_class: str | None = None
+    error_detail: str | None = None
+    finish_reason: str | None = None
+    # usage and cost
+    input_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    usage_source: UsageSource = "none"
+    estimated_output_tokens: int | None = None
+    max_tokens: int | None = None
+    max_tokens_exceeded: bool = False
+    cost_usd: float = 0.0
+    # what the vendor told us
+    retry_after_s: float | None = None
+    ratelimit_remaining_requests: int | None = None
+    ratelimit_remaining_tokens: int | None = None
+    vendor_request_id: str | None = None
+    # routing
+    fallback_from: str | None = None
+    is_final_attempt: bool = True
+    fault_injected: str | None = None  # HTTP-level fault applied to this attempt, if any
+    # quality
+    check_passed: bool | None = None
+    output_excerpt: str | None = None  # untrusted model text, truncated; escaped wherever shown
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in RECORD_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestRecord:
+        return cls(**{k: v for k, v in data.items() if k in _FIELD_SET})
+
+
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RequestRecord))
+_FIELD_SET = frozenset(RECORD_FIELDS)
+
+
+@dataclass(slots=True)
+class FaultEvent:
+    """One change made by the fault timeline: a fault applied or removed, with when it really happened."""
+
+    run_id: str
+    fault_id: str  # stable id of the timeline entry, e.g. "f1-outage"
+    action: Literal["apply", "remove"]
+    fault: str  # fault name (library name or kind)
+    kind: str
+    target: str  # endpoint or contender named in the scenario
+    endpoints: list[str]  # endpoints actually touched
+    t_requested: float
+    t_applied: float
+    outcome: Literal["ok", "error"] = "ok"
+    detail: str | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
