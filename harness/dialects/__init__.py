@@ -1,0 +1,77 @@
+"""Sans-I/O vendor wire protocols: build the request, parse bytes into normalised events, classify errors.
+
+Nothing here opens a socket or reads a clock, so every dialect is tested with recorded bytes alone.
+A dialect (``get_dialect("openai-chat" | "azure-openai" | "anthropic-messages")``) offers:
+
+* ``build_request(endpoint, prompt, base_url=…, api_key=…, stream=…) -> HttpRequest``
+* ``stream_parser() -> StreamParser`` with ``feed(bytes) -> list[Event]`` and ``close() -> list[Event]``
+* ``parse_response(body) -> list[Event]`` for a complete non-streamed 2xx body
+* ``read_headers(headers) -> HeaderInfo`` (vendor request id, Retry-After, remaining rate limits)
+* ``classify(status, headers, body) -> ErrorInfo`` for non-2xx answers (DESIGN.md error classes)
+* ``error_response(status, message=…, retry_after_s=…)`` and ``malformed_chunk()``: the vendor's own
+  error shapes, used by the HTTP fault layer so injected failures take the same classification path.
+
+Events: :class:`Delta` (output / reasoning / tool text), :class:`Usage` (one convention: input counts
+cache reads and writes, output counts reasoning), :class:`Finish`, :class:`Meta` (served model,
+response id), :class:`StreamError` (error inside a 200), :class:`Malformed`, :class:`Done` (terminal
+event; a stream that ends without it is truncated). Usage::
+
+    d = get_dialect("openai-chat")
+    req = d.build_request(endpoint, prompt, base_url="https://api.openai.com/v1", api_key=key, stream=True)
+    parser = d.stream_parser()
+    for chunk in body_chunks:
+        for ev in parser.feed(chunk):
+            ...
+    tail = parser.close()
+"""
+
+from __future__ import annotations
+
+from harness.dialects._anthropic import ANTHROPIC_VERSION, AnthropicMessagesDialect, AnthropicStreamParser
+from harness.dialects._common import class_for_status, parse_retry_after
+from harness.dialects._events import (
+    Delta,
+    Dialect,
+    Done,
+    ErrorInfo,
+    Event,
+    Finish,
+    HeaderInfo,
+    HttpRequest,
+    Malformed,
+    Meta,
+    StreamError,
+    StreamParser,
+    Usage,
+)
+from harness.dialects._openai import AzureOpenAIDialect, OpenAIChatDialect, OpenAIStreamParser
+from harness.dialects._registry import DIALECT_NAMES, get_dialect
+from harness.dialects._sse import SSEDecoder, SSEEvent
+
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "DIALECT_NAMES",
+    "AnthropicMessagesDialect",
+    "AnthropicStreamParser",
+    "AzureOpenAIDialect",
+    "Delta",
+    "Dialect",
+    "Done",
+    "ErrorInfo",
+    "Event",
+    "Finish",
+    "HeaderInfo",
+    "HttpRequest",
+    "Malformed",
+    "Meta",
+    "OpenAIChatDialect",
+    "OpenAIStreamParser",
+    "SSEDecoder",
+    "SSEEvent",
+    "StreamError",
+    "StreamParser",
+    "Usage",
+    "class_for_status",
+    "get_dialect",
+    "parse_retry_after",
+]

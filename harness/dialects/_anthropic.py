@@ -1,0 +1,264 @@
+"""Anthropic Messages API: ``POST {base_url}/v1/messages`` with ``event:`` + ``data:`` SSE."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from harness.config import Endpoint, PromptItem
+from harness.dialects._common import error_info, read_common_headers, short
+from harness.dialects._events import (
+    Delta,
+    Done,
+    ErrorInfo,
+    Event,
+    Finish,
+    HeaderInfo,
+    HttpRequest,
+    Malformed,
+    Meta,
+    StreamError,
+    Usage,
+)
+from harness.dialects._sse import SSEDecoder, SSEEvent
+
+__all__ = ["ANTHROPIC_VERSION", "AnthropicMessagesDialect", "AnthropicStreamParser"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _usage(u: Mapping[str, Any]) -> Usage:
+    """Anthropic's ``input_tokens`` excludes cache reads and writes; :class:`Usage` counts all of them."""
+    raw_in = _int(u.get("input_tokens"))
+    read = _int(u.get("cache_read_input_tokens"))
+    write = _int(u.get("cache_creation_input_tokens"))
+    total_in = None if raw_in is None else raw_in + (read or 0) + (write or 0)
+    return Usage(
+        input_tokens=total_in,
+        output_tokens=_int(u.get("output_tokens")),
+        cached_input_tokens=read if raw_in is not None or read is not None else None,
+        cache_write_tokens=write if raw_in is not None or write is not None else None,
+    )
+
+
+def _messages(prompt: PromptItem) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in prompt.messages:
+        if m.role == "system":
+            continue  # folded into the top-level ``system`` by build_request
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.content}
+            out.append({"role": "user", "content": [block]})
+        else:
+            out.append({"role": m.role, "content": m.content})
+    return out
+
+
+def _anthropic_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accept Anthropic tools as written, and convert OpenAI ``{type: function, function: {...}}`` ones."""
+    out = []
+    for t in tools:
+        fn = t.get("function")
+        if isinstance(fn, dict):
+            out.append(
+                {
+                    "name": fn.get("name", ""),
+                    "description": fn.get("description", ""),
+                    "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
+                }
+            )
+        else:
+            out.append(t)
+    return out
+
+
+def _error_text(data: Mapping[str, Any]) -> str:
+    err = data.get("error")
+    if isinstance(err, dict):
+        return short(f"{err.get('type', 'error')}: {err.get('message', '')}")
+    return short(f"error: {err}")
+
+
+class AnthropicStreamParser:
+    """Messages SSE: ``message_start`` → content blocks → ``message_delta`` → ``message_stop``.
+
+    Events are dispatched on the ``event:`` name, or on the JSON ``type`` when the name is missing.
+    ``message_delta.usage.output_tokens`` is cumulative, so it replaces (never adds to) earlier counts.
+    """
+
+    __slots__ = ("_done", "_sse")
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder()
+        self._done = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        return self._events(self._sse.feed(data))
+
+    def close(self) -> list[Event]:
+        return self._events(self._sse.close())
+
+    def _events(self, sse_events: list[SSEEvent]) -> list[Event]:
+        out: list[Event] = []
+        for ev in sse_events:
+            if self._done:
+                break
+            try:
+                data = json.loads(ev.data)
+            except ValueError:
+                out.append(Malformed(short(f"invalid JSON in {ev.event or 'event'}: {ev.data}", 120)))
+                self._done = True
+                break
+            if not isinstance(data, dict):
+                out.append(Malformed(short(f"event data is not an object: {ev.data}", 120)))
+                self._done = True
+                break
+            kind = ev.event or data.get("type")
+            if kind == "content_block_delta":
+                delta = data.get("delta")
+                if not isinstance(delta, dict):
+                    out.append(Malformed("content_block_delta without delta"))
+                    self._done = True
+                    break
+                dtype = delta.get("type")
+                if dtype == "text_delta" and delta.get("text"):
+                    out.append(Delta(str(delta["text"]), "output"))
+                elif dtype == "thinking_delta" and delta.get("thinking"):
+                    out.append(Delta(str(delta["thinking"]), "reasoning"))
+                elif dtype == "input_json_delta" and delta.get("partial_json"):
+                    out.append(Delta(str(delta["partial_json"]), "tool"))
+            elif kind == "message_start":
+                msg = data.get("message")
+                if isinstance(msg, dict):
+                    out.append(Meta(_str(msg.get("model")), _str(msg.get("id"))))
+                    if isinstance(msg.get("usage"), dict):
+                        out.append(_usage(msg["usage"]))
+            elif kind == "message_delta":
+                delta = data.get("delta")
+                if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                    out.append(Finish(delta["stop_reason"]))
+                if isinstance(data.get("usage"), dict):
+                    out.append(_usage(data["usage"]))
+            elif kind == "message_stop":
+                out.append(Done())
+                self._done = True
+                break
+            elif kind == "error":
+                out.append(StreamError("stream_error_event", _error_text(data)))
+                self._done = True
+                break
+            # ping, content_block_start/stop and unknown events carry nothing we measure
+        return out
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+class AnthropicMessagesDialect:
+    """``POST {base_url}/v1/messages`` with ``x-api-key`` and ``anthropic-version``."""
+
+    name = "anthropic-messages"
+
+    def build_request(
+        self, endpoint: Endpoint, prompt: PromptItem, *, base_url: str, api_key: str | None, stream: bool
+    ) -> HttpRequest:
+        systems = [m.content for m in prompt.messages if m.role == "system"]
+        if prompt.system is not None:
+            systems.insert(0, prompt.system)
+        body: dict[str, Any] = {
+            "model": endpoint.model,
+            "max_tokens": prompt.max_tokens,
+            "messages": _messages(prompt),
+        }
+        if systems:
+            body["system"] = "\n\n".join(systems)
+        if prompt.temperature is not None:
+            body["temperature"] = min(prompt.temperature, 1.0)  # Anthropic's range is 0..1
+        if prompt.tools:
+            body["tools"] = _anthropic_tools(prompt.tools)
+        if stream:
+            body["stream"] = True
+        # Anthropic has no ``seed``: the prompt's seed is not sent.
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            "anthropic-version": ANTHROPIC_VERSION,
+            **endpoint.headers,
+        }
+        if api_key:
+            headers["x-api-key"] = api_key
+        url = base_url.rstrip("/") + "/v1/messages"
+        return HttpRequest("POST", url, headers, json.dumps(body, separators=(",", ":")).encode())
+
+    def stream_parser(self) -> AnthropicStreamParser:
+        return AnthropicStreamParser()
+
+    def parse_response(self, body: bytes) -> list[Event]:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return [Malformed(short(f"invalid JSON body: {body[:80]!r}", 120))]
+        if not isinstance(data, dict):
+            return [Malformed("response body is not a JSON object")]
+        if data.get("type") == "error":
+            return [StreamError("stream_error_event", _error_text(data))]
+        content = data.get("content")
+        if not isinstance(content, list):
+            return [Malformed("response has no content list")]
+        out: list[Event] = [Meta(_str(data.get("model")), _str(data.get("id")))]
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            btype = block.get("type")
+            if btype == "text" and block.get("text"):
+                out.append(Delta(str(block["text"]), "output"))
+            elif btype == "thinking" and block.get("thinking"):
+                out.append(Delta(str(block["thinking"]), "reasoning"))
+            elif btype == "tool_use":
+                out.append(Delta(str(block.get("name", "")) + json.dumps(block.get("input", {})), "tool"))
+        if isinstance(data.get("stop_reason"), str):
+            out.append(Finish(data["stop_reason"]))
+        if isinstance(data.get("usage"), dict):
+            out.append(_usage(data["usage"]))
+        out.append(Done())
+        return out
+
+    def read_headers(self, headers: Mapping[str, str]) -> HeaderInfo:
+        return read_common_headers(headers)
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
+        return error_info(status, headers, body)
+
+    def error_response(
+        self, status: int, *, message: str, retry_after_s: float | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        etype = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        if status == 503:
+            etype = "overloaded_error"
+        headers = {"content-type": "application/json"}
+        if retry_after_s is not None:
+            headers["retry-after"] = f"{retry_after_s:g}"
+        body = {"type": "error", "error": {"type": etype, "message": message}, "request_id": None}
+        return headers, json.dumps(body).encode()
+
+    def malformed_chunk(self) -> bytes:
+        return (
+            b"event: content_block_delta\n"
+            b'data: {"type":"content_block_delta","index":0,"delta":{"type":"te\n\n'
+        )

@@ -1,0 +1,168 @@
+"""Helpers every dialect shares: status classification, error bodies, Retry-After and rate-limit headers."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from harness.dialects._events import ErrorInfo, HeaderInfo
+
+__all__ = [
+    "DETAIL_MAX",
+    "class_for_status",
+    "error_info",
+    "json_body",
+    "parse_retry_after",
+    "read_common_headers",
+    "short",
+]
+
+DETAIL_MAX = 200
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id", "x-amzn-requestid")
+_REMAINING_REQUESTS = ("x-ratelimit-remaining-requests", "anthropic-ratelimit-requests-remaining")
+_REMAINING_TOKENS = ("x-ratelimit-remaining-tokens", "anthropic-ratelimit-tokens-remaining")
+_PROTO_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def short(text: str, limit: int = DETAIL_MAX) -> str:
+    """One line, at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def class_for_status(status: int, error_type: str | None = None) -> str:
+    """Error class of an HTTP status (DESIGN.md taxonomy); ``error_type`` refines 5xx overloads."""
+    if status == 429:
+        return "http_429"
+    if status in (503, 529) or (status >= 500 and error_type in ("overloaded_error", "overloaded")):
+        return "overloaded"
+    if 500 <= status <= 599:
+        return "http_5xx"
+    if 400 <= status <= 499:
+        return "http_4xx"
+    return "malformed_response"
+
+
+def json_body(body: bytes) -> Any:
+    """The body as JSON, or ``None`` when it is not JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait: ``retry-after-ms``, then ``retry-after`` as seconds, then as an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if ra is None:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(ra).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def read_common_headers(headers: Mapping[str, str]) -> HeaderInfo:
+    """Request id, Retry-After and remaining requests/tokens from OpenAI- or Anthropic-style headers."""
+    rid = None
+    for name in _REQUEST_ID_HEADERS:
+        rid = headers.get(name)
+        if rid:
+            break
+    rem_r = rem_t = None
+    for name in _REMAINING_REQUESTS:
+        rem_r = _int(headers.get(name))
+        if rem_r is not None:
+            break
+    for name in _REMAINING_TOKENS:
+        rem_t = _int(headers.get(name))
+        if rem_t is not None:
+            break
+    return HeaderInfo(
+        vendor_request_id=rid or None,
+        retry_after_s=parse_retry_after(headers),
+        ratelimit_remaining_requests=rem_r,
+        ratelimit_remaining_tokens=rem_t,
+    )
+
+
+def _body_retry_delay(err: Mapping[str, Any]) -> float | None:
+    """Google RPC errors carry ``details[].retryDelay`` ("22s") instead of a Retry-After header."""
+    details = err.get("details")
+    if not isinstance(details, list):
+        return None
+    for d in details:
+        if isinstance(d, dict) and isinstance(d.get("retryDelay"), str):
+            m = _PROTO_DURATION.match(d["retryDelay"])
+            if m:
+                return float(m.group(1))
+    return None
+
+
+def error_info(status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
+    """Classify a non-2xx response from any OpenAI-, Anthropic- or Google-shaped error body.
+
+    Tolerated shapes: ``{"error": {message, type, code}}`` (OpenAI, Azure, vLLM new, Google RPC),
+    ``{"type": "error", "error": {type, message}}`` (Anthropic), ``{"error": "text", "error_type": …}``
+    (TGI), flat ``{"object": "error", "message", "type", "code"}`` (vLLM old), or any non-JSON text.
+    """
+    data = json_body(body)
+    etype: str | None = None
+    message = ""
+    retry_body: float | None = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            etype = _str(err.get("type")) or _str(err.get("status")) or _str(err.get("code"))
+            code = _str(err.get("code"))
+            if code and etype and code != etype and not code.isdigit():
+                etype = f"{etype}/{code}"
+            message = _str(err.get("message")) or ""
+            retry_body = _body_retry_delay(err)
+        elif isinstance(err, str):
+            message = err
+            etype = _str(data.get("error_type"))
+        elif data.get("object") == "error" or "message" in data:
+            etype = _str(data.get("type"))
+            message = _str(data.get("message")) or ""
+    elif body:
+        message = body[:DETAIL_MAX].decode("utf-8", errors="replace")
+    hinfo = read_common_headers(headers)
+    retry_after = hinfo.retry_after_s if hinfo.retry_after_s is not None else retry_body
+    detail = f"HTTP {status}"
+    if etype:
+        detail += f" {etype}"
+    if message:
+        detail += f": {message}"
+    return ErrorInfo(class_for_status(status, etype), short(detail), retry_after)
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)
