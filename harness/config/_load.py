@@ -152,6 +152,63 @@ def resolve_price(price: Price, base_dir: Path) -> tuple[Price, str | None]:
     return Price.model_validate(merged), None
 
 
+def _raw_list(data: Any, key: str) -> list[dict[str, Any]]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
+
+
+def _reference_problems(located: Located, env: Mapping[str, str], require_keys: bool,
+                        base_dir: Path) -> list[str]:
+    """Checks that need no valid model: names, references, environment, files. Run on the raw data so
+    they are reported together with schema problems."""
+    p = located.problem
+    data = located.data
+    problems: list[str] = []
+    endpoints = _raw_list(data, "endpoints")
+    contenders = _raw_list(data, "contenders")
+    ep_names: dict[str, int] = {}
+    for i, ep in enumerate(endpoints):
+        name = ep.get("name")
+        if isinstance(name, str):
+            if name in ep_names:
+                problems.append(p(("endpoints", i, "name"), f"duplicate endpoint name {name!r}"))
+            ep_names.setdefault(name, i)
+        var = ep.get("api_key_env")
+        if isinstance(var, str) and require_keys and not env.get(var):
+            problems.append(p(("endpoints", i, "api_key_env"), f"environment variable {var} is not set"))
+        if "api_key" in ep or "key" in ep:
+            field = "api_key" if "api_key" in ep else "key"
+            problems.append(p(("endpoints", i, field),
+                              "API keys are never written in files: name the variable with api_key_env"))
+    ct_names: dict[str, int] = {}
+    for i, ct in enumerate(contenders):
+        name = ct.get("name")
+        if isinstance(name, str):
+            if name in ct_names:
+                problems.append(p(("contenders", i, "name"), f"duplicate contender name {name!r}"))
+            elif name in ep_names:
+                problems.append(p(("contenders", i, "name"),
+                                  f"{name!r} names both an endpoint and a contender; fault targets would be ambiguous"))
+            ct_names.setdefault(name, i)
+        primary = ct.get("primary")
+        if isinstance(primary, str) and primary not in ep_names:
+            problems.append(p(("contenders", i, "primary"), f"unknown endpoint {primary!r}"))
+        chain = ct.get("fallbacks")
+        if isinstance(chain, list):
+            for j, fb in enumerate(chain):
+                if not isinstance(fb, str):
+                    continue
+                if fb not in ep_names:
+                    problems.append(p(("contenders", i, "fallbacks", j),
+                                      f"fallback chain names unknown endpoint {fb!r}"))
+                elif fb == primary or fb in chain[:j]:
+                    problems.append(p(("contenders", i, "fallbacks", j), f"endpoint {fb!r} appears twice in the chain"))
+    prompts = data.get("prompts") if isinstance(data, dict) else None
+    if isinstance(prompts, str) and not (base_dir / prompts).is_file():
+        problems.append(p(("prompts",), f"file not found: {display_path(base_dir / prompts)}"))
+    return problems
+
+
 def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
                   require_keys: bool = True) -> ResolvedScenario:
     """Validate a scenario file and everything it references. Raises ``ConfigError`` listing every problem."""
@@ -160,49 +217,26 @@ def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
     located = load_yaml_located(path)
     if not isinstance(located.data, dict):
         raise ConfigError([f"{located.file}:1: a scenario must be a mapping of keys to values"])
+    base_dir = path.resolve().parent
     scenario, problems = validate_located(Scenario, located)
-    if scenario is None:
+    references = _reference_problems(located, env, require_keys, base_dir)
+    explained = {": ".join(line.split(": ", 2)[:2]) for line in references}
+    problems = [line for line in problems if not (line.endswith(": unknown key")
+                                                  and line.removesuffix(": unknown key") in explained)]
+    problems = _merge(problems, references)
+    if scenario is None or problems:
         raise ConfigError(problems)
     assert isinstance(scenario, Scenario)
     p = located.problem
-    base_dir = path.resolve().parent
-
-    # names must be unique; references must resolve
-    ep_names: dict[str, int] = {}
-    for i, ep in enumerate(scenario.endpoints):
-        if ep.name in ep_names:
-            problems.append(p(("endpoints", i, "name"), f"duplicate endpoint name {ep.name!r}"))
-        ep_names.setdefault(ep.name, i)
-    ct_names: dict[str, int] = {}
-    for i, ct in enumerate(scenario.contenders):
-        if ct.name in ct_names:
-            problems.append(p(("contenders", i, "name"), f"duplicate contender name {ct.name!r}"))
-        ct_names.setdefault(ct.name, i)
-        if ct.primary not in ep_names:
-            problems.append(p(("contenders", i, "primary"), f"unknown endpoint {ct.primary!r}"))
-        for j, fb in enumerate(ct.fallbacks):
-            if fb not in ep_names:
-                problems.append(p(("contenders", i, "fallbacks", j), f"fallback chain names unknown endpoint {fb!r}"))
-            elif fb == ct.primary or fb in ct.fallbacks[:j]:
-                problems.append(p(("contenders", i, "fallbacks", j), f"endpoint {fb!r} appears twice in the chain"))
-    overlap = set(ep_names) & set(ct_names)
-    for name in sorted(overlap):
-        problems.append(p(("contenders", ct_names[name], "name"),
-                          f"{name!r} names both an endpoint and a contender; fault targets would be ambiguous"))
 
     # secrets and simulated profiles
     api_keys: dict[str, str] = {}
     sim_behaviours: dict[str, SimBehaviour] = {}
     prices: dict[str, Price] = {}
     for i, ep in enumerate(scenario.endpoints):
-        if ep.api_key_env is not None:
-            value = env.get(ep.api_key_env)
-            if value:
-                api_keys[ep.name] = value
-            elif require_keys:
-                problems.append(p(("endpoints", i, "api_key_env"),
-                                  f"environment variable {ep.api_key_env} is not set"))
-        elif ep.sim is None and require_keys:
+        if ep.api_key_env is not None and env.get(ep.api_key_env):
+            api_keys[ep.name] = env[ep.api_key_env]
+        elif ep.sim is None and ep.api_key_env is None and require_keys:
             problems.append(p(("endpoints", i), "real endpoints need api_key_env (the variable holding the key)"))
         if ep.sim is not None:
             behaviour = scenario.sim_profiles.get(ep.sim) or PRESETS.get(ep.sim)
@@ -218,19 +252,15 @@ def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
 
     # prompts
     prompts_path = (base_dir / scenario.prompts).resolve()
-    prompts: list[PromptItem] = []
-    sha = ""
-    if not prompts_path.is_file():
-        problems.append(p(("prompts",), f"file not found: {display_path(prompts_path)}"))
-    else:
-        prompts, sha, prompt_problems = load_prompts(prompts_path)
-        problems.extend(prompt_problems)
-        if scenario.prompt_limit:
-            prompts = prompts[: scenario.prompt_limit]
+    prompts, sha, prompt_problems = load_prompts(prompts_path)
+    problems.extend(prompt_problems)
+    if scenario.prompt_limit:
+        prompts = prompts[: scenario.prompt_limit]
 
     # fault timeline
     faults: list[ResolvedFault] = []
     contenders = {c.name: c for c in scenario.contenders}
+    ep_names = {ep.name for ep in scenario.endpoints}
     for i, entry in enumerate(scenario.faults):
         where = ("faults", i)
         if entry.target in ep_names:
@@ -271,3 +301,20 @@ def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
     return ResolvedScenario(path=path, scenario=scenario, prompts=prompts, prompts_path=prompts_path,
                             prompts_sha256=sha, faults=faults, prices=prices, sim_behaviours=sim_behaviours,
                             api_keys=api_keys)
+
+
+def _merge(*groups: list[str]) -> list[str]:
+    """Problems of several passes in file order (by line), duplicates dropped."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for line in sorted((x for g in groups for x in g), key=_line_key):
+        if line not in seen:
+            seen.add(line)
+            out.append(line)
+    return out
+
+
+def _line_key(problem: str) -> tuple[str, int]:
+    file, _, rest = problem.partition(":")
+    num = rest.split(":", 1)[0]
+    return file, int(num) if num.isdigit() else 0

@@ -1,0 +1,34 @@
+"""The ``bakeoff`` command. Thin: parse arguments, call the library, map errors to exit codes.
+
+Exit codes: 0 success; 1 a run or report failed (``BakeoffError``); 2 invalid input (``ConfigError``,
+usage errors); 3 ``bakeoff gate`` found a contender failing its SLOs; 130 aborted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from harness.cli._main import cli
+
+__all__ = ["cli", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="bakeoff", standalone_mode=False)
+    except SystemExit as exc:  # click's own exits (--help, usage errors already printed)
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+    except _click_exceptions() as exc:
+        exc.show()
+        return 2
+    return 0
+
+
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    import click
+
+    return (click.ClickException, click.exceptions.Abort)

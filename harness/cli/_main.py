@@ -1,0 +1,167 @@
+"""Command definitions. Each command parses, calls the library and maps ``BakeoffError`` to an exit code."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from harness import __version__
+from harness._errors import BakeoffError, ConfigError
+
+__all__ = ["cli"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors_to_exit(fn: F) -> F:
+    """User mistakes print one line per problem (exit 2); other failures one line (exit 1); no tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            for line in exc.problems:
+                click.echo(line, err=True)
+            sys.exit(2)
+        except BakeoffError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="bakeoff")
+def cli() -> None:
+    """Proof-of-value bake-off for AI inference vendors.
+
+    Sends the same seeded prompt schedule to every contender under load while faults are injected,
+    records every attempt and writes one comparative report.
+    """
+
+
+@cli.command()
+@click.argument("scenario", default="scenarios/default.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--duration", help="Override the load duration (e.g. 20s, 2m).")
+@click.option("--toxiproxy", "toxiproxy_url", metavar="URL",
+              help="Use a running Toxiproxy (e.g. http://127.0.0.1:8474) instead of the embedded one.")
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Folder that receives reports/<run-id>/.")
+@click.option("-q", "--quiet", is_flag=True, help="No live progress (for CI); still prints the report path.")
+@click.option("--no-report", is_flag=True, help="Record only; build the report later with `bakeoff report`.")
+@click.option("--ground-truth", is_flag=True, help="Simulated vendors log what they sent, for accuracy checks.")
+@_errors_to_exit
+def run(scenario: Path, seed: int | None, duration: str | None, toxiproxy_url: str | None, out_root: Path,
+        quiet: bool, no_report: bool, ground_truth: bool) -> None:
+    """Run a bake-off (default: the one-minute embedded scenario, no keys, no Docker)."""
+    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
+
+    from harness.config import load_scenario
+    from harness.load._run import run_scenario
+
+    resolved = load_scenario(scenario)
+    resolved = _override(resolved, seed=seed, duration=duration)
+    result = run_scenario(resolved, out_root=out_root, toxiproxy_url=toxiproxy_url, quiet=quiet,
+                          report=not no_report, ground_truth=ground_truth)
+    for line in result.problems:
+        click.echo(f"warning: {line}", err=True)
+    click.echo(f"{result.logical_requests} logical requests, {result.records} attempts recorded in "
+               f"{result.elapsed_s:.1f} s ({result.ended})", err=True)
+    click.echo(str(result.report if result.report is not None else result.run_dir))
+    if result.ended == "aborted":
+        sys.exit(130)
+
+
+def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:
+    import dataclasses
+
+    from harness._model import parse_duration
+
+    update: dict[str, Any] = {}
+    if seed is not None:
+        update["seed"] = seed
+    if duration is not None:
+        try:
+            secs = parse_duration(duration)
+        except ValueError as exc:
+            raise ConfigError([f"--duration: {exc}"]) from None
+        if secs <= 0:
+            raise ConfigError(["--duration: must be positive"])
+        update["load"] = resolved.scenario.load.model_copy(update={"duration": secs})
+    if not update:
+        return resolved
+    return dataclasses.replace(resolved, scenario=resolved.scenario.model_copy(update=update))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_errors_to_exit
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check scenario files (and everything they reference): one line per problem, exit 2 if any."""
+    from harness.config import load_scenario
+
+    problems: list[str] = []
+    for path in paths:
+        try:
+            resolved = load_scenario(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        sc = resolved.scenario
+        click.echo(f"{path}: ok ({len(sc.endpoints)} endpoints, {len(sc.contenders)} contenders, "
+                   f"{len(resolved.prompts)} prompts, {len(resolved.faults)} faults)")
+    if problems:
+        raise ConfigError(problems)
+
+
+@cli.command()
+@click.option("--kind", type=click.Choice(["scenario", "fault", "prompt", "sim"]), default="scenario",
+              show_default=True, help="Which file's schema to print.")
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a user-written file (for editors)."""
+    from harness.config import FaultFile, PromptItem, Scenario
+    from harness.sim.config import SimConfig
+
+    model = {"scenario": Scenario, "fault": FaultFile, "prompt": PromptItem, "sim": SimConfig}[kind]
+    click.echo(json.dumps(model.model_json_schema(), indent=2))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--scores", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Analyst-declared scorecard scores (YAML).")
+@_errors_to_exit
+def report(run_dir: Path, scores: Path | None) -> None:
+    """Rebuild report.html, summary.json and CSV tables from a run folder's records alone."""
+    from harness.record import RECORDS_FILE, RECORDS_PARQUET, compact_records
+    from harness.report import write_report
+
+    if not (run_dir / RECORDS_PARQUET).exists() and (run_dir / RECORDS_FILE).exists():
+        compact_records(run_dir)  # an interrupted run: compact what was written
+    click.echo(str(write_report(run_dir, scores_file=scores)))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
+@click.pass_context
+def sim(ctx: click.Context) -> None:
+    """Serve simulated vendors: bakeoff sim [--config FILE] [--host H] [--port N] [--ground-truth PATH]."""
+    from harness.sim.__main__ import main as sim_main
+
+    sys.exit(sim_main(list(ctx.args)))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
+@click.pass_context
+def proxy(ctx: click.Context) -> None:
+    """Serve the embedded Toxiproxy-compatible API: bakeoff proxy [--host 127.0.0.1] [--port 8474]."""
+    from harness.faults.__main__ import main as proxy_main
+
+    sys.exit(proxy_main(list(ctx.args)))

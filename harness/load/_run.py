@@ -1,0 +1,278 @@
+"""``bakeoff run``: one bake-off from a resolved scenario to a report.
+
+Order of work: run folder + manifest → stack (simulated vendors, proxy per endpoint) → one seeded
+schedule → Locust executes it for every contender while the fault timeline runs → records stream into
+the run folder → on every exit path: faults removed, stack stopped, records compacted, report written.
+
+Ctrl-C (or SIGTERM) once: stop scheduling, give in-flight requests ``load.grace`` to finish, then report.
+Ctrl-C twice: abort in-flight requests at once; everything already written stays readable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import signal
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gevent  # noqa: I001 - the Locust runner (imported below) has already patched the process
+
+from harness import __version__
+from harness._errors import RunError
+from harness.config import ResolvedFault, ResolvedScenario
+from harness.faults._timeline import FaultTimeline
+from harness.load._progress import Progress
+from harness.load._runner import Lane, LoadExecutor
+from harness.load._schedule import build_schedule, schedule_digest
+from harness.load._stack import Stack
+from harness.record import (
+    FAULTS_FILE,
+    RECORDS_FILE,
+    FaultEvent,
+    JsonlWriter,
+    RequestRecord,
+    compact_records,
+    write_manifest,
+)
+
+__all__ = ["RunResult", "run_scenario"]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    report: Path | None
+    records: int
+    logical_requests: int
+    elapsed_s: float
+    ended: str
+    problems: list[str] = field(default_factory=list)
+
+
+def _versions() -> dict[str, str]:
+    out = {"bakeoff": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("locust", "httpx", "pandas", "plotly", "pydantic"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _new_run_dir(root: Path, name: str) -> tuple[str, Path]:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        run_id = f"{stamp}-{name}" + (f"-{n}" if n > 1 else "")
+        path = root / run_id
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return run_id, path
+    raise RunError(f"cannot create a run folder under {root}")
+
+
+def _fault_manifest(f: ResolvedFault, offset: float = 0.0) -> dict[str, Any]:
+    return {"fault_id": f.fault_id, "name": f.name, "description": f.description, "kind": f.spec.kind,
+            "target": f.entry.target, "endpoints": list(f.endpoints), "at_s": f.entry.at + offset,
+            "duration_s": f.entry.duration, "spec": f.spec.model_dump(mode="json", exclude_defaults=True)}
+
+
+def build_manifest(resolved: ResolvedScenario, *, run_id: str, faults: list[ResolvedFault],
+                   logical_per_contender: int, schedule_sha: str, toxiproxy_url: str | None,
+                   embedded_proxy: bool, base_urls: dict[str, str], proxied: set[str]) -> dict[str, Any]:
+    """The scenario as resolved, without secrets: key *names* only, never values."""
+    sc = resolved.scenario
+    classes: dict[str, int] = {}
+    for p in resolved.prompts:
+        classes[p.prompt_class] = classes.get(p.prompt_class, 0) + 1
+    return {
+        "run_id": run_id,
+        "scenario": {"name": sc.name, "description": sc.description, "path": str(resolved.path)},
+        "seed": sc.seed,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ended_at": None,
+        "interrupted": True,  # set to false when the run ends normally
+        "duration_s": sc.load.duration,
+        "elapsed_s": None,
+        "versions": _versions(),
+        "prompts": {"path": str(resolved.prompts_path), "sha256": resolved.prompts_sha256,
+                    "count": len(resolved.prompts), "classes": classes},
+        "endpoints": [
+            {"name": ep.name, "dialect": ep.dialect, "model": ep.model,
+             "base_url": base_urls.get(ep.name, ep.base_url), "sim": ep.sim, "region": ep.region,
+             "api_key_env": ep.api_key_env, "stream": ep.stream,
+             "price": resolved.prices[ep.name].model_dump(mode="json", exclude={"litellm"}),
+             "timeouts": ep.timeouts.model_dump(mode="json"), "proxied": ep.name in proxied}
+            for ep in sc.endpoints
+        ],
+        "contenders": [
+            {"name": c.name, "primary": c.primary, "fallbacks": list(c.fallbacks), "retries": c.retries,
+             "deadline_s": c.deadline, "cooldown_s": c.cooldown, "cooldown_after": c.cooldown_after}
+            for c in sc.contenders
+        ],
+        "load": sc.load.model_dump(mode="json"),
+        "faults": [_fault_manifest(f) for f in faults],
+        "slo": sc.slo.model_dump(mode="json"),
+        "monthly_requests": sc.monthly_requests,
+        "schedule": {"logical_requests_per_contender": logical_per_contender, "sha256": schedule_sha},
+        "toxiproxy": {"url": toxiproxy_url, "embedded": embedded_proxy},
+    }
+
+
+def run_scenario(resolved: ResolvedScenario, *, out_root: Path = Path("reports"),
+                 toxiproxy_url: str | None = None, quiet: bool = False, report: bool = True,
+                 ground_truth: bool = False) -> RunResult:
+    """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller."""
+    from harness.client import HttpFaultLayer, Router, Target, make_http_client
+
+    sc = resolved.scenario
+    load = sc.load
+    run_id, run_dir = _new_run_dir(out_root, sc.name)
+    schedule = build_schedule(load, len(resolved.prompts), sc.seed)
+    if load.model == "closed":
+        schedule = []
+    records = JsonlWriter(run_dir / RECORDS_FILE)
+    fault_log = JsonlWriter(run_dir / FAULTS_FILE)
+    problems: list[str] = []
+    stack = Stack(resolved, run_dir, toxiproxy_url=toxiproxy_url, ground_truth=ground_truth)
+    progress = Progress([c.name for c in sc.contenders], duration=load.duration, clock=lambda: 0.0,
+                        active_faults=list, in_flight=lambda _c: 0, quiet=quiet)
+    n_lanes = len(sc.contenders)
+    slot = load.duration if load.mode == "sequential" else 0.0
+    faults = list(resolved.faults)
+    if load.mode == "sequential":  # every contender meets the same faults in its own slot
+        faults = [_shift(f, k * slot, k) for k in range(n_lanes) for f in resolved.faults]
+    manifest: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    ended = "error"
+    timeline: FaultTimeline | None = None
+    http_client = None
+    try:
+        progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
+        stack.start()
+        manifest = build_manifest(resolved, run_id=run_id, faults=faults, logical_per_contender=len(schedule),
+                                  schedule_sha=schedule_digest(schedule), toxiproxy_url=stack.toxiproxy_url,
+                                  embedded_proxy=toxiproxy_url is None, base_urls=stack.base_urls,
+                                  proxied=set(stack.connect_to))
+        if load.mode == "sequential":
+            manifest["duration_s"] = load.duration * n_lanes
+        write_manifest(run_dir, manifest)
+
+        t0 = time.perf_counter()
+
+        def clock() -> float:
+            return round(time.perf_counter() - t0, 6)
+
+        http_client = make_http_client(max_connections=max(100, load.users * n_lanes * 2))
+        layer = HttpFaultLayer(sc.seed)
+        targets = {
+            ep.name: Target(endpoint=ep, base_url=stack.base_urls[ep.name],
+                            connect_to=stack.connect_to.get(ep.name), api_key=resolved.api_keys.get(ep.name),
+                            price=resolved.prices[ep.name])
+            for ep in sc.endpoints
+        }
+        lanes = []
+        for k, c in enumerate(sc.contenders):
+            router = Router(c, {n: targets[n] for n in (c.primary, *c.fallbacks)}, http_client, clock=clock,
+                            run_id=run_id, faults=layer, sleep=gevent.sleep)
+            lanes.append(Lane(c.name, c.primary, router.route, schedule, resolved.prompts, offset=k * slot))
+
+        def emit(rec: RequestRecord) -> None:
+            records.write(rec.to_dict())
+            progress.add(rec)
+
+        def emit_fault(ev: FaultEvent) -> None:
+            fault_log.write(ev.to_dict())
+            progress.message(f"[{ev.t_applied:6.1f} s] fault {ev.action} {ev.fault_id} on "
+                             f"{', '.join(ev.endpoints) or ev.target}: {ev.outcome}"
+                             + (f" ({ev.detail})" if ev.detail else ""))
+
+        executor = LoadExecutor(lanes, load, run_id=run_id, seed=sc.seed, clock=clock, emit=emit)
+        run_end = load.duration + slot * (n_lanes - 1 if slot else 0)
+        timeline = FaultTimeline(faults, run_id=run_id, proxy=stack.proxy_api, proxy_names=stack.proxy_names,
+                                 http_layer=layer, clock=clock, sleep=gevent.sleep, emit=emit_fault,
+                                 run_end=run_end)
+        in_flight = {lane.contender: lane for lane in lanes}
+        progress.clock = clock
+        progress.active_faults = timeline.active
+        progress.in_flight = lambda c: in_flight[c].in_flight
+        progress.set_primaries({c.name: c.primary for c in sc.contenders})
+
+        state = {"signals": 0, "stop_at": None}
+
+        def on_signal(*_: Any) -> None:
+            state["signals"] = int(state["signals"] or 0) + 1
+            if state["signals"] == 1:
+                state["stop_at"] = clock()
+                executor.stop()
+                progress.message(f"stopping: waiting up to {load.grace:.0f} s for {executor.in_flight} "
+                                 "in-flight requests (Ctrl-C again to abort now)")
+            else:
+                progress.message("aborting now; records written so far are kept")
+
+        handlers = [gevent.signal_handler(signal.SIGINT, on_signal),
+                    gevent.signal_handler(signal.SIGTERM, on_signal)]
+        tl = gevent.spawn(timeline.run, lambda: executor.stopping)
+        try:
+            def deadline() -> float:
+                planned = run_end + load.grace
+                stop_at = state["stop_at"]
+                return min(planned, float(stop_at) + load.grace) if stop_at is not None else planned
+
+            ended = executor.run(deadline=deadline, aborted=lambda: int(state["signals"] or 0) >= 2,
+                                 on_tick=progress.tick)
+            if state["signals"]:
+                ended = "interrupted" if ended != "aborted" else "aborted"
+        finally:
+            executor.stop()
+            tl.kill(block=True, timeout=5)
+            for h in handlers:
+                h.cancel()
+        for lane in lanes:
+            if lane.stopped_reason:
+                problems.append(f"contender {lane.contender} stopped early: {lane.stopped_reason}")
+    except KeyboardInterrupt:
+        ended = "aborted"
+    finally:
+        progress.close()
+        if timeline is not None:
+            problems.extend(timeline.cleanup())
+        problems.extend(stack.stop())
+        if http_client is not None:
+            http_client.close()
+        records.close()
+        fault_log.close()
+    elapsed = time.perf_counter() - t_start
+    report_path: Path | None = None
+    if manifest:
+        manifest["ended_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        manifest["interrupted"] = ended not in ("completed", "deadline")
+        manifest["ended"] = ended
+        manifest["elapsed_s"] = round(elapsed, 3)
+        manifest["problems"] = problems
+        write_manifest(run_dir, manifest)
+        compact_records(run_dir)
+        if report:
+            from harness.report import write_report
+
+            report_path = write_report(run_dir)
+    logical = _count_logical(run_dir)
+    return RunResult(run_dir, report_path, records.count, logical, elapsed, ended, problems)
+
+
+def _count_logical(run_dir: Path) -> int:
+    from harness.record import read_records
+
+    df = read_records(run_dir)
+    return int(df["request_id"].nunique()) if len(df) else 0
+
+
+def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:
+    entry = f.entry.model_copy(update={"at": f.entry.at + offset})
+    return ResolvedFault(f"{f.fault_id}@{slot}", f.name, entry, f.spec, f.description, f.endpoints)

@@ -1,0 +1,210 @@
+"""Executing a schedule with Locust used as a library.
+
+Importing this module imports Locust, which monkey-patches the process with gevent: only the process
+that generates load imports it (never the simulator or the embedded proxy, which are child processes).
+
+Open model without coordinated omission: each contender has a lane holding the identical schedule.
+A pool of Locust users serves each lane; a free user takes the next request in order, sleeps until its
+intended time and sends it. When every user is busy the request waits for one; its intended time is kept,
+so the lag shows up in ``t_dispatch - t_intended`` and in user latency. Nothing is dropped.
+
+Closed model: each user loops (request, think time) until the run's duration; the prompt order is the
+same seeded sequence for every contender.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from locust import User, task  # noqa: I001 - Locust (and gevent's patching) must come first
+from locust.env import Environment
+from locust.exception import StopUser
+
+import gevent
+
+from harness.config import LoadProfile, PromptItem
+from harness.load._schedule import ScheduledRequest, prompt_order
+from harness.record import RequestRecord
+
+__all__ = ["Lane", "LoadExecutor"]
+
+
+@dataclass
+class Lane:
+    """One contender's share of the work: its schedule, its router and live counters."""
+
+    contender: str
+    primary: str
+    route: Callable[..., RequestRecord]  # Router.route
+    schedule: Sequence[ScheduledRequest]
+    prompts: Sequence[PromptItem]
+    offset: float = 0.0  # sequential mode: this lane's schedule starts later
+    next_index: int = 0
+    in_flight: int = 0
+    done: int = 0
+    failed: int = 0
+    fallbacks: int = 0
+    stopped_reason: str | None = None
+    closed_order: list[int] = field(default_factory=list)
+
+    def take(self) -> ScheduledRequest | None:
+        if self.stopped_reason is not None or self.next_index >= len(self.schedule):
+            return None
+        item = self.schedule[self.next_index]
+        self.next_index += 1
+        return item
+
+    @property
+    def drained(self) -> bool:
+        return (self.stopped_reason is not None or self.next_index >= len(self.schedule)) and self.in_flight == 0
+
+
+class _BakeoffUser(User):
+    """A Locust user bound to one lane. Plain ``User``: the HTTP work is done by the harness's client."""
+
+    abstract = False
+    wait_time = staticmethod(lambda: 0.0)
+    executor: LoadExecutor  # set on the subclass made per run
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.lane, self.user_no = self.executor.assign()
+
+    @task
+    def work(self) -> None:
+        ex = self.executor
+        if ex.load.model == "open":
+            self._open_loop(ex)
+        else:
+            self._closed_loop(ex)
+        raise StopUser
+
+    def _open_loop(self, ex: LoadExecutor) -> None:
+        lane = self.lane
+        while not ex.stopping:
+            item = lane.take()
+            if item is None:
+                return
+            t_intended = item.t_intended + lane.offset
+            wait = t_intended - ex.clock()
+            if wait > 0:
+                gevent.sleep(wait)
+            if ex.stopping:
+                return
+            ex.send(lane, item.seq, item.prompt_index, t_intended, self.user_no)
+
+    def _closed_loop(self, ex: LoadExecutor) -> None:
+        lane = self.lane
+        end = lane.offset + ex.load.duration
+        if ex.clock() < lane.offset:
+            gevent.sleep(lane.offset - ex.clock())
+        while not ex.stopping and lane.stopped_reason is None and ex.clock() < end:
+            seq = lane.next_index
+            if ex.load.max_requests is not None and seq >= ex.load.max_requests:
+                return
+            lane.next_index += 1
+            if seq >= len(lane.closed_order):
+                lane.closed_order = prompt_order(len(lane.prompts), 2 * seq + 64, ex.seed)
+            ex.send(lane, seq, lane.closed_order[seq], ex.clock(), self.user_no)
+            if ex.load.think_time > 0:
+                gevent.sleep(ex.load.think_time)
+
+
+class LoadExecutor:
+    """Run lanes with a Locust local runner until they drain, the time is up, or ``stop()`` is called."""
+
+    def __init__(self, lanes: list[Lane], load: LoadProfile, *, run_id: str, seed: int,
+                 clock: Callable[[], float], emit: Callable[[RequestRecord], None],
+                 worker: str = "local") -> None:
+        self.lanes = lanes
+        self.load = load
+        self.run_id = run_id
+        self.seed = seed
+        self.clock = clock
+        self.emit = emit
+        self.worker = worker
+        self.stopping = False
+        self._assign = itertools.cycle([(lane, n) for n in range(load.users) for lane in lanes])
+        self._lock = threading.Lock()
+        self.env: Environment | None = None
+        self.recent: list[RequestRecord] = []  # final attempts of the last seconds, for live progress
+
+    def assign(self) -> tuple[Lane, int]:
+        with self._lock:
+            return next(self._assign)
+
+    def send(self, lane: Lane, seq: int, prompt_index: int, t_intended: float, user_no: int) -> None:
+        prompt = lane.prompts[prompt_index]
+        request_id = f"{lane.contender}-{seq:06d}"
+        lane.in_flight += 1
+        try:
+            final = lane.route(request_id, prompt, t_intended=t_intended, seq=seq, user=user_no,
+                               worker=self.worker, emit=self._emit)
+        finally:
+            lane.in_flight -= 1
+        lane.done += 1
+        if final.outcome != "ok":
+            lane.failed += 1
+        if final.endpoint != lane.primary:
+            lane.fallbacks += 1
+        self.recent.append(final)
+        ceiling = self.load.max_error_rate
+        if ceiling is not None and lane.done >= 20 and lane.failed / lane.done > ceiling:
+            lane.stopped_reason = f"error rate {lane.failed / lane.done:.0%} above the ceiling {ceiling:.0%}"
+
+    def _emit(self, record: RequestRecord) -> None:
+        self.emit(record)
+        env = self.env
+        if env is not None:
+            elapsed = record.t_end - record.t_dispatch
+            env.events.request.fire(
+                request_type=record.dialect, name=f"{record.contender}:{record.endpoint}",
+                response_time=elapsed * 1000.0, response_length=record.output_tokens or 0,
+                exception=None if record.outcome == "ok" else RuntimeError(record.error_class or "error"),
+                context={})
+
+    @property
+    def in_flight(self) -> int:
+        return sum(lane.in_flight for lane in self.lanes)
+
+    def stop(self) -> None:
+        """Stop scheduling new requests; in-flight ones go on until they finish or ``abort()``."""
+        self.stopping = True
+
+    def run(self, *, deadline: Callable[[], float], aborted: Callable[[], bool] = lambda: False,
+            on_tick: Callable[[], None] | None = None, tick_s: float = 0.25) -> str:
+        """Run until every lane drains, ``deadline()`` (run clock) passes or ``aborted()``. Returns why it ended."""
+        user_cls = type("BakeoffUser", (_BakeoffUser,), {"executor": self})
+        self.env = Environment(user_classes=[user_cls], catch_exceptions=True)
+        runner = self.env.create_local_runner()
+        total_users = self.load.users * len(self.lanes)
+        runner.start(total_users, spawn_rate=max(total_users, 1), wait=False)
+        reason = "completed"
+        try:
+            while True:
+                gevent.sleep(tick_s)
+                if on_tick is not None:
+                    on_tick()
+                if aborted():
+                    reason = "aborted"
+                    break
+                if all(lane.drained for lane in self.lanes) and self._spawned(runner, total_users):
+                    break
+                if self.stopping and self.in_flight == 0:
+                    reason = "stopped"
+                    break
+                if self.clock() >= deadline():
+                    reason = "deadline"
+                    break
+        finally:
+            runner.quit()
+            self.env = None
+        return reason
+
+    @staticmethod
+    def _spawned(runner: Any, total: int) -> bool:
+        return runner.spawning_greenlet is None or runner.spawning_greenlet.dead

@@ -1,0 +1,219 @@
+"""The stack a run needs: simulated vendors and an embedded Toxiproxy as child processes, one proxy per endpoint.
+
+Children are started with the current interpreter (``python -m harness.sim`` / ``python -m harness.faults``),
+print their addresses on stdout when ready, and are stopped with SIGTERM (then SIGKILL) on every exit path.
+Their stderr goes to ``sim.log`` / ``proxy.log`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from harness._errors import RunError
+from harness.config import ResolvedScenario
+
+__all__ = ["ChildProcess", "Stack", "upstream_of"]
+
+
+def upstream_of(base_url: str) -> tuple[str, int]:
+    """host and port a base URL connects to (default ports by scheme)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return host, port
+
+
+@dataclass
+class ChildProcess:
+    """A child started with ``python -m module``, its ready lines read from stdout within a deadline."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    lines: list[str] = field(default_factory=list)
+    _log: IO[bytes] | None = None
+
+    def start(self, expect_lines: int, timeout: float = 30.0) -> list[str]:
+        self._log = self.log_path.open("ab")
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", *self.argv], stdout=subprocess.PIPE, stderr=self._log,
+            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        assert self.proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        buf = b""
+        try:
+            while len(self.lines) < expect_lines:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RunError(f"{self.name} did not become ready within {timeout:.0f} s; see {self.log_path}")
+                if not sel.select(timeout=min(left, 0.5)):
+                    if self.proc.poll() is not None:
+                        raise RunError(f"{self.name} exited with code {self.proc.returncode} while starting; "
+                                       f"see {self.log_path}: {self._log_tail()}")
+                    continue
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    self.proc.wait(timeout=5)
+                    raise RunError(f"{self.name} exited with code {self.proc.returncode} while starting; "
+                                   f"see {self.log_path}: {self._log_tail()}")
+                buf += chunk
+                *done, buf = buf.split(b"\n")
+                self.lines.extend(line.decode().strip() for line in done if line.strip())
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            sel.close()
+        return self.lines[:expect_lines]
+
+    def _log_tail(self) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return text[-1] if text else ""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=timeout)
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class Stack:
+    """Bring up simulated vendors and the proxy layer for a resolved scenario; tear everything down.
+
+    After ``start()``: ``base_urls[endpoint]`` is the vendor base URL (SDK style), ``connect_to[endpoint]``
+    the proxy listen address the client dials instead, ``proxy_names[endpoint]`` the Toxiproxy proxy name,
+    ``toxiproxy_url`` the API in use.
+    """
+
+    def __init__(self, resolved: ResolvedScenario, run_dir: Path, *, toxiproxy_url: str | None = None,
+                 ground_truth: bool = False, host: str = "127.0.0.1") -> None:
+        self.resolved = resolved
+        self.run_dir = run_dir
+        self.external_toxiproxy = toxiproxy_url
+        self.ground_truth = ground_truth
+        self.host = host
+        self.sim: ChildProcess | None = None
+        self.proxy_proc: ChildProcess | None = None
+        self.toxiproxy_url: str | None = toxiproxy_url
+        self.proxy_api: Any = None
+        self.base_urls: dict[str, str] = {}
+        self.connect_to: dict[str, tuple[str, int]] = {}
+        self.proxy_names: dict[str, str] = {}
+
+    def start(self) -> None:
+        try:
+            self._start_sims()
+            self._start_proxies()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_sims(self) -> None:
+        sc = self.resolved.scenario
+        sim_eps = [ep for ep in sc.endpoints if ep.sim is not None]
+        for ep in sc.endpoints:
+            if ep.base_url is not None:
+                self.base_urls[ep.name] = ep.base_url
+        if not sim_eps:
+            return
+        config = {
+            "seed": sc.seed,
+            "endpoints": [
+                {"name": ep.name, "dialect": ep.dialect, "model": ep.model,
+                 "behaviour": self.resolved.sim_behaviours[ep.name].model_dump(mode="json")}
+                for ep in sim_eps
+            ],
+        }
+        path = self.run_dir / "sim.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        argv = ["harness.sim", "--config", str(path), "--host", self.host, "--port", "0"]
+        if self.ground_truth:
+            argv += ["--ground-truth", str(self.run_dir / "sim-ground-truth.jsonl")]
+        self.sim = ChildProcess("simulated vendors", argv, self.run_dir / "sim.log")
+        for line in self.sim.start(expect_lines=len(sim_eps)):
+            parts = line.split()
+            if len(parts) != 3:
+                raise RunError(f"simulated vendors printed an unexpected line: {line!r}")
+            name, _dialect, url = parts
+            self.base_urls[name] = url
+        missing = [ep.name for ep in sim_eps if ep.name not in self.base_urls]
+        if missing:
+            raise RunError(f"simulated vendors did not announce: {', '.join(missing)}")
+
+    def _start_proxies(self) -> None:
+        from harness.faults import ToxiproxyClient
+
+        if self.external_toxiproxy is None:
+            self.proxy_proc = ChildProcess("embedded toxiproxy", ["harness.faults", "--host", self.host,
+                                                                  "--port", "0"], self.run_dir / "proxy.log")
+            line = self.proxy_proc.start(expect_lines=1)[0]
+            self.toxiproxy_url = line.split()[-1]
+        assert self.toxiproxy_url is not None
+        self.proxy_api = ToxiproxyClient(self.toxiproxy_url, timeout=10.0)
+        self.proxy_api.version()
+        api_host = urlsplit(self.toxiproxy_url).hostname or "127.0.0.1"
+        listen_host = self.host if self.external_toxiproxy is None else "0.0.0.0"  # noqa: S104
+        for ep in self.resolved.scenario.endpoints:
+            name = f"bakeoff-{ep.name}"
+            host, port = upstream_of(self.base_urls[ep.name])
+            try:
+                self.proxy_api.delete_proxy(name)  # a crashed earlier run may have left it
+            except Exception:  # noqa: S110 - absent is the normal case
+                pass
+            created = self.proxy_api.create_proxy(name, upstream=f"{host}:{port}", listen=f"{listen_host}:0")
+            _lhost, _, lport = str(created["listen"]).rpartition(":")
+            self.connect_to[ep.name] = (api_host if self.external_toxiproxy else self.host, int(lport))
+            self.proxy_names[ep.name] = name
+
+    def stop(self) -> list[str]:
+        """Delete our proxies, stop the children. Returns problems met (never raises)."""
+        problems: list[str] = []
+        if self.proxy_api is not None:
+            for name in self.proxy_names.values():
+                try:
+                    self.proxy_api.delete_proxy(name)
+                except Exception as exc:
+                    problems.append(f"could not delete proxy {name}: {exc}")
+            try:
+                self.proxy_api.close()
+            except Exception:  # noqa: S110
+                pass
+            self.proxy_api = None
+        for child in (self.proxy_proc, self.sim):
+            if child is not None:
+                try:
+                    child.stop()
+                except Exception as exc:
+                    problems.append(f"could not stop {child.name}: {exc}")
+        return problems

@@ -1,0 +1,158 @@
+"""Every bad-input case of the config loader names the exact file, line and field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness import ConfigError
+from harness.config import load_scenario
+
+PROMPT = '{"id": "p1", "messages": [{"role": "user", "content": "hi"}]}\n'
+
+GOOD = """\
+name: t
+prompts: p.jsonl
+endpoints:
+  - name: a
+    dialect: openai-chat
+    sim: fast
+    model: m
+  - name: b
+    dialect: anthropic-messages
+    sim: slow
+    model: m2
+contenders:
+  - name: c
+    primary: a
+    fallbacks: [b]
+faults:
+  - at: 5s
+    duration: 2s
+    target: a
+    fault: {kind: outage}
+"""
+
+
+def write(tmp_path: Path, text: str, prompts: str = PROMPT) -> Path:
+    (tmp_path / "p.jsonl").write_text(prompts)
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems(path: Path, **kw: object) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path, **kw)  # type: ignore[arg-type]
+    return [p.replace(str(path), "S") for p in info.value.problems]
+
+
+def test_good_scenario_resolves(tmp_path: Path) -> None:
+    r = load_scenario(write(tmp_path, GOOD))
+    assert [e.name for e in r.scenario.endpoints] == ["a", "b"]
+    assert r.faults[0].endpoints == ("a",)
+    assert len(r.prompts_sha256) == 64
+
+
+def test_unknown_key(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    model: m2\n", "    model: m2\n    colour: red\n"))
+    assert problems(path) == ["S:12: endpoints[1].colour: unknown key"]
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    fallbacks: [b]\n", "    fallbacks: [b]\n    retries: lots\n"))
+    [line] = problems(path)
+    assert line.startswith("S:16: contenders[0].retries: ")
+    assert "integer" in line and "'lots'" in line
+
+
+def test_bad_duration(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    duration: 2s\n", "    duration: 2 fortnights\n"))
+    [line] = problems(path)
+    assert line.startswith("S:18: faults[0].duration: bad duration '2 fortnights'")
+
+
+def test_missing_environment_variable(tmp_path: Path) -> None:
+    text = GOOD.replace("    sim: fast\n", "    base_url: https://api.example.com/v1\n    api_key_env: NO_SUCH_KEY_X\n")
+    path = write(tmp_path, text)
+    assert problems(path) == ["S:7: endpoints[0].api_key_env: environment variable NO_SUCH_KEY_X is not set"]
+    # with the variable set, the same file loads and the key stays out of the repr
+    r = load_scenario(path, environ={"NO_SUCH_KEY_X": "sk-secret-canary"})
+    assert r.api_keys == {"a": "sk-secret-canary"}
+    assert "sk-secret-canary" not in repr(r)
+
+
+def test_key_written_in_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    sim: fast\n", "    sim: fast\n    api_key: sk-oops\n"))
+    assert problems(path) == [
+        "S:7: endpoints[0].api_key: API keys are never written in files: name the variable with api_key_env"]
+
+
+def test_missing_referenced_files(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("prompts: p.jsonl", "prompts: nope.jsonl"))
+    [line] = problems(path)
+    assert line.startswith("S:2: prompts: file not found: ") and line.endswith("nope.jsonl")
+    path = write(tmp_path, GOOD.replace("fault: {kind: outage}", "fault: no-such-fault"))
+    assert problems(path) == ["S:20: faults[0].fault: no fault named 'no-such-fault' (looked for faults/no-such-fault.yaml)"]
+
+
+def test_duplicate_names(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("  - name: b\n", "  - name: a\n").replace("fallbacks: [b]", "fallbacks: []"))
+    assert problems(path) == ["S:8: endpoints[1].name: duplicate endpoint name 'a'"]
+
+
+def test_fallback_chain_names_unknown_endpoint(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("fallbacks: [b]", "fallbacks: [b, zz]"))
+    assert problems(path) == ["S:15: contenders[0].fallbacks[1]: fallback chain names unknown endpoint 'zz'"]
+
+
+def test_unknown_fault_target_and_sim_profile(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("target: a", "target: nobody").replace("sim: slow", "sim: glacial"))
+    out = problems(path)
+    assert "S:10: endpoints[1].sim: unknown sim profile 'glacial' (known: fast, slow, steady)" in out
+    assert "S:19: faults[0].target: unknown endpoint or contender 'nobody'" in out
+
+
+def test_several_problems_one_line_each_in_file_order(tmp_path: Path) -> None:
+    text = GOOD.replace("    model: m2\n", "    model: m2\n    colour: red\n").replace("fallbacks: [b]", "fallbacks: [q]")
+    out = problems(write(tmp_path, text))
+    assert out == ["S:12: endpoints[1].colour: unknown key",
+                   "S:16: contenders[0].fallbacks[0]: fallback chain names unknown endpoint 'q'"]
+
+
+def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("  - name: c\n", "  - name: c: d\n"))
+    [line] = problems(path)
+    assert line.startswith("S:13: yaml: ")
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("name: t\n", "name: t\nname: u\n"))
+    assert problems(path) == ["S:2: name: duplicate key"]
+
+
+def test_prompt_file_problems_name_their_line(tmp_path: Path) -> None:
+    bad = PROMPT + '{"id": "p2", "messages": [], "temprature": 1}\n' + "not json\n" + PROMPT
+    out = problems(write(tmp_path, GOOD, prompts=bad))
+    prompts = str(tmp_path / "p.jsonl")
+    shown = [line.replace(prompts, "P") for line in out]
+    assert any(x.startswith("P:2: messages: ") for x in shown)
+    assert "P:2: temprature: unknown key" in shown
+    assert any(x.startswith("P:3: invalid JSON") for x in shown)
+    assert "P:4: id: duplicate prompt id 'p1' (first on line 1)" in shown
+
+
+def test_fault_library_file_validated(tmp_path: Path) -> None:
+    (tmp_path / "faults").mkdir()
+    (tmp_path / "faults" / "slow.yaml").write_text("name: slow\ndescription: slow\nkind: latency\nlatnecy: 5\n")
+    path = write(tmp_path, GOOD.replace("fault: {kind: outage}", "fault: slow"))
+    out = [line.replace(str(tmp_path / "faults" / "slow.yaml"), "F") for line in problems(path)]
+    assert out == ["F:4: latnecy: unknown key"]
+
+
+def test_shipped_scenarios_validate() -> None:
+    root = Path(__file__).resolve().parents[3]
+    for path in sorted((root / "scenarios").glob("*.yaml")):
+        assert load_scenario(path).scenario.name
