@@ -1,4 +1,4 @@
-"""Shared pydantic base for every user-written file: unknown keys are errors, values are validated on assignment."""
+"""Shared pydantic base for every user-written file (unknown keys are errors) and value types."""
 
 from __future__ import annotations
 
@@ -32,13 +32,24 @@ def parse_duration(value: Any) -> float:
         m = _DURATION_RE.match(value)
         if m:
             return float(m.group(1)) * _UNIT_S[m.group(2)]
-        raise ValueError(f"bad duration {value!r}: expected a number with unit us, ms, s, m or h (e.g. 500ms, 10s)")
+        raise ValueError(
+            f"bad duration {value!r}: expected a number with unit us, ms, s, m or h (e.g. 500ms, 10s)"
+        )
     raise ValueError("expected a duration such as 500ms, 10s or 2m")
 
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
-_RATE_PER = {None: 1.0, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
-             "h": 3600.0, "hour": 3600.0}
+_RATE_PER = {
+    None: 1.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
 
 
 def parse_rate(value: Any) -> float:

@@ -7,8 +7,16 @@ import os
 import pytest
 
 _SCRUB_PREFIXES = ("BAKEOFF", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI", "GEMINI_", "AWS_")
-_SCRUB = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
-          "no_proxy")
+_SCRUB = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+import click
+
 from harness.cli._main import cli
 
 __all__ = ["cli", "main"]
@@ -22,13 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130
-    except _click_exceptions() as exc:
+    except click.ClickException as exc:
         exc.show()
         return 2
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
     return 0
-
-
-def _click_exceptions() -> tuple[type[Exception], ...]:
-    import click
-
-    return (click.ClickException, click.exceptions.Abort)

@@ -51,30 +51,58 @@ def cli() -> None:
 @click.argument("scenario", default="scenarios/default.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--seed", type=int, help="Override the scenario's seed.")
 @click.option("--duration", help="Override the load duration (e.g. 20s, 2m).")
-@click.option("--toxiproxy", "toxiproxy_url", metavar="URL",
-              help="Use a running Toxiproxy (e.g. http://127.0.0.1:8474) instead of the embedded one.")
-@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-              show_default=True, help="Folder that receives reports/<run-id>/.")
+@click.option(
+    "--toxiproxy",
+    "toxiproxy_url",
+    metavar="URL",
+    help="Use a running Toxiproxy (e.g. http://127.0.0.1:8474) instead of the embedded one.",
+)
+@click.option(
+    "--out",
+    "out_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder that receives reports/<run-id>/.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No live progress (for CI); still prints the report path.")
 @click.option("--no-report", is_flag=True, help="Record only; build the report later with `bakeoff report`.")
-@click.option("--ground-truth", is_flag=True, help="Simulated vendors log what they sent, for accuracy checks.")
+@click.option(
+    "--ground-truth", is_flag=True, help="Simulated vendors log what they sent, for accuracy checks."
+)
 @_errors_to_exit
-def run(scenario: Path, seed: int | None, duration: str | None, toxiproxy_url: str | None, out_root: Path,
-        quiet: bool, no_report: bool, ground_truth: bool) -> None:
+def run(
+    scenario: Path,
+    seed: int | None,
+    duration: str | None,
+    toxiproxy_url: str | None,
+    out_root: Path,
+    quiet: bool,
+    no_report: bool,
+    ground_truth: bool,
+) -> None:
     """Run a bake-off (default: the one-minute embedded scenario, no keys, no Docker)."""
-    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
-
     from harness.config import load_scenario
+    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
     from harness.load._run import run_scenario
 
     resolved = load_scenario(scenario)
     resolved = _override(resolved, seed=seed, duration=duration)
-    result = run_scenario(resolved, out_root=out_root, toxiproxy_url=toxiproxy_url, quiet=quiet,
-                          report=not no_report, ground_truth=ground_truth)
+    result = run_scenario(
+        resolved,
+        out_root=out_root,
+        toxiproxy_url=toxiproxy_url,
+        quiet=quiet,
+        report=not no_report,
+        ground_truth=ground_truth,
+    )
     for line in result.problems:
         click.echo(f"warning: {line}", err=True)
-    click.echo(f"{result.logical_requests} logical requests, {result.records} attempts recorded in "
-               f"{result.elapsed_s:.1f} s ({result.ended})", err=True)
+    click.echo(
+        f"{result.logical_requests} logical requests, {result.records} attempts recorded in "
+        f"{result.elapsed_s:.1f} s ({result.ended})",
+        err=True,
+    )
     click.echo(str(result.report if result.report is not None else result.run_dir))
     if result.ended == "aborted":
         sys.exit(130)
@@ -116,28 +144,46 @@ def validate(paths: tuple[Path, ...]) -> None:
             problems.extend(exc.problems)
             continue
         sc = resolved.scenario
-        click.echo(f"{path}: ok ({len(sc.endpoints)} endpoints, {len(sc.contenders)} contenders, "
-                   f"{len(resolved.prompts)} prompts, {len(resolved.faults)} faults)")
+        click.echo(
+            f"{path}: ok ({len(sc.endpoints)} endpoints, {len(sc.contenders)} contenders, "
+            f"{len(resolved.prompts)} prompts, {len(resolved.faults)} faults)"
+        )
     if problems:
         raise ConfigError(problems)
 
 
 @cli.command()
-@click.option("--kind", type=click.Choice(["scenario", "fault", "prompt", "sim"]), default="scenario",
-              show_default=True, help="Which file's schema to print.")
+@click.option(
+    "--kind",
+    type=click.Choice(["scenario", "fault", "prompt", "sim"]),
+    default="scenario",
+    show_default=True,
+    help="Which file's schema to print.",
+)
 def schema(kind: str) -> None:
     """Print the JSON Schema of a user-written file (for editors)."""
     from harness.config import FaultFile, PromptItem, Scenario
+    from pydantic import BaseModel
+
     from harness.sim.config import SimConfig
 
-    model = {"scenario": Scenario, "fault": FaultFile, "prompt": PromptItem, "sim": SimConfig}[kind]
+    models: dict[str, type[BaseModel]] = {
+        "scenario": Scenario,
+        "fault": FaultFile,
+        "prompt": PromptItem,
+        "sim": SimConfig,
+    }
+    model = models[kind]
     click.echo(json.dumps(model.model_json_schema(), indent=2))
 
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--scores", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Analyst-declared scorecard scores (YAML).")
+@click.option(
+    "--scores",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Analyst-declared scorecard scores (YAML).",
+)
 @_errors_to_exit
 def report(run_dir: Path, scores: Path | None) -> None:
     """Rebuild report.html, summary.json and CSV tables from a run folder's records alone."""
@@ -149,7 +195,9 @@ def report(run_dir: Path, scores: Path | None) -> None:
     click.echo(str(write_report(run_dir, scores_file=scores)))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
+)
 @click.pass_context
 def sim(ctx: click.Context) -> None:
     """Serve simulated vendors: bakeoff sim [--config FILE] [--host H] [--port N] [--ground-truth PATH]."""
@@ -158,7 +206,9 @@ def sim(ctx: click.Context) -> None:
     sys.exit(sim_main(list(ctx.args)))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
+)
 @click.pass_context
 def proxy(ctx: click.Context) -> None:
     """Serve the embedded Toxiproxy-compatible API: bakeoff proxy [--host 127.0.0.1] [--port 8474]."""

@@ -88,7 +88,9 @@ def load_prompts(path: Path, shown: str | None = None) -> tuple[list[PromptItem]
         problems.extend(errs)
         if item is not None:
             if item.id in ids:
-                problems.append(f"{shown}:{no}: id: duplicate prompt id {item.id!r} (first on line {ids[item.id]})")
+                problems.append(
+                    f"{shown}:{no}: id: duplicate prompt id {item.id!r} (first on line {ids[item.id]})"
+                )
             ids[item.id] = no
             items.append(item)
     if not items and not problems:
@@ -131,19 +133,26 @@ def resolve_price(price: Price, base_dir: Path) -> tuple[Price, str | None]:
 
     tiers: list[dict[str, Any]] = []
     for key, value in entry.items():
-        if key.startswith("input_cost_per_token_above_") and key.endswith("k_tokens") and isinstance(value, int | float):
+        if (
+            key.startswith("input_cost_per_token_above_")
+            and key.endswith("k_tokens")
+            and isinstance(value, int | float)
+        ):
             n = key.removeprefix("input_cost_per_token_above_").removesuffix("k_tokens")
             if n.isdigit():
-                tiers.append({
-                    "above_input_tokens": int(n) * 1000,
-                    "input_per_mtok": float(value) * 1e6,
-                    "output_per_mtok": per_m(f"output_cost_per_token_above_{n}k_tokens"),
-                    "cached_input_per_mtok": per_m(f"cache_read_input_token_cost_above_{n}k_tokens"),
-                })
+                tiers.append(
+                    {
+                        "above_input_tokens": int(n) * 1000,
+                        "input_per_mtok": float(value) * 1e6,
+                        "output_per_mtok": per_m(f"output_cost_per_token_above_{n}k_tokens"),
+                        "cached_input_per_mtok": per_m(f"cache_read_input_token_cost_above_{n}k_tokens"),
+                    }
+                )
     merged = {
         "input_per_mtok": per_m("input_cost_per_token") or 0.0,
         "output_per_mtok": per_m("output_cost_per_token") or 0.0,
-        "cached_input_per_mtok": per_m("cache_read_input_token_cost") or per_m("input_cost_per_token_cache_hit"),
+        "cached_input_per_mtok": per_m("cache_read_input_token_cost")
+        or per_m("input_cost_per_token_cache_hit"),
         "cache_write_per_mtok": per_m("cache_creation_input_token_cost"),
         "reasoning_per_mtok": per_m("output_cost_per_reasoning_token"),
         "per_request": price.per_request,
@@ -157,8 +166,9 @@ def _raw_list(data: Any, key: str) -> list[dict[str, Any]]:
     return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
 
 
-def _reference_problems(located: Located, env: Mapping[str, str], require_keys: bool,
-                        base_dir: Path) -> list[str]:
+def _reference_problems(
+    located: Located, env: Mapping[str, str], require_keys: bool, base_dir: Path
+) -> list[str]:
     """Checks that need no valid model: names, references, environment, files. Run on the raw data so
     they are reported together with schema problems."""
     p = located.problem
@@ -178,8 +188,12 @@ def _reference_problems(located: Located, env: Mapping[str, str], require_keys: 
             problems.append(p(("endpoints", i, "api_key_env"), f"environment variable {var} is not set"))
         if "api_key" in ep or "key" in ep:
             field = "api_key" if "api_key" in ep else "key"
-            problems.append(p(("endpoints", i, field),
-                              "API keys are never written in files: name the variable with api_key_env"))
+            problems.append(
+                p(
+                    ("endpoints", i, field),
+                    "API keys are never written in files: name the variable with api_key_env",
+                )
+            )
     ct_names: dict[str, int] = {}
     for i, ct in enumerate(contenders):
         name = ct.get("name")
@@ -187,8 +201,12 @@ def _reference_problems(located: Located, env: Mapping[str, str], require_keys: 
             if name in ct_names:
                 problems.append(p(("contenders", i, "name"), f"duplicate contender name {name!r}"))
             elif name in ep_names:
-                problems.append(p(("contenders", i, "name"),
-                                  f"{name!r} names both an endpoint and a contender; fault targets would be ambiguous"))
+                problems.append(
+                    p(
+                        ("contenders", i, "name"),
+                        f"{name!r} names both an endpoint and a contender; fault targets would be ambiguous",
+                    )
+                )
             ct_names.setdefault(name, i)
         primary = ct.get("primary")
         if isinstance(primary, str) and primary not in ep_names:
@@ -199,18 +217,22 @@ def _reference_problems(located: Located, env: Mapping[str, str], require_keys: 
                 if not isinstance(fb, str):
                     continue
                 if fb not in ep_names:
-                    problems.append(p(("contenders", i, "fallbacks", j),
-                                      f"fallback chain names unknown endpoint {fb!r}"))
+                    problems.append(
+                        p(("contenders", i, "fallbacks", j), f"fallback chain names unknown endpoint {fb!r}")
+                    )
                 elif fb == primary or fb in chain[:j]:
-                    problems.append(p(("contenders", i, "fallbacks", j), f"endpoint {fb!r} appears twice in the chain"))
+                    problems.append(
+                        p(("contenders", i, "fallbacks", j), f"endpoint {fb!r} appears twice in the chain")
+                    )
     prompts = data.get("prompts") if isinstance(data, dict) else None
     if isinstance(prompts, str) and not (base_dir / prompts).is_file():
         problems.append(p(("prompts",), f"file not found: {display_path(base_dir / prompts)}"))
     return problems
 
 
-def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
-                  require_keys: bool = True) -> ResolvedScenario:
+def load_scenario(
+    path: str | Path, *, environ: Mapping[str, str] | None = None, require_keys: bool = True
+) -> ResolvedScenario:
     """Validate a scenario file and everything it references. Raises ``ConfigError`` listing every problem."""
     env = os.environ if environ is None else environ
     path = Path(path)
@@ -221,8 +243,11 @@ def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
     scenario, problems = validate_located(Scenario, located)
     references = _reference_problems(located, env, require_keys, base_dir)
     explained = {": ".join(line.split(": ", 2)[:2]) for line in references}
-    problems = [line for line in problems if not (line.endswith(": unknown key")
-                                                  and line.removesuffix(": unknown key") in explained)]
+    problems = [
+        line
+        for line in problems
+        if not (line.endswith(": unknown key") and line.removesuffix(": unknown key") in explained)
+    ]
     problems = _merge(problems, references)
     if scenario is None or problems:
         raise ConfigError(problems)
@@ -237,12 +262,16 @@ def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
         if ep.api_key_env is not None and env.get(ep.api_key_env):
             api_keys[ep.name] = env[ep.api_key_env]
         elif ep.sim is None and ep.api_key_env is None and require_keys:
-            problems.append(p(("endpoints", i), "real endpoints need api_key_env (the variable holding the key)"))
+            problems.append(
+                p(("endpoints", i), "real endpoints need api_key_env (the variable holding the key)")
+            )
         if ep.sim is not None:
             behaviour = scenario.sim_profiles.get(ep.sim) or PRESETS.get(ep.sim)
             if behaviour is None:
                 known = ", ".join(sorted({*PRESETS, *scenario.sim_profiles}))
-                problems.append(p(("endpoints", i, "sim"), f"unknown sim profile {ep.sim!r} (known: {known})"))
+                problems.append(
+                    p(("endpoints", i, "sim"), f"unknown sim profile {ep.sim!r} (known: {known})")
+                )
             else:
                 sim_behaviours[ep.name] = behaviour
         price, problem = resolve_price(ep.price, base_dir)
@@ -273,15 +302,27 @@ def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
             continue
         if entry.duration is None and entry.at >= scenario.load.duration:
             problems.append(p((*where, "at"), "fault starts after the run ends"))
+        name: str
         if isinstance(entry.fault, FaultSpec):
             spec: FaultSpec = entry.fault
             name = entry.fault.kind
             description = entry.fault.description or entry.fault.kind
         else:
-            found = next((d / f"{entry.fault}.yaml" for d in _faults_dirs(path) if (d / f"{entry.fault}.yaml").is_file()),
-                         None)
+            found = next(
+                (
+                    d / f"{entry.fault}.yaml"
+                    for d in _faults_dirs(path)
+                    if (d / f"{entry.fault}.yaml").is_file()
+                ),
+                None,
+            )
             if found is None:
-                problems.append(p((*where, "fault"), f"no fault named {entry.fault!r} (looked for faults/{entry.fault}.yaml)"))
+                problems.append(
+                    p(
+                        (*where, "fault"),
+                        f"no fault named {entry.fault!r} (looked for faults/{entry.fault}.yaml)",
+                    )
+                )
                 continue
             try:
                 ffile, fproblems = load_fault_file(found)
@@ -298,9 +339,17 @@ def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None,
 
     if problems:
         raise ConfigError(problems)
-    return ResolvedScenario(path=path, scenario=scenario, prompts=prompts, prompts_path=prompts_path,
-                            prompts_sha256=sha, faults=faults, prices=prices, sim_behaviours=sim_behaviours,
-                            api_keys=api_keys)
+    return ResolvedScenario(
+        path=path,
+        scenario=scenario,
+        prompts=prompts,
+        prompts_path=prompts_path,
+        prompts_sha256=sha,
+        faults=faults,
+        prices=prices,
+        sim_behaviours=sim_behaviours,
+        api_keys=api_keys,
+    )
 
 
 def _merge(*groups: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Pydantic models of every user-written file: scenario, endpoints, contenders, prompts, load, faults, SLOs, prices.
+"""Pydantic models of every user-written file: scenario, endpoints, contenders, prompts, load,
+faults, SLOs, prices.
 
 All models forbid unknown keys. Durations accept ``500ms``/``10s``/``2m``; rates accept ``5/s``/``300/min``.
 API keys are never written in files: an endpoint names the environment variable that holds its key.
@@ -79,8 +80,11 @@ class Endpoint(UserModel):
     model: str = Field(description="model (or Azure deployment) requested")
     base_url: str | None = Field(None, description="what you would pass to the vendor's SDK as base URL")
     sim: str | None = Field(None, description="simulated vendor profile: a preset or a key of sim_profiles")
-    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-                                    description="name of the environment variable holding the API key")
+    api_key_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="name of the environment variable holding the API key",
+    )
     api_version: str | None = Field(None, description="Azure api-version query parameter")
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     stream: bool = True
@@ -101,8 +105,17 @@ class Endpoint(UserModel):
 
 
 RetryClass = Literal[
-    "connect_refused", "connect_timeout", "read_timeout", "conn_reset", "conn_closed_early",
-    "http_429", "http_5xx", "overloaded", "stream_truncated", "stream_error_event", "malformed_response",
+    "connect_refused",
+    "connect_timeout",
+    "read_timeout",
+    "conn_reset",
+    "conn_closed_early",
+    "http_429",
+    "http_5xx",
+    "overloaded",
+    "stream_truncated",
+    "stream_error_event",
+    "malformed_response",
 ]
 
 
@@ -112,11 +125,24 @@ class Contender(UserModel):
     name: Name
     primary: Name
     fallbacks: list[Name] = Field(default_factory=list)
-    retries: int = Field(0, ge=0, le=10, description="extra attempts on the same endpoint before falling back")
+    retries: int = Field(
+        0, ge=0, le=10, description="extra attempts on the same endpoint before falling back"
+    )
     retry_on: list[RetryClass] = Field(
-        default_factory=lambda: ["connect_refused", "connect_timeout", "conn_reset", "conn_closed_early",
-                                 "http_429", "http_5xx", "overloaded"])
-    fallback_on: list[RetryClass] | None = Field(None, description="classes that trigger fallback; default: any")
+        default_factory=lambda: [  # type: ignore[arg-type]  # literals, checked by pydantic at load
+
+            "connect_refused",
+            "connect_timeout",
+            "conn_reset",
+            "conn_closed_early",
+            "http_429",
+            "http_5xx",
+            "overloaded",
+        ]
+    )
+    fallback_on: list[RetryClass] | None = Field(
+        None, description="classes that trigger fallback; default: any"
+    )
     backoff_base: Duration = Field(0.5, ge=0, description="first backoff; doubles per retry")
     backoff_cap: Duration = Field(8.0, ge=0, description="longest backoff, Retry-After included")
     cooldown_after: int = Field(3, ge=1, description="consecutive failures that cool an endpoint down")
@@ -185,21 +211,35 @@ class LoadProfile(UserModel):
     duration: Duration = Field(60.0, gt=0)
     warmup: Duration = Field(0.0, ge=0, description="excluded from metrics")
     cooldown: Duration = Field(0.0, ge=0, description="excluded from metrics")
-    max_requests: int | None = Field(None, ge=1, description="stop after this many logical requests per contender")
+    max_requests: int | None = Field(
+        None, ge=1, description="stop after this many logical requests per contender"
+    )
     max_error_rate: float | None = Field(None, gt=0, le=1, description="stop when the error rate exceeds it")
     grace: Duration = Field(10.0, ge=0, description="time in-flight requests get to finish at the end")
 
 
 FaultKind = Literal[
     # TCP level, through Toxiproxy
-    "outage", "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data",
+    "outage",
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
     # HTTP/SSE level, in the harness's client path
-    "http_status", "rate_limit", "stream_cut", "stall", "malformed_chunk",
+    "http_status",
+    "rate_limit",
+    "stream_cut",
+    "stall",
+    "malformed_chunk",
 ]
 
 
 class FaultSpec(UserModel):
-    """One fault. TCP kinds map to Toxiproxy toxics (attributes in Toxiproxy's units); HTTP kinds act per request."""
+    """One fault. TCP kinds map to Toxiproxy toxics (attributes in Toxiproxy's units); HTTP kinds act
+    per request in the client path."""
 
     kind: FaultKind
     description: str = ""
@@ -209,7 +249,9 @@ class FaultSpec(UserModel):
     probability: float = Field(1.0, ge=0, le=1, description="HTTP: share of requests affected (seeded)")
     status: int | None = Field(None, ge=400, le=599, description="http_status: status to answer")
     retry_after: Duration | None = Field(None, description="http_status 429/503: Retry-After to send")
-    after_tokens: int | None = Field(None, ge=0, description="stream_cut / stall / malformed_chunk: after N chunks")
+    after_tokens: int | None = Field(
+        None, ge=0, description="stream_cut / stall / malformed_chunk: after N chunks"
+    )
     stall_for: Duration | None = Field(None, description="stall: how long the stream stops")
     rpm: int | None = Field(None, ge=1, description="rate_limit: requests per minute allowed")
 

@@ -1,4 +1,4 @@
-"""YAML and JSONL reading that remembers where every value came from, so errors can name ``file:line: field``."""
+"""YAML reading that remembers where every value came from, so errors name ``file:line: field``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["Located", "display_path", "format_path", "format_validation_error", "load_yaml_located", "located_json_line", "validate_located"]
+__all__ = [
+    "Located",
+    "display_path",
+    "format_path",
+    "format_validation_error",
+    "load_yaml_located",
+    "located_json_line",
+    "validate_located",
+]
 
 PathKey = tuple[str | int, ...]
 
@@ -53,19 +61,27 @@ def format_path(path: PathKey) -> str:
     return out
 
 
-def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str,
-               loader: yaml.SafeLoader) -> Any:
+def _construct(
+    node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str, loader: yaml.SafeLoader
+) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True) if isinstance(key_node, yaml.ScalarNode) else None
+            key = (
+                loader.construct_object(key_node, deep=True)
+                if isinstance(key_node, yaml.ScalarNode)
+                else None
+            )
             if key is None or not isinstance(key, str | int | float | bool):
-                raise _LocatedYamlError(f"{file}:{key_node.start_mark.line + 1}: mapping keys must be plain text")
+                raise _LocatedYamlError(
+                    f"{file}:{key_node.start_mark.line + 1}: mapping keys must be plain text"
+                )
             key_path = (*path, str(key))
             if str(key) in out:
                 raise _LocatedYamlError(
-                    f"{file}:{key_node.start_mark.line + 1}: {format_path(key_path)}: duplicate key")
+                    f"{file}:{key_node.start_mark.line + 1}: {format_path(key_path)}: duplicate key"
+                )
             lines[key_path] = key_node.start_mark.line + 1
             out[str(key)] = _construct(value_node, key_path, lines, file, loader)
         return out
@@ -152,8 +168,18 @@ def format_validation_error(located: Located, exc: ValidationError, base: PathKe
         elif err["type"] == "missing":
             msg = "required field missing"
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if err["type"] in ("string_type", "int_type", "float_type", "bool_type", "list_type", "dict_type",
-                           "model_type", "int_parsing", "float_parsing", "bool_parsing"):
+        if err["type"] in (
+            "string_type",
+            "int_type",
+            "float_type",
+            "bool_type",
+            "list_type",
+            "dict_type",
+            "model_type",
+            "int_parsing",
+            "float_parsing",
+            "bool_parsing",
+        ):
             msg = f"{msg} (got {_short(err.get('input'))})"
         line = located.problem(path, msg)
         if line not in seen:

@@ -18,16 +18,24 @@ from harness.record import FaultEvent
 
 __all__ = ["TCP_KINDS", "FaultLayerLike", "FaultTimeline", "ProxyApi", "TimelineAction"]
 
-TCP_KINDS = frozenset({"outage", "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer",
-                       "limit_data"})
+TCP_KINDS = frozenset(
+    {"outage", "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"}
+)
 
 
 class ProxyApi(Protocol):
     """The part of the Toxiproxy client the timeline needs."""
 
     def update_proxy(self, name: str, **fields: Any) -> dict[str, Any]: ...
-    def add_toxic(self, proxy: str, type: str, attributes: dict[str, Any] | None = None,  # noqa: A002
-                  stream: str = "downstream", toxicity: float = 1.0, name: str | None = None) -> dict[str, Any]: ...
+    def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        attributes: dict[str, Any] | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        name: str | None = None,
+    ) -> dict[str, Any]: ...
     def remove_toxic(self, proxy: str, name: str) -> None: ...
     def toxics(self, proxy: str) -> list[dict[str, Any]]: ...
 
@@ -52,10 +60,19 @@ class FaultTimeline:
     thread; call ``cleanup()`` in a ``finally`` — it is idempotent and removes everything still applied.
     """
 
-    def __init__(self, faults: list[ResolvedFault], *, run_id: str, proxy: ProxyApi | None,
-                 proxy_names: Mapping[str, str], http_layer: FaultLayerLike | None,
-                 clock: Callable[[], float], sleep: Callable[[float], None],
-                 emit: Callable[[FaultEvent], None], run_end: float) -> None:
+    def __init__(
+        self,
+        faults: list[ResolvedFault],
+        *,
+        run_id: str,
+        proxy: ProxyApi | None,
+        proxy_names: Mapping[str, str],
+        http_layer: FaultLayerLike | None,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        emit: Callable[[FaultEvent], None],
+        run_end: float,
+    ) -> None:
         self.run_id = run_id
         self.proxy = proxy
         self.proxy_names = dict(proxy_names)
@@ -113,8 +130,14 @@ class FaultTimeline:
             if kind == "outage":
                 proxy[0].update_proxy(proxy[1], enabled=False)
             else:
-                proxy[0].add_toxic(proxy[1], type=kind, attributes=dict(f.spec.attributes),
-                                   stream=f.spec.stream, toxicity=f.spec.toxicity, name=f.fault_id)
+                proxy[0].add_toxic(
+                    proxy[1],
+                    type=kind,
+                    attributes=dict(f.spec.attributes),
+                    stream=f.spec.stream,
+                    toxicity=f.spec.toxicity,
+                    name=f.fault_id,
+                )
         else:
             if self.http_layer is None:
                 raise RuntimeError("no HTTP fault layer in this process")
@@ -152,13 +175,32 @@ class FaultTimeline:
         elif self.http_layer is not None:
             self.http_layer.deactivate(f.fault_id)
 
-    def _event(self, f: ResolvedFault, action: Literal["apply", "remove"], t_requested: float,
-               touched: list[str], ok: bool, detail: str | None) -> None:
-        self.emit(FaultEvent(
-            run_id=self.run_id, fault_id=f.fault_id, action=action, fault=f.name, kind=f.spec.kind,
-            target=f.entry.target, endpoints=touched, t_requested=round(t_requested, 6),
-            t_applied=round(self.clock(), 6), outcome="ok" if ok else "error", detail=detail,
-            spec=f.spec.model_dump(exclude_defaults=True), description=f.description))
+    def _event(
+        self,
+        f: ResolvedFault,
+        action: Literal["apply", "remove"],
+        t_requested: float,
+        touched: list[str],
+        ok: bool,
+        detail: str | None,
+    ) -> None:
+        self.emit(
+            FaultEvent(
+                run_id=self.run_id,
+                fault_id=f.fault_id,
+                action=action,
+                fault=f.name,
+                kind=f.spec.kind,
+                target=f.entry.target,
+                endpoints=touched,
+                t_requested=round(t_requested, 6),
+                t_applied=round(self.clock(), 6),
+                outcome="ok" if ok else "error",
+                detail=detail,
+                spec=f.spec.model_dump(exclude_defaults=True),
+                description=f.description,
+            )
+        )
 
     def cleanup(self) -> list[str]:
         """Remove every fault still applied, re-enable every proxy and drop leftover toxics.

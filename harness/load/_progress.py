@@ -31,9 +31,17 @@ def _p95(values: list[float]) -> float | None:
 class Progress:
     """Fed with final-attempt records; renders every ``tick()``."""
 
-    def __init__(self, contenders: Sequence[str], *, duration: float, clock: Callable[[], float],
-                 active_faults: Callable[[], list[str]], in_flight: Callable[[str], int],
-                 quiet: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        contenders: Sequence[str],
+        *,
+        duration: float,
+        clock: Callable[[], float],
+        active_faults: Callable[[], list[str]],
+        in_flight: Callable[[str], int],
+        quiet: bool = False,
+        stream: TextIO | None = None,
+    ) -> None:
         self.contenders = list(contenders)
         self.duration = duration
         self.clock = clock
@@ -44,7 +52,9 @@ class Progress:
         self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
         self.is_tty = self.console.is_terminal
         self._recent: dict[str, deque[RequestRecord]] = {c: deque() for c in self.contenders}
-        self._totals: dict[str, list[int]] = {c: [0, 0, 0] for c in self.contenders}  # done, errors, fallbacks
+        self._totals: dict[str, list[int]] = {
+            c: [0, 0, 0] for c in self.contenders
+        }  # done, errors, fallbacks
         self._primary: dict[str, str] = {}
         self._live: Live | None = None
         self._last_line = 0.0
@@ -76,9 +86,15 @@ class Progress:
             ttfts = [r.t_first_token - r.t_dispatch for r in recent if r.t_first_token is not None]
             p95 = _p95(ttfts)
             done, errors, fallbacks = self._totals[c]
-            table.add_row(Text(c), f"{len(recent) / window:.1f}", str(self.in_flight(c)),
-                          "-" if p95 is None else f"{p95 * 1000:.0f} ms", str(done),
-                          str(errors), str(fallbacks))
+            table.add_row(
+                Text(c),
+                f"{len(recent) / window:.1f}",
+                str(self.in_flight(c)),
+                "-" if p95 is None else f"{p95 * 1000:.0f} ms",
+                str(done),
+                str(errors),
+                str(fallbacks),
+            )
         return table
 
     def _title(self, now: float) -> str:
@@ -103,8 +119,12 @@ class Progress:
             now = self.clock()
             parts = [f"{c}: {t[0]} done, {t[1]} errors, {t[2]} fallbacks" for c, t in self._totals.items()]
             faults = self.active_faults()
-            self.stream.write(f"[{now:6.1f} s] " + "; ".join(parts)
-                              + (f"; faults: {', '.join(faults)}" if faults else "") + "\n")
+            self.stream.write(
+                f"[{now:6.1f} s] "
+                + "; ".join(parts)
+                + (f"; faults: {', '.join(faults)}" if faults else "")
+                + "\n"
+            )
             self.stream.flush()
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import gevent  # noqa: I001 - the Locust runner (imported below) has already patched the process
+import gevent
 
 from harness import __version__
 from harness._errors import RunError
@@ -40,6 +40,12 @@ from harness.record import (
 )
 
 __all__ = ["RunResult", "run_scenario"]
+
+
+@dataclass
+class _SignalState:
+    signals: int = 0
+    stop_at: float | None = None
 
 
 @dataclass
@@ -78,14 +84,31 @@ def _new_run_dir(root: Path, name: str) -> tuple[str, Path]:
 
 
 def _fault_manifest(f: ResolvedFault, offset: float = 0.0) -> dict[str, Any]:
-    return {"fault_id": f.fault_id, "name": f.name, "description": f.description, "kind": f.spec.kind,
-            "target": f.entry.target, "endpoints": list(f.endpoints), "at_s": f.entry.at + offset,
-            "duration_s": f.entry.duration, "spec": f.spec.model_dump(mode="json", exclude_defaults=True)}
+    return {
+        "fault_id": f.fault_id,
+        "name": f.name,
+        "description": f.description,
+        "kind": f.spec.kind,
+        "target": f.entry.target,
+        "endpoints": list(f.endpoints),
+        "at_s": f.entry.at + offset,
+        "duration_s": f.entry.duration,
+        "spec": f.spec.model_dump(mode="json", exclude_defaults=True),
+    }
 
 
-def build_manifest(resolved: ResolvedScenario, *, run_id: str, faults: list[ResolvedFault],
-                   logical_per_contender: int, schedule_sha: str, toxiproxy_url: str | None,
-                   embedded_proxy: bool, base_urls: dict[str, str], proxied: set[str]) -> dict[str, Any]:
+def build_manifest(
+    resolved: ResolvedScenario,
+    *,
+    run_id: str,
+    faults: list[ResolvedFault],
+    logical_per_contender: int,
+    schedule_sha: str,
+    toxiproxy_url: str | None,
+    embedded_proxy: bool,
+    base_urls: dict[str, str],
+    proxied: set[str],
+) -> dict[str, Any]:
     """The scenario as resolved, without secrets: key *names* only, never values."""
     sc = resolved.scenario
     classes: dict[str, int] = {}
@@ -101,19 +124,38 @@ def build_manifest(resolved: ResolvedScenario, *, run_id: str, faults: list[Reso
         "duration_s": sc.load.duration,
         "elapsed_s": None,
         "versions": _versions(),
-        "prompts": {"path": str(resolved.prompts_path), "sha256": resolved.prompts_sha256,
-                    "count": len(resolved.prompts), "classes": classes},
+        "prompts": {
+            "path": str(resolved.prompts_path),
+            "sha256": resolved.prompts_sha256,
+            "count": len(resolved.prompts),
+            "classes": classes,
+        },
         "endpoints": [
-            {"name": ep.name, "dialect": ep.dialect, "model": ep.model,
-             "base_url": base_urls.get(ep.name, ep.base_url), "sim": ep.sim, "region": ep.region,
-             "api_key_env": ep.api_key_env, "stream": ep.stream,
-             "price": resolved.prices[ep.name].model_dump(mode="json", exclude={"litellm"}),
-             "timeouts": ep.timeouts.model_dump(mode="json"), "proxied": ep.name in proxied}
+            {
+                "name": ep.name,
+                "dialect": ep.dialect,
+                "model": ep.model,
+                "base_url": base_urls.get(ep.name, ep.base_url),
+                "sim": ep.sim,
+                "region": ep.region,
+                "api_key_env": ep.api_key_env,
+                "stream": ep.stream,
+                "price": resolved.prices[ep.name].model_dump(mode="json", exclude={"litellm"}),
+                "timeouts": ep.timeouts.model_dump(mode="json"),
+                "proxied": ep.name in proxied,
+            }
             for ep in sc.endpoints
         ],
         "contenders": [
-            {"name": c.name, "primary": c.primary, "fallbacks": list(c.fallbacks), "retries": c.retries,
-             "deadline_s": c.deadline, "cooldown_s": c.cooldown, "cooldown_after": c.cooldown_after}
+            {
+                "name": c.name,
+                "primary": c.primary,
+                "fallbacks": list(c.fallbacks),
+                "retries": c.retries,
+                "deadline_s": c.deadline,
+                "cooldown_s": c.cooldown,
+                "cooldown_after": c.cooldown_after,
+            }
             for c in sc.contenders
         ],
         "load": sc.load.model_dump(mode="json"),
@@ -125,9 +167,15 @@ def build_manifest(resolved: ResolvedScenario, *, run_id: str, faults: list[Reso
     }
 
 
-def run_scenario(resolved: ResolvedScenario, *, out_root: Path = Path("reports"),
-                 toxiproxy_url: str | None = None, quiet: bool = False, report: bool = True,
-                 ground_truth: bool = False) -> RunResult:
+def run_scenario(
+    resolved: ResolvedScenario,
+    *,
+    out_root: Path = Path("reports"),
+    toxiproxy_url: str | None = None,
+    quiet: bool = False,
+    report: bool = True,
+    ground_truth: bool = False,
+) -> RunResult:
     """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller."""
     from harness.client import HttpFaultLayer, Router, Target, make_http_client
 
@@ -141,8 +189,14 @@ def run_scenario(resolved: ResolvedScenario, *, out_root: Path = Path("reports")
     fault_log = JsonlWriter(run_dir / FAULTS_FILE)
     problems: list[str] = []
     stack = Stack(resolved, run_dir, toxiproxy_url=toxiproxy_url, ground_truth=ground_truth)
-    progress = Progress([c.name for c in sc.contenders], duration=load.duration, clock=lambda: 0.0,
-                        active_faults=list, in_flight=lambda _c: 0, quiet=quiet)
+    progress = Progress(
+        [c.name for c in sc.contenders],
+        duration=load.duration,
+        clock=lambda: 0.0,
+        active_faults=list,
+        in_flight=lambda _c: 0,
+        quiet=quiet,
+    )
     n_lanes = len(sc.contenders)
     slot = load.duration if load.mode == "sequential" else 0.0
     faults = list(resolved.faults)
@@ -156,10 +210,17 @@ def run_scenario(resolved: ResolvedScenario, *, out_root: Path = Path("reports")
     try:
         progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
         stack.start()
-        manifest = build_manifest(resolved, run_id=run_id, faults=faults, logical_per_contender=len(schedule),
-                                  schedule_sha=schedule_digest(schedule), toxiproxy_url=stack.toxiproxy_url,
-                                  embedded_proxy=toxiproxy_url is None, base_urls=stack.base_urls,
-                                  proxied=set(stack.connect_to))
+        manifest = build_manifest(
+            resolved,
+            run_id=run_id,
+            faults=faults,
+            logical_per_contender=len(schedule),
+            schedule_sha=schedule_digest(schedule),
+            toxiproxy_url=stack.toxiproxy_url,
+            embedded_proxy=toxiproxy_url is None,
+            base_urls=stack.base_urls,
+            proxied=set(stack.connect_to),
+        )
         if load.mode == "sequential":
             manifest["duration_s"] = load.duration * n_lanes
         write_manifest(run_dir, manifest)
@@ -172,15 +233,26 @@ def run_scenario(resolved: ResolvedScenario, *, out_root: Path = Path("reports")
         http_client = make_http_client(max_connections=max(100, load.users * n_lanes * 2))
         layer = HttpFaultLayer(sc.seed)
         targets = {
-            ep.name: Target(endpoint=ep, base_url=stack.base_urls[ep.name],
-                            connect_to=stack.connect_to.get(ep.name), api_key=resolved.api_keys.get(ep.name),
-                            price=resolved.prices[ep.name])
+            ep.name: Target(
+                endpoint=ep,
+                base_url=stack.base_urls[ep.name],
+                connect_to=stack.connect_to.get(ep.name),
+                api_key=resolved.api_keys.get(ep.name),
+                price=resolved.prices[ep.name],
+            )
             for ep in sc.endpoints
         }
         lanes = []
         for k, c in enumerate(sc.contenders):
-            router = Router(c, {n: targets[n] for n in (c.primary, *c.fallbacks)}, http_client, clock=clock,
-                            run_id=run_id, faults=layer, sleep=gevent.sleep)
+            router = Router(
+                c,
+                {n: targets[n] for n in (c.primary, *c.fallbacks)},
+                http_client,
+                clock=clock,
+                run_id=run_id,
+                faults=layer,
+                sleep=gevent.sleep,
+            )
             lanes.append(Lane(c.name, c.primary, router.route, schedule, resolved.prompts, offset=k * slot))
 
         def emit(rec: RequestRecord) -> None:
@@ -189,45 +261,61 @@ def run_scenario(resolved: ResolvedScenario, *, out_root: Path = Path("reports")
 
         def emit_fault(ev: FaultEvent) -> None:
             fault_log.write(ev.to_dict())
-            progress.message(f"[{ev.t_applied:6.1f} s] fault {ev.action} {ev.fault_id} on "
-                             f"{', '.join(ev.endpoints) or ev.target}: {ev.outcome}"
-                             + (f" ({ev.detail})" if ev.detail else ""))
+            progress.message(
+                f"[{ev.t_applied:6.1f} s] fault {ev.action} {ev.fault_id} on "
+                f"{', '.join(ev.endpoints) or ev.target}: {ev.outcome}"
+                + (f" ({ev.detail})" if ev.detail else "")
+            )
 
         executor = LoadExecutor(lanes, load, run_id=run_id, seed=sc.seed, clock=clock, emit=emit)
         run_end = load.duration + slot * (n_lanes - 1 if slot else 0)
-        timeline = FaultTimeline(faults, run_id=run_id, proxy=stack.proxy_api, proxy_names=stack.proxy_names,
-                                 http_layer=layer, clock=clock, sleep=gevent.sleep, emit=emit_fault,
-                                 run_end=run_end)
+        timeline = FaultTimeline(
+            faults,
+            run_id=run_id,
+            proxy=stack.proxy_api,
+            proxy_names=stack.proxy_names,
+            http_layer=layer,
+            clock=clock,
+            sleep=gevent.sleep,
+            emit=emit_fault,
+            run_end=run_end,
+        )
         in_flight = {lane.contender: lane for lane in lanes}
         progress.clock = clock
         progress.active_faults = timeline.active
         progress.in_flight = lambda c: in_flight[c].in_flight
         progress.set_primaries({c.name: c.primary for c in sc.contenders})
 
-        state = {"signals": 0, "stop_at": None}
+        state = _SignalState()
 
         def on_signal(*_: Any) -> None:
-            state["signals"] = int(state["signals"] or 0) + 1
-            if state["signals"] == 1:
-                state["stop_at"] = clock()
+            state.signals += 1
+            if state.signals == 1:
+                state.stop_at = clock()
                 executor.stop()
-                progress.message(f"stopping: waiting up to {load.grace:.0f} s for {executor.in_flight} "
-                                 "in-flight requests (Ctrl-C again to abort now)")
+                progress.message(
+                    f"stopping: waiting up to {load.grace:.0f} s for {executor.in_flight} "
+                    "in-flight requests (Ctrl-C again to abort now)"
+                )
             else:
                 progress.message("aborting now; records written so far are kept")
 
-        handlers = [gevent.signal_handler(signal.SIGINT, on_signal),
-                    gevent.signal_handler(signal.SIGTERM, on_signal)]
+        handlers = [
+            gevent.signal_handler(signal.SIGINT, on_signal),
+            gevent.signal_handler(signal.SIGTERM, on_signal),
+        ]
         tl = gevent.spawn(timeline.run, lambda: executor.stopping)
         try:
+
             def deadline() -> float:
                 planned = run_end + load.grace
-                stop_at = state["stop_at"]
+                stop_at = state.stop_at
                 return min(planned, float(stop_at) + load.grace) if stop_at is not None else planned
 
-            ended = executor.run(deadline=deadline, aborted=lambda: int(state["signals"] or 0) >= 2,
-                                 on_tick=progress.tick)
-            if state["signals"]:
+            ended = executor.run(
+                deadline=deadline, aborted=lambda: state.signals >= 2, on_tick=progress.tick
+            )
+            if state.signals:
                 ended = "interrupted" if ended != "aborted" else "aborted"
         finally:
             executor.stop()

@@ -20,11 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from locust import User, task  # noqa: I001 - Locust (and gevent's patching) must come first
+import gevent
+from locust import User, task
 from locust.env import Environment
 from locust.exception import StopUser
-
-import gevent
 
 from harness.config import LoadProfile, PromptItem
 from harness.load._schedule import ScheduledRequest, prompt_order
@@ -60,7 +59,9 @@ class Lane:
 
     @property
     def drained(self) -> bool:
-        return (self.stopped_reason is not None or self.next_index >= len(self.schedule)) and self.in_flight == 0
+        return (
+            self.stopped_reason is not None or self.next_index >= len(self.schedule)
+        ) and self.in_flight == 0
 
 
 class _BakeoffUser(User):
@@ -117,9 +118,17 @@ class _BakeoffUser(User):
 class LoadExecutor:
     """Run lanes with a Locust local runner until they drain, the time is up, or ``stop()`` is called."""
 
-    def __init__(self, lanes: list[Lane], load: LoadProfile, *, run_id: str, seed: int,
-                 clock: Callable[[], float], emit: Callable[[RequestRecord], None],
-                 worker: str = "local") -> None:
+    def __init__(
+        self,
+        lanes: list[Lane],
+        load: LoadProfile,
+        *,
+        run_id: str,
+        seed: int,
+        clock: Callable[[], float],
+        emit: Callable[[RequestRecord], None],
+        worker: str = "local",
+    ) -> None:
         self.lanes = lanes
         self.load = load
         self.run_id = run_id
@@ -142,8 +151,15 @@ class LoadExecutor:
         request_id = f"{lane.contender}-{seq:06d}"
         lane.in_flight += 1
         try:
-            final = lane.route(request_id, prompt, t_intended=t_intended, seq=seq, user=user_no,
-                               worker=self.worker, emit=self._emit)
+            final = lane.route(
+                request_id,
+                prompt,
+                t_intended=t_intended,
+                seq=seq,
+                user=user_no,
+                worker=self.worker,
+                emit=self._emit,
+            )
         finally:
             lane.in_flight -= 1
         lane.done += 1
@@ -161,11 +177,14 @@ class LoadExecutor:
         env = self.env
         if env is not None:
             elapsed = record.t_end - record.t_dispatch
-            env.events.request.fire(
-                request_type=record.dialect, name=f"{record.contender}:{record.endpoint}",
-                response_time=elapsed * 1000.0, response_length=record.output_tokens or 0,
+            env.events.request.fire(  # type: ignore[no-untyped-call]
+                request_type=record.dialect,
+                name=f"{record.contender}:{record.endpoint}",
+                response_time=elapsed * 1000.0,
+                response_length=record.output_tokens or 0,
                 exception=None if record.outcome == "ok" else RuntimeError(record.error_class or "error"),
-                context={})
+                context={},
+            )
 
     @property
     def in_flight(self) -> int:
@@ -175,9 +194,17 @@ class LoadExecutor:
         """Stop scheduling new requests; in-flight ones go on until they finish or ``abort()``."""
         self.stopping = True
 
-    def run(self, *, deadline: Callable[[], float], aborted: Callable[[], bool] = lambda: False,
-            on_tick: Callable[[], None] | None = None, tick_s: float = 0.25) -> str:
-        """Run until every lane drains, ``deadline()`` (run clock) passes or ``aborted()``. Returns why it ended."""
+    def run(
+        self,
+        *,
+        deadline: Callable[[], float],
+        aborted: Callable[[], bool] = lambda: False,
+        on_tick: Callable[[], None] | None = None,
+        tick_s: float = 0.25,
+    ) -> str:
+        """Run until every lane drains, ``deadline()`` (run clock) passes or ``aborted()``.
+
+        Returns why it ended: completed, stopped, deadline or aborted."""
         user_cls = type("BakeoffUser", (_BakeoffUser,), {"executor": self})
         self.env = Environment(user_classes=[user_cls], catch_exceptions=True)
         runner = self.env.create_local_runner()

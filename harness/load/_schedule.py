@@ -69,14 +69,14 @@ def _invert(segments: list[tuple[float, float, float, float]], target: float) ->
                 return a + need / r0 if r0 > 0 else None
             k = (r1 - r0) / span  # rate(t) = r0 + k (t - a); solve r0 x + k x^2 / 2 = need
             disc = r0 * r0 + 2 * k * need
-            x = (-r0 + max(disc, 0.0) ** 0.5) / k
+            x = (-r0 + float(max(disc, 0.0) ** 0.5)) / k
             return a + x
         acc += area
     return None
 
 
 def prompt_order(n_prompts: int, count: int, seed: int) -> list[int]:
-    """Prompt index for each position: seeded shuffles of the set, repeated, so every prompt is used evenly."""
+    """Prompt index per position: seeded shuffles of the set, repeated, so every prompt is used evenly."""
     rng = random.Random(f"{seed}:prompts")
     order: list[int] = []
     while len(order) < count:

@@ -1,4 +1,5 @@
-"""The stack a run needs: simulated vendors and an embedded Toxiproxy as child processes, one proxy per endpoint.
+"""The stack a run needs: simulated vendors and an embedded Toxiproxy as child processes, and
+one proxy per endpoint.
 
 Children are started with the current interpreter (``python -m harness.sim`` / ``python -m harness.faults``),
 print their addresses on stdout when ready, and are stopped with SIGTERM (then SIGKILL) on every exit path.
@@ -7,6 +8,7 @@ Their stderr goes to ``sim.log`` / ``proxy.log`` in the run folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -50,8 +52,13 @@ class ChildProcess:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", *self.argv], stdout=subprocess.PIPE, stderr=self._log,
-            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            [sys.executable, "-m", *self.argv],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
         assert self.proc.stdout is not None
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -61,17 +68,23 @@ class ChildProcess:
             while len(self.lines) < expect_lines:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RunError(f"{self.name} did not become ready within {timeout:.0f} s; see {self.log_path}")
+                    raise RunError(
+                        f"{self.name} did not become ready within {timeout:.0f} s; see {self.log_path}"
+                    )
                 if not sel.select(timeout=min(left, 0.5)):
                     if self.proc.poll() is not None:
-                        raise RunError(f"{self.name} exited with code {self.proc.returncode} while starting; "
-                                       f"see {self.log_path}: {self._log_tail()}")
+                        raise RunError(
+                            f"{self.name} exited with code {self.proc.returncode} while starting; "
+                            f"see {self.log_path}: {self._log_tail()}"
+                        )
                     continue
                 chunk = os.read(self.proc.stdout.fileno(), 65536)
                 if not chunk:
                     self.proc.wait(timeout=5)
-                    raise RunError(f"{self.name} exited with code {self.proc.returncode} while starting; "
-                                   f"see {self.log_path}: {self._log_tail()}")
+                    raise RunError(
+                        f"{self.name} exited with code {self.proc.returncode} while starting; "
+                        f"see {self.log_path}: {self._log_tail()}"
+                    )
                 buf += chunk
                 *done, buf = buf.split(b"\n")
                 self.lines.extend(line.decode().strip() for line in done if line.strip())
@@ -92,10 +105,8 @@ class ChildProcess:
     def stop(self, timeout: float = 5.0) -> None:
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -116,8 +127,15 @@ class Stack:
     ``toxiproxy_url`` the API in use.
     """
 
-    def __init__(self, resolved: ResolvedScenario, run_dir: Path, *, toxiproxy_url: str | None = None,
-                 ground_truth: bool = False, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        resolved: ResolvedScenario,
+        run_dir: Path,
+        *,
+        toxiproxy_url: str | None = None,
+        ground_truth: bool = False,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.resolved = resolved
         self.run_dir = run_dir
         self.external_toxiproxy = toxiproxy_url
@@ -150,8 +168,12 @@ class Stack:
         config = {
             "seed": sc.seed,
             "endpoints": [
-                {"name": ep.name, "dialect": ep.dialect, "model": ep.model,
-                 "behaviour": self.resolved.sim_behaviours[ep.name].model_dump(mode="json")}
+                {
+                    "name": ep.name,
+                    "dialect": ep.dialect,
+                    "model": ep.model,
+                    "behaviour": self.resolved.sim_behaviours[ep.name].model_dump(mode="json"),
+                }
                 for ep in sim_eps
             ],
         }
@@ -175,22 +197,23 @@ class Stack:
         from harness.faults import ToxiproxyClient
 
         if self.external_toxiproxy is None:
-            self.proxy_proc = ChildProcess("embedded toxiproxy", ["harness.faults", "--host", self.host,
-                                                                  "--port", "0"], self.run_dir / "proxy.log")
+            self.proxy_proc = ChildProcess(
+                "embedded toxiproxy",
+                ["harness.faults", "--host", self.host, "--port", "0"],
+                self.run_dir / "proxy.log",
+            )
             line = self.proxy_proc.start(expect_lines=1)[0]
             self.toxiproxy_url = line.split()[-1]
         assert self.toxiproxy_url is not None
         self.proxy_api = ToxiproxyClient(self.toxiproxy_url, timeout=10.0)
         self.proxy_api.version()
         api_host = urlsplit(self.toxiproxy_url).hostname or "127.0.0.1"
-        listen_host = self.host if self.external_toxiproxy is None else "0.0.0.0"  # noqa: S104
+        listen_host = self.host if self.external_toxiproxy is None else "0.0.0.0"
         for ep in self.resolved.scenario.endpoints:
             name = f"bakeoff-{ep.name}"
             host, port = upstream_of(self.base_urls[ep.name])
-            try:
-                self.proxy_api.delete_proxy(name)  # a crashed earlier run may have left it
-            except Exception:  # noqa: S110 - absent is the normal case
-                pass
+            with contextlib.suppress(Exception):  # a crashed earlier run may have left it; absent is normal
+                self.proxy_api.delete_proxy(name)
             created = self.proxy_api.create_proxy(name, upstream=f"{host}:{port}", listen=f"{listen_host}:0")
             _lhost, _, lport = str(created["listen"]).rpartition(":")
             self.connect_to[ep.name] = (api_host if self.external_toxiproxy else self.host, int(lport))
@@ -205,10 +228,8 @@ class Stack:
                     self.proxy_api.delete_proxy(name)
                 except Exception as exc:
                     problems.append(f"could not delete proxy {name}: {exc}")
-            try:
+            with contextlib.suppress(Exception):
                 self.proxy_api.close()
-            except Exception:  # noqa: S110
-                pass
             self.proxy_api = None
         for child in (self.proxy_proc, self.sim):
             if child is not None:

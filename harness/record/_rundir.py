@@ -59,8 +59,9 @@ class JsonlWriter:
         self.write_many((row,))
 
     def write_many(self, rows: Iterable[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n"
-                       for r in rows)
+        text = "".join(
+            json.dumps(r, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n" for r in rows
+        )
         if not text:
             return
         with self._lock:
@@ -155,8 +156,9 @@ def read_records(run_dir: Path) -> Any:
 def _frame(rows: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
-    defaults = RequestRecord(run_id="", request_id="", attempt=0, contender="", endpoint="", dialect="",
-                             model_requested="").to_dict()
+    defaults = RequestRecord(
+        run_id="", request_id="", attempt=0, contender="", endpoint="", dialect="", model_requested=""
+    ).to_dict()
     columns = {f: [r.get(f, defaults[f]) for r in rows] for f in RECORD_FIELDS}
     return pd.DataFrame(columns, columns=list(RECORD_FIELDS))
 

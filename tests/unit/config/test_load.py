@@ -75,7 +75,9 @@ def test_bad_duration(tmp_path: Path) -> None:
 
 
 def test_missing_environment_variable(tmp_path: Path) -> None:
-    text = GOOD.replace("    sim: fast\n", "    base_url: https://api.example.com/v1\n    api_key_env: NO_SUCH_KEY_X\n")
+    text = GOOD.replace(
+        "    sim: fast\n", "    base_url: https://api.example.com/v1\n    api_key_env: NO_SUCH_KEY_X\n"
+    )
     path = write(tmp_path, text)
     assert problems(path) == ["S:7: endpoints[0].api_key_env: environment variable NO_SUCH_KEY_X is not set"]
     # with the variable set, the same file loads and the key stays out of the repr
@@ -87,7 +89,8 @@ def test_missing_environment_variable(tmp_path: Path) -> None:
 def test_key_written_in_file_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    sim: fast\n", "    sim: fast\n    api_key: sk-oops\n"))
     assert problems(path) == [
-        "S:7: endpoints[0].api_key: API keys are never written in files: name the variable with api_key_env"]
+        "S:7: endpoints[0].api_key: API keys are never written in files: name the variable with api_key_env"
+    ]
 
 
 def test_missing_referenced_files(tmp_path: Path) -> None:
@@ -95,11 +98,15 @@ def test_missing_referenced_files(tmp_path: Path) -> None:
     [line] = problems(path)
     assert line.startswith("S:2: prompts: file not found: ") and line.endswith("nope.jsonl")
     path = write(tmp_path, GOOD.replace("fault: {kind: outage}", "fault: no-such-fault"))
-    assert problems(path) == ["S:20: faults[0].fault: no fault named 'no-such-fault' (looked for faults/no-such-fault.yaml)"]
+    assert problems(path) == [
+        "S:20: faults[0].fault: no fault named 'no-such-fault' (looked for faults/no-such-fault.yaml)"
+    ]
 
 
 def test_duplicate_names(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("  - name: b\n", "  - name: a\n").replace("fallbacks: [b]", "fallbacks: []"))
+    path = write(
+        tmp_path, GOOD.replace("  - name: b\n", "  - name: a\n").replace("fallbacks: [b]", "fallbacks: []")
+    )
     assert problems(path) == ["S:8: endpoints[1].name: duplicate endpoint name 'a'"]
 
 
@@ -116,10 +123,14 @@ def test_unknown_fault_target_and_sim_profile(tmp_path: Path) -> None:
 
 
 def test_several_problems_one_line_each_in_file_order(tmp_path: Path) -> None:
-    text = GOOD.replace("    model: m2\n", "    model: m2\n    colour: red\n").replace("fallbacks: [b]", "fallbacks: [q]")
+    text = GOOD.replace("    model: m2\n", "    model: m2\n    colour: red\n").replace(
+        "fallbacks: [b]", "fallbacks: [q]"
+    )
     out = problems(write(tmp_path, text))
-    assert out == ["S:12: endpoints[1].colour: unknown key",
-                   "S:16: contenders[0].fallbacks[0]: fallback chain names unknown endpoint 'q'"]
+    assert out == [
+        "S:12: endpoints[1].colour: unknown key",
+        "S:16: contenders[0].fallbacks[0]: fallback chain names unknown endpoint 'q'",
+    ]
 
 
 def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
@@ -146,7 +157,9 @@ def test_prompt_file_problems_name_their_line(tmp_path: Path) -> None:
 
 def test_fault_library_file_validated(tmp_path: Path) -> None:
     (tmp_path / "faults").mkdir()
-    (tmp_path / "faults" / "slow.yaml").write_text("name: slow\ndescription: slow\nkind: latency\nlatnecy: 5\n")
+    (tmp_path / "faults" / "slow.yaml").write_text(
+        "name: slow\ndescription: slow\nkind: latency\nlatnecy: 5\n"
+    )
     path = write(tmp_path, GOOD.replace("fault: {kind: outage}", "fault: slow"))
     out = [line.replace(str(tmp_path / "faults" / "slow.yaml"), "F") for line in problems(path)]
     assert out == ["F:4: latnecy: unknown key"]
