@@ -1,0 +1,176 @@
+"""The simulator process: one HTTP server, several named endpoints under ``/<name>/…``, ``GET /healthz``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness._http import HttpServer, Request, Response
+from harness.sim._engine import EndpointRuntime
+from harness.sim._groundtruth import GroundTruthWriter
+from harness.sim.config import SimConfig, SimEndpoint
+from harness.sim.handlers import SimHTTPError
+from harness.tokens import count_tokens
+
+__all__ = ["SimServer", "SimThread", "base_url_for", "serve_in_thread"]
+
+
+def base_url_for(ep: SimEndpoint, host: str, port: int) -> str:
+    """The URL to hand the vendor's official SDK (``base_url``; ``azure_endpoint`` for azure-openai)."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    root = f"http://{host}:{port}/{ep.name}"
+    return root + "/v1" if ep.dialect == "openai-chat" else root
+
+
+class SimServer:
+    """All endpoints of a :class:`SimConfig` on one port.
+
+    ``share`` > 1 means this process is one of ``share`` processes on the same port (``reuse_port``):
+    capacity, queue and rate limits are divided by ``share``.
+    """
+
+    def __init__(
+        self,
+        config: SimConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ground_truth: str | Path | None = None,
+        reuse_port: bool = False,
+        share: int = 1,
+    ) -> None:
+        self.config = config
+        self._gt = GroundTruthWriter(ground_truth) if ground_truth else None
+        self.runtimes: dict[str, EndpointRuntime] = {
+            ep.name: EndpointRuntime(ep, config.seed, self._gt, share=share) for ep in config.endpoints
+        }
+        self.http = HttpServer(self._handle, host=host, port=port, reuse_port=reuse_port)
+
+    @property
+    def port(self) -> int:
+        return self.http.port
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        return {ep.name: base_url_for(ep, self.http.host, self.port) for ep in self.config.endpoints}
+
+    def lines(self) -> list[str]:
+        """The start-up lines: ``name dialect base_url`` per endpoint."""
+        urls = self.base_urls
+        return [f"{ep.name} {ep.dialect} {urls[ep.name]}" for ep in self.config.endpoints]
+
+    async def start(self) -> None:
+        count_tokens("warm up")  # load the vocabulary (~0.5 s) before the first request, not during it
+        await self.http.start()
+        if self._gt is not None:
+            self._gt.start()
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        await self.http.stop(grace_s)
+        if self._gt is not None:
+            self._gt.close()
+
+    async def _handle(self, req: Request, resp: Response) -> None:
+        path = req.path
+        if path == "/healthz":
+            resp.send(200, [("content-type", "text/plain")], b"ok\n")
+            return
+        name, _, rest = path[1:].partition("/")
+        rt = self.runtimes.get(name)
+        if rt is None:
+            body = json.dumps(
+                {"error": {"message": f"no simulated endpoint named {name!r}", "type": "not_found"}}
+            )
+            resp.send(404, [("content-type", "application/json")], body.encode())
+            return
+        route = rt.dialect.route(rt.ep, req.method, "/" + rest)
+        if route is None:
+            exc = SimHTTPError(404, "not_found", f"Invalid URL ({req.method} {path})")
+            headers, body_b = rt.dialect.error(exc, "req_unrouted")
+            resp.send(404, headers, body_b)
+            return
+        await rt.handle(req, resp, *route)
+
+
+class SimThread:
+    """A simulator running in a background thread with its own event loop (see :func:`serve_in_thread`)."""
+
+    def __init__(self, server: SimServer) -> None:
+        self.server = server
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        return self.server.base_urls
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {
+            n: {
+                "requests": rt.requests,
+                "chunks": rt.chunks,
+                "active": rt.gate.active,
+                "queued": rt.gate.queued,
+            }
+            for n, rt in self.server.runtimes.items()
+        }
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    config: SimConfig,
+    *,
+    ground_truth: str | Path | None = None,
+    host: str = "127.0.0.1",
+    timeout_s: float = 10.0,
+) -> Iterator[SimThread]:
+    """Run a simulator on ``host``:0 in a daemon thread; yields once it is listening.
+
+    Example::
+
+        cfg = SimConfig(endpoints=[SimEndpoint(name="a", dialect="openai-chat", model="m")])
+        with serve_in_thread(cfg) as sim:
+            client = openai.OpenAI(base_url=sim.base_urls["a"], api_key="k")
+    """
+    server = SimServer(config, host=host, port=0, ground_truth=ground_truth)
+    handle = SimThread(server)
+    ready = threading.Event()
+    stop: asyncio.Event | None = None
+    errors: list[BaseException] = []
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        handle.loop = asyncio.get_running_loop()
+        try:
+            await server.start()
+        except BaseException as exc:
+            errors.append(exc)
+            ready.set()
+            return
+        ready.set()
+        await stop.wait()
+        await server.stop(grace_s=0.5)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="bakeoff-sim", daemon=True)
+    thread.start()
+    if not ready.wait(timeout_s):
+        raise RuntimeError("simulator did not start in time")
+    if errors:
+        raise errors[0]
+    try:
+        yield handle
+    finally:
+        if handle.loop is not None and stop is not None:
+            handle.loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout_s)

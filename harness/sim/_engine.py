@@ -1,0 +1,371 @@
+"""The behaviour model of one simulated endpoint: limits, errors, queueing, timing, stream failures.
+
+Order per request: auth → body → answer plan → RPM/TPM buckets (429) → background errors → capacity
+gate (queue, or refuse with ``overload_status``) → headers → TTFT → chunks → terminal event.
+Streams are driven by one ``loop.call_at`` callback per chunk (no task wake-up per chunk), and every
+chunk is written to the socket as it is produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import random
+import time
+from typing import TYPE_CHECKING
+
+from harness.sim._answer import make_plan
+from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
+from harness.sim._limits import CapacityGate, TokenBucket
+from harness.sim.handlers import DIALECTS, Ctx, SimHTTPError
+
+if TYPE_CHECKING:
+    from harness._http import Request, Response
+    from harness.sim._answer import Plan
+    from harness.sim.config import SimEndpoint
+    from harness.sim.handlers import StreamEncoder
+
+__all__ = ["EndpointRuntime"]
+
+_ERROR_KIND = {
+    400: ("bad_request", "The request was invalid."),
+    408: ("timeout", "Request timed out."),
+    409: ("conflict", "Conflict."),
+    429: ("rate_requests", "Rate limit reached. Please try again later."),
+    500: ("server", "The server had an error while processing your request. Sorry about that!"),
+    502: ("bad_gateway", "Bad gateway."),
+    503: ("unavailable", "The server is overloaded or not ready yet."),
+    504: ("gateway_timeout", "Gateway timeout."),
+    529: ("overloaded", "Overloaded"),
+}
+
+
+class _Emitter:
+    """Writes one stream's pieces on a timer chain; resolves ``done`` with the outcome."""
+
+    __slots__ = (
+        "done",
+        "enc",
+        "fail_at",
+        "fail_kind",
+        "gap_s",
+        "handle",
+        "i",
+        "jitter",
+        "loop",
+        "n",
+        "plan",
+        "rec_times",
+        "resp",
+        "rng",
+        "stall_s",
+    )
+
+    def __init__(
+        self,
+        resp: Response,
+        enc: StreamEncoder,
+        plan: Plan,
+        *,
+        gap_s: float,
+        jitter: float,
+        rng: random.Random,
+        fail_at: int,
+        fail_kind: str,
+        stall_s: float,
+        rec_times: list[float] | None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.resp = resp
+        self.enc = enc
+        self.plan = plan
+        self.n = len(plan.pieces)
+        self.i = 0
+        self.gap_s = gap_s
+        self.jitter = jitter
+        self.rng = rng
+        self.fail_at = fail_at
+        self.fail_kind = fail_kind
+        self.stall_s = stall_s
+        self.rec_times = rec_times
+        self.handle: asyncio.TimerHandle | None = None
+        self.done: asyncio.Future[str] = self.loop.create_future()
+
+    def start_at(self, when: float) -> None:
+        self.handle = self.loop.call_at(when, self.tick)
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+    def _end(self, outcome: str) -> None:
+        if not self.done.done():
+            self.done.set_result(outcome)
+
+    def tick(self) -> None:
+        self.handle = None
+        resp = self.resp
+        if resp.closed:
+            self._end("client_gone")
+            return
+        i = self.i
+        if i == self.fail_at:
+            if self.fail_kind == "error":
+                resp.finish(self.enc.error())
+                self._end("error_event")
+            else:
+                resp.abort(reset=self.fail_kind == "rst")
+                self._end("reset" if self.fail_kind == "rst" else "closed")
+            return
+        data = self.enc.piece(i)
+        self.i = i + 1
+        if self.i == self.n and self.fail_at > self.n:
+            resp.finish(data + self.enc.tail(self.n, self.plan.finish == "length"))
+            if self.rec_times is not None:
+                self.rec_times.append(time.monotonic())
+            self._end("ok")
+            return
+        resp.write(data)
+        if self.rec_times is not None:
+            self.rec_times.append(time.monotonic())
+        gap = self.gap_s
+        if self.jitter:
+            gap *= max(0.0, 1.0 + self.jitter * self.rng.gauss(0.0, 1.0))
+        if i == 0:
+            gap += self.stall_s
+        self.handle = self.loop.call_at(self.loop.time() + gap, self.tick)
+
+
+class EndpointRuntime:
+    """State of one endpoint in one process. ``share`` > 1 when several processes serve it together:
+    capacity, queue and rate limits are divided among them."""
+
+    def __init__(
+        self, ep: SimEndpoint, seed: int, gt: GroundTruthWriter | None = None, *, share: int = 1
+    ) -> None:
+        self.ep = ep
+        self.b = b = ep.behaviour
+        self.seed = seed
+        self.dialect = DIALECTS[ep.dialect]
+        h = hashlib.blake2b(repr((seed, ep.name)).encode(), digest_size=8).digest()
+        self.rng = random.Random(int.from_bytes(h, "big"))
+        self.gate = CapacityGate(max(1, b.capacity // share), b.queue_limit // share)
+        now = time.monotonic()
+        self.rpm = TokenBucket(b.rpm_limit / share, b.rate_limit_window_s, now) if b.rpm_limit else None
+        self.tpm = TokenBucket(b.tpm_limit / share, b.rate_limit_window_s, now) if b.tpm_limit else None
+        self.gt = gt
+        cum = 0.0
+        self.error_table: list[tuple[float, int]] = []
+        for status, p in sorted(b.error_rates.items()):
+            if p > 0:
+                cum += p
+                self.error_table.append((cum, status))
+        self.requests = 0
+        self.chunks = 0
+
+    # ------------------------------------------------------------------------------------------
+    def _send_error(
+        self, resp: Response, exc: SimHTTPError, rid: str, extra: list[tuple[str, str]] | None = None
+    ) -> None:
+        headers, body = self.dialect.error(exc, rid)
+        headers.append((self.dialect.request_id_header, rid))
+        if extra:
+            headers.extend(extra)
+        if not resp.started:
+            resp.send(exc.status, headers, body)
+
+    async def handle(self, req: Request, resp: Response, op: str, arg: str) -> None:
+        self.requests += 1
+        rid = f"req_{self.rng.getrandbits(128):032x}"
+        rec: GroundTruthRecord | None = None
+        if self.gt is not None:
+            rc = req.headers.get("x-stainless-retry-count")
+            rec = GroundTruthRecord(
+                endpoint=self.ep.name,
+                request_id=rid,
+                dialect=self.ep.dialect,
+                t_received=req.t_received,
+                wall_received=time.time() - (time.monotonic() - req.t_received),
+                retry_count=int(rc) if rc and rc.isdigit() else None,
+            )
+        try:
+            await self._handle(req, resp, op, arg, rid, rec)
+        except SimHTTPError as exc:
+            self._send_error(resp, exc, rid)
+        finally:
+            if rec is not None and self.gt is not None:
+                rec.t_end = time.monotonic()
+                rec.status = resp.status
+                if rec.status != 200 and rec.outcome == "ok":
+                    rec.outcome = "http_error"
+                if rec.chunk_times:
+                    rec.t_first_token = rec.chunk_times[0]
+                    rec.t_last = rec.chunk_times[-1]
+                self.gt.write(rec)
+
+    async def _handle(
+        self, req: Request, resp: Response, op: str, arg: str, rid: str, rec: GroundTruthRecord | None
+    ) -> None:
+        d = self.dialect
+        b = self.b
+        d.check_auth(self.ep, req)
+        if op == "models":
+            resp.send(
+                200, [("content-type", "application/json"), (d.request_id_header, rid)], d.models(self.ep)
+            )
+            return
+        try:
+            body = json.loads(req.body) if req.body else None
+        except ValueError:
+            raise SimHTTPError(
+                400, "bad_request", "We could not parse the JSON body of your request."
+            ) from None
+        parsed = d.parse(self.ep, req, body, arg)
+        plan = make_plan(
+            parsed.prompt,
+            seed=self.seed,
+            tokens_per_chunk=b.tokens_per_chunk,
+            output_tokens_default=b.output_tokens_default,
+            output_tokens_jitter_frac=b.output_tokens_jitter_frac,
+        )
+        if rec is not None:
+            rec.stream = parsed.stream
+            rec.prompt_tokens = plan.prompt_tokens
+        now = time.monotonic()
+        wall = time.time()
+        # --- rate limits ---------------------------------------------------------------------
+        if self.rpm is not None or self.tpm is not None:
+            cost = plan.prompt_tokens + plan.completion_tokens
+            wait_r = self.rpm.wait_s(1, now) if self.rpm is not None else 0.0
+            wait_t = self.tpm.wait_s(cost, now) if self.tpm is not None else 0.0
+            if wait_r > 0 or wait_t > 0:
+                wait = max(wait_r, wait_t)
+                kind = "rate_requests" if wait_r >= wait_t else "rate_tokens"
+                what = "requests" if kind == "rate_requests" else "tokens"
+                limit = self.rpm if kind == "rate_requests" else self.tpm
+                assert limit is not None
+                msg = (
+                    f"Rate limit reached for {self.ep.model} on {what} per min (RPM/TPM): "
+                    f"Limit {int(limit.limit_per_min)}. Please try again in {math.ceil(wait * 1000)}ms."
+                )
+                extra = [
+                    *d.ratelimit_headers(self.rpm, self.tpm, now, wall),
+                    ("retry-after", str(max(1, math.ceil(wait)))),
+                    ("retry-after-ms", str(max(1, math.ceil(wait * 1000)))),
+                ]
+                self._send_error(resp, SimHTTPError(429, kind, msg), rid, extra)
+                return
+            if self.rpm is not None:
+                self.rpm.take(1, now)
+            if self.tpm is not None:
+                self.tpm.take(cost, now)
+        rl_headers = d.ratelimit_headers(self.rpm, self.tpm, now, wall)
+        # --- per-request draws, all from one request RNG (deterministic in arrival order) ---------
+        rng = random.Random(self.rng.getrandbits(64))
+        u_err = rng.random()
+        for cum, status in self.error_table:
+            if u_err < cum:
+                kind, msg = _ERROR_KIND[status]
+                extra = list(rl_headers)
+                if status in (429, 503, 529) and b.error_retry_after_ms is not None:
+                    extra += [
+                        ("retry-after", str(max(1, math.ceil(b.error_retry_after_ms / 1000)))),
+                        ("retry-after-ms", str(math.ceil(b.error_retry_after_ms))),
+                    ]
+                self._send_error(resp, SimHTTPError(status, kind, msg), rid, extra)
+                return
+        ttft_s = max(0.0, rng.gauss(b.ttft_ms, b.ttft_jitter_ms)) / 1000.0
+        ttft_s += b.prefill_ms_per_1k_tokens * plan.prompt_tokens / 1e6
+        u_fail = rng.random()
+        fail_kind = ""
+        n = len(plan.pieces)
+        fail_at = n + 1
+        if u_fail < b.midstream_error_rate:
+            fail_kind = "error"
+        elif u_fail < b.midstream_error_rate + b.midstream_close_rate:
+            fail_kind = b.midstream_close_mode
+        if fail_kind:
+            fail_at = 1 + int(rng.random() * n)
+        stall_s = b.stall_ms / 1000.0 if rng.random() < b.stall_rate else 0.0
+        msg_id = d.new_id(rng.getrandbits(128))
+        # --- capacity ------------------------------------------------------------------------
+        if not await self.gate.acquire():
+            status = b.overload_status
+            kind = "overloaded" if status == 529 else "unavailable"
+            message = (
+                "Overloaded"
+                if status == 529
+                else "The engine is currently overloaded, please try again later"
+            )
+            self._send_error(resp, SimHTTPError(status, kind, message), rid, rl_headers)
+            return
+        try:
+            t_adm = time.monotonic()
+            if rec is not None:
+                rec.t_admitted = t_adm
+            ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage)
+            headers = [(d.request_id_header, rid), *d.extra_headers(ctx), *rl_headers]
+            gap_s = b.tokens_per_chunk / b.tokens_per_s
+            if not parsed.stream:
+                total = ttft_s + stall_s
+                for _ in range(n - 1):
+                    total += gap_s * max(0.0, 1.0 + b.token_jitter_frac * rng.gauss(0.0, 1.0))
+                await asyncio.sleep(total)
+                if fail_kind == "error":
+                    self._send_error(resp, SimHTTPError(500, "server", _ERROR_KIND[500][1]), rid, rl_headers)
+                    return
+                if fail_kind:
+                    resp.abort(reset=fail_kind == "rst")
+                    if rec is not None:
+                        rec.outcome = "reset" if fail_kind == "rst" else "closed"
+                    return
+                headers.append(("content-type", "application/json"))
+                headers.append(("openai-processing-ms", str(int((time.monotonic() - t_adm) * 1000))))
+                resp.send(200, headers, d.body(plan, ctx))
+                if rec is not None:
+                    rec.t_headers = time.monotonic()
+                    rec.chunk_times.append(rec.t_headers)
+                    rec.output_tokens = plan.completion_tokens
+                self.chunks += 1
+                return
+            headers += [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
+            enc = d.encoder(plan, ctx)
+            resp.start(200, headers)
+            resp.write(enc.head())
+            if rec is not None:
+                rec.t_headers = time.monotonic()
+            em = _Emitter(
+                resp,
+                enc,
+                plan,
+                gap_s=gap_s,
+                jitter=b.token_jitter_frac,
+                rng=rng,
+                fail_at=fail_at,
+                fail_kind=fail_kind,
+                stall_s=stall_s,
+                rec_times=rec.chunk_times if rec is not None else None,
+            )
+            em.start_at(asyncio.get_running_loop().time() + ttft_s)
+            try:
+                outcome = await em.done
+            except asyncio.CancelledError:
+                if rec is not None:
+                    rec.outcome = "client_gone"
+                raise
+            finally:
+                em.cancel()
+                self.chunks += em.i
+            if rec is not None:
+                rec.outcome = outcome
+                done = min(em.i, n)
+                rec.output_tokens = (
+                    plan.completion_tokens
+                    if outcome == "ok"
+                    else min(plan.completion_tokens, done * b.tokens_per_chunk)
+                )
+        finally:
+            self.gate.release()

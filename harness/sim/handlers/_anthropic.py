@@ -1,0 +1,287 @@
+"""Anthropic Messages, as the official ``anthropic`` SDK expects it (vendor-apis §3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+from harness.sim._answer import Prompt, ToolSpec
+from harness.sim.handlers._base import Ctx, Dialect, Parsed, SimHTTPError, StreamEncoder, key_matches
+
+if TYPE_CHECKING:
+    from harness._http import Request
+    from harness.sim._answer import Plan
+    from harness.sim._limits import TokenBucket
+    from harness.sim.config import SimEndpoint
+
+__all__ = ["AnthropicDialect"]
+
+_ERR_TYPE = {
+    "bad_request": "invalid_request_error",
+    "auth": "authentication_error",
+    "not_found": "not_found_error",
+    "rate_requests": "rate_limit_error",
+    "rate_tokens": "rate_limit_error",
+    "overloaded": "overloaded_error",
+    "unavailable": "api_error",
+    "server": "api_error",
+    "timeout": "timeout_error",
+    "conflict": "invalid_request_error",
+    "bad_gateway": "api_error",
+    "gateway_timeout": "timeout_error",
+}
+_STOP = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _block_text(content: Any) -> tuple[str, bool]:
+    """Text of a message's content and whether it carries a tool_result."""
+    if isinstance(content, str):
+        return content, False
+    if not isinstance(content, list):
+        return "", False
+    texts: list[str] = []
+    tool_result = False
+    for b in content:
+        if not isinstance(b, dict):
+            continue
+        if b.get("type") == "text":
+            texts.append(str(b.get("text", "")))
+        elif b.get("type") == "tool_result":
+            tool_result = True
+            inner, _ = _block_text(b.get("content"))
+            texts.append(inner)
+    return "\n".join(texts), tool_result
+
+
+def _rfc3339(wall: float) -> str:
+    return dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class _MsgEncoder(StreamEncoder):
+    __slots__ = ("ctx", "plan", "pre")
+
+    def __init__(self, plan: Plan, ctx: Ctx) -> None:
+        self.plan = plan
+        self.ctx = ctx
+        kind = b"text_delta" if plan.kind == "text" else b"input_json_delta"
+        field = b"text" if plan.kind == "text" else b"partial_json"
+        self.pre = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"'
+            + kind
+            + b'","'
+            + field
+            + b'":'
+        )
+
+    def head(self) -> bytes:
+        msg: dict[str, Any] = {
+            "id": self.ctx.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.ctx.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": self.plan.prompt_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": 1,
+                "service_tier": "standard",
+            },
+        }
+        if self.plan.kind == "text":
+            block: dict[str, Any] = {"type": "text", "text": ""}
+        else:
+            block = {
+                "type": "tool_use",
+                "id": f"toolu_{self.ctx.message_id[-24:]}",
+                "name": self.plan.tool_name,
+                "input": {},
+            }
+        return (
+            b"event: message_start\ndata: "
+            + _dumps({"type": "message_start", "message": msg})
+            + b"\n\nevent: content_block_start\ndata: "
+            + _dumps({"type": "content_block_start", "index": 0, "content_block": block})
+            + b'\n\nevent: ping\ndata: {"type": "ping"}\n\n'
+        )
+
+    def piece(self, i: int) -> bytes:
+        return self.pre + json.dumps(self.plan.pieces[i]).encode() + b"}}\n\n"
+
+    def tail(self, n_done: int, truncated: bool) -> bytes:
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": _STOP[self.plan.finish], "stop_sequence": None},
+            "usage": {"output_tokens": self.plan.completion_tokens},
+        }
+        return (
+            b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+            b"event: message_delta\ndata: " + _dumps(delta) + b"\n\n"
+            b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+        )
+
+    def error(self) -> bytes:
+        return (
+            b"event: error\n"
+            b'data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+        )
+
+
+class AnthropicDialect(Dialect):
+    name = "anthropic-messages"
+    request_id_header = "request-id"
+
+    def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
+        if rest == "/v1/messages" and method == "POST":
+            return ("chat", "")
+        if rest == "/v1/models" and method == "GET":
+            return ("models", "")
+        return None
+
+    def check_auth(self, ep: SimEndpoint, req: Request) -> None:
+        key = req.headers.get("x-api-key")
+        if not key:
+            scheme, _, token = (req.headers.get("authorization") or "").partition(" ")
+            key = token.strip() if scheme.lower() == "bearer" else ""
+        if not key:
+            raise SimHTTPError(401, "auth", "x-api-key header is required")
+        if not key_matches(key, ep.api_key):
+            raise SimHTTPError(401, "auth", "invalid x-api-key")
+        if not req.headers.get("anthropic-version"):
+            raise SimHTTPError(400, "bad_request", "anthropic-version: header is required")
+
+    def parse(self, ep: SimEndpoint, req: Request, body: Any, op_arg: str) -> Parsed:
+        if not isinstance(body, dict):
+            raise SimHTTPError(400, "bad_request", "Invalid JSON body")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise SimHTTPError(400, "bad_request", "model: Field required")
+        if model != ep.model:
+            raise SimHTTPError(404, "not_found", f"model: {model}")
+        max_tokens = body.get("max_tokens")
+        if max_tokens is None:
+            raise SimHTTPError(400, "bad_request", "max_tokens: Field required")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise SimHTTPError(
+                400, "bad_request", "max_tokens: Input should be a valid integer greater than 0"
+            )
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise SimHTTPError(400, "bad_request", "messages: Field required")
+        texts: list[str] = []
+        system = body.get("system")
+        if system is not None:
+            texts.append(_block_text(system)[0])
+        last_user = ""
+        after_tool = False
+        for m in messages:
+            if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+                raise SimHTTPError(400, "bad_request", "messages: roles must be 'user' or 'assistant'")
+            text, tool_result = _block_text(m.get("content"))
+            texts.append(text)
+            if m["role"] == "user":
+                last_user = text
+            after_tool = tool_result
+        tools: list[ToolSpec] = []
+        for t in body.get("tools") or []:
+            if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+                raise SimHTTPError(400, "bad_request", "tools: each tool needs a name")
+            schema = t.get("input_schema")
+            tools.append(ToolSpec(t["name"], schema if isinstance(schema, dict) else {}))
+        tc = body.get("tool_choice")
+        tool_choice: str | None = None
+        if isinstance(tc, dict):
+            kind = tc.get("type")
+            tool_choice = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
+            if kind == "tool":
+                tool_choice = str(tc.get("name", ""))
+        prompt = Prompt(
+            texts=texts,
+            last_user=last_user,
+            max_tokens=max_tokens,
+            tools=tools,
+            tool_choice=tool_choice,
+            after_tool_result=after_tool,
+        )
+        return Parsed(prompt, body.get("stream") is True, True)
+
+    def error(self, exc: SimHTTPError, request_id: str) -> tuple[list[tuple[str, str]], bytes]:
+        etype = _ERR_TYPE.get(exc.kind, "api_error")
+        message = "Overloaded" if exc.kind == "overloaded" else exc.message
+        body = {"type": "error", "error": {"type": etype, "message": message}, "request_id": request_id}
+        return [("content-type", "application/json")], _dumps(body)
+
+    def ratelimit_headers(
+        self, rpm: TokenBucket | None, tpm: TokenBucket | None, now: float, wall: float
+    ) -> list[tuple[str, str]]:
+        h: list[tuple[str, str]] = []
+        for label, b in (("requests", rpm), ("tokens", tpm)):
+            if b is not None:
+                h += [
+                    (f"anthropic-ratelimit-{label}-limit", str(int(b.limit_per_min))),
+                    (f"anthropic-ratelimit-{label}-remaining", str(b.remaining(now))),
+                    (f"anthropic-ratelimit-{label}-reset", _rfc3339(wall + b.reset_s(now))),
+                ]
+        return h
+
+    def new_id(self, rnd: int) -> str:
+        return f"msg_sim{rnd:024x}"[:31]
+
+    def body(self, plan: Plan, ctx: Ctx) -> bytes:
+        if plan.kind == "text":
+            content: list[dict[str, Any]] = [{"type": "text", "text": plan.text}]
+        else:
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{ctx.message_id[-24:]}",
+                    "name": plan.tool_name,
+                    "input": json.loads(plan.tool_args),
+                }
+            ]
+        return _dumps(
+            {
+                "id": ctx.message_id,
+                "type": "message",
+                "role": "assistant",
+                "model": ctx.model,
+                "content": content,
+                "stop_reason": _STOP[plan.finish],
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": plan.prompt_tokens,
+                    "output_tokens": plan.completion_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+                    "service_tier": "standard",
+                },
+            }
+        )
+
+    def encoder(self, plan: Plan, ctx: Ctx) -> StreamEncoder:
+        return _MsgEncoder(plan, ctx)
+
+    def models(self, ep: SimEndpoint) -> bytes:
+        return _dumps(
+            {
+                "data": [
+                    {
+                        "type": "model",
+                        "id": ep.model,
+                        "display_name": ep.model,
+                        "created_at": "2025-01-01T00:00:00Z",
+                    }
+                ],
+                "has_more": False,
+                "first_id": ep.model,
+                "last_id": ep.model,
+            }
+        )

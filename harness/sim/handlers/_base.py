@@ -1,0 +1,112 @@
+"""What every simulated dialect provides to the engine: parsing, auth, error bodies, encoders."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness._http import Request
+    from harness.sim._answer import Plan, Prompt
+    from harness.sim._limits import TokenBucket
+    from harness.sim.config import SimEndpoint
+
+__all__ = ["Ctx", "Dialect", "Parsed", "SimHTTPError", "StreamEncoder", "key_matches"]
+
+
+class SimHTTPError(Exception):
+    """An answer the dialect renders as its own error envelope. ``kind`` is dialect-neutral:
+    bad_request, auth, not_found, rate_requests, rate_tokens, overloaded, server, unavailable, timeout,
+    conflict, bad_gateway, gateway_timeout."""
+
+    def __init__(self, status: int, kind: str, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+        self.param = param
+
+
+@dataclass(slots=True)
+class Parsed:
+    prompt: Prompt
+    stream: bool
+    include_usage: bool
+
+
+@dataclass(slots=True)
+class Ctx:
+    """Per-request identity shared by the encoders."""
+
+    request_id: str
+    message_id: str
+    created: int
+    model: str
+    include_usage: bool
+
+
+def key_matches(given: str | None, expected: str | None) -> bool:
+    if not given:
+        return False
+    if expected is None:
+        return True
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class StreamEncoder:
+    """Bytes of one stream: ``head()`` at admission, ``piece(i)`` per chunk, ``tail()`` or ``error()``."""
+
+    __slots__ = ()
+
+    def head(self) -> bytes:
+        raise NotImplementedError
+
+    def piece(self, i: int) -> bytes:
+        raise NotImplementedError
+
+    def tail(self, n_done: int, truncated: bool) -> bytes:
+        raise NotImplementedError
+
+    def error(self) -> bytes:
+        raise NotImplementedError
+
+
+class Dialect:
+    """Base of the dialects; subclasses fill every method."""
+
+    name = ""
+    request_id_header = "x-request-id"
+
+    def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
+        """``(operation, argument)`` for a path below ``/<endpoint>`` ("chat", "models"), or None (404)."""
+        raise NotImplementedError
+
+    def check_auth(self, ep: SimEndpoint, req: Request) -> None:
+        raise NotImplementedError
+
+    def parse(self, ep: SimEndpoint, req: Request, body: Any, op_arg: str) -> Parsed:
+        raise NotImplementedError
+
+    def error(self, exc: SimHTTPError, request_id: str) -> tuple[list[tuple[str, str]], bytes]:
+        raise NotImplementedError
+
+    def ratelimit_headers(
+        self, rpm: TokenBucket | None, tpm: TokenBucket | None, now: float, wall: float
+    ) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def new_id(self, rnd: int) -> str:
+        raise NotImplementedError
+
+    def body(self, plan: Plan, ctx: Ctx) -> bytes:
+        raise NotImplementedError
+
+    def encoder(self, plan: Plan, ctx: Ctx) -> StreamEncoder:
+        raise NotImplementedError
+
+    def extra_headers(self, ctx: Ctx) -> list[tuple[str, str]]:
+        return []
+
+    def models(self, ep: SimEndpoint) -> bytes:
+        raise NotImplementedError
