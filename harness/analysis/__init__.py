@@ -1,0 +1,43 @@
+"""Analysis of a run's records with pandas: metrics per contender × phase × prompt class, SLOs, faults, scorecard.
+
+Pure functions: nothing here reads or writes files except ``compare_runs`` and ``load_declared``.
+"""
+
+from __future__ import annotations
+
+from harness.analysis._analyse import Analysis, analyse
+from harness.analysis._metrics import FORMULAS, LATENCY_METRICS, SLO_KEYS, good_mask, slo_settings
+from harness.analysis._phases import FaultWindow, Window, assign_phases, fault_windows, measurement_window
+from harness.analysis._prepare import chunk_gaps, logical_requests
+from harness.analysis._risks import slo_check
+from harness.analysis._scorecard import LAYERS, DeclaredScore, DeclaredScores, LayerWeights, load_declared
+from harness.analysis._stats import PERCENTILES, describe, mean_ci
+from harness.analysis._synthetic import synthetic_run, write_synthetic_run
+
+__all__ = [
+    "FORMULAS",
+    "LATENCY_METRICS",
+    "LAYERS",
+    "PERCENTILES",
+    "SLO_KEYS",
+    "Analysis",
+    "DeclaredScore",
+    "DeclaredScores",
+    "FaultWindow",
+    "LayerWeights",
+    "Window",
+    "analyse",
+    "assign_phases",
+    "chunk_gaps",
+    "describe",
+    "fault_windows",
+    "good_mask",
+    "load_declared",
+    "logical_requests",
+    "mean_ci",
+    "measurement_window",
+    "slo_check",
+    "slo_settings",
+    "synthetic_run",
+    "write_synthetic_run",
+]

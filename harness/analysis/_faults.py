@@ -1,0 +1,120 @@
+"""What each fault did to each contender: time to detect, time to recover, requests lost.
+
+    time to detect  = first reaction − fault start, a reaction being an attempt that ended in error or a
+                      fallback attempt (on a non-primary endpoint), whichever comes first
+    time to recover = first t ≥ fault end such that the requests asked for in [t, t + W) have a p95 user
+                      latency ≤ max(1.5 × baseline p95, baseline p95 + 0.25 s) and an error rate ≤ baseline
+                      error rate + 5 points; W holds about 20 requests at the baseline rate (5–30 s)
+
+The baseline is the contender's 'baseline' phase (before the first fault); when it is too small,
+the 60 s before the fault.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis._phases import FaultWindow, Window
+
+__all__ = ["TOLERANCE", "fault_impact"]
+
+TOLERANCE: dict[str, float] = {"p95_factor": 1.5, "p95_slack_s": 0.25, "error_rate_points": 0.05}
+_MIN_REQUESTS = 5
+_STEP_S = 0.5
+
+
+def _p95(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.percentile(x, 95)) if x.size else math.nan
+
+
+def _baseline(t: np.ndarray, lat: np.ndarray, ok: np.ndarray, start: float, first_fault: float,
+              window: Window) -> tuple[float, float, float] | None:
+    """(p95 user latency, error rate, request rate) before the fault, or None if too few requests."""
+    for lo, hi in ((window.start, first_fault), (max(window.start, start - 60.0), start)):
+        sel = (t >= lo) & (t < hi)
+        if sel.sum() >= 2 * _MIN_REQUESTS and hi > lo:
+            return _p95(lat[sel & ok]), float(1 - ok[sel].mean()), float(sel.sum() / (hi - lo))
+    return None
+
+
+def _time_to_recover(t: np.ndarray, lat: np.ndarray, ok: np.ndarray, w: FaultWindow, window: Window,
+                     base: tuple[float, float, float]) -> float | None:
+    base_p95, base_err, rate = base
+    span = min(max(20.0 / rate, 5.0), 30.0) if rate > 0 else 30.0
+    lat_limit = max(TOLERANCE["p95_factor"] * base_p95, base_p95 + TOLERANCE["p95_slack_s"])
+    err_limit = base_err + TOLERANCE["error_rate_points"]
+    order = np.argsort(t, kind="stable")
+    ts, ls, oks = t[order], lat[order], ok[order]
+    x = w.end
+    while x + span <= window.end + 1e-9:
+        lo, hi = np.searchsorted(ts, x, "left"), np.searchsorted(ts, x + span, "left")
+        if hi - lo >= _MIN_REQUESTS:
+            err = 1 - float(oks[lo:hi].mean())
+            p95 = _p95(ls[lo:hi][oks[lo:hi]])
+            if err <= err_limit and (math.isnan(p95) or math.isnan(base_p95) or p95 <= lat_limit):
+                return x - w.end
+        x += _STEP_S
+    return None
+
+
+def fault_impact(lg: pd.DataFrame, attempts: pd.DataFrame, windows: list[FaultWindow],
+                 chain_of: dict[str, tuple[str, ...]], window: Window) -> pd.DataFrame:
+    """One row per (fault, contender): affected?, detect/recover times, requests and losses in the window."""
+    rows: list[dict[str, Any]] = []
+    applied = [w for w in windows if w.applied]
+    first_fault = min((w.start for w in applied), default=window.end)
+    contenders = sorted(set(lg["contender"].unique()) | set(attempts["contender"].unique())) if len(lg) else []
+    for w in applied:
+        for c in contenders:
+            chain = chain_of.get(c, ())
+            affected = not w.endpoints or not chain or bool(set(w.endpoints) & set(chain)) or w.target == c
+            g = lg.loc[lg["contender"].to_numpy() == c]
+            t = g["t_intended"].to_numpy(dtype=float)
+            ok = g["ok"].to_numpy(dtype=bool)
+            lat = g["user_latency"].to_numpy(dtype=float)
+            inside = (t >= w.start) & (t < w.end)
+            n_in = int(inside.sum())
+            lost = int((inside & ~ok).sum())
+            a = attempts.loc[attempts["contender"].to_numpy() == c]
+            primary = chain[0] if chain else None
+            a_end = pd.to_numeric(a["t_end"], errors="coerce").to_numpy(dtype=float)
+            a_disp = pd.to_numeric(a["t_dispatch"], errors="coerce").to_numpy(dtype=float)
+            horizon = w.recovery_end
+            err_t = a_end[(a["outcome"].to_numpy() != "ok") & (a_end >= w.start) & (a_end <= horizon)]
+            fb_sel = (a_disp >= w.start) & (a_disp <= horizon)
+            if primary:
+                fb_sel &= a["endpoint"].astype(str).to_numpy() != primary
+            else:
+                fb_sel &= a["fallback_from"].notna().to_numpy()
+            reactions = np.concatenate([err_t, a_disp[fb_sel]])
+            ttd = float(reactions.min() - w.start) if reactions.size else None
+            base = _baseline(t, lat, ok, w.start, first_fault, window)
+            ttr: float | None = None
+            status = "recovered"
+            if w.ends_with_run:
+                status = "fault lasted until the end"
+            elif base is None:
+                status = "no baseline to compare with"
+            else:
+                ttr = _time_to_recover(t, lat, ok, w, window, base)
+                if ttr is None:
+                    status = "not recovered before the run ended"
+            rows.append({
+                "fault_id": w.fault_id, "fault": w.name, "kind": w.kind, "description": w.description,
+                "contender": c, "affected": affected, "start_s": w.start, "end_s": w.end,
+                "duration_s": w.duration, "requests": n_in, "lost": lost,
+                "loss_rate": lost / n_in if n_in else math.nan,
+                "p95_user_latency_s": _p95(lat[inside & ok]),
+                "baseline_p95_user_latency_s": base[0] if base else math.nan,
+                "baseline_error_rate": base[1] if base else math.nan,
+                "time_to_detect_s": ttd, "time_to_recover_s": ttr, "recovery": status,
+            })
+    cols = ["fault_id", "fault", "kind", "description", "contender", "affected", "start_s", "end_s", "duration_s",
+            "requests", "lost", "loss_rate", "p95_user_latency_s", "baseline_p95_user_latency_s",
+            "baseline_error_rate", "time_to_detect_s", "time_to_recover_s", "recovery"]
+    return pd.DataFrame(rows, columns=cols)

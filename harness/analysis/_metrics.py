@@ -1,0 +1,190 @@
+"""Metrics per contender over groups of logical requests (whole run, each phase, each prompt class).
+
+Formulas (one name each, printed in the report's methodology):
+
+    error rate            = failed logical requests / all logical requests
+    throttle rate         = logical requests whose final attempt got HTTP 429 / all  (part of the error rate)
+    good                  = succeeded AND user TTFT ≤ SLO.ttft AND TPOT ≤ SLO.tpot AND user latency ≤ SLO.e2e
+    good fraction         = good / all logical requests (errors in the denominator)
+    goodput               = good / window seconds;  throughput = succeeded / window seconds
+    output tok/s (system) = Σ output_tokens of succeeded requests / window seconds
+    fallback rate         = requests whose final attempt used a non-primary endpoint / all
+    rescue rate           = succeeded on a fallback / requests the primary did not serve
+    cost per 1k requests  = Σ cost of all attempts (wasted ones too) / all requests × 1000
+    cost per good request = Σ cost of all attempts (wasted ones too) / good requests
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis._stats import describe
+
+__all__ = [
+    "FORMULAS",
+    "LATENCY_METRICS",
+    "SLO_KEYS",
+    "good_mask",
+    "latency_rows",
+    "request_metrics",
+    "slo_settings",
+]
+
+LATENCY_METRICS: tuple[str, ...] = ("ttft", "user_ttft", "tpot", "e2e", "user_latency", "schedule_lag", "chunk_gap")
+SLO_KEYS: tuple[str, ...] = ("ttft", "tpot", "e2e", "max_error_rate", "min_good_fraction")
+_SLO_DEFAULTS: dict[str, float | None] = {"ttft": None, "tpot": None, "e2e": None, "max_error_rate": 0.05,
+                                          "min_good_fraction": 0.9}
+
+
+def slo_settings(manifest: dict[str, Any], overrides: dict[str, float] | None = None) -> dict[str, float | None]:
+    """The scenario's SLOs (manifest ``slo``) with optional overrides; unknown keys are refused."""
+    out = dict(_SLO_DEFAULTS)
+    for k, v in (manifest.get("slo") or {}).items():
+        if k in out:
+            out[k] = None if v is None else float(v)
+    for k, v in (overrides or {}).items():
+        if k not in out:
+            from harness._errors import ConfigError
+
+            raise ConfigError([f"--slo {k}: unknown SLO; use one of {', '.join(SLO_KEYS)}"])
+        out[k] = None if v is None else float(v)
+    return out
+
+
+def good_mask(lg: pd.DataFrame, slo: dict[str, float | None]) -> np.ndarray:
+    """Which logical requests are good: succeeded and met every per-request SLO (user-perceived times).
+
+    A request without a first-token time (non-streaming) uses its user latency as TTFT;
+    one with fewer than two output tokens has no TPOT and cannot miss the TPOT SLO.
+    """
+    good = lg["ok"].to_numpy(dtype=bool).copy()
+    if lg.empty:
+        return good
+    ulat = lg["user_latency"].to_numpy(dtype=float)
+    if slo.get("ttft") is not None:
+        uttft = lg["user_ttft"].to_numpy(dtype=float)
+        uttft = np.where(np.isnan(uttft), ulat, uttft)
+        good &= uttft <= float(slo["ttft"])  # type: ignore[arg-type]
+    if slo.get("tpot") is not None:
+        tpot = lg["tpot"].to_numpy(dtype=float)
+        good &= np.isnan(tpot) | (tpot <= float(slo["tpot"]))  # type: ignore[arg-type]
+    if slo.get("e2e") is not None:
+        good &= ulat <= float(slo["e2e"])  # type: ignore[arg-type]
+    return good
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else math.nan
+
+
+def request_metrics(g: pd.DataFrame, good: np.ndarray, seconds: float, *, n_chunk_gaps: int = 0) -> dict[str, float]:
+    """Counts, rates, throughput and cost over one group of logical requests covering ``seconds``."""
+    n = len(g)
+    ok = g["ok"].to_numpy(dtype=bool)
+    n_ok = int(ok.sum())
+    n_good = int(good.sum())
+    throttled = int(g["throttled"].to_numpy(dtype=bool).sum())
+    failed = n - n_ok
+    prim_failed = int(g["primary_failed"].to_numpy(dtype=bool).sum())
+    rescued = int(g["rescued"].to_numpy(dtype=bool).sum())
+    cost = float(g["cost"].to_numpy(dtype=float).sum())
+    out_tok = g["output_tokens"].to_numpy(dtype=float)
+    usage = g["usage_source"].to_numpy()
+    check = g["check_passed"].to_numpy()
+    attempts = int(g["n_attempts"].to_numpy(dtype=float).sum())
+    lat: dict[str, float] = {}
+    okg = g.loc[ok] if n_ok < n else g
+    for m in ("ttft", "user_ttft", "tpot", "e2e", "user_latency"):
+        vals = okg[m].to_numpy(dtype=float)
+        vals = vals[np.isfinite(vals)]
+        for p in (50, 95, 99):
+            lat[f"{m}_p{p}"] = float(np.percentile(vals, p)) if vals.size else math.nan
+    return {
+        "requests": float(n),
+        "succeeded": float(n_ok),
+        "failed": float(failed),
+        "throttled": float(throttled),
+        "failed_not_throttled": float(failed - throttled),
+        "error_rate": _ratio(failed, n),
+        "throttle_rate": _ratio(throttled, n),
+        "failure_rate_excl_throttle": _ratio(failed - throttled, n),
+        "good": float(n_good),
+        "good_fraction": _ratio(n_good, n),
+        "seconds": float(seconds),
+        "offered_rps": _ratio(n, seconds),
+        "throughput_rps": _ratio(n_ok, seconds),
+        "goodput_rps": _ratio(n_good, seconds),
+        "output_tok_s": _ratio(float(np.nansum(out_tok[ok])), seconds),
+        "fallback_rate": _ratio(int(g["fallback"].to_numpy(dtype=bool).sum()), n),
+        "primary_failures": float(prim_failed),
+        "rescued": float(rescued),
+        "rescue_rate": _ratio(rescued, prim_failed),
+        "attempts": float(attempts),
+        "attempts_per_request": _ratio(attempts, n),
+        "attempts_429": float(g["attempts_429"].to_numpy(dtype=float).sum()),
+        "cost_usd": cost,
+        "wasted_cost_usd": float(g["wasted_cost"].to_numpy(dtype=float).sum()),
+        "cost_per_1k_requests": _ratio(cost, n) * 1000 if n else math.nan,
+        "cost_per_good_request": _ratio(cost, n_good),
+        "usage_reported_share": _ratio(int((usage[ok] == "reported").sum()), n_ok),
+        "usage_estimated_share": _ratio(int((usage[ok] == "estimated").sum()), n_ok),
+        "usage_missing_share": _ratio(int((usage[ok] == "none").sum()), n_ok),
+        "max_tokens_overruns": float(g["max_tokens_exceeded"].to_numpy(dtype=bool).sum()),
+        "check_failed": float(sum(1 for c in check[ok] if c is False or c is np.False_)),
+        "unfinished": float((~g["finished"].to_numpy(dtype=bool)).sum()),
+        "chunk_gaps": float(n_chunk_gaps),
+        **lat,
+    }
+
+
+def latency_rows(g: pd.DataFrame, gaps: np.ndarray) -> list[dict[str, Any]]:
+    """Full distribution (count, mean, min, p50 … p99.9, max) of each latency metric over succeeded requests."""
+    ok = g["ok"].to_numpy(dtype=bool)
+    rows: list[dict[str, Any]] = []
+    for m in LATENCY_METRICS:
+        if m == "chunk_gap":
+            vals = gaps
+        elif m == "schedule_lag":
+            vals = g[m].to_numpy(dtype=float)  # every request waited, failed or not
+        else:
+            vals = g[m].to_numpy(dtype=float)[ok]
+        rows.append({"metric": m, **describe(vals)})
+    return rows
+
+
+FORMULAS: tuple[tuple[str, str], ...] = (
+    ("E2E latency", "t_end − t_dispatch of the final attempt (succeeded requests)"),
+    ("user latency", "t_end of the final attempt − t_intended: includes schedule lag, retries and fallbacks"),
+    ("schedule lag", "t_dispatch of the first attempt − t_intended (every request)"),
+    ("TTFT", "t_first_token − t_dispatch of the final attempt; user TTFT counts from t_intended"),
+    ("TPOT", "(t_last_token − t_first_token) / (output_tokens − 1), only when output_tokens ≥ 2"),
+    ("chunk gap", "every gap between consecutive deltas of succeeded answers, pooled"),
+    ("output tok/s (system)", "Σ output_tokens of succeeded requests / measured seconds"),
+    ("throughput", "succeeded logical requests / measured seconds"),
+    ("good request", "succeeded AND user TTFT ≤ SLO ttft AND TPOT ≤ SLO tpot AND user latency ≤ SLO e2e "
+                     "(an unset SLO is not checked; a non-streamed answer uses its user latency as TTFT)"),
+    ("goodput", "good logical requests / measured seconds"),
+    ("good fraction", "good / all logical requests (errors in the denominator)"),
+    ("error rate", "failed logical requests / all logical requests, by error class of the final attempt"),
+    ("throttle rate", "logical requests whose final attempt got HTTP 429 / all (a part of the error rate)"),
+    ("fallback rate", "logical requests whose final attempt used a non-primary endpoint / all"),
+    ("rescue rate", "logical requests the primary did not serve but a fallback did / those the primary did not serve"),
+    ("cost per 1k requests", "Σ cost of all attempts (failed ones too) / logical requests × 1000"),
+    ("cost per good request", "Σ cost of all attempts (failed ones too) / good requests"),
+    ("wasted cost", "Σ cost of attempts that failed"),
+    ("monthly projection", "declared monthly requests × Σ cost of all attempts / logical requests"),
+    ("time to detect", "first attempt error or fallback attempt after the fault started − fault start"),
+    ("time to recover", "first t ≥ fault end at which requests asked for in [t, t+W) have p95 user latency ≤ "
+                        "max(1.5 × baseline, baseline + 0.25 s) and error rate ≤ baseline + 5 points; W ≈ 20 "
+                        "requests at the baseline rate, 5–30 s, stepped by 0.5 s"),
+    ("percentiles", "exact, from the raw records: linear interpolation between order statistics "
+                    "(numpy/pandas default); p50, p90, p95, p99, p99.9"),
+    ("phases", "by t_intended: baseline (before the first fault), fault window (applied → removed, from the "
+               "fault events), recovery (the fault's length after it, 10–30 s), after (the rest)"),
+    ("measured window", "warm-up and cool-down cut off (manifest load.warmup/cooldown); interrupted runs end "
+                        "at the last record"),
+)

@@ -1,0 +1,204 @@
+"""The measured window and the phases of a run: baseline, each fault window, its recovery, and after.
+
+Fault windows come from the fault events' applied times (apply → remove); when an event is missing the
+manifest's planned ``at_s``/``duration_s`` stand in, and a fault without an end lasts until the window ends.
+A request belongs to the phase containing its ``t_intended`` (when the user asked, not when it was sent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BASELINE",
+    "AFTER",
+    "FaultWindow",
+    "Window",
+    "assign_phases",
+    "fault_windows",
+    "measurement_window",
+    "phase_durations",
+    "recovery_span",
+]
+
+BASELINE = "baseline"
+AFTER = "after"
+RECOVERY_MIN_S = 10.0
+RECOVERY_MAX_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The measured part of the run: warm-up and cool-down cut off, ended early if the run was interrupted."""
+
+    start: float
+    end: float
+    warmup: float
+    cooldown: float
+    planned_duration: float
+    interrupted: bool
+
+    @property
+    def length(self) -> float:
+        return max(self.end - self.start, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    fault_id: str
+    name: str
+    kind: str
+    target: str
+    endpoints: tuple[str, ...]
+    description: str
+    start: float
+    end: float
+    recovery_end: float
+    applied: bool  # False: the apply failed or the run ended first; no phase is made for it
+    ends_with_run: bool  # no removal seen or planned: the fault lasted until the window ended
+    source: str  # "events" or "manifest"
+    detail: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return max(self.end - self.start, 0.0)
+
+    @property
+    def phase(self) -> str:
+        return f"fault:{self.fault_id}"
+
+    @property
+    def recovery_phase(self) -> str:
+        return f"recovery:{self.fault_id}"
+
+
+def _num(value: Any, default: float) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if math.isfinite(out) else default
+
+
+def measurement_window(manifest: dict[str, Any], t_max: float | None) -> Window:
+    """[warm-up, planned duration − cool-down], cut at the elapsed time (or last record) when interrupted."""
+    load = manifest.get("load") or {}
+    warmup = _num(load.get("warmup"), 0.0)
+    cooldown = _num(load.get("cooldown"), 0.0)
+    planned = _num(manifest.get("duration_s"), _num(load.get("duration"), 0.0))
+    interrupted = bool(manifest.get("interrupted", False))
+    end = planned - cooldown if planned > 0 else math.inf
+    elapsed = manifest.get("elapsed_s")
+    if elapsed is not None:
+        end = min(end, _num(elapsed, end))
+    if not math.isfinite(end) or interrupted:
+        end = min(end, t_max) if t_max is not None else end
+    if not math.isfinite(end):
+        end = warmup
+    start = warmup
+    if end <= start:  # too short to cut warm-up/cool-down: measure everything rather than nothing
+        start, end = 0.0, max(end, t_max or 0.0, planned)
+    return Window(start=start, end=end, warmup=warmup, cooldown=cooldown, planned_duration=planned,
+                  interrupted=interrupted)
+
+
+def recovery_span(duration: float) -> float:
+    """How long after a fault the 'recovery' phase lasts: the fault's length, held within 10–30 s."""
+    return min(max(duration, RECOVERY_MIN_S), RECOVERY_MAX_S)
+
+
+def fault_windows(fault_events: list[dict[str, Any]], manifest: dict[str, Any], window: Window) -> list[FaultWindow]:
+    """One FaultWindow per fault of the timeline, in start order."""
+    planned = {str(f.get("fault_id")): f for f in manifest.get("faults") or [] if f.get("fault_id") is not None}
+    applies: dict[str, dict[str, Any]] = {}
+    removes: dict[str, dict[str, Any]] = {}
+    for ev in fault_events:
+        fid = str(ev.get("fault_id"))
+        if ev.get("action") == "apply":
+            applies.setdefault(fid, ev)
+        elif ev.get("action") == "remove":
+            removes.setdefault(fid, ev)
+    ids = list(planned) + [f for f in (*applies, *removes) if f not in planned]
+    ids = list(dict.fromkeys(ids))
+    out: list[FaultWindow] = []
+    for fid in ids:
+        plan = planned.get(fid, {})
+        apply, remove = applies.get(fid), removes.get(fid)
+        info = apply or remove or {}
+        at = _num(plan.get("at_s"), math.nan)
+        dur = plan.get("duration_s")
+        start = _num(apply.get("t_applied"), at) if apply else at
+        applied = True
+        detail = None
+        if apply and apply.get("outcome") == "error":
+            applied, detail = False, f"apply failed: {apply.get('detail') or 'no detail'}"
+        if not math.isfinite(start):
+            applied, detail, start = False, "no start time recorded or planned", window.end
+        ends_with_run = False
+        if remove is not None:
+            end = _num(remove.get("t_applied"), window.end)
+        elif dur is not None and math.isfinite(at):
+            end = start + _num(dur, 0.0)
+            if end > window.end:
+                ends_with_run = True
+        else:
+            end, ends_with_run = window.end, True
+        if applied and start >= window.end:
+            applied, detail = False, "not reached before the measured window ended"
+        end = min(max(end, start), window.end)
+        endpoints = info.get("endpoints") or plan.get("endpoints") or []
+        out.append(FaultWindow(
+            fault_id=fid,
+            name=str(plan.get("name") or info.get("fault") or fid),
+            kind=str(plan.get("kind") or info.get("kind") or ""),
+            target=str(plan.get("target") or info.get("target") or ""),
+            endpoints=tuple(str(e) for e in endpoints),
+            description=str(plan.get("description") or info.get("description") or ""),
+            start=start, end=end, recovery_end=end, applied=applied, ends_with_run=ends_with_run,
+            source="events" if apply is not None else "manifest", detail=detail,
+        ))
+    out.sort(key=lambda w: w.start)
+    starts = [w.start for w in out if w.applied]
+    final: list[FaultWindow] = []
+    for w in out:
+        nxt = min((s for s in starts if s >= w.end and s > w.start), default=window.end)
+        rec_end = min(w.end + recovery_span(w.duration), nxt, window.end)
+        final.append(dataclasses.replace(w, recovery_end=max(rec_end, w.end)))
+    return final
+
+
+def assign_phases(t: Any, windows: list[FaultWindow]) -> np.ndarray:
+    """Phase name for every time in ``t``: a fault window beats a recovery window; earlier faults win ties."""
+    arr = np.asarray(t, dtype=float)
+    active = [w for w in windows if w.applied]
+    phase = np.full(arr.shape, BASELINE if not active else AFTER, dtype=object)
+    if not active:
+        return phase
+    first = min(w.start for w in active)
+    phase[arr < first] = BASELINE
+    for w in reversed(active):
+        phase[(arr >= w.end) & (arr < w.recovery_end)] = w.recovery_phase
+    for w in reversed(active):
+        phase[(arr >= w.start) & (arr < w.end)] = w.phase
+    return phase
+
+
+def phase_durations(window: Window, windows: list[FaultWindow]) -> dict[str, float]:
+    """Seconds of the measured window spent in each phase (exact, by elementary intervals)."""
+    cuts = {window.start, window.end}
+    for w in windows:
+        if w.applied:
+            cuts.update(x for x in (w.start, w.end, w.recovery_end) if window.start < x < window.end)
+    edges = sorted(cuts)
+    out: dict[str, float] = {}
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if hi <= lo:
+            continue
+        name = str(assign_phases(np.array([(lo + hi) / 2]), windows)[0])
+        out[name] = out.get(name, 0.0) + (hi - lo)
+    return out

@@ -1,0 +1,65 @@
+"""Exact order statistics and confidence intervals over raw samples (never over rounded histograms)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PERCENTILES", "STAT_NAMES", "describe", "mean_ci"]
+
+PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
+"""Percentiles reported for every latency metric (linear interpolation between order statistics)."""
+
+STAT_NAMES: tuple[str, ...] = ("count", "mean", "min", "p50", "p90", "p95", "p99", "p99.9", "max")
+
+
+def _pname(p: float) -> str:
+    return f"p{p:g}"
+
+
+def describe(values: Any) -> dict[str, float]:
+    """count, mean, min, p50, p90, p95, p99, p99.9, max of the finite values (NaN when there are none).
+
+    Percentiles are exact: numpy's linear interpolation between the sorted raw samples
+    (the same as ``pandas.Series.quantile``).
+    """
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    out: dict[str, float] = {"count": float(arr.size)}
+    if arr.size == 0:
+        out.update({k: math.nan for k in STAT_NAMES[1:]})
+        return out
+    qs = np.percentile(arr, PERCENTILES)
+    out["mean"] = float(arr.mean())
+    out["min"] = float(arr.min())
+    for p, q in zip(PERCENTILES, qs, strict=True):
+        out[_pname(p)] = float(q)
+    out["max"] = float(arr.max())
+    return out
+
+
+# two-sided 95 % Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042)
+
+
+def mean_ci(values: Any) -> dict[str, float]:
+    """Mean, sample standard deviation and the 95 % t-interval of the mean of repeated-run values.
+
+    With one value the interval is that value's point (std NaN): a single run proves nothing about spread.
+    """
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    n = int(arr.size)
+    if n == 0:
+        return {"n": 0.0, "mean": math.nan, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    mean = float(arr.mean())
+    if n == 1:
+        return {"n": 1.0, "mean": mean, "std": math.nan, "ci_low": mean, "ci_high": mean}
+    std = float(arr.std(ddof=1))
+    t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
+    half = t * std / math.sqrt(n)
+    return {"n": float(n), "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}

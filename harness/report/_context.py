@@ -1,0 +1,166 @@
+"""Turn an ``Analysis`` into the template's context: plain dicts, lists and strings only."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis import FORMULAS, LATENCY_METRICS, PERCENTILES, Analysis
+from harness.analysis._faults import TOLERANCE
+from harness.analysis._scorecard import LAYER_TITLES, LAYERS
+
+__all__ = ["SIDE_BY_SIDE", "build_context", "plain"]
+
+EXCERPT_CHARS = 300
+WORST_N = 10
+
+# (key in the run metrics, label, kind) for the side-by-side table
+SIDE_BY_SIDE: tuple[tuple[str, str, str], ...] = (
+    ("requests", "logical requests", "int"),
+    ("succeeded", "succeeded", "int"),
+    ("error_rate", "error rate", "pct"),
+    ("throttle_rate", "  of which throttled (HTTP 429)", "pct"),
+    ("failure_rate_excl_throttle", "  of which other failures", "pct"),
+    ("good_fraction", "good fraction (met every SLO)", "pct"),
+    ("goodput_rps", "goodput (good req/s)", "num"),
+    ("throughput_rps", "throughput (succeeded req/s)", "num"),
+    ("output_tok_s", "output tokens/s (system)", "num"),
+    ("user_ttft_p50", "user TTFT p50", "sec"),
+    ("user_ttft_p95", "user TTFT p95", "sec"),
+    ("user_ttft_p99", "user TTFT p99", "sec"),
+    ("ttft_p95", "TTFT p95 (final attempt)", "sec"),
+    ("tpot_p50", "TPOT p50", "sec"),
+    ("tpot_p95", "TPOT p95", "sec"),
+    ("e2e_p95", "E2E p95 (final attempt)", "sec"),
+    ("user_latency_p50", "user latency p50", "sec"),
+    ("user_latency_p95", "user latency p95", "sec"),
+    ("user_latency_p99", "user latency p99", "sec"),
+    ("fallback_rate", "fallback rate", "pct"),
+    ("rescue_rate", "rescue rate", "pct"),
+    ("attempts_per_request", "attempts per request", "num"),
+    ("attempts_429", "HTTP 429 answers (all attempts)", "int"),
+    ("cost_usd", "total cost", "usd"),
+    ("wasted_cost_usd", "  spent on failed attempts", "usd"),
+    ("cost_per_1k_requests", "cost per 1k requests", "usd"),
+    ("cost_per_good_request", "cost per good request", "usd"),
+    ("usage_reported_share", "token counts reported by vendor", "pct"),
+    ("usage_estimated_share", "token counts estimated", "pct"),
+    ("max_tokens_overruns", "max_tokens overruns", "int"),
+    ("check_failed", "answers failing their check", "int"),
+)
+
+PHASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("requests", "requests", "int"), ("seconds", "seconds", "num"), ("offered_rps", "req/s", "num"),
+    ("error_rate", "error rate", "pct"), ("throttle_rate", "throttled", "pct"),
+    ("good_fraction", "good", "pct"), ("user_ttft_p95", "p95 user TTFT", "sec"),
+    ("user_latency_p95", "p95 user latency", "sec"), ("fallback_rate", "fallback", "pct"),
+    ("rescue_rate", "rescue", "pct"), ("cost_per_good_request", "$/good", "usd"),
+)
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe plain data: NaN/inf → None, numpy scalars → Python, DataFrames refused."""
+    if isinstance(value, pd.DataFrame):
+        raise TypeError("DataFrames do not go into templates or JSON; convert them first")
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [plain(r) for r in df.to_dict("records")]
+
+
+def _excerpt(x: Any) -> str | None:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    s = str(x)
+    return s if len(s) <= EXCERPT_CHARS else s[:EXCERPT_CHARS] + "…"
+
+
+def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
+    g = a.logical.loc[a.logical["contender"].to_numpy() == c]
+    cols = ["request_id", "prompt_id", "prompt_class", "phase", "endpoint", "n_attempts", "outcome", "error_class",
+            "status", "user_latency", "user_ttft", "error_detail", "output_excerpt", "cost"]
+    ok = g["ok"].to_numpy(dtype=bool)
+    slow = g.loc[ok].nlargest(WORST_N, "user_latency")[cols]
+    failed = g.loc[~ok].sort_values("t_intended").drop_duplicates("error_class").head(WORST_N)[cols]
+    out = {}
+    for name, df in (("slowest", slow), ("failed", failed)):
+        rows = _records(df)
+        for r in rows:
+            r["output_excerpt"] = _excerpt(r.get("output_excerpt"))
+            r["error_detail"] = _excerpt(r.get("error_detail"))
+        out[name] = rows
+    return out
+
+
+def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool) -> dict[str, Any]:
+    run = a.run_rows()
+    req = a.requests
+    phases = [{"name": p, "seconds": s} for p, s in a.phases.items()]
+    by_phase: dict[str, list[dict[str, Any]]] = {}
+    by_class: dict[str, list[dict[str, Any]]] = {}
+    if not req.empty:
+        for c in a.contenders:
+            by_phase[c] = _records(req.loc[(req["contender"] == c) & (req["scope"] == "phase")])
+            by_class[c] = _records(req.loc[(req["contender"] == c) & (req["scope"] == "class")])
+    lat = a.latency
+    latency: list[dict[str, Any]] = []
+    if not lat.empty:
+        sel = lat.loc[lat["scope"] == "run"]
+        for m in LATENCY_METRICS:
+            latency.append({"metric": m, "rows": _records(sel.loc[sel["metric"] == m])})
+    score = a.scorecard
+    score_rows: list[dict[str, Any]] = []
+    for layer in LAYERS:
+        crits = list(dict.fromkeys(r["criterion"] for r in score["rows"] if r["layer"] == layer))
+        for crit in crits:
+            cells = {r["contender"]: r for r in score["rows"] if r["layer"] == layer and r["criterion"] == crit}
+            score_rows.append({"layer": LAYER_TITLES[layer], "criterion": crit.replace("_", " "),
+                               "cells": [plain(cells.get(c)) for c in a.contenders]})
+    meta = a.meta
+    endpoints = meta.get("endpoints") or []
+    return plain({
+        "meta": meta,
+        "slo": a.slo,
+        "window": meta["window"],
+        "contenders": a.contenders,
+        "verdict": a.verdict,
+        "risks": a.risks,
+        "top_risks": a.risks[:5],
+        "run": {c: run.get(c, {}) for c in a.contenders},
+        "side_by_side": [{"key": k, "label": label, "kind": kind} for k, label, kind in SIDE_BY_SIDE],
+        "phase_columns": [{"key": k, "label": label, "kind": kind} for k, label, kind in PHASE_COLUMNS],
+        "phases": phases,
+        "by_phase": by_phase,
+        "by_class": by_class,
+        "latency": latency,
+        "percentiles": [f"p{p:g}" for p in PERCENTILES],
+        "faults": [{"fault_id": w.fault_id, "name": w.name, "kind": w.kind, "target": w.target,
+                    "endpoints": list(w.endpoints), "description": w.description, "start": w.start, "end": w.end,
+                    "recovery_end": w.recovery_end, "applied": w.applied, "ends_with_run": w.ends_with_run,
+                    "source": w.source, "detail": w.detail} for w in a.faults],
+        "fault_impact": _records(a.fault_impact),
+        "errors": _records(a.errors),
+        "scorecard": {"rows": score_rows, "layers": score["layers"], "overall": score["overall"],
+                      "weights": score["weights"], "layer_titles": LAYER_TITLES, "declared": scores_declared},
+        "worst": {c: _worst(a, c) for c in a.contenders} if not a.logical.empty else {},
+        "formulas": [{"name": n, "formula": f} for n, f in FORMULAS],
+        "tolerance": TOLERANCE,
+        "endpoints": endpoints,
+        "observability": a.observability,
+        "figures": list(figures),
+        "timeline_ids": {c: f"fig-timeline-{i}" for i, c in enumerate(a.contenders)
+                         if f"fig-timeline-{i}" in figures},
+        "has_records": not a.logical.empty,
+    })

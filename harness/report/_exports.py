@@ -1,0 +1,63 @@
+"""summary.json (verdict, risks, run metrics, faults, scorecard) and CSV exports of the report's tables."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.analysis import Analysis
+from harness.report._context import plain
+
+__all__ = ["CSV_FILES", "SUMMARY_FILE", "summary", "write_exports"]
+
+SUMMARY_FILE = "summary.json"
+CSV_FILES = ("metrics.csv", "latency.csv", "errors.csv", "faults.csv", "scorecard.csv")
+
+
+def summary(a: Analysis) -> dict[str, Any]:
+    """Plain-data summary of a run: what a pipeline or another tool needs without parsing HTML."""
+    return plain({
+        "schema": "bakeoff.summary/1",
+        "meta": a.meta,
+        "slo": a.slo,
+        "phases": a.phases,
+        "faults": [{"fault_id": w.fault_id, "name": w.name, "kind": w.kind, "target": w.target,
+                    "endpoints": list(w.endpoints), "start_s": w.start, "end_s": w.end, "applied": w.applied,
+                    "detail": w.detail} for w in a.faults],
+        "verdict": a.verdict,
+        "risks": a.risks,
+        "contenders": {c: a.run_rows().get(c, {}) for c in a.contenders},
+        "fault_impact": a.fault_impact.to_dict("records"),
+        "scorecard": a.scorecard,
+        "observability": a.observability,
+    })
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_exports(a: Analysis, run_dir: Path) -> list[Path]:
+    """Write summary.json and the CSV tables; returns the paths written."""
+    import pandas as pd
+
+    out = [run_dir / SUMMARY_FILE]
+    _atomic_write(out[0], json.dumps(summary(a), indent=2, allow_nan=False) + "\n")
+    tables = {
+        "metrics.csv": a.requests,
+        "latency.csv": a.latency,
+        "errors.csv": a.errors,
+        "faults.csv": a.fault_impact,
+        "scorecard.csv": pd.DataFrame(a.scorecard["rows"],
+                                      columns=["contender", "layer", "layer_title", "criterion", "source", "score",
+                                               "reason"]),
+    }
+    for name, df in tables.items():
+        path = run_dir / name
+        _atomic_write(path, df.to_csv(index=False))
+        out.append(path)
+    return out

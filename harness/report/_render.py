@@ -1,0 +1,99 @@
+"""The HTML report: one self-contained file (plotly.js inlined once, figures as JSON, nothing fetched)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.analysis import Analysis, analyse, load_declared
+from harness.record import read_fault_events, read_manifest, read_records
+from harness.report._charts import build_figures
+from harness.report._context import build_context
+from harness.report._exports import write_exports
+
+__all__ = ["REPORT_FILE", "load_run", "render_html", "write_report"]
+
+REPORT_FILE = "report.html"
+
+
+def _fmt(value: Any, kind: str = "num") -> str:
+    """Numbers for people: 'sec' → ms/s, 'pct' → %, 'usd' → $ with enough digits, 'int', 'score'."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else str(value)
+    if not math.isfinite(value):
+        return "—"
+    if kind == "int":
+        return f"{int(round(value)):,}"
+    if kind == "pct":
+        return f"{100 * value:.1f} %"
+    if kind == "sec":
+        return f"{value * 1000:.0f} ms" if abs(value) < 1 else f"{value:.2f} s"
+    if kind == "usd":
+        if value == 0:
+            return "$0"
+        return f"${value:,.2f}" if abs(value) >= 100 else f"${value:.4g}" if abs(value) >= 0.01 else f"${value:.3g}"
+    if kind == "score":
+        return f"{value:.1f}"
+    return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["fmt"] = _fmt
+    return env
+
+
+@functools.cache
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs()).replace("</script", "<\\/script")
+
+
+def _safe_json(data: Any) -> str:
+    """JSON that cannot close the <script> element it sits in."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_html(a: Analysis, *, scores_declared: bool = False) -> str:
+    """The report page as a string."""
+    figures = build_figures(a)
+    ctx = build_context(a, figures, scores_declared=scores_declared)
+    return _env().get_template("report.html.j2").render(**ctx, scores_declared=scores_declared,
+                                                        figures_json=_safe_json(figures), plotly_js=_plotly_js())
+
+
+def load_run(run_dir: Path, *, scores_file: Path | None = None,
+             slo_overrides: dict[str, float] | None = None) -> Analysis:
+    """Read a run folder and analyse it."""
+    manifest = read_manifest(run_dir)
+    records = read_records(run_dir)
+    declared = load_declared(scores_file) if scores_file is not None else None
+    return analyse(records, read_fault_events(run_dir), manifest, declared=declared, slo_overrides=slo_overrides)
+
+
+def write_report(run_dir: Path, *, scores_file: Path | None = None) -> Path:
+    """Analyse ``run_dir`` and write ``report.html``, ``summary.json`` and the CSV tables into it.
+
+    >>> write_report(Path("reports/2026-01-01T00-00-00-demo"))
+    PosixPath('reports/2026-01-01T00-00-00-demo/report.html')
+    """
+    run_dir = Path(run_dir)
+    a = load_run(run_dir, scores_file=scores_file)
+    html = render_html(a, scores_declared=scores_file is not None)
+    write_exports(a, run_dir)
+    out = run_dir / REPORT_FILE
+    tmp = run_dir / (REPORT_FILE + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
