@@ -70,6 +70,30 @@ def cli() -> None:
 @click.option(
     "--ground-truth", is_flag=True, help="Simulated vendors log what they sent, for accuracy checks."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Start a Locust master and N local worker processes (0: load runs in this process).",
+)
+@click.option(
+    "--expect-workers",
+    type=click.IntRange(1, 1024),
+    help="Wait for this many workers in all (remote ones join with `bakeoff worker --master`).",
+)
+@click.option(
+    "--master-bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the Locust master listens on (loopback unless you say otherwise).",
+)
+@click.option(
+    "--master-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port the Locust master listens on (default: a free one, printed at start).",
+)
 @_errors_to_exit
 def run(
     scenario: Path,
@@ -80,12 +104,25 @@ def run(
     quiet: bool,
     no_report: bool,
     ground_truth: bool,
+    workers: int,
+    expect_workers: int | None,
+    master_bind: str,
+    master_port: int,
 ) -> None:
     """Run a bake-off (default: the one-minute embedded scenario, no keys, no Docker)."""
-    from harness.config import load_scenario
+    # isort: off
     from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
+
+    # isort: on
+    from harness.config import load_scenario
     from harness.load._run import run_scenario
 
+    if master_bind not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"WARNING: the Locust master will listen on {master_bind}, reachable from other machines; "
+            "anyone who can reach it can join as a worker.",
+            err=True,
+        )
     resolved = load_scenario(scenario)
     resolved = _override(resolved, seed=seed, duration=duration)
     result = run_scenario(
@@ -95,6 +132,10 @@ def run(
         quiet=quiet,
         report=not no_report,
         ground_truth=ground_truth,
+        workers=workers,
+        expect_workers=expect_workers,
+        master_bind=master_bind,
+        master_port=master_port,
     )
     for line in result.problems:
         click.echo(f"warning: {line}", err=True)
@@ -106,6 +147,21 @@ def run(
     click.echo(str(result.report if result.report is not None else result.run_dir))
     if result.ended == "aborted":
         sys.exit(130)
+
+
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
+)
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Join a distributed run as a Locust worker: bakeoff worker --master HOST[:PORT]."""
+    # isort: off
+    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
+
+    # isort: on
+    from harness.load._worker import main as worker_main
+
+    sys.exit(worker_main(list(ctx.args)))
 
 
 def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:
@@ -162,9 +218,9 @@ def validate(paths: tuple[Path, ...]) -> None:
 )
 def schema(kind: str) -> None:
     """Print the JSON Schema of a user-written file (for editors)."""
-    from harness.config import FaultFile, PromptItem, Scenario
     from pydantic import BaseModel
 
+    from harness.config import FaultFile, PromptItem, Scenario
     from harness.sim.config import SimConfig
 
     models: dict[str, type[BaseModel]] = {

@@ -25,8 +25,8 @@ from harness import __version__
 from harness._errors import RunError
 from harness.config import ResolvedFault, ResolvedScenario
 from harness.faults._timeline import FaultTimeline
+from harness.load._plan import RunPlan
 from harness.load._progress import Progress
-from harness.load._runner import Lane, LoadExecutor
 from harness.load._schedule import build_schedule, schedule_digest
 from harness.load._stack import Stack
 from harness.record import (
@@ -175,38 +175,43 @@ def run_scenario(
     quiet: bool = False,
     report: bool = True,
     ground_truth: bool = False,
+    workers: int = 0,
+    expect_workers: int | None = None,
+    master_bind: str = "127.0.0.1",
+    master_port: int = 0,
 ) -> RunResult:
-    """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller."""
-    from harness.client import HttpFaultLayer, Router, Target, make_http_client
+    """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller.
 
+    ``workers=0`` runs load in this process; ``workers=N`` starts a Locust master here and N local
+    worker processes; ``expect_workers`` waits for more (remote ``bakeoff worker`` processes).
+    """
     sc = resolved.scenario
     load = sc.load
     run_id, run_dir = _new_run_dir(out_root, sc.name)
-    schedule = build_schedule(load, len(resolved.prompts), sc.seed)
-    if load.model == "closed":
-        schedule = []
+    schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
     records = JsonlWriter(run_dir / RECORDS_FILE)
     fault_log = JsonlWriter(run_dir / FAULTS_FILE)
     problems: list[str] = []
     stack = Stack(resolved, run_dir, toxiproxy_url=toxiproxy_url, ground_truth=ground_truth)
-    progress = Progress(
-        [c.name for c in sc.contenders],
-        duration=load.duration,
-        clock=lambda: 0.0,
-        active_faults=list,
-        in_flight=lambda _c: 0,
-        quiet=quiet,
-    )
     n_lanes = len(sc.contenders)
     slot = load.duration if load.mode == "sequential" else 0.0
     faults = list(resolved.faults)
     if load.mode == "sequential":  # every contender meets the same faults in its own slot
         faults = [_shift(f, k * slot, k) for k in range(n_lanes) for f in resolved.faults]
+    run_end = load.duration + slot * (n_lanes - 1)
+    progress = Progress(
+        [c.name for c in sc.contenders],
+        duration=run_end,
+        clock=lambda: 0.0,
+        active_faults=list,
+        in_flight=lambda _c: 0,
+        quiet=quiet,
+    )
     manifest: dict[str, Any] = {}
     t_start = time.perf_counter()
     ended = "error"
     timeline: FaultTimeline | None = None
-    http_client = None
+    execution: Any = None
     try:
         progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
         stack.start()
@@ -221,43 +226,42 @@ def run_scenario(
             base_urls=stack.base_urls,
             proxied=set(stack.connect_to),
         )
-        if load.mode == "sequential":
-            manifest["duration_s"] = load.duration * n_lanes
+        manifest["duration_s"] = run_end
         write_manifest(run_dir, manifest)
-
-        t0 = time.perf_counter()
-
-        def clock() -> float:
-            return round(time.perf_counter() - t0, 6)
-
-        http_client = make_http_client(max_connections=max(100, load.users * n_lanes * 2))
-        layer = HttpFaultLayer(sc.seed)
-        targets = {
-            ep.name: Target(
-                endpoint=ep,
-                base_url=stack.base_urls[ep.name],
-                connect_to=stack.connect_to.get(ep.name),
-                api_key=resolved.api_keys.get(ep.name),
-                price=resolved.prices[ep.name],
-            )
-            for ep in sc.endpoints
-        }
-        lanes = []
-        for k, c in enumerate(sc.contenders):
-            router = Router(
-                c,
-                {n: targets[n] for n in (c.primary, *c.fallbacks)},
-                http_client,
-                clock=clock,
-                run_id=run_id,
-                faults=layer,
-                sleep=gevent.sleep,
-            )
-            lanes.append(Lane(c.name, c.primary, router.route, schedule, resolved.prompts, offset=k * slot))
 
         def emit(rec: RequestRecord) -> None:
             records.write(rec.to_dict())
             progress.add(rec)
+
+        plan = RunPlan.from_resolved(
+            resolved, run_id=run_id, base_urls=stack.base_urls, connect_to=stack.connect_to
+        )
+        if workers or expect_workers:
+            from harness.load._distributed import DistributedExecution
+
+            execution = DistributedExecution(
+                plan,
+                emit=emit,
+                run_dir=run_dir,
+                local_workers=workers,
+                expect_workers=expect_workers,
+                bind_host=master_bind,
+                bind_port=master_port,
+                warn=progress.message,
+            )
+            progress.message(
+                f"Locust master on {master_bind}:{execution.port}; waiting for {execution.expect} worker(s)"
+            )
+        else:
+            from harness.load._local import LocalExecution
+
+            execution = LocalExecution(
+                plan,
+                emit=emit,
+                api_keys=dict(resolved.api_keys),
+                max_connections=max(100, load.users * n_lanes * 2),
+            )
+        clock = execution.clock
 
         def emit_fault(ev: FaultEvent) -> None:
             fault_log.write(ev.to_dict())
@@ -267,34 +271,30 @@ def run_scenario(
                 + (f" ({ev.detail})" if ev.detail else "")
             )
 
-        executor = LoadExecutor(lanes, load, run_id=run_id, seed=sc.seed, clock=clock, emit=emit)
-        run_end = load.duration + slot * (n_lanes - 1 if slot else 0)
         timeline = FaultTimeline(
             faults,
             run_id=run_id,
             proxy=stack.proxy_api,
             proxy_names=stack.proxy_names,
-            http_layer=layer,
+            http_layer=execution.http_layer,
             clock=clock,
             sleep=gevent.sleep,
             emit=emit_fault,
             run_end=run_end,
         )
-        in_flight = {lane.contender: lane for lane in lanes}
         progress.clock = clock
         progress.active_faults = timeline.active
-        progress.in_flight = lambda c: in_flight[c].in_flight
+        progress.in_flight = execution.in_flight_of
         progress.set_primaries({c.name: c.primary for c in sc.contenders})
-
         state = _SignalState()
 
         def on_signal(*_: Any) -> None:
             state.signals += 1
             if state.signals == 1:
                 state.stop_at = clock()
-                executor.stop()
+                execution.stop()
                 progress.message(
-                    f"stopping: waiting up to {load.grace:.0f} s for {executor.in_flight} "
+                    f"stopping: waiting up to {load.grace:.0f} s for {execution.in_flight} "
                     "in-flight requests (Ctrl-C again to abort now)"
                 )
             else:
@@ -304,36 +304,41 @@ def run_scenario(
             gevent.signal_handler(signal.SIGINT, on_signal),
             gevent.signal_handler(signal.SIGTERM, on_signal),
         ]
-        tl = gevent.spawn(timeline.run, lambda: executor.stopping)
         try:
+            execution.start()
+            tl = gevent.spawn(timeline.run, lambda: execution.stopping)
 
             def deadline() -> float:
                 planned = run_end + load.grace
-                stop_at = state.stop_at
-                return min(planned, float(stop_at) + load.grace) if stop_at is not None else planned
+                return min(planned, state.stop_at + load.grace) if state.stop_at is not None else planned
 
-            ended = executor.run(
+            ended = execution.run(
                 deadline=deadline, aborted=lambda: state.signals >= 2, on_tick=progress.tick
             )
             if state.signals:
                 ended = "interrupted" if ended != "aborted" else "aborted"
-        finally:
-            executor.stop()
+            execution.stop()
             tl.kill(block=True, timeout=5)
+        finally:
             for h in handlers:
                 h.cancel()
-        for lane in lanes:
-            if lane.stopped_reason:
-                problems.append(f"contender {lane.contender} stopped early: {lane.stopped_reason}")
+        for contender, reason in execution.stopped_reasons().items():
+            problems.append(f"contender {contender} stopped early: {reason}")
+        worker_rows = execution.workers_report()
+        if worker_rows:
+            manifest["workers"] = worker_rows
+            for row in worker_rows:
+                if row["lost"]:
+                    problems.append(f"worker {row['index']} died: {row['lost']} logical requests lost")
     except KeyboardInterrupt:
         ended = "aborted"
     finally:
         progress.close()
         if timeline is not None:
             problems.extend(timeline.cleanup())
+        if execution is not None:
+            problems.extend(execution.close())
         problems.extend(stack.stop())
-        if http_client is not None:
-            http_client.close()
         records.close()
         fault_log.close()
     elapsed = time.perf_counter() - t_start

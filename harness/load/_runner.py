@@ -140,7 +140,6 @@ class LoadExecutor:
         self._assign = itertools.cycle([(lane, n) for n in range(load.users) for lane in lanes])
         self._lock = threading.Lock()
         self.env: Environment | None = None
-        self.recent: list[RequestRecord] = []  # final attempts of the last seconds, for live progress
 
     def assign(self) -> tuple[Lane, int]:
         with self._lock:
@@ -167,7 +166,6 @@ class LoadExecutor:
             lane.failed += 1
         if final.endpoint != lane.primary:
             lane.fallbacks += 1
-        self.recent.append(final)
         ceiling = self.load.max_error_rate
         if ceiling is not None and lane.done >= 20 and lane.failed / lane.done > ceiling:
             lane.stopped_reason = f"error rate {lane.failed / lane.done:.0%} above the ceiling {ceiling:.0%}"

@@ -1,0 +1,104 @@
+"""Single-process execution: one Locust LocalRunner runs every contender's lane in this process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+
+from harness.config import LoadProfile
+from harness.load._plan import RunPlan
+from harness.load._runner import Lane, LoadExecutor
+from harness.record import RequestRecord
+
+__all__ = ["LocalExecution"]
+
+
+class LocalExecution:
+    """Runs a plan in this process. ``clock`` is the run clock (zero at ``start()``)."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        *,
+        emit: Callable[[RequestRecord], None],
+        api_keys: dict[str, str],
+        max_connections: int = 1000,
+    ) -> None:
+        from harness.client import HttpFaultLayer, make_http_client
+
+        self.plan = plan
+        self.scenario = plan.parsed_scenario()
+        self.load: LoadProfile = self.scenario.load
+        self.emit = emit
+        self.api_keys = api_keys
+        self._t0 = time.perf_counter()
+        self.http_client = make_http_client(max_connections=max_connections)
+        self.http_layer = HttpFaultLayer(plan.seed)
+        self.executor: LoadExecutor | None = None
+        self.lanes: list[Lane] = []
+
+    def clock(self) -> float:
+        return round(time.perf_counter() - self._t0, 6)
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        routers = self.plan.build_routers(
+            self.http_client,
+            clock=self.clock,
+            faults=self.http_layer,
+            sleep=gevent.sleep,
+            api_keys=self.api_keys,
+        )
+        share = self.plan.share()
+        prompts = self.plan.parsed_prompts()
+        slot = self.load.duration if self.load.mode == "sequential" else 0.0
+        self.lanes = [
+            Lane(c.name, c.primary, routers[c.name].route, share, prompts, offset=k * slot)
+            for k, c in enumerate(self.scenario.contenders)
+        ]
+        self.executor = LoadExecutor(
+            self.lanes,
+            self.load,
+            run_id=self.plan.run_id,
+            seed=self.plan.seed,
+            clock=self.clock,
+            emit=self.emit,
+        )
+
+    def run(
+        self,
+        *,
+        deadline: Callable[[], float],
+        aborted: Callable[[], bool],
+        on_tick: Callable[[], None] | None = None,
+    ) -> str:
+        assert self.executor is not None, "start() first"
+        return self.executor.run(deadline=deadline, aborted=aborted, on_tick=on_tick)
+
+    @property
+    def stopping(self) -> bool:
+        return self.executor.stopping if self.executor is not None else False
+
+    def stop(self) -> None:
+        if self.executor is not None:
+            self.executor.stop()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(lane.in_flight for lane in self.lanes)
+
+    def in_flight_of(self, contender: str) -> int:
+        return sum(lane.in_flight for lane in self.lanes if lane.contender == contender)
+
+    def stopped_reasons(self) -> dict[str, str]:
+        return {lane.contender: lane.stopped_reason for lane in self.lanes if lane.stopped_reason}
+
+    def workers_report(self) -> list[dict[str, Any]]:
+        return []
+
+    def close(self) -> list[str]:
+        self.http_client.close()
+        return []
