@@ -52,7 +52,7 @@ def format_addr(sockname: tuple[Any, ...]) -> str:
 
 
 def _resolve_listen(listen: str) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
-    host, port = split_host_port(listen)
+    host, port = split_host_port(listen or ":0")  # Go's net.Listen("tcp", "") is ":0"
     host = host or DEFAULT_LISTEN_HOST
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     infos.sort(key=lambda i: i[0] != socket.AF_INET)  # IPv4 first, as Go does for "localhost"
