@@ -1,4 +1,4 @@
-"""Analysis of a run's records with pandas: metrics per contender × phase × prompt class, SLOs, faults, scorecard.
+"""Analysis of a run's records with pandas: metrics per contender × phase × class, SLOs, faults, scorecard.
 
 Pure functions: nothing here reads or writes files except ``compare_runs`` and ``load_declared``.
 """

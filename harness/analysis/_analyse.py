@@ -1,8 +1,7 @@
-"""``analyse()``: records + fault events + manifest → an ``Analysis`` of plain data and DataFrames (no I/O)."""
+"""``analyse()``: records + fault events + manifest → an ``Analysis`` of plain data and DataFrames (pure)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +23,7 @@ from harness.analysis._prepare import chains, chunk_gaps, logical_requests
 from harness.analysis._risks import risks_and_verdict
 from harness.analysis._scorecard import DeclaredScores, scorecard
 
-__all__ = ["Analysis", "analyse"]
+__all__ = ["Analysis", "analyse", "records_of"]
 
 _CAPACITY_CLASSES = ("http_429", "overloaded")
 
@@ -52,7 +51,12 @@ class Analysis:
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
         sel = self.requests.loc[self.requests["scope"] == "run"]
-        return {str(r["contender"]): dict(r) for r in sel.to_dict("records")}
+        return {str(r["contender"]): r for r in records_of(sel)}
+
+
+def records_of(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a DataFrame as dicts with string keys."""
+    return [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
 
 
 def _observability(att: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -76,9 +80,13 @@ def _observability(att: pd.DataFrame) -> dict[str, dict[str, Any]]:
             "attempts": float(len(a)),
             "capacity_errors": float(cap.sum()),
             "client_errors": float((cls == "client_error").sum()),
-            "request_ids": float(a["vendor_request_id"].notna().to_numpy()[answered].mean()) if n_ans else None,
+            "request_ids": float(a["vendor_request_id"].notna().to_numpy()[answered].mean())
+            if n_ans
+            else None,
             "ratelimit_headers": float(rl[answered].mean()) if n_ans else None,
-            "usage_reported": float((a["usage_source"].to_numpy()[ok] == "reported").mean()) if n_ok else None,
+            "usage_reported": float((a["usage_source"].to_numpy()[ok] == "reported").mean())
+            if n_ok
+            else None,
             "model_pinning": pinned,
         }
     return out
@@ -86,20 +94,27 @@ def _observability(att: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def _groups(lg: pd.DataFrame, phase_order: list[str]) -> list[tuple[str, str, str, np.ndarray]]:
     out: list[tuple[str, str, str, np.ndarray]] = []
-    for c, idx in sorted(lg.groupby("contender", sort=False).indices.items()):
+    for c, raw in sorted(lg.groupby("contender", sort=False).indices.items()):
+        idx = np.asarray(raw)
         out.append((str(c), "run", "all", idx))
         sub = lg.iloc[idx]
         ph = sub.groupby("phase", sort=False).indices
         for p in phase_order:
             if p in ph:
-                out.append((str(c), "phase", p, idx[ph[p]]))
+                out.append((str(c), "phase", p, idx[np.asarray(ph[p])]))
         for k, cidx in sorted(sub.groupby("prompt_class", sort=False).indices.items()):
-            out.append((str(c), "class", str(k), idx[cidx]))
+            out.append((str(c), "class", str(k), idx[np.asarray(cidx)]))
     return out
 
 
-def analyse(records: pd.DataFrame, fault_events: list[dict[str, Any]], manifest: dict[str, Any], *,
-            declared: DeclaredScores | None = None, slo_overrides: dict[str, float] | None = None) -> Analysis:
+def analyse(
+    records: pd.DataFrame,
+    fault_events: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    *,
+    declared: DeclaredScores | None = None,
+    slo_overrides: dict[str, float] | None = None,
+) -> Analysis:
     """Analyse one run. Pure: reads nothing, writes nothing.
 
     >>> a = analyse(read_records(run_dir), read_fault_events(run_dir), read_manifest(run_dir))
@@ -114,23 +129,39 @@ def analyse(records: pd.DataFrame, fault_events: list[dict[str, Any]], manifest:
     windows = fault_windows(fault_events, manifest, window)
     phases = phase_durations(window, windows)
 
-    t_int = pd.to_numeric(records["t_intended"], errors="coerce").to_numpy(dtype=float) if len(records) else np.empty(0)
+    t_int = (
+        pd.to_numeric(records["t_intended"], errors="coerce").to_numpy(dtype=float)
+        if len(records)
+        else np.empty(0)
+    )
     in_win = (t_int >= window.start) & (t_int < window.end)
     att = records.loc[in_win].reset_index(drop=True) if len(records) else records
     lg = logical_requests(att, manifest)
     lg["phase"] = assign_phases(lg["t_intended"].to_numpy(dtype=float), windows) if len(lg) else []
     good = good_mask(lg, slo)
     lg["good"] = good
-    att = att.assign(phase=assign_phases(pd.to_numeric(att["t_intended"], errors="coerce").to_numpy(dtype=float),
-                                         windows)) if len(att) else att.assign(phase=[])
+    att = (
+        att.assign(
+            phase=assign_phases(
+                pd.to_numeric(att["t_intended"], errors="coerce").to_numpy(dtype=float), windows
+            )
+        )
+        if len(att)
+        else att.assign(phase=[])
+    )
 
     # chunk gaps of succeeded final attempts, tagged with their logical row
-    fin_ok = att.loc[(att["outcome"] == "ok").to_numpy() & att["is_final_attempt"].fillna(False).astype(bool).to_numpy()]
+    fin_ok = att.loc[
+        (att["outcome"] == "ok").to_numpy() & att["is_final_attempt"].fillna(False).astype(bool).to_numpy()
+    ]
     gaps, owner = chunk_gaps(fin_ok["chunk_times"]) if len(fin_ok) else (np.empty(0), np.empty(0, dtype=int))
-    gap_keys = (fin_ok["contender"].astype(str).to_numpy()[owner] if len(fin_ok) else np.empty(0, dtype=object))
-    gap_phase = (fin_ok["phase"].to_numpy()[owner] if len(fin_ok) else np.empty(0, dtype=object))
-    gap_class = (fin_ok["prompt_class"].fillna("").astype(str).to_numpy()[owner] if len(fin_ok)
-                 else np.empty(0, dtype=object))
+    gap_keys = fin_ok["contender"].astype(str).to_numpy()[owner] if len(fin_ok) else np.empty(0, dtype=object)
+    gap_phase = fin_ok["phase"].to_numpy()[owner] if len(fin_ok) else np.empty(0, dtype=object)
+    gap_class = (
+        fin_ok["prompt_class"].fillna("").astype(str).to_numpy()[owner]
+        if len(fin_ok)
+        else np.empty(0, dtype=object)
+    )
 
     phase_order = list(phases)
     req_rows: list[dict[str, Any]] = []
@@ -153,26 +184,46 @@ def analyse(records: pd.DataFrame, fault_events: list[dict[str, Any]], manifest:
         err = att.loc[(att["outcome"] != "ok").to_numpy()]
         a_counts = err.groupby(["contender", "phase", "error_class"], dropna=False).size().rename("attempts")
         lerr = lg.loc[~lg["ok"].to_numpy(dtype=bool)]
-        f_counts = lerr.groupby(["contender", "phase", "error_class"], dropna=False).size().rename("final_requests")
+        f_counts = (
+            lerr.groupby(["contender", "phase", "error_class"], dropna=False).size().rename("final_requests")
+        )
         errors = pd.concat([f_counts, a_counts], axis=1).fillna(0).astype(int).reset_index()
         errors["error_class"] = errors["error_class"].fillna("unknown")
     else:
         errors = pd.DataFrame(columns=["contender", "phase", "error_class", "final_requests", "attempts"])
 
     chain_of = chains(manifest)
-    impact = fault_impact(lg, att, windows, chain_of, window) if len(lg) else fault_impact(
-        lg, att, [], chain_of, window)
+    impact = (
+        fault_impact(lg, att, windows, chain_of, window)
+        if len(lg)
+        else fault_impact(lg, att, [], chain_of, window)
+    )
     obs = _observability(att) if len(att) else {}
     contenders = [str(c["name"]) for c in manifest.get("contenders") or [] if "name" in c]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     meta = _meta(manifest, records, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
-    score = scorecard(run_rows, impact.to_dict("records"), obs, declared)
-    verdict, risks = risks_and_verdict(contenders, run_rows, impact.to_dict("records"), obs, score, slo, meta,
-                                       windows)
-    return Analysis(meta=meta, slo=slo, window=window, faults=windows, phases=phases, logical=lg,
-                    requests=requests, latency=latency, errors=errors, fault_impact=impact, observability=obs,
-                    scorecard=score, verdict=verdict, risks=risks, contenders=contenders)
+    score = scorecard(run_rows, records_of(impact), obs, declared)
+    verdict, risks = risks_and_verdict(
+        contenders, run_rows, records_of(impact), obs, score, slo, meta, windows
+    )
+    return Analysis(
+        meta=meta,
+        slo=slo,
+        window=window,
+        faults=windows,
+        phases=phases,
+        logical=lg,
+        requests=requests,
+        latency=latency,
+        errors=errors,
+        fault_impact=impact,
+        observability=obs,
+        scorecard=score,
+        verdict=verdict,
+        risks=risks,
+        contenders=contenders,
+    )
 
 
 def _meta(manifest: dict[str, Any], records: pd.DataFrame, window: Window) -> dict[str, Any]:
@@ -197,7 +248,12 @@ def _meta(manifest: dict[str, Any], records: pd.DataFrame, window: Window) -> di
         "monthly_requests": int(monthly) if monthly else None,
         "attempt_records": len(records),
         "skipped_lines": int(records.attrs.get("skipped_lines", 0) or 0),
-        "window": {"start_s": window.start, "end_s": window.end, "length_s": window.length,
-                   "warmup_s": window.warmup, "cooldown_s": window.cooldown},
+        "window": {
+            "start_s": window.start,
+            "end_s": window.end,
+            "length_s": window.length,
+            "warmup_s": window.warmup,
+            "cooldown_s": window.cooldown,
+        },
         "baseline_phase": BASELINE,
     }

@@ -32,8 +32,9 @@ def _p95(x: np.ndarray) -> float:
     return float(np.percentile(x, 95)) if x.size else math.nan
 
 
-def _baseline(t: np.ndarray, lat: np.ndarray, ok: np.ndarray, start: float, first_fault: float,
-              window: Window) -> tuple[float, float, float] | None:
+def _baseline(
+    t: np.ndarray, lat: np.ndarray, ok: np.ndarray, start: float, first_fault: float, window: Window
+) -> tuple[float, float, float] | None:
     """(p95 user latency, error rate, request rate) before the fault, or None if too few requests."""
     for lo, hi in ((window.start, first_fault), (max(window.start, start - 60.0), start)):
         sel = (t >= lo) & (t < hi)
@@ -42,8 +43,14 @@ def _baseline(t: np.ndarray, lat: np.ndarray, ok: np.ndarray, start: float, firs
     return None
 
 
-def _time_to_recover(t: np.ndarray, lat: np.ndarray, ok: np.ndarray, w: FaultWindow, window: Window,
-                     base: tuple[float, float, float]) -> float | None:
+def _time_to_recover(
+    t: np.ndarray,
+    lat: np.ndarray,
+    ok: np.ndarray,
+    w: FaultWindow,
+    window: Window,
+    base: tuple[float, float, float],
+) -> float | None:
     base_p95, base_err, rate = base
     span = min(max(20.0 / rate, 5.0), 30.0) if rate > 0 else 30.0
     lat_limit = max(TOLERANCE["p95_factor"] * base_p95, base_p95 + TOLERANCE["p95_slack_s"])
@@ -62,13 +69,20 @@ def _time_to_recover(t: np.ndarray, lat: np.ndarray, ok: np.ndarray, w: FaultWin
     return None
 
 
-def fault_impact(lg: pd.DataFrame, attempts: pd.DataFrame, windows: list[FaultWindow],
-                 chain_of: dict[str, tuple[str, ...]], window: Window) -> pd.DataFrame:
+def fault_impact(
+    lg: pd.DataFrame,
+    attempts: pd.DataFrame,
+    windows: list[FaultWindow],
+    chain_of: dict[str, tuple[str, ...]],
+    window: Window,
+) -> pd.DataFrame:
     """One row per (fault, contender): affected?, detect/recover times, requests and losses in the window."""
     rows: list[dict[str, Any]] = []
     applied = [w for w in windows if w.applied]
     first_fault = min((w.start for w in applied), default=window.end)
-    contenders = sorted(set(lg["contender"].unique()) | set(attempts["contender"].unique())) if len(lg) else []
+    contenders = (
+        sorted(set(lg["contender"].unique()) | set(attempts["contender"].unique())) if len(lg) else []
+    )
     for w in applied:
         for c in contenders:
             chain = chain_of.get(c, ())
@@ -104,17 +118,46 @@ def fault_impact(lg: pd.DataFrame, attempts: pd.DataFrame, windows: list[FaultWi
                 ttr = _time_to_recover(t, lat, ok, w, window, base)
                 if ttr is None:
                     status = "not recovered before the run ended"
-            rows.append({
-                "fault_id": w.fault_id, "fault": w.name, "kind": w.kind, "description": w.description,
-                "contender": c, "affected": affected, "start_s": w.start, "end_s": w.end,
-                "duration_s": w.duration, "requests": n_in, "lost": lost,
-                "loss_rate": lost / n_in if n_in else math.nan,
-                "p95_user_latency_s": _p95(lat[inside & ok]),
-                "baseline_p95_user_latency_s": base[0] if base else math.nan,
-                "baseline_error_rate": base[1] if base else math.nan,
-                "time_to_detect_s": ttd, "time_to_recover_s": ttr, "recovery": status,
-            })
-    cols = ["fault_id", "fault", "kind", "description", "contender", "affected", "start_s", "end_s", "duration_s",
-            "requests", "lost", "loss_rate", "p95_user_latency_s", "baseline_p95_user_latency_s",
-            "baseline_error_rate", "time_to_detect_s", "time_to_recover_s", "recovery"]
+            rows.append(
+                {
+                    "fault_id": w.fault_id,
+                    "fault": w.name,
+                    "kind": w.kind,
+                    "description": w.description,
+                    "contender": c,
+                    "affected": affected,
+                    "start_s": w.start,
+                    "end_s": w.end,
+                    "duration_s": w.duration,
+                    "requests": n_in,
+                    "lost": lost,
+                    "loss_rate": lost / n_in if n_in else math.nan,
+                    "p95_user_latency_s": _p95(lat[inside & ok]),
+                    "baseline_p95_user_latency_s": base[0] if base else math.nan,
+                    "baseline_error_rate": base[1] if base else math.nan,
+                    "time_to_detect_s": ttd,
+                    "time_to_recover_s": ttr,
+                    "recovery": status,
+                }
+            )
+    cols = [
+        "fault_id",
+        "fault",
+        "kind",
+        "description",
+        "contender",
+        "affected",
+        "start_s",
+        "end_s",
+        "duration_s",
+        "requests",
+        "lost",
+        "loss_rate",
+        "p95_user_latency_s",
+        "baseline_p95_user_latency_s",
+        "baseline_error_rate",
+        "time_to_detect_s",
+        "time_to_recover_s",
+        "recovery",
+    ]
     return pd.DataFrame(rows, columns=cols)

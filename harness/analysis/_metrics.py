@@ -34,13 +34,28 @@ __all__ = [
     "slo_settings",
 ]
 
-LATENCY_METRICS: tuple[str, ...] = ("ttft", "user_ttft", "tpot", "e2e", "user_latency", "schedule_lag", "chunk_gap")
+LATENCY_METRICS: tuple[str, ...] = (
+    "ttft",
+    "user_ttft",
+    "tpot",
+    "e2e",
+    "user_latency",
+    "schedule_lag",
+    "chunk_gap",
+)
 SLO_KEYS: tuple[str, ...] = ("ttft", "tpot", "e2e", "max_error_rate", "min_good_fraction")
-_SLO_DEFAULTS: dict[str, float | None] = {"ttft": None, "tpot": None, "e2e": None, "max_error_rate": 0.05,
-                                          "min_good_fraction": 0.9}
+_SLO_DEFAULTS: dict[str, float | None] = {
+    "ttft": None,
+    "tpot": None,
+    "e2e": None,
+    "max_error_rate": 0.05,
+    "min_good_fraction": 0.9,
+}
 
 
-def slo_settings(manifest: dict[str, Any], overrides: dict[str, float] | None = None) -> dict[str, float | None]:
+def slo_settings(
+    manifest: dict[str, Any], overrides: dict[str, float] | None = None
+) -> dict[str, float | None]:
     """The scenario's SLOs (manifest ``slo``) with optional overrides; unknown keys are refused."""
     out = dict(_SLO_DEFAULTS)
     for k, v in (manifest.get("slo") or {}).items():
@@ -81,7 +96,9 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.nan
 
 
-def request_metrics(g: pd.DataFrame, good: np.ndarray, seconds: float, *, n_chunk_gaps: int = 0) -> dict[str, float]:
+def request_metrics(
+    g: pd.DataFrame, good: np.ndarray, seconds: float, *, n_chunk_gaps: int = 0
+) -> dict[str, float]:
     """Counts, rates, throughput and cost over one group of logical requests covering ``seconds``."""
     n = len(g)
     ok = g["ok"].to_numpy(dtype=bool)
@@ -142,7 +159,7 @@ def request_metrics(g: pd.DataFrame, good: np.ndarray, seconds: float, *, n_chun
 
 
 def latency_rows(g: pd.DataFrame, gaps: np.ndarray) -> list[dict[str, Any]]:
-    """Full distribution (count, mean, min, p50 … p99.9, max) of each latency metric over succeeded requests."""
+    """Distribution (count, mean, min, p50 … p99.9, max) of each latency metric over succeeded requests."""
     ok = g["ok"].to_numpy(dtype=bool)
     rows: list[dict[str, Any]] = []
     for m in LATENCY_METRICS:
@@ -165,26 +182,44 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     ("chunk gap", "every gap between consecutive deltas of succeeded answers, pooled"),
     ("output tok/s (system)", "Σ output_tokens of succeeded requests / measured seconds"),
     ("throughput", "succeeded logical requests / measured seconds"),
-    ("good request", "succeeded AND user TTFT ≤ SLO ttft AND TPOT ≤ SLO tpot AND user latency ≤ SLO e2e "
-                     "(an unset SLO is not checked; a non-streamed answer uses its user latency as TTFT)"),
+    (
+        "good request",
+        "succeeded AND user TTFT ≤ SLO ttft AND TPOT ≤ SLO tpot AND user latency ≤ SLO e2e "
+        "(an unset SLO is not checked; a non-streamed answer uses its user latency as TTFT)",
+    ),
     ("goodput", "good logical requests / measured seconds"),
     ("good fraction", "good / all logical requests (errors in the denominator)"),
     ("error rate", "failed logical requests / all logical requests, by error class of the final attempt"),
     ("throttle rate", "logical requests whose final attempt got HTTP 429 / all (a part of the error rate)"),
     ("fallback rate", "logical requests whose final attempt used a non-primary endpoint / all"),
-    ("rescue rate", "logical requests the primary did not serve but a fallback did / those the primary did not serve"),
+    (
+        "rescue rate",
+        "logical requests the primary did not serve but a fallback did / those the primary did not serve",
+    ),
     ("cost per 1k requests", "Σ cost of all attempts (failed ones too) / logical requests × 1000"),
     ("cost per good request", "Σ cost of all attempts (failed ones too) / good requests"),
     ("wasted cost", "Σ cost of attempts that failed"),
     ("monthly projection", "declared monthly requests × Σ cost of all attempts / logical requests"),
     ("time to detect", "first attempt error or fallback attempt after the fault started − fault start"),
-    ("time to recover", "first t ≥ fault end at which requests asked for in [t, t+W) have p95 user latency ≤ "
-                        "max(1.5 × baseline, baseline + 0.25 s) and error rate ≤ baseline + 5 points; W ≈ 20 "
-                        "requests at the baseline rate, 5–30 s, stepped by 0.5 s"),
-    ("percentiles", "exact, from the raw records: linear interpolation between order statistics "
-                    "(numpy/pandas default); p50, p90, p95, p99, p99.9"),
-    ("phases", "by t_intended: baseline (before the first fault), fault window (applied → removed, from the "
-               "fault events), recovery (the fault's length after it, 10–30 s), after (the rest)"),
-    ("measured window", "warm-up and cool-down cut off (manifest load.warmup/cooldown); interrupted runs end "
-                        "at the last record"),
+    (
+        "time to recover",
+        "first t ≥ fault end at which requests asked for in [t, t+W) have p95 user latency ≤ "
+        "max(1.5 × baseline, baseline + 0.25 s) and error rate ≤ baseline + 5 points; W ≈ 20 "
+        "requests at the baseline rate, 5–30 s, stepped by 0.5 s",
+    ),
+    (
+        "percentiles",
+        "exact, from the raw records: linear interpolation between order statistics "
+        "(numpy/pandas default); p50, p90, p95, p99, p99.9",
+    ),
+    (
+        "phases",
+        "by t_intended: baseline (before the first fault), fault window (applied → removed, from the "
+        "fault events), recovery (the fault's length after it, 10–30 s), after (the rest)",
+    ),
+    (
+        "measured window",
+        "warm-up and cool-down cut off (manifest load.warmup/cooldown); interrupted runs end "
+        "at the last record",
+    ),
 )

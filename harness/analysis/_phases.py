@@ -8,6 +8,7 @@ A request belongs to the phase containing its ``t_intended`` (when the user aske
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "BASELINE",
     "AFTER",
+    "BASELINE",
     "FaultWindow",
     "Window",
     "assign_phases",
@@ -103,8 +104,14 @@ def measurement_window(manifest: dict[str, Any], t_max: float | None) -> Window:
     start = warmup
     if end <= start:  # too short to cut warm-up/cool-down: measure everything rather than nothing
         start, end = 0.0, max(end, t_max or 0.0, planned)
-    return Window(start=start, end=end, warmup=warmup, cooldown=cooldown, planned_duration=planned,
-                  interrupted=interrupted)
+    return Window(
+        start=start,
+        end=end,
+        warmup=warmup,
+        cooldown=cooldown,
+        planned_duration=planned,
+        interrupted=interrupted,
+    )
 
 
 def recovery_span(duration: float) -> float:
@@ -112,9 +119,13 @@ def recovery_span(duration: float) -> float:
     return min(max(duration, RECOVERY_MIN_S), RECOVERY_MAX_S)
 
 
-def fault_windows(fault_events: list[dict[str, Any]], manifest: dict[str, Any], window: Window) -> list[FaultWindow]:
+def fault_windows(
+    fault_events: list[dict[str, Any]], manifest: dict[str, Any], window: Window
+) -> list[FaultWindow]:
     """One FaultWindow per fault of the timeline, in start order."""
-    planned = {str(f.get("fault_id")): f for f in manifest.get("faults") or [] if f.get("fault_id") is not None}
+    planned = {
+        str(f.get("fault_id")): f for f in manifest.get("faults") or [] if f.get("fault_id") is not None
+    }
     applies: dict[str, dict[str, Any]] = {}
     removes: dict[str, dict[str, Any]] = {}
     for ev in fault_events:
@@ -152,16 +163,23 @@ def fault_windows(fault_events: list[dict[str, Any]], manifest: dict[str, Any], 
             applied, detail = False, "not reached before the measured window ended"
         end = min(max(end, start), window.end)
         endpoints = info.get("endpoints") or plan.get("endpoints") or []
-        out.append(FaultWindow(
-            fault_id=fid,
-            name=str(plan.get("name") or info.get("fault") or fid),
-            kind=str(plan.get("kind") or info.get("kind") or ""),
-            target=str(plan.get("target") or info.get("target") or ""),
-            endpoints=tuple(str(e) for e in endpoints),
-            description=str(plan.get("description") or info.get("description") or ""),
-            start=start, end=end, recovery_end=end, applied=applied, ends_with_run=ends_with_run,
-            source="events" if apply is not None else "manifest", detail=detail,
-        ))
+        out.append(
+            FaultWindow(
+                fault_id=fid,
+                name=str(plan.get("name") or info.get("fault") or fid),
+                kind=str(plan.get("kind") or info.get("kind") or ""),
+                target=str(plan.get("target") or info.get("target") or ""),
+                endpoints=tuple(str(e) for e in endpoints),
+                description=str(plan.get("description") or info.get("description") or ""),
+                start=start,
+                end=end,
+                recovery_end=end,
+                applied=applied,
+                ends_with_run=ends_with_run,
+                source="events" if apply is not None else "manifest",
+                detail=detail,
+            )
+        )
     out.sort(key=lambda w: w.start)
     starts = [w.start for w in out if w.applied]
     final: list[FaultWindow] = []
@@ -196,7 +214,7 @@ def phase_durations(window: Window, windows: list[FaultWindow]) -> dict[str, flo
             cuts.update(x for x in (w.start, w.end, w.recovery_end) if window.start < x < window.end)
     edges = sorted(cuts)
     out: dict[str, float] = {}
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         if hi <= lo:
             continue
         name = str(assign_phases(np.array([(lo + hi) / 2]), windows)[0])

@@ -46,18 +46,28 @@ def _fault_phrase(f: dict[str, Any]) -> str:
     return f"the {f['duration_s']:.0f} s {what} ({f['fault_id']})"
 
 
-def risks_and_verdict(contenders: list[str], run_rows: dict[str, dict[str, Any]], impact: list[dict[str, Any]],
-                      obs: dict[str, dict[str, Any]], score: dict[str, Any], slo: dict[str, float | None],
-                      meta: dict[str, Any], windows: list[FaultWindow]) -> tuple[list[dict[str, Any]],
-                                                                                  list[dict[str, Any]]]:
+def risks_and_verdict(
+    contenders: list[str],
+    run_rows: dict[str, dict[str, Any]],
+    impact: list[dict[str, Any]],
+    obs: dict[str, dict[str, Any]],
+    score: dict[str, Any],
+    slo: dict[str, float | None],
+    meta: dict[str, Any],
+    windows: list[FaultWindow],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     risks: list[dict[str, Any]] = []
 
     def add(sev: float, who: str | None, text: str) -> None:
         risks.append({"severity": round(sev, 4), "contender": who, "text": text})
 
     if meta.get("interrupted"):
-        add(10, None, f"The run was interrupted after {float(meta.get('elapsed_s') or 0):.0f} s of "
-                      f"{float(meta.get('planned_duration_s') or 0):.0f} s planned: results cover only that part.")
+        add(
+            10,
+            None,
+            f"The run was interrupted after {float(meta.get('elapsed_s') or 0):.0f} s of "
+            f"{float(meta.get('planned_duration_s') or 0):.0f} s planned: results cover only that part.",
+        )
     if not any(r.get("requests") for r in run_rows.values()):
         add(10, None, "No requests completed in the measured window: there is nothing to compare.")
     for w in windows:
@@ -75,37 +85,68 @@ def risks_and_verdict(contenders: list[str], run_rows: dict[str, dict[str, Any]]
         else:
             tail, extra = f"took {ttr:.0f} s to recover", min(ttr / 120.0, 1.0)
         if (_finite(lr) and lr >= 0.01) or extra >= 0.1:
-            lost = f"lost {_pct(lr)} of requests ({f['lost']} of {f['requests']})" if lr else "lost no requests"
+            lost = (
+                f"lost {_pct(lr)} of requests ({f['lost']} of {f['requests']})" if lr else "lost no requests"
+            )
             add(2 * lr + extra, c, f"{c} {lost} during {_fault_phrase(f)} and {tail}.")
     for c in contenders:
         row = run_rows.get(c)
         ok, reasons = slo_check(row, slo)
         if not ok and row and row.get("requests"):
-            add(1.5, c, f"{c} fails its SLOs: " + "; ".join(r for r in reasons if "≤" not in r and "≥" not in r) + ".")
+            add(
+                1.5,
+                c,
+                f"{c} fails its SLOs: "
+                + "; ".join(r for r in reasons if "≤" not in r and "≥" not in r)
+                + ".",
+            )
         if not row or not row.get("requests"):
             continue
         o = obs.get(c, {})
         if o.get("client_errors"):
-            add(5, c, f"{c}: {int(o['client_errors'])} attempts failed with client_error (a harness bug); "
-                      "its numbers are suspect.")
+            add(
+                5,
+                c,
+                f"{c}: {int(o['client_errors'])} attempts failed with client_error (a harness bug); "
+                "its numbers are suspect.",
+            )
         tr = row.get("throttle_rate", 0.0)
         if _finite(tr) and tr >= 0.01:
-            add(tr, c, f"{c} was throttled (HTTP 429) on {_pct(tr)} of requests "
-                       f"({int(row['attempts_429'])} 429 answers in all, retried ones included).")
+            add(
+                tr,
+                c,
+                f"{c} was throttled (HTTP 429) on {_pct(tr)} of requests "
+                f"({int(row['attempts_429'])} 429 answers in all, retried ones included).",
+            )
         elif row.get("attempts_429"):
-            add(0.01, c, f"{c} received {int(row['attempts_429'])} HTTP 429 answers; retries or fallbacks "
-                         "absorbed them.")
+            add(
+                0.01,
+                c,
+                f"{c} received {int(row['attempts_429'])} HTTP 429 answers; retries or fallbacks "
+                "absorbed them.",
+            )
         ws = row["wasted_cost_usd"] / row["cost_usd"] if row.get("cost_usd") else 0.0
         if ws >= 0.05:
-            add(ws / 2, c, f"{c} spent {_pct(ws)} of its cost (${row['wasted_cost_usd']:.4f}) on attempts that failed.")
+            add(
+                ws / 2,
+                c,
+                f"{c} spent {_pct(ws)} of its cost (${row['wasted_cost_usd']:.4f}) on attempts that failed.",
+            )
         est = row.get("usage_estimated_share", 0.0)
         if _finite(est) and est > 0:
-            add(0.02, c, f"{c}: token counts were estimated (no usage from the vendor) for {_pct(est)} of answers.")
+            add(
+                0.02,
+                c,
+                f"{c}: token counts were estimated (no usage from the vendor) for {_pct(est)} of answers.",
+            )
         if row.get("max_tokens_overruns"):
             add(0.03, c, f"{c} exceeded max_tokens on {int(row['max_tokens_overruns'])} answers.")
         if row.get("check_failed"):
-            add(0.2 * row["check_failed"] / max(row["succeeded"], 1) + 0.05, c,
-                f"{c} gave {int(row['check_failed'])} answers that failed the prompt's check.")
+            add(
+                0.2 * row["check_failed"] / max(row["succeeded"], 1) + 0.05,
+                c,
+                f"{c} gave {int(row['check_failed'])} answers that failed the prompt's check.",
+            )
     risks.sort(key=lambda r: -r["severity"])
 
     overall = score.get("overall", {})
@@ -117,19 +158,34 @@ def risks_and_verdict(contenders: list[str], run_rows: dict[str, dict[str, Any]]
         per_req = row["cost_usd"] / row["requests"] if row.get("requests") else math.nan
         monthly = meta.get("monthly_requests")
         crit = [r for r in score.get("rows", []) if r["contender"] == c and r["score"] is not None]
-        strengths = [f"{r['layer_title']}: {r['reason']}" for r in sorted(crit, key=lambda r: -r["score"])[:2]
-                     if r["score"] >= 4]
-        weaknesses = [f"{r['layer_title']}: {r['reason']}" for r in sorted(crit, key=lambda r: r["score"])[:2]
-                      if r["score"] <= 2]
-        verdict.append({
-            "contender": c, "slo_pass": ok, "slo_reasons": reasons, "score": overall.get(c),
-            "requests": row.get("requests", 0.0), "good_fraction": row.get("good_fraction", math.nan),
-            "error_rate": row.get("error_rate", math.nan), "user_ttft_p95": row.get("user_ttft_p95", math.nan),
-            "user_latency_p95": row.get("user_latency_p95", math.nan),
-            "cost_per_good_request": cpg, "cost_per_1k_requests": row.get("cost_per_1k_requests", math.nan),
-            "monthly_cost_usd": per_req * monthly if monthly and _finite(per_req) else None,
-            "strengths": strengths, "weaknesses": weaknesses,
-        })
+        strengths = [
+            f"{r['layer_title']}: {r['reason']}"
+            for r in sorted(crit, key=lambda r: -r["score"])[:2]
+            if r["score"] >= 4
+        ]
+        weaknesses = [
+            f"{r['layer_title']}: {r['reason']}"
+            for r in sorted(crit, key=lambda r: r["score"])[:2]
+            if r["score"] <= 2
+        ]
+        verdict.append(
+            {
+                "contender": c,
+                "slo_pass": ok,
+                "slo_reasons": reasons,
+                "score": overall.get(c),
+                "requests": row.get("requests", 0.0),
+                "good_fraction": row.get("good_fraction", math.nan),
+                "error_rate": row.get("error_rate", math.nan),
+                "user_ttft_p95": row.get("user_ttft_p95", math.nan),
+                "user_latency_p95": row.get("user_latency_p95", math.nan),
+                "cost_per_good_request": cpg,
+                "cost_per_1k_requests": row.get("cost_per_1k_requests", math.nan),
+                "monthly_cost_usd": per_req * monthly if monthly and _finite(per_req) else None,
+                "strengths": strengths,
+                "weaknesses": weaknesses,
+            }
+        )
 
     def key(v: dict[str, Any]) -> tuple[int, float, float]:
         s = v["score"]

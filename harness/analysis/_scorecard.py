@@ -29,8 +29,12 @@ __all__ = [
 Layer = Literal["compute", "orchestration", "model_serving", "observability", "security", "data_center"]
 LAYERS: tuple[str, ...] = Layer.__args__  # type: ignore[attr-defined]
 LAYER_TITLES: dict[str, str] = {
-    "compute": "Compute", "orchestration": "Orchestration", "model_serving": "Model Serving",
-    "observability": "Observability", "security": "Security", "data_center": "Data Center Strategy",
+    "compute": "Compute",
+    "orchestration": "Orchestration",
+    "model_serving": "Model Serving",
+    "observability": "Observability",
+    "security": "Security",
+    "data_center": "Data Center Strategy",
 }
 
 
@@ -55,13 +59,13 @@ class LayerWeights(UserModel):
 class DeclaredScores(UserModel):
     """The ``--scores`` file::
 
-        weights: {model_serving: 2, data_center: 0.5}
-        contenders:
-          vendor-a:
-            compute:
-              capacity_commitments: {score: 4, note: "200 H100 reserved, 12-month contract"}
-            data_center:
-              regions: {score: 3, note: "EU + US-East"}
+    weights: {model_serving: 2, data_center: 0.5}
+    contenders:
+      vendor-a:
+        compute:
+          capacity_commitments: {score: 4, note: "200 H100 reserved, 12-month contract"}
+        data_center:
+          regions: {score: 3, note: "EU + US-East"}
     """
 
     weights: LayerWeights = Field(default_factory=LayerWeights)
@@ -82,6 +86,7 @@ def load_declared(path: Path) -> DeclaredScores:
 
 # ---- measured criteria -------------------------------------------------------------------------------
 
+
 def _steps(value: float, limits: tuple[float, ...], higher_is_better: bool = False) -> float:
     """5 when within the first limit, 4 within the second … 0 beyond the last."""
     for i, lim in enumerate(limits):
@@ -100,35 +105,59 @@ def _fmt_pct(x: float) -> str:
 
 _EXPECTED: dict[str, list[tuple[str, str]]] = {
     # criteria (name, what) per layer; measured ones are computed below, the rest can be declared
-    "compute": [("capacity_under_load", "measured"), ("capacity_commitments", "declared"),
-                ("burst_capacity", "declared")],
-    "orchestration": [("latency_stability", "measured"), ("recovery_after_faults", "measured"),
-                      ("autoscaling", "declared")],
-    "model_serving": [("slo_attainment", "measured"), ("reliability_under_faults", "measured"),
-                      ("fallback_rescue", "measured"), ("cost_per_good_request", "measured"),
-                      ("model_pinning", "measured")],
-    "observability": [("request_ids", "measured"), ("usage_reported", "measured"),
-                      ("ratelimit_headers", "measured")],
-    "security": [("bad_key_rejection", "probe"), ("malformed_input_handling", "probe"),
-                 ("private_networking_rbac_audit", "declared")],
+    "compute": [
+        ("capacity_under_load", "measured"),
+        ("capacity_commitments", "declared"),
+        ("burst_capacity", "declared"),
+    ],
+    "orchestration": [
+        ("latency_stability", "measured"),
+        ("recovery_after_faults", "measured"),
+        ("autoscaling", "declared"),
+    ],
+    "model_serving": [
+        ("slo_attainment", "measured"),
+        ("reliability_under_faults", "measured"),
+        ("fallback_rescue", "measured"),
+        ("cost_per_good_request", "measured"),
+        ("model_pinning", "measured"),
+    ],
+    "observability": [
+        ("request_ids", "measured"),
+        ("usage_reported", "measured"),
+        ("ratelimit_headers", "measured"),
+    ],
+    "security": [
+        ("bad_key_rejection", "probe"),
+        ("malformed_input_handling", "probe"),
+        ("private_networking_rbac_audit", "declared"),
+    ],
     "data_center": [("regional_failover", "probe"), ("regions", "declared"), ("power_cooling", "declared")],
 }
 
 
-def _measured(c: str, run: dict[str, Any], faults: list[dict[str, Any]], obs: dict[str, Any],
-              cheapest: float) -> dict[str, tuple[float, str] | None]:
+def _measured(
+    c: str, run: dict[str, Any], faults: list[dict[str, Any]], obs: dict[str, Any], cheapest: float
+) -> dict[str, tuple[float, str] | None]:
     """criterion → (score, reason with the number) or None when the run does not measure it."""
     out: dict[str, tuple[float, str] | None] = {}
     n = run.get("requests", 0.0) or 0.0
     att = obs.get("attempts", 0.0) or 0.0
     cap = obs.get("capacity_errors", 0.0) or 0.0
     out["capacity_under_load"] = (
-        (_steps(cap / att, (0.001, 0.01, 0.03, 0.1, 0.25)),
-         f"{_fmt_pct(cap / att)} of attempts throttled or overloaded (429/529/503)") if att else None)
+        (
+            _steps(cap / att, (0.001, 0.01, 0.03, 0.1, 0.25)),
+            f"{_fmt_pct(cap / att)} of attempts throttled or overloaded (429/529/503)",
+        )
+        if att
+        else None
+    )
     p50, p99 = run.get("user_latency_p50", math.nan), run.get("user_latency_p99", math.nan)
     out["latency_stability"] = (
         (_steps(p99 / p50, (2, 3, 5, 8, 15)), f"p99/p50 user latency = {p99 / p50:.1f}")
-        if p50 and math.isfinite(p50) and math.isfinite(p99) else None)
+        if p50 and math.isfinite(p50) and math.isfinite(p99)
+        else None
+    )
     mine = [f for f in faults if f["contender"] == c and f["affected"]]
     if mine:
         ttrs = [f["time_to_recover_s"] for f in mine]
@@ -137,37 +166,56 @@ def _measured(c: str, run: dict[str, Any], faults: list[dict[str, Any]], obs: di
             out["recovery_after_faults"] = (0.0, f"{bad[0]['fault']}: {bad[0]['recovery']}")
         else:
             worst = max(float(t) for t in ttrs)
-            out["recovery_after_faults"] = (_steps(worst, (5, 15, 30, 60, 120)),
-                                            f"slowest recovery {worst:.1f} s after a fault ended")
+            out["recovery_after_faults"] = (
+                _steps(worst, (5, 15, 30, 60, 120)),
+                f"slowest recovery {worst:.1f} s after a fault ended",
+            )
         n_in = sum(f["requests"] for f in mine)
         lost = sum(f["lost"] for f in mine)
         out["reliability_under_faults"] = (
-            (_steps(lost / n_in, (0.001, 0.01, 0.05, 0.1, 0.25)), f"{_fmt_pct(lost / n_in)} of requests "
-             f"failed during fault windows") if n_in else None)
+            (
+                _steps(lost / n_in, (0.001, 0.01, 0.05, 0.1, 0.25)),
+                f"{_fmt_pct(lost / n_in)} of requests failed during fault windows",
+            )
+            if n_in
+            else None
+        )
     else:
         out["recovery_after_faults"] = None
         er = run.get("error_rate", math.nan)
         out["reliability_under_faults"] = (
             (_steps(er, (0.001, 0.01, 0.05, 0.1, 0.25)), f"no fault hit it; error rate {_fmt_pct(er)}")
-            if n and math.isfinite(er) else None)
+            if n and math.isfinite(er)
+            else None
+        )
     gf = run.get("good_fraction", math.nan)
-    out["slo_attainment"] = ((_steps(gf, (0.99, 0.95, 0.9, 0.8, 0.5), True), f"good fraction {_fmt_pct(gf)}")
-                             if n and math.isfinite(gf) else None)
+    out["slo_attainment"] = (
+        (_steps(gf, (0.99, 0.95, 0.9, 0.8, 0.5), True), f"good fraction {_fmt_pct(gf)}")
+        if n and math.isfinite(gf)
+        else None
+    )
     pf, rr = run.get("primary_failures", 0.0), run.get("rescue_rate", math.nan)
-    out["fallback_rescue"] = ((_share_score(rr), f"{_fmt_pct(rr)} of {int(pf)} primary failures rescued")
-                              if pf and math.isfinite(rr) else None)
+    out["fallback_rescue"] = (
+        (_share_score(rr), f"{_fmt_pct(rr)} of {int(pf)} primary failures rescued")
+        if pf and math.isfinite(rr)
+        else None
+    )
     cpg = run.get("cost_per_good_request", math.nan)
     if math.isfinite(cpg) and cpg > 0 and math.isfinite(cheapest) and cheapest > 0:
-        out["cost_per_good_request"] = (round(5.0 * cheapest / cpg, 1), f"${cpg:.5f} per good request "
-                                        f"({cpg / cheapest:.2f}× the cheapest)")
+        out["cost_per_good_request"] = (
+            round(5.0 * cheapest / cpg, 1),
+            f"${cpg:.5f} per good request ({cpg / cheapest:.2f}× the cheapest)",
+        )
     elif math.isfinite(cpg) and cpg == 0 and n:
         out["cost_per_good_request"] = (5.0, "no cost recorded (price table empty?)")
     else:
         out["cost_per_good_request"] = None
-    for key, label in (("model_pinning", "answers from the requested model"),
-                       ("request_ids", "attempts with a vendor request id"),
-                       ("usage_reported", "answers with vendor-reported usage"),
-                       ("ratelimit_headers", "attempts with rate-limit headers")):
+    for key, label in (
+        ("model_pinning", "answers from the requested model"),
+        ("request_ids", "attempts with a vendor request id"),
+        ("usage_reported", "answers with vendor-reported usage"),
+        ("ratelimit_headers", "attempts with rate-limit headers"),
+    ):
         share = obs.get(key)
         out[key] = (_share_score(share), f"{_fmt_pct(share)} of {label}") if share is not None else None
     for key in ("bad_key_rejection", "malformed_input_handling", "regional_failover"):
@@ -175,16 +223,24 @@ def _measured(c: str, run: dict[str, Any], faults: list[dict[str, Any]], obs: di
     return out
 
 
-def scorecard(run_rows: dict[str, dict[str, Any]], faults: list[dict[str, Any]],
-              observability: dict[str, dict[str, Any]], declared: DeclaredScores | None) -> dict[str, Any]:
+def scorecard(
+    run_rows: dict[str, dict[str, Any]],
+    faults: list[dict[str, Any]],
+    observability: dict[str, dict[str, Any]],
+    declared: DeclaredScores | None,
+) -> dict[str, Any]:
     """Scorecard rows, per-layer and overall scores, and the ranking with reasons (plain data)."""
     weights = (declared.weights if declared else LayerWeights()).model_dump()
     contenders = list(run_rows)
     if declared:
         unknown = sorted(set(declared.contenders) - set(contenders))
         if unknown and contenders:
-            raise ConfigError([f"scores file: contender {u!r} is not in this run (run has: "
-                               f"{', '.join(contenders)})" for u in unknown])
+            raise ConfigError(
+                [
+                    f"scores file: contender {u!r} is not in this run (run has: {', '.join(contenders)})"
+                    for u in unknown
+                ]
+            )
     costs = [r.get("cost_per_good_request", math.nan) for r in run_rows.values()]
     finite = [x for x in costs if isinstance(x, float) and math.isfinite(x) and x > 0]
     cheapest = min(finite) if finite else math.nan
@@ -203,21 +259,45 @@ def scorecard(run_rows: dict[str, dict[str, Any]], faults: list[dict[str, Any]],
                 d = decl.get(layer, {}).get(name)  # type: ignore[call-overload]
                 m = meas.get(name)
                 if m is not None and d is not None:
-                    raise ConfigError([f"scores file: {c}.{layer}.{name} is measured by the run; "
-                                       "remove the declared score"])
+                    raise ConfigError(
+                        [f"scores file: {c}.{layer}.{name} is measured by the run; remove the declared score"]
+                    )
                 if m is not None:
-                    row = {"source": "measured", "score": m[0], "reason": m[1]}
+                    row = {"source": "measured", "score": m[0], "reason": m[1], "label": "measured"}
                 elif d is not None:
-                    row = {"source": "declared", "score": float(d.score), "reason": d.note or "declared"}
+                    row = {
+                        "source": "declared",
+                        "score": float(d.score),
+                        "reason": d.note or "declared",
+                        "label": "declared",
+                    }
                 else:
                     kind = dict(_EXPECTED[layer]).get(name, "declared")
-                    why = ("not measured: no probe results in this run" if kind == "probe" else
-                           "not measured in this run" if kind == "measured" else "not declared")
-                    row = {"source": "none", "score": None, "reason": why}
-                if row["score"] is not None:
-                    scored.append(float(row["score"]))
-                rows.append({"contender": c, "layer": layer, "layer_title": LAYER_TITLES[layer],
-                             "criterion": name, **row})
+                    why = (
+                        "no probe results in this run"
+                        if kind == "probe"
+                        else "the run gave no data for it"
+                        if kind == "measured"
+                        else "no analyst score in the scores file"
+                    )
+                    row = {
+                        "source": "none",
+                        "score": None,
+                        "reason": why,
+                        "label": "not declared" if kind == "declared" else "not measured",
+                    }
+                sc = row["score"]
+                if isinstance(sc, int | float):
+                    scored.append(float(sc))
+                rows.append(
+                    {
+                        "contender": c,
+                        "layer": layer,
+                        "layer_title": LAYER_TITLES[layer],
+                        "criterion": name,
+                        **row,
+                    }
+                )
             layer_scores[c][layer] = sum(scored) / len(scored) if scored else None
         num = sum(weights[lay] * s for lay, s in layer_scores[c].items() if s is not None)
         den = sum(weights[lay] for lay, s in layer_scores[c].items() if s is not None)

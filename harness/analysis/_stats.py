@@ -29,7 +29,7 @@ def describe(values: Any) -> dict[str, float]:
     arr = arr[np.isfinite(arr)]
     out: dict[str, float] = {"count": float(arr.size)}
     if arr.size == 0:
-        out.update({k: math.nan for k in STAT_NAMES[1:]})
+        out.update(dict.fromkeys(STAT_NAMES[1:], math.nan))
         return out
     qs = np.percentile(arr, PERCENTILES)
     out["mean"] = float(arr.mean())
@@ -41,9 +41,38 @@ def describe(values: Any) -> dict[str, float]:
 
 
 # two-sided 95 % Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-        2.045, 2.042)
+_T95 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 def mean_ci(values: Any) -> dict[str, float]:

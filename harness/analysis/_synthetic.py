@@ -22,28 +22,85 @@ _SPEED = {"alpha-ep": (0.25, 0.012), "beta-ep": (0.35, 0.02), "beta-small": (0.2
 _CLASSES = ("chat", "summarise", "code")
 
 
-def _manifest(duration: float, rate: float, seed: int, faults: list[dict[str, Any]],
-              monthly: int | None, warmup: float, cooldown: float) -> dict[str, Any]:
-    endpoints = [{"name": n, "dialect": "openai-chat" if n.startswith("alpha") else "anthropic-messages",
-                  "model": f"model-{n}", "base_url": None, "sim": "default", "region": "eu-west",
-                  "price": {"input_per_mtok": p[0], "cached_input_per_mtok": None, "cache_write_per_mtok": None,
-                            "output_per_mtok": p[1], "reasoning_per_mtok": None, "per_request": 0.0, "tiers": []},
-                  "proxied": True} for n, p in _PRICES.items()]
+def _manifest(
+    duration: float,
+    rate: float,
+    seed: int,
+    faults: list[dict[str, Any]],
+    monthly: int | None,
+    warmup: float,
+    cooldown: float,
+) -> dict[str, Any]:
+    endpoints: list[dict[str, Any]] = [
+        {
+            "name": n,
+            "dialect": "openai-chat" if n.startswith("alpha") else "anthropic-messages",
+            "model": f"model-{n}",
+            "base_url": None,
+            "sim": "default",
+            "region": "eu-west",
+            "price": {
+                "input_per_mtok": p[0],
+                "cached_input_per_mtok": None,
+                "cache_write_per_mtok": None,
+                "output_per_mtok": p[1],
+                "reasoning_per_mtok": None,
+                "per_request": 0.0,
+                "tiers": [],
+            },
+            "proxied": True,
+        }
+        for n, p in _PRICES.items()
+    ]
     return {
-        "run_id": f"synthetic-{seed}", "scenario": {"name": "synthetic", "description": "generated records",
-                                                    "path": "scenarios/synthetic.yaml"},
-        "seed": seed, "started_at": "2026-01-01T00:00:00Z", "ended_at": "2026-01-01T00:10:00Z",
-        "interrupted": False, "duration_s": duration, "elapsed_s": duration,
-        "versions": {"bakeoff": "0.1.0", "python": "3.11", "locust": "-", "httpx": "-", "pandas": pd.__version__,
-                     "platform": "synthetic"},
-        "prompts": {"path": "prompts/synthetic.jsonl", "sha256": "0" * 64, "count": 30,
-                    "classes": {c: 10 for c in _CLASSES}},
+        "run_id": f"synthetic-{seed}",
+        "scenario": {
+            "name": "synthetic",
+            "description": "generated records",
+            "path": "scenarios/synthetic.yaml",
+        },
+        "seed": seed,
+        "started_at": "2026-01-01T00:00:00Z",
+        "ended_at": "2026-01-01T00:10:00Z",
+        "interrupted": False,
+        "duration_s": duration,
+        "elapsed_s": duration,
+        "versions": {
+            "bakeoff": "0.1.0",
+            "python": "3.11",
+            "locust": "-",
+            "httpx": "-",
+            "pandas": pd.__version__,
+            "platform": "synthetic",
+        },
+        "prompts": {
+            "path": "prompts/synthetic.jsonl",
+            "sha256": "0" * 64,
+            "count": 30,
+            "classes": dict.fromkeys(_CLASSES, 10),
+        },
         "endpoints": endpoints,
-        "contenders": [{"name": "alpha", "primary": "alpha-ep", "fallbacks": [], "retries": 0, "deadline_s": 60},
-                       {"name": "beta", "primary": "beta-ep", "fallbacks": ["beta-small"], "retries": 0,
-                        "deadline_s": 60}],
-        "load": {"model": "open", "mode": "parallel", "arrival": "poisson", "rate": rate, "users": 64,
-                 "duration": duration, "warmup": warmup, "cooldown": cooldown, "stages": []},
+        "contenders": [
+            {"name": "alpha", "primary": "alpha-ep", "fallbacks": [], "retries": 0, "deadline_s": 60},
+            {
+                "name": "beta",
+                "primary": "beta-ep",
+                "fallbacks": ["beta-small"],
+                "retries": 0,
+                "deadline_s": 60,
+            },
+        ],
+        "load": {
+            "model": "open",
+            "mode": "parallel",
+            "arrival": "poisson",
+            "rate": rate,
+            "users": 64,
+            "duration": duration,
+            "warmup": warmup,
+            "cooldown": cooldown,
+            "stages": [],
+        },
         "faults": faults,
         "slo": {"ttft": 1.0, "tpot": 0.05, "e2e": 6.0, "max_error_rate": 0.05, "min_good_fraction": 0.9},
         "monthly_requests": monthly,
@@ -52,10 +109,18 @@ def _manifest(duration: float, rate: float, seed: int, faults: list[dict[str, An
     }
 
 
-def synthetic_run(n_requests: int = 600, *, seed: int = 7, rate: float = 10.0, chunks: int = 6,
-                  payload: str | None = None, monthly_requests: int | None = 1_000_000,
-                  warmup: float = 0.0, cooldown: float = 0.0,
-                  faults: bool = True) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any]]:
+def synthetic_run(
+    n_requests: int = 600,
+    *,
+    seed: int = 7,
+    rate: float = 10.0,
+    chunks: int = 6,
+    payload: str | None = None,
+    monthly_requests: int | None = 1_000_000,
+    warmup: float = 0.0,
+    cooldown: float = 0.0,
+    faults: bool = True,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any]]:
     """``n_requests`` logical requests per contender at ``rate``/s; returns (records, fault events, manifest).
 
     ``payload`` replaces one answer excerpt (to test escaping of untrusted model text).
@@ -64,20 +129,54 @@ def synthetic_run(n_requests: int = 600, *, seed: int = 7, rate: float = 10.0, c
     duration = n_requests / rate
     out_at, out_len = 0.4 * duration, max(0.1 * duration, 1.0)
     thr_at, thr_len = 0.7 * duration, max(0.08 * duration, 1.0)
-    fault_plan = [
-        {"fault_id": "f1-outage", "name": "outage", "description": "outage of alpha-ep", "kind": "outage",
-         "target": "alpha-ep", "endpoints": ["alpha-ep"], "at_s": out_at, "duration_s": out_len, "spec": {}},
-        {"fault_id": "f2-429", "name": "rate-limit-storm", "description": "429 storm on beta-ep",
-         "kind": "http_status", "target": "beta-ep", "endpoints": ["beta-ep"], "at_s": thr_at,
-         "duration_s": thr_len, "spec": {"status": 429, "probability": 0.6}},
-    ] if faults else []
+    fault_plan: list[dict[str, Any]] = (
+        [
+            {
+                "fault_id": "f1-outage",
+                "name": "outage",
+                "description": "outage of alpha-ep",
+                "kind": "outage",
+                "target": "alpha-ep",
+                "endpoints": ["alpha-ep"],
+                "at_s": out_at,
+                "duration_s": out_len,
+                "spec": {},
+            },
+            {
+                "fault_id": "f2-429",
+                "name": "rate-limit-storm",
+                "description": "429 storm on beta-ep",
+                "kind": "http_status",
+                "target": "beta-ep",
+                "endpoints": ["beta-ep"],
+                "at_s": thr_at,
+                "duration_s": thr_len,
+                "spec": {"status": 429, "probability": 0.6},
+            },
+        ]
+        if faults
+        else []
+    )
     events: list[dict[str, Any]] = []
     for f in fault_plan:
         for action, t in (("apply", f["at_s"] + 0.003), ("remove", f["at_s"] + f["duration_s"] + 0.004)):
-            events.append({"run_id": f"synthetic-{seed}", "fault_id": f["fault_id"], "action": action,
-                           "fault": f["name"], "kind": f["kind"], "target": f["target"],
-                           "endpoints": f["endpoints"], "t_requested": t - 0.003, "t_applied": t, "outcome": "ok",
-                           "detail": None, "spec": f["spec"], "description": f["description"]})
+            events.append(
+                {
+                    "run_id": f"synthetic-{seed}",
+                    "fault_id": f["fault_id"],
+                    "action": action,
+                    "fault": f["name"],
+                    "kind": f["kind"],
+                    "target": f["target"],
+                    "endpoints": f["endpoints"],
+                    "t_requested": t - 0.003,
+                    "t_applied": t,
+                    "outcome": "ok",
+                    "detail": None,
+                    "spec": f["spec"],
+                    "description": f["description"],
+                }
+            )
     t_int = np.sort(rng.uniform(0, duration, n_requests))
     prompt_idx = rng.integers(0, 30, n_requests)
     frames: list[pd.DataFrame] = []
@@ -94,8 +193,17 @@ def synthetic_run(n_requests: int = 600, *, seed: int = 7, rate: float = 10.0, c
         if fallback is not None and fail1.any():
             idx = np.flatnonzero(fail1)
             disp2 = rows1["t_end"].to_numpy()[idx] + 0.001
-            rows2 = _attempts(rng, cname, fallback, 2, t_int[idx], disp2, prompt_idx[idx],
-                              np.ones(idx.size, dtype=bool), chunks)
+            rows2 = _attempts(
+                rng,
+                cname,
+                fallback,
+                2,
+                t_int[idx],
+                disp2,
+                prompt_idx[idx],
+                np.ones(idx.size, dtype=bool),
+                chunks,
+            )
             rows2["fallback_from"] = primary
             rows2["request_id"] = rows1["request_id"].to_numpy()[idx]
             rows1.loc[fail1, "is_final_attempt"] = False
@@ -106,13 +214,24 @@ def synthetic_run(n_requests: int = 600, *, seed: int = 7, rate: float = 10.0, c
     if payload is not None and len(df):
         i = int(np.flatnonzero((df["outcome"] == "ok").to_numpy())[0])
         df.loc[i, "output_excerpt"] = payload
-        df.loc[i, "t_end"] = df.loc[i, "t_end"] + 30.0  # make it the slowest, so the drill-down shows it
+        df.loc[i, "t_end"] = (
+            float(df["t_end"].to_numpy()[i]) + 30.0
+        )  # make it the slowest, so the drill-down shows it
     manifest = _manifest(duration, rate, seed, fault_plan, monthly_requests, warmup, cooldown)
     return df[list(RECORD_FIELDS)], events, manifest
 
 
-def _attempts(rng: np.random.Generator, contender: str, endpoint: str, attempt: int, t_int: np.ndarray,
-              disp: np.ndarray, prompt_idx: np.ndarray, ok: np.ndarray, chunks: int) -> pd.DataFrame:
+def _attempts(
+    rng: np.random.Generator,
+    contender: str,
+    endpoint: str,
+    attempt: int,
+    t_int: np.ndarray,
+    disp: np.ndarray,
+    prompt_idx: np.ndarray,
+    ok: np.ndarray,
+    chunks: int,
+) -> pd.DataFrame:
     n = t_int.size
     ttft0, tpot0 = _SPEED[endpoint]
     ttft = ttft0 * rng.lognormal(0.0, 0.35, n)
@@ -128,26 +247,54 @@ def _attempts(rng: np.random.Generator, contender: str, endpoint: str, attempt: 
     chunk_arr = first[:, None] + (last - first)[:, None] * frac[None, :]
     chunk_arr = np.round(chunk_arr, 6)
     cls = _CLASSES
-    return pd.DataFrame({
-        "request_id": [f"{contender}-{i:07d}" for i in range(n)] if attempt == 1 else [""] * n,
-        "attempt": attempt, "contender": contender, "endpoint": endpoint,
-        "dialect": "openai-chat" if endpoint.startswith("alpha") else "anthropic-messages",
-        "model_requested": f"model-{endpoint}", "model_served": f"model-{endpoint}-2026",
-        "prompt_id": [f"p{i:02d}" for i in prompt_idx], "prompt_class": [cls[i % 3] for i in prompt_idx],
-        "worker": "local", "user": 0, "seq": np.arange(n),
-        "t_intended": np.round(t_int, 6), "t_dispatch": np.round(disp, 6), "t_headers": np.round(disp + ttft * 0.8, 6),
-        "t_first_token": np.round(first, 6), "t_first_output": np.round(first, 6), "t_last_token": np.round(last, 6),
-        "t_end": np.round(end, 6), "chunk_times": list(chunk_arr), "status": 200, "outcome": "ok",
-        "error_class": None, "error_detail": None, "finish_reason": "stop",
-        "input_tokens": in_tok, "cached_input_tokens": 0, "cache_write_tokens": 0, "output_tokens": out_tok,
-        "reasoning_tokens": 0, "usage_source": "reported", "estimated_output_tokens": None, "max_tokens": 256,
-        "max_tokens_exceeded": False, "cost_usd": cost, "retry_after_s": None,
-        "ratelimit_remaining_requests": 100 if endpoint.startswith("beta") else None,
-        "ratelimit_remaining_tokens": None,
-        "vendor_request_id": [f"req_{endpoint}_{i}" for i in range(n)], "fallback_from": None,
-        "is_final_attempt": True, "fault_injected": None, "check_passed": True,
-        "output_excerpt": "The answer is 42.",
-    })
+    return pd.DataFrame(
+        {
+            "request_id": [f"{contender}-{i:07d}" for i in range(n)] if attempt == 1 else [""] * n,
+            "attempt": attempt,
+            "contender": contender,
+            "endpoint": endpoint,
+            "dialect": "openai-chat" if endpoint.startswith("alpha") else "anthropic-messages",
+            "model_requested": f"model-{endpoint}",
+            "model_served": f"model-{endpoint}-2026",
+            "prompt_id": [f"p{i:02d}" for i in prompt_idx],
+            "prompt_class": [cls[i % 3] for i in prompt_idx],
+            "worker": "local",
+            "user": 0,
+            "seq": np.arange(n),
+            "t_intended": np.round(t_int, 6),
+            "t_dispatch": np.round(disp, 6),
+            "t_headers": np.round(disp + ttft * 0.8, 6),
+            "t_first_token": np.round(first, 6),
+            "t_first_output": np.round(first, 6),
+            "t_last_token": np.round(last, 6),
+            "t_end": np.round(end, 6),
+            "chunk_times": list(chunk_arr),
+            "status": 200,
+            "outcome": "ok",
+            "error_class": None,
+            "error_detail": None,
+            "finish_reason": "stop",
+            "input_tokens": in_tok,
+            "cached_input_tokens": 0,
+            "cache_write_tokens": 0,
+            "output_tokens": out_tok,
+            "reasoning_tokens": 0,
+            "usage_source": "reported",
+            "estimated_output_tokens": None,
+            "max_tokens": 256,
+            "max_tokens_exceeded": False,
+            "cost_usd": cost,
+            "retry_after_s": None,
+            "ratelimit_remaining_requests": 100 if endpoint.startswith("beta") else None,
+            "ratelimit_remaining_tokens": None,
+            "vendor_request_id": [f"req_{endpoint}_{i}" for i in range(n)],
+            "fallback_from": None,
+            "is_final_attempt": True,
+            "fault_injected": None,
+            "check_passed": True,
+            "output_excerpt": "The answer is 42.",
+        }
+    )
 
 
 def _fail(df: pd.DataFrame, mask: np.ndarray, cls: np.ndarray) -> pd.DataFrame:
@@ -156,8 +303,18 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, cls: np.ndarray) -> pd.DataFrame:
     df = df.copy()
     disp = df["t_dispatch"].to_numpy()
     df.loc[mask, "t_end"] = np.round(disp[mask] + 0.01, 6)
-    for col in ("t_headers", "t_first_token", "t_first_output", "t_last_token", "output_tokens", "input_tokens",
-                "finish_reason", "model_served", "check_passed", "output_excerpt"):
+    for col in (
+        "t_headers",
+        "t_first_token",
+        "t_first_output",
+        "t_last_token",
+        "output_tokens",
+        "input_tokens",
+        "finish_reason",
+        "model_served",
+        "check_passed",
+        "output_excerpt",
+    ):
         df[col] = df[col].astype(object)
         df.loc[mask, col] = None
     df.loc[mask, "chunk_times"] = pd.Series([[] for _ in range(int(mask.sum()))], index=df.index[mask])
@@ -173,7 +330,7 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, cls: np.ndarray) -> pd.DataFrame:
 
 
 def write_synthetic_run(run_dir: Path, *, parquet: bool = False, **kwargs: Any) -> Path:
-    """Write a synthetic run folder (manifest, faults.jsonl, records.jsonl or .parquet); returns ``run_dir``."""
+    """Write a synthetic run folder (manifest, faults.jsonl, records .jsonl or .parquet); returns it."""
     df, events, manifest = synthetic_run(**kwargs)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

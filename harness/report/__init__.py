@@ -1,4 +1,4 @@
-"""The report: self-contained report.html, summary.json and CSV tables of a run folder; SLO gate; run comparison."""
+"""The report: self-contained report.html, summary.json and CSV tables of a run; SLO gate; run comparison."""
 
 from __future__ import annotations
 

@@ -16,16 +16,29 @@ from harness.analysis import Analysis
 __all__ = ["build_figures"]
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-_ERR_COLORS = {"http_429": "#ff7f0e", "overloaded": "#d62728", "http_5xx": "#8c564b", "connect_refused": "#7f7f7f",
-               "connect_timeout": "#bcbd22", "read_timeout": "#17becf", "conn_reset": "#9467bd"}
+_ERR_COLORS = {
+    "http_429": "#ff7f0e",
+    "overloaded": "#d62728",
+    "http_5xx": "#8c564b",
+    "connect_refused": "#7f7f7f",
+    "connect_timeout": "#bcbd22",
+    "read_timeout": "#17becf",
+    "conn_reset": "#9467bd",
+}
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", "size": 12}
 _CDF_P = np.concatenate([np.linspace(0.0, 0.99, 199), [0.995, 0.999, 1.0]])
 
 
 def _layout(**kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"font": _FONT, "margin": {"l": 60, "r": 20, "t": 40, "b": 45}, "height": 340,
-                            "paper_bgcolor": "white", "plot_bgcolor": "white", "hovermode": "closest",
-                            "legend": {"orientation": "h", "y": -0.2}}
+    base: dict[str, Any] = {
+        "font": _FONT,
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
+        "height": 340,
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "hovermode": "closest",
+        "legend": {"orientation": "h", "y": -0.2},
+    }
     base.update(kw)
     return base
 
@@ -43,19 +56,53 @@ def _fault_shapes(a: Analysis) -> list[dict[str, Any]]:
     for w in a.faults:
         if not w.applied:
             continue
-        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": w.start, "x1": w.end, "y0": 0, "y1": 1,
-                       "fillcolor": "rgba(214,39,40,0.13)", "line": {"width": 0}, "layer": "below"})
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": w.start,
+                "x1": w.end,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "rgba(214,39,40,0.13)",
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
         if w.recovery_end > w.end:
-            shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": w.end, "x1": w.recovery_end,
-                           "y0": 0, "y1": 1, "fillcolor": "rgba(255,127,14,0.08)", "line": {"width": 0},
-                           "layer": "below"})
+            shapes.append(
+                {
+                    "type": "rect",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": w.end,
+                    "x1": w.recovery_end,
+                    "y0": 0,
+                    "y1": 1,
+                    "fillcolor": "rgba(255,127,14,0.08)",
+                    "line": {"width": 0},
+                    "layer": "below",
+                }
+            )
     return shapes
 
 
 def _fault_labels(a: Analysis) -> list[dict[str, Any]]:
-    return [{"x": (w.start + w.end) / 2, "y": 1.0, "xref": "x", "yref": "paper", "yanchor": "bottom",
-             "text": w.fault_id, "showarrow": False, "font": {"size": 10, "color": "#a00"}}
-            for w in a.faults if w.applied]
+    return [
+        {
+            "x": (w.start + w.end) / 2,
+            "y": 1.0,
+            "xref": "x",
+            "yref": "paper",
+            "yanchor": "bottom",
+            "text": w.fault_id,
+            "showarrow": False,
+            "font": {"size": 10, "color": "#a00"},
+        }
+        for w in a.faults
+        if w.applied
+    ]
 
 
 def _timeline(a: Analysis, c: str) -> dict[str, Any]:
@@ -64,7 +111,7 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
     width = max(1.0, math.ceil(w.length / 300.0)) if w.length > 0 else 1.0
     t = g["t_intended"].to_numpy(dtype=float)
     b = np.floor((t - w.start) / width).astype(int)
-    nb = max(int(math.ceil(w.length / width)), 1)
+    nb = max(math.ceil(w.length / width), 1)
     b = np.clip(b, 0, nb - 1)
     ok = g["ok"].to_numpy(dtype=bool)
     x = w.start + (np.arange(nb) + 0.5) * width
@@ -79,20 +126,52 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
         p95[s.index.to_numpy()] = s.to_numpy()
     xs = _clean(x)
     data = [
-        {"type": "scatter", "mode": "lines", "name": "requests/s", "x": xs, "y": _clean(rps), "yaxis": "y3",
-         "line": {"color": "#1f77b4", "width": 1.5}},
-        {"type": "scatter", "mode": "lines", "name": "good/s", "x": xs, "y": _clean(goodps), "yaxis": "y3",
-         "line": {"color": "#2ca02c", "width": 1, "dash": "dot"}},
-        {"type": "scatter", "mode": "lines", "name": "p95 user TTFT (s)", "x": xs, "y": _clean(p95), "yaxis": "y2",
-         "line": {"color": "#9467bd", "width": 1.5}, "connectgaps": False},
-        {"type": "bar", "name": "errors/s", "x": xs, "y": _clean(errs), "yaxis": "y", "marker": {"color": "#d62728"},
-         "width": width},
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "requests/s",
+            "x": xs,
+            "y": _clean(rps),
+            "yaxis": "y3",
+            "line": {"color": "#1f77b4", "width": 1.5},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "good/s",
+            "x": xs,
+            "y": _clean(goodps),
+            "yaxis": "y3",
+            "line": {"color": "#2ca02c", "width": 1, "dash": "dot"},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "p95 user TTFT (s)",
+            "x": xs,
+            "y": _clean(p95),
+            "yaxis": "y2",
+            "line": {"color": "#9467bd", "width": 1.5},
+            "connectgaps": False,
+        },
+        {
+            "type": "bar",
+            "name": "errors/s",
+            "x": xs,
+            "y": _clean(errs),
+            "yaxis": "y",
+            "marker": {"color": "#d62728"},
+            "width": width,
+        },
     ]
     layout = _layout(
         title={"text": f"{c}: timeline (buckets of {width:g} s by intended start)", "font": {"size": 13}},
-        height=420, shapes=_fault_shapes(a), annotations=_fault_labels(a), showlegend=True,
+        height=420,
+        shapes=_fault_shapes(a),
+        annotations=_fault_labels(a),
+        showlegend=True,
         xaxis=_axis("run time (s)", range=[w.start, w.end], anchor="y"),
-        yaxis=_axis("errors/s", domain=[0.0, 0.26]),
+        yaxis=_axis("errors/s", domain=[0.0, 0.26], rangemode="tozero"),
         yaxis2=_axis("p95 TTFT (s)", domain=[0.34, 0.62], rangemode="tozero"),
         yaxis3=_axis("req/s", domain=[0.70, 1.0], rangemode="tozero"),
         bargap=0,
@@ -100,8 +179,12 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
     return {"data": data, "layout": layout}
 
 
-_CDF_METRICS = (("user_ttft", "user TTFT (s)"), ("user_latency", "user latency (s)"), ("tpot", "TPOT (s/token)"),
-                ("schedule_lag", "schedule lag (s)"))
+_CDF_METRICS = (
+    ("user_ttft", "user TTFT (s)"),
+    ("user_latency", "user latency (s)"),
+    ("tpot", "TPOT (s/token)"),
+    ("schedule_lag", "schedule lag (s)"),
+)
 
 
 def _cdf(a: Analysis, metric: str, title: str) -> dict[str, Any] | None:
@@ -115,13 +198,26 @@ def _cdf(a: Analysis, metric: str, title: str) -> dict[str, Any] | None:
         if not vals.size:
             continue
         q = np.quantile(vals, _CDF_P)
-        data.append({"type": "scatter", "mode": "lines", "name": c, "x": _clean(q), "y": _clean(_CDF_P),
-                     "line": {"color": _COLORS[i % len(_COLORS)], "width": 2, "shape": "hv"}})
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": c,
+                "x": _clean(q),
+                "y": _clean(_CDF_P),
+                "line": {"color": _COLORS[i % len(_COLORS)], "width": 2, "shape": "hv"},
+            }
+        )
     if not data:
         return None
-    return {"data": data, "layout": _layout(title={"text": f"CDF of {title}", "font": {"size": 13}},
-                                            xaxis=_axis(title, type="linear" if metric == "schedule_lag" else "log"), yaxis=_axis("fraction ≤ x",
-                                                                                        range=[0, 1.01]))}
+    return {
+        "data": data,
+        "layout": _layout(
+            title={"text": f"CDF of {title}", "font": {"size": 13}},
+            xaxis=_axis(title, type="linear" if metric == "schedule_lag" else "log"),
+            yaxis=_axis("fraction ≤ x", range=[0, 1.01]),
+        ),
+    }
 
 
 def _errors(a: Analysis) -> dict[str, Any] | None:
@@ -135,12 +231,26 @@ def _errors(a: Analysis) -> dict[str, Any] | None:
     for cls in sorted(e["error_class"].astype(str).unique()):
         sub = e.loc[e["error_class"].astype(str) == cls]
         m = {(r["contender"], r["phase"]): int(r["attempts"]) for r in sub.to_dict("records")}
-        data.append({"type": "bar", "name": cls, "x": labels, "y": [m.get(k, 0) for k in cats],
-                     "marker": {"color": _ERR_COLORS.get(cls, "#555")}})
-    return {"data": data, "layout": _layout(title={"text": "Failed attempts by error class and phase",
-                                                   "font": {"size": 13}}, barmode="stack", height=380,
-                                            xaxis=_axis("", tickangle=-30, automargin=True),
-                                            yaxis=_axis("failed attempts"))}
+        data.append(
+            {
+                "type": "bar",
+                "name": cls,
+                "x": labels,
+                "y": [m.get(k, 0) for k in cats],
+                "marker": {"color": _ERR_COLORS.get(cls, "#555")},
+            }
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            title={"text": "Failed attempts by error class and phase", "font": {"size": 13}},
+            barmode="stack",
+            height=400,
+            legend={"orientation": "h", "y": 1.12},
+            xaxis=_axis("", tickangle=-30, automargin=True),
+            yaxis=_axis("failed attempts"),
+        ),
+    }
 
 
 def _fallback(a: Analysis) -> dict[str, Any] | None:
@@ -152,16 +262,34 @@ def _fallback(a: Analysis) -> dict[str, Any] | None:
     data = []
     for i, c in enumerate(a.contenders):
         sub = ph.loc[ph["contender"] == c].set_index("group")
-        data.append({"type": "bar", "name": f"{c} fallback rate", "x": phases,
-                     "y": _clean([sub["fallback_rate"].get(p, np.nan) for p in phases]),
-                     "marker": {"color": _COLORS[i % len(_COLORS)]}})
-        data.append({"type": "scatter", "mode": "markers", "name": f"{c} error rate", "x": phases,
-                     "y": _clean([sub["error_rate"].get(p, np.nan) for p in phases]),
-                     "marker": {"color": _COLORS[i % len(_COLORS)], "symbol": "x", "size": 11}})
-    return {"data": data, "layout": _layout(title={"text": "Fallback rate (bars) and error rate (×) by phase",
-                                                   "font": {"size": 13}}, barmode="group",
-                                            yaxis=_axis("share of requests", tickformat=".0%", rangemode="tozero"),
-                                            xaxis=_axis("phase", automargin=True))}
+        data.append(
+            {
+                "type": "bar",
+                "name": f"{c} fallback rate",
+                "x": phases,
+                "y": _clean([sub["fallback_rate"].get(p, np.nan) for p in phases]),
+                "marker": {"color": _COLORS[i % len(_COLORS)]},
+            }
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": f"{c} error rate",
+                "x": phases,
+                "y": _clean([sub["error_rate"].get(p, np.nan) for p in phases]),
+                "marker": {"color": _COLORS[i % len(_COLORS)], "symbol": "x", "size": 11},
+            }
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            title={"text": "Fallback rate (bars) and error rate (×) by phase", "font": {"size": 13}},
+            barmode="group",
+            yaxis=_axis("share of requests", tickformat=".0%", rangemode="tozero"),
+            xaxis=_axis("phase", automargin=True),
+        ),
+    }
 
 
 def _cost_latency(a: Analysis) -> dict[str, Any] | None:
@@ -174,16 +302,32 @@ def _cost_latency(a: Analysis) -> dict[str, Any] | None:
         x, y = r.get("user_latency_p95", math.nan), r.get("cost_per_good_request", math.nan)
         if not (math.isfinite(x) and math.isfinite(y)):
             continue
-        data.append({"type": "scatter", "mode": "markers+text", "name": c, "x": [round(x, 6)], "y": [y],
-                     "text": [c], "textposition": "top center",
-                     "marker": {"size": 16, "color": _COLORS[i % len(_COLORS)]}})
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": c,
+                "x": [round(x, 6)],
+                "y": [y],
+                "text": [c],
+                "textposition": "top center",
+                "marker": {"size": 16, "color": _COLORS[i % len(_COLORS)]},
+            }
+        )
     if not data:
         return None
-    return {"data": data, "layout": _layout(title={"text": "Cost per good request vs p95 user latency "
-                                                           "(lower left is better)", "font": {"size": 13}},
-                                            xaxis=_axis("p95 user latency (s)", rangemode="tozero"),
-                                            yaxis=_axis("USD per good request", rangemode="tozero"),
-                                            showlegend=False)}
+    return {
+        "data": data,
+        "layout": _layout(
+            title={
+                "text": "Cost per good request vs p95 user latency (lower left is better)",
+                "font": {"size": 13},
+            },
+            xaxis=_axis("p95 user latency (s)", rangemode="tozero"),
+            yaxis=_axis("USD per good request", rangemode="tozero"),
+            showlegend=False,
+        ),
+    }
 
 
 def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
@@ -198,8 +342,11 @@ def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
         fig = _cdf(a, metric, title)
         if fig:
             figs[f"fig-cdf-{metric}"] = fig
-    for key, fig_or_none in (("fig-errors", _errors(a)), ("fig-fallback", _fallback(a)),
-                             ("fig-cost", _cost_latency(a))):
+    for key, fig_or_none in (
+        ("fig-errors", _errors(a)),
+        ("fig-fallback", _fallback(a)),
+        ("fig-cost", _cost_latency(a)),
+    ):
         if fig_or_none:
             figs[key] = fig_or_none
     return figs

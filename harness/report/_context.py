@@ -53,11 +53,17 @@ SIDE_BY_SIDE: tuple[tuple[str, str, str], ...] = (
 )
 
 PHASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("requests", "requests", "int"), ("seconds", "seconds", "num"), ("offered_rps", "req/s", "num"),
-    ("error_rate", "error rate", "pct"), ("throttle_rate", "throttled", "pct"),
-    ("good_fraction", "good", "pct"), ("user_ttft_p95", "p95 user TTFT", "sec"),
-    ("user_latency_p95", "p95 user latency", "sec"), ("fallback_rate", "fallback", "pct"),
-    ("rescue_rate", "rescue", "pct"), ("cost_per_good_request", "$/good", "usd"),
+    ("requests", "requests", "int"),
+    ("seconds", "seconds", "num"),
+    ("offered_rps", "req/s", "num"),
+    ("error_rate", "error rate", "pct"),
+    ("throttle_rate", "throttled", "pct"),
+    ("good_fraction", "good", "pct"),
+    ("user_ttft_p95", "p95 user TTFT", "sec"),
+    ("user_latency_p95", "p95 user latency", "sec"),
+    ("fallback_rate", "fallback", "pct"),
+    ("rescue_rate", "rescue", "pct"),
+    ("cost_per_good_request", "$/good", "usd"),
 )
 
 
@@ -89,8 +95,22 @@ def _excerpt(x: Any) -> str | None:
 
 def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
     g = a.logical.loc[a.logical["contender"].to_numpy() == c]
-    cols = ["request_id", "prompt_id", "prompt_class", "phase", "endpoint", "n_attempts", "outcome", "error_class",
-            "status", "user_latency", "user_ttft", "error_detail", "output_excerpt", "cost"]
+    cols = [
+        "request_id",
+        "prompt_id",
+        "prompt_class",
+        "phase",
+        "endpoint",
+        "n_attempts",
+        "outcome",
+        "error_class",
+        "status",
+        "user_latency",
+        "user_ttft",
+        "error_detail",
+        "output_excerpt",
+        "cost",
+    ]
     ok = g["ok"].to_numpy(dtype=bool)
     slow = g.loc[ok].nlargest(WORST_N, "user_latency")[cols]
     failed = g.loc[~ok].sort_values("t_intended").drop_duplicates("error_class").head(WORST_N)[cols]
@@ -125,42 +145,73 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
     for layer in LAYERS:
         crits = list(dict.fromkeys(r["criterion"] for r in score["rows"] if r["layer"] == layer))
         for crit in crits:
-            cells = {r["contender"]: r for r in score["rows"] if r["layer"] == layer and r["criterion"] == crit}
-            score_rows.append({"layer": LAYER_TITLES[layer], "criterion": crit.replace("_", " "),
-                               "cells": [plain(cells.get(c)) for c in a.contenders]})
+            cells = {
+                r["contender"]: r for r in score["rows"] if r["layer"] == layer and r["criterion"] == crit
+            }
+            score_rows.append(
+                {
+                    "layer": LAYER_TITLES[layer],
+                    "criterion": crit.replace("_", " "),
+                    "cells": [plain(cells.get(c)) for c in a.contenders],
+                }
+            )
     meta = a.meta
     endpoints = meta.get("endpoints") or []
-    return plain({
-        "meta": meta,
-        "slo": a.slo,
-        "window": meta["window"],
-        "contenders": a.contenders,
-        "verdict": a.verdict,
-        "risks": a.risks,
-        "top_risks": a.risks[:5],
-        "run": {c: run.get(c, {}) for c in a.contenders},
-        "side_by_side": [{"key": k, "label": label, "kind": kind} for k, label, kind in SIDE_BY_SIDE],
-        "phase_columns": [{"key": k, "label": label, "kind": kind} for k, label, kind in PHASE_COLUMNS],
-        "phases": phases,
-        "by_phase": by_phase,
-        "by_class": by_class,
-        "latency": latency,
-        "percentiles": [f"p{p:g}" for p in PERCENTILES],
-        "faults": [{"fault_id": w.fault_id, "name": w.name, "kind": w.kind, "target": w.target,
-                    "endpoints": list(w.endpoints), "description": w.description, "start": w.start, "end": w.end,
-                    "recovery_end": w.recovery_end, "applied": w.applied, "ends_with_run": w.ends_with_run,
-                    "source": w.source, "detail": w.detail} for w in a.faults],
-        "fault_impact": _records(a.fault_impact),
-        "errors": _records(a.errors),
-        "scorecard": {"rows": score_rows, "layers": score["layers"], "overall": score["overall"],
-                      "weights": score["weights"], "layer_titles": LAYER_TITLES, "declared": scores_declared},
-        "worst": {c: _worst(a, c) for c in a.contenders} if not a.logical.empty else {},
-        "formulas": [{"name": n, "formula": f} for n, f in FORMULAS],
-        "tolerance": TOLERANCE,
-        "endpoints": endpoints,
-        "observability": a.observability,
-        "figures": list(figures),
-        "timeline_ids": {c: f"fig-timeline-{i}" for i, c in enumerate(a.contenders)
-                         if f"fig-timeline-{i}" in figures},
-        "has_records": not a.logical.empty,
-    })
+    ctx: dict[str, Any] = plain(
+        {
+            "meta": meta,
+            "slo": a.slo,
+            "window": meta["window"],
+            "contenders": a.contenders,
+            "verdict": a.verdict,
+            "risks": a.risks,
+            "top_risks": a.risks[:5],
+            "run": {c: run.get(c, {}) for c in a.contenders},
+            "side_by_side": [{"key": k, "label": label, "kind": kind} for k, label, kind in SIDE_BY_SIDE],
+            "phase_columns": [{"key": k, "label": label, "kind": kind} for k, label, kind in PHASE_COLUMNS],
+            "phases": phases,
+            "by_phase": by_phase,
+            "by_class": by_class,
+            "latency": latency,
+            "percentiles": [f"p{p:g}" for p in PERCENTILES],
+            "faults": [
+                {
+                    "fault_id": w.fault_id,
+                    "name": w.name,
+                    "kind": w.kind,
+                    "target": w.target,
+                    "endpoints": list(w.endpoints),
+                    "description": w.description,
+                    "start": w.start,
+                    "end": w.end,
+                    "recovery_end": w.recovery_end,
+                    "applied": w.applied,
+                    "ends_with_run": w.ends_with_run,
+                    "source": w.source,
+                    "detail": w.detail,
+                }
+                for w in a.faults
+            ],
+            "fault_impact": _records(a.fault_impact),
+            "errors": _records(a.errors),
+            "scorecard": {
+                "rows": score_rows,
+                "layers": score["layers"],
+                "overall": score["overall"],
+                "weights": score["weights"],
+                "layer_titles": LAYER_TITLES,
+                "declared": scores_declared,
+            },
+            "worst": {c: _worst(a, c) for c in a.contenders} if not a.logical.empty else {},
+            "formulas": [{"name": n, "formula": f} for n, f in FORMULAS],
+            "tolerance": TOLERANCE,
+            "endpoints": endpoints,
+            "observability": a.observability,
+            "figures": list(figures),
+            "timeline_ids": {
+                c: f"fig-timeline-{i}" for i, c in enumerate(a.contenders) if f"fig-timeline-{i}" in figures
+            },
+            "has_records": not a.logical.empty,
+        }
+    )
+    return ctx

@@ -18,21 +18,35 @@ CSV_FILES = ("metrics.csv", "latency.csv", "errors.csv", "faults.csv", "scorecar
 
 def summary(a: Analysis) -> dict[str, Any]:
     """Plain-data summary of a run: what a pipeline or another tool needs without parsing HTML."""
-    return plain({
-        "schema": "bakeoff.summary/1",
-        "meta": a.meta,
-        "slo": a.slo,
-        "phases": a.phases,
-        "faults": [{"fault_id": w.fault_id, "name": w.name, "kind": w.kind, "target": w.target,
-                    "endpoints": list(w.endpoints), "start_s": w.start, "end_s": w.end, "applied": w.applied,
-                    "detail": w.detail} for w in a.faults],
-        "verdict": a.verdict,
-        "risks": a.risks,
-        "contenders": {c: a.run_rows().get(c, {}) for c in a.contenders},
-        "fault_impact": a.fault_impact.to_dict("records"),
-        "scorecard": a.scorecard,
-        "observability": a.observability,
-    })
+    out: dict[str, Any] = plain(
+        {
+            "schema": "bakeoff.summary/1",
+            "meta": a.meta,
+            "slo": a.slo,
+            "phases": a.phases,
+            "faults": [
+                {
+                    "fault_id": w.fault_id,
+                    "name": w.name,
+                    "kind": w.kind,
+                    "target": w.target,
+                    "endpoints": list(w.endpoints),
+                    "start_s": w.start,
+                    "end_s": w.end,
+                    "applied": w.applied,
+                    "detail": w.detail,
+                }
+                for w in a.faults
+            ],
+            "verdict": a.verdict,
+            "risks": a.risks,
+            "contenders": {c: a.run_rows().get(c, {}) for c in a.contenders},
+            "fault_impact": a.fault_impact.to_dict("records"),
+            "scorecard": a.scorecard,
+            "observability": a.observability,
+        }
+    )
+    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -52,9 +66,10 @@ def write_exports(a: Analysis, run_dir: Path) -> list[Path]:
         "latency.csv": a.latency,
         "errors.csv": a.errors,
         "faults.csv": a.fault_impact,
-        "scorecard.csv": pd.DataFrame(a.scorecard["rows"],
-                                      columns=["contender", "layer", "layer_title", "criterion", "source", "score",
-                                               "reason"]),
+        "scorecard.csv": pd.DataFrame(
+            a.scorecard["rows"],
+            columns=["contender", "layer", "layer_title", "criterion", "source", "score", "reason"],
+        ),
     }
     for name, df in tables.items():
         path = run_dir / name

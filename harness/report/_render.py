@@ -29,7 +29,7 @@ def _fmt(value: Any, kind: str = "num") -> str:
     if not math.isfinite(value):
         return "—"
     if kind == "int":
-        return f"{int(round(value)):,}"
+        return f"{round(value):,}"
     if kind == "pct":
         return f"{100 * value:.1f} %"
     if kind == "sec":
@@ -37,7 +37,13 @@ def _fmt(value: Any, kind: str = "num") -> str:
     if kind == "usd":
         if value == 0:
             return "$0"
-        return f"${value:,.2f}" if abs(value) >= 100 else f"${value:.4g}" if abs(value) >= 0.01 else f"${value:.3g}"
+        return (
+            f"${value:,.2f}"
+            if abs(value) >= 100
+            else f"${value:.4g}"
+            if abs(value) >= 0.01
+            else f"${value:.3g}"
+        )
     if kind == "score":
         return f"{value:.1f}"
     return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
@@ -45,9 +51,13 @@ def _fmt(value: Any, kind: str = "num") -> str:
 
 @functools.cache
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["fmt"] = _fmt
     return env
 
@@ -69,17 +79,25 @@ def render_html(a: Analysis, *, scores_declared: bool = False) -> str:
     """The report page as a string."""
     figures = build_figures(a)
     ctx = build_context(a, figures, scores_declared=scores_declared)
-    return _env().get_template("report.html.j2").render(**ctx, scores_declared=scores_declared,
-                                                        figures_json=_safe_json(figures), plotly_js=_plotly_js())
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            **ctx, scores_declared=scores_declared, figures_json=_safe_json(figures), plotly_js=_plotly_js()
+        )
+    )
 
 
-def load_run(run_dir: Path, *, scores_file: Path | None = None,
-             slo_overrides: dict[str, float] | None = None) -> Analysis:
+def load_run(
+    run_dir: Path, *, scores_file: Path | None = None, slo_overrides: dict[str, float] | None = None
+) -> Analysis:
     """Read a run folder and analyse it."""
     manifest = read_manifest(run_dir)
     records = read_records(run_dir)
     declared = load_declared(scores_file) if scores_file is not None else None
-    return analyse(records, read_fault_events(run_dir), manifest, declared=declared, slo_overrides=slo_overrides)
+    return analyse(
+        records, read_fault_events(run_dir), manifest, declared=declared, slo_overrides=slo_overrides
+    )
 
 
 def write_report(run_dir: Path, *, scores_file: Path | None = None) -> Path:
