@@ -15,7 +15,10 @@ from typing import Any
 from harness.config import Price, PromptItem, ResolvedScenario, Scenario
 from harness.load._schedule import ScheduledRequest, build_schedule
 
-__all__ = ["RunPlan", "api_keys_from_env"]
+__all__ = ["SIM_API_KEY", "RunPlan", "api_keys_from_env"]
+
+SIM_API_KEY = "bakeoff-simulated-vendor"
+"""What the harness sends to simulated vendors (they accept any non-empty key): not a secret."""
 
 
 @dataclass
@@ -92,7 +95,7 @@ class RunPlan:
                 connect_to=(str(self.connect_to[ep.name][0]), int(self.connect_to[ep.name][1]))
                 if ep.name in self.connect_to
                 else None,
-                api_key=api_keys.get(ep.name),
+                api_key=api_keys.get(ep.name, SIM_API_KEY if ep.sim is not None else None),
                 price=Price.model_validate(self.prices[ep.name]),
             )
             for ep in sc.endpoints

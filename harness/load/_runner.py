@@ -15,15 +15,22 @@ same seeded sequence for every contender.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import gevent
-from locust import User, task
-from locust.env import Environment
-from locust.exception import StopUser
+# httpcore probes for trio when it is imported, and trio reads select.epoll at import, which gevent's
+# patched select lacks: in the load process httpcore must see trio as absent (it uses neither).
+sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
+
+# isort: off
+import gevent  # noqa: E402
+from locust import User, task  # noqa: E402
+from locust.env import Environment  # noqa: E402
+from locust.exception import StopUser  # noqa: E402
+# isort: on
 
 from harness.config import LoadProfile, PromptItem
 from harness.load._schedule import ScheduledRequest, prompt_order
@@ -43,6 +50,7 @@ class Lane:
     prompts: Sequence[PromptItem]
     offset: float = 0.0  # sequential mode: this lane's schedule starts later
     next_index: int = 0
+    held: int = 0  # taken from the schedule by a user: waiting for its intended time or in flight
     in_flight: int = 0
     done: int = 0
     failed: int = 0
@@ -55,13 +63,14 @@ class Lane:
             return None
         item = self.schedule[self.next_index]
         self.next_index += 1
+        self.held += 1
         return item
 
     @property
     def drained(self) -> bool:
         return (
             self.stopped_reason is not None or self.next_index >= len(self.schedule)
-        ) and self.in_flight == 0
+        ) and self.held == 0
 
 
 class _BakeoffUser(User):
@@ -90,13 +99,16 @@ class _BakeoffUser(User):
             item = lane.take()
             if item is None:
                 return
-            t_intended = item.t_intended + lane.offset
-            wait = t_intended - ex.clock()
-            if wait > 0:
-                gevent.sleep(wait)
-            if ex.stopping:
-                return
-            ex.send(lane, item.seq, item.prompt_index, t_intended, self.user_no)
+            try:
+                t_intended = item.t_intended + lane.offset
+                wait = t_intended - ex.clock()
+                if wait > 0:
+                    gevent.sleep(wait)
+                if ex.stopping:
+                    return
+                ex.send(lane, item.seq, item.prompt_index, t_intended, self.user_no)
+            finally:
+                lane.held -= 1
 
     def _closed_loop(self, ex: LoadExecutor) -> None:
         lane = self.lane
