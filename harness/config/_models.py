@@ -254,6 +254,7 @@ class FaultSpec(UserModel):
     )
     stall_for: Duration | None = Field(None, description="stall: how long the stream stops")
     rpm: int | None = Field(None, ge=1, description="rate_limit: requests per minute allowed")
+    tpm: int | None = Field(None, ge=1, description="rate_limit: tokens per minute (prompt estimate + max_tokens)")
 
 
 class FaultFile(FaultSpec):

@@ -1,0 +1,48 @@
+"""The vendor client path: one timed attempt over httpx, routing through proxies, retries, cost, checks.
+
+Sync ``httpx.Client`` only, no asyncio and no threads of its own, so it runs the same in plain threads
+and in a gevent-patched Locust process. Public API::
+
+    client = make_http_client(max_connections=1000, verify=True)
+    target = Target(endpoint=ep, base_url="https://api.openai.com/v1", connect_to=("127.0.0.1", 21001),
+                    api_key=key, price=ep.price)
+    rec = run_attempt(client, target, prompt, clock=clock, run_id=..., request_id=..., attempt=1,
+                      contender="alpha", t_intended=0.0)
+    router = Router(contender, {"a": target, ...}, client, clock=clock, run_id=..., faults=HttpFaultLayer(42))
+    final = router.route(request_id, prompt, t_intended=t, seq=n, emit=sink)
+    price_attempt(price, input_tokens=..., cached_input_tokens=..., cache_write_tokens=..., output_tokens=...,
+                  reasoning_tokens=..., dialect="openai-chat")
+    evaluate_check(check, text)
+
+Records: ``input_tokens`` counts *all* prompt tokens (cache reads and writes included) for every
+dialect, so contenders compare; ``price_attempt`` takes the vendor's own convention (see its docstring).
+Error classes follow DESIGN.md: a connection closed before the response head is ``conn_closed_early``;
+a 2xx stream that ends (cleanly or not) without its terminal event is ``stream_truncated``; ECONNRESET
+anywhere is ``conn_reset``; a failed TLS handshake or DNS lookup is ``connect_refused`` (detail says
+which); every timeout after connect is ``read_timeout`` (detail: ttft, idle gap, total or deadline).
+``chunk_times`` holds one time per network read that carried at least one non-empty delta.
+"""
+
+from __future__ import annotations
+
+from harness.client._attempt import EXCERPT_CHARS, run_attempt
+from harness.client._checks import evaluate_check
+from harness.client._cost import price_attempt, uncached_input_tokens
+from harness.client._faults import HTTP_FAULT_KINDS, HttpFaultLayer, Injection
+from harness.client._router import Router
+from harness.client._transport import Target, make_http_client, route_request
+
+__all__ = [
+    "EXCERPT_CHARS",
+    "HTTP_FAULT_KINDS",
+    "HttpFaultLayer",
+    "Injection",
+    "Router",
+    "Target",
+    "evaluate_check",
+    "make_http_client",
+    "price_attempt",
+    "route_request",
+    "run_attempt",
+    "uncached_input_tokens",
+]

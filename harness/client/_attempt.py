@@ -1,0 +1,465 @@
+"""One attempt = one HTTP request, timed on the run clock, classified, priced, checked. Never raises."""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+
+from harness.client._checks import evaluate_check
+from harness.client._cost import price_attempt
+from harness.client._faults import HttpFaultLayer, Injection
+from harness.client._transport import BUDGET, ReadBudget, Target, route_request
+from harness.config import PromptItem
+from harness.dialects import (
+    Delta,
+    Dialect,
+    Done,
+    Event,
+    Finish,
+    Malformed,
+    Meta,
+    StreamError,
+    Usage,
+    get_dialect,
+)
+from harness.dialects._common import short
+from harness.record import RequestRecord
+from harness.tokens import count_tokens
+
+__all__ = ["ERROR_BODY_MAX", "EXCERPT_CHARS", "run_attempt"]
+
+EXCERPT_CHARS = 300
+ERROR_BODY_MAX = 64 * 1024
+_DRAIN_S = 1.0  # after the terminal event, how long the rest of the body may take (keeps the connection)
+
+
+class _Stop(Exception):
+    """Internal: the attempt ended early (injected cut, malformed chunk, stall past the idle limit)."""
+
+    def __init__(self, error_class: str, detail: str) -> None:
+        super().__init__(detail)
+        self.error_class = error_class
+        self.detail = detail
+
+
+def _redact(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _errno_chain(exc: BaseException) -> set[int]:
+    out: set[int] = set()
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno is not None:
+            out.add(cur.errno)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _prompt_tokens_estimate(prompt: PromptItem) -> int:
+    """o200k count of the prompt text plus OpenAI's chat framing heuristic (3 per message + 3)."""
+    n = count_tokens(prompt.system) + 3 if prompt.system else 0
+    for m in prompt.messages:
+        n += count_tokens(m.content) + 3
+    return n + 3
+
+
+class _Attempt:
+    """State of one attempt while it runs (one instance per call; not shared)."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        target: Target,
+        prompt: PromptItem,
+        rec: RequestRecord,
+        clock: Callable[[], float],
+        faults: HttpFaultLayer | None,
+        deadline_at: float | None,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.ep = target.endpoint
+        self.prompt = prompt
+        self.rec = rec
+        self.clock = clock
+        self.faults = faults
+        self.deadline_at = deadline_at
+        self.dialect: Dialect = get_dialect(self.ep.dialect)
+        self.output: list[str] = []
+        self.other: list[str] = []  # reasoning and tool text (token estimate, answer when no output)
+        self.usage = Usage()
+        self.usage_seen = False
+        self.deltas = 0
+        self.done = False
+        self.response_id: str | None = None
+        self.injection: Injection | None = None
+        self.stalled = False
+        self.budget = ReadBudget(0.0, "")
+        self.mono_offset = 0.0
+        self.hard_end = 0.0
+        self.hard_reason = ""
+
+    # --- helpers ------------------------------------------------------------------
+    def _mono(self, t_run: float) -> float:
+        return t_run + self.mono_offset
+
+    def _set_budget(self, until_run: float, reason: str) -> None:
+        if until_run >= self.hard_end:
+            until_run = self.hard_end
+            reason = self.hard_reason
+        self.budget.deadline = self._mono(until_run)
+        self.budget.reason = reason
+
+    def _fail(self, error_class: str, detail: str) -> None:
+        rec = self.rec
+        rec.outcome = "error"
+        rec.error_class = error_class
+        rec.error_detail = short(_redact(detail, self.target.api_key))
+
+    # --- main -------------------------------------------------------------------------
+    def run(self) -> None:
+        rec, ep, clock = self.rec, self.ep, self.clock
+        now = clock()
+        if self.deadline_at is not None and now >= self.deadline_at:
+            rec.t_dispatch = rec.t_end = now
+            self._fail("deadline_exceeded", "logical request deadline passed before dispatch")
+            return
+        if self.faults is not None:
+            size = self.prompt.max_tokens + sum(len(m.content) for m in self.prompt.messages) // 4
+            self.injection = self.faults.decide(
+                ep.name, seq=rec.seq, attempt=rec.attempt, now=now, tokens=size
+            )
+            if self.injection is not None:
+                rec.fault_injected = self.injection.fault_id
+        req = self.dialect.build_request(
+            ep, self.prompt, base_url=self.target.base_url, api_key=self.target.api_key, stream=ep.stream
+        )
+        inj = self.injection
+        if inj is not None and inj.kind in ("http_status", "rate_limit"):
+            rec.t_dispatch = clock()
+            headers, body = self.dialect.error_response(
+                inj.status, message=inj.message, retry_after_s=inj.retry_after_s
+            )
+            rec.t_headers = clock()
+            rec.status = inj.status
+            self._error_status(inj.status, headers, body)
+            rec.t_end = clock()
+            return
+        url, extra_headers, extensions = route_request(req.url, self.target.connect_to)
+        to = ep.timeouts
+        rec.t_dispatch = t0 = clock()
+        self.mono_offset = time.monotonic() - t0
+        self.hard_end, self.hard_reason = t0 + to.total, f"total time limit {to.total:g} s"
+        if self.deadline_at is not None and self.deadline_at < self.hard_end:
+            self.hard_end, self.hard_reason = self.deadline_at, "logical request deadline"
+        self._set_budget(t0 + to.ttft, f"no first token within {to.ttft:g} s")
+        remaining = max(0.001, self.hard_end - t0)
+        timeout = httpx.Timeout(
+            connect=min(to.connect, remaining), read=None, write=remaining, pool=remaining
+        )
+        token = BUDGET.set(self.budget)
+        phase = "connect"
+        try:
+            with self.client.stream(
+                req.method,
+                url,
+                headers={**req.headers, **extra_headers},
+                content=req.body,
+                timeout=timeout,
+                extensions=extensions,
+            ) as resp:
+                rec.t_headers = clock()
+                rec.status = resp.status_code
+                phase = "body"
+                h = self.dialect.read_headers(resp.headers)
+                rec.vendor_request_id = h.vendor_request_id
+                rec.retry_after_s = h.retry_after_s
+                rec.ratelimit_remaining_requests = h.ratelimit_remaining_requests
+                rec.ratelimit_remaining_tokens = h.ratelimit_remaining_tokens
+                if not 200 <= resp.status_code < 300:
+                    err_body = bytearray()
+                    for data in resp.iter_raw():
+                        err_body += data
+                        if len(err_body) >= ERROR_BODY_MAX:
+                            break
+                    self._error_status(resp.status_code, resp.headers, bytes(err_body[:ERROR_BODY_MAX]))
+                    rec.t_end = clock()
+                    return
+                ctype = resp.headers.get("content-type", "")
+                if ep.stream and "json" not in ctype:
+                    phase = "stream"
+                    self._read_stream(resp)
+                else:
+                    body = resp.read()
+                    now = clock()
+                    self._on_events(self.dialect.parse_response(body), now)
+                    if not self.done and rec.error_class is None:
+                        self._fail("malformed_response", "response body ended without a complete answer")
+                    rec.t_end = now
+        except _Stop as stop:
+            self._fail(stop.error_class, stop.detail)
+            rec.t_end = clock()
+        except httpx.HTTPError as exc:
+            rec.t_end = clock()
+            self._fail(*self._classify_exc(exc, phase))
+        finally:
+            BUDGET.reset(token)
+        self._finish()
+
+    def _read_stream(self, resp: httpx.Response) -> None:
+        rec, clock = self.rec, self.clock
+        parser = self.dialect.stream_parser()
+        inj = self.injection
+        if inj is not None and inj.kind == "stream_cut" and inj.after_tokens == 0:
+            raise _Stop(
+                "stream_truncated", f"stream ended without its terminal event (injected cut, {inj.fault_id})"
+            )
+        chunks = resp.iter_raw()
+        for data in chunks:
+            now = clock()
+            if self._on_events(parser.feed(data), now):
+                rec.t_end = now
+                self._drain(chunks)
+                return
+        now = clock()
+        if self._on_events(parser.close(), now):
+            rec.t_end = now
+            return
+        rec.t_end = now
+        self._fail("stream_truncated", "stream ended without its terminal event")
+
+    def _drain(self, chunks: Iterator[bytes]) -> None:
+        """Read what follows the terminal event so the connection can be reused; never fails the attempt."""
+        self.budget.deadline = time.monotonic() + _DRAIN_S
+        self.budget.reason = "drain"
+        try:
+            for _ in chunks:
+                pass
+        except httpx.HTTPError:
+            pass
+
+    def _on_events(self, events: list[Event], now: float) -> bool:
+        """Apply events that arrived at ``now``; True when the attempt is over (terminal event or error)."""
+        rec = self.rec
+        got_delta = False
+        inj = self.injection
+        for ev in events:
+            if isinstance(ev, Delta):
+                if not ev.text:
+                    continue
+                if rec.t_first_token is None:
+                    rec.t_first_token = now
+                if ev.kind != "reasoning" and rec.t_first_output is None:
+                    rec.t_first_output = now
+                (self.output if ev.kind == "output" else self.other).append(ev.text)
+                got_delta = True
+                self.deltas += 1
+                if inj is not None and self.deltas >= inj.after_tokens and inj.kind != "http_status":
+                    self._inject_mid_stream(inj, now)
+            elif isinstance(ev, Usage):
+                self.usage = self.usage.merged(ev)
+                self.usage_seen = True
+            elif isinstance(ev, Finish):
+                rec.finish_reason = ev.reason
+            elif isinstance(ev, Meta):
+                if ev.model:
+                    rec.model_served = ev.model
+                self.response_id = self.response_id or ev.response_id
+            elif isinstance(ev, Done):
+                self.done = True
+            elif isinstance(ev, StreamError):
+                self._fail(ev.error_class, ev.detail)
+            elif isinstance(ev, Malformed):
+                self._fail("malformed_response", ev.detail)
+        if got_delta:
+            rec.t_last_token = now
+            rec.chunk_times.append(now)
+            if not self.done:
+                idle = self.ep.timeouts.idle
+                self._set_budget(now + idle, f"idle gap between chunks over {idle:g} s")
+        return self.done or rec.error_class is not None
+
+    def _inject_mid_stream(self, inj: Injection, now: float) -> None:
+        if inj.kind == "stream_cut":
+            self.rec.t_last_token = now
+            self.rec.chunk_times.append(now)
+            raise _Stop(
+                "stream_truncated",
+                f"stream ended without its terminal event (injected cut after {inj.after_tokens}, "
+                f"{inj.fault_id})",
+            )
+        if inj.kind == "malformed_chunk":
+            self.rec.t_last_token = now
+            self.rec.chunk_times.append(now)
+            for ev in self.dialect.stream_parser().feed(self.dialect.malformed_chunk()):
+                if isinstance(ev, Malformed):
+                    raise _Stop("malformed_response", f"{ev.detail} (injected, {inj.fault_id})")
+            raise _Stop("malformed_response", f"injected malformed chunk ({inj.fault_id})")
+        if inj.kind == "stall" and not self.stalled:
+            self.stalled = True
+            idle = self.ep.timeouts.idle
+            limit = min(now + idle, self.hard_end)
+            if now + inj.stall_for >= limit:
+                time.sleep(max(0.0, limit - self.clock()))
+                self.rec.t_last_token = now
+                self.rec.chunk_times.append(now)
+                reason = (
+                    f"idle gap between chunks over {idle:g} s" if limit < self.hard_end else self.hard_reason
+                )
+                raise _Stop("read_timeout", f"{reason} (injected stall, {inj.fault_id})")
+            time.sleep(inj.stall_for)
+
+    def _error_status(self, status: int, headers: Any, body: bytes) -> None:
+        info = self.dialect.classify(status, headers, body)
+        if info.retry_after_s is not None:
+            self.rec.retry_after_s = info.retry_after_s
+        self._fail(info.error_class, info.detail)
+
+    def _classify_exc(self, exc: httpx.HTTPError, phase: str) -> tuple[str, str]:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        errs = _errno_chain(exc)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return "connect_timeout", f"no connection within {self.ep.timeouts.connect:g} s ({text})"
+        if isinstance(exc, httpx.PoolTimeout):
+            return "connect_timeout", f"no free connection in the client pool ({text})"
+        if isinstance(exc, httpx.ReadTimeout):
+            return "read_timeout", self.budget.reason or text
+        if isinstance(exc, httpx.WriteTimeout):
+            return "read_timeout", f"request upload timed out ({text})"
+        if errno.ECONNRESET in errs:
+            return "conn_reset", text
+        if isinstance(exc, httpx.ConnectError):
+            if errno.ECONNREFUSED in errs or "refused" in str(exc).lower():
+                return "connect_refused", text
+            return "connect_refused", f"connect failed: {text}"
+        if isinstance(exc, httpx.TransportError) and not isinstance(
+            exc, httpx.UnsupportedProtocol | httpx.ProxyError
+        ):
+            if phase == "stream":
+                return "stream_truncated", f"connection closed mid-stream without a terminal event ({text})"
+            return "conn_closed_early", text
+        if isinstance(exc, httpx.DecodingError):
+            return "malformed_response", text
+        return "client_error", text
+
+    def _finish(self) -> None:
+        """Usage (reported or estimated), max_tokens flag, cost, check and excerpt."""
+        rec, u = self.rec, self.usage
+        answer = "".join(self.output) or "".join(self.other)
+        generated = "".join(self.output) + "".join(self.other)
+        if self.response_id and rec.vendor_request_id is None:
+            rec.vendor_request_id = self.response_id
+        if generated:
+            rec.estimated_output_tokens = count_tokens(generated)
+        reached = rec.status is not None and 200 <= rec.status < 300  # the vendor accepted: it bills
+        if self.usage_seen and (u.input_tokens is not None or u.output_tokens is not None):
+            rec.usage_source = "reported"
+            rec.input_tokens = u.input_tokens
+            rec.output_tokens = u.output_tokens
+            rec.cached_input_tokens = u.cached_input_tokens
+            rec.cache_write_tokens = u.cache_write_tokens
+            rec.reasoning_tokens = u.reasoning_tokens
+            if rec.output_tokens is None:
+                rec.output_tokens = rec.estimated_output_tokens or 0
+        elif reached:
+            rec.usage_source = "estimated"
+            rec.input_tokens = _prompt_tokens_estimate(self.prompt)
+            rec.output_tokens = rec.estimated_output_tokens or 0
+        if rec.output_tokens is not None:
+            slack = (
+                0 if rec.usage_source == "reported" else max(2, rec.max_tokens // 20 if rec.max_tokens else 2)
+            )
+            rec.max_tokens_exceeded = (
+                rec.max_tokens is not None and rec.output_tokens > rec.max_tokens + slack
+            )
+        if reached:
+            native_input = rec.input_tokens
+            if self.ep.dialect == "anthropic-messages" and native_input is not None:
+                native_input = max(
+                    0, native_input - (rec.cached_input_tokens or 0) - (rec.cache_write_tokens or 0)
+                )
+            rec.cost_usd = round(
+                price_attempt(
+                    self.target.price,
+                    input_tokens=native_input,
+                    cached_input_tokens=rec.cached_input_tokens,
+                    cache_write_tokens=rec.cache_write_tokens,
+                    output_tokens=rec.output_tokens,
+                    reasoning_tokens=rec.reasoning_tokens,
+                    dialect=self.ep.dialect,
+                ),
+                9,
+            )
+        if rec.error_class is None:
+            rec.outcome = "ok"
+            if self.prompt.check is not None:
+                rec.check_passed = evaluate_check(self.prompt.check, answer)
+        if answer:
+            rec.output_excerpt = answer[:EXCERPT_CHARS]
+
+
+def run_attempt(
+    client: httpx.Client,
+    target: Target,
+    prompt: PromptItem,
+    *,
+    clock: Callable[[], float],
+    run_id: str,
+    request_id: str,
+    attempt: int,
+    contender: str,
+    t_intended: float,
+    seq: int = 0,
+    user: int = 0,
+    worker: str = "local",
+    fallback_from: str | None = None,
+    faults: HttpFaultLayer | None = None,
+    deadline_at: float | None = None,
+) -> RequestRecord:
+    """Send ``prompt`` to ``target`` once and return its record (every time field on ``clock``).
+
+    Never raises for vendor or network failures: they become ``error_class`` values (DESIGN.md). A
+    harness bug becomes ``client_error`` with the exception type in ``error_detail``. Streams when the
+    endpoint does; timeouts connect / ttft / idle / total are enforced separately, and ``deadline_at``
+    (run clock) caps the whole attempt. No retries happen inside.
+
+        client = make_http_client()
+        rec = run_attempt(client, target, prompt, clock=clock, run_id="r1", request_id="alpha-000001",
+                          attempt=1, contender="alpha", t_intended=12.5, seq=1)
+    """
+    ep = target.endpoint
+    rec = RequestRecord(
+        run_id=run_id,
+        request_id=request_id,
+        attempt=attempt,
+        contender=contender,
+        endpoint=ep.name,
+        dialect=ep.dialect,
+        model_requested=ep.model,
+        prompt_id=prompt.id,
+        prompt_class=prompt.prompt_class,
+        worker=worker,
+        user=user,
+        seq=seq,
+        t_intended=t_intended,
+        max_tokens=prompt.max_tokens,
+        fallback_from=fallback_from,
+    )
+    try:
+        _Attempt(client, target, prompt, rec, clock, faults, deadline_at).run()
+    except Exception as exc:  # a harness bug: recorded, never raised into the load generator
+        rec.outcome = "error"
+        rec.error_class = "client_error"
+        rec.error_detail = short(_redact(f"{type(exc).__name__}: {exc}", target.api_key))
+        if rec.t_end == 0.0:
+            rec.t_end = clock()
+    return rec

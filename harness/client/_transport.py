@@ -1,0 +1,162 @@
+"""The shared httpx client: sync, HTTP/1.1, no env proxies, and a read deadline that moves per phase.
+
+httpx applies one fixed read timeout to every socket read of a request. An attempt needs three
+(time to first token, idle gap between chunks, total), so the network backend here wraps each
+socket stream and bounds every read by a per-attempt :class:`ReadBudget` held in a context variable
+(per thread, and per greenlet under gevent). ``run_attempt`` moves the budget's deadline as the
+stream progresses; an expired budget raises httpcore's ``ReadTimeout``, so httpx reports it as
+``httpx.ReadTimeout`` exactly as if the socket had timed out.
+
+A :class:`Target` may name a ``connect_to`` address (a Toxiproxy listen address): the request then
+goes to that address while the ``Host`` header and the TLS SNI / certificate check keep the
+vendor's own host name.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpcore
+import httpx
+
+from harness.config import Endpoint, Price
+
+__all__ = ["ReadBudget", "Target", "make_http_client", "route_request"]
+
+
+class ReadBudget:
+    """The monotonic time (``time.monotonic``) after which reads of the current attempt fail."""
+
+    __slots__ = ("deadline", "reason")
+
+    def __init__(self, deadline: float, reason: str) -> None:
+        self.deadline = deadline
+        self.reason = reason
+
+
+BUDGET: ContextVar[ReadBudget | None] = ContextVar("bakeoff_read_budget", default=None)
+
+
+class _BudgetStream(httpcore.NetworkStream):
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        budget = BUDGET.get()
+        if budget is not None:
+            remaining = budget.deadline - time.monotonic()
+            if remaining <= 0:
+                raise httpcore.ReadTimeout(budget.reason)
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _BudgetStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _BudgetBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return _BudgetStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:  # pragma: no cover - not used
+        return _BudgetStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - httpcore retries are off
+        time.sleep(seconds)
+
+
+class _Transport(httpx.HTTPTransport):
+    def __init__(self, verify: ssl.SSLContext | bool | str, max_connections: int) -> None:
+        super().__init__(verify=verify, trust_env=False, http1=True, http2=False)
+        ctx = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        # Same pool httpx builds, plus the budget-aware backend (httpx has no parameter for it).
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ctx,
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+            http1=True,
+            http2=False,
+            retries=0,
+            network_backend=_BudgetBackend(),
+        )
+
+
+def make_http_client(max_connections: int = 1000, verify: ssl.SSLContext | bool | str = True) -> httpx.Client:
+    """One shared client per process: HTTP/1.1, pool sized for load, ``Accept-Encoding: identity``.
+
+    ``trust_env=False`` (no ``HTTP(S)_PROXY`` surprises), redirects not followed, no retries. ``verify``
+    is a CA bundle path, an ``ssl.SSLContext`` or a bool, as in httpx.
+
+        client = make_http_client(max_connections=400)
+        record = run_attempt(client, target, prompt, clock=clock, run_id="r1", ...)
+    """
+    return httpx.Client(
+        transport=_Transport(verify, max_connections),
+        trust_env=False,
+        follow_redirects=False,
+        timeout=None,  # noqa: S113 - every request passes its own per-phase timeouts
+        headers={"accept-encoding": "identity", "user-agent": "bakeoff"},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one endpoint's attempts go.
+
+    ``base_url`` is the vendor's real base URL (as given to its SDK). ``connect_to`` is a proxy listen
+    address dialled instead of the base URL's host:port, with Host and SNI kept. ``api_key`` never
+    appears in records, logs or repr.
+    """
+
+    endpoint: Endpoint
+    base_url: str
+    connect_to: tuple[str, int] | None
+    api_key: str | None = field(repr=False)
+    price: Price
+
+
+def route_request(url: str, connect_to: tuple[str, int] | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """URL to dial, extra headers and httpx extensions for ``url`` sent through ``connect_to``.
+
+    >>> route_request("https://api.example.com/v1/x?a=1", ("127.0.0.1", 9000))[:2]
+    ('https://127.0.0.1:9000/v1/x?a=1', {'host': 'api.example.com'})
+    """
+    if connect_to is None:
+        return url, {}, {}
+    u = httpx.URL(url)
+    host = u.host
+    netloc = host if u.port is None else f"{host}:{u.port}"
+    dial = u.copy_with(host=connect_to[0], port=connect_to[1])
+    ext: dict[str, Any] = {"sni_hostname": host} if u.scheme == "https" else {}
+    return str(dial), {"host": netloc}, ext
