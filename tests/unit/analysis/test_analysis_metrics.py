@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import frame, manifest, rec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.analysis import analyse, good_mask, logical_requests, slo_settings
+from harness.analysis._metrics import request_metrics
+from harness.analysis._risks import slo_check
+
+
+def _lg(rows: list[dict]) -> pd.DataFrame:
+    return logical_requests(frame(rows), manifest())
+
+
+def test_good_mask_checks_each_slo_on_user_times() -> None:
+    lg = _lg([
+        rec(request_id="fast", t_intended=0, t_dispatch=0, t_first_token=0.5, t_last_token=1.5, t_end=1.6,
+            output_tokens=11),
+        rec(request_id="late-ttft", t_intended=0, t_dispatch=0.8, t_first_token=1.2, t_last_token=1.3, t_end=1.4,
+            output_tokens=2),  # user TTFT 1.2 > 1.0 although TTFT from dispatch is 0.4
+        rec(request_id="slow-tpot", t_intended=0, t_dispatch=0, t_first_token=0.1, t_last_token=2.1, t_end=2.2,
+            output_tokens=11),  # TPOT 0.2 > 0.1
+        rec(request_id="long", t_intended=0, t_dispatch=0, t_first_token=0.1, t_last_token=5.5, t_end=5.6,
+            output_tokens=1000),
+        rec(request_id="failed", outcome="error", error_class="http_5xx", t_end=0.1),
+        rec(request_id="no-stream", t_intended=0, t_dispatch=0, t_end=0.9, output_tokens=1),
+    ]).set_index("request_id")
+    slo = slo_settings(manifest())
+    good = dict(zip(lg.index, good_mask(lg.reset_index(), slo), strict=True))
+    assert good == {"fast": True, "late-ttft": False, "slow-tpot": False, "long": False, "failed": False,
+                    "no-stream": True}
+
+
+def test_slo_overrides_and_unknown_key() -> None:
+    s = slo_settings(manifest(), {"ttft": 2.0})
+    assert s["ttft"] == 2.0 and s["e2e"] == 5.0
+    with pytest.raises(ValueError, match="unknown SLO"):
+        slo_settings(manifest(), {"latency": 1.0})
+
+
+def test_request_metrics_hand_computed() -> None:
+    rows = [rec(request_id=f"ok{i}", t_intended=i, t_dispatch=i, t_first_token=i + 0.2, t_last_token=i + 1.1,
+                t_end=i + 1.3, output_tokens=11, cost_usd=0.01) for i in range(6)]
+    rows += [rec(request_id="thr", outcome="error", error_class="http_429", status=429, cost_usd=0.0),
+             rec(request_id="fb", attempt=1, endpoint="a1", outcome="error", error_class="http_5xx",
+                 is_final_attempt=False, cost_usd=0.004),
+             rec(request_id="fb", attempt=2, endpoint="a2", fallback_from="a1", t_intended=0, t_dispatch=0,
+                 t_first_token=0.3, t_last_token=0.35, t_end=0.5, output_tokens=2, cost_usd=0.006),
+             rec(request_id="dead", outcome="error", error_class="conn_reset", cost_usd=0.0)]
+    lg = _lg(rows)
+    good = good_mask(lg, slo_settings(manifest()))
+    m = request_metrics(lg, good, 10.0)
+    assert m["requests"] == 9 and m["succeeded"] == 7 and m["failed"] == 2
+    assert m["error_rate"] == pytest.approx(2 / 9)
+    assert m["throttle_rate"] == pytest.approx(1 / 9) and m["failure_rate_excl_throttle"] == pytest.approx(1 / 9)
+    assert m["good"] == 7 and m["good_fraction"] == pytest.approx(7 / 9)
+    assert m["goodput_rps"] == pytest.approx(0.7) and m["throughput_rps"] == pytest.approx(0.7)
+    assert m["output_tok_s"] == pytest.approx((6 * 11 + 2) / 10)
+    assert m["cost_usd"] == pytest.approx(0.07)
+    assert m["wasted_cost_usd"] == pytest.approx(0.004)
+    assert m["cost_per_good_request"] == pytest.approx(0.01)
+    assert m["cost_per_1k_requests"] == pytest.approx(0.07 / 9 * 1000)
+    assert m["fallback_rate"] == pytest.approx(1 / 9)
+    # the primary did not serve: thr, fb, dead → 3; rescued: fb
+    assert m["primary_failures"] == 3 and m["rescue_rate"] == pytest.approx(1 / 3)
+    assert m["attempts"] == 10 and m["attempts_429"] == 1
+
+
+def test_slo_check_lines() -> None:
+    ok, why = slo_check({"requests": 10, "error_rate": 0.02, "good_fraction": 0.95},
+                        {"max_error_rate": 0.05, "min_good_fraction": 0.9})
+    assert ok and why == ["error rate 2.0 % ≤ 5.0 %", "good fraction 95.0 % ≥ 90.0 %"]
+    ok, why = slo_check({"requests": 10, "error_rate": 0.2, "good_fraction": 0.8},
+                        {"max_error_rate": 0.05, "min_good_fraction": 0.9})
+    assert not ok and "error rate 20.0 % > 5.0 %" in why
+    assert slo_check(None, {}) == (False, ["no requests completed in the measured window"])
+
+
+def _fault_run() -> tuple[pd.DataFrame, list[dict], dict]:
+    """B: a request every 0.5 s, 1 s latency; outage of b1 in [40, 50); slow (5 s) until 56; normal after."""
+    rows = []
+    for i in range(200):
+        t = i * 0.5
+        if 40 <= t < 50:
+            rows.append(rec(contender="B", endpoint="b1", request_id=f"r{i}", t_intended=t, t_dispatch=t,
+                            t_end=t + 0.2, outcome="error", error_class="connect_refused"))
+        else:
+            lat = 5.0 if 50 <= t < 56 else 1.0
+            rows.append(rec(contender="B", endpoint="b1", request_id=f"r{i}", t_intended=t, t_dispatch=t,
+                            t_first_token=t + 0.1, t_last_token=t + lat - 0.1, t_end=t + lat, output_tokens=10,
+                            cost_usd=0.001))
+    m = manifest(faults=[{"fault_id": "f1", "name": "outage", "kind": "outage", "target": "b1",
+                          "endpoints": ["b1"], "at_s": 40, "duration_s": 10, "description": "outage"}],
+                 slo={"ttft": None, "tpot": None, "e2e": 2.0, "max_error_rate": 0.05, "min_good_fraction": 0.9})
+    ev = [{"fault_id": "f1", "action": "apply", "t_applied": 40.0, "outcome": "ok", "endpoints": ["b1"]},
+          {"fault_id": "f1", "action": "remove", "t_applied": 50.0, "outcome": "ok", "endpoints": ["b1"]}]
+    return frame(rows), ev, m
+
+
+def test_time_to_detect_and_recover_hand_computed() -> None:
+    a = analyse(*_fault_run())
+    f = a.fault_impact.set_index("contender").loc["B"]
+    assert f["affected"]
+    assert f["requests"] == 20 and f["lost"] == 20 and f["loss_rate"] == 1.0
+    assert f["time_to_detect_s"] == pytest.approx(0.2)  # first failed attempt ended at 40.2
+    # W = 20 requests / (2 per s) = 10 s. [55, 65) holds 2 slow requests of 20: p95 (linear, rank 18.05)
+    # = 5 s > 1.5 s limit. [55.5, 65.5) holds 1 slow: p95 = 1 + 0.05 × 4 = 1.2 s ≤ 1.5 s → recovered at 5.5 s.
+    assert f["time_to_recover_s"] == pytest.approx(5.5)
+    risk = a.risks[0]["text"]
+    assert risk.startswith("B lost 100.0 % of requests (20 of 20) during the 10 s outage (f1)")
+    assert "took 5.5 s to recover" in risk
+    phases = a.requests.loc[a.requests["scope"] == "phase"].set_index("group")
+    assert phases.loc["fault:f1", "error_rate"] == 1.0
+    assert phases.loc["baseline", "requests"] == 80 and phases.loc["baseline", "seconds"] == 40.0
+
+
+def test_warmup_and_cooldown_are_excluded() -> None:
+    df, ev, m = _fault_run()
+    m["load"] = {"warmup": 10.0, "cooldown": 20.0, "duration": 100.0}
+    a = analyse(df, [], {**m, "faults": []})
+    run = a.run_rows()["B"]
+    assert run["requests"] == 140  # t in [10, 80)
+    assert run["seconds"] == 70.0
+
+
+def test_zero_records_analyse_cleanly() -> None:
+    a = analyse(frame([]), [], manifest())
+    assert a.logical.empty and a.requests.empty
+    assert [v["slo_pass"] for v in a.verdict] == [False, False]
+    assert any("No requests completed" in r["text"] for r in a.risks)
+
+
+_attempt = st.fixed_dictionaries({
+    "ok": st.booleans(), "lat": st.floats(0.01, 20), "cost": st.floats(0, 0.1), "tokens": st.integers(0, 500),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(_attempt, min_size=1, max_size=3), min_size=1, max_size=25))
+def test_properties_goodput_le_throughput_and_costs_add_up(reqs: list[list[dict]]) -> None:
+    rows = []
+    for i, attempts in enumerate(reqs):
+        t = float(i)
+        for j, a in enumerate(attempts, 1):
+            last = j == len(attempts)
+            rows.append(rec(request_id=f"q{i}", attempt=j, endpoint="a1" if j == 1 else "a2", t_intended=t,
+                            t_dispatch=t + j * 0.01, t_first_token=t + 0.05, t_last_token=t + a["lat"],
+                            t_end=t + a["lat"] + 0.01, output_tokens=a["tokens"], cost_usd=a["cost"],
+                            outcome="ok" if (a["ok"] or not last) and last else "error",
+                            error_class=None if a["ok"] and last else "http_5xx", is_final_attempt=last))
+    df = frame(rows)
+    a = analyse(df, [], manifest(duration_s=len(reqs) + 1.0))
+    run = a.run_rows()["A"]
+    assert run["goodput_rps"] <= run["throughput_rps"] <= run["offered_rps"]
+    assert run["good"] <= run["succeeded"] <= run["requests"] == len(reqs)
+    assert run["cost_usd"] == pytest.approx(float(df["cost_usd"].sum()))
+    assert run["wasted_cost_usd"] <= run["cost_usd"] + 1e-12
+    assert a.logical["cost"].sum() == pytest.approx(float(df["cost_usd"].sum()))
+    by_phase = a.requests.loc[a.requests["scope"] == "phase", "cost_usd"].sum()
+    assert by_phase == pytest.approx(run["cost_usd"])
+    if run["good"]:
+        assert run["cost_per_good_request"] == pytest.approx(run["cost_usd"] / run["good"])
+    else:
+        assert math.isnan(run["cost_per_good_request"])
+    lat = a.latency.loc[(a.latency["scope"] == "run")]
+    for _, r in lat.iterrows():
+        if r["count"]:
+            assert r["min"] <= r["p50"] <= r["p90"] <= r["p95"] <= r["p99"] <= r["p99.9"] <= r["max"]
+    assert np.isfinite(run["error_rate"])

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.analysis import describe, mean_ci
+
+
+def test_describe_hand_computed() -> None:
+    d = describe([10, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    assert d["count"] == 10
+    assert d["mean"] == 5.5
+    assert d["min"] == 1 and d["max"] == 10
+    # linear interpolation at rank p/100 * (n-1): p50 → 4.5 → 5.5; p90 → 8.1 → 9.1; p99.9 → 8.991 → 9.991
+    assert d["p50"] == pytest.approx(5.5)
+    assert d["p90"] == pytest.approx(9.1)
+    assert d["p95"] == pytest.approx(9.55)
+    assert d["p99"] == pytest.approx(9.91)
+    assert d["p99.9"] == pytest.approx(9.991)
+
+
+def test_describe_ignores_nan_and_handles_empty() -> None:
+    assert describe([1.0, math.nan, 3.0])["p50"] == 2.0
+    empty = describe([])
+    assert empty["count"] == 0 and math.isnan(empty["p95"])
+
+
+def test_mean_ci_hand_computed() -> None:
+    r = mean_ci([1.0, 2.0, 3.0])
+    half = 4.303 * 1.0 / math.sqrt(3)
+    assert r["mean"] == 2.0 and r["std"] == pytest.approx(1.0)
+    assert r["ci_low"] == pytest.approx(2 - half) and r["ci_high"] == pytest.approx(2 + half)
+    one = mean_ci([5.0])
+    assert one["ci_low"] == one["ci_high"] == 5.0 and math.isnan(one["std"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=1e4, allow_nan=False), min_size=1, max_size=200))
+def test_percentiles_are_monotonic(values: list[float]) -> None:
+    d = describe(values)
+    chain = [d["min"], d["p50"], d["p90"], d["p95"], d["p99"], d["p99.9"], d["max"]]
+    assert all(a <= b + 1e-9 for a, b in zip(chain, chain[1:], strict=False))
+    assert d["min"] <= d["mean"] + 1e-9 <= d["max"] + 2e-9
+    assert d["p50"] == pytest.approx(float(np.median(values)))
