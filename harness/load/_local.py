@@ -76,7 +76,12 @@ class LocalExecution:
         on_tick: Callable[[], None] | None = None,
     ) -> str:
         assert self.executor is not None, "start() first"
-        return self.executor.run(deadline=deadline, aborted=aborted, on_tick=on_tick)
+        return self.executor.run(
+            deadline=deadline, aborted=aborted, on_tick=on_tick, on_ready=self._reset_clock
+        )
+
+    def _reset_clock(self) -> None:
+        self._t0 = time.perf_counter()
 
     @property
     def stopping(self) -> bool:

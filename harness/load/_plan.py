@@ -88,6 +88,7 @@ class RunPlan:
         from harness.client import Router, Target
 
         sc = self.parsed_scenario()
+        warm_up()
         targets = {
             ep.name: Target(
                 endpoint=ep,
@@ -122,3 +123,15 @@ def api_keys_from_env(scenario: Scenario, environ: Mapping[str, str] | None = No
         for ep in scenario.endpoints
         if ep.api_key_env is not None and env.get(ep.api_key_env)
     }
+
+
+def warm_up() -> None:
+    """Load what the hot path loads lazily (tokenizer vocabulary, JSON-schema validator) before the run
+    clock starts: a first-use stall of a few hundred ms would otherwise show up as schedule lag."""
+    from harness.client import evaluate_check
+    from harness.config import Check
+    from harness.tokens import count_tokens
+
+    count_tokens("warm up the tokenizer")
+    evaluate_check(Check(json_schema={"type": "object"}), "{}")
+    evaluate_check(Check(regex="^w"), "warm")

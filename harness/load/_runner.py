@@ -27,14 +27,15 @@ sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
 
 # isort: off
 import gevent  # noqa: E402
+import gevent.event  # noqa: E402
 from locust import User, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
 # isort: on
 
-from harness.config import LoadProfile, PromptItem
-from harness.load._schedule import ScheduledRequest, prompt_order
-from harness.record import RequestRecord
+from harness.config import LoadProfile, PromptItem  # noqa: E402
+from harness.load._schedule import ScheduledRequest, prompt_order  # noqa: E402
+from harness.record import RequestRecord  # noqa: E402
 
 __all__ = ["Lane", "LoadExecutor"]
 
@@ -68,9 +69,7 @@ class Lane:
 
     @property
     def drained(self) -> bool:
-        return (
-            self.stopped_reason is not None or self.next_index >= len(self.schedule)
-        ) and self.held == 0
+        return (self.stopped_reason is not None or self.next_index >= len(self.schedule)) and self.held == 0
 
 
 class _BakeoffUser(User):
@@ -87,6 +86,7 @@ class _BakeoffUser(User):
     @task
     def work(self) -> None:
         ex = self.executor
+        ex.go.wait()
         if ex.load.model == "open":
             self._open_loop(ex)
         else:
@@ -152,6 +152,7 @@ class LoadExecutor:
         self._assign = itertools.cycle([(lane, n) for n in range(load.users) for lane in lanes])
         self._lock = threading.Lock()
         self.env: Environment | None = None
+        self.go = gevent.event.Event()  # users start work only once every user is spawned
 
     def assign(self) -> tuple[Lane, int]:
         with self._lock:
@@ -210,18 +211,28 @@ class LoadExecutor:
         deadline: Callable[[], float],
         aborted: Callable[[], bool] = lambda: False,
         on_tick: Callable[[], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
         tick_s: float = 0.25,
     ) -> str:
         """Run until every lane drains, ``deadline()`` (run clock) passes or ``aborted()``.
 
+        ``on_ready`` is called once every user is spawned, just before they start work (the run clock
+        starts there, so spawning never shows up as schedule lag).
         Returns why it ended: completed, stopped, deadline or aborted."""
         user_cls = type("BakeoffUser", (_BakeoffUser,), {"executor": self})
         self.env = Environment(user_classes=[user_cls], catch_exceptions=True)
         runner = self.env.create_local_runner()
         total_users = self.load.users * len(self.lanes)
-        runner.start(total_users, spawn_rate=max(total_users, 1), wait=False)
+        runner.start(total_users, spawn_rate=max(total_users * 100, 100), wait=False)
         reason = "completed"
         try:
+            for _ in range(400):
+                if self._spawned(runner, total_users):
+                    break
+                gevent.sleep(0.025)
+            if on_ready is not None:
+                on_ready()
+            self.go.set()
             while True:
                 gevent.sleep(tick_s)
                 if on_tick is not None:

@@ -114,6 +114,7 @@ class _WorkerState:
             worker=f"w{plan.index}",
         )
         ex.env = environment
+        ex.go.set()  # the run clock is the master's: users wait for their intended times
         self.executor = ex
         self.user_cls.executor = ex
         self.shipper = gevent.spawn(self.ship_loop)
