@@ -401,7 +401,9 @@ def test_in_stream_error_event(serve, client) -> None:
 
 
 def test_anthropic_in_stream_error_event(serve, client) -> None:
-    err = b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Busy"}}\n\n'
+    err = (
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Busy"}}\n\n'
+    )
     srv = serve(stream_handler([err]))
     rec = attempt(client, make_target(srv.url, make_endpoint("anthropic-messages")))
     assert rec.error_class == "stream_error_event" and "overloaded_error" in rec.error_detail
