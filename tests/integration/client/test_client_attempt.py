@@ -1,4 +1,4 @@
-"""run_attempt against scripted loopback servers: timing, usage, cost, checks, every error class for real."""
+"""run_attempt against scripted loopback servers: timing, usage, cost, checks, every error class."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Router: retries, backoff with Retry-After, fallbacks, cooldowns and the deadline, with exact attempt records."""
+"""Router: retries, Retry-After backoff, fallbacks, cooldowns and the deadline, with exact attempt records."""
 
 from __future__ import annotations
 
