@@ -6,6 +6,7 @@ Pure functions: nothing here reads or writes files except ``compare_runs`` and `
 from __future__ import annotations
 
 from harness.analysis._analyse import Analysis, analyse
+from harness.analysis._compare import COMPARE_METRICS, Comparison, compare_analyses, compare_runs
 from harness.analysis._metrics import FORMULAS, LATENCY_METRICS, SLO_KEYS, good_mask, slo_settings
 from harness.analysis._phases import FaultWindow, Window, assign_phases, fault_windows, measurement_window
 from harness.analysis._prepare import chunk_gaps, logical_requests
@@ -15,12 +16,14 @@ from harness.analysis._stats import PERCENTILES, describe, mean_ci
 from harness.analysis._synthetic import synthetic_run, write_synthetic_run
 
 __all__ = [
+    "COMPARE_METRICS",
     "FORMULAS",
     "LATENCY_METRICS",
     "LAYERS",
     "PERCENTILES",
     "SLO_KEYS",
     "Analysis",
+    "Comparison",
     "DeclaredScore",
     "DeclaredScores",
     "FaultWindow",
@@ -29,6 +32,8 @@ __all__ = [
     "analyse",
     "assign_phases",
     "chunk_gaps",
+    "compare_analyses",
+    "compare_runs",
     "describe",
     "fault_windows",
     "good_mask",

@@ -50,6 +50,8 @@ class Analysis:
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
+        if self.requests.empty:
+            return {}
         sel = self.requests.loc[self.requests["scope"] == "run"]
         return {str(r["contender"]): r for r in records_of(sel)}
 

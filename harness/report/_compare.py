@@ -1,0 +1,82 @@
+"""Render a comparison of repeated runs: a self-contained HTML page or a plain-text table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.analysis import Comparison, compare_runs
+from harness.analysis._analyse import records_of
+from harness.report._context import plain
+from harness.report._render import _env, _fmt
+
+__all__ = ["comparison_text", "write_comparison"]
+
+
+def _context(cmp: Comparison) -> dict[str, Any]:
+    rows = records_of(cmp.table)
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    grid = []
+    for m in metrics:
+        cells = {r["contender"]: r for r in rows if r["metric"] == m}
+        first = next(iter(cells.values()))
+        grid.append(
+            {
+                "metric": m,
+                "label": first["label"],
+                "kind": first["kind"],
+                "better": first["better"],
+                "cells": [plain(cells.get(c)) for c in cmp.contenders],
+            }
+        )
+    out: dict[str, Any] = plain(
+        {
+            "scenario": cmp.scenario,
+            "runs": cmp.runs,
+            "contenders": cmp.contenders,
+            "grid": grid,
+            "findings": cmp.findings,
+            "warnings": cmp.warnings,
+        }
+    )
+    return out
+
+
+def comparison_text(cmp: Comparison) -> str:
+    """Fixed-width table: mean ± half-interval per metric and contender, then the findings."""
+    ctx = _context(cmp)
+    head = ["metric", *cmp.contenders]
+
+    def cell_text(cell: dict[str, Any] | None, kind: str) -> str:
+        if not cell or cell["mean"] is None:
+            return "—"
+        ci = f"[{_fmt(cell['ci_low'], kind)}, {_fmt(cell['ci_high'], kind)}]"
+        return f"{_fmt(cell['mean'], kind)} {ci} n={int(cell['n'])}"
+
+    lines = [
+        [f"{g['label']} ({g['better']} is better)"] + [cell_text(c, g["kind"]) for c in g["cells"]]
+        for g in ctx["grid"]
+    ]
+    widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
+    out = [
+        f"scenario {cmp.scenario}: {len(cmp.runs)} runs ({', '.join(cmp.runs)})",
+        "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+    ]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in lines]
+    out += ["", *(f["text"] for f in cmp.findings), *(f"warning: {w}" for w in cmp.warnings)]
+    return "\n".join(out) + "\n"
+
+
+def write_comparison(run_dirs: list[Path], out: Path) -> Path:
+    """Compare repeats of one scenario; write HTML when ``out`` ends in .html, else a text table."""
+    cmp = compare_runs([Path(d) for d in run_dirs])
+    out = Path(out)
+    if out.suffix.lower() in (".html", ".htm"):
+        text = _env().get_template("compare.html.j2").render(**_context(cmp))
+    else:
+        text = comparison_text(cmp)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import harness.report
+from harness._errors import ReportError
+from harness.analysis import write_synthetic_run
+from harness.record import RECORDS_FILE
+from harness.report import CSV_FILES, SUMMARY_FILE, gate, write_report
+
+PAYLOAD = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
+
+
+def _page_without_plotly(html: str) -> str:
+    """The page minus the inlined plotly.js bundle (whose source mentions URLs it never fetches here)."""
+    start = html.index("<script>/**\n* plotly.js")
+    end = html.index("</script>", start)
+    return html[:start] + html[end:]
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return write_synthetic_run(tmp_path / "run", n_requests=300, payload=PAYLOAD)
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(harness.report.__all__) == sorted([
+        "CSV_FILES", "EXIT_SLO_FAILED", "REPORT_FILE", "SUMMARY_FILE", "comparison_text", "gate", "load_run",
+        "main", "parse_slo_overrides", "render_html", "summary", "write_comparison", "write_exports",
+        "write_report"])
+
+
+def test_write_report_writes_html_summary_and_csvs(run_dir: Path) -> None:
+    out = write_report(run_dir)
+    assert out == run_dir / "report.html"
+    html = out.read_text(encoding="utf-8")
+    assert html.count("plotly.js v") == 1  # inlined once
+    assert 'id="verdict"' in html and 'id="ranking"' in html and "Top risks" in html
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))  # strict JSON: no NaN
+    assert summary["schema"] == "bakeoff.summary/1"
+    assert [v["contender"] for v in summary["verdict"]] and summary["contenders"]["alpha"]["requests"] == 300
+    for name in CSV_FILES:
+        df = pd.read_csv(run_dir / name)
+        assert len(df.columns) > 2, name
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert {"run", "phase", "class"} <= set(metrics["scope"])
+
+
+def test_page_fetches_nothing_and_escapes_untrusted_text(run_dir: Path) -> None:
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    page = _page_without_plotly(html)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "https://" not in page and "http://" not in page.replace("http://127.0.0.1:0", "")
+    assert "@import" not in page and "url(" not in page
+    assert PAYLOAD not in html
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+
+
+def test_zero_records_give_a_clear_report(tmp_path: Path) -> None:
+    d = write_synthetic_run(tmp_path / "empty", n_requests=50)
+    (d / RECORDS_FILE).write_text("", encoding="utf-8")
+    html = write_report(d).read_text(encoding="utf-8")
+    assert 'id="no-records"' in html and "No requests completed" in html
+    ok, lines = gate(d)
+    assert not ok and all(line.startswith("FAIL") for line in lines)
+
+
+def test_interrupted_run_with_torn_last_line(tmp_path: Path) -> None:
+    d = write_synthetic_run(tmp_path / "cut", n_requests=200)
+    m = json.loads((d / "manifest.json").read_text())
+    m.update(interrupted=True, ended_at=None, elapsed_s=None)
+    (d / "manifest.json").write_text(json.dumps(m))
+    lines = (d / RECORDS_FILE).read_text().splitlines(keepends=True)
+    (d / RECORDS_FILE).write_text("".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:40])
+    html = write_report(d).read_text(encoding="utf-8")
+    assert 'id="interrupted"' in html and "1 unreadable record line(s) skipped" in html
+    s = json.loads((d / SUMMARY_FILE).read_text())
+    assert s["meta"]["interrupted"] and s["risks"][0]["text"].startswith("The run was interrupted")
+
+
+def test_gate_passes_and_fails_with_overrides(run_dir: Path) -> None:
+    ok, lines = gate(run_dir)
+    assert not ok and any(line.startswith("FAIL alpha") for line in lines)
+    assert any(line.startswith("PASS beta") for line in lines)
+    ok, lines = gate(run_dir, {"max_error_rate": 0.5, "min_good_fraction": 0.5})
+    assert ok and len(lines) == 2
+
+
+def test_not_a_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="not a run folder"):
+        write_report(tmp_path)
