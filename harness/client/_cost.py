@@ -43,7 +43,7 @@ def price_attempt(
         >>> p = Price(input_per_mtok=3.0, cached_input_per_mtok=0.3, output_per_mtok=15.0)
         >>> round(price_attempt(p, input_tokens=1000, cached_input_tokens=800, cache_write_tokens=0,
         ...                     output_tokens=100, reasoning_tokens=None, dialect="openai-chat"), 8)
-        0.00219
+        0.00234
     """
     cached = cached_input_tokens or 0
     write = cache_write_tokens or 0

@@ -15,6 +15,7 @@ vendor's own host name.
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -84,6 +85,9 @@ class _BudgetBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        via = _VIA.get(host)
+        if via is not None:
+            host, port = via
         return _BudgetStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
 
     def connect_unix_socket(
@@ -146,17 +150,45 @@ class Target:
     price: Price
 
 
+_VIA: dict[str, tuple[str, int]] = {}
+_VIA_NAMES: dict[tuple[str, int, str], str] = {}
+_VIA_LOCK = threading.Lock()
+
+
+def _via_host(connect_to: tuple[str, int], netloc: str) -> str:
+    """A private host name for (proxy address, vendor host): the connection pool keys on it.
+
+    httpcore pools connections by the URL's origin. Dialling the proxy address directly would let two
+    vendor hosts behind one proxy address share a TLS connection made for the other's SNI; a name per
+    (address, vendor host) keeps them apart. The backend maps the name back to the address.
+    """
+    key = (connect_to[0], connect_to[1], netloc)
+    name = _VIA_NAMES.get(key)
+    if name is None:
+        with _VIA_LOCK:
+            name = _VIA_NAMES.get(key)
+            if name is None:
+                name = f"via{len(_VIA_NAMES)}.bakeoff.invalid"
+                _VIA[name] = connect_to
+                _VIA_NAMES[key] = name
+    return name
+
+
 def route_request(url: str, connect_to: tuple[str, int] | None) -> tuple[str, dict[str, str], dict[str, Any]]:
     """URL to dial, extra headers and httpx extensions for ``url`` sent through ``connect_to``.
 
-    >>> route_request("https://api.example.com/v1/x?a=1", ("127.0.0.1", 9000))[:2]
-    ('https://127.0.0.1:9000/v1/x?a=1', {'host': 'api.example.com'})
+    The request goes to ``connect_to`` while the ``Host`` header, the TLS SNI and the certificate check
+    keep the vendor's host name:
+
+    >>> url, headers, extensions = route_request("https://api.example.com/v1/x", ("127.0.0.1", 9000))
+    >>> url.endswith(".bakeoff.invalid:9000/v1/x"), headers, extensions
+    (True, {'host': 'api.example.com'}, {'sni_hostname': 'api.example.com'})
     """
     if connect_to is None:
         return url, {}, {}
     u = httpx.URL(url)
     host = u.host
     netloc = host if u.port is None else f"{host}:{u.port}"
-    dial = u.copy_with(host=connect_to[0], port=connect_to[1])
+    dial = u.copy_with(host=_via_host(connect_to, netloc), port=connect_to[1])
     ext: dict[str, Any] = {"sni_hostname": host} if u.scheme == "https" else {}
     return str(dial), {"host": netloc}, ext

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -98,8 +99,9 @@ class Conn:
 class ScriptServer:
     """Accepts connections on 127.0.0.1:0 and runs ``handler(conn)`` for each, in its own thread."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.ssl_context = ssl_context
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(64)
@@ -129,6 +131,9 @@ class ScriptServer:
     def _run(self, s: socket.socket) -> None:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with contextlib.suppress(OSError):
+            if self.ssl_context is not None:
+                s.settimeout(5)
+                s = self.ssl_context.wrap_socket(s, server_side=True)
             self.handler(Conn(s))
         with contextlib.suppress(OSError):
             s.close()
@@ -142,11 +147,11 @@ class ScriptServer:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Handler], ScriptServer]]:
+def serve() -> Iterator[Callable[..., ScriptServer]]:
     servers: list[ScriptServer] = []
 
-    def start(handler: Handler) -> ScriptServer:
-        s = ScriptServer(handler)
+    def start(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> ScriptServer:
+        s = ScriptServer(handler, ssl_context)
         servers.append(s)
         return s
 
@@ -236,3 +241,54 @@ def openai_stream(words: list[str], *, usage: bool = True) -> list[bytes]:
             )
         )
     return [*out, b"data: [DONE]\n\n"]
+
+
+class Relay:
+    """A plain TCP relay (what Toxiproxy is without toxics): 127.0.0.1:port -> upstream."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.02)
+        self.port = self.lsock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._socks: list[socket.socket] = []
+        t = threading.Thread(target=self._loop, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                down, _ = self.lsock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            up = socket.create_connection(self.upstream, timeout=2)
+            self._socks += [down, up]
+            for a, b in ((down, up), (up, down)):
+                t = threading.Thread(target=self._pipe, args=(a, b), daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        src.settimeout(5)
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.lsock.close()
+        self._threads[0].join(2)
+        for s in self._socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+        for t in self._threads:
+            t.join(6)

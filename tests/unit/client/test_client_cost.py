@@ -1,4 +1,4 @@
-"""Cost arithmetic, hand-computed: cache reads and writes, tiers, reasoning, per-request fee, LiteLLM import."""
+"""Cost arithmetic, hand-computed: cache reads and writes, tiers, reasoning, fee, LiteLLM import."""
 
 from __future__ import annotations
 
