@@ -212,33 +212,34 @@ class Connection:
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            host, port = split_host_port(self.proxy.upstream)
-            _, up = await loop.create_connection(lambda: _Side(self), host, port)
-        except (OSError, ValueError):
-            # Toxiproxy closes the accepted client at once: the client sees open-then-close, not ECONNREFUSED.
-            self._close_raw()
-            self._forget()
-            return
-        assert isinstance(up, _Side)
-        self.upstream = up
-        if self.closed:
-            up.abort()
-            return
         sock, self.sock = self.sock, None
         assert sock is not None
+        # Wrap the accepted socket while the upstream is being dialled (saves loop turns per connection).
         try:
-            _, client = await loop.connect_accepted_socket(lambda: _Side(self), sock)
-        except OSError:
+            dial, wrap = await asyncio.gather(
+                self._dial(loop),
+                loop.connect_accepted_socket(lambda: _Side(self), sock),
+                return_exceptions=True,
+            )
+        except asyncio.CancelledError:  # aborted (proxy disabled) while connecting
             sock.close()
-            up.abort()
+            raise
+        client = wrap[1] if isinstance(wrap, tuple) else None
+        up = dial[1] if isinstance(dial, tuple) else None
+        if isinstance(client, _Side):
+            self.client = client
+        else:
+            sock.close()
+        if isinstance(up, _Side):
+            self.upstream = up
+        if not isinstance(client, _Side) or not isinstance(up, _Side) or self.closed:
+            # A failed dial closes the accepted client at once (FIN): the client sees open-then-close,
+            # not ECONNREFUSED, exactly as with Toxiproxy.
+            if isinstance(client, _Side):
+                client.close()
+            if isinstance(up, _Side):
+                up.abort()
             self._forget()
-            return
-        assert isinstance(client, _Side)
-        self.client = client
-        if self.closed:
-            client.abort()
-            up.abort()
             return
         col = self.proxy.toxics
         rng = self.proxy.rng
@@ -256,6 +257,12 @@ class Connection:
         for link in self.links:
             link.mark_source_paused()
             link.start()
+
+    async def _dial(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+        host, port = split_host_port(self.proxy.upstream)
+        return await loop.create_connection(lambda: _Side(self), host, port)
 
     def _close_raw(self) -> None:
         sock, self.sock = self.sock, None
