@@ -201,7 +201,7 @@ class DistributedExecution:
                 raise RunError("workers did not acknowledge the plan in time")
             gevent.sleep(0.05)
         users = self.load.users * len(self.scenario.contenders)
-        self.master.start(users, spawn_rate=max(users * 100, 100))
+        self.master.start(users, spawn_rate=100 * len(self.workers))  # Locust warns above 100/s per worker
 
     def run(
         self,

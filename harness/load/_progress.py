@@ -133,8 +133,9 @@ class Progress:
             self._live.stop()
             self._live = None
 
-    def message(self, text: str) -> None:
-        if not self.quiet:
+    def message(self, text: str, *, always: bool = False) -> None:
+        """A line above the live table; ``always`` prints it in quiet mode too (stops, warnings)."""
+        if always or not self.quiet:
             self.console.print(text, markup=False, highlight=False)
 
     def __enter__(self) -> Progress:

@@ -247,7 +247,7 @@ def run_scenario(
                 expect_workers=expect_workers,
                 bind_host=master_bind,
                 bind_port=master_port,
-                warn=progress.message,
+                warn=lambda text: progress.message(text, always=True),
             )
             progress.message(
                 f"Locust master on {master_bind}:{execution.port}; waiting for {execution.expect} worker(s)"
@@ -295,10 +295,11 @@ def run_scenario(
                 execution.stop()
                 progress.message(
                     f"stopping: waiting up to {load.grace:.0f} s for {execution.in_flight} "
-                    "in-flight requests (Ctrl-C again to abort now)"
+                    "in-flight requests (Ctrl-C again to abort now)",
+                    always=True,
                 )
             else:
-                progress.message("aborting now; records written so far are kept")
+                progress.message("aborting now; records written so far are kept", always=True)
 
         handlers = [
             gevent.signal_handler(signal.SIGINT, on_signal),

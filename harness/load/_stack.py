@@ -208,7 +208,10 @@ class Stack:
         self.proxy_api = ToxiproxyClient(self.toxiproxy_url, timeout=10.0)
         self.proxy_api.version()
         api_host = urlsplit(self.toxiproxy_url).hostname or "127.0.0.1"
-        listen_host = self.host if self.external_toxiproxy is None else "0.0.0.0"
+        # Proxies listen where the harness can reach them: on loopback when the API is local (embedded, or a
+        # Toxiproxy on this machine), on every interface of a remote Toxiproxy (e.g. a compose network).
+        local = self.external_toxiproxy is None or api_host in ("127.0.0.1", "localhost", "::1")
+        listen_host = (self.host if self.external_toxiproxy is None else "127.0.0.1") if local else "0.0.0.0"
         for ep in self.resolved.scenario.endpoints:
             name = f"bakeoff-{ep.name}"
             host, port = upstream_of(self.base_urls[ep.name])
@@ -216,7 +219,7 @@ class Stack:
                 self.proxy_api.delete_proxy(name)
             created = self.proxy_api.create_proxy(name, upstream=f"{host}:{port}", listen=f"{listen_host}:0")
             _lhost, _, lport = str(created["listen"]).rpartition(":")
-            self.connect_to[ep.name] = (api_host if self.external_toxiproxy else self.host, int(lport))
+            self.connect_to[ep.name] = (listen_host if local else api_host, int(lport))
             self.proxy_names[ep.name] = name
 
     def stop(self) -> list[str]:

@@ -1,0 +1,120 @@
+"""Distributed runs, a worker dying, and Ctrl-C in the middle of a run — all on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.faults import ToxiproxyClient, serve_proxy_in_thread
+from harness.record import read_fault_events, read_manifest, read_records
+
+SHORT = Path(__file__).resolve().parents[2] / "e2e" / "short.yaml"
+
+
+def bakeoff(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(SHORT), "--quiet", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def run_dir_of(stdout: str) -> Path:
+    last = Path(stdout.strip().splitlines()[-1])
+    return last.parent if last.name == "report.html" else last
+
+
+def test_two_local_workers_lose_nothing(tmp_path: Path) -> None:
+    proc = bakeoff("--out", str(tmp_path), "--workers", "2")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    run_dir = run_dir_of(out)
+    df = read_records(run_dir)
+    manifest = read_manifest(run_dir)
+    per = manifest["schedule"]["logical_requests_per_contender"]
+    assert df.request_id.nunique() == 3 * per
+    assert set(df.worker) == {"w0", "w1"}
+    workers = manifest["workers"]
+    assert [w["lost"] for w in workers] == [0, 0]
+    assert sum(w["records"] for w in workers) == len(df)  # every record sent reached the master
+    assert sum(w["assigned"] for w in workers) == 3 * per
+    events = read_fault_events(run_dir)
+    assert [(e["action"], e["fault_id"]) for e in events] == [("apply", "f1-outage"), ("remove", "f1-outage")]
+
+
+def _children(pid: int, pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False).stdout
+    pids = []
+    for p in out.split():
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text().split()
+        except OSError:
+            continue
+        if int(stat[3]) == pid:
+            pids.append(int(p))
+    return pids
+
+
+def test_a_dead_worker_is_accounted_for_and_the_run_goes_on(tmp_path: Path) -> None:
+    proc = bakeoff("--out", str(tmp_path), "--workers", "2", "--duration", "14s")
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = _children(proc.pid, "harness.load._worker")
+    assert len(workers) == 2
+    time.sleep(6)  # the run is under way
+    os.kill(workers[1], signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert "died" in err and "logical requests lost" in err
+    run_dir = run_dir_of(out)
+    rows = read_manifest(run_dir)["workers"]
+    dead = [w for w in rows if not w["alive_at_end"]]
+    assert len(dead) == 1 and dead[0]["lost"] > 0
+    assert dead[0]["completed"] + dead[0]["lost"] == dead[0]["assigned"]
+    alive = [w for w in rows if w["alive_at_end"]]
+    assert alive[0]["lost"] == 0 and alive[0]["completed"] == alive[0]["assigned"]
+    assert (run_dir / "report.html").is_file()
+
+
+def test_ctrl_c_keeps_records_reports_and_leaves_no_fault_behind(tmp_path: Path) -> None:
+    with serve_proxy_in_thread() as srv:
+        proc = bakeoff("--out", str(tmp_path), "--toxiproxy", srv.url)
+        time.sleep(6.5)  # inside the outage window (4 s .. 8 s of the run clock, after start-up)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-3000:]
+        assert "stopping: waiting up to" in err
+        run_dir = run_dir_of(out)
+        manifest = read_manifest(run_dir)
+        assert manifest["interrupted"] is True and manifest["ended"] == "interrupted"
+        df = read_records(run_dir)
+        assert 0 < df.request_id.nunique() < 3 * manifest["schedule"]["logical_requests_per_contender"]
+        assert (run_dir / "report.html").is_file()
+        with ToxiproxyClient(srv.url) as api:
+            assert api.proxies() == {}  # every proxy this run made is gone, none left disabled
+        events = read_fault_events(run_dir)
+        assert [e["action"] for e in events] == ["apply", "remove"]  # the outage was lifted on the way out
+    # the report can be rebuilt from the records alone
+    rebuilt = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run_dir)],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+
+
+@pytest.mark.parametrize("signals", [2])
+def test_second_ctrl_c_aborts_and_records_stay_readable(tmp_path: Path, signals: int) -> None:
+    proc = bakeoff("--out", str(tmp_path), "--duration", "30s")
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    run_dir = run_dir_of(out)
+    df = read_records(run_dir)
+    assert len(df) > 0
+    assert read_manifest(run_dir)["ended"] == "aborted"
