@@ -183,3 +183,60 @@ def test_process_port_in_use_is_one_line_error() -> None:
         assert err.strip().count("\n") == 0 and "cannot listen on 127.0.0.1:" in err
     finally:
         taken.close()
+
+
+# As in the load process (harness/load/_runner.py): httpcore must see trio as absent under gevent.
+_GEVENT_SCRIPT = """
+import sys
+sys.modules.setdefault("trio", None)
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from harness.faults import ToxiproxyClient
+
+url, upstream = sys.argv[1], sys.argv[2]
+with ToxiproxyClient(url, timeout=5.0) as api:
+    api.create_proxy("g", upstream)
+    jobs = [gevent.spawn(api.add_toxic, "g", "noop", name=f"n{i}") for i in range(10)]
+    gevent.joinall(jobs, timeout=10, raise_error=True)
+    print(len(api.toxics("g")), api.version())
+"""
+
+
+def test_client_works_in_a_gevent_patched_process(echo_addr: str) -> None:
+    # gevent is only ever imported in a child process: never in this one, never outside harness/load.
+    with serve_proxy_in_thread() as srv:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        out = subprocess.run(
+            [sys.executable, "-c", _GEVENT_SCRIPT, srv.url, echo_addr],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=env,
+            check=False,
+        )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "10 2.12.0"
+
+
+def test_client_from_plain_threads(echo_addr: str) -> None:
+    with serve_proxy_in_thread() as srv, ToxiproxyClient(srv.url) as api:
+        api.create_proxy("th", echo_addr)
+        errors: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                for k in range(10):
+                    api.add_toxic("th", "latency", {"latency": 1}, name=f"t{i}-{k}")
+                    api.update_toxic("th", f"t{i}-{k}", attributes={"jitter": 1})
+            except BaseException as exc:  # collected for the assert below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        assert len(api.toxics("th")) == 80

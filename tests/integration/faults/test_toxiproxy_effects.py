@@ -142,6 +142,10 @@ def test_latency_adds_its_value_to_ttft(
     proxied = statistics.median(ttft(listen) for _ in range(7))
     assert base - direct < 0.005
     assert abs((proxied - direct) - 0.100) <= 0.005, (direct, proxied)
+    # Upstream latency delays the request bytes, which adds to TTFT too; several latencies add up.
+    api.add_toxic(listen_name(api, listen), "latency", {"latency": 50}, stream="upstream")
+    both = statistics.median(ttft(listen) for _ in range(5))
+    assert abs((both - direct) - 0.150) <= 0.005, (direct, both)
 
 
 def listen_name(api: ToxiproxyClient, addr: tuple[str, int]) -> str:

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.faults._toxiproxy_server import TOXIPROXY_VERSION, ToxiproxyApp
+from harness.faults.__main__ import main
+from harness.faults._toxiproxy_server import TOXIPROXY_VERSION, ToxiproxyApp, is_loopback
 from harness.faults._toxiproxy_server._proxy import split_host_port
 from harness.faults._toxiproxy_server._toxics import (
     ApiError,
@@ -125,3 +126,16 @@ def test_api_routing_without_sockets() -> None:
     assert call(app, "GET", "/proxies", ua="Mozilla/5.0") == (403, b"User agent not allowed\n")
     assert call(app, "GET", "/nowhere", ua="Mozilla/5.0")[0] == 404  # the browser check runs on routes only
     assert call(app, "POST", "/proxies", b"") == (400, {"error": "bad request body: EOF", "status": 400})
+
+
+@pytest.mark.parametrize(
+    ("host", "loop"),
+    [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("localhost", True), ("0.0.0.0", False)],
+)
+def test_is_loopback(host: str, loop: bool) -> None:
+    assert is_loopback(host) is loop
+
+
+def test_main_refuses_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--port", "70000"]) == 2
+    assert capsys.readouterr().err.strip() == "bakeoff proxy: --port must be 0..65535, got 70000"
