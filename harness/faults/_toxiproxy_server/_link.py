@@ -352,6 +352,14 @@ class Link:
             return
         st = self.stages[index]
         if st.closed:
+            # Its EOF is already on the way out; whatever is before it can never be delivered. Drop it
+            # (and them) so the stage list stays aligned with the collection's chain.
+            for dead in self.stages[: index + 1]:
+                dead.stop()
+                dead.closed = True
+            self.stages.pop(index)
+            if index > 0:
+                self.stages[index - 1].next = st.next
             return
         st.interrupt()
         if st.spec.type == "timeout":

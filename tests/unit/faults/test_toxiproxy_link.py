@@ -353,3 +353,17 @@ def test_removing_one_of_two_toxics_keeps_order(index: int) -> None:
     b.name = "second"
     _, _, dst = run_link([a, b], sc)
     assert dst.data == b"".join(b"%d" % i for i in range(20))
+
+
+def test_removing_a_closed_stage_keeps_the_chain_aligned() -> None:
+    async def sc(loop: asyncio.AbstractEventLoop, link: Link, src: FakeEnd, dst: FakeEnd) -> None:
+        link.feed(b"abcdef")  # limit_data passes 4 bytes and closes; latency still holds them
+        await asyncio.sleep(0.01)
+        link.remove_toxic(0)  # the closed limit_data goes; index 0 is now the latency stage
+        assert [st.spec.type for st in link.stages] == ["latency"]
+        link.remove_toxic(0)  # removing the latency flushes what it held, then the EOF
+        assert dst.data == b"abcd"
+        assert dst.closed_at is not None
+
+    lat = spec("latency", latency=1000)
+    run_link([spec("limit_data", bytes=4), lat], sc)
