@@ -214,6 +214,7 @@ class _Connection(asyncio.Protocol):
         "_drain_waiter",
         "_paused_writing",
         "_reading_paused",
+        "_resp",
         "_task",
         "method",
         "peer",
@@ -226,6 +227,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
         self._task: asyncio.Task[None] | None = None
+        self._resp: Response | None = None
         self._paused_writing = False
         self._reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -249,7 +251,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.server._conns.discard(self)
-        if self._task is not None and not self._task.done():
+        # The peer went away mid-answer: stop the handler. If the handler itself ended the answer
+        # (finish or abort), let it run on to record what it did.
+        if self._task is not None and not self._task.done() and not (self._resp and self._resp.finished):
             self._task.cancel()
         self._wake_drain()
 
@@ -362,6 +366,7 @@ class _Connection(asyncio.Protocol):
         req = Request(method.upper(), target, version=version, headers=headers, body=body, peer=self.peer)
         self.method = req.method
         resp = Response(self, keep_alive)
+        self._resp = resp
         self._task = asyncio.get_running_loop().create_task(self._run(req, resp))
 
     async def _run(self, req: Request, resp: Response) -> None:

@@ -27,7 +27,7 @@ def _encoding() -> Any:
     # Python 3.11; the warning is theirs, not ours (and pytest turns warnings into errors).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        import bpe_openai  # noqa: PLC0415 - loading the vocabularies takes ~0.5 s; only pay it when used
+        import bpe_openai  # loading the vocabularies takes ~0.5 s: only pay it when used
 
         return bpe_openai.get_encoding(ENCODING_NAME)
 

@@ -65,6 +65,9 @@ class GroundTruthWriter:
 
     def write(self, rec: GroundTruthRecord) -> None:
         d = asdict(rec)
+        for k, v in d.items():
+            if k.startswith("t_") and v is not None:
+                d[k] = round(v, 6)
         d["chunk_times"] = [round(t, 6) for t in rec.chunk_times]
         self._fh.write(json.dumps(d, separators=(",", ":")) + "\n")
 
