@@ -58,6 +58,7 @@ def test_cli_bad_config_exits_2(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     assert r.returncode == 2
     assert "$.endpoints[0].dialect" in r.stderr and "Traceback" not in r.stderr
