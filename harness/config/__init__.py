@@ -26,6 +26,7 @@ from harness.config._models import (
     PromptItem,
     Scenario,
     Stage,
+    Sweep,
     Timeouts,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "ResolvedScenario",
     "Scenario",
     "Stage",
+    "Sweep",
     "Timeouts",
     "load_fault_file",
     "load_prompts",

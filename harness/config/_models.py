@@ -30,6 +30,7 @@ __all__ = [
     "PromptItem",
     "Scenario",
     "Stage",
+    "Sweep",
     "Timeouts",
 ]
 
@@ -130,7 +131,6 @@ class Contender(UserModel):
     )
     retry_on: list[RetryClass] = Field(
         default_factory=lambda: [  # type: ignore[arg-type]  # literals, checked by pydantic at load
-
             "connect_refused",
             "connect_timeout",
             "conn_reset",
@@ -196,8 +196,24 @@ class Stage(UserModel):
     ramp: bool = Field(False, description="ramp linearly from the previous rate instead of stepping")
 
 
+class Sweep(UserModel):
+    """Walk the arrival rate up in equal steps to find where a contender breaks (open model)."""
+
+    start: Rate = Field(gt=0, description="rate of the first step (requests/s)")
+    end: Rate = Field(gt=0, description="rate of the last step (requests/s)")
+    steps: int = Field(ge=2, le=100)
+    step_duration: Duration = Field(gt=0)
+
+    def rates(self) -> list[float]:
+        return [self.start + (self.end - self.start) * k / (self.steps - 1) for k in range(self.steps)]
+
+
 class LoadProfile(UserModel):
-    """How requests arrive. Open model: a seeded arrival schedule. Closed model: N users in a loop."""
+    """How requests arrive. Open model: a seeded arrival schedule. Closed model: N users in a loop.
+
+    Shapes: ``rate`` alone holds one rate; ``stages`` step or ramp it (a spike is a short high stage);
+    ``sweep`` walks it up in equal steps. Warm-up and cool-down windows are excluded from metrics.
+    """
 
     model: Literal["open", "closed"] = "open"
     mode: Literal["parallel", "sequential"] = Field("parallel", description="contenders at once or in turn")
@@ -205,8 +221,9 @@ class LoadProfile(UserModel):
     rate: Rate = Field(2.0, gt=0, description="open model: requests/s per contender")
     burstiness: float = Field(1.0, gt=0, description="gamma shape; < 1 is burstier than Poisson")
     stages: list[Stage] = Field(default_factory=list, description="open model: overrides rate over time")
+    sweep: Sweep | None = Field(None, description="open model: step the rate up; sets duration")
     users: int = Field(4, ge=1, description="closed model: concurrent users per contender; open: pool size")
-    spawn_rate: float = Field(10.0, gt=0)
+    spawn_rate: float = Field(10.0, gt=0, description="closed model: users started per second per contender")
     think_time: Duration = Field(0.0, ge=0)
     duration: Duration = Field(60.0, gt=0)
     warmup: Duration = Field(0.0, ge=0, description="excluded from metrics")
@@ -216,6 +233,29 @@ class LoadProfile(UserModel):
     )
     max_error_rate: float | None = Field(None, gt=0, le=1, description="stop when the error rate exceeds it")
     grace: Duration = Field(10.0, ge=0, description="time in-flight requests get to finish at the end")
+
+    @model_validator(mode="after")
+    def _shape(self) -> LoadProfile:
+        if self.sweep is not None:
+            if self.stages:
+                raise ValueError("give either stages or sweep, not both")
+            total = self.sweep.steps * self.sweep.step_duration
+            if "duration" in self.model_fields_set and abs(self.duration - total) > 1e-9:
+                raise ValueError(
+                    f"duration must equal sweep.steps × sweep.step_duration ({total:g} s) or be omitted"
+                )
+            object.__setattr__(self, "duration", total)
+        elif self.stages and "duration" not in self.model_fields_set:
+            object.__setattr__(self, "duration", sum(st.duration for st in self.stages))
+        if self.warmup + self.cooldown >= self.duration:
+            raise ValueError("warmup + cooldown leave no measured window")
+        return self
+
+    def effective_stages(self) -> list[Stage]:
+        """The stages the arrival process follows (a sweep expanded into steps)."""
+        if self.sweep is not None:
+            return [Stage(duration=self.sweep.step_duration, rate=r) for r in self.sweep.rates()]
+        return list(self.stages)
 
 
 FaultKind = Literal[
@@ -254,7 +294,9 @@ class FaultSpec(UserModel):
     )
     stall_for: Duration | None = Field(None, description="stall: how long the stream stops")
     rpm: int | None = Field(None, ge=1, description="rate_limit: requests per minute allowed")
-    tpm: int | None = Field(None, ge=1, description="rate_limit: tokens per minute (prompt estimate + max_tokens)")
+    tpm: int | None = Field(
+        None, ge=1, description="rate_limit: tokens per minute (prompt estimate + max_tokens)"
+    )
 
 
 class FaultFile(FaultSpec):

@@ -113,8 +113,9 @@ class _BakeoffUser(User):
     def _closed_loop(self, ex: LoadExecutor) -> None:
         lane = self.lane
         end = lane.offset + ex.load.duration
-        if ex.clock() < lane.offset:
-            gevent.sleep(lane.offset - ex.clock())
+        start = lane.offset + self.user_no / ex.load.spawn_rate  # users join at spawn_rate per contender
+        if ex.clock() < start:
+            gevent.sleep(start - ex.clock())
         while not ex.stopping and lane.stopped_reason is None and ex.clock() < end:
             seq = lane.next_index
             if ex.load.max_requests is not None and seq >= ex.load.max_requests:
@@ -201,6 +202,17 @@ class LoadExecutor:
     def in_flight(self) -> int:
         return sum(lane.in_flight for lane in self.lanes)
 
+    def finished(self) -> bool:
+        """Every lane has nothing left to send and nothing in flight (closed model: its time is up)."""
+        if self.load.model == "open":
+            return all(lane.drained for lane in self.lanes)
+        now = self.clock()
+        return all(
+            (lane.stopped_reason is not None or now >= lane.offset + self.load.duration)
+            and lane.in_flight == 0
+            for lane in self.lanes
+        )
+
     def stop(self) -> None:
         """Stop scheduling new requests; in-flight ones go on until they finish or ``abort()``."""
         self.stopping = True
@@ -240,7 +252,7 @@ class LoadExecutor:
                 if aborted():
                     reason = "aborted"
                     break
-                if all(lane.drained for lane in self.lanes) and self._spawned(runner, total_users):
+                if self.finished() and self._spawned(runner, total_users):
                     break
                 if self.stopping and self.in_flight == 0:
                     reason = "stopped"

@@ -34,12 +34,13 @@ class ScheduledRequest:
 
 def _segments(load: LoadProfile) -> list[tuple[float, float, float, float]]:
     """(start, end, rate_start, rate_end) pieces covering [0, duration]."""
-    if not load.stages:
+    stages = load.effective_stages()
+    if not stages:
         return [(0.0, load.duration, load.rate, load.rate)]
     out: list[tuple[float, float, float, float]] = []
     t = 0.0
-    prev = load.stages[0].rate if not load.stages[0].ramp else 0.0
-    for st in load.stages:
+    prev = stages[0].rate if not stages[0].ramp else 0.0
+    for st in stages:
         start_rate = prev if st.ramp else st.rate
         out.append((t, t + st.duration, start_rate, st.rate))
         t += st.duration

@@ -61,12 +61,7 @@ class _WorkerState:
                 "bakeoff_records", {"records": batch, "in_flight": in_flight, "stopped": stopped}
             )
             self.sent += len(batch)
-        if (
-            ex is not None
-            and not self.done_sent
-            and all(lane.drained for lane in ex.lanes)
-            and ex.load.model == "open"
-        ):
+        if ex is not None and not self.done_sent and ex.finished():
             self.done_sent = True
             runner.send_message("bakeoff_done", {})
 

@@ -18,8 +18,13 @@ SHORT = Path(__file__).resolve().parents[2] / "e2e" / "short.yaml"
 
 
 def bakeoff(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(SHORT), "--quiet", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(SHORT), "--quiet", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def run_dir_of(stdout: str) -> Path:
@@ -100,8 +105,13 @@ def test_ctrl_c_keeps_records_reports_and_leaves_no_fault_behind(tmp_path: Path)
         events = read_fault_events(run_dir)
         assert [e["action"] for e in events] == ["apply", "remove"]  # the outage was lifted on the way out
     # the report can be rebuilt from the records alone
-    rebuilt = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run_dir)],
-                             capture_output=True, text=True, timeout=60, check=False)
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "report", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert rebuilt.returncode == 0, rebuilt.stderr
 
 

@@ -70,3 +70,28 @@ def test_prompt_order_uses_every_prompt_evenly() -> None:
     order = prompt_order(5, 50, 9)
     assert sorted(order) == sorted(list(range(5)) * 10)
     assert order == prompt_order(5, 50, 9) and order != prompt_order(5, 50, 10)
+
+
+def test_sweep_steps_rate_and_sets_duration() -> None:
+    from harness.config import Sweep
+
+    load = LoadProfile(arrival="constant", sweep=Sweep(start=1, end=4, steps=4, step_duration=5))
+    assert load.duration == 20
+    s = build_schedule(load, 3, 1)
+    per_step = [sum(1 for r in s if 5 * k <= r.t_intended < 5 * (k + 1)) for k in range(4)]
+    assert per_step == [5, 10, 15, 20]
+    assert [rate_at(load, 5 * k + 1) for k in range(4)] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_sweep_and_stages_conflict_and_duration_must_match() -> None:
+    import pydantic
+    import pytest
+
+    from harness.config import Sweep
+
+    with pytest.raises(pydantic.ValidationError, match="either stages or sweep"):
+        LoadProfile(sweep=Sweep(start=1, end=2, steps=2, step_duration=1), stages=[Stage(duration=1, rate=1)])
+    with pytest.raises(pydantic.ValidationError, match="duration must equal"):
+        LoadProfile(duration=7, sweep=Sweep(start=1, end=2, steps=2, step_duration=1))
+    with pytest.raises(pydantic.ValidationError, match="no measured window"):
+        LoadProfile(duration=10, warmup=6, cooldown=4)
