@@ -271,3 +271,50 @@ def proxy(ctx: click.Context) -> None:
     from harness.faults.__main__ import main as proxy_main
 
     sys.exit(proxy_main(list(ctx.args)))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--slo",
+    "slos",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override an SLO for the gate, e.g. --slo ttft=800ms --slo max_error_rate=2%. Repeatable.",
+)
+@_errors_to_exit
+def gate(run_dir: Path, slos: tuple[str, ...]) -> None:
+    """Exit 3 when a contender fails its SLOs (for pipelines); prints one line per contender."""
+    from harness.report import EXIT_SLO_FAILED, parse_slo_overrides
+    from harness.report import gate as run_gate
+
+    try:
+        overrides = parse_slo_overrides(list(slos))
+    except ValueError as exc:
+        raise ConfigError([f"--slo: {exc}"]) from None
+    passed, lines = run_gate(run_dir, overrides or None)
+    for line in lines:
+        click.echo(line)
+    if not passed:
+        sys.exit(EXIT_SLO_FAILED)
+
+
+@cli.command()
+@click.argument(
+    "run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the comparison here (.html for a page, anything else for text); default: print it.",
+)
+@_errors_to_exit
+def compare(run_dirs: tuple[Path, ...], out: Path | None) -> None:
+    """Pool repeated runs of one scenario: mean, spread and confidence intervals per metric."""
+    from harness.analysis import compare_runs
+    from harness.report import comparison_text, write_comparison
+
+    if out is not None:
+        click.echo(str(write_comparison(list(run_dirs), out)))
+    else:
+        click.echo(comparison_text(compare_runs(list(run_dirs))))
