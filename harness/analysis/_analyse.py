@@ -19,7 +19,7 @@ from harness.analysis._phases import (
     measurement_window,
     phase_durations,
 )
-from harness.analysis._prepare import chains, chunk_gaps, logical_requests
+from harness.analysis._prepare import _bool, chains, chunk_gaps, logical_requests, obj_values
 from harness.analysis._risks import risks_and_verdict
 from harness.analysis._scorecard import DeclaredScores, scorecard
 
@@ -61,51 +61,160 @@ def records_of(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
 
 
-def _observability(att: pd.DataFrame) -> dict[str, dict[str, Any]]:
+_LG_COLS = (
+    "ok",
+    "throttled",
+    "primary_failed",
+    "rescued",
+    "cost",
+    "wasted_cost",
+    "output_tokens",
+    "usage_source",
+    "check_passed",
+    "n_attempts",
+    "attempts_429",
+    "fallback",
+    "max_tokens_exceeded",
+    "finished",
+    "ttft",
+    "user_ttft",
+    "tpot",
+    "e2e",
+    "user_latency",
+    "schedule_lag",
+)
+
+
+def _num(df: pd.DataFrame, col: str) -> np.ndarray:
+    if not len(df):
+        return np.empty(0)
+    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _attempt_arrays(
+    records: pd.DataFrame, rows: np.ndarray, windows: list[FaultWindow]
+) -> dict[str, np.ndarray]:
+    """The attempt columns later steps need, as arrays restricted to ``rows`` (the measured window)."""
+
+    def obj(col: str, fill: Any = None) -> np.ndarray:
+        if not len(records):
+            return np.empty(0, dtype=object)
+        return np.asarray(obj_values(records[col], fill)[rows], dtype=object)
+
+    def present(col: str) -> np.ndarray:
+        if not len(records):
+            return np.empty(0, dtype=bool)
+        out: np.ndarray = records[col].notna().to_numpy(dtype=bool)[rows]
+        return out
+
+    def num(col: str) -> np.ndarray:
+        return _num(records, col)[rows] if len(records) else np.empty(0)
+
+    out = {
+        "contender": obj("contender", ""),
+        "endpoint": obj("endpoint", ""),
+        "prompt_class": obj("prompt_class", ""),
+        "outcome": obj("outcome", ""),
+        "error_class": obj("error_class"),
+        "status": num("status"),
+        "t_intended": num("t_intended"),
+        "t_dispatch": num("t_dispatch"),
+        "t_end": num("t_end"),
+        "fallback_from": obj("fallback_from"),
+        "final": _bool(records["is_final_attempt"])[rows] if len(records) else np.empty(0, dtype=bool),
+        "usage_source": obj("usage_source", "none"),
+        "model_requested": obj("model_requested", ""),
+        "model_served": obj("model_served"),
+        "has_request_id": present("vendor_request_id"),
+        "has_ratelimit": present("ratelimit_remaining_requests") | present("ratelimit_remaining_tokens"),
+    }
+    out["ok"] = out["outcome"] == "ok"
+    out["phase"] = assign_phases(out["t_intended"], windows)
+    return out
+
+
+def _errors_table(att: dict[str, np.ndarray], lg: pd.DataFrame) -> pd.DataFrame:
+    cols = ["contender", "phase", "error_class", "final_requests", "attempts"]
+    if not att["ok"].size or att["ok"].all():
+        return pd.DataFrame(columns=cols)
+    err = ~att["ok"]
+    a = pd.DataFrame({k: att[k][err] for k in ("contender", "phase", "error_class")})
+    a_counts = a.groupby(["contender", "phase", "error_class"], dropna=False).size().rename("attempts")
+    lerr = lg.loc[~lg["ok"].to_numpy(dtype=bool), ["contender", "phase", "error_class"]]
+    f_counts = (
+        lerr.groupby(["contender", "phase", "error_class"], dropna=False).size().rename("final_requests")
+    )
+    errors = pd.concat([f_counts, a_counts], axis=1).fillna(0).astype(int).reset_index()
+    errors["error_class"] = errors["error_class"].fillna("unknown")
+    return errors[cols]
+
+
+class _Coded:
+    """An object array held as integer codes, so ``coded == value`` is a fast integer comparison."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.codes, uniques = pd.factorize(values)
+        self.index = {str(u): i for i, u in enumerate(uniques)}
+
+    def __eq__(self, value: object) -> np.ndarray:  # type: ignore[override]
+        return np.asarray(self.codes == self.index.get(str(value), -2))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for c, a in att.groupby("contender", sort=True):
-        answered = a["status"].notna().to_numpy()
-        ok = (a["outcome"] == "ok").to_numpy()
-        cls = a["error_class"].astype(object).to_numpy()
-        status = pd.to_numeric(a["status"], errors="coerce").to_numpy(dtype=float)
-        cap = np.isin(cls, _CAPACITY_CLASSES) | np.isin(status, (503.0, 529.0))
-        n_ans = int(answered.sum())
-        rl = (a["ratelimit_remaining_requests"].notna() | a["ratelimit_remaining_tokens"].notna()).to_numpy()
-        served = a.loc[ok & a["model_served"].notna().to_numpy()]
+    codes, names = pd.factorize(att["contender"])
+    answered_all = np.isfinite(att["status"])
+    cap_all = np.isin(att["error_class"], _CAPACITY_CLASSES) | np.isin(att["status"], (503.0, 529.0))
+    client_all = att["error_class"] == "client_error"
+    reported_all = att["usage_source"] == "reported"
+    served_all = att["ok"] & pd.notna(att["model_served"])
+    for i, c in sorted(enumerate(names), key=lambda x: str(x[1])):
+        sel = codes == i
+        answered = sel & answered_all
+        ok = sel & att["ok"]
+        served = sel & served_all
         pinned = None
-        if len(served):
-            req = served["model_requested"].astype(str).to_numpy()
-            got = served["model_served"].astype(str).to_numpy()
+        if served.any():
+            req = att["model_requested"][served].astype(str)
+            got = att["model_served"][served].astype(str)
             pinned = float(np.mean([g == r or g.startswith(r) for g, r in zip(got, req, strict=True)]))
-        n_ok = int(ok.sum())
+        n_ans, n_ok = int(answered.sum()), int(ok.sum())
         out[str(c)] = {
-            "attempts": float(len(a)),
-            "capacity_errors": float(cap.sum()),
-            "client_errors": float((cls == "client_error").sum()),
-            "request_ids": float(a["vendor_request_id"].notna().to_numpy()[answered].mean())
-            if n_ans
-            else None,
-            "ratelimit_headers": float(rl[answered].mean()) if n_ans else None,
-            "usage_reported": float((a["usage_source"].to_numpy()[ok] == "reported").mean())
-            if n_ok
-            else None,
+            "attempts": float(sel.sum()),
+            "capacity_errors": float((sel & cap_all).sum()),
+            "client_errors": float((sel & client_all).sum()),
+            "request_ids": float(att["has_request_id"][answered].mean()) if n_ans else None,
+            "ratelimit_headers": float(att["has_ratelimit"][answered].mean()) if n_ans else None,
+            "usage_reported": float(reported_all[ok].mean()) if n_ok else None,
             "model_pinning": pinned,
         }
     return out
 
 
 def _groups(lg: pd.DataFrame, phase_order: list[str]) -> list[tuple[str, str, str, np.ndarray]]:
+    """(contender, scope, group, row positions): whole run, each phase in time order, each prompt class."""
     out: list[tuple[str, str, str, np.ndarray]] = []
-    for c, raw in sorted(lg.groupby("contender", sort=False).indices.items()):
-        idx = np.asarray(raw)
+    if not len(lg):
+        return out
+    c_codes, c_names = pd.factorize(lg["contender"])
+    p_codes, p_names = pd.factorize(lg["phase"])
+    k_codes, k_names = pd.factorize(lg["prompt_class"])
+    p_index = {str(p): i for i, p in enumerate(p_names)}
+    for ci, c in sorted(enumerate(c_names), key=lambda x: str(x[1])):
+        idx = np.flatnonzero(c_codes == ci)
         out.append((str(c), "run", "all", idx))
-        sub = lg.iloc[idx]
-        ph = sub.groupby("phase", sort=False).indices
+        pc, kc = p_codes[idx], k_codes[idx]
         for p in phase_order:
-            if p in ph:
-                out.append((str(c), "phase", p, idx[np.asarray(ph[p])]))
-        for k, cidx in sorted(sub.groupby("prompt_class", sort=False).indices.items()):
-            out.append((str(c), "class", str(k), idx[np.asarray(cidx)]))
+            if p in p_index:
+                sel = idx[pc == p_index[p]]
+                if sel.size:
+                    out.append((str(c), "phase", p, sel))
+        for ki, k in sorted(enumerate(k_names), key=lambda x: str(x[1])):
+            sel = idx[kc == ki]
+            if sel.size:
+                out.append((str(c), "class", str(k), sel))
     return out
 
 
@@ -131,45 +240,32 @@ def analyse(
     windows = fault_windows(fault_events, manifest, window)
     phases = phase_durations(window, windows)
 
-    t_int = (
-        pd.to_numeric(records["t_intended"], errors="coerce").to_numpy(dtype=float)
-        if len(records)
-        else np.empty(0)
-    )
-    in_win = (t_int >= window.start) & (t_int < window.end)
-    att = records.loc[in_win].reset_index(drop=True) if len(records) else records
-    lg = logical_requests(att, manifest)
+    t_int = _num(records, "t_intended")
+    rows = np.flatnonzero((t_int >= window.start) & (t_int < window.end))
+    att = _attempt_arrays(records, rows, windows)
+    lg = logical_requests(records, manifest, rows if rows.size < len(records) else None)
     lg["phase"] = assign_phases(lg["t_intended"].to_numpy(dtype=float), windows) if len(lg) else []
     good = good_mask(lg, slo)
     lg["good"] = good
-    att = (
-        att.assign(
-            phase=assign_phases(
-                pd.to_numeric(att["t_intended"], errors="coerce").to_numpy(dtype=float), windows
-            )
-        )
-        if len(att)
-        else att.assign(phase=[])
-    )
 
-    # chunk gaps of succeeded final attempts, tagged with their logical row
-    fin_ok = att.loc[
-        (att["outcome"] == "ok").to_numpy() & att["is_final_attempt"].fillna(False).astype(bool).to_numpy()
-    ]
-    gaps, owner = chunk_gaps(fin_ok["chunk_times"]) if len(fin_ok) else (np.empty(0), np.empty(0, dtype=int))
-    gap_keys = fin_ok["contender"].astype(str).to_numpy()[owner] if len(fin_ok) else np.empty(0, dtype=object)
-    gap_phase = fin_ok["phase"].to_numpy()[owner] if len(fin_ok) else np.empty(0, dtype=object)
-    gap_class = (
-        fin_ok["prompt_class"].fillna("").astype(str).to_numpy()[owner]
-        if len(fin_ok)
-        else np.empty(0, dtype=object)
-    )
+    # chunk gaps of succeeded final attempts, tagged with their attempt row
+    fin_ok = np.flatnonzero(att["ok"] & att["final"])
+    if fin_ok.size:
+        chunks = records["chunk_times"].to_numpy(dtype=object)[rows[fin_ok]]
+        gaps, owner = chunk_gaps(pd.Series(chunks, dtype=object))
+        gap_rows = fin_ok[owner]
+    else:
+        gaps, gap_rows = np.empty(0), np.empty(0, dtype=int)
+    gap_keys = _Coded(att["contender"][gap_rows])
+    gap_phase = _Coded(att["phase"][gap_rows])
+    gap_class = _Coded(att["prompt_class"][gap_rows])
 
+    cols = {k: lg[k].to_numpy() for k in _LG_COLS} if len(lg) else {}
     phase_order = list(phases)
     req_rows: list[dict[str, Any]] = []
     lat_rows: list[dict[str, Any]] = []
     for c, scope, grp, idx in _groups(lg, phase_order):
-        sub = lg.iloc[idx]
+        sub = {k: v[idx] for k, v in cols.items()}
         gsel = gap_keys == c
         if scope == "phase":
             gsel = gsel & (gap_phase == grp)
@@ -181,26 +277,10 @@ def analyse(
         lat_rows.extend({**key, **r} for r in latency_rows(sub, gaps[gsel]))
     requests = pd.DataFrame(req_rows)
     latency = pd.DataFrame(lat_rows)
-
-    if len(att):
-        err = att.loc[(att["outcome"] != "ok").to_numpy()]
-        a_counts = err.groupby(["contender", "phase", "error_class"], dropna=False).size().rename("attempts")
-        lerr = lg.loc[~lg["ok"].to_numpy(dtype=bool)]
-        f_counts = (
-            lerr.groupby(["contender", "phase", "error_class"], dropna=False).size().rename("final_requests")
-        )
-        errors = pd.concat([f_counts, a_counts], axis=1).fillna(0).astype(int).reset_index()
-        errors["error_class"] = errors["error_class"].fillna("unknown")
-    else:
-        errors = pd.DataFrame(columns=["contender", "phase", "error_class", "final_requests", "attempts"])
-
+    errors = _errors_table(att, lg)
     chain_of = chains(manifest)
-    impact = (
-        fault_impact(lg, att, windows, chain_of, window)
-        if len(lg)
-        else fault_impact(lg, att, [], chain_of, window)
-    )
-    obs = _observability(att) if len(att) else {}
+    impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window)
+    obs = _observability(att)
     contenders = [str(c["name"]) for c in manifest.get("contenders") or [] if "name" in c]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     meta = _meta(manifest, records, window)

@@ -71,7 +71,7 @@ def _time_to_recover(
 
 def fault_impact(
     lg: pd.DataFrame,
-    attempts: pd.DataFrame,
+    attempts: dict[str, np.ndarray],
     windows: list[FaultWindow],
     chain_of: dict[str, tuple[str, ...]],
     window: Window,
@@ -80,31 +80,39 @@ def fault_impact(
     rows: list[dict[str, Any]] = []
     applied = [w for w in windows if w.applied]
     first_fault = min((w.start for w in applied), default=window.end)
-    contenders = (
-        sorted(set(lg["contender"].unique()) | set(attempts["contender"].unique())) if len(lg) else []
-    )
+    lg_c = lg["contender"].to_numpy(dtype=object) if len(lg) else np.empty(0, dtype=object)
+    contenders = sorted(set(lg_c.tolist()) | set(attempts["contender"].tolist())) if len(lg) else []
+    per: dict[str, dict[str, np.ndarray]] = {}
+    for c in contenders if applied else []:
+        sel = lg_c == c
+        asel = attempts["contender"] == c
+        per[c] = {
+            "t": lg["t_intended"].to_numpy(dtype=float)[sel],
+            "ok": lg["ok"].to_numpy(dtype=bool)[sel],
+            "lat": lg["user_latency"].to_numpy(dtype=float)[sel],
+            **{
+                f"a_{k}": attempts[k][asel]
+                for k in ("t_end", "t_dispatch", "ok", "endpoint", "fallback_from")
+            },
+        }
     for w in applied:
         for c in contenders:
             chain = chain_of.get(c, ())
             affected = not w.endpoints or not chain or bool(set(w.endpoints) & set(chain)) or w.target == c
-            g = lg.loc[lg["contender"].to_numpy() == c]
-            t = g["t_intended"].to_numpy(dtype=float)
-            ok = g["ok"].to_numpy(dtype=bool)
-            lat = g["user_latency"].to_numpy(dtype=float)
+            d = per[c]
+            t, ok, lat = d["t"], d["ok"], d["lat"]
             inside = (t >= w.start) & (t < w.end)
             n_in = int(inside.sum())
             lost = int((inside & ~ok).sum())
-            a = attempts.loc[attempts["contender"].to_numpy() == c]
             primary = chain[0] if chain else None
-            a_end = pd.to_numeric(a["t_end"], errors="coerce").to_numpy(dtype=float)
-            a_disp = pd.to_numeric(a["t_dispatch"], errors="coerce").to_numpy(dtype=float)
+            a_end, a_disp = d["a_t_end"], d["a_t_dispatch"]
             horizon = w.recovery_end
-            err_t = a_end[(a["outcome"].to_numpy() != "ok") & (a_end >= w.start) & (a_end <= horizon)]
+            err_t = a_end[~d["a_ok"] & (a_end >= w.start) & (a_end <= horizon)]
             fb_sel = (a_disp >= w.start) & (a_disp <= horizon)
             if primary:
-                fb_sel &= a["endpoint"].astype(str).to_numpy() != primary
+                fb_sel &= d["a_endpoint"] != primary
             else:
-                fb_sel &= a["fallback_from"].notna().to_numpy()
+                fb_sel &= pd.notna(d["a_fallback_from"])
             reactions = np.concatenate([err_t, a_disp[fb_sel]])
             ttd = float(reactions.min() - w.start) if reactions.size else None
             base = _baseline(t, lat, ok, w.start, first_fault, window)

@@ -17,6 +17,7 @@ Formulas (one name each, printed in the report's methodology):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -97,29 +98,36 @@ def _ratio(num: float, den: float) -> float:
 
 
 def request_metrics(
-    g: pd.DataFrame, good: np.ndarray, seconds: float, *, n_chunk_gaps: int = 0
+    g: Mapping[str, Any], good: np.ndarray, seconds: float, *, n_chunk_gaps: int = 0
 ) -> dict[str, float]:
-    """Counts, rates, throughput and cost over one group of logical requests covering ``seconds``."""
-    n = len(g)
-    ok = g["ok"].to_numpy(dtype=bool)
+    """Counts, rates, throughput and cost over one group of logical requests covering ``seconds``.
+
+    ``g`` maps column names to equal-length arrays (a DataFrame of logical requests works too).
+    """
+
+    def col(name: str, dtype: Any = None) -> np.ndarray:
+        return np.asarray(g[name], dtype=dtype)
+
+    ok = col("ok", bool)
+    n = int(ok.size)
     n_ok = int(ok.sum())
-    n_good = int(good.sum())
-    throttled = int(g["throttled"].to_numpy(dtype=bool).sum())
+    n_good = int(np.asarray(good, dtype=bool).sum())
+    throttled = int(col("throttled", bool).sum())
     failed = n - n_ok
-    prim_failed = int(g["primary_failed"].to_numpy(dtype=bool).sum())
-    rescued = int(g["rescued"].to_numpy(dtype=bool).sum())
-    cost = float(g["cost"].to_numpy(dtype=float).sum())
-    out_tok = g["output_tokens"].to_numpy(dtype=float)
-    usage = g["usage_source"].to_numpy()
-    check = g["check_passed"].to_numpy()
-    attempts = int(g["n_attempts"].to_numpy(dtype=float).sum())
+    prim_failed = int(col("primary_failed", bool).sum())
+    rescued = int(col("rescued", bool).sum())
+    cost = float(col("cost", float).sum())
+    out_tok = col("output_tokens", float)
+    usage = col("usage_source")
+    check = col("check_passed")
+    attempts = int(col("n_attempts", float).sum())
     lat: dict[str, float] = {}
-    okg = g.loc[ok] if n_ok < n else g
     for m in ("ttft", "user_ttft", "tpot", "e2e", "user_latency"):
-        vals = okg[m].to_numpy(dtype=float)
+        vals = col(m, float)[ok]
         vals = vals[np.isfinite(vals)]
-        for p in (50, 95, 99):
-            lat[f"{m}_p{p}"] = float(np.percentile(vals, p)) if vals.size else math.nan
+        qs = np.percentile(vals, (50, 95, 99)) if vals.size else (math.nan,) * 3
+        for p, q in zip((50, 95, 99), qs, strict=True):
+            lat[f"{m}_p{p}"] = float(q)
     return {
         "requests": float(n),
         "succeeded": float(n_ok),
@@ -136,39 +144,39 @@ def request_metrics(
         "throughput_rps": _ratio(n_ok, seconds),
         "goodput_rps": _ratio(n_good, seconds),
         "output_tok_s": _ratio(float(np.nansum(out_tok[ok])), seconds),
-        "fallback_rate": _ratio(int(g["fallback"].to_numpy(dtype=bool).sum()), n),
+        "fallback_rate": _ratio(int(col("fallback", bool).sum()), n),
         "primary_failures": float(prim_failed),
         "rescued": float(rescued),
         "rescue_rate": _ratio(rescued, prim_failed),
         "attempts": float(attempts),
         "attempts_per_request": _ratio(attempts, n),
-        "attempts_429": float(g["attempts_429"].to_numpy(dtype=float).sum()),
+        "attempts_429": float(col("attempts_429", float).sum()),
         "cost_usd": cost,
-        "wasted_cost_usd": float(g["wasted_cost"].to_numpy(dtype=float).sum()),
+        "wasted_cost_usd": float(col("wasted_cost", float).sum()),
         "cost_per_1k_requests": _ratio(cost, n) * 1000 if n else math.nan,
         "cost_per_good_request": _ratio(cost, n_good),
         "usage_reported_share": _ratio(int((usage[ok] == "reported").sum()), n_ok),
         "usage_estimated_share": _ratio(int((usage[ok] == "estimated").sum()), n_ok),
         "usage_missing_share": _ratio(int((usage[ok] == "none").sum()), n_ok),
-        "max_tokens_overruns": float(g["max_tokens_exceeded"].to_numpy(dtype=bool).sum()),
+        "max_tokens_overruns": float(col("max_tokens_exceeded", bool).sum()),
         "check_failed": float(sum(1 for c in check[ok] if c is False or c is np.False_)),
-        "unfinished": float((~g["finished"].to_numpy(dtype=bool)).sum()),
+        "unfinished": float((~col("finished", bool)).sum()),
         "chunk_gaps": float(n_chunk_gaps),
         **lat,
     }
 
 
-def latency_rows(g: pd.DataFrame, gaps: np.ndarray) -> list[dict[str, Any]]:
+def latency_rows(g: Mapping[str, Any], gaps: np.ndarray) -> list[dict[str, Any]]:
     """Distribution (count, mean, min, p50 … p99.9, max) of each latency metric over succeeded requests."""
-    ok = g["ok"].to_numpy(dtype=bool)
+    ok = np.asarray(g["ok"], dtype=bool)
     rows: list[dict[str, Any]] = []
     for m in LATENCY_METRICS:
         if m == "chunk_gap":
             vals = gaps
         elif m == "schedule_lag":
-            vals = g[m].to_numpy(dtype=float)  # every request waited, failed or not
+            vals = np.asarray(g[m], dtype=float)  # every request waited, failed or not
         else:
-            vals = g[m].to_numpy(dtype=float)[ok]
+            vals = np.asarray(g[m], dtype=float)[ok]
         rows.append({"metric": m, **describe(vals)})
     return rows
 

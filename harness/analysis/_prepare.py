@@ -97,81 +97,134 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in LOGICAL_COLUMNS})
 
 
-def logical_requests(records: pd.DataFrame, manifest: dict[str, Any]) -> pd.DataFrame:
+class _Rows:
+    """A read-only view of some rows of a frame: ``view[col]`` is a Series of just those rows."""
+
+    def __init__(self, df: pd.DataFrame, rows: np.ndarray) -> None:
+        self.df, self.rows = df, np.asarray(rows)
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def __getitem__(self, col: str) -> pd.Series:
+        return self.df[col].iloc[self.rows].reset_index(drop=True)
+
+
+def _obj(series: pd.Series, idx: np.ndarray) -> np.ndarray:
+    """Column values at positions ``idx`` as an object array (None for missing)."""
+    arr = obj_values(series, None)
+    return np.asarray(arr[idx], dtype=object)
+
+
+def obj_values(series: pd.Series, fill: Any = None) -> np.ndarray:
+    """Values as an object array with ``fill`` for missing ones (None by default).
+
+    Low-cardinality columns (contender, endpoint, classes) go through factorize and a lookup table,
+    which is much faster than converting Arrow-backed strings one by one.
+    """
+    if series.dtype == object and len(series) < 50_000:
+        return np.asarray(series.to_numpy(dtype=object, na_value=fill), dtype=object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if len(uniques) * 20 > max(len(series), 1):
+        return np.asarray(series.to_numpy(dtype=object, na_value=fill), dtype=object)
+    lut = np.empty(len(uniques) + 1, dtype=object)
+    lut[: len(uniques)] = np.asarray(uniques, dtype=object)
+    lut[-1] = fill
+    return lut[codes]
+
+
+def _bool(series: pd.Series) -> np.ndarray:
+    if series.dtype == bool:
+        return series.to_numpy(dtype=bool)
+    return obj_values(series, False).astype(bool)
+
+
+def logical_requests(
+    records: pd.DataFrame, manifest: dict[str, Any], rows: np.ndarray | None = None
+) -> pd.DataFrame:
     """One row per (contender, request_id): the final attempt's result plus aggregates over all attempts.
 
     The final attempt is the highest ``attempt``; when a run was interrupted it may not be marked
     ``is_final_attempt`` (``finished`` is False then) and still counts with its recorded outcome.
+    ``rows`` limits the attempts considered (positions). Works on column arrays and index vectors,
+    never reordering the whole frame, so a million rows stay fast.
     """
-    if records.empty:
+    if rows is not None:
+        records = _Rows(records, rows)  # type: ignore[assignment]
+    if len(records) == 0:
         return _empty()
-    df = records.sort_values(["contender", "request_id", "attempt"], kind="stable").reset_index(drop=True)
-    keys = ["contender", "request_id"]
-    first_mask = ~df.duplicated(keys, keep="first").to_numpy()
-    last_mask = ~df.duplicated(keys, keep="last").to_numpy()
-    gid = np.cumsum(first_mask) - 1
-    n = int(first_mask.sum())
-    cost_all = np.nan_to_num(_float(df["cost_usd"]))
-    att_ok = (df["outcome"] == "ok").to_numpy()
-    err_cls = df["error_class"].astype(object).to_numpy()
+    ccode = pd.factorize(records["contender"])[0]
+    rcode = pd.factorize(records["request_id"])[0]
+    attempt = pd.to_numeric(records["attempt"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+    order = np.lexsort((attempt, rcode, ccode))
+    cs, rs = ccode[order], rcode[order]
+    change = np.ones(order.size, dtype=bool)
+    change[1:] = (cs[1:] != cs[:-1]) | (rs[1:] != rs[:-1])
+    last = np.ones(order.size, dtype=bool)
+    last[:-1] = change[1:]
+    gid = np.cumsum(change) - 1
+    n = int(change.sum())
+    i_first, i_last = order[change], order[last]
+
+    cost_all = np.nan_to_num(_float(records["cost_usd"]))[order]
+    outcome = obj_values(records["outcome"], None)
+    att_ok = (outcome == "ok")[order]
+    err_all = obj_values(records["error_class"], None)
     cost = np.bincount(gid, weights=cost_all, minlength=n)
     wasted = np.bincount(gid, weights=np.where(att_ok, 0.0, cost_all), minlength=n)
     n_att = np.bincount(gid, minlength=n)
-    n429 = np.bincount(gid, weights=(err_cls == "http_429").astype(float), minlength=n).astype(int)
+    n429 = np.bincount(gid, weights=(err_all[order] == "http_429").astype(float), minlength=n).astype(int)
     over = (
-        np.bincount(
-            gid,
-            weights=df["max_tokens_exceeded"].fillna(False).astype(bool).to_numpy().astype(float),
-            minlength=n,
-        )
-        > 0
+        np.bincount(gid, weights=_bool(records["max_tokens_exceeded"])[order].astype(float), minlength=n) > 0
     )
 
-    fin = df.loc[last_mask].reset_index(drop=True)
-    first = df.loc[first_mask].reset_index(drop=True)
-    f = {c: _float(fin[c]) for c in _FLOAT_COLS}
-    t_intended = _float(first["t_intended"])
-    ok = (fin["outcome"] == "ok").to_numpy()
+    f = {c: _float(records[c])[i_last] for c in _FLOAT_COLS}
+    t_intended = _float(records["t_intended"])[i_first]
+    t_first_dispatch = _float(records["t_dispatch"])[i_first]
+    ok = outcome[i_last] == "ok"
     out_tok = f["output_tokens"]
     prim_map = primaries(manifest)
-    endpoint = fin["endpoint"].astype(str).to_numpy()
-    first_ep = first["endpoint"].astype(str).to_numpy()
-    contender = fin["contender"].astype(str).to_numpy()
-    primary = np.array([prim_map.get(c) or e for c, e in zip(contender, first_ep, strict=True)], dtype=object)
+    endpoint = obj_values(records["endpoint"], "")[i_last]
+    first_ep = obj_values(records["endpoint"], "")[i_first]
+    contender = obj_values(records["contender"], "")[i_last]
+    names = pd.unique(contender)
+    primary = first_ep.copy()
+    for c in names:
+        if prim_map.get(str(c)):
+            primary[contender == c] = prim_map[str(c)]
     fallback = endpoint != primary
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(out_tok >= 2, (f["t_last_token"] - f["t_first_token"]) / (out_tok - 1), np.nan)
-    ttft = f["t_first_token"] - f["t_dispatch"]
-    user_ttft = f["t_first_token"] - t_intended
-    user_latency = f["t_end"] - t_intended
-    error_class = err_cls[last_mask].copy()
+    error_class = err_all[i_last].copy()
     error_class[ok] = None
+    usage = obj_values(records["usage_source"], "none")[i_last]
+    pclass = obj_values(records["prompt_class"], "")[i_last]
     return pd.DataFrame(
         {
             "contender": contender,
-            "request_id": fin["request_id"].astype(str).to_numpy(),
-            "prompt_id": fin["prompt_id"].astype(str).to_numpy(),
-            "prompt_class": fin["prompt_class"].fillna("").astype(str).to_numpy(),
+            "request_id": _obj(records["request_id"], i_last),
+            "prompt_id": _obj(records["prompt_id"], i_last),
+            "prompt_class": pclass,
             "endpoint": endpoint,
             "primary": primary,
-            "model_served": fin["model_served"].to_numpy(),
+            "model_served": _obj(records["model_served"], i_last),
             "t_intended": t_intended,
-            "t_first_dispatch": _float(first["t_dispatch"]),
+            "t_first_dispatch": t_first_dispatch,
             "t_dispatch": f["t_dispatch"],
             "t_first_token": f["t_first_token"],
             "t_last_token": f["t_last_token"],
             "t_end": f["t_end"],
             "ok": ok,
-            "outcome": fin["outcome"].astype(str).to_numpy(),
+            "outcome": outcome[i_last],
             "error_class": error_class,
-            "error_detail": fin["error_detail"].to_numpy(),
-            "status": fin["status"].to_numpy(),
-            "finished": fin["is_final_attempt"].fillna(False).astype(bool).to_numpy(),
+            "error_detail": _obj(records["error_detail"], i_last),
+            "status": _obj(records["status"], i_last),
+            "finished": _bool(records["is_final_attempt"])[i_last],
             "output_tokens": out_tok,
             "input_tokens": f["input_tokens"],
-            "usage_source": fin["usage_source"].fillna("none").astype(str).to_numpy(),
+            "usage_source": usage,
             "max_tokens_exceeded": over,
-            "check_passed": fin["check_passed"].to_numpy(),
+            "check_passed": _obj(records["check_passed"], i_last),
             "n_attempts": n_att,
             "attempts_429": n429,
             "cost": cost,
@@ -181,12 +234,12 @@ def logical_requests(records: pd.DataFrame, manifest: dict[str, Any]) -> pd.Data
             "rescued": ok & fallback,
             "throttled": ~ok & np.equal(error_class, "http_429"),
             "e2e": f["t_end"] - f["t_dispatch"],
-            "user_latency": user_latency,
-            "ttft": ttft,
-            "user_ttft": user_ttft,
+            "user_latency": f["t_end"] - t_intended,
+            "ttft": f["t_first_token"] - f["t_dispatch"],
+            "user_ttft": f["t_first_token"] - t_intended,
             "tpot": tpot,
-            "schedule_lag": _float(first["t_dispatch"]) - t_intended,
-            "output_excerpt": fin["output_excerpt"].to_numpy(),
+            "schedule_lag": t_first_dispatch - t_intended,
+            "output_excerpt": _obj(records["output_excerpt"], i_last),
         }
     )
 
