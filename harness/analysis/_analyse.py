@@ -22,6 +22,7 @@ from harness.analysis._phases import (
 from harness.analysis._prepare import _bool, chains, chunk_gaps, logical_requests, obj_values
 from harness.analysis._risks import risks_and_verdict
 from harness.analysis._scorecard import DeclaredScores, scorecard
+from harness.analysis._sequential import align_sequential
 
 __all__ = ["Analysis", "analyse", "records_of"]
 
@@ -232,6 +233,9 @@ def analyse(
     >>> a.run_rows()["vendor-a"]["good_fraction"]
     """
     slo = slo_settings(manifest, slo_overrides)
+    skipped = int(records.attrs.get("skipped_lines", 0) or 0)
+    records, fault_events, manifest = align_sequential(records, fault_events, manifest)
+    records.attrs["skipped_lines"] = skipped
     t_max = None
     if len(records):
         t_end = pd.to_numeric(records["t_end"], errors="coerce")

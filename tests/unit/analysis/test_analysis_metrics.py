@@ -173,3 +173,29 @@ def test_properties_goodput_le_throughput_and_costs_add_up(reqs: list[list[dict]
         if r["count"]:
             assert r["min"] <= r["p50"] <= r["p90"] <= r["p95"] <= r["p99"] <= r["p99.9"] <= r["max"]
     assert np.isfinite(run["error_rate"])
+
+
+def test_sequential_run_is_aligned_to_each_contenders_slot() -> None:
+    from harness.analysis import synthetic_run
+
+    df, ev, m = synthetic_run(300, seed=5)
+    par = analyse(df, ev, m)
+    slot = m["duration_s"]
+    seq = df.copy()
+    beta = (seq["contender"] == "beta").to_numpy()
+    for col in ("t_intended", "t_dispatch", "t_headers", "t_first_token", "t_first_output", "t_last_token", "t_end"):
+        vals = pd.to_numeric(seq[col], errors="coerce").to_numpy(dtype=float)
+        seq[col] = np.where(beta, vals + slot, vals)
+    seq_events = [{**e, "fault_id": f"{e['fault_id']}@{k}", "t_applied": e["t_applied"] + k * slot}
+                  for k in (0, 1) for e in ev]
+    seq_faults = [{**f, "fault_id": f"{f['fault_id']}@{k}", "at_s": f["at_s"] + k * slot}
+                  for k in (0, 1) for f in m["faults"]]
+    m_seq = {**m, "duration_s": 2 * slot, "elapsed_s": 2 * slot, "faults": seq_faults,
+             "load": {**m["load"], "mode": "sequential", "duration": slot}}
+    got = analyse(seq, seq_events, m_seq)
+    assert [w.fault_id for w in got.faults] == [w.fault_id for w in par.faults]
+    for c in ("alpha", "beta"):
+        a, b = par.run_rows()[c], got.run_rows()[c]
+        for k in ("requests", "error_rate", "good_fraction", "user_ttft_p95", "cost_usd", "goodput_rps"):
+            assert b[k] == pytest.approx(a[k]), (c, k)
+    assert got.fault_impact["lost"].tolist() == par.fault_impact["lost"].tolist()
