@@ -25,6 +25,7 @@ __all__ = ["TOLERANCE", "fault_impact"]
 TOLERANCE: dict[str, float] = {"p95_factor": 1.5, "p95_slack_s": 0.25, "error_rate_points": 0.05}
 _MIN_REQUESTS = 5
 _STEP_S = 0.5
+_MIN_SPAN_S = 2.0
 
 
 def _p95(x: np.ndarray) -> float:
@@ -50,23 +51,29 @@ def _time_to_recover(
     w: FaultWindow,
     window: Window,
     base: tuple[float, float, float],
-) -> float | None:
+) -> tuple[float | None, bool]:
+    """(seconds after the fault ended until healthy, whether any window could be judged at all)."""
     base_p95, base_err, rate = base
     span = min(max(20.0 / rate, 5.0), 30.0) if rate > 0 else 30.0
+    left = window.end - w.end
+    if span > left >= _MIN_SPAN_S:  # a short run: judge on what is left rather than not at all
+        span = left
     lat_limit = max(TOLERANCE["p95_factor"] * base_p95, base_p95 + TOLERANCE["p95_slack_s"])
     err_limit = base_err + TOLERANCE["error_rate_points"]
     order = np.argsort(t, kind="stable")
     ts, ls, oks = t[order], lat[order], ok[order]
     x = w.end
+    judged = False
     while x + span <= window.end + 1e-9:
         lo, hi = np.searchsorted(ts, x, "left"), np.searchsorted(ts, x + span, "left")
         if hi - lo >= _MIN_REQUESTS:
+            judged = True
             err = 1 - float(oks[lo:hi].mean())
             p95 = _p95(ls[lo:hi][oks[lo:hi]])
             if err <= err_limit and (math.isnan(p95) or math.isnan(base_p95) or p95 <= lat_limit):
-                return x - w.end
+                return x - w.end, True
         x += _STEP_S
-    return None
+    return None, judged
 
 
 def fault_impact(
@@ -114,18 +121,24 @@ def fault_impact(
             else:
                 fb_sel &= pd.notna(d["a_fallback_from"])
             reactions = np.concatenate([err_t, a_disp[fb_sel]])
-            ttd = float(reactions.min() - w.start) if reactions.size else None
+            ttd = float(reactions.min() - w.start) if reactions.size and affected else None
             base = _baseline(t, lat, ok, w.start, first_fault, window)
             ttr: float | None = None
             status = "recovered"
-            if w.ends_with_run:
+            if not affected:
+                status = "not targeted"
+            elif w.ends_with_run:
                 status = "fault lasted until the end"
             elif base is None:
                 status = "no baseline to compare with"
             else:
-                ttr = _time_to_recover(t, lat, ok, w, window, base)
+                ttr, judged = _time_to_recover(t, lat, ok, w, window, base)
                 if ttr is None:
-                    status = "not recovered before the run ended"
+                    status = (
+                        "not recovered before the run ended"
+                        if judged
+                        else "too little of the run left after the fault to judge"
+                    )
             rows.append(
                 {
                     "fault_id": w.fault_id,

@@ -42,7 +42,7 @@ def slo_check(row: dict[str, Any] | None, slo: dict[str, float | None]) -> tuple
 
 
 def _fault_phrase(f: dict[str, Any]) -> str:
-    what = f.get("description") or f.get("fault") or f.get("kind") or "fault"
+    what = f.get("fault") or f.get("kind") or "fault"
     return f"the {f['duration_s']:.0f} s {what} ({f['fault_id']})"
 
 
@@ -92,6 +92,10 @@ def risks_and_verdict(
                 f"lost {_pct(lr)} of requests ({f['lost']} of {f['requests']})" if lr else "lost no requests"
             )
             add(2 * lr + extra, c, f"{c} {lost} during {_fault_phrase(f)} and {tail}.")
+        else:  # handled well: still evidence worth a line, ranked last
+            ttd = f["time_to_detect_s"]
+            react = f"reacted after {ttd:.2f} s, " if isinstance(ttd, float) else "showed no reaction, "
+            add(0.001, c, f"{c} lost {_pct(lr)} of requests during {_fault_phrase(f)}: it {react}{tail}.")
     for c in contenders:
         row = run_rows.get(c)
         ok, reasons = slo_check(row, slo)

@@ -37,13 +37,10 @@ def _fmt(value: Any, kind: str = "num") -> str:
     if kind == "usd":
         if value == 0:
             return "$0"
-        return (
-            f"${value:,.2f}"
-            if abs(value) >= 100
-            else f"${value:.4g}"
-            if abs(value) >= 0.01
-            else f"${value:.3g}"
-        )
+        if abs(value) >= 100:
+            return f"${value:,.2f}"
+        digits = max(2, 2 - math.floor(math.log10(abs(value))))  # three significant digits, never 1e-05
+        return f"${value:.{digits}f}"
     if kind == "score":
         return f"{value:.1f}"
     return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
