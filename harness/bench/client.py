@@ -1,0 +1,235 @@
+"""Measurement accuracy of the client path against the simulator's ground truth, at 1 / 100 / 500 streams.
+
+    python -m harness.bench.client [--streams 1,100,500] [--requests-per-stream 3] [--tokens 48]
+
+The simulator runs as its own process (``python -m harness.sim --ground-truth``) so it does not share
+the GIL with the client. N OS threads share one ``make_http_client()`` client and call ``run_attempt``
+back to back with ``time.monotonic`` as the run clock — the clock of the ground-truth log — so every
+measured time compares directly with the simulator's own write time:
+
+* first-token error: ``t_first_token`` (client) - first chunk written (simulator)
+* TTFT error: measured TTFT (``t_first_token - t_dispatch``) - true TTFT (first chunk - request received)
+* chunk-gap error: each measured gap between consecutive chunk arrivals - the gap between the writes
+
+Reported as p50 / p99 of the absolute error, in ms. Target: p99 ≤ 2 ms at 100 streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _config(path: Path, tokens: int, tokens_per_s: float = 50.0) -> None:
+    import yaml  # noqa: PLC0415 - keep `python -m harness.bench.client --help` instant
+
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "seed": 1,
+                "endpoints": [
+                    {
+                        "name": "bench",
+                        "dialect": "openai-chat",
+                        "model": "sim-bench",
+                        "behaviour": {
+                            "ttft_ms": 150,
+                            "ttft_jitter_ms": 20,
+                            "tokens_per_s": tokens_per_s,
+                            "token_jitter_frac": 0.2,
+                            "tokens_per_chunk": 1,
+                            "output_tokens_default": tokens,
+                            "capacity": 2000,
+                            "queue_limit": 2000,
+                        },
+                    }
+                ],
+            }
+        )
+    )
+
+
+def _start_sim(cfg: Path, gt: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "harness.sim",
+            "--config",
+            str(cfg),
+            "--port",
+            "0",
+            "--ground-truth",
+            str(gt),
+            "--no-uvloop",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    if len(line) != 3:
+        proc.kill()
+        raise SystemExit("simulator did not start")
+    return proc, line[2]
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
+    return s[k]
+
+
+def _run_level(base_url: str, gt_path: Path, streams: int, per_stream: int) -> dict[str, Any]:
+    from harness.client import Target, make_http_client, run_attempt  # noqa: PLC0415
+    from harness.config import Endpoint, Price, PromptItem  # noqa: PLC0415
+    from harness.sim import read_ground_truth  # noqa: PLC0415
+
+    ep = Endpoint.model_validate(
+        {
+            "name": "bench",
+            "dialect": "openai-chat",
+            "model": "sim-bench",
+            "sim": "fast",
+            "timeouts": {"connect": 10, "ttft": 30, "idle": 30, "total": 120},
+        }
+    )
+    target = Target(endpoint=ep, base_url=base_url, connect_to=None, api_key="k", price=Price())
+    prompt = PromptItem.model_validate(
+        {"id": "p", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 512}
+    )
+    client = make_http_client(max_connections=streams + 10)
+    records: list[Any] = []
+    lock = threading.Lock()
+    start = threading.Barrier(streams)
+
+    def user(u: int) -> None:
+        start.wait()
+        for k in range(per_stream):
+            rec = run_attempt(
+                client,
+                target,
+                prompt,
+                clock=time.monotonic,
+                run_id="bench",
+                request_id=f"{streams}-{u}-{k}",
+                attempt=1,
+                contender="bench",
+                t_intended=time.monotonic(),
+                seq=k,
+                user=u,
+            )
+            with lock:
+                records.append(rec)
+
+    threads = [threading.Thread(target=user, args=(u,), daemon=True) for u in range(streams)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    wall = time.monotonic() - t0
+    client.close()
+    time.sleep(0.5)  # the simulator flushes its ground truth every 0.25 s
+    truth = {g.request_id: g for g in read_ground_truth(gt_path)}
+    first, ttft, gaps = [], [], []
+    ok = errors = matched = 0
+    for r in records:
+        if r.outcome != "ok":
+            errors += 1
+            continue
+        ok += 1
+        g = truth.get(r.vendor_request_id or "")
+        if g is None or g.t_first_token is None or r.t_first_token is None:
+            continue
+        matched += 1
+        first.append(abs(r.t_first_token - g.t_first_token) * 1e3)
+        ttft.append(abs((r.t_first_token - r.t_dispatch) - (g.t_first_token - g.t_received)) * 1e3)
+        if len(r.chunk_times) == len(g.chunk_times):
+            for i in range(1, len(r.chunk_times)):
+                measured = r.chunk_times[i] - r.chunk_times[i - 1]
+                true = g.chunk_times[i] - g.chunk_times[i - 1]
+                gaps.append(abs(measured - true) * 1e3)
+    chunks = sum(len(r.chunk_times) for r in records)
+    kinds: dict[str, int] = {}
+    for r in records:
+        if r.error_class:
+            kinds[r.error_class] = kinds.get(r.error_class, 0) + 1
+    return {
+        "error_classes": kinds,
+        "streams": streams,
+        "requests": len(records),
+        "ok": ok,
+        "errors": errors,
+        "matched": matched,
+        "chunks_per_s": chunks / wall if wall > 0 else 0.0,
+        "first_p50": _pct(first, 0.5),
+        "first_p99": _pct(first, 0.99),
+        "ttft_p50": _pct(ttft, 0.5),
+        "ttft_p99": _pct(ttft, 0.99),
+        "gap_p50": _pct(gaps, 0.5),
+        "gap_p99": _pct(gaps, 0.99),
+        "gaps": len(gaps),
+        "gap_mean": statistics.fmean(gaps) if gaps else float("nan"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.bench.client", description=__doc__.split("\n")[0])
+    ap.add_argument("--streams", default="1,100,500", help="comma-separated concurrency levels")
+    ap.add_argument("--requests-per-stream", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=48, help="output tokens (= chunks) per answer")
+    ap.add_argument("--tokens-per-s", type=float, default=50.0, help="decode speed of each simulated stream")
+    ap.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval for the client threads (CPython default 5 ms)",
+    )
+    args = ap.parse_args(argv)
+    if args.switch_interval_ms is not None:
+        sys.setswitchinterval(args.switch_interval_ms / 1000.0)
+    levels = [int(x) for x in args.streams.split(",") if x.strip()]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "sim.yaml"
+        _config(cfg, args.tokens, args.tokens_per_s)
+        for n in levels:
+            gt = Path(tmp) / f"gt-{n}.jsonl"
+            proc, base_url = _start_sim(cfg, gt)
+            try:
+                rows.append(_run_level(base_url, gt, n, args.requests_per_stream))
+            finally:
+                proc.terminate()
+                proc.wait(10)
+    print(
+        f"client measurement error vs simulator ground truth (ms, |error|); cpu={os.cpu_count()}, "
+        f"GIL switch interval {sys.getswitchinterval() * 1e3:g} ms"
+    )
+    print(
+        f"{'streams':>7} {'req':>5} {'ok':>5} {'chunks/s':>9} {'first p50':>9} {'first p99':>9} "
+        f"{'TTFT p50':>8} {'TTFT p99':>8} {'gap p50':>8} {'gap p99':>8} {'gaps':>7}"
+    )
+    for r in rows:
+        print(
+            f"{r['streams']:>7} {r['requests']:>5} {r['ok']:>5} {r['chunks_per_s']:>9.0f} "
+            f"{r['first_p50']:>9.3f} {r['first_p99']:>9.3f} {r['ttft_p50']:>8.3f} {r['ttft_p99']:>8.3f} "
+            f"{r['gap_p50']:>8.3f} {r['gap_p99']:>8.3f} {r['gaps']:>7}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
