@@ -31,7 +31,7 @@ __all__ = ["main"]
 
 
 def _config(path: Path, tokens: int, tokens_per_s: float = 50.0) -> None:
-    import yaml  # noqa: PLC0415 - keep `python -m harness.bench.client --help` instant
+    import yaml
 
     path.write_text(
         yaml.safe_dump(
@@ -93,9 +93,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _run_level(base_url: str, gt_path: Path, streams: int, per_stream: int) -> dict[str, Any]:
-    from harness.client import Target, make_http_client, run_attempt  # noqa: PLC0415
-    from harness.config import Endpoint, Price, PromptItem  # noqa: PLC0415
-    from harness.sim import read_ground_truth  # noqa: PLC0415
+    from harness.client import Target, make_http_client, run_attempt
+    from harness.config import Endpoint, Price, PromptItem
+    from harness.sim import read_ground_truth
 
     ep = Endpoint.model_validate(
         {
