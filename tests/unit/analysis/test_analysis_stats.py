@@ -46,3 +46,14 @@ def test_percentiles_are_monotonic(values: list[float]) -> None:
     assert all(a <= b + 1e-9 for a, b in zip(chain, chain[1:], strict=False))
     assert d["min"] <= d["mean"] + 1e-9 <= d["max"] + 2e-9
     assert d["p50"] == pytest.approx(float(np.median(values)))
+
+
+def test_public_api_is_pinned() -> None:
+    import harness.analysis
+
+    assert sorted(harness.analysis.__all__) == sorted([
+        "COMPARE_METRICS", "FORMULAS", "LATENCY_METRICS", "LAYERS", "PERCENTILES", "SLO_KEYS", "Analysis",
+        "Comparison", "DeclaredScore", "DeclaredScores", "FaultWindow", "LayerWeights", "Window", "analyse",
+        "assign_phases", "chunk_gaps", "compare_analyses", "compare_runs", "describe", "fault_windows",
+        "good_mask", "load_declared", "logical_requests", "mean_ci", "measurement_window", "slo_check",
+        "slo_settings", "synthetic_run", "write_synthetic_run"])

@@ -94,3 +94,16 @@ def test_gate_passes_and_fails_with_overrides(run_dir: Path) -> None:
 def test_not_a_run_folder(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="not a run folder"):
         write_report(tmp_path)
+
+
+def test_scores_file_reaches_the_page_labelled_declared(run_dir: Path) -> None:
+    scores = run_dir / "scores.yaml"
+    scores.write_text("weights: {data_center: 2}\ncontenders:\n  beta:\n    data_center:\n"
+                      "      regions: {score: 4, note: 'EU and US <b>regions</b>'}\n", encoding="utf-8")
+    html = write_report(run_dir, scores_file=scores).read_text(encoding="utf-8")
+    assert '<span class="tag declared">declared</span>' in html
+    assert "EU and US &lt;b&gt;regions&lt;/b&gt;" in html
+    assert "from the analyst's scores file" in html
+    rows = pd.read_csv(run_dir / "scorecard.csv")
+    r = rows.loc[(rows["contender"] == "beta") & (rows["criterion"] == "regions")].iloc[0]
+    assert (r["source"], r["score"]) == ("declared", 4.0)
