@@ -213,7 +213,8 @@ class Connection:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         sock, self.sock = self.sock, None
-        assert sock is not None
+        if sock is None or self.closed:  # aborted before this task ran: abort() closed the socket
+            return
         # Wrap the accepted socket while the upstream is being dialled (saves loop turns per connection).
         try:
             dial, wrap = await asyncio.gather(
@@ -221,7 +222,7 @@ class Connection:
                 loop.connect_accepted_socket(lambda: _Side(self), sock),
                 return_exceptions=True,
             )
-        except asyncio.CancelledError:  # aborted (proxy disabled) while connecting
+        except asyncio.CancelledError:  # only at server shutdown: abort() never cancels this task
             sock.close()
             raise
         client = wrap[1] if isinstance(wrap, tuple) else None
@@ -287,8 +288,8 @@ class Connection:
             self.client.abort()
         if self.upstream is not None:
             self.upstream.abort()
-        if not self._task.done() and self._task is not asyncio.current_task():
-            self._task.cancel()
+        # The setup task is not cancelled: cancelling its gather would orphan a transport that is
+        # already made. It sees ``closed`` when both sockets are ready and closes them itself.
         self._forget()
 
 
