@@ -27,6 +27,7 @@ import httpcore
 import httpx
 
 from harness.config import Endpoint, Price
+from harness.tokens import count_tokens
 
 __all__ = ["ReadBudget", "Target", "make_http_client", "route_request"]
 
@@ -153,7 +154,11 @@ def make_http_client(max_connections: int = 1000, verify: ssl.SSLContext | bool 
 
         client = make_http_client(max_connections=400)
         record = run_attempt(client, target, prompt, clock=clock, run_id="r1", ...)
+
+    Also loads the offline tokenizer now: its first use takes about a second of CPU, which inside a
+    gevent process would otherwise freeze every greenlet in the middle of the run.
     """
+    count_tokens("warm up")
     return httpx.Client(
         transport=_ShardedTransport(verify, max_connections),
         trust_env=False,
