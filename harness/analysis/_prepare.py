@@ -59,6 +59,8 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "tpot",
     "schedule_lag",
     "output_excerpt",
+    "vendor_request_id",
+    "fault_injected",
 )
 
 _FLOAT_COLS = (
@@ -240,6 +242,8 @@ def logical_requests(
             "tpot": tpot,
             "schedule_lag": t_first_dispatch - t_intended,
             "output_excerpt": _obj(records["output_excerpt"], i_last),
+            "vendor_request_id": _obj(records["vendor_request_id"], i_last),
+            "fault_injected": _obj(records["fault_injected"], i_last),
         }
     )
 

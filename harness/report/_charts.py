@@ -29,6 +29,11 @@ _FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial
 _CDF_P = np.concatenate([np.linspace(0.0, 0.99, 199), [0.995, 0.999, 1.0]])
 
 
+def _t(text: Any) -> str:
+    """Text for plotly, which reads a few HTML-like tags in labels: entities keep it literal."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _layout(**kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "font": _FONT,
@@ -96,7 +101,7 @@ def _fault_labels(a: Analysis) -> list[dict[str, Any]]:
             "xref": "x",
             "yref": "paper",
             "yanchor": "bottom",
-            "text": w.fault_id,
+            "text": _t(w.fault_id),
             "showarrow": False,
             "font": {"size": 10, "color": "#a00"},
         }
@@ -165,7 +170,7 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
         },
     ]
     layout = _layout(
-        title={"text": f"{c}: timeline (buckets of {width:g} s by intended start)", "font": {"size": 13}},
+        title={"text": f"{_t(c)}: timeline (buckets of {width:g} s by intended start)", "font": {"size": 13}},
         height=420,
         shapes=_fault_shapes(a),
         annotations=_fault_labels(a),
@@ -202,7 +207,7 @@ def _cdf(a: Analysis, metric: str, title: str) -> dict[str, Any] | None:
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": c,
+                "name": _t(c),
                 "x": _clean(q),
                 "y": _clean(_CDF_P),
                 "line": {"color": _COLORS[i % len(_COLORS)], "width": 2, "shape": "hv"},
@@ -226,7 +231,7 @@ def _errors(a: Analysis) -> dict[str, Any] | None:
         return None
     phases = list(a.phases)
     cats = [(c, p) for c in a.contenders for p in phases]
-    labels = [f"{c} · {p}" for c, p in cats]
+    labels = [_t(f"{c} · {p}") for c, p in cats]
     data = []
     for cls in sorted(e["error_class"].astype(str).unique()):
         sub = e.loc[e["error_class"].astype(str) == cls]
@@ -234,7 +239,7 @@ def _errors(a: Analysis) -> dict[str, Any] | None:
         data.append(
             {
                 "type": "bar",
-                "name": cls,
+                "name": _t(cls),
                 "x": labels,
                 "y": [m.get(k, 0) for k in cats],
                 "marker": {"color": _ERR_COLORS.get(cls, "#555")},
@@ -265,8 +270,8 @@ def _fallback(a: Analysis) -> dict[str, Any] | None:
         data.append(
             {
                 "type": "bar",
-                "name": f"{c} fallback rate",
-                "x": phases,
+                "name": _t(f"{c} fallback rate"),
+                "x": [_t(p) for p in phases],
                 "y": _clean([sub["fallback_rate"].get(p, np.nan) for p in phases]),
                 "marker": {"color": _COLORS[i % len(_COLORS)]},
             }
@@ -275,8 +280,8 @@ def _fallback(a: Analysis) -> dict[str, Any] | None:
             {
                 "type": "scatter",
                 "mode": "markers",
-                "name": f"{c} error rate",
-                "x": phases,
+                "name": _t(f"{c} error rate"),
+                "x": [_t(p) for p in phases],
                 "y": _clean([sub["error_rate"].get(p, np.nan) for p in phases]),
                 "marker": {"color": _COLORS[i % len(_COLORS)], "symbol": "x", "size": 11},
             }
@@ -306,10 +311,10 @@ def _cost_latency(a: Analysis) -> dict[str, Any] | None:
             {
                 "type": "scatter",
                 "mode": "markers+text",
-                "name": c,
+                "name": _t(c),
                 "x": [round(x, 6)],
                 "y": [y],
-                "text": [c],
+                "text": [_t(c)],
                 "textposition": "top center",
                 "marker": {"size": 16, "color": _COLORS[i % len(_COLORS)]},
             }

@@ -110,6 +110,8 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
         "error_detail",
         "output_excerpt",
         "cost",
+        "vendor_request_id",
+        "fault_injected",
     ]
     ok = g["ok"].to_numpy(dtype=bool)
     slow = g.loc[ok].nlargest(WORST_N, "user_latency")[cols]
@@ -120,6 +122,7 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
         for r in rows:
             r["output_excerpt"] = _excerpt(r.get("output_excerpt"))
             r["error_detail"] = _excerpt(r.get("error_detail"))
+            r["vendor_request_id"] = _excerpt(r.get("vendor_request_id"))
         out[name] = rows
     return out
 
