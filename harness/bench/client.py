@@ -71,7 +71,6 @@ def _start_sim(cfg: Path, gt: Path) -> tuple[subprocess.Popen[str], str]:
             "0",
             "--ground-truth",
             str(gt),
-            "--no-uvloop",
         ],
         stdout=subprocess.PIPE,
         text=True,

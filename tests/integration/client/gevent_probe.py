@@ -46,7 +46,7 @@ cfg.write_text(
     )
 )
 proc = subprocess.Popen(
-    [sys.executable, "-m", "harness.sim", "--config", str(cfg), "--port", "0", "--no-uvloop"],
+    [sys.executable, "-m", "harness.sim", "--config", str(cfg), "--port", "0"],
     stdout=subprocess.PIPE,
     text=True,
 )
