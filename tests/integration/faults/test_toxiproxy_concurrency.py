@@ -7,11 +7,13 @@ answers well within the client's timeout.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +148,61 @@ def test_streams_survive_toxic_churn(api_url: str) -> None:
     print(f"{len(took)} API calls during the streams, slowest {max(took) * 1000:.1f} ms")
     assert len(took) >= 24  # the churn really ran through the streams (two rounds at least)
     assert max(took) < 0.5, f"slowest API call {max(took):.3f} s"
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_disable_during_a_connection_storm_leaks_nothing() -> None:
+    from harness.faults import ToxiproxyServer
+
+    async def main() -> None:
+        upstream = await asyncio.start_server(_upstream, "127.0.0.1", 0, backlog=512)
+        server = ToxiproxyServer(port=0)
+        await server.start()
+        before = _open_fds()
+        up_port = upstream.sockets[0].getsockname()[1]
+        status, _, _ = await server.app.handle(
+            "POST", "/proxies", {}, b'{"name": "storm", "upstream": "127.0.0.1:%d"}' % up_port
+        )
+        assert status == 201
+        proxy = server.app.proxies.get("storm")
+        host, _, port = proxy.listen.rpartition(":")
+
+        async def client() -> None:
+            try:
+                r, w = await asyncio.open_connection(host, int(port))
+            except OSError:
+                return
+            try:
+                w.write(b"1\n")
+                await asyncio.wait_for(r.read(-1), 3)
+            except (TimeoutError, OSError):
+                pass
+            finally:
+                w.close()
+
+        for turns in (0, 3, 6, 8, 10, 12):  # disable at different points of the connections' setup
+            clients = [asyncio.create_task(client()) for _ in range(100)]
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            await proxy.update(proxy.listen, proxy.upstream, False)
+            await proxy.update(proxy.listen, proxy.upstream, True)
+            await asyncio.gather(*clients)
+        await server.app.handle("DELETE", "/proxies/storm", {}, b"")
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        assert proxy.connections == set()
+        assert _open_fds() <= before, "sockets left open"
+        await server.stop()
+        upstream.close()
+        await upstream.wait_closed()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        asyncio.run(main())
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == [], f"{len(unclosed)} unclosed, e.g. {unclosed[:1]}"
