@@ -35,6 +35,7 @@ _PLAIN: Final = [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type
 _SEGMENT: Final = r"([^/]+)"
 _PROXY_FIELDS: Final = {"name": str, "listen": str, "upstream": str, "enabled": bool}
 _TOXIC_FIELDS: Final = {"name": str, "type": str, "stream": str, "toxicity": float}
+_GO_TYPES: Final[dict[type, str]] = {str: "string", bool: "bool", float: "float32"}
 
 
 def _dumps(obj: object) -> bytes:
@@ -93,7 +94,7 @@ def _fields(value: object, spec: Mapping[str, type], go_type: str) -> dict[str, 
             raise ApiError(
                 400,
                 f"bad request body: json: cannot unmarshal {_go_kind(item)} into Go struct field "
-                f"{go_field}.{name} of type {'float32' if want is float else want.__name__}",
+                f"{go_field}.{name} of type {_GO_TYPES[want]}",
             )
         out[name] = float(item) if want is float else item
     return out

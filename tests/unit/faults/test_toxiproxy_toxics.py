@@ -126,6 +126,9 @@ def test_api_routing_without_sockets() -> None:
     assert call(app, "GET", "/proxies", ua="Mozilla/5.0") == (403, b"User agent not allowed\n")
     assert call(app, "GET", "/nowhere", ua="Mozilla/5.0")[0] == 404  # the browser check runs on routes only
     assert call(app, "POST", "/proxies", b"") == (400, {"error": "bad request body: EOF", "status": 400})
+    assert call(app, "POST", "/proxies", {"name": 5, "upstream": "x:1"})[1]["error"] == (
+        "bad request body: json: cannot unmarshal number into Go struct field Proxy.name of type string"
+    )
 
 
 @pytest.mark.parametrize(
