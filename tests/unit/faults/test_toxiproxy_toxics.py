@@ -142,3 +142,11 @@ def test_is_loopback(host: str, loop: bool) -> None:
 def test_main_refuses_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--port", "70000"]) == 2
     assert capsys.readouterr().err.strip() == "bakeoff proxy: --port must be 0..65535, got 70000"
+
+
+def test_public_names_are_exported() -> None:
+    import harness.faults as faults
+
+    mine = {"EmbeddedToxiproxy", "ToxiproxyClient", "ToxiproxyServer", "serve_proxy_in_thread"}
+    assert mine <= set(faults.__all__)
+    assert all(hasattr(faults, name) for name in faults.__all__)
