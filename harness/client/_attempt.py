@@ -219,10 +219,8 @@ class _Attempt:
         rec, clock = self.rec, self.clock
         parser = self.dialect.stream_parser()
         inj = self.injection
-        if inj is not None and inj.kind == "stream_cut" and inj.after_tokens == 0:
-            raise _Stop(
-                "stream_truncated", f"stream ended without its terminal event (injected cut, {inj.fault_id})"
-            )
+        if inj is not None and inj.after_tokens == 0:  # acts before the first chunk
+            self._inject_mid_stream(inj, clock())
         chunks = resp.iter_raw()
         for data in chunks:
             now = clock()
@@ -289,17 +287,21 @@ class _Attempt:
         return self.done or rec.error_class is not None
 
     def _inject_mid_stream(self, inj: Injection, now: float) -> None:
+        """Act on the stream once ``inj.after_tokens`` chunks have arrived (0: before the first one)."""
+        started = self.deltas > 0
         if inj.kind == "stream_cut":
-            self.rec.t_last_token = now
-            self.rec.chunk_times.append(now)
+            if started:
+                self.rec.t_last_token = now
+                self.rec.chunk_times.append(now)
             raise _Stop(
                 "stream_truncated",
                 f"stream ended without its terminal event (injected cut after {inj.after_tokens}, "
                 f"{inj.fault_id})",
             )
         if inj.kind == "malformed_chunk":
-            self.rec.t_last_token = now
-            self.rec.chunk_times.append(now)
+            if started:
+                self.rec.t_last_token = now
+                self.rec.chunk_times.append(now)
             for ev in self.dialect.stream_parser().feed(self.dialect.malformed_chunk()):
                 if isinstance(ev, Malformed):
                     raise _Stop("malformed_response", f"{ev.detail} (injected, {inj.fault_id})")
@@ -307,14 +309,19 @@ class _Attempt:
         if inj.kind == "stall" and not self.stalled:
             self.stalled = True
             idle = self.ep.timeouts.idle
-            limit = min(now + idle, self.hard_end)
+            limit = min(now + idle, self.hard_end) if started else self.budget.deadline - self.mono_offset
             if now + inj.stall_for >= limit:
                 time.sleep(max(0.0, limit - self.clock()))
-                self.rec.t_last_token = now
-                self.rec.chunk_times.append(now)
-                reason = (
-                    f"idle gap between chunks over {idle:g} s" if limit < self.hard_end else self.hard_reason
-                )
+                if started:
+                    self.rec.t_last_token = now
+                    self.rec.chunk_times.append(now)
+                    reason = (
+                        f"idle gap between chunks over {idle:g} s"
+                        if limit < self.hard_end
+                        else self.hard_reason
+                    )
+                else:
+                    reason = self.budget.reason
                 raise _Stop("read_timeout", f"{reason} (injected stall, {inj.fault_id})")
             time.sleep(inj.stall_for)
 

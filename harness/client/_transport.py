@@ -127,7 +127,12 @@ class _ShardedTransport(httpx.BaseTransport):
     """
 
     def __init__(self, verify: ssl.SSLContext | bool | str, max_connections: int) -> None:
-        ctx = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        if isinstance(verify, ssl.SSLContext):
+            ctx = verify
+        elif isinstance(verify, str):  # a CA bundle path (httpx 0.28 deprecates passing it as `verify`)
+            ctx = ssl.create_default_context(cafile=verify)
+        else:
+            ctx = httpx.create_ssl_context(verify=verify)
         n = max(1, min(16, max_connections // 32))
         per_shard = -(-max_connections // n) + (8 if n > 1 else 0)
         self._shards = [_Transport(ctx, per_shard) for _ in range(n)]

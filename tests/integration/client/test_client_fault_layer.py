@@ -149,3 +149,22 @@ def test_cut_before_first_chunk(serve, client) -> None:
     layer.activate("cut0", ["ep"], FaultSpec(kind="stream_cut", after_tokens=0))
     rec = attempt(client, make_target(srv.url, make_endpoint()), layer)
     assert rec.error_class == "stream_truncated" and rec.t_first_token is None and rec.status == 200
+
+
+@pytest.mark.parametrize(
+    ("spec", "error_class"),
+    [
+        (FaultSpec(kind="malformed_chunk", after_tokens=0), "malformed_response"),
+        (FaultSpec(kind="stall", after_tokens=0, stall_for=5), "read_timeout"),
+    ],
+)
+def test_faults_before_the_first_chunk(serve, client, spec, error_class) -> None:
+    srv = serve(words_handler)
+    layer = HttpFaultLayer(1)
+    layer.activate("f0", ["ep"], spec)
+    rec = attempt(client, make_target(srv.url, make_endpoint(ttft=0.3)), layer)
+    assert rec.error_class == error_class and rec.t_first_token is None and rec.chunk_times == []
+    if error_class == "read_timeout":
+        assert "first token" in rec.error_detail and rec.t_end - rec.t_dispatch == pytest.approx(
+            0.3, abs=0.08
+        )

@@ -144,3 +144,18 @@ def test_plain_http_via_proxy_keeps_host(serve, client) -> None:
     finally:
         relay.close()
     assert rec.outcome == "ok" and seen["host"] == "api.vendor.test:9999" and seen["body"]["model"] == "m-1"
+
+
+def test_ca_bundle_path_as_verify(serve, ca, tmp_path) -> None:
+    seen: dict = {}
+    srv = tls_server(serve, ca, seen)
+    relay = Relay(("127.0.0.1", srv.port))
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    client = make_http_client(max_connections=4, verify=str(bundle))
+    try:
+        rec = run(client, target("https://vendor.test/v1", relay))
+    finally:
+        client.close()
+        relay.close()
+    assert rec.outcome == "ok", rec.error_detail
