@@ -1,7 +1,7 @@
 """Sans-I/O vendor wire protocols: build the request, parse bytes into normalised events, classify errors.
 
 Nothing here opens a socket or reads a clock, so every dialect is tested with recorded bytes alone.
-A dialect (``get_dialect("openai-chat" | "azure-openai" | "anthropic-messages")``) offers:
+A dialect (``get_dialect("openai-chat" | "azure-openai" | "anthropic-messages" | "gemini")``) offers:
 
 * ``build_request(endpoint, prompt, base_url=…, api_key=…, stream=…) -> HttpRequest``
 * ``stream_parser() -> StreamParser`` with ``feed(bytes) -> list[Event]`` and ``close() -> list[Event]``
@@ -44,6 +44,7 @@ from harness.dialects._events import (
     StreamParser,
     Usage,
 )
+from harness.dialects._gemini import GeminiDialect, GeminiStreamParser
 from harness.dialects._openai import AzureOpenAIDialect, OpenAIChatDialect, OpenAIStreamParser
 from harness.dialects._registry import DIALECT_NAMES, get_dialect
 from harness.dialects._sse import SSEDecoder, SSEEvent
@@ -60,6 +61,8 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "Finish",
+    "GeminiDialect",
+    "GeminiStreamParser",
     "HeaderInfo",
     "HttpRequest",
     "Malformed",

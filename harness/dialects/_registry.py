@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness._errors import ConfigError
 from harness.dialects._anthropic import AnthropicMessagesDialect
 from harness.dialects._events import Dialect
+from harness.dialects._gemini import GeminiDialect
 from harness.dialects._openai import AzureOpenAIDialect, OpenAIChatDialect
 
 __all__ = ["DIALECT_NAMES", "get_dialect"]
@@ -13,6 +14,7 @@ _REGISTRY: dict[str, Dialect] = {
     "openai-chat": OpenAIChatDialect(),
     "azure-openai": AzureOpenAIDialect(),
     "anthropic-messages": AnthropicMessagesDialect(),
+    "gemini": GeminiDialect(),
 }
 DIALECT_NAMES: tuple[str, ...] = tuple(sorted(_REGISTRY))
 
