@@ -47,6 +47,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import cast
 from urllib.parse import parse_qsl, unquote
 
 __all__ = ["Handler", "Headers", "HttpServer", "Request", "Response"]
@@ -236,17 +237,17 @@ class _Connection(asyncio.Protocol):
 
     # --- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have the same methods
+        self.transport = t = cast("asyncio.Transport", transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        peer = transport.get_extra_info("peername")
+        peer = t.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None
         self.server._conns.add(self)
         if self.server._stopping:
-            transport.close()
+            t.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

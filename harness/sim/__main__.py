@@ -1,6 +1,7 @@
-"""``python -m harness.sim --config FILE [--host H] [--port N] [--ground-truth PATH] [--reuse-port]``.
+"""``python -m harness.sim --config FILE [--host H] [--port N] [--ground-truth PATH] [--workers N]``.
 
-Prints ``name dialect base_url`` per endpoint once listening, then serves until SIGTERM/SIGINT (exit 0).
+Prints ``name dialect base_url`` per endpoint once listening (with ``--workers N``: once all N
+processes are listening on the shared port), then serves until SIGTERM/SIGINT (exit 0).
 A bad config file prints one line per problem on stderr and exits 2.
 """
 
@@ -8,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
+import gc
 import signal
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -48,16 +54,57 @@ def load_config(path: str | Path) -> SimConfig:
         raise ConfigError([f"{p}: {e['msg']} @ {_loc(tuple(e['loc']))}" for e in exc.errors()]) from None
 
 
-async def _serve(server: SimServer) -> None:
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+async def _start_workers(args: argparse.Namespace, port: int, n_lines: int) -> list[Any]:
+    procs: list[Any] = []
+    for i in range(1, args.workers):
+        cmd = [sys.executable, "-m", "harness.sim", "--config", args.config, "--host", args.host]
+        cmd += ["--port", str(port), "--reuse-port", "--share", str(args.workers), "--worker-index", str(i)]
+        if args.ground_truth:
+            cmd += ["--ground-truth", args.ground_truth]
+        if args.uvloop:
+            cmd.append("--uvloop")
+        procs.append(
+            await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
+        )
+    for p in procs:
+        assert p.stdout is not None
+        for _ in range(n_lines):
+            if not await asyncio.wait_for(p.stdout.readline(), 60):
+                raise OSError("a worker process failed to start")
+    return procs
+
+
+async def _serve(server: SimServer, args: argparse.Namespace) -> int:
     await server.start()
-    sys.stdout.write("".join(line + "\n" for line in server.lines()))
-    sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop(grace_s=1.0)
+    procs: list[Any] = []
+    try:
+        if args.workers > 1:
+            procs = await _start_workers(args, server.port, len(server.lines()))
+        # Everything loaded at start-up (pydantic, the vocabulary) moves out of the collector's way,
+        # so collections during the run only look at per-request objects.
+        gc.collect()
+        gc.freeze()
+        sys.stdout.write("".join(line + "\n" for line in server.lines()))
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                p.terminate()
+        for p in procs:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(p.wait(), 10)
+        await server.stop(grace_s=1.0)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--ground-truth", default=None, help="append per-request ground truth (JSONL) here")
     ap.add_argument(
+        "--workers", type=int, default=1, help="serve from N processes sharing the port (SO_REUSEPORT)"
+    )
+    ap.add_argument(
         "--reuse-port", action="store_true", help="SO_REUSEPORT: several processes share the port"
     )
     ap.add_argument(
@@ -75,9 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="this process is one of N on the port: divide capacity and limits by N",
     )
-    ap.add_argument(
-        "--no-uvloop", action="store_true", help="use the stdlib event loop even if uvloop is installed"
-    )
+    ap.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--uvloop", action="store_true", help="run on uvloop (must be installed)")
     args = ap.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -85,41 +134,41 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 2
-    if args.share < 1:
-        print("--share must be at least 1", file=sys.stderr)
+    if args.share < 1 or args.workers < 1:
+        print("--share and --workers must be at least 1", file=sys.stderr)
         return 2
+    reuse = args.reuse_port or args.workers > 1
     try:
         server = SimServer(
             config,
             host=args.host,
             port=args.port,
             ground_truth=args.ground_truth,
-            reuse_port=args.reuse_port,
-            share=args.share,
+            reuse_port=reuse,
+            share=args.workers if args.workers > 1 else args.share,
+            worker=args.worker_index,
         )
     except OSError as exc:
-        print(f"cannot open ground-truth file: {exc}", file=sys.stderr)
+        print(f"cannot open ground-truth file: {exc.strerror or exc}", file=sys.stderr)
         return 2
     try:
-        _run(_serve(server), use_uvloop=not args.no_uvloop)
+        return _run(_serve(server, args), use_uvloop=args.uvloop)
     except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except ImportError:
+        print("--uvloop needs the uvloop package (pip install uvloop)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
-def _run(coro: object, *, use_uvloop: bool) -> None:
+def _run(coro: Any, *, use_uvloop: bool) -> int:
     if use_uvloop:
-        try:
-            import uvloop  # type: ignore[import-not-found,unused-ignore]
+        import uvloop  # type: ignore[import-not-found,unused-ignore]  # optional, see harness/bench/sim.py
 
-            uvloop.run(coro)
-            return
-        except ImportError:
-            pass
-    asyncio.run(coro)  # type: ignore[arg-type]
+        return int(uvloop.run(coro))
+    return int(asyncio.run(coro))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ class SimServer:
     """All endpoints of a :class:`SimConfig` on one port.
 
     ``share`` > 1 means this process is one of ``share`` processes on the same port (``reuse_port``):
-    capacity, queue and rate limits are divided by ``share``.
+    capacity, queue and rate limits are divided by ``share`` (the kernel spreads connections, so the
+    limits hold on average, not exactly). ``worker`` varies the timing draws between such processes.
     """
 
     def __init__(
@@ -45,11 +46,13 @@ class SimServer:
         ground_truth: str | Path | None = None,
         reuse_port: bool = False,
         share: int = 1,
+        worker: int = 0,
     ) -> None:
         self.config = config
         self._gt = GroundTruthWriter(ground_truth) if ground_truth else None
         self.runtimes: dict[str, EndpointRuntime] = {
-            ep.name: EndpointRuntime(ep, config.seed, self._gt, share=share) for ep in config.endpoints
+            ep.name: EndpointRuntime(ep, config.seed, self._gt, share=share, worker=worker)
+            for ep in config.endpoints
         }
         self.http = HttpServer(self._handle, host=host, port=port, reuse_port=reuse_port)
 

@@ -144,13 +144,20 @@ class EndpointRuntime:
     capacity, queue and rate limits are divided among them."""
 
     def __init__(
-        self, ep: SimEndpoint, seed: int, gt: GroundTruthWriter | None = None, *, share: int = 1
+        self,
+        ep: SimEndpoint,
+        seed: int,
+        gt: GroundTruthWriter | None = None,
+        *,
+        share: int = 1,
+        worker: int = 0,
     ) -> None:
         self.ep = ep
         self.b = b = ep.behaviour
         self.seed = seed
         self.dialect = DIALECTS[ep.dialect]
-        h = hashlib.blake2b(repr((seed, ep.name)).encode(), digest_size=8).digest()
+        key = (seed, ep.name) if worker == 0 else (seed, ep.name, worker)
+        h = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
         self.rng = random.Random(int.from_bytes(h, "big"))
         self.gate = CapacityGate(max(1, b.capacity // share), b.queue_limit // share)
         now = time.monotonic()

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
 
 __all__ = ["GroundTruthRecord", "GroundTruthWriter", "read_ground_truth"]
 
@@ -47,11 +47,16 @@ class GroundTruthRecord:
 
 
 class GroundTruthWriter:
-    """Appends records to a JSONL file; flushed every ``flush_s`` and on close."""
+    """Appends records to a JSONL file, flushed every ``flush_s`` and on close.
+
+    Each flush is one ``write()`` of whole lines on an ``O_APPEND`` descriptor, so several simulator
+    processes (``--workers``) can share one file without tearing each other's lines.
+    """
 
     def __init__(self, path: str | Path, flush_s: float = 0.25) -> None:
         self.path = Path(path)
-        self._fh: IO[str] = self.path.open("a", encoding="utf-8", buffering=1 << 16)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._buf: list[str] = []
         self._flush_s = flush_s
         self._task: asyncio.Task[None] | None = None
 
@@ -61,7 +66,7 @@ class GroundTruthWriter:
     async def _flusher(self) -> None:
         while True:
             await asyncio.sleep(self._flush_s)
-            self._fh.flush()
+            self.flush()
 
     def write(self, rec: GroundTruthRecord) -> None:
         d = asdict(rec)
@@ -69,13 +74,27 @@ class GroundTruthWriter:
             if k.startswith("t_") and v is not None:
                 d[k] = round(v, 6)
         d["chunk_times"] = [round(t, 6) for t in rec.chunk_times]
-        self._fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+        self._buf.append(json.dumps(d, separators=(",", ":")) + "\n")
+        if len(self._buf) >= 2000:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buf or self._fd < 0:
+            return
+        data = "".join(self._buf).encode()
+        self._buf.clear()
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
 
     def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        self._fh.flush()
-        self._fh.close()
+        self.flush()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def read_ground_truth(path: str | Path) -> list[GroundTruthRecord]:

@@ -62,3 +62,43 @@ def test_cli_bad_config_exits_2(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "$.endpoints[0].dialect" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_workers_share_one_port_and_one_ground_truth_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "sim.yaml"
+    cfg.write_text(
+        "seed: 1\nendpoints:\n  - {name: a, dialect: openai-chat, model: m, behaviour: {ttft_ms: 0}}\n"
+    )
+    gt = tmp_path / "gt.jsonl"
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.sim",
+            "--config",
+            str(cfg),
+            "--workers",
+            "2",
+            "--ground-truth",
+            str(gt),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout is not None
+        url = p.stdout.readline().split()[2]
+        body = {"model": "m", "messages": [{"role": "user", "content": "What is 6 * 7?"}]}
+        for _ in range(20):  # new connection each time: the kernel spreads them over both processes
+            r = httpx.post(
+                url + "/chat/completions", json=body, headers={"authorization": "Bearer k"}, timeout=5
+            )
+            assert "42" in r.json()["choices"][0]["message"]["content"]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+        lines = gt.read_text().splitlines()
+        assert len(lines) == 20 and all(line.startswith("{") and line.endswith("}") for line in lines)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
