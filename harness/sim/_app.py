@@ -95,9 +95,10 @@ class SimServer:
             return
         route = rt.dialect.route(rt.ep, req.method, "/" + rest)
         if route is None:
+            rid = f"req_{rt.rng.getrandbits(128):032x}"
             exc = SimHTTPError(404, "not_found", f"Invalid URL ({req.method} {path})")
-            headers, body_b = rt.dialect.error(exc, "req_unrouted")
-            resp.send(404, headers, body_b)
+            headers, body_b = rt.dialect.error(exc, rid)
+            resp.send(404, [*headers, (rt.dialect.request_id_header, rid)], body_b)
             return
         await rt.handle(req, resp, *route)
 
