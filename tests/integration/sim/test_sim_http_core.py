@@ -109,3 +109,25 @@ def test_port_zero_reports_real_port_and_nodelay() -> None:
         s.close()
 
     asyncio.run(_with_server(go))
+
+
+def test_split_body_connection_close_and_http10() -> None:
+    async def go(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"world")
+        writer.write(b"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 5)  # the server closes after the second answer
+        assert data.count(b"HTTP/1.1 200 ") == 2
+        assert b"|helloworld" in data and b"connection: close" in data
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /echo HTTP/1.0\r\n\r\n")
+        data = await asyncio.wait_for(reader.read(), 5)
+        assert data.startswith(b"HTTP/1.1 200 ") and b"connection: close" in data
+        writer.close()
+
+    asyncio.run(_with_server(go))
