@@ -56,11 +56,22 @@ def _axis(title: str, **kw: Any) -> dict[str, Any]:
     return {"title": {"text": title}, "gridcolor": "#eee", "zeroline": False, **kw}
 
 
-def _fault_shapes(a: Analysis) -> list[dict[str, Any]]:
+def _targeted(a: Analysis, c: str) -> set[str]:
+    fi = a.fault_impact
+    if fi.empty:
+        return set()
+    sel = (fi["contender"] == c).to_numpy() & fi["affected"].to_numpy(dtype=bool)
+    return set(map(str, fi.loc[sel, "fault_id"]))
+
+
+def _fault_shapes(a: Analysis, c: str) -> list[dict[str, Any]]:
+    """Red bands for faults that hit this contender's endpoints, grey for the others; orange recovery."""
+    mine = _targeted(a, c)
     shapes: list[dict[str, Any]] = []
     for w in a.faults:
         if not w.applied:
             continue
+        fill = "rgba(214,39,40,0.13)" if w.fault_id in mine else "rgba(128,128,128,0.10)"
         shapes.append(
             {
                 "type": "rect",
@@ -70,12 +81,12 @@ def _fault_shapes(a: Analysis) -> list[dict[str, Any]]:
                 "x1": w.end,
                 "y0": 0,
                 "y1": 1,
-                "fillcolor": "rgba(214,39,40,0.13)",
+                "fillcolor": fill,
                 "line": {"width": 0},
                 "layer": "below",
             }
         )
-        if w.recovery_end > w.end:
+        if w.recovery_end > w.end and w.fault_id in mine:
             shapes.append(
                 {
                     "type": "rect",
@@ -93,7 +104,8 @@ def _fault_shapes(a: Analysis) -> list[dict[str, Any]]:
     return shapes
 
 
-def _fault_labels(a: Analysis) -> list[dict[str, Any]]:
+def _fault_labels(a: Analysis, c: str) -> list[dict[str, Any]]:
+    mine = _targeted(a, c)
     return [
         {
             "x": (w.start + w.end) / 2,
@@ -101,9 +113,9 @@ def _fault_labels(a: Analysis) -> list[dict[str, Any]]:
             "xref": "x",
             "yref": "paper",
             "yanchor": "bottom",
-            "text": _t(w.fault_id),
+            "text": _t(w.fault_id if w.fault_id in mine else f"{w.fault_id} (elsewhere)"),
             "showarrow": False,
-            "font": {"size": 10, "color": "#a00"},
+            "font": {"size": 10, "color": "#a00" if w.fault_id in mine else "#777"},
         }
         for w in a.faults
         if w.applied
@@ -172,8 +184,8 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
     layout = _layout(
         title={"text": f"{_t(c)}: timeline (buckets of {width:g} s by intended start)", "font": {"size": 13}},
         height=420,
-        shapes=_fault_shapes(a),
-        annotations=_fault_labels(a),
+        shapes=_fault_shapes(a, c),
+        annotations=_fault_labels(a, c),
         showlegend=True,
         xaxis=_axis("run time (s)", range=[w.start, w.end], anchor="y"),
         yaxis=_axis("errors/s", domain=[0.0, 0.26], rangemode="tozero"),

@@ -14,7 +14,7 @@ from harness.analysis._scorecard import LAYER_TITLES, LAYERS
 
 __all__ = ["SIDE_BY_SIDE", "build_context", "plain"]
 
-EXCERPT_CHARS = 300
+EXCERPT_CHARS = 200
 WORST_N = 10
 
 # (key in the run metrics, label, kind) for the side-by-side table
