@@ -419,3 +419,27 @@ def test_api_key_is_redacted_from_error_detail(serve, client) -> None:
     rec = attempt(client, make_target(srv.url, make_endpoint(), api_key="sk-very-secret-123"))
     assert rec.error_class == "http_4xx"
     assert "sk-very-secret-123" not in json.dumps(rec.to_dict()) and "[redacted]" in rec.error_detail
+
+
+def test_threads_keep_their_connections_across_pool_shards(serve) -> None:
+    import threading
+
+    from harness.client import make_http_client
+
+    srv = serve(stream_handler(openai_stream(["Hello"])))
+    target = make_target(srv.url, make_endpoint())
+    c = make_http_client(max_connections=256)  # several pool shards
+    results = []
+
+    def user() -> None:
+        for _ in range(3):
+            results.append(attempt(c, target).outcome)
+
+    threads = [threading.Thread(target=user) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    c.close()
+    assert results == ["ok"] * 24
+    assert srv.connections == 8  # one keep-alive connection per thread, reused 3 times
