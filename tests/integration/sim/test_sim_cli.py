@@ -67,7 +67,8 @@ def test_cli_bad_config_exits_2(tmp_path: Path) -> None:
 def test_cli_workers_share_one_port_and_one_ground_truth_file(tmp_path: Path) -> None:
     cfg = tmp_path / "sim.yaml"
     cfg.write_text(
-        "seed: 1\nendpoints:\n  - {name: a, dialect: openai-chat, model: m, behaviour: {ttft_ms: 0}}\n"
+        "seed: 1\nendpoints:\n"
+        "  - {name: a, dialect: openai-chat, model: m, behaviour: {ttft_ms: 0, tokens_per_s: 1e5}}\n"
     )
     gt = tmp_path / "gt.jsonl"
     p = subprocess.Popen(
