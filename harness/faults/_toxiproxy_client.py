@@ -6,9 +6,9 @@ line naming the server, the call and the server's own error text, e.g.::
 
     toxiproxy http://127.0.0.1:8474: POST /proxies/a/toxics: 409 toxic already exists
 
-It uses a synchronous ``httpx.Client``, so it works from plain threads and from a gevent-patched
-process alike (the sync client goes through the patched stdlib socket). Not safe to share one instance
-between threads without a lock; create one per thread or guard it.
+It uses a synchronous ``httpx.Client``, so it works from plain threads (one instance may be shared:
+httpx's connection pool is thread-safe) and from a gevent-patched process (the sync client goes through
+the patched stdlib socket; the process must hide trio from httpcore, as harness/load does).
 """
 
 from __future__ import annotations
