@@ -107,6 +107,8 @@ class _Attempt:
         self.mono_offset = 0.0
         self.hard_end = 0.0
         self.hard_reason = ""
+        self.idle_s = self.ep.timeouts.idle
+        self.idle_reason = f"idle gap between chunks over {self.idle_s:g} s"
 
     # --- helpers ------------------------------------------------------------------
     def _mono(self, t_run: float) -> float:
@@ -282,8 +284,7 @@ class _Attempt:
             rec.t_last_token = now
             rec.chunk_times.append(now)
             if not self.done:
-                idle = self.ep.timeouts.idle
-                self._set_budget(now + idle, f"idle gap between chunks over {idle:g} s")
+                self._set_budget(now + self.idle_s, self.idle_reason)
         return self.done or rec.error_class is not None
 
     def _inject_mid_stream(self, inj: Injection, now: float) -> None:

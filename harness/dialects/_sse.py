@@ -44,6 +44,12 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buf = self._buf + chunk if self._buf else chunk
         out: list[SSEEvent] = []
+        if b"\r" not in buf:  # fast path: LF-only streams (nearly every server)
+            lines = buf.split(b"\n")
+            self._buf = lines.pop()
+            for line in lines:
+                self._line(line, out)
+            return out
         pos = 0
         n = len(buf)
         for m in _LINE_END.finditer(buf):
