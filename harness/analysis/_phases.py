@@ -87,23 +87,25 @@ def _num(value: Any, default: float) -> float:
 
 
 def measurement_window(manifest: dict[str, Any], t_max: float | None) -> Window:
-    """[warm-up, planned duration − cool-down], cut at the elapsed time (or last record) when interrupted."""
+    """[warm-up, planned duration − cool-down], cut at the last record's end when the run was interrupted.
+
+    ``elapsed_s`` in the manifest is wall-clock time including the stack's start-up, not run-clock time,
+    so it is not used here.
+    """
     load = manifest.get("load") or {}
     warmup = _num(load.get("warmup"), 0.0)
     cooldown = _num(load.get("cooldown"), 0.0)
     planned = _num(manifest.get("duration_s"), _num(load.get("duration"), 0.0))
     interrupted = bool(manifest.get("interrupted", False))
     end = planned - cooldown if planned > 0 else math.inf
-    elapsed = manifest.get("elapsed_s")
-    if elapsed is not None:
-        end = min(end, _num(elapsed, end))
-    if not math.isfinite(end) or interrupted:
-        end = min(end, t_max) if t_max is not None else end
+    if (not math.isfinite(end) or interrupted) and t_max is not None:
+        end = min(end, t_max)
     if not math.isfinite(end):
         end = warmup
     start = warmup
     if end <= start:  # too short to cut warm-up/cool-down: measure everything rather than nothing
-        start, end = 0.0, max(end, t_max or 0.0, planned)
+        start = 0.0
+        end = (t_max or 0.0) if interrupted else max(end, t_max or 0.0, planned)
     return Window(
         start=start,
         end=end,

@@ -62,11 +62,13 @@ def risks_and_verdict(
         risks.append({"severity": round(sev, 4), "contender": who, "text": text})
 
     if meta.get("interrupted"):
+        reached = float(meta.get("window", {}).get("end_s") or 0.0)
+        planned = float(meta.get("planned_duration_s") or 0.0)
         add(
             10,
             None,
-            f"The run was interrupted after {float(meta.get('elapsed_s') or 0):.0f} s of "
-            f"{float(meta.get('planned_duration_s') or 0):.0f} s planned: results cover only that part.",
+            f"The run was interrupted {reached:.0f} s into its {planned:.0f} s schedule: "
+            "results cover only that part.",
         )
     if not any(r.get("requests") for r in run_rows.values()):
         add(10, None, "No requests completed in the measured window: there is nothing to compare.")

@@ -15,7 +15,11 @@ def test_window_cuts_warmup_and_cooldown() -> None:
 def test_interrupted_window_ends_at_elapsed_or_last_record() -> None:
     m = manifest(interrupted=True, elapsed_s=None, ended_at=None)
     assert measurement_window(m, t_max=42.0).end == 42.0
-    assert measurement_window(manifest(interrupted=True, elapsed_s=30.0), t_max=42.0).end == 30.0
+    # elapsed_s is wall clock (stack start-up included), not the run clock: the last record decides
+    assert measurement_window(manifest(interrupted=True, elapsed_s=50.0), t_max=42.0).end == 42.0
+    assert measurement_window(manifest(elapsed_s=50.0), t_max=42.0).end == 100.0  # completed: as planned
+    w = measurement_window(manifest(interrupted=True, load={"warmup": 10.0}), t_max=3.0)
+    assert (w.start, w.end) == (0.0, 3.0)  # cut before the warm-up ended: measure what there is
 
 
 def _events() -> list[dict]:
