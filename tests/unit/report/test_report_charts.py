@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+
+from harness.analysis import analyse, synthetic_run
+from harness.report._charts import build_figures
+from harness.report._render import _fmt, _safe_json
+
+
+def test_figures_are_aggregated_not_one_point_per_request() -> None:
+    df, ev, m = synthetic_run(20_000, rate=100.0, seed=2)
+    figs = build_figures(analyse(df, ev, m))
+    assert {"fig-timeline-0", "fig-timeline-1", "fig-cdf-user_ttft", "fig-errors", "fig-fallback",
+            "fig-cost"} <= set(figs)
+    for fid, fig in figs.items():
+        for trace in fig["data"]:
+            assert len(trace.get("x", [])) <= 310, fid
+    assert len(json.dumps(figs)) < 400_000
+
+
+def test_timeline_shades_faults_per_contender() -> None:
+    df, ev, m = synthetic_run(400, seed=2)
+    figs = build_figures(analyse(df, ev, m))
+    alpha = figs["fig-timeline-0"]["layout"]
+    colours = [s["fillcolor"] for s in alpha["shapes"]]
+    assert "rgba(214,39,40,0.13)" in colours  # its own outage
+    assert "rgba(128,128,128,0.10)" in colours  # beta's 429 storm, shown for comparison
+    labels = [a["text"] for a in alpha["annotations"]]
+    assert labels == ["f1-outage", "f2-429 (elsewhere)"]
+
+
+def test_embedded_json_cannot_close_its_script_element() -> None:
+    text = _safe_json({"name": "</script><script>alert(1)</script>", "amp": "a&b"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text)["name"] == "</script><script>alert(1)</script>"
+
+
+def test_number_formats() -> None:
+    assert _fmt(0.1234, "sec") == "123 ms" and _fmt(2.5, "sec") == "2.50 s"
+    assert _fmt(0.05, "pct") == "5.0 %" and _fmt(float("nan"), "pct") == "—" and _fmt(None) == "—"
+    assert _fmt(9.05e-05, "usd") == "$0.0000905" and _fmt(1817.16, "usd") == "$1,817.16"
+    assert _fmt(1234567, "int") == "1,234,567"
