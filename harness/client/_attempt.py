@@ -224,18 +224,29 @@ class _Attempt:
         if inj is not None and inj.after_tokens == 0:  # acts before the first chunk
             self._inject_mid_stream(inj, clock())
         chunks = resp.iter_raw()
+        seen = False  # any event at all: a 200 body that never was an event stream is malformed
+        head = b""
         for data in chunks:
             now = clock()
-            if self._on_events(parser.feed(data), now):
+            events = parser.feed(data)
+            if not seen:
+                seen = bool(events)
+                head = head or data[:80]
+            if self._on_events(events, now):
                 rec.t_end = now
                 self._drain(chunks)
                 return
         now = clock()
-        if self._on_events(parser.close(), now):
+        events = parser.close()
+        seen = seen or bool(events)
+        if self._on_events(events, now):
             rec.t_end = now
             return
         rec.t_end = now
-        self._fail("stream_truncated", "stream ended without its terminal event")
+        if not seen and head:
+            self._fail("malformed_response", f"2xx body is not an event stream: {head!r}")
+        else:
+            self._fail("stream_truncated", "stream ended without its terminal event")
 
     def _drain(self, chunks: Iterator[bytes]) -> None:
         """Read what follows the terminal event so the connection can be reused; never fails the attempt."""

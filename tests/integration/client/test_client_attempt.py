@@ -443,3 +443,19 @@ def test_threads_keep_their_connections_across_pool_shards(serve) -> None:
     c.close()
     assert results == ["ok"] * 24
     assert srv.connections == 8  # one keep-alive connection per thread, reused 3 times
+
+
+def test_html_instead_of_an_event_stream_is_malformed(serve, client) -> None:
+    def h(c: Conn) -> None:
+        c.read_request()
+        c.respond(200, b"<html><body>Please log in</body></html>", ctype="text/html")
+
+    srv = serve(h)
+    rec = attempt(client, make_target(srv.url, make_endpoint()))
+    assert rec.error_class == "malformed_response" and "not an event stream" in rec.error_detail
+
+
+def test_empty_200_stream_is_truncated(serve, client) -> None:
+    srv = serve(stream_handler([]))
+    rec = attempt(client, make_target(srv.url, make_endpoint()))
+    assert rec.error_class == "stream_truncated"
