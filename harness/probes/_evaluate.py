@@ -169,14 +169,17 @@ class _Eval:
         return f"{self.dialect.classify(ex.status, ex.headers, ex.body).detail}{ms}"
 
     def answer_events(self, ex: Exchange) -> list[Event]:
-        if ex.streamed and "json" not in ex.content_type:
-            parser = self.dialect.stream_parser()
-            events: list[Event] = []
-            for chunk in ex.chunks:
-                events.extend(parser.feed(chunk))
-            events.extend(parser.close())
-            return events
-        return self.dialect.parse_response(ex.body)
+        events: list[Event] = []
+        try:
+            if ex.streamed and "json" not in ex.content_type:
+                parser = self.dialect.stream_parser()
+                for chunk in ex.chunks:
+                    events.extend(parser.feed(chunk))
+                events.extend(parser.close())
+                return events
+            return self.dialect.parse_response(ex.body)
+        except Exception as exc:  # a parser bug on hostile input must not hide the other verdicts
+            return [*events, Malformed(f"answer could not be parsed ({type(exc).__name__})")]
 
     # --- probes ----------------------------------------------------------------------------
     def bad_key(self) -> None:

@@ -199,3 +199,16 @@ def test_skipped_requests_give_not_applicable() -> None:
 )
 def test_error_body_shapes(body: bytes, ok: bool) -> None:
     assert error_body_ok(body) is ok
+
+
+def test_an_answer_the_parser_chokes_on_fails_its_probes_without_hiding_the_rest() -> None:
+    # a tool call with a numeric name makes the OpenAI parser raise (a reported dialect bug)
+    chunk = (
+        b'data: {"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"function":{"name":5}}]}}]}\n\n'
+    )
+    answer = Exchange(
+        "answer", 200, {"content-type": "text/event-stream", **RID}, (chunk,), 0.01, streamed=True
+    )
+    res = run(good_exchanges(answer=answer))
+    assert res["stream_terminal"].passed is False and "could not be parsed" in res["stream_terminal"].observed
+    assert res["bad_key"].passed is True
