@@ -1,7 +1,7 @@
 """What each fault did to each contender: time to detect, time to recover, requests lost.
 
-    time to detect  = first reaction − fault start, a reaction being an attempt that ended in error or a
-                      fallback attempt (on a non-primary endpoint), whichever comes first
+    time to detect  = first reaction − fault start, a reaction being an attempt on a faulted endpoint that
+                      ended in error, or an attempt that fell back away from one, whichever comes first
     time to recover = first t ≥ fault end such that the requests asked for in [t, t + W) have a p95 user
                       latency ≤ max(1.5 × baseline p95, baseline p95 + 0.25 s) and an error rate ≤ baseline
                       error rate + 5 points; W holds about 20 requests at the baseline rate (5–30 s)
@@ -114,12 +114,20 @@ def fault_impact(
             primary = chain[0] if chain else None
             a_end, a_disp = d["a_t_end"], d["a_t_dispatch"]
             horizon = w.recovery_end
-            err_t = a_end[~d["a_ok"] & (a_end >= w.start) & (a_end <= horizon)]
+            err_sel = ~d["a_ok"] & (a_end >= w.start) & (a_end <= horizon)
             fb_sel = (a_disp >= w.start) & (a_disp <= horizon)
-            if primary:
+            if w.endpoints:  # react to this fault: errors on its endpoints, fallbacks away from them
+                targets = list(w.endpoints)
+                err_sel &= np.isin(d["a_endpoint"], targets)
+                away = np.isin(d["a_fallback_from"], targets)
+                if primary in targets:  # a cooled-down primary is skipped without a fallback_from
+                    away |= d["a_endpoint"] != primary
+                fb_sel &= away
+            elif primary:
                 fb_sel &= d["a_endpoint"] != primary
             else:
                 fb_sel &= pd.notna(d["a_fallback_from"])
+            err_t = a_end[err_sel]
             reactions = np.concatenate([err_t, a_disp[fb_sel]])
             ttd = float(reactions.min() - w.start) if reactions.size and affected else None
             base = _baseline(t, lat, ok, w.start, first_fault, window)

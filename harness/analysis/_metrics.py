@@ -208,7 +208,11 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     ("cost per good request", "Σ cost of all attempts (failed ones too) / good requests"),
     ("wasted cost", "Σ cost of attempts that failed"),
     ("monthly projection", "declared monthly requests × Σ cost of all attempts / logical requests"),
-    ("time to detect", "first attempt error or fallback attempt after the fault started − fault start"),
+    (
+        "time to detect",
+        "first failed attempt on a faulted endpoint, or first fallback away from one, after the "
+        "fault started − fault start",
+    ),
     (
         "time to recover",
         "first t ≥ fault end at which requests asked for in [t, t+W) have p95 user latency ≤ "

@@ -199,3 +199,16 @@ def test_sequential_run_is_aligned_to_each_contenders_slot() -> None:
         for k in ("requests", "error_rate", "good_fraction", "user_ttft_p95", "cost_usd", "goodput_rps"):
             assert b[k] == pytest.approx(a[k]), (c, k)
     assert got.fault_impact["lost"].tolist() == par.fault_impact["lost"].tolist()
+
+
+def test_time_to_detect_ignores_errors_elsewhere_and_counts_fallbacks_away() -> None:
+    df, ev, m = _fault_run()
+    noise = rec(contender="B", endpoint="b9", request_id="noise", t_intended=39.99, t_dispatch=40.0, t_end=40.05,
+                outcome="error", error_class="http_5xx")
+    a = analyse(frame([*df.to_dict("records"), noise]), ev, m)
+    assert a.fault_impact.set_index("contender").loc["B", "time_to_detect_s"] == pytest.approx(0.2)
+    # a fallback away from the faulted endpoint is a reaction too, even before any error is seen
+    fb = rec(contender="B", endpoint="b2", request_id="fb", attempt=2, fallback_from="b1", t_intended=39.9,
+             t_dispatch=40.1, t_first_token=40.2, t_last_token=40.3, t_end=40.4, output_tokens=3)
+    a = analyse(frame([*df.to_dict("records"), fb]), ev, m)
+    assert a.fault_impact.set_index("contender").loc["B", "time_to_detect_s"] == pytest.approx(0.1)
