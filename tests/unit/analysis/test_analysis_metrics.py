@@ -203,7 +203,7 @@ def test_sequential_run_is_aligned_to_each_contenders_slot() -> None:
 
 def test_time_to_detect_ignores_errors_elsewhere_and_counts_fallbacks_away() -> None:
     df, ev, m = _fault_run()
-    noise = rec(contender="B", endpoint="b9", request_id="noise", t_intended=39.99, t_dispatch=40.0, t_end=40.05,
+    noise = rec(contender="B", endpoint="b9", request_id="noise", t_intended=39.9, t_dispatch=39.95, t_end=40.05,
                 outcome="error", error_class="http_5xx")
     a = analyse(frame([*df.to_dict("records"), noise]), ev, m)
     assert a.fault_impact.set_index("contender").loc["B", "time_to_detect_s"] == pytest.approx(0.2)
