@@ -213,9 +213,27 @@ def test_canary_key_never_written_or_printed(tmp_path: Path) -> None:
         assert rep.returncode == 0, rep.stderr[-2000:]
         # commands that may not exist yet in this tree: run them when they do
         helptext = _bakeoff("--help", env=env).stdout
-        if "probe" in helptext:
-            pr = _bakeoff("probe", str(path), "--out", str(run_dir), "--overlong-tokens", "2000", env=env)
-            printed += [pr.stdout, pr.stderr]
+        # `bakeoff probe` (called through its module until the lead registers it in the CLI group)
+        pr = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from harness.cli._probe import probe; probe.main(sys.argv[1:])",
+                str(path),
+                "--out",
+                str(run_dir),
+                "--overlong-tokens",
+                "2000",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        printed += [pr.stdout, pr.stderr]
+        assert pr.returncode == 0, pr.stderr[-2000:]
+        assert (run_dir / "probes.jsonl").stat().st_size > 0
         if "repro" in helptext:
             ex = _bakeoff("repro", "export", str(run_dir), "--out", str(tmp_path / "bundle"), env=env)
             printed += [ex.stdout, ex.stderr]
