@@ -1,0 +1,33 @@
+"""Terminal output never carries escape sequences from files or vendors: what a command prints about a
+hostile scenario file or a hostile vendor is shown as visible escapes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ESC = "\x1b"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap in harness/cli/_main.py::_errors_to_exit: ConfigError lines are echoed raw, and a YAML key "
+    "such as '\\e]0;pwned\\a' reaches the terminal through harness/config/_yaml.py::format_path; pass each "
+    "line through harness._text.terminal_safe before click.echo",
+)
+def test_validate_does_not_print_escape_sequences_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text('name: x\n"\\e]0;pwned\\a\\e[2J": 1\nprompts: p.jsonl\n', encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "unknown key" in proc.stderr
+    assert ESC not in proc.stderr + proc.stdout and "\a" not in proc.stderr
