@@ -1,4 +1,7 @@
-"""Toxic chains of the embedded Toxiproxy driven in memory: no sockets, real asyncio timing."""
+"""Toxic chains of the embedded Toxiproxy driven in memory: no sockets, real asyncio timing.
+
+Lower time bounds are tight (a toxic never acts early); upper bounds leave room for a loaded machine.
+"""
 
 from __future__ import annotations
 
@@ -128,7 +131,7 @@ def test_latency_delays_each_chunk_from_its_arrival() -> None:
     _, _, dst = run_link([spec("latency", latency=40)], sc)
     assert dst.data == b"01234"
     for (t, _), t0 in zip(dst.writes, sent, strict=True):
-        assert 0.039 <= t - t0 <= 0.050
+        assert 0.039 <= t - t0 <= 0.075
 
 
 def test_jitter_never_reorders() -> None:
@@ -145,7 +148,7 @@ def test_jitter_never_reorders() -> None:
     assert dst.data == b"".join(b"%02d," % i for i in range(60))
     delays = [t - t0 for (t, _), t0 in zip(dst.writes, sent, strict=True)]
     assert min(delays) >= 0.004
-    assert max(delays) <= 0.070
+    assert max(delays) <= 0.090
     assert max(delays) - min(delays) > 0.015  # the jitter really varies the delay
 
 
@@ -184,7 +187,7 @@ def test_several_latency_toxics_add_up() -> None:
         t = loop.time()
         link.feed(b"x")
         await until(lambda: bool(dst.writes))
-        assert 0.049 <= dst.writes[0][0] - t <= 0.06
+        assert 0.049 <= dst.writes[0][0] - t <= 0.085
 
     a, b = spec("latency", latency=20), spec("latency", latency=30)
     b.name = "second"
@@ -197,7 +200,7 @@ def test_bandwidth_paces_bytes_at_rate_kb_per_s() -> None:
         link.feed(b"x" * 20_000)  # 20 000 B at 100 KB/s (1 KB = 1000 B) = 200 ms, in 10 000 B slices
         await until(lambda: len(dst.data) == 20_000)
         elapsed = dst.writes[-1][0] - t
-        assert 0.18 <= elapsed <= 0.23, elapsed
+        assert 0.18 <= elapsed <= 0.26, elapsed
         assert max(len(d) for _, d in dst.writes) <= 10_000
 
     run_link([spec("bandwidth", rate=100)], sc)
@@ -224,7 +227,7 @@ def test_timeout_drops_data_and_closes_after_t_without_input() -> None:
         t_last = loop.time()
         await until(lambda: dst.closed_at is not None)
         assert dst.closed_at is not None
-        assert 0.049 <= dst.closed_at - t_last <= 0.065
+        assert 0.049 <= dst.closed_at - t_last <= 0.09
         assert dst.closed_at - t >= 0.079
 
     _, _, dst = run_link([spec("timeout", timeout=50)], sc)
@@ -260,7 +263,7 @@ def test_reset_peer_drops_the_first_chunk_and_closes_after_timeout() -> None:
         link.feed(b"first")
         await until(lambda: dst.closed_at is not None)
         assert dst.closed_at is not None
-        assert 0.029 <= dst.closed_at - t <= 0.045
+        assert 0.029 <= dst.closed_at - t <= 0.07
 
     _, _, dst = run_link([spec("reset_peer", timeout=30)], sc)
     assert dst.data == b""
@@ -286,7 +289,7 @@ def test_slow_close_delays_only_the_close() -> None:
         t = loop.time()
         link.feed(b"data")
         await until(lambda: dst.data == b"data")
-        assert dst.writes[0][0] - t < 0.005
+        assert dst.writes[0][0] - t < 0.03
         t_eof = loop.time()
         link.feed_eof()
         await until(lambda: dst.closed_at is not None)
