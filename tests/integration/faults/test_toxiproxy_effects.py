@@ -279,5 +279,5 @@ def test_toxicity_is_per_connection(api: ToxiproxyClient, listen: tuple[str, int
             mixed += slow in (1, 2)
     assert 70 <= toxic <= 130, toxic  # 50 % of 200 connections; binomial sd ~7
     # Every request of a connection shares its draw: a per-request coin would mix ~75 % of connections.
-    # A few may show one scheduling hiccup of >= 7.5 ms on a loaded 2-core machine.
-    assert mixed <= 4, mixed
+    # A few may show a scheduling hiccup of >= 7.5 ms on a loaded 2-core machine.
+    assert mixed <= 10, mixed
