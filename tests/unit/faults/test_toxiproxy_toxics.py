@@ -150,11 +150,3 @@ def test_public_names_are_exported() -> None:
     mine = {"EmbeddedToxiproxy", "ToxiproxyClient", "ToxiproxyServer", "serve_proxy_in_thread"}
     assert mine <= set(faults.__all__)
     assert all(hasattr(faults, name) for name in faults.__all__)
-
-
-def test_main_warns_loudly_off_loopback(capsys: pytest.CaptureFixture[str]) -> None:
-    # 203.0.113.0/24 is TEST-NET-3: not on this machine, so the bind fails locally and nothing is sent.
-    assert main(["--host", "203.0.113.7", "--port", "0"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("WARNING: the Toxiproxy API will listen on 203.0.113.7, not loopback")
-    assert err.rstrip().splitlines()[-1].startswith("bakeoff proxy: cannot listen on 203.0.113.7:0: ")
