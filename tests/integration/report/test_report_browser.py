@@ -17,10 +17,12 @@ from harness.report import write_report
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(180),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
+    ),
 ]
 
-PAYLOAD = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
+PAYLOAD = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 _DRAWN = """(() => {
   const plots = [...document.querySelectorAll('div.plot')];
@@ -32,13 +34,22 @@ _DRAWN = """(() => {
 def _problems(page: Page, url: str) -> dict[str, list[Any]]:
     ev = page.events
     return {
-        "console": [e["params"] for e in ev if e["method"] == "Runtime.consoleAPICalled"
-                    and e["params"].get("type") in ("error", "assert")],
+        "console": [
+            e["params"]
+            for e in ev
+            if e["method"] == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert")
+        ],
         "exceptions": [e["params"] for e in ev if e["method"] == "Runtime.exceptionThrown"],
-        "log": [e["params"]["entry"] for e in ev if e["method"] == "Log.entryAdded"
-                and e["params"]["entry"].get("level") == "error"],
-        "network": [e["params"]["request"]["url"] for e in ev if e["method"] == "Network.requestWillBeSent"
-                    and e["params"]["request"]["url"] != url],
+        "log": [
+            e["params"]["entry"]
+            for e in ev
+            if e["method"] == "Log.entryAdded" and e["params"]["entry"].get("level") == "error"
+        ],
+        "network": [
+            e["params"]["request"]["url"]
+            for e in ev
+            if e["method"] == "Network.requestWillBeSent" and e["params"]["request"]["url"] != url
+        ],
     }
 
 
@@ -52,7 +63,9 @@ def test_report_renders_offline_with_every_chart_and_escaped_text(tmp_path: Path
         assert n_plots >= 8  # 2 timelines, 4 CDFs, errors, fallback, cost
         # fault windows shaded (alpha: its outage + recovery in red/orange, beta's 429 storm in grey)
         assert page.wait_for("document.querySelectorAll('#fig-timeline-0 .shapelayer path').length >= 3")
-        ranking = page.evaluate("[...document.querySelectorAll('#ranking td strong')].map(e => e.textContent)")
+        ranking = page.evaluate(
+            "[...document.querySelectorAll('#ranking td strong')].map(e => e.textContent)"
+        )
         assert set(ranking) >= {"alpha", "beta"}
         assert page.evaluate("document.querySelectorAll('#ranking .pass, #ranking .fail').length") == 2
         risks = page.evaluate("document.getElementById('risks').innerText")

@@ -19,22 +19,58 @@ def _lg(rows: list[dict]) -> pd.DataFrame:
 
 
 def test_good_mask_checks_each_slo_on_user_times() -> None:
-    lg = _lg([
-        rec(request_id="fast", t_intended=0, t_dispatch=0, t_first_token=0.5, t_last_token=1.5, t_end=1.6,
-            output_tokens=11),
-        rec(request_id="late-ttft", t_intended=0, t_dispatch=0.8, t_first_token=1.2, t_last_token=1.3, t_end=1.4,
-            output_tokens=2),  # user TTFT 1.2 > 1.0 although TTFT from dispatch is 0.4
-        rec(request_id="slow-tpot", t_intended=0, t_dispatch=0, t_first_token=0.1, t_last_token=2.1, t_end=2.2,
-            output_tokens=11),  # TPOT 0.2 > 0.1
-        rec(request_id="long", t_intended=0, t_dispatch=0, t_first_token=0.1, t_last_token=5.5, t_end=5.6,
-            output_tokens=1000),
-        rec(request_id="failed", outcome="error", error_class="http_5xx", t_end=0.1),
-        rec(request_id="no-stream", t_intended=0, t_dispatch=0, t_end=0.9, output_tokens=1),
-    ]).set_index("request_id")
+    lg = _lg(
+        [
+            rec(
+                request_id="fast",
+                t_intended=0,
+                t_dispatch=0,
+                t_first_token=0.5,
+                t_last_token=1.5,
+                t_end=1.6,
+                output_tokens=11,
+            ),
+            rec(
+                request_id="late-ttft",
+                t_intended=0,
+                t_dispatch=0.8,
+                t_first_token=1.2,
+                t_last_token=1.3,
+                t_end=1.4,
+                output_tokens=2,
+            ),  # user TTFT 1.2 > 1.0 although TTFT from dispatch is 0.4
+            rec(
+                request_id="slow-tpot",
+                t_intended=0,
+                t_dispatch=0,
+                t_first_token=0.1,
+                t_last_token=2.1,
+                t_end=2.2,
+                output_tokens=11,
+            ),  # TPOT 0.2 > 0.1
+            rec(
+                request_id="long",
+                t_intended=0,
+                t_dispatch=0,
+                t_first_token=0.1,
+                t_last_token=5.5,
+                t_end=5.6,
+                output_tokens=1000,
+            ),
+            rec(request_id="failed", outcome="error", error_class="http_5xx", t_end=0.1),
+            rec(request_id="no-stream", t_intended=0, t_dispatch=0, t_end=0.9, output_tokens=1),
+        ]
+    ).set_index("request_id")
     slo = slo_settings(manifest())
     good = dict(zip(lg.index, good_mask(lg.reset_index(), slo), strict=True))
-    assert good == {"fast": True, "late-ttft": False, "slow-tpot": False, "long": False, "failed": False,
-                    "no-stream": True}
+    assert good == {
+        "fast": True,
+        "late-ttft": False,
+        "slow-tpot": False,
+        "long": False,
+        "failed": False,
+        "no-stream": True,
+    }
 
 
 def test_slo_overrides_and_unknown_key() -> None:
@@ -45,20 +81,53 @@ def test_slo_overrides_and_unknown_key() -> None:
 
 
 def test_request_metrics_hand_computed() -> None:
-    rows = [rec(request_id=f"ok{i}", t_intended=i, t_dispatch=i, t_first_token=i + 0.2, t_last_token=i + 1.1,
-                t_end=i + 1.3, output_tokens=11, cost_usd=0.01) for i in range(6)]
-    rows += [rec(request_id="thr", outcome="error", error_class="http_429", status=429, cost_usd=0.0),
-             rec(request_id="fb", attempt=1, endpoint="a1", outcome="error", error_class="http_5xx",
-                 is_final_attempt=False, cost_usd=0.004),
-             rec(request_id="fb", attempt=2, endpoint="a2", fallback_from="a1", t_intended=0, t_dispatch=0,
-                 t_first_token=0.3, t_last_token=0.35, t_end=0.5, output_tokens=2, cost_usd=0.006),
-             rec(request_id="dead", outcome="error", error_class="conn_reset", cost_usd=0.0)]
+    rows = [
+        rec(
+            request_id=f"ok{i}",
+            t_intended=i,
+            t_dispatch=i,
+            t_first_token=i + 0.2,
+            t_last_token=i + 1.1,
+            t_end=i + 1.3,
+            output_tokens=11,
+            cost_usd=0.01,
+        )
+        for i in range(6)
+    ]
+    rows += [
+        rec(request_id="thr", outcome="error", error_class="http_429", status=429, cost_usd=0.0),
+        rec(
+            request_id="fb",
+            attempt=1,
+            endpoint="a1",
+            outcome="error",
+            error_class="http_5xx",
+            is_final_attempt=False,
+            cost_usd=0.004,
+        ),
+        rec(
+            request_id="fb",
+            attempt=2,
+            endpoint="a2",
+            fallback_from="a1",
+            t_intended=0,
+            t_dispatch=0,
+            t_first_token=0.3,
+            t_last_token=0.35,
+            t_end=0.5,
+            output_tokens=2,
+            cost_usd=0.006,
+        ),
+        rec(request_id="dead", outcome="error", error_class="conn_reset", cost_usd=0.0),
+    ]
     lg = _lg(rows)
     good = good_mask(lg, slo_settings(manifest()))
     m = request_metrics(lg, good, 10.0)
     assert m["requests"] == 9 and m["succeeded"] == 7 and m["failed"] == 2
     assert m["error_rate"] == pytest.approx(2 / 9)
-    assert m["throttle_rate"] == pytest.approx(1 / 9) and m["failure_rate_excl_throttle"] == pytest.approx(1 / 9)
+    assert m["throttle_rate"] == pytest.approx(1 / 9) and m["failure_rate_excl_throttle"] == pytest.approx(
+        1 / 9
+    )
     assert m["good"] == 7 and m["good_fraction"] == pytest.approx(7 / 9)
     assert m["goodput_rps"] == pytest.approx(0.7) and m["throughput_rps"] == pytest.approx(0.7)
     assert m["output_tok_s"] == pytest.approx((6 * 11 + 2) / 10)
@@ -73,11 +142,15 @@ def test_request_metrics_hand_computed() -> None:
 
 
 def test_slo_check_lines() -> None:
-    ok, why = slo_check({"requests": 10, "error_rate": 0.02, "good_fraction": 0.95},
-                        {"max_error_rate": 0.05, "min_good_fraction": 0.9})
+    ok, why = slo_check(
+        {"requests": 10, "error_rate": 0.02, "good_fraction": 0.95},
+        {"max_error_rate": 0.05, "min_good_fraction": 0.9},
+    )
     assert ok and why == ["error rate 2.0 % ≤ 5.0 %", "good fraction 95.0 % ≥ 90.0 %"]
-    ok, why = slo_check({"requests": 10, "error_rate": 0.2, "good_fraction": 0.8},
-                        {"max_error_rate": 0.05, "min_good_fraction": 0.9})
+    ok, why = slo_check(
+        {"requests": 10, "error_rate": 0.2, "good_fraction": 0.8},
+        {"max_error_rate": 0.05, "min_good_fraction": 0.9},
+    )
     assert not ok and "error rate 20.0 % > 5.0 %" in why
     assert slo_check(None, {}) == (False, ["no requests completed in the measured window"])
 
@@ -88,18 +161,53 @@ def _fault_run() -> tuple[pd.DataFrame, list[dict], dict]:
     for i in range(200):
         t = i * 0.5
         if 40 <= t < 50:
-            rows.append(rec(contender="B", endpoint="b1", request_id=f"r{i}", t_intended=t, t_dispatch=t,
-                            t_end=t + 0.2, outcome="error", error_class="connect_refused"))
+            rows.append(
+                rec(
+                    contender="B",
+                    endpoint="b1",
+                    request_id=f"r{i}",
+                    t_intended=t,
+                    t_dispatch=t,
+                    t_end=t + 0.2,
+                    outcome="error",
+                    error_class="connect_refused",
+                )
+            )
         else:
             lat = 5.0 if 50 <= t < 56 else 1.0
-            rows.append(rec(contender="B", endpoint="b1", request_id=f"r{i}", t_intended=t, t_dispatch=t,
-                            t_first_token=t + 0.1, t_last_token=t + lat - 0.1, t_end=t + lat, output_tokens=10,
-                            cost_usd=0.001))
-    m = manifest(faults=[{"fault_id": "f1", "name": "outage", "kind": "outage", "target": "b1",
-                          "endpoints": ["b1"], "at_s": 40, "duration_s": 10, "description": "outage"}],
-                 slo={"ttft": None, "tpot": None, "e2e": 2.0, "max_error_rate": 0.05, "min_good_fraction": 0.9})
-    ev = [{"fault_id": "f1", "action": "apply", "t_applied": 40.0, "outcome": "ok", "endpoints": ["b1"]},
-          {"fault_id": "f1", "action": "remove", "t_applied": 50.0, "outcome": "ok", "endpoints": ["b1"]}]
+            rows.append(
+                rec(
+                    contender="B",
+                    endpoint="b1",
+                    request_id=f"r{i}",
+                    t_intended=t,
+                    t_dispatch=t,
+                    t_first_token=t + 0.1,
+                    t_last_token=t + lat - 0.1,
+                    t_end=t + lat,
+                    output_tokens=10,
+                    cost_usd=0.001,
+                )
+            )
+    m = manifest(
+        faults=[
+            {
+                "fault_id": "f1",
+                "name": "outage",
+                "kind": "outage",
+                "target": "b1",
+                "endpoints": ["b1"],
+                "at_s": 40,
+                "duration_s": 10,
+                "description": "outage",
+            }
+        ],
+        slo={"ttft": None, "tpot": None, "e2e": 2.0, "max_error_rate": 0.05, "min_good_fraction": 0.9},
+    )
+    ev = [
+        {"fault_id": "f1", "action": "apply", "t_applied": 40.0, "outcome": "ok", "endpoints": ["b1"]},
+        {"fault_id": "f1", "action": "remove", "t_applied": 50.0, "outcome": "ok", "endpoints": ["b1"]},
+    ]
     return frame(rows), ev, m
 
 
@@ -121,7 +229,7 @@ def test_time_to_detect_and_recover_hand_computed() -> None:
 
 
 def test_warmup_and_cooldown_are_excluded() -> None:
-    df, ev, m = _fault_run()
+    df, _ev, m = _fault_run()
     m["load"] = {"warmup": 10.0, "cooldown": 20.0, "duration": 100.0}
     a = analyse(df, [], {**m, "faults": []})
     run = a.run_rows()["B"]
@@ -136,9 +244,14 @@ def test_zero_records_analyse_cleanly() -> None:
     assert any("No requests completed" in r["text"] for r in a.risks)
 
 
-_attempt = st.fixed_dictionaries({
-    "ok": st.booleans(), "lat": st.floats(0.01, 20), "cost": st.floats(0, 0.1), "tokens": st.integers(0, 500),
-})
+_attempt = st.fixed_dictionaries(
+    {
+        "ok": st.booleans(),
+        "lat": st.floats(0.01, 20),
+        "cost": st.floats(0, 0.1),
+        "tokens": st.integers(0, 500),
+    }
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -149,11 +262,23 @@ def test_properties_goodput_le_throughput_and_costs_add_up(reqs: list[list[dict]
         t = float(i)
         for j, a in enumerate(attempts, 1):
             last = j == len(attempts)
-            rows.append(rec(request_id=f"q{i}", attempt=j, endpoint="a1" if j == 1 else "a2", t_intended=t,
-                            t_dispatch=t + j * 0.01, t_first_token=t + 0.05, t_last_token=t + a["lat"],
-                            t_end=t + a["lat"] + 0.01, output_tokens=a["tokens"], cost_usd=a["cost"],
-                            outcome="ok" if (a["ok"] or not last) and last else "error",
-                            error_class=None if a["ok"] and last else "http_5xx", is_final_attempt=last))
+            rows.append(
+                rec(
+                    request_id=f"q{i}",
+                    attempt=j,
+                    endpoint="a1" if j == 1 else "a2",
+                    t_intended=t,
+                    t_dispatch=t + j * 0.01,
+                    t_first_token=t + 0.05,
+                    t_last_token=t + a["lat"],
+                    t_end=t + a["lat"] + 0.01,
+                    output_tokens=a["tokens"],
+                    cost_usd=a["cost"],
+                    outcome="ok" if (a["ok"] or not last) and last else "error",
+                    error_class=None if a["ok"] and last else "http_5xx",
+                    is_final_attempt=last,
+                )
+            )
     df = frame(rows)
     a = analyse(df, [], manifest(duration_s=len(reqs) + 1.0))
     run = a.run_rows()["A"]
@@ -183,15 +308,34 @@ def test_sequential_run_is_aligned_to_each_contenders_slot() -> None:
     slot = m["duration_s"]
     seq = df.copy()
     beta = (seq["contender"] == "beta").to_numpy()
-    for col in ("t_intended", "t_dispatch", "t_headers", "t_first_token", "t_first_output", "t_last_token", "t_end"):
+    for col in (
+        "t_intended",
+        "t_dispatch",
+        "t_headers",
+        "t_first_token",
+        "t_first_output",
+        "t_last_token",
+        "t_end",
+    ):
         vals = pd.to_numeric(seq[col], errors="coerce").to_numpy(dtype=float)
         seq[col] = np.where(beta, vals + slot, vals)
-    seq_events = [{**e, "fault_id": f"{e['fault_id']}@{k}", "t_applied": e["t_applied"] + k * slot}
-                  for k in (0, 1) for e in ev]
-    seq_faults = [{**f, "fault_id": f"{f['fault_id']}@{k}", "at_s": f["at_s"] + k * slot}
-                  for k in (0, 1) for f in m["faults"]]
-    m_seq = {**m, "duration_s": 2 * slot, "elapsed_s": 2 * slot, "faults": seq_faults,
-             "load": {**m["load"], "mode": "sequential", "duration": slot}}
+    seq_events = [
+        {**e, "fault_id": f"{e['fault_id']}@{k}", "t_applied": e["t_applied"] + k * slot}
+        for k in (0, 1)
+        for e in ev
+    ]
+    seq_faults = [
+        {**f, "fault_id": f"{f['fault_id']}@{k}", "at_s": f["at_s"] + k * slot}
+        for k in (0, 1)
+        for f in m["faults"]
+    ]
+    m_seq = {
+        **m,
+        "duration_s": 2 * slot,
+        "elapsed_s": 2 * slot,
+        "faults": seq_faults,
+        "load": {**m["load"], "mode": "sequential", "duration": slot},
+    }
     got = analyse(seq, seq_events, m_seq)
     assert [w.fault_id for w in got.faults] == [w.fault_id for w in par.faults]
     for c in ("alpha", "beta"):
@@ -203,12 +347,31 @@ def test_sequential_run_is_aligned_to_each_contenders_slot() -> None:
 
 def test_time_to_detect_ignores_errors_elsewhere_and_counts_fallbacks_away() -> None:
     df, ev, m = _fault_run()
-    noise = rec(contender="B", endpoint="b9", request_id="noise", t_intended=39.9, t_dispatch=39.95, t_end=40.05,
-                outcome="error", error_class="http_5xx")
+    noise = rec(
+        contender="B",
+        endpoint="b9",
+        request_id="noise",
+        t_intended=39.9,
+        t_dispatch=39.95,
+        t_end=40.05,
+        outcome="error",
+        error_class="http_5xx",
+    )
     a = analyse(frame([*df.to_dict("records"), noise]), ev, m)
     assert a.fault_impact.set_index("contender").loc["B", "time_to_detect_s"] == pytest.approx(0.2)
     # a fallback away from the faulted endpoint is a reaction too, even before any error is seen
-    fb = rec(contender="B", endpoint="b2", request_id="fb", attempt=2, fallback_from="b1", t_intended=39.9,
-             t_dispatch=40.1, t_first_token=40.2, t_last_token=40.3, t_end=40.4, output_tokens=3)
+    fb = rec(
+        contender="B",
+        endpoint="b2",
+        request_id="fb",
+        attempt=2,
+        fallback_from="b1",
+        t_intended=39.9,
+        t_dispatch=40.1,
+        t_first_token=40.2,
+        t_last_token=40.3,
+        t_end=40.4,
+        output_tokens=3,
+    )
     a = analyse(frame([*df.to_dict("records"), fb]), ev, m)
     assert a.fault_impact.set_index("contender").loc["B", "time_to_detect_s"] == pytest.approx(0.1)

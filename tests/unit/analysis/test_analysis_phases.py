@@ -24,24 +24,53 @@ def test_interrupted_window_ends_at_elapsed_or_last_record() -> None:
 
 def _events() -> list[dict]:
     return [
-        {"fault_id": "f1", "action": "apply", "t_applied": 20.5, "outcome": "ok", "endpoints": ["a1"],
-         "fault": "outage", "kind": "outage", "target": "a1"},
+        {
+            "fault_id": "f1",
+            "action": "apply",
+            "t_applied": 20.5,
+            "outcome": "ok",
+            "endpoints": ["a1"],
+            "fault": "outage",
+            "kind": "outage",
+            "target": "a1",
+        },
         {"fault_id": "f1", "action": "remove", "t_applied": 30.5, "outcome": "ok", "endpoints": ["a1"]},
     ]
 
 
 def test_fault_windows_from_events_then_manifest_fallback() -> None:
-    m = manifest(faults=[
-        {"fault_id": "f1", "name": "outage", "kind": "outage", "target": "a1", "endpoints": ["a1"], "at_s": 20,
-         "duration_s": 10},
-        {"fault_id": "f2", "name": "lat", "kind": "latency", "target": "b1", "endpoints": ["b1"], "at_s": 60,
-         "duration_s": None},
-    ])
+    m = manifest(
+        faults=[
+            {
+                "fault_id": "f1",
+                "name": "outage",
+                "kind": "outage",
+                "target": "a1",
+                "endpoints": ["a1"],
+                "at_s": 20,
+                "duration_s": 10,
+            },
+            {
+                "fault_id": "f2",
+                "name": "lat",
+                "kind": "latency",
+                "target": "b1",
+                "endpoints": ["b1"],
+                "at_s": 60,
+                "duration_s": None,
+            },
+        ]
+    )
     w = measurement_window(m, 100.0)
     fw = {f.fault_id: f for f in fault_windows(_events(), m, w)}
     assert (fw["f1"].start, fw["f1"].end, fw["f1"].source) == (20.5, 30.5, "events")
     assert fw["f1"].recovery_end == pytest.approx(40.5)  # recovery lasts the fault's length (10 s)
-    assert (fw["f2"].start, fw["f2"].end, fw["f2"].ends_with_run, fw["f2"].source) == (60.0, 100.0, True, "manifest")
+    assert (fw["f2"].start, fw["f2"].end, fw["f2"].ends_with_run, fw["f2"].source) == (
+        60.0,
+        100.0,
+        True,
+        "manifest",
+    )
 
 
 def test_failed_apply_makes_no_phase() -> None:
@@ -57,7 +86,16 @@ def test_assign_phases_and_durations() -> None:
     w = measurement_window(m, 100.0)
     fw = fault_windows(_events(), m, w)
     got = assign_phases([0.0, 20.4, 20.5, 30.4, 30.5, 40.4, 40.5, 99.0], fw).tolist()
-    assert got == ["baseline", "baseline", "fault:f1", "fault:f1", "recovery:f1", "recovery:f1", "after", "after"]
+    assert got == [
+        "baseline",
+        "baseline",
+        "fault:f1",
+        "fault:f1",
+        "recovery:f1",
+        "recovery:f1",
+        "after",
+        "after",
+    ]
     d = phase_durations(w, fw)
     assert d == pytest.approx({"baseline": 20.5, "fault:f1": 10.0, "recovery:f1": 10.0, "after": 59.5})
     assert list(d) == ["baseline", "fault:f1", "recovery:f1", "after"]

@@ -10,8 +10,19 @@ from harness.analysis import chunk_gaps, logical_requests
 
 
 def test_per_request_metrics_hand_computed() -> None:
-    df = frame([rec(t_intended=10.0, t_dispatch=10.5, t_first_token=11.0, t_last_token=12.0, t_end=12.25,
-                    output_tokens=11, cost_usd=0.01)])
+    df = frame(
+        [
+            rec(
+                t_intended=10.0,
+                t_dispatch=10.5,
+                t_first_token=11.0,
+                t_last_token=12.0,
+                t_end=12.25,
+                output_tokens=11,
+                cost_usd=0.01,
+            )
+        ]
+    )
     lg = logical_requests(df, manifest())
     r = lg.iloc[0]
     assert r["e2e"] == pytest.approx(1.75)
@@ -29,14 +40,45 @@ def test_tpot_needs_two_tokens() -> None:
 
 
 def test_attempts_fold_into_one_logical_request_with_all_costs() -> None:
-    df = frame([
-        rec(request_id="q1", attempt=2, endpoint="a2", fallback_from="a1", t_intended=0.0, t_dispatch=1.2,
-            t_first_token=1.5, t_last_token=2.0, t_end=2.1, output_tokens=5, cost_usd=0.002),
-        rec(request_id="q1", attempt=1, endpoint="a1", outcome="error", error_class="http_5xx",
-            is_final_attempt=False, t_intended=0.0, t_dispatch=0.1, t_end=1.1, cost_usd=0.0005),
-        rec(request_id="q2", attempt=1, endpoint="a1", outcome="error", error_class="http_429", t_intended=1.0,
-            t_dispatch=1.0, t_end=1.05),
-    ])
+    df = frame(
+        [
+            rec(
+                request_id="q1",
+                attempt=2,
+                endpoint="a2",
+                fallback_from="a1",
+                t_intended=0.0,
+                t_dispatch=1.2,
+                t_first_token=1.5,
+                t_last_token=2.0,
+                t_end=2.1,
+                output_tokens=5,
+                cost_usd=0.002,
+            ),
+            rec(
+                request_id="q1",
+                attempt=1,
+                endpoint="a1",
+                outcome="error",
+                error_class="http_5xx",
+                is_final_attempt=False,
+                t_intended=0.0,
+                t_dispatch=0.1,
+                t_end=1.1,
+                cost_usd=0.0005,
+            ),
+            rec(
+                request_id="q2",
+                attempt=1,
+                endpoint="a1",
+                outcome="error",
+                error_class="http_429",
+                t_intended=1.0,
+                t_dispatch=1.0,
+                t_end=1.05,
+            ),
+        ]
+    )
     lg = logical_requests(df, manifest()).set_index("request_id")
     q1 = lg.loc["q1"]
     assert q1["n_attempts"] == 2 and q1["endpoint"] == "a2"
@@ -51,8 +93,12 @@ def test_attempts_fold_into_one_logical_request_with_all_costs() -> None:
 
 
 def test_same_request_id_in_two_contenders_stays_apart() -> None:
-    df = frame([rec(contender="A", endpoint="a1"), rec(contender="B", endpoint="b1", outcome="error",
-                                                      error_class="conn_reset")])
+    df = frame(
+        [
+            rec(contender="A", endpoint="a1"),
+            rec(contender="B", endpoint="b1", outcome="error", error_class="conn_reset"),
+        ]
+    )
     lg = logical_requests(df, manifest())
     assert len(lg) == 2
     assert set(lg["contender"]) == {"A", "B"}
@@ -65,7 +111,9 @@ def test_unfinished_last_attempt_counts_with_its_outcome() -> None:
 
 
 def test_chunk_gaps_pooled_per_answer() -> None:
-    s = frame([rec(chunk_times=[1.0, 1.5, 1.75]), rec(chunk_times=[]), rec(chunk_times=[5.0, 5.25])])["chunk_times"]
+    s = frame([rec(chunk_times=[1.0, 1.5, 1.75]), rec(chunk_times=[]), rec(chunk_times=[5.0, 5.25])])[
+        "chunk_times"
+    ]
     gaps, owner = chunk_gaps(s)
     np.testing.assert_allclose(gaps, [0.5, 0.25, 0.25])
     assert owner.tolist() == [0, 0, 2]

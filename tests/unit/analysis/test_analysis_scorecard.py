@@ -51,8 +51,10 @@ def test_declared_scores_fill_rows_and_weights_change_the_overall(tmp_path: Path
 
 def test_scores_file_errors_are_one_line_each(tmp_path: Path) -> None:
     f = tmp_path / "scores.yaml"
-    f.write_text("contenders:\n  alpha:\n    compute:\n      capacity_commitments: {score: 9, nite: x}\n",
-                 encoding="utf-8")
+    f.write_text(
+        "contenders:\n  alpha:\n    compute:\n      capacity_commitments: {score: 9, nite: x}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as exc:
         load_declared(f)
     text = str(exc.value)
@@ -60,7 +62,9 @@ def test_scores_file_errors_are_one_line_each(tmp_path: Path) -> None:
 
 
 def test_declaring_a_measured_criterion_or_unknown_contender_is_refused() -> None:
-    d = DeclaredScores.model_validate({"contenders": {"alpha": {"model_serving": {"slo_attainment": {"score": 5}}}}})
+    d = DeclaredScores.model_validate(
+        {"contenders": {"alpha": {"model_serving": {"slo_attainment": {"score": 5}}}}}
+    )
     with pytest.raises(ConfigError, match="measured by the run"):
         _analysis(d)
     d = DeclaredScores.model_validate({"contenders": {"gamma": {"compute": {"x": {"score": 1}}}}})

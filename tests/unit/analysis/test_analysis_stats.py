@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -43,7 +44,7 @@ def test_mean_ci_hand_computed() -> None:
 def test_percentiles_are_monotonic(values: list[float]) -> None:
     d = describe(values)
     chain = [d["min"], d["p50"], d["p90"], d["p95"], d["p99"], d["p99.9"], d["max"]]
-    assert all(a <= b + 1e-9 for a, b in zip(chain, chain[1:], strict=False))
+    assert all(a <= b + 1e-9 for a, b in itertools.pairwise(chain))
     assert d["min"] <= d["mean"] + 1e-9 <= d["max"] + 2e-9
     assert d["p50"] == pytest.approx(float(np.median(values)))
 
@@ -51,9 +52,36 @@ def test_percentiles_are_monotonic(values: list[float]) -> None:
 def test_public_api_is_pinned() -> None:
     import harness.analysis
 
-    assert sorted(harness.analysis.__all__) == sorted([
-        "COMPARE_METRICS", "FORMULAS", "LATENCY_METRICS", "LAYERS", "PERCENTILES", "SLO_KEYS", "Analysis",
-        "Comparison", "DeclaredScore", "DeclaredScores", "FaultWindow", "LayerWeights", "Window", "analyse",
-        "assign_phases", "chunk_gaps", "compare_analyses", "compare_runs", "describe", "fault_windows",
-        "good_mask", "load_declared", "logical_requests", "mean_ci", "measurement_window", "slo_check",
-        "slo_settings", "synthetic_run", "write_synthetic_run"])
+    assert sorted(harness.analysis.__all__) == sorted(
+        [
+            "COMPARE_METRICS",
+            "FORMULAS",
+            "LATENCY_METRICS",
+            "LAYERS",
+            "PERCENTILES",
+            "SLO_KEYS",
+            "Analysis",
+            "Comparison",
+            "DeclaredScore",
+            "DeclaredScores",
+            "FaultWindow",
+            "LayerWeights",
+            "Window",
+            "analyse",
+            "assign_phases",
+            "chunk_gaps",
+            "compare_analyses",
+            "compare_runs",
+            "describe",
+            "fault_windows",
+            "good_mask",
+            "load_declared",
+            "logical_requests",
+            "mean_ci",
+            "measurement_window",
+            "slo_check",
+            "slo_settings",
+            "synthetic_run",
+            "write_synthetic_run",
+        ]
+    )

@@ -10,8 +10,14 @@ from harness.report._render import _fmt, _safe_json
 def test_figures_are_aggregated_not_one_point_per_request() -> None:
     df, ev, m = synthetic_run(20_000, rate=100.0, seed=2)
     figs = build_figures(analyse(df, ev, m))
-    assert {"fig-timeline-0", "fig-timeline-1", "fig-cdf-user_ttft", "fig-errors", "fig-fallback",
-            "fig-cost"} <= set(figs)
+    assert {
+        "fig-timeline-0",
+        "fig-timeline-1",
+        "fig-cdf-user_ttft",
+        "fig-errors",
+        "fig-fallback",
+        "fig-cost",
+    } <= set(figs)
     for fid, fig in figs.items():
         for trace in fig["data"]:
             assert len(trace.get("x", [])) <= 310, fid

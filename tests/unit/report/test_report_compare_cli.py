@@ -48,7 +48,10 @@ def test_write_comparison_html_and_text(tmp_path: Path) -> None:
 
 def test_parse_slo_overrides() -> None:
     assert parse_slo_overrides(["ttft=800ms", "max_error_rate=2%", "min_good_fraction=0.95"]) == {
-        "ttft": 0.8, "max_error_rate": 0.02, "min_good_fraction": 0.95}
+        "ttft": 0.8,
+        "max_error_rate": 0.02,
+        "min_good_fraction": 0.95,
+    }
     with pytest.raises(ConfigError) as exc:
         parse_slo_overrides(["latency=1", "max_error_rate=150%"])
     assert len(exc.value.problems) == 2

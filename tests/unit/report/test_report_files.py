@@ -29,10 +29,24 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(harness.report.__all__) == sorted([
-        "CSV_FILES", "EXIT_SLO_FAILED", "REPORT_FILE", "SUMMARY_FILE", "comparison_text", "gate", "load_run",
-        "main", "parse_slo_overrides", "render_html", "summary", "write_comparison", "write_exports",
-        "write_report"])
+    assert sorted(harness.report.__all__) == sorted(
+        [
+            "CSV_FILES",
+            "EXIT_SLO_FAILED",
+            "REPORT_FILE",
+            "SUMMARY_FILE",
+            "comparison_text",
+            "gate",
+            "load_run",
+            "main",
+            "parse_slo_overrides",
+            "render_html",
+            "summary",
+            "write_comparison",
+            "write_exports",
+            "write_report",
+        ]
+    )
 
 
 def test_write_report_writes_html_summary_and_csvs(run_dir: Path) -> None:
@@ -98,8 +112,11 @@ def test_not_a_run_folder(tmp_path: Path) -> None:
 
 def test_scores_file_reaches_the_page_labelled_declared(run_dir: Path) -> None:
     scores = run_dir / "scores.yaml"
-    scores.write_text("weights: {data_center: 2}\ncontenders:\n  beta:\n    data_center:\n"
-                      "      regions: {score: 4, note: 'EU and US <b>regions</b>'}\n", encoding="utf-8")
+    scores.write_text(
+        "weights: {data_center: 2}\ncontenders:\n  beta:\n    data_center:\n"
+        "      regions: {score: 4, note: 'EU and US <b>regions</b>'}\n",
+        encoding="utf-8",
+    )
     html = write_report(run_dir, scores_file=scores).read_text(encoding="utf-8")
     assert '<span class="tag declared">declared</span>' in html
     assert "EU and US &lt;b&gt;regions&lt;/b&gt;" in html
