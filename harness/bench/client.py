@@ -143,37 +143,50 @@ def _run_level(base_url: str, gt_path: Path, streams: int, per_stream: int) -> d
     client.close()
     time.sleep(0.5)  # the simulator flushes its ground truth every 0.25 s
     truth = {g.request_id: g for g in read_ground_truth(gt_path)}
-    first, ttft, gaps = [], [], []
-    ok = errors = matched = 0
+    return {
+        "streams": streams,
+        "chunks_per_s": sum(len(r.chunk_times) for r in records) / wall if wall > 0 else 0.0,
+        **_stats(records, truth, offset=0.0),
+    }
+
+
+def _stats(records: list[Any], truth: dict[str, Any], *, offset: float | None) -> dict[str, Any]:
+    """Errors of ``records`` against ``truth`` (joined on the vendor request id).
+
+    ``offset`` is (record clock - ground-truth clock); ``None`` estimates it as the median first-token
+    difference, so first-token errors become jitter around a constant (e.g. a proxy in the path).
+    """
+    pairs = []
+    ok = errors = 0
+    kinds: dict[str, int] = {}
     for r in records:
         if r.outcome != "ok":
             errors += 1
+            kinds[r.error_class or "?"] = kinds.get(r.error_class or "?", 0) + 1
             continue
         ok += 1
         g = truth.get(r.vendor_request_id or "")
-        if g is None or g.t_first_token is None or r.t_first_token is None:
-            continue
-        matched += 1
-        first.append(abs(r.t_first_token - g.t_first_token) * 1e3)
+        if g is not None and g.t_first_token is not None and r.t_first_token is not None:
+            pairs.append((r, g))
+    if offset is None:
+        diffs = sorted(r.t_first_token - g.t_first_token for r, g in pairs)
+        offset = diffs[len(diffs) // 2] if diffs else 0.0
+    first, ttft, gaps = [], [], []
+    for r, g in pairs:
+        first.append(abs(r.t_first_token - offset - g.t_first_token) * 1e3)
         ttft.append(abs((r.t_first_token - r.t_dispatch) - (g.t_first_token - g.t_received)) * 1e3)
         if len(r.chunk_times) == len(g.chunk_times):
             for i in range(1, len(r.chunk_times)):
                 measured = r.chunk_times[i] - r.chunk_times[i - 1]
                 true = g.chunk_times[i] - g.chunk_times[i - 1]
                 gaps.append(abs(measured - true) * 1e3)
-    chunks = sum(len(r.chunk_times) for r in records)
-    kinds: dict[str, int] = {}
-    for r in records:
-        if r.error_class:
-            kinds[r.error_class] = kinds.get(r.error_class, 0) + 1
     return {
         "error_classes": kinds,
-        "streams": streams,
         "requests": len(records),
         "ok": ok,
         "errors": errors,
-        "matched": matched,
-        "chunks_per_s": chunks / wall if wall > 0 else 0.0,
+        "matched": len(pairs),
+        "offset_ms": offset * 1e3,
         "first_p50": _pct(first, 0.5),
         "first_p99": _pct(first, 0.99),
         "ttft_p50": _pct(ttft, 0.5),
@@ -185,11 +198,37 @@ def _run_level(base_url: str, gt_path: Path, streams: int, per_stream: int) -> d
     }
 
 
+def _from_run_dir(run_dir: Path) -> dict[str, Any]:
+    """Accuracy of a finished ``bakeoff run --ground-truth`` (Locust + gevent, through the proxy)."""
+    import json
+
+    from harness.record import RequestRecord
+    from harness.sim import read_ground_truth
+
+    records = [
+        RequestRecord.from_dict(json.loads(line))
+        for line in (run_dir / "records.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    truth = {g.request_id: g for g in read_ground_truth(run_dir / "sim-ground-truth.jsonl")}
+    users = len({(r.worker, r.user) for r in records})
+    return {"streams": users, "chunks_per_s": float("nan"), **_stats(records, truth, offset=None)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.bench.client", description=__doc__.split("\n")[0])
     ap.add_argument("--streams", default="1,100,500", help="comma-separated concurrency levels")
     ap.add_argument("--requests-per-stream", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=48, help="output tokens (= chunks) per answer")
+    ap.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="instead: score a finished `bakeoff run --ground-truth` folder (Locust records vs sim truth)",
+    )
+    ap.add_argument(
+        "--pin", action="store_true", help="pin the simulator to CPU 0 and the client to the rest"
+    )
     ap.add_argument("--tokens-per-s", type=float, default=50.0, help="decode speed of each simulated stream")
     ap.add_argument(
         "--switch-interval-ms",
@@ -201,21 +240,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.switch_interval_ms is not None:
         sys.setswitchinterval(args.switch_interval_ms / 1000.0)
     levels = [int(x) for x in args.streams.split(",") if x.strip()]
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if args.run_dir is not None:
+        rows.append(_from_run_dir(args.run_dir))
+        levels = []
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "sim.yaml"
         _config(cfg, args.tokens, args.tokens_per_s)
         for n in levels:
             gt = Path(tmp) / f"gt-{n}.jsonl"
             proc, base_url = _start_sim(cfg, gt)
+            if args.pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+                os.sched_setaffinity(proc.pid, {0})  # simulator on CPU 0, client on the others
+                os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))
+            per_stream = max(args.requests_per_stream, -(-30 // n))  # at least 30 requests per level
             try:
-                rows.append(_run_level(base_url, gt, n, args.requests_per_stream))
+                rows.append(_run_level(base_url, gt, n, per_stream))
             finally:
                 proc.terminate()
                 proc.wait(10)
     print(
-        f"client measurement error vs simulator ground truth (ms, |error|); cpu={os.cpu_count()}, "
-        f"GIL switch interval {sys.getswitchinterval() * 1e3:g} ms"
+        f"client measurement error vs simulator ground truth (ms, |error|); {args.tokens_per_s:g} tok/s, "
+        f"{args.tokens} chunks per answer; cpu={os.cpu_count()}, load {os.getloadavg()[0]:.1f}"
     )
     print(
         f"{'streams':>7} {'req':>5} {'ok':>5} {'chunks/s':>9} {'first p50':>9} {'first p99':>9} "
@@ -226,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['streams']:>7} {r['requests']:>5} {r['ok']:>5} {r['chunks_per_s']:>9.0f} "
             f"{r['first_p50']:>9.3f} {r['first_p99']:>9.3f} {r['ttft_p50']:>8.3f} {r['ttft_p99']:>8.3f} "
             f"{r['gap_p50']:>8.3f} {r['gap_p99']:>8.3f} {r['gaps']:>7}"
+            + (f"  errors: {r['error_classes']}" if r["error_classes"] else "")
+            + (f"  (clock offset {r['offset_ms']:.2f} ms)" if args.run_dir is not None else "")
         )
     return 0
 
