@@ -98,7 +98,7 @@ class SimServer:
             rid = f"req_{rt.rng.getrandbits(128):032x}"
             exc = SimHTTPError(404, "not_found", f"Invalid URL ({req.method} {path})")
             headers, body_b = rt.dialect.error(exc, rid)
-            resp.send(404, [*headers, (rt.dialect.request_id_header, rid)], body_b)
+            resp.send(404, [*headers, *rt.dialect.id_headers(rid)], body_b)
             return
         await rt.handle(req, resp, *route)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from harness.sim._answer import make_plan
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
 from harness.sim._limits import CapacityGate, TokenBucket
-from harness.sim.handlers import DIALECTS, Ctx, SimHTTPError
+from harness.sim.handlers import Ctx, SimHTTPError, dialect_for
 
 if TYPE_CHECKING:
     from harness._http import Request, Response
@@ -155,7 +155,7 @@ class EndpointRuntime:
         self.ep = ep
         self.b = b = ep.behaviour
         self.seed = seed
-        self.dialect = DIALECTS[ep.dialect]
+        self.dialect = dialect_for(ep.dialect, ep.persona)
         key = (seed, ep.name) if worker == 0 else (seed, ep.name, worker)
         h = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
         self.rng = random.Random(int.from_bytes(h, "big"))
@@ -178,7 +178,7 @@ class EndpointRuntime:
         self, resp: Response, exc: SimHTTPError, rid: str, extra: list[tuple[str, str]] | None = None
     ) -> None:
         headers, body = self.dialect.error(exc, rid)
-        headers.append((self.dialect.request_id_header, rid))
+        headers.extend(self.dialect.id_headers(rid))
         if extra:
             headers.extend(extra)
         if not resp.started:
@@ -220,9 +220,7 @@ class EndpointRuntime:
         b = self.b
         d.check_auth(self.ep, req)
         if op == "models":
-            resp.send(
-                200, [("content-type", "application/json"), (d.request_id_header, rid)], d.models(self.ep)
-            )
+            resp.send(200, [("content-type", "application/json"), *d.id_headers(rid)], d.models(self.ep))
             return
         try:
             body = json.loads(req.body) if req.body else None
@@ -314,7 +312,7 @@ class EndpointRuntime:
             if rec is not None:
                 rec.t_admitted = t_adm
             ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage)
-            headers = [(d.request_id_header, rid), *d.extra_headers(ctx), *rl_headers]
+            headers = [*d.id_headers(rid), *d.extra_headers(ctx), *rl_headers]
             gap_s = b.tokens_per_chunk / b.tokens_per_s
             if not parsed.stream:
                 total = ttft_s + stall_s

@@ -123,6 +123,17 @@ class SimEndpoint(UserModel):
         None, repr=False, description="key the endpoint accepts; None accepts any non-empty key"
     )
     behaviour: SimBehaviour = SimBehaviour()
+    persona: Literal["native", "vllm", "tgi", "litellm"] = Field(
+        "native",
+        description="openai-chat only: answer like an OpenAI-compatible server with its quirks "
+        "(vllm: flat error body; tgi: string error; litellm: x-litellm-* headers)",
+    )
+
+    @model_validator(mode="after")
+    def _persona_needs_openai(self) -> SimEndpoint:
+        if self.persona != "native" and self.dialect != "openai-chat":
+            raise ValueError(f"persona {self.persona!r} only applies to dialect openai-chat")
+        return self
 
     @field_validator("behaviour", mode="before")
     @classmethod

@@ -5,9 +5,11 @@ from __future__ import annotations
 from harness.sim.handlers._anthropic import AnthropicDialect
 from harness.sim.handlers._base import Ctx, Dialect, Parsed, SimHTTPError, StreamEncoder
 from harness.sim.handlers._openai import AzureDialect, OpenAIDialect
+from harness.sim.handlers._personas import LiteLLMPersona, TGIPersona, VLLMPersona
 
 __all__ = [
     "DIALECTS",
+    "PERSONAS",
     "AnthropicDialect",
     "AzureDialect",
     "Ctx",
@@ -16,6 +18,7 @@ __all__ = [
     "Parsed",
     "SimHTTPError",
     "StreamEncoder",
+    "dialect_for",
 ]
 
 DIALECTS: dict[str, Dialect] = {
@@ -23,3 +26,12 @@ DIALECTS: dict[str, Dialect] = {
     "anthropic-messages": AnthropicDialect(),
     "azure-openai": AzureDialect(),
 }
+
+PERSONAS: dict[str, Dialect] = {"vllm": VLLMPersona(), "tgi": TGIPersona(), "litellm": LiteLLMPersona()}
+
+
+def dialect_for(dialect: str, persona: str = "native") -> Dialect:
+    """The wire behaviour of an endpoint: its dialect, or an OpenAI-compatible persona of it."""
+    if persona == "native":
+        return DIALECTS[dialect]
+    return PERSONAS[persona]

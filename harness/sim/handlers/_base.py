@@ -76,7 +76,10 @@ class Dialect:
     """Base of the dialects; subclasses fill every method."""
 
     name = ""
-    request_id_header = "x-request-id"
+    request_id_header = "x-request-id"  # "" = this server sends no request id
+
+    def id_headers(self, request_id: str) -> list[tuple[str, str]]:
+        return [(self.request_id_header, request_id)] if self.request_id_header else []
 
     def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
         """``(operation, argument)`` for a path below ``/<endpoint>`` ("chat", "models"), or None (404)."""

@@ -1,0 +1,93 @@
+"""OpenAI-compatible servers with their own quirks (vendor-apis §2): vLLM, TGI, LiteLLM proxy.
+
+* ``vllm``: flat error body ``{"object": "error", "message", "type", "param", "code": <int status>}``,
+  the served model name must match, no rate-limit headers, no request id header.
+* ``tgi``: error body ``{"error": "<string>", "error_type": "validation|overloaded|generation"}``,
+  ``model`` ignored, no rate-limit headers, no request id header.
+* ``litellm``: OpenAI bodies plus ``x-litellm-*`` response headers (call id, model id, api base,
+  attempted retries / fallbacks, response cost).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from harness.sim.handlers._base import Ctx, Parsed, SimHTTPError
+from harness.sim.handlers._openai import OpenAIDialect, parse_chat
+
+if TYPE_CHECKING:
+    from harness._http import Request
+    from harness.sim._limits import TokenBucket
+    from harness.sim.config import SimEndpoint
+
+__all__ = ["LiteLLMPersona", "TGIPersona", "VLLMPersona"]
+
+_VLLM_TYPE = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError", 429: "TooManyRequests"}
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class VLLMPersona(OpenAIDialect):
+    name = "openai-chat/vllm"
+    request_id_header = ""
+
+    def check_auth(self, ep: SimEndpoint, req: Request) -> None:
+        if ep.api_key is None:  # vLLM without --api-key accepts anything, even no key
+            return
+        auth = req.headers.get("authorization") or ""
+        if auth != f"Bearer {ep.api_key}":
+            raise SimHTTPError(401, "auth", "Unauthorized")
+
+    def error(self, exc: SimHTTPError, request_id: str) -> tuple[list[tuple[str, str]], bytes]:
+        etype = _VLLM_TYPE.get(exc.status, "InternalServerError" if exc.status >= 500 else "BadRequestError")
+        body = {
+            "object": "error",
+            "message": exc.message,
+            "type": etype,
+            "param": exc.param,
+            "code": exc.status,
+        }
+        return [("content-type", "application/json")], _dumps(body)
+
+    def ratelimit_headers(
+        self, rpm: TokenBucket | None, tpm: TokenBucket | None, now: float, wall: float
+    ) -> list[tuple[str, str]]:
+        return []
+
+    def extra_headers(self, ctx: Ctx) -> list[tuple[str, str]]:
+        return []
+
+
+class TGIPersona(VLLMPersona):
+    name = "openai-chat/tgi"
+
+    def parse(self, ep: SimEndpoint, req: Request, body: Any, op_arg: str) -> Parsed:
+        return parse_chat(body, model_check=None)  # TGI serves one model and ignores the name
+
+    def error(self, exc: SimHTTPError, request_id: str) -> tuple[list[tuple[str, str]], bytes]:
+        if exc.kind in ("overloaded", "unavailable", "rate_requests", "rate_tokens"):
+            etype = "overloaded"
+        elif exc.status < 500:
+            etype = "validation"
+        else:
+            etype = "generation"
+        return [("content-type", "application/json")], _dumps({"error": exc.message, "error_type": etype})
+
+
+class LiteLLMPersona(OpenAIDialect):
+    name = "openai-chat/litellm"
+
+    def extra_headers(self, ctx: Ctx) -> list[tuple[str, str]]:
+        return [
+            ("x-litellm-call-id", ctx.request_id[4:12] + "-sim"),
+            ("x-litellm-model-id", f"sim-{ctx.model}"),
+            ("x-litellm-model-api-base", "http://sim.invalid/v1"),
+            ("x-litellm-attempted-retries", "0"),
+            ("x-litellm-max-retries", "0"),
+            ("x-litellm-attempted-fallbacks", "0"),
+            ("x-litellm-response-cost", "0.0"),
+            ("x-litellm-version", "1.0.0-sim"),
+        ]
