@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.client import price_attempt
 from harness.config import Price, PriceTier, resolve_price
@@ -131,4 +133,40 @@ def test_litellm_import_prices_like_inline(tmp_path: Path) -> None:
     # above 200k: 210000 x 6 + 500 x 22.5 (cache read has no tier price: base 0.3 stays)
     assert cost(price, "anthropic-messages", inp=210_000, out=500) == pytest.approx(
         (210_000 * 6 + 500 * 22.5) / 1e6
+    )
+
+
+@given(
+    uncached=st.integers(0, 10**6),
+    cached=st.integers(0, 10**6),
+    write=st.integers(0, 10**5),
+    out=st.integers(0, 10**5),
+    reasoning=st.integers(0, 10**5),
+)
+def test_conventions_agree_and_cost_never_negative(
+    uncached: int, cached: int, write: int, out: int, reasoning: int
+) -> None:
+    p = Price(
+        input_per_mtok=3.0,
+        cached_input_per_mtok=0.3,
+        cache_write_per_mtok=3.75,
+        output_per_mtok=15.0,
+        reasoning_per_mtok=20.0,
+        tiers=[PriceTier(above_input_tokens=200_000, input_per_mtok=6.0)],
+    )
+    anthropic = cost(
+        p, "anthropic-messages", inp=uncached, cached=cached, write=write, out=out, reasoning=reasoning
+    )
+    openai = cost(
+        p,
+        "openai-chat",
+        inp=uncached + cached + write,
+        cached=cached,
+        write=write,
+        out=out,
+        reasoning=reasoning,
+    )
+    assert anthropic == pytest.approx(openai) and anthropic >= 0
+    assert cost(p, inp=uncached + cached, cached=cached, out=out + 1) > cost(
+        p, inp=uncached + cached, cached=cached, out=out
     )
