@@ -184,6 +184,7 @@ def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         n_ans, n_ok = int(answered.sum()), int(ok.sum())
         out[str(c)] = {
             "attempts": float(sel.sum()),
+            "answered": float(n_ans),
             "capacity_errors": float((sel & cap_all).sum()),
             "client_errors": float((sel & client_all).sum()),
             "request_ids": float(att["has_request_id"][answered].mean()) if n_ans else None,

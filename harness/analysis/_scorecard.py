@@ -142,12 +142,12 @@ def _measured(
     """criterion → (score, reason with the number) or None when the run does not measure it."""
     out: dict[str, tuple[float, str] | None] = {}
     n = run.get("requests", 0.0) or 0.0
-    att = obs.get("attempts", 0.0) or 0.0
+    att = obs.get("answered", 0.0) or 0.0  # attempts that got an HTTP answer: capacity shows only there
     cap = obs.get("capacity_errors", 0.0) or 0.0
     out["capacity_under_load"] = (
         (
             _steps(cap / att, (0.001, 0.01, 0.03, 0.1, 0.25)),
-            f"{_fmt_pct(cap / att)} of attempts throttled or overloaded (429/529/503)",
+            f"{_fmt_pct(cap / att)} of answered attempts throttled or overloaded (429/529/503)",
         )
         if att
         else None

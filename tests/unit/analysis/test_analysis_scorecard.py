@@ -79,3 +79,42 @@ def test_ranking_puts_slo_passers_first_with_reasons() -> None:
     assert all(v["reason"] for v in a.verdict)
     passes = [v["slo_pass"] for v in a.verdict]
     assert passes == sorted(passes, reverse=True)
+
+
+def test_a_contender_that_never_answered_earns_no_capacity_or_latency_credit() -> None:
+    from conftest import frame, manifest, rec
+
+    rows = [
+        rec(
+            contender="B",
+            endpoint="b1",
+            request_id=f"r{i}",
+            t_intended=i,
+            t_dispatch=i,
+            t_end=i + 0.1,
+            outcome="error",
+            error_class="connect_refused",
+        )
+        for i in range(50)
+    ]
+    rows += [
+        rec(
+            contender="A",
+            endpoint="a1",
+            request_id=f"r{i}",
+            t_intended=i,
+            t_dispatch=i,
+            t_first_token=i + 0.2,
+            t_last_token=i + 0.5,
+            t_end=i + 0.6,
+            output_tokens=5,
+            cost_usd=0.001,
+        )
+        for i in range(50)
+    ]
+    a = analyse(frame(rows), [], manifest())
+    b = {r["criterion"]: r for r in a.scorecard["rows"] if r["contender"] == "B"}
+    assert b["capacity_under_load"]["score"] is None and b["latency_stability"]["score"] is None
+    assert b["slo_attainment"]["score"] == 0.0
+    assert a.scorecard["overall"]["B"] < 1.0 < a.scorecard["overall"]["A"]
+    assert [v["contender"] for v in a.verdict] == ["A", "B"]
