@@ -13,7 +13,7 @@ from harness.report._context import plain
 __all__ = ["CSV_FILES", "SUMMARY_FILE", "summary", "write_exports"]
 
 SUMMARY_FILE = "summary.json"
-CSV_FILES = ("metrics.csv", "latency.csv", "errors.csv", "faults.csv", "scorecard.csv")
+CSV_FILES = ("verdict.csv", "metrics.csv", "latency.csv", "errors.csv", "faults.csv", "scorecard.csv")
 
 
 def summary(a: Analysis) -> dict[str, Any]:
@@ -61,7 +61,24 @@ def write_exports(a: Analysis, run_dir: Path) -> list[Path]:
 
     out = [run_dir / SUMMARY_FILE]
     _atomic_write(out[0], json.dumps(summary(a), indent=2, allow_nan=False) + "\n")
+    verdict_cols = [
+        "rank",
+        "contender",
+        "slo_pass",
+        "score",
+        "requests",
+        "good_fraction",
+        "error_rate",
+        "user_ttft_p95",
+        "user_latency_p95",
+        "cost_per_good_request",
+        "cost_per_1k_requests",
+        "monthly_cost_usd",
+        "reason",
+    ]
+    verdict = pd.DataFrame([{k: v.get(k) for k in verdict_cols} for v in a.verdict], columns=verdict_cols)
     tables = {
+        "verdict.csv": verdict,
         "metrics.csv": a.requests,
         "latency.csv": a.latency,
         "errors.csv": a.errors,
