@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -137,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.share < 1 or args.workers < 1:
         print("--share and --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.uvloop and importlib.util.find_spec("uvloop") is None:
+        print("--uvloop needs the uvloop package (pip install uvloop)", file=sys.stderr)
+        return 2
     reuse = args.reuse_port or args.workers > 1
     try:
         server = SimServer(
@@ -156,9 +160,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    except ImportError:
-        print("--uvloop needs the uvloop package (pip install uvloop)", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 0
 
