@@ -27,6 +27,7 @@ _TERMINAL = {
     "openai-chat": "data: [DONE]",
     "azure-openai": "data: [DONE]",
     "anthropic-messages": "message_stop",
+    "gemini": "a final chunk with finishReason",
 }
 _RATELIMIT = re.compile(
     r"^(x-)?ratelimit-|^anthropic-ratelimit-|^x-ratelimit-|^ratelimit$|^ratelimit-policy$"

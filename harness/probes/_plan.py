@@ -112,10 +112,15 @@ def build_probe_requests(
         o.timeout_s,
     )
     body = json.loads(valid.body)
-    for key in ("max_tokens", "max_completion_tokens"):
-        if key in body:
-            body[key] = -1
-    body["temperature"] = 99
+    gen = body.get("generationConfig")
+    if isinstance(gen, dict):  # Gemini keeps its sampling parameters apart
+        gen["maxOutputTokens"] = -1
+        gen["temperature"] = 99
+    else:
+        for key in ("max_tokens", "max_completion_tokens"):
+            if key in body:
+                body[key] = -1
+        body["temperature"] = 99
     invalid = json.dumps(body, separators=(",", ":")).encode()
     add(
         "invalid_params",

@@ -140,3 +140,26 @@ def test_sim_answers_a_long_context_prompt_with_its_own_error_envelope(sim, clie
     by = {r.probe: r for r in results}
     assert by["request_id"].passed is True, by["request_id"].observed
     assert by["error_bodies"].passed is True, by["error_bodies"].observed
+
+
+@pytest.mark.parametrize(
+    ("persona", "failing"),
+    [
+        ("native", set()),
+        ("litellm", set()),
+        ("vllm", {"request_id", "ratelimit_headers"}),  # vLLM sends neither header
+        ("tgi", {"request_id", "ratelimit_headers", "unknown_model"}),  # TGI ignores the model name too
+    ],
+)
+def test_sim_personas_misbehave_where_their_servers_do(persona: str, failing: set[str]) -> None:
+    ep = SimEndpoint(
+        name=persona, dialect="openai-chat", model="gpt-sim", api_key=KEY, behaviour=FAST, persona=persona
+    )
+    opts = ProbeOptions(overlong_tokens=0, timeout_s=5)
+    with serve_in_thread(SimConfig(endpoints=[ep])) as s:
+        c = make_http_client(max_connections=4)
+        try:
+            results = run_probes(_targets(s, {persona: "openai-chat"}), c, options=opts)
+        finally:
+            c.close()
+    assert {r.probe for r in results if r.passed is False} == failing
