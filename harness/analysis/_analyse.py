@@ -236,7 +236,6 @@ def analyse(
     slo = slo_settings(manifest, slo_overrides)
     skipped = int(records.attrs.get("skipped_lines", 0) or 0)
     records, fault_events, manifest = align_sequential(records, fault_events, manifest)
-    records.attrs["skipped_lines"] = skipped
     t_max = None
     if len(records):
         t_end = pd.to_numeric(records["t_end"], errors="coerce")
@@ -288,7 +287,7 @@ def analyse(
     obs = _observability(att)
     contenders = [str(c["name"]) for c in manifest.get("contenders") or [] if "name" in c]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
-    meta = _meta(manifest, records, window)
+    meta = _meta(manifest, len(records), skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     score = scorecard(run_rows, records_of(impact), obs, declared)
     verdict, risks = risks_and_verdict(
@@ -313,7 +312,7 @@ def analyse(
     )
 
 
-def _meta(manifest: dict[str, Any], records: pd.DataFrame, window: Window) -> dict[str, Any]:
+def _meta(manifest: dict[str, Any], n_records: int, skipped: int, window: Window) -> dict[str, Any]:
     scen = manifest.get("scenario") or {}
     monthly = manifest.get("monthly_requests")
     return {
@@ -333,8 +332,8 @@ def _meta(manifest: dict[str, Any], records: pd.DataFrame, window: Window) -> di
         "contenders": manifest.get("contenders") or [],
         "load": manifest.get("load") or {},
         "monthly_requests": int(monthly) if monthly else None,
-        "attempt_records": len(records),
-        "skipped_lines": int(records.attrs.get("skipped_lines", 0) or 0),
+        "attempt_records": n_records,
+        "skipped_lines": skipped,
         "window": {
             "start_s": window.start,
             "end_s": window.end,
