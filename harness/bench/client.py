@@ -135,17 +135,21 @@ def _run_level(base_url: str, gt_path: Path, streams: int, per_stream: int) -> d
 
     threads = [threading.Thread(target=user, args=(u,), daemon=True) for u in range(streams)]
     t0 = time.monotonic()
+    cpu0 = time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join(600)
     wall = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
     client.close()
     time.sleep(0.5)  # the simulator flushes its ground truth every 0.25 s
     truth = {g.request_id: g for g in read_ground_truth(gt_path)}
+    n_chunks = sum(len(r.chunk_times) for r in records)
     return {
         "streams": streams,
-        "chunks_per_s": sum(len(r.chunk_times) for r in records) / wall if wall > 0 else 0.0,
+        "chunks_per_s": n_chunks / wall if wall > 0 else 0.0,
+        "cpu_us_per_chunk": cpu / n_chunks * 1e6 if n_chunks else float("nan"),
         **_stats(records, truth, offset=0.0),
     }
 
@@ -212,7 +216,12 @@ def _from_run_dir(run_dir: Path) -> dict[str, Any]:
     ]
     truth = {g.request_id: g for g in read_ground_truth(run_dir / "sim-ground-truth.jsonl")}
     users = len({(r.worker, r.user) for r in records})
-    return {"streams": users, "chunks_per_s": float("nan"), **_stats(records, truth, offset=None)}
+    return {
+        "streams": users,
+        "chunks_per_s": float("nan"),
+        "cpu_us_per_chunk": float("nan"),
+        **_stats(records, truth, offset=None),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,12 +273,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.tokens} chunks per answer; cpu={os.cpu_count()}, load {os.getloadavg()[0]:.1f}"
     )
     print(
-        f"{'streams':>7} {'req':>5} {'ok':>5} {'chunks/s':>9} {'first p50':>9} {'first p99':>9} "
+        f"{'streams':>7} {'req':>5} {'ok':>5} {'chunks/s':>9} {'cpu us/ch':>9} "
+        f"{'first p50':>9} {'first p99':>9} "
         f"{'TTFT p50':>8} {'TTFT p99':>8} {'gap p50':>8} {'gap p99':>8} {'gaps':>7}"
     )
     for r in rows:
         print(
             f"{r['streams']:>7} {r['requests']:>5} {r['ok']:>5} {r['chunks_per_s']:>9.0f} "
+            f"{r['cpu_us_per_chunk']:>9.0f} "
             f"{r['first_p50']:>9.3f} {r['first_p99']:>9.3f} {r['ttft_p50']:>8.3f} {r['ttft_p99']:>8.3f} "
             f"{r['gap_p50']:>8.3f} {r['gap_p99']:>8.3f} {r['gaps']:>7}"
             + (f"  errors: {r['error_classes']}" if r["error_classes"] else "")
