@@ -85,10 +85,11 @@ def risks_and_verdict(
         elif ttr is None:
             tail, extra = f"recovery unknown ({f['recovery']})", 0.0
         else:
-            tail, extra = (
-                f"took {ttr:.0f} s to recover" if ttr >= 10 else f"took {ttr:.1f} s to recover",
-                min(ttr / 120.0, 1.0),
-            )
+            if ttr < 0.5:
+                tail = "recovered as soon as the fault ended"
+            else:
+                tail = f"took {ttr:.0f} s to recover" if ttr >= 10 else f"took {ttr:.1f} s to recover"
+            extra = min(ttr / 120.0, 1.0)
         if (_finite(lr) and lr >= 0.01) or extra >= 0.1:
             lost = (
                 f"lost {_pct(lr)} of requests ({f['lost']} of {f['requests']})" if lr else "lost no requests"
