@@ -31,7 +31,7 @@ from harness.probes._result import (
     read_probes,
     write_probes,
 )
-from harness.probes._runner import check_tls, run_probes
+from harness.probes._runner import build_targets, check_tls, run_probes
 
 __all__ = [
     "INVALID_KEY",
@@ -47,6 +47,7 @@ __all__ = [
     "ProbeSpec",
     "TlsInfo",
     "build_probe_requests",
+    "build_targets",
     "check_tls",
     "error_body_ok",
     "evaluate",

@@ -10,19 +10,20 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import httpx
 
 from harness._text import safe_text
 from harness.client import Target, route_request
+from harness.config import Endpoint, Price
 from harness.dialects import Done, Malformed, StreamError, get_dialect
 from harness.probes._evaluate import Exchange, TlsInfo, evaluate
 from harness.probes._plan import ProbeOptions, ProbeRequest, build_probe_requests
 from harness.probes._result import PROBES, ProbeResult
 
-__all__ = ["check_tls", "run_probes"]
+__all__ = ["build_targets", "check_tls", "run_probes"]
 
 ANSWER_BODY_MAX = 1 << 20
 ERROR_BODY_MAX = 64 * 1024
@@ -236,3 +237,30 @@ def run_probes(
                 on_result(r)
         out.extend(results)
     return out
+
+
+def build_targets(
+    endpoints: Iterable[Endpoint],
+    *,
+    base_urls: Mapping[str, str],
+    connect_to: Mapping[str, tuple[str, int]],
+    api_keys: Mapping[str, str],
+    prices: Mapping[str, Price],
+    sim_api_key: str | None = None,
+) -> dict[str, Target]:
+    """Targets for the probes of a run, as the load builds them: the vendor's base URL, dialled through
+    the endpoint's proxy address when it has one, with its key (``sim_api_key`` for simulated vendors).
+
+        targets = build_targets(sc.endpoints, base_urls=stack.base_urls, connect_to=stack.connect_to,
+                                api_keys=resolved.api_keys, prices=resolved.prices, sim_api_key=SIM_API_KEY)
+    """
+    return {
+        ep.name: Target(
+            endpoint=ep,
+            base_url=base_urls.get(ep.name) or ep.base_url or "",
+            connect_to=connect_to.get(ep.name),
+            api_key=sim_api_key if ep.sim is not None else api_keys.get(ep.name),
+            price=prices.get(ep.name) or ep.price,
+        )
+        for ep in endpoints
+    }

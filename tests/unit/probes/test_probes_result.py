@@ -29,6 +29,7 @@ def test_public_names_are_pinned() -> None:
             "ProbeSpec",
             "TlsInfo",
             "build_probe_requests",
+            "build_targets",
             "check_tls",
             "error_body_ok",
             "evaluate",
