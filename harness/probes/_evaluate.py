@@ -23,6 +23,7 @@ from harness.tokens import count_tokens
 __all__ = ["Exchange", "TlsInfo", "error_body_ok", "evaluate", "has_ratelimit_headers"]
 
 _OBSERVED_MAX = 200
+_EXPIRY_WARN_DAYS = 14
 _TERMINAL = {
     "openai-chat": "data: [DONE]",
     "azure-openai": "data: [DONE]",
@@ -68,6 +69,7 @@ class TlsInfo:
     issuer: str | None = None
     error: str | None = None
     latency_s: float | None = None
+    days_left: float | None = None
 
 
 def error_body_ok(body: bytes) -> bool:
@@ -373,7 +375,10 @@ class _Eval:
         issuer = f"; issuer {t.issuer}" if t.issuer else ""
         obs = f"{t.version}, certificate valid until {t.not_after}{issuer}"
         ok = t.cert_valid and t.version in ("TLSv1.2", "TLSv1.3")
-        self.result("tls", ok, obs if ok else f"weak or invalid: {obs}", latency_s=t.latency_s)
+        soon = ""
+        if t.days_left is not None and t.days_left < _EXPIRY_WARN_DAYS:
+            soon = f"certificate expires in {t.days_left:.1f} days"
+        self.result("tls", ok, obs if ok else f"weak or invalid: {obs}", latency_s=t.latency_s, detail=soon)
 
 
 def evaluate(

@@ -7,6 +7,7 @@ through the endpoint's proxy address when the Target has ``connect_to``, with Ho
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -144,12 +145,17 @@ def check_tls(
             if pair[0] in ("organizationName", "commonName") and issuer is None:
                 issuer = str(pair[1])
     not_after = cert.get("notAfter")
+    days_left = None
+    if isinstance(not_after, str):
+        with contextlib.suppress(ValueError):
+            days_left = (ssl.cert_time_to_seconds(not_after) - time.time()) / 86400
     return TlsInfo(
         version=version,
         cert_valid=True,
         not_after=str(not_after) if not_after else None,
         issuer=issuer,
         latency_s=latency,
+        days_left=days_left,
     )
 
 

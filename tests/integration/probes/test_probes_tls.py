@@ -98,3 +98,10 @@ def test_nothing_listening_fails_fast() -> None:
     s.close()
     info = check_tls(f"https://{HOST}/v1", ("127.0.0.1", port), timeout_s=2)
     assert info.error is not None and "cannot connect" in info.error
+
+
+def test_days_left_is_measured(ca) -> None:
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=5)
+    with serve_vendor(Behaviour(key=KEY), tls=server_ctx(ca, HOST, not_after=soon)) as port:
+        info = check_tls(f"https://{HOST}/v1", ("127.0.0.1", port), context=trusting(ca))
+    assert info.cert_valid and info.days_left is not None and 4.5 < info.days_left < 5.5

@@ -212,3 +212,9 @@ def test_an_answer_the_parser_chokes_on_fails_its_probes_without_hiding_the_rest
     res = run(good_exchanges(answer=answer))
     assert res["stream_terminal"].passed is False and "could not be parsed" in res["stream_terminal"].observed
     assert res["bad_key"].passed is True
+
+
+def test_certificate_expiring_soon_passes_with_a_warning() -> None:
+    soon = TlsInfo("TLSv1.3", True, "Dec  1 00:00:00 2026 GMT", "CA", days_left=3.2)
+    r = run(good_exchanges(), tls=soon)["tls"]
+    assert r.passed is True and "expires in 3.2 days" in r.detail
