@@ -50,6 +50,15 @@ def test_two_local_workers_lose_nothing(tmp_path: Path) -> None:
     assert [(e["action"], e["fault_id"]) for e in events] == [("apply", "f1-outage"), ("remove", "f1-outage")]
 
 
+def wait_for_fault_applied(out: Path, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if any('"action":"apply"' in p.read_text() for p in out.glob("*/faults.jsonl")):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the outage was never applied")
+
+
 def _children(pid: int, pattern: str) -> list[int]:
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False).stdout
     pids = []
@@ -89,7 +98,7 @@ def test_a_dead_worker_is_accounted_for_and_the_run_goes_on(tmp_path: Path) -> N
 def test_ctrl_c_keeps_records_reports_and_leaves_no_fault_behind(tmp_path: Path) -> None:
     with serve_proxy_in_thread() as srv:
         proc = bakeoff("--out", str(tmp_path), "--toxiproxy", srv.url)
-        time.sleep(6.5)  # inside the outage window (4 s .. 8 s of the run clock, after start-up)
+        wait_for_fault_applied(tmp_path)  # inside the outage window: the proxy is disabled right now
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err[-3000:]
