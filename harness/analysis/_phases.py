@@ -192,19 +192,30 @@ def fault_windows(
     return final
 
 
+def _join(arr: np.ndarray, windows: list[FaultWindow], lo: str, hi: str) -> np.ndarray:
+    """Ids of the windows whose [lo, hi) holds each time, joined with '+' ('' when none)."""
+    ids = np.full(arr.shape, "", dtype=object)
+    for w in windows:
+        m = (arr >= getattr(w, lo)) & (arr < getattr(w, hi))
+        if m.any():
+            cur = ids[m]
+            ids[m] = np.where(cur == "", w.fault_id, cur + "+" + w.fault_id)
+    return ids
+
+
 def assign_phases(t: Any, windows: list[FaultWindow]) -> np.ndarray:
-    """Phase name for every time in ``t``: a fault window beats a recovery window; earlier faults win ties."""
+    """Phase name for every time in ``t``: ``fault:<id>`` beats ``recovery:<id>``; overlapping faults share
+    one phase named after all of them (``fault:f1+f2``)."""
     arr = np.asarray(t, dtype=float)
     active = [w for w in windows if w.applied]
     phase = np.full(arr.shape, BASELINE if not active else AFTER, dtype=object)
     if not active:
         return phase
-    first = min(w.start for w in active)
-    phase[arr < first] = BASELINE
-    for w in reversed(active):
-        phase[(arr >= w.end) & (arr < w.recovery_end)] = w.recovery_phase
-    for w in reversed(active):
-        phase[(arr >= w.start) & (arr < w.end)] = w.phase
+    phase[arr < min(w.start for w in active)] = BASELINE
+    rec = _join(arr, active, "end", "recovery_end")
+    phase[rec != ""] = "recovery:" + rec[rec != ""]
+    flt = _join(arr, active, "start", "end")
+    phase[flt != ""] = "fault:" + flt[flt != ""]
     return phase
 
 

@@ -99,3 +99,18 @@ def test_assign_phases_and_durations() -> None:
     d = phase_durations(w, fw)
     assert d == pytest.approx({"baseline": 20.5, "fault:f1": 10.0, "recovery:f1": 10.0, "after": 59.5})
     assert list(d) == ["baseline", "fault:f1", "recovery:f1", "after"]
+
+
+def test_overlapping_faults_share_a_phase() -> None:
+    ev = [
+        *_events(),
+        {"fault_id": "f2", "action": "apply", "t_applied": 25.5, "outcome": "ok", "endpoints": ["b1"]},
+        {"fault_id": "f2", "action": "remove", "t_applied": 35.5, "outcome": "ok", "endpoints": ["b1"]},
+    ]
+    m = manifest()
+    w = measurement_window(m, 100.0)
+    fw = fault_windows(ev, m, w)
+    got = assign_phases([21.0, 26.0, 31.0, 36.0, 41.0, 46.0], fw).tolist()
+    assert got == ["fault:f1", "fault:f1+f2", "fault:f2", "recovery:f1+f2", "recovery:f2", "after"]
+    d = phase_durations(w, fw)
+    assert d["fault:f1+f2"] == pytest.approx(5.0) and sum(d.values()) == pytest.approx(100.0)
