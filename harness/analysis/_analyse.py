@@ -18,6 +18,7 @@ from harness.analysis._phases import (
     fault_windows,
     measurement_window,
     phase_durations,
+    snap_windows,
 )
 from harness.analysis._prepare import _bool, chains, chunk_gaps, logical_requests, obj_values
 from harness.analysis._risks import risks_and_verdict
@@ -242,13 +243,14 @@ def analyse(
         t_max = float(t_end.max()) if t_end.notna().any() else None
     window = measurement_window(manifest, t_max)
     windows = fault_windows(fault_events, manifest, window)
-    phases = phase_durations(window, windows)
+    phase_windows = snap_windows(windows)  # phases without millisecond slivers; impact uses exact times
+    phases = phase_durations(window, phase_windows)
 
     t_int = _num(records, "t_intended")
     rows = np.flatnonzero((t_int >= window.start) & (t_int < window.end))
-    att = _attempt_arrays(records, rows, windows)
+    att = _attempt_arrays(records, rows, phase_windows)
     lg = logical_requests(records, manifest, rows if rows.size < len(records) else None)
-    lg["phase"] = assign_phases(lg["t_intended"].to_numpy(dtype=float), windows) if len(lg) else []
+    lg["phase"] = assign_phases(lg["t_intended"].to_numpy(dtype=float), phase_windows) if len(lg) else []
     good = good_mask(lg, slo)
     lg["good"] = good
 

@@ -20,7 +20,9 @@ import pandas as pd
 
 from harness.analysis._phases import FaultWindow, Window
 
-__all__ = ["TOLERANCE", "fault_impact"]
+__all__ = ["NOT_RECOVERED", "TOLERANCE", "fault_impact"]
+
+NOT_RECOVERED = "not recovered before the run ended"
 
 TOLERANCE: dict[str, float] = {"p95_factor": 1.5, "p95_slack_s": 0.25, "error_rate_points": 0.05}
 _MIN_REQUESTS = 5
@@ -143,9 +145,7 @@ def fault_impact(
                 ttr, judged = _time_to_recover(t, lat, ok, w, window, base)
                 if ttr is None:
                     status = (
-                        "not recovered before the run ended"
-                        if judged
-                        else "too little of the run left after the fault to judge"
+                        NOT_RECOVERED if judged else "too little of the run left after the fault to judge"
                     )
             rows.append(
                 {
@@ -189,4 +189,7 @@ def fault_impact(
         "time_to_recover_s",
         "recovery",
     ]
-    return pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows, columns=cols)
+    for col in ("time_to_detect_s", "time_to_recover_s"):  # keep None ("no reaction") apart from numbers
+        df[col] = pd.Series([r[col] for r in rows], index=df.index, dtype=object)
+    return df

@@ -25,6 +25,7 @@ __all__ = [
     "measurement_window",
     "phase_durations",
     "recovery_span",
+    "snap_windows",
 ]
 
 BASELINE = "baseline"
@@ -190,6 +191,33 @@ def fault_windows(
         rec_end = min(w.end + recovery_span(w.duration), nxt, window.end)
         final.append(dataclasses.replace(w, recovery_end=max(rec_end, w.end)))
     return final
+
+
+SNAP_S = 0.5
+
+
+def snap_windows(windows: list[FaultWindow], tol: float = SNAP_S) -> list[FaultWindow]:
+    """Windows whose boundaries lie within ``tol`` of each other share one boundary (the earliest).
+
+    Faults meant to start together are applied a few milliseconds apart; without snapping, the phases
+    would include slivers of a few milliseconds ("fault:f1" for 5 ms before "fault:f1+f2").
+    """
+    applied = [w for w in windows if w.applied]
+    values = sorted({x for w in applied for x in (w.start, w.end, w.recovery_end)})
+    snapped: dict[float, float] = {}
+    anchor: float | None = None
+    for v in values:
+        if anchor is None or v - anchor > tol:
+            anchor = v
+        snapped[v] = anchor
+    return [
+        dataclasses.replace(
+            w, start=snapped[w.start], end=snapped[w.end], recovery_end=snapped[w.recovery_end]
+        )
+        if w.applied
+        else w
+        for w in windows
+    ]
 
 
 def _join(arr: np.ndarray, windows: list[FaultWindow], lo: str, hi: str) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.analysis._faults import NOT_RECOVERED
 from harness.analysis._phases import FaultWindow
 
 __all__ = ["risks_and_verdict", "slo_check"]
@@ -12,6 +13,10 @@ __all__ = ["risks_and_verdict", "slo_check"]
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %" if _finite(x) else "n/a"
+
+
+def _secs(x: float) -> str:
+    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.1f} s"
 
 
 def _finite(x: Any) -> bool:
@@ -79,8 +84,8 @@ def risks_and_verdict(
         if not f["affected"] or not f["requests"]:
             continue
         c, lr = f["contender"], f["loss_rate"]
-        ttr = f["time_to_recover_s"]
-        if ttr is None and f["recovery"] == "not recovered before the run ended":
+        ttr = f["time_to_recover_s"] if _finite(f["time_to_recover_s"]) else None
+        if ttr is None and f["recovery"] == NOT_RECOVERED:
             tail, extra = "did not recover before the run ended", 1.0
         elif ttr is None:
             tail, extra = f"recovery unknown ({f['recovery']})", 0.0
@@ -90,14 +95,24 @@ def risks_and_verdict(
             else:
                 tail = f"took {ttr:.0f} s to recover" if ttr >= 10 else f"took {ttr:.1f} s to recover"
             extra = min(ttr / 120.0, 1.0)
-        if (_finite(lr) and lr >= 0.01) or extra >= 0.1:
+        p95, base = f["p95_user_latency_s"], f["baseline_p95_user_latency_s"]
+        slow = p95 / base if _finite(p95) and _finite(base) and base > 0 else 1.0
+        lr = lr if _finite(lr) else 0.0
+        if lr >= 0.01 or extra >= 0.1:
             lost = (
                 f"lost {_pct(lr)} of requests ({f['lost']} of {f['requests']})" if lr else "lost no requests"
             )
             add(2 * lr + extra, c, f"{c} {lost} during {_fault_phrase(f)} and {tail}.")
+        elif slow >= 1.5:
+            add(
+                min(slow / 20.0, 0.5) + extra,
+                c,
+                f"{c}'s p95 user latency rose from {_secs(base)} to {_secs(p95)} ({slow:.1f}×) during "
+                f"{_fault_phrase(f)}; it lost {_pct(lr)} of requests and {tail}.",
+            )
         else:  # handled well: still evidence worth a line, ranked last
             ttd = f["time_to_detect_s"]
-            react = f"reacted after {ttd:.2f} s, " if isinstance(ttd, float) else "showed no reaction, "
+            react = f"reacted after {ttd:.2f} s, " if _finite(ttd) else "showed no reaction, "
             add(0.001, c, f"{c} lost {_pct(lr)} of requests during {_fault_phrase(f)}: it {react}{tail}.")
     for c in contenders:
         row = run_rows.get(c)

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from harness._errors import ConfigError
 from harness._model import UserModel
+from harness.analysis._faults import NOT_RECOVERED
 
 __all__ = [
     "LAYERS",
@@ -99,6 +100,10 @@ def _share_score(share: float) -> float:
     return round(5.0 * share, 1)
 
 
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
+
+
 def _fmt_pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
@@ -160,16 +165,18 @@ def _measured(
     )
     mine = [f for f in faults if f["contender"] == c and f["affected"]]
     if mine:
-        ttrs = [f["time_to_recover_s"] for f in mine]
-        if any(t is None for t in ttrs):
-            bad = [f for f in mine if f["time_to_recover_s"] is None]
-            out["recovery_after_faults"] = (0.0, f"{bad[0]['fault']}: {bad[0]['recovery']}")
-        else:
-            worst = max(float(t) for t in ttrs)
+        never = [f for f in mine if f["recovery"] == NOT_RECOVERED]
+        ttrs = [float(f["time_to_recover_s"]) for f in mine if _finite(f["time_to_recover_s"])]
+        if never:
+            out["recovery_after_faults"] = (0.0, f"{never[0]['fault']}: {never[0]['recovery']}")
+        elif ttrs:
+            worst = max(ttrs)
             out["recovery_after_faults"] = (
                 _steps(worst, (5, 15, 30, 60, 120)),
                 f"slowest recovery {worst:.1f} s after a fault ended",
             )
+        else:  # faults that lasted to the end, or too little run after them: nothing to judge
+            out["recovery_after_faults"] = None
         n_in = sum(f["requests"] for f in mine)
         lost = sum(f["lost"] for f in mine)
         out["reliability_under_faults"] = (

@@ -375,3 +375,19 @@ def test_time_to_detect_ignores_errors_elsewhere_and_counts_fallbacks_away() -> 
     )
     a = analyse(frame([*df.to_dict("records"), fb]), ev, m)
     assert a.fault_impact.set_index("contender").loc["B", "time_to_detect_s"] == pytest.approx(0.1)
+
+
+def test_a_latency_fault_is_reported_as_slowdown_with_numbers() -> None:
+    df, ev, m = _fault_run()
+    t = df["t_intended"].to_numpy(dtype=float)
+    slow = (t >= 40) & (t < 50)
+    df.loc[slow, "outcome"] = "ok"
+    df.loc[slow, "error_class"] = None
+    df.loc[slow, "t_first_token"] = t[slow] + 0.1
+    df.loc[slow, "t_last_token"] = t[slow] + 4.9
+    df.loc[slow, "t_end"] = t[slow] + 5.0
+    df.loc[slow, "output_tokens"] = 10
+    a = analyse(df, ev, m)
+    text = next(r["text"] for r in a.risks if "latency rose" in r["text"])
+    assert text.startswith("B's p95 user latency rose from 1.0 s to 5.0 s (5.0×) during the 10 s outage (f1)")
+    assert "lost 0.0 % of requests" in text

@@ -114,3 +114,20 @@ def test_overlapping_faults_share_a_phase() -> None:
     assert got == ["fault:f1", "fault:f1+f2", "fault:f2", "recovery:f1+f2", "recovery:f2", "after"]
     d = phase_durations(w, fw)
     assert d["fault:f1+f2"] == pytest.approx(5.0) and sum(d.values()) == pytest.approx(100.0)
+
+
+def test_faults_applied_milliseconds_apart_make_no_sliver_phases() -> None:
+    from harness.analysis._phases import snap_windows
+
+    ev = [
+        *_events(),
+        {"fault_id": "f2", "action": "apply", "t_applied": 20.503, "outcome": "ok", "endpoints": ["b1"]},
+        {"fault_id": "f2", "action": "remove", "t_applied": 30.502, "outcome": "ok", "endpoints": ["b1"]},
+    ]
+    m = manifest()
+    w = measurement_window(m, 100.0)
+    fw = fault_windows(ev, m, w)
+    d = phase_durations(w, snap_windows(fw))
+    assert list(d) == ["baseline", "fault:f1+f2", "recovery:f1+f2", "after"]
+    assert d["fault:f1+f2"] == pytest.approx(10.0)
+    assert {f.fault_id: f.start for f in fw} == {"f1": 20.5, "f2": 20.503}  # exact times kept for TTD
