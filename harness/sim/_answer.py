@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from harness.tokens import count_tokens, decode, encode
 
-__all__ = ["Plan", "Prompt", "ToolSpec", "make_plan"]
+__all__ = ["Plan", "Prompt", "ToolSpec", "make_plan", "prompt_tokens"]
 
 FinishKind = Literal["stop", "length", "tool"]
 
@@ -338,6 +338,11 @@ def _answer_text(prompt: Prompt, seed: int, default_tokens: int, jitter_frac: fl
 def _pieces(tokens: list[int], per_chunk: int) -> tuple[str, ...]:
     out = [decode(tokens[i : i + per_chunk]) for i in range(0, len(tokens), per_chunk)]
     return tuple(p for p in out if p) or ("",)
+
+
+def prompt_tokens(prompt: Prompt) -> int:
+    """Input tokens of a prompt, as the simulator reports them in usage."""
+    return _prompt_tokens(prompt)
 
 
 def _prompt_tokens(prompt: Prompt) -> int:

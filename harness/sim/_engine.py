@@ -16,7 +16,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from harness.sim._answer import make_plan
+from harness.sim._answer import make_plan, prompt_tokens
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
 from harness.sim._limits import CapacityGate, TokenBucket
 from harness.sim.handlers import Ctx, SimHTTPError, dialect_for
@@ -248,6 +248,12 @@ class EndpointRuntime:
                 400, "bad_request", "We could not parse the JSON body of your request."
             ) from None
         parsed = d.parse(self.ep, req, body, arg)
+        if op == "count":
+            n = prompt_tokens(parsed.prompt)
+            resp.send(
+                200, [("content-type", "application/json"), *d.id_headers(rid)], b'{"input_tokens":%d}' % n
+            )
+            return
         plan = make_plan(
             parsed.prompt,
             seed=self.seed,

@@ -141,6 +141,8 @@ class AnthropicDialect(Dialect):
     def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
         if rest == "/v1/messages" and method == "POST":
             return ("chat", "")
+        if rest == "/v1/messages/count_tokens" and method == "POST":
+            return ("count", "count")
         if rest == "/v1/models" and method == "GET":
             return ("models", "")
         return None
@@ -166,6 +168,8 @@ class AnthropicDialect(Dialect):
         if model != ep.model:
             raise SimHTTPError(404, "not_found", f"model: {model}")
         max_tokens = body.get("max_tokens")
+        if op_arg == "count":  # count_tokens takes the same body without max_tokens
+            max_tokens = max_tokens if isinstance(max_tokens, int) else 1
         if max_tokens is None:
             raise SimHTTPError(400, "bad_request", "max_tokens: Field required")
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:

@@ -123,3 +123,10 @@ def test_tool_use(sim: SimThread) -> None:
     with _client(sim).messages.stream(model="claude-sim", max_tokens=200, messages=MSG, tools=tools) as s:  # type: ignore[arg-type]
         final = s.get_final_message()
     assert final.content[0].type == "tool_use" and final.content[0].input == block.input
+
+
+def test_count_tokens_matches_usage(sim: SimThread) -> None:
+    c = _client(sim)
+    counted = c.messages.count_tokens(model="claude-sim", messages=MSG)  # type: ignore[arg-type]
+    used = c.messages.create(model="claude-sim", max_tokens=20, messages=MSG)  # type: ignore[arg-type]
+    assert counted.input_tokens == used.usage.input_tokens > 0
