@@ -4,7 +4,8 @@ LiteLLM's router is the reference (peers.md): retry = same endpoint again after 
 Retry-After up to a cap; fallback = next endpoint of the chain once retries are spent (or the error is
 not retryable); cooldown = an endpoint that failed ``cooldown_after`` times in a row is skipped by every
 logical request for ``cooldown`` seconds. As in LiteLLM, 4xx "your fault" errors do not count towards a
-cooldown, and a chain of one endpoint is never cooled down (there is nothing to route to instead).
+cooldown, except 401/403/404 (bad key, no access, unknown model) which cool the endpoint at once; a
+chain of one endpoint is never cooled down (there is nothing to route to instead).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = ["Router"]
 
 _NO_COOLDOWN_CLASSES = frozenset({"http_4xx", "client_error", "deadline_exceeded"})
 _NEVER_REROUTE = frozenset({"client_error", "deadline_exceeded"})
+_COOL_AT_ONCE = frozenset({401, 403, 404})  # LiteLLM cools these down on the first failure
 
 
 class Router:
@@ -83,7 +85,13 @@ class Router:
             if rec.outcome == "ok":
                 self._failures[name] = 0
                 return
-            if rec.error_class in _NO_COOLDOWN_CLASSES or len(self.chain) == 1:
+            if len(self.chain) == 1:
+                return
+            if rec.status in _COOL_AT_ONCE and c.cooldown > 0:  # the key or the model is wrong: stop now
+                self._cooled_until[name] = now + c.cooldown
+                self._failures[name] = 0
+                return
+            if rec.error_class in _NO_COOLDOWN_CLASSES:
                 return
             n = self._failures.get(name, 0) + 1
             if n >= c.cooldown_after and c.cooldown > 0:

@@ -231,3 +231,20 @@ def test_shared_router_under_threads(serve, client) -> None:
     env.records.clear()
     env.route(99)
     assert summary(env.records) == [(1, "b", None, True, "a")]
+
+
+def test_auth_and_not_found_errors_cool_down_at_once(serve, client) -> None:
+    a = status_handler(401)
+    env = Env(serve, client, {"a": a, "b": ok_handler}, cooldown_after=5, cooldown=5)
+    env.route(1)
+    env.records.clear()
+    env.route(2)
+    assert summary(env.records) == [(1, "b", None, True, "a")] and a.count["n"] == 1
+
+
+def test_other_4xx_never_cool_down(serve, client) -> None:
+    a = status_handler(400)
+    env = Env(serve, client, {"a": a, "b": ok_handler}, cooldown_after=1)
+    for i in range(3):
+        env.route(i)
+    assert a.count["n"] == 3 and env.router.cooling() == {}
