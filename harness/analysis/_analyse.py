@@ -284,6 +284,14 @@ def analyse(
     requests = pd.DataFrame(req_rows)
     latency = pd.DataFrame(lat_rows)
     errors = _errors_table(att, lg)
+    if len(errors):  # contenders as listed, phases in time order
+        order = {p: i for i, p in enumerate(phase_order)}
+        errors = (
+            errors.assign(_p=errors["phase"].map(order).fillna(len(order)))
+            .sort_values(["contender", "_p", "error_class"], kind="stable")
+            .drop(columns="_p")
+            .reset_index(drop=True)
+        )
     chain_of = chains(manifest)
     impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window)
     obs = _observability(att)

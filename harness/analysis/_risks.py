@@ -223,7 +223,7 @@ def risks_and_verdict(
         why = ["passes its SLOs" if v["slo_pass"] else "fails its SLOs"]
         if _finite(v["score"]):
             why.append(f"scorecard {v['score']:.2f}/5")
-        if _finite(v["cost_per_good_request"]):
+        if _finite(v["cost_per_good_request"]) and v["cost_per_good_request"] > 0:
             why.append(f"${v['cost_per_good_request']:.5f} per good request")
         v["reason"] = ", ".join(why)
     return verdict, risks

@@ -213,8 +213,6 @@ def _measured(
             round(5.0 * cheapest / cpg, 1),
             f"${cpg:.5f} per good request ({cpg / cheapest:.2f}× the cheapest)",
         )
-    elif math.isfinite(cpg) and cpg == 0 and n:
-        out["cost_per_good_request"] = (5.0, "no cost recorded (price table empty?)")
     else:
         out["cost_per_good_request"] = None
     for key, label in (
