@@ -213,6 +213,8 @@ def _measured(
             round(5.0 * cheapest / cpg, 1),
             f"${cpg:.5f} per good request ({cpg / cheapest:.2f}× the cheapest)",
         )
+    elif (run.get("cost_usd") or 0.0) > 0 and not run.get("good"):
+        out["cost_per_good_request"] = (0.0, f"spent ${run['cost_usd']:.4f} without a single good request")
     else:
         out["cost_per_good_request"] = None
     for key, label in (
