@@ -5,9 +5,14 @@ limits, and speak TLS with a valid certificate?
 Sans-I/O parts (:func:`build_probe_requests`, :func:`evaluate`) are separate from the runner
 (:func:`run_probes`), which sends one request per probe on the run's shared httpx client::
 
+    targets = build_targets(sc.endpoints, base_urls=..., connect_to=..., api_keys=..., prices=...,
+                            sim_api_key=SIM_API_KEY)
     results = run_probes(targets, client, clock=clock, run_id=run_id)
     write_probes(run_dir, results)            # probes.jsonl, schema in harness.probes._result
     scores = probe_scores(read_probes(run_dir))  # {endpoint: {criterion: (layer, score, reason)}}
+
+Probe text shown to people (``observed``, ``detail``) is redacted of the endpoint's key and
+terminal-safe (:mod:`harness._text`). The bad-key probe sends :data:`INVALID_KEY`, never the real key.
 """
 
 from __future__ import annotations
