@@ -26,6 +26,11 @@ class Conn:
     head: bytes = b""
     body: bytes = b""
     requests: list[bytes] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def hold(self, seconds: float = 3.0) -> None:
+        """Keep the connection open doing nothing, until ``seconds`` pass or the server stops."""
+        self.stop.wait(seconds)
 
     def read_request(self) -> bool:
         """Read one request (head + Content-Length body). False when the client closed first."""
@@ -134,7 +139,7 @@ class ScriptServer:
             if self.ssl_context is not None:
                 s.settimeout(5)
                 s = self.ssl_context.wrap_socket(s, server_side=True)
-            self.handler(Conn(s))
+            self.handler(Conn(s, stop=self._stop))
         with contextlib.suppress(OSError):
             s.close()
 

@@ -229,7 +229,7 @@ def test_connect_timeout(client) -> None:
         t = time.perf_counter()
         rec = attempt(client, make_target(f"http://127.0.0.1:{port}", make_endpoint(connect=0.3)))
         assert rec.error_class == "connect_timeout", rec.error_detail
-        assert 0.25 < time.perf_counter() - t < 1.5
+        assert 0.25 < time.perf_counter() - t < 2.0
     finally:
         for f in fillers:
             f.close()
@@ -241,20 +241,20 @@ def test_ttft_timeout_after_headers(serve, client) -> None:
         c.read_request()
         c.start_chunked()
         c.chunk(openai_chunk(""))  # role chunk: not a token
-        time.sleep(0.6)
+        c.hold()
 
     srv = serve(h)
     t = time.perf_counter()
     rec = attempt(client, make_target(srv.url, make_endpoint(ttft=0.3)))
     assert rec.error_class == "read_timeout" and "first token" in rec.error_detail
     assert rec.t_headers is not None and rec.t_first_token is None
-    assert 0.25 < time.perf_counter() - t < 0.9
+    assert 0.25 < time.perf_counter() - t < 2.0
 
 
 def test_ttft_timeout_before_headers(serve, client) -> None:
     def h(c: Conn) -> None:
         c.read_request()
-        time.sleep(0.6)
+        c.hold()
 
     srv = serve(h)
     rec = attempt(client, make_target(srv.url, make_endpoint(ttft=0.3)))
@@ -266,12 +266,12 @@ def test_idle_timeout_between_chunks(serve, client) -> None:
         c.read_request()
         c.start_chunked()
         c.chunk(openai_chunk("Hello"))
-        time.sleep(0.6)
+        c.hold()
 
     srv = serve(h)
     rec = attempt(client, make_target(srv.url, make_endpoint(ttft=2.0, idle=0.3)))
     assert rec.error_class == "read_timeout" and "idle" in rec.error_detail
-    assert rec.t_end - rec.t_first_token == pytest.approx(0.3, abs=0.1)
+    assert 0.28 <= rec.t_end - rec.t_first_token < 0.6
     assert rec.usage_source == "estimated" and rec.output_tokens == 1 and rec.cost_usd > 0  # wasted spend
     assert rec.check_passed is None and rec.output_excerpt == "Hello"
 
@@ -280,7 +280,7 @@ def test_total_timeout_with_steady_trickle(serve, client) -> None:
     srv = serve(stream_handler([openai_chunk("x")] * 40, gap=0.05))
     rec = attempt(client, make_target(srv.url, make_endpoint(idle=1.0, total=0.5)))
     assert rec.error_class == "read_timeout" and "total" in rec.error_detail
-    assert rec.t_end - rec.t_dispatch == pytest.approx(0.5, abs=0.1)
+    assert 0.48 <= rec.t_end - rec.t_dispatch < 0.8
 
 
 def test_logical_deadline_caps_the_attempt(serve, client) -> None:

@@ -94,7 +94,7 @@ def test_stall_longer_than_idle_times_out(serve, client) -> None:
     layer.activate("st", ["ep"], FaultSpec(kind="stall", stall_for=5, after_tokens=1))
     rec = attempt(client, make_target(srv.url, make_endpoint(idle=0.3)), layer)
     assert rec.error_class == "read_timeout" and "idle" in rec.error_detail and "stall" in rec.error_detail
-    assert rec.t_end - rec.t_first_token == pytest.approx(0.3, abs=0.08)
+    assert 0.28 <= rec.t_end - rec.t_first_token < 0.6
 
 
 def test_malformed_chunk(serve, client) -> None:

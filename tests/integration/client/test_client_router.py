@@ -6,7 +6,6 @@ import json
 import threading
 import time
 
-import pytest
 from client_loopback import PROMPT, Conn, clock, make_endpoint, make_target, openai_stream
 
 from harness.client import Router
@@ -177,14 +176,14 @@ def test_single_endpoint_chain_is_never_cooled(serve, client) -> None:
 def test_deadline_cuts_a_slow_attempt_and_stops(serve, client) -> None:
     def slow(c: Conn) -> None:
         c.read_request()
-        time.sleep(0.8)
+        c.hold()
 
     env = Env(serve, client, {"a": slow, "b": ok_handler}, deadline=0.3)
     t = clock()
     final = env.route(t_intended=t)
     assert summary(env.records) == [(1, "a", "read_timeout", True, None)]
     assert "deadline" in final.error_detail
-    assert final.t_end - t == pytest.approx(0.3, abs=0.08)
+    assert 0.28 <= final.t_end - t < 0.6
 
 
 def test_deadline_prefers_fallback_over_a_long_wait(serve, client) -> None:

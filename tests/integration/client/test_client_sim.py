@@ -134,8 +134,8 @@ def test_dialect_against_simulator(client, sim, name, dialect, stream) -> None:
     if stream:
         assert len(rec.chunk_times) == len(g.chunk_times)
         # measured TTFT vs the simulator's write time of the first chunk: same clock, loopback
-        assert -0.001 <= rec.t_first_token - g.t_first_token < 0.02  # the sim stamps after its write
-        assert -0.001 <= rec.t_last_token - g.t_last < 0.02
+        assert -0.001 <= rec.t_first_token - g.t_first_token < 0.1  # the sim stamps after its write
+        assert -0.001 <= rec.t_last_token - g.t_last < 0.1
     assert abs(rec.estimated_output_tokens - rec.output_tokens) <= 2  # same tokenizer as the simulator
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 
 import pytest
 import trustme
@@ -107,7 +106,7 @@ def test_default_port_host_header_and_certificate_mismatch(serve, ca, tls_client
 
 def test_tls_handshake_that_never_completes_is_a_connect_timeout(serve, tls_client) -> None:
     def silent(c: Conn) -> None:
-        time.sleep(0.6)
+        c.hold()
 
     srv = serve(silent)  # plain TCP accept, no TLS: the ClientHello is never answered
     relay = Relay(("127.0.0.1", srv.port))
