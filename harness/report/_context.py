@@ -127,6 +127,57 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+_PRICE_KEYS = (
+    "input_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_per_mtok",
+    "output_per_mtok",
+    "reasoning_per_mtok",
+    "per_request",
+)
+
+
+def _endpoints(manifest_endpoints: Any) -> list[dict[str, Any]]:
+    """Endpoints in one fixed shape, whatever the manifest left out."""
+    out = []
+    for e in manifest_endpoints or []:
+        if not isinstance(e, dict):
+            continue
+        raw = e.get("price")
+        price: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        tiers = [
+            {
+                "above": t.get("above_input_tokens"),
+                "input": t.get("input_per_mtok"),
+                "output": t.get("output_per_mtok"),
+            }
+            for t in price.get("tiers") or []
+            if isinstance(t, dict)
+        ]
+        target = f"sim: {e['sim']}" if e.get("sim") else str(e.get("base_url") or "")
+        out.append(
+            {
+                "name": str(e.get("name", "")),
+                "dialect": str(e.get("dialect", "")),
+                "model": str(e.get("model", "")),
+                "region": str(e.get("region") or ""),
+                "target": target,
+                "price": {k: price.get(k) for k in _PRICE_KEYS},
+                "tiers": tiers,
+            }
+        )
+    return out
+
+
+def _routes(manifest_contenders: Any) -> dict[str, str]:
+    out = {}
+    for c in manifest_contenders or []:
+        if isinstance(c, dict) and c.get("name"):
+            chain = [str(c.get("primary") or "?"), *(str(f) for f in c.get("fallbacks") or [])]
+            out[str(c["name"])] = " → ".join(chain)
+    return out
+
+
 def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool) -> dict[str, Any]:
     run = a.run_rows()
     req = a.requests
@@ -159,7 +210,7 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
                 }
             )
     meta = a.meta
-    endpoints = meta.get("endpoints") or []
+    endpoints = _endpoints(meta.get("endpoints"))
     ctx: dict[str, Any] = plain(
         {
             "meta": meta,
@@ -209,6 +260,7 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
             "formulas": [{"name": n, "formula": f} for n, f in FORMULAS],
             "tolerance": TOLERANCE,
             "endpoints": endpoints,
+            "routes": _routes(meta.get("contenders")),
             "observability": a.observability,
             "figures": list(figures),
             "timeline_ids": {
