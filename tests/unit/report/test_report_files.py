@@ -124,3 +124,20 @@ def test_scores_file_reaches_the_page_labelled_declared(run_dir: Path) -> None:
     rows = pd.read_csv(run_dir / "scorecard.csv")
     r = rows.loc[(rows["contender"] == "beta") & (rows["criterion"] == "regions")].iloc[0]
     assert (r["source"], r["score"]) == ("declared", 4.0)
+
+
+def test_sparse_or_odd_manifest_still_renders() -> None:
+    from harness.analysis import analyse, synthetic_run
+    from harness.report import render_html
+
+    df, ev, m = synthetic_run(100)
+    m["endpoints"] = [
+        {"name": "x"},
+        {"name": "alpha-ep", "price": None},
+        "junk",
+        {"name": "y", "price": {"tiers": [{"above_input_tokens": 5}]}},
+    ]
+    m["contenders"] = [{"name": "alpha"}, {"name": "beta", "primary": "beta-ep", "fallbacks": None}]
+    assert 'id="ranking"' in render_html(analyse(df, ev, m))
+    bare = {"scenario": "plain", "load": {"mode": "sequential"}, "versions": None, "prompts": {"path": "p"}}
+    assert 'id="ranking"' in render_html(analyse(df, ev, bare))
