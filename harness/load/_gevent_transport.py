@@ -1,0 +1,360 @@
+"""An ``httpx`` transport on geventhttpclient's C response parser, for the gevent-patched load process.
+
+``run_attempt`` talks to an ``httpx.Client``; this transport replaces httpcore + h11 under it, so the
+attempt code, its timing and its error taxonomy stay as they are. Per request it writes the request head
+and body in one ``sendall`` on a pooled keep-alive socket (``TCP_NODELAY``), feeds every ``recv`` to
+geventhttpclient's llhttp parser and yields the decoded body bytes as they arrive — no line or block
+buffering. It honours what ``harness.client`` relies on:
+
+* the per-attempt read budget (``harness.client._transport.BUDGET``): every read is bounded by the
+  budget's deadline and fails with ``httpx.ReadTimeout(budget.reason)``;
+* routing through a proxy: a URL made by ``route_request`` dials the proxy address while the ``Host``
+  header and the TLS SNI / certificate check keep the vendor's name (``sni_hostname`` extension);
+* one shared ``ssl.SSLContext`` for every connection;
+* errors mapped to httpx's classes with the ``OSError`` chained (so errno-based classification holds):
+  ``ConnectTimeout``, ``ConnectError`` (refused, DNS, TLS), ``PoolTimeout``, ``WriteError``/``WriteTimeout``,
+  ``ReadTimeout``, ``ReadError`` (reset), ``RemoteProtocolError`` (closed early, malformed HTTP).
+
+Only for processes patched by gevent (it imports gevent); everything else keeps httpx's own transport::
+
+    client = make_gevent_client(max_connections=1000)
+    rec = run_attempt(client, target, prompt, clock=clock, run_id="r1", ...)
+"""
+
+from __future__ import annotations
+
+import errno
+import http.cookiejar
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gevent.lock
+import gevent.monkey
+import gevent.socket
+import httpx
+from geventhttpclient._parser import HTTPParseError, HTTPResponseParser
+
+from harness.client._transport import _VIA, BUDGET
+from harness.tokens import count_tokens
+
+__all__ = ["GeventTransport", "make_gevent_client"]
+
+_RECV = 65536
+_poll: Any = gevent.monkey.get_original("select", "poll")
+_POLLIN = 0x001
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+
+class _Parser(HTTPResponseParser):
+    """llhttp callbacks: status, raw header pairs and body bytes (no per-chunk objects beyond bytes)."""
+
+    def __init__(self, head_only: bool) -> None:
+        super().__init__()
+        self.head_only = head_only
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.field: str | None = None
+        self.value: str | None = None
+        self.reason = ""
+        self.body = bytearray()
+        self.headers_complete = False
+        self.message_complete = False
+
+    def _on_status(self, msg: str) -> None:
+        self.reason = msg
+
+    def _on_message_begin(self) -> None:
+        self.headers.clear()
+        self.headers_complete = False
+        self.message_complete = False
+
+    def _on_header_field(self, string: str) -> None:
+        if self.value is not None:
+            self._flush()
+        self.field = string if self.field is None else self.field + string
+
+    def _on_header_value(self, string: str) -> None:
+        self.value = string if self.value is None else self.value + string
+
+    def _flush(self) -> None:
+        if self.field is not None:
+            self.headers.append((self.field.encode("latin-1"), (self.value or "").encode("latin-1")))
+        self.field = self.value = None
+
+    def _on_headers_complete(self) -> bool:
+        self._flush()
+        self.headers_complete = True
+        return self.head_only
+
+    def _on_body(self, buf: bytes) -> None:
+        self.body += buf
+
+    def _on_message_complete(self) -> None:
+        self.message_complete = True
+
+
+class _Pool:
+    """Idle keep-alive sockets of one origin, most recently used first."""
+
+    __slots__ = ("idle",)
+
+    def __init__(self) -> None:
+        self.idle: list[gevent.socket.socket] = []
+
+
+def _alive(sock: gevent.socket.socket) -> bool:
+    """An idle keep-alive socket must not be readable: readable means closed by the peer (or junk)."""
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return False
+        p = _poll()
+        p.register(fd, _POLLIN)
+        return not p.poll(0)
+    except (OSError, ValueError):
+        return False
+
+
+class _Stream(httpx.SyncByteStream):
+    """The response body, decoded from chunked framing, yielded as each ``recv`` brings it."""
+
+    __slots__ = ("_first", "_key", "_parser", "_read_timeout", "_sock", "_transport")
+
+    def __init__(
+        self,
+        transport: GeventTransport,
+        key: tuple[bytes, str, int],
+        sock: gevent.socket.socket,
+        parser: _Parser,
+        first: bytes,
+        read_timeout: float | None,
+    ) -> None:
+        self._transport = transport
+        self._key = key
+        self._sock: gevent.socket.socket | None = sock
+        self._parser = parser
+        self._first = first
+        self._read_timeout = read_timeout
+
+    def __iter__(self) -> Iterator[bytes]:
+        parser = self._parser
+        if self._first:
+            yield self._first
+            self._first = b""
+        sock = self._sock
+        body = parser.body
+        while not parser.message_complete and sock is not None:
+            data = self._transport._recv(sock, self._read_timeout)
+            try:
+                parser.feed(data)
+            except HTTPParseError as exc:
+                self._discard()
+                if not data:
+                    raise httpx.RemoteProtocolError(
+                        "peer closed connection without sending complete message body"
+                    ) from exc
+                raise httpx.RemoteProtocolError(f"malformed response body: {exc}") from exc
+            if not data:
+                if parser.message_complete:  # a body delimited by the end of the connection
+                    if body:
+                        yield bytes(body)
+                    break
+                self._discard()
+                raise httpx.RemoteProtocolError(
+                    "peer closed connection without sending complete message body"
+                )
+            if body:
+                chunk = bytes(body)
+                body.clear()
+                yield chunk
+        self.close()
+
+    def _discard(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            self._transport._release(sock)
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        p = self._parser
+        if p.message_complete and p.should_keep_alive() and not p.parser_failed():
+            self._transport._return(self._key, sock)
+        else:
+            self._transport._release(sock)
+
+
+class GeventTransport(httpx.BaseTransport):
+    """HTTP/1.1 over gevent sockets with keep-alive pools per origin; see the module docstring."""
+
+    def __init__(self, verify: ssl.SSLContext | bool | str = True, max_connections: int = 1000) -> None:
+        if isinstance(verify, ssl.SSLContext):
+            self._ssl = verify
+        elif isinstance(verify, str):
+            self._ssl = ssl.create_default_context(cafile=verify)
+        else:
+            self._ssl = httpx.create_ssl_context(verify=verify)
+        self._pools: dict[tuple[bytes, str, int], _Pool] = {}
+        self._slots = gevent.lock.BoundedSemaphore(max_connections)
+        self._closed = False
+
+    # --- connections ------------------------------------------------------------------------
+    def _connect(self, scheme: bytes, host: str, port: int, sni: str, timeout: float | None) -> Any:
+        dial_host, dial_port = _VIA.get(host, (host, port))
+        try:
+            sock = gevent.socket.create_connection((dial_host, dial_port), timeout=timeout)
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"connect to {dial_host}:{dial_port} timed out") from exc
+        except OSError as exc:
+            raise httpx.ConnectError(f"{exc.strerror or exc} ({dial_host}:{dial_port})") from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == b"https":
+                sock = self._ssl.wrap_socket(sock, server_hostname=sni)
+        except TimeoutError as exc:
+            sock.close()
+            raise httpx.ConnectTimeout(f"TLS handshake with {sni} timed out") from exc
+        except (OSError, ssl.SSLError) as exc:
+            sock.close()
+            raise httpx.ConnectError(f"TLS handshake with {sni} failed: {exc}") from exc
+        return sock
+
+    def _return(self, key: tuple[bytes, str, int], sock: gevent.socket.socket) -> None:
+        if self._closed:
+            sock.close()
+        else:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = _Pool()
+            pool.idle.append(sock)
+        self._slots.release()
+
+    def _release(self, sock: gevent.socket.socket) -> None:
+        try:
+            sock.close()
+        finally:
+            self._slots.release()
+
+    def _recv(self, sock: gevent.socket.socket, read_timeout: float | None) -> bytes:
+        budget = BUDGET.get()
+        timeout = read_timeout
+        if budget is not None:
+            remaining = budget.deadline - time.monotonic()
+            if remaining <= 0:
+                raise httpx.ReadTimeout(budget.reason)
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        try:
+            sock.settimeout(timeout)
+            return bytes(sock.recv(_RECV))
+        except TimeoutError as exc:
+            reason = budget.reason if budget is not None else "read timed out"
+            raise httpx.ReadTimeout(reason) from exc
+        except OSError as exc:
+            raise httpx.ReadError(f"{exc.strerror or exc}") from exc
+
+    # --- httpx.BaseTransport --------------------------------------------------------------
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
+        host = url.host
+        port = url.port or _DEFAULT_PORTS[scheme]
+        key = (scheme, host, port)
+        to: dict[str, float | None] = request.extensions.get("timeout", {})
+        if not self._slots.acquire(timeout=to.get("pool")):
+            raise httpx.PoolTimeout("no free connection in the pool")
+        pool = self._pools.get(key)
+        sock = None
+        while pool is not None and pool.idle:
+            cand = pool.idle.pop()
+            if _alive(cand):
+                sock = cand
+                break
+            cand.close()
+        try:
+            if sock is None:
+                sni = request.extensions.get("sni_hostname") or host
+                sock = self._connect(scheme, host, port, sni, to.get("connect"))
+        except BaseException:
+            self._slots.release()
+            raise
+        method = request.method.encode("ascii")
+        try:
+            head = [method, b" ", url.raw_path, b" HTTP/1.1\r\n"]
+            for name, value in request.headers.raw:
+                head += (name, b": ", value, b"\r\n")
+            head.append(b"\r\n")
+            sock.settimeout(to.get("write"))
+            sock.sendall(b"".join(head) + request.read())
+        except TimeoutError as exc:
+            self._release(sock)
+            raise httpx.WriteTimeout("request upload timed out") from exc
+        except OSError as exc:
+            self._release(sock)
+            if exc.errno in (errno.ECONNRESET, errno.EPIPE):
+                raise httpx.ReadError(f"{exc.strerror or exc} while sending the request") from exc
+            raise httpx.WriteError(f"{exc.strerror or exc}") from exc
+        except BaseException:
+            self._release(sock)
+            raise
+        parser = _Parser(head_only=method == b"HEAD")
+        read_timeout = to.get("read")
+        try:
+            while not parser.headers_complete:
+                data = self._recv(sock, read_timeout)
+                if not data:
+                    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+                parser.feed(data)
+        except HTTPParseError as exc:
+            self._release(sock)
+            raise httpx.RemoteProtocolError(f"malformed response head: {exc}") from exc
+        except BaseException:
+            self._release(sock)
+            raise
+        first = bytes(parser.body)
+        parser.body.clear()
+        return httpx.Response(
+            parser.get_code(),
+            headers=parser.headers,
+            stream=_Stream(self, key, sock, parser, first, read_timeout),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": parser.reason.encode("latin-1")},
+        )
+
+    def close(self) -> None:
+        self._closed = True
+        for pool in self._pools.values():
+            while pool.idle:
+                pool.idle.pop().close()
+        self._pools.clear()
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A jar that never stores: vendor APIs need no cookies, and one client is shared by every user (a
+    cookie set for one simulated user must not travel with another's requests). It also saves the
+    ``http.cookiejar`` parse httpx runs on every response (about a tenth of the per-request CPU)."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+
+def make_gevent_client(
+    max_connections: int = 1000, verify: ssl.SSLContext | bool | str = True
+) -> httpx.Client:
+    """``make_http_client``'s twin over :class:`GeventTransport` (same headers, no env proxies, no
+    redirects, per-request timeouts); loads the tokenizer now so its first use never stalls the run."""
+    count_tokens("warm up")
+    return httpx.Client(
+        transport=GeventTransport(verify, max_connections),
+        cookies=_NoCookies(),
+        trust_env=False,
+        follow_redirects=False,
+        timeout=None,  # noqa: S113 - every request passes its own per-phase timeouts
+        headers={"accept-encoding": "identity", "user-agent": "bakeoff"},
+    )
