@@ -228,8 +228,12 @@ def analyse(
     *,
     declared: DeclaredScores | None = None,
     slo_overrides: dict[str, float] | None = None,
+    probes: dict[str, dict[str, Any]] | None = None,
 ) -> Analysis:
     """Analyse one run. Pure: reads nothing, writes nothing.
+
+    ``declared`` adds the analyst's scores; ``probes`` (contender → criterion → {"passed", "score",
+    "detail"}) adds probe results for bad keys, malformed input and regional failover.
 
     >>> a = analyse(read_records(run_dir), read_fault_events(run_dir), read_manifest(run_dir))
     >>> a.run_rows()["vendor-a"]["good_fraction"]
@@ -299,7 +303,7 @@ def analyse(
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     meta = _meta(manifest, len(records), skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
-    score = scorecard(run_rows, records_of(impact), obs, declared)
+    score = scorecard(run_rows, records_of(impact), obs, declared, probes)
     verdict, risks = risks_and_verdict(
         contenders, run_rows, records_of(impact), obs, score, slo, meta, windows
     )

@@ -142,7 +142,12 @@ _EXPECTED: dict[str, list[tuple[str, str]]] = {
 
 
 def _measured(
-    c: str, run: dict[str, Any], faults: list[dict[str, Any]], obs: dict[str, Any], cheapest: float
+    c: str,
+    probes: dict[str, Any] | None,
+    run: dict[str, Any],
+    faults: list[dict[str, Any]],
+    obs: dict[str, Any],
+    cheapest: float,
 ) -> dict[str, tuple[float, str] | None]:
     """criterion → (score, reason with the number) or None when the run does not measure it."""
     out: dict[str, tuple[float, str] | None] = {}
@@ -225,9 +230,23 @@ def _measured(
     ):
         share = obs.get(key)
         out[key] = (_share_score(share), f"{_fmt_pct(share)} of {label}") if share is not None else None
-    for key in ("bad_key_rejection", "malformed_input_handling", "regional_failover"):
-        out[key] = None  # probes: a later part of the harness measures these
+    for key in PROBE_CRITERIA:
+        out[key] = _probe(probes.get(key)) if probes else None
     return out
+
+
+PROBE_CRITERIA: tuple[str, ...] = ("bad_key_rejection", "malformed_input_handling", "regional_failover")
+
+
+def _probe(result: Any) -> tuple[float, str] | None:
+    """A probe result ``{"passed": bool, "score": 0-5 (optional), "detail": str}`` as (score, reason)."""
+    if not isinstance(result, dict) or ("passed" not in result and "score" not in result):
+        return None
+    score = result.get("score")
+    if not isinstance(score, int | float) or not 0 <= score <= 5:
+        score = 5.0 if result.get("passed") else 0.0
+    detail = str(result.get("detail") or ("passed" if result.get("passed") else "failed"))
+    return float(score), f"probe: {detail}"
 
 
 def scorecard(
@@ -235,8 +254,13 @@ def scorecard(
     faults: list[dict[str, Any]],
     observability: dict[str, dict[str, Any]],
     declared: DeclaredScores | None,
+    probes: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Scorecard rows, per-layer and overall scores, and the ranking with reasons (plain data)."""
+    """Scorecard rows, per-layer and overall scores, and the ranking with reasons (plain data).
+
+    ``probes`` (contender → criterion → {"passed", "score", "detail"}) fills the probe criteria
+    (bad keys, malformed input, regional failover) once a probe run has produced them.
+    """
     weights = (declared.weights if declared else LayerWeights()).model_dump()
     contenders = list(run_rows)
     if declared:
@@ -255,7 +279,7 @@ def scorecard(
     layer_scores: dict[str, dict[str, float | None]] = {}
     overall: dict[str, float | None] = {}
     for c in contenders:
-        meas = _measured(c, run_rows[c], faults, observability.get(c, {}), cheapest)
+        meas = _measured(c, (probes or {}).get(c), run_rows[c], faults, observability.get(c, {}), cheapest)
         decl = declared.contenders.get(c, {}) if declared else {}
         layer_scores[c] = {}
         for layer in LAYERS:

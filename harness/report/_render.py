@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from harness._errors import ReportError
 from harness.analysis import Analysis, analyse, load_declared
 from harness.record import read_fault_events, read_manifest, read_records
 from harness.report._charts import build_figures
@@ -93,8 +94,30 @@ def load_run(
     records = read_records(run_dir)
     declared = load_declared(scores_file) if scores_file is not None else None
     return analyse(
-        records, read_fault_events(run_dir), manifest, declared=declared, slo_overrides=slo_overrides
+        records,
+        read_fault_events(run_dir),
+        manifest,
+        declared=declared,
+        slo_overrides=slo_overrides,
+        probes=_read_probes(run_dir),
     )
+
+
+PROBES_FILE = "probes.json"
+
+
+def _read_probes(run_dir: Path) -> dict[str, dict[str, Any]] | None:
+    """``probes.json`` of the run folder when a probe run wrote one: contender → criterion → result."""
+    path = run_dir / PROBES_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path}: cannot read probe results: {exc}") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: expected an object of contender → criterion → result")
+    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
 
 
 def write_report(run_dir: Path, *, scores_file: Path | None = None) -> Path:

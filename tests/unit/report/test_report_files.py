@@ -141,3 +141,28 @@ def test_sparse_or_odd_manifest_still_renders() -> None:
     assert 'id="ranking"' in render_html(analyse(df, ev, m))
     bare = {"scenario": "plain", "load": {"mode": "sequential"}, "versions": None, "prompts": {"path": "p"}}
     assert 'id="ranking"' in render_html(analyse(df, ev, bare))
+
+
+def test_probe_results_fill_the_probe_rows(run_dir: Path) -> None:
+    (run_dir / "probes.json").write_text(
+        json.dumps(
+            {
+                "alpha": {
+                    "bad_key_rejection": {"passed": True, "detail": "401 with a clear error body"},
+                    "malformed_input_handling": {"passed": False, "detail": "500 on invalid JSON"},
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    write_report(run_dir)
+    rows = pd.read_csv(run_dir / "scorecard.csv")
+    alpha = rows.loc[rows["contender"] == "alpha"].set_index("criterion")
+    assert (alpha.loc["bad_key_rejection", "source"], alpha.loc["bad_key_rejection", "score"]) == (
+        "measured",
+        5.0,
+    )
+    assert alpha.loc["malformed_input_handling", "score"] == 0.0
+    assert "500 on invalid JSON" in alpha.loc["malformed_input_handling", "reason"]
+    beta = rows.loc[rows["contender"] == "beta"].set_index("criterion")
+    assert beta.loc["bad_key_rejection", "source"] == "none"
