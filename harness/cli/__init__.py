@@ -11,6 +11,9 @@ import sys
 import click
 
 from harness.cli._main import cli
+from harness.cli._probe import probe
+
+cli.add_command(probe)
 
 __all__ = ["cli", "main"]
 

@@ -13,6 +13,7 @@ import click
 
 from harness import __version__
 from harness._errors import BakeoffError, ConfigError
+from harness._text import terminal_safe
 
 __all__ = ["cli"]
 
@@ -28,10 +29,10 @@ def _errors_to_exit(fn: F) -> F:
             return fn(*args, **kwargs)
         except ConfigError as exc:
             for line in exc.problems:
-                click.echo(line, err=True)
+                click.echo(terminal_safe(line), err=True)
             sys.exit(2)
         except BakeoffError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(terminal_safe(f"error: {exc}"), err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -67,6 +68,9 @@ def cli() -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No live progress (for CI); still prints the report path.")
 @click.option("--no-report", is_flag=True, help="Record only; build the report later with `bakeoff report`.")
+@click.option(
+    "--no-probes", is_flag=True, help="Skip the conformance probes (bad key, malformed input, ...)."
+)
 @click.option(
     "--ground-truth", is_flag=True, help="Simulated vendors log what they sent, for accuracy checks."
 )
@@ -104,6 +108,7 @@ def run(
     quiet: bool,
     no_report: bool,
     ground_truth: bool,
+    no_probes: bool,
     workers: int,
     expect_workers: int | None,
     master_bind: str,
@@ -117,7 +122,7 @@ def run(
     from harness.config import load_scenario
     from harness.load._run import run_scenario
 
-    if master_bind not in ("127.0.0.1", "localhost", "::1"):
+    if not _is_loopback(master_bind):
         click.echo(
             f"WARNING: the Locust master will listen on {master_bind}, reachable from other machines; "
             "anyone who can reach it can join as a worker.",
@@ -136,9 +141,10 @@ def run(
         expect_workers=expect_workers,
         master_bind=master_bind,
         master_port=master_port,
+        probes=not no_probes,
     )
     for line in result.problems:
-        click.echo(f"warning: {line}", err=True)
+        click.echo(terminal_safe(f"warning: {line}"), err=True)
     click.echo(
         f"{result.logical_requests} logical requests, {result.records} attempts recorded in "
         f"{result.elapsed_s:.1f} s ({result.ended})",
@@ -162,6 +168,17 @@ def worker(ctx: click.Context) -> None:
     from harness.load._worker import main as worker_main
 
     sys.exit(worker_main(list(ctx.args)))
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:

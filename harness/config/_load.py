@@ -83,6 +83,9 @@ def load_prompts(path: Path, shown: str | None = None) -> tuple[list[PromptItem]
         except json.JSONDecodeError as exc:
             problems.append(f"{shown}:{no}: invalid JSON: {exc.msg} (column {exc.colno})")
             continue
+        except RecursionError:
+            problems.append(f"{shown}:{no}: invalid JSON: nested too deeply")
+            continue
         located = Located(shown, data, {(): no})
         item, errs = validate_located(PromptItem, located)
         problems.extend(errs)

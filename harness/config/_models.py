@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness._model import Duration, Name, Rate, UserModel
 from harness.sim.config import SimBehaviour
@@ -73,6 +73,11 @@ class Price(UserModel):
     litellm: dict[str, str] | None = Field(None, description="{file, model}: import from LiteLLM's price map")
 
 
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "x-api-key", "api-key", "proxy-authorization", "x-goog-api-key", "cookie"}
+)
+
+
 class Endpoint(UserModel):
     """One vendor API target. Either ``sim`` (a simulated vendor the harness starts) or ``base_url``."""
 
@@ -93,6 +98,17 @@ class Endpoint(UserModel):
     headers: dict[str, str] = Field(default_factory=dict, description="extra non-secret request headers")
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @field_validator("headers")
+    @classmethod
+    def _no_credentials(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name in headers:
+            if name.lower() in _CREDENTIAL_HEADERS:
+                raise ValueError(
+                    f"header {name!r} carries a credential: API keys are never written in files; "
+                    "name the variable with api_key_env"
+                )
+        return headers
 
     @model_validator(mode="after")
     def _one_target(self) -> Endpoint:

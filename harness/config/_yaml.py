@@ -61,9 +61,30 @@ def format_path(path: PathKey) -> str:
     return out
 
 
+MAX_NODES = 100_000
+"""Values a user file may expand to: aliases make a tiny file arbitrarily large ("billion laughs")."""
+MAX_DEPTH = 64
+"""Nesting a user file may have; configs are a few levels deep."""
+
+
 def _construct(
-    node: yaml.Node, path: PathKey, lines: dict[PathKey, int], file: str, loader: yaml.SafeLoader
+    node: yaml.Node,
+    path: PathKey,
+    lines: dict[PathKey, int],
+    file: str,
+    loader: yaml.SafeLoader,
+    budget: list[int],
 ) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _LocatedYamlError(
+            f"{file}:{node.start_mark.line + 1}: yaml: the document expands to more than "
+            f"{MAX_NODES} values (aliases?); refusing to load it"
+        )
+    if len(path) > MAX_DEPTH:
+        raise _LocatedYamlError(
+            f"{file}:{node.start_mark.line + 1}: yaml: nested more than {MAX_DEPTH} levels deep"
+        )
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -83,10 +104,12 @@ def _construct(
                     f"{file}:{key_node.start_mark.line + 1}: {format_path(key_path)}: duplicate key"
                 )
             lines[key_path] = key_node.start_mark.line + 1
-            out[str(key)] = _construct(value_node, key_path, lines, file, loader)
+            out[str(key)] = _construct(value_node, key_path, lines, file, loader, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), lines, file, loader) for i, item in enumerate(node.value)]
+        return [
+            _construct(item, (*path, i), lines, file, loader, budget) for i, item in enumerate(node.value)
+        ]
     return loader.construct_object(node, deep=True)
 
 
@@ -107,6 +130,8 @@ def load_yaml_located(path: Path) -> Located:
         raise ConfigError([f"{shown}:1: cannot read file: {exc}"]) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError([f"{shown}:1: yaml: nested too deeply to read"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -118,7 +143,7 @@ def load_yaml_located(path: Path) -> Located:
     lines: dict[PathKey, int] = {}
     loader = yaml.SafeLoader("")
     try:
-        data = _construct(node, (), lines, shown, loader)
+        data = _construct(node, (), lines, shown, loader, [MAX_NODES])
     except _LocatedYamlError as exc:
         raise ConfigError([str(exc)]) from None
     except yaml.YAMLError as exc:

@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from harness._text import terminal_safe
 from harness.record import RequestRecord
 
 __all__ = ["Progress"]
@@ -136,7 +137,7 @@ class Progress:
     def message(self, text: str, *, always: bool = False) -> None:
         """A line above the live table; ``always`` prints it in quiet mode too (stops, warnings)."""
         if always or not self.quiet:
-            self.console.print(text, markup=False, highlight=False)
+            self.console.print(terminal_safe(text), markup=False, highlight=False)
 
     def __enter__(self) -> Progress:
         return self

@@ -179,11 +179,13 @@ def run_scenario(
     expect_workers: int | None = None,
     master_bind: str = "127.0.0.1",
     master_port: int = 0,
+    probes: bool = True,
 ) -> RunResult:
     """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller.
 
     ``workers=0`` runs load in this process; ``workers=N`` starts a Locust master here and N local
     worker processes; ``expect_workers`` waits for more (remote ``bakeoff worker`` processes).
+    ``probes`` runs the conformance probes (bad key, malformed input, headers, TLS) before the load.
     """
     sc = resolved.scenario
     load = sc.load
@@ -228,6 +230,9 @@ def run_scenario(
         )
         manifest["duration_s"] = run_end
         write_manifest(run_dir, manifest)
+        if probes:
+            progress.message("probing every endpoint (bad key, malformed input, headers, TLS)")
+            _probe(resolved, stack, run_id, run_dir)
 
         def emit(rec: RequestRecord) -> None:
             records.write(rec.to_dict())
@@ -358,6 +363,24 @@ def run_scenario(
             report_path = write_report(run_dir)
     logical = _count_logical(run_dir)
     return RunResult(run_dir, report_path, records.count, logical, elapsed, ended, problems)
+
+
+def _probe(resolved: ResolvedScenario, stack: Stack, run_id: str, run_dir: Path) -> None:
+    """Conformance probes before the load phase; results go to probes.jsonl for the scorecard."""
+    from harness.client import make_http_client
+    from harness.load._plan import SIM_API_KEY
+    from harness.probes import build_targets, run_probes, write_probes
+
+    targets = build_targets(
+        resolved.scenario.endpoints,
+        base_urls=stack.base_urls,
+        connect_to=stack.connect_to,
+        api_keys=resolved.api_keys,
+        prices=resolved.prices,
+        sim_api_key=SIM_API_KEY,
+    )
+    with make_http_client(max_connections=8) as client:
+        write_probes(run_dir, run_probes(targets, client, run_id=run_id))
 
 
 def _count_logical(run_dir: Path) -> int:

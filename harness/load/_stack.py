@@ -24,6 +24,7 @@ import yaml
 
 from harness._errors import RunError
 from harness.config import ResolvedScenario
+from harness.load._plan import SIM_API_KEY
 
 __all__ = ["ChildProcess", "Stack", "upstream_of"]
 
@@ -172,6 +173,7 @@ class Stack:
                     "name": ep.name,
                     "dialect": ep.dialect,
                     "model": ep.model,
+                    "api_key": SIM_API_KEY,  # the simulated vendor checks the key like a real one
                     "behaviour": self.resolved.sim_behaviours[ep.name].model_dump(mode="json"),
                 }
                 for ep in sim_eps
