@@ -12,12 +12,6 @@ import pytest
 ESC = "\x1b"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap in harness/cli/_main.py::_errors_to_exit: ConfigError lines are echoed raw, and a YAML key "
-    "such as '\\e]0;pwned\\a' reaches the terminal through harness/config/_yaml.py::format_path; pass each "
-    "line through harness._text.terminal_safe before click.echo",
-)
 def test_validate_does_not_print_escape_sequences_from_the_file(tmp_path: Path) -> None:
     path = tmp_path / "hostile.yaml"
     path.write_text('name: x\n"\\e]0;pwned\\a\\e[2J": 1\nprompts: p.jsonl\n', encoding="utf-8")

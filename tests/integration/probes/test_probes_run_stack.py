@@ -70,12 +70,6 @@ def test_probes_dial_the_proxies_and_record_every_endpoint(probed) -> None:
         assert by[(ep, "bad_key")].run_id == "run-1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wiring gap in harness/load/_stack.py::Stack._start_sims: simulated endpoints are configured "
-    "without api_key, so they accept any key and every simulated vendor fails the bad-key probe; add "
-    "'api_key': SIM_API_KEY to each endpoint of sim.yaml (the load already sends SIM_API_KEY)",
-)
 def test_simulated_vendors_in_a_run_refuse_a_wrong_key(probed) -> None:
     _targets, by = probed
     assert by[("oai", "bad_key")].passed is True
