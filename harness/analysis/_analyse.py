@@ -297,7 +297,12 @@ def analyse(
             .reset_index(drop=True)
         )
     chain_of = chains(manifest)
-    impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window)
+    region_of = {
+        str(e.get("name")): str(e["region"])
+        for e in manifest.get("endpoints") or []
+        if isinstance(e, dict) and e.get("region")
+    }
+    impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
     obs = _observability(att)
     contenders = [str(c["name"]) for c in manifest.get("contenders") or [] if "name" in c]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []

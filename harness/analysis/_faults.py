@@ -78,14 +78,36 @@ def _time_to_recover(
     return None, judged
 
 
+def _regional(
+    w: FaultWindow,
+    chain: tuple[str, ...],
+    region_of: dict[str, str],
+    rescued: np.ndarray,
+    endpoint: np.ndarray,
+) -> dict[str, Any]:
+    hit = {region_of[e] for e in w.endpoints if region_of.get(e)}
+    other = [e for e in chain if region_of.get(e) and region_of[e] not in hit] if hit else []
+    return {
+        "regional": bool(hit),
+        "other_region_fallback": bool(other),
+        "rescued_other_region": int((rescued & np.isin(endpoint, other)).sum()) if other else 0,
+    }
+
+
 def fault_impact(
     lg: pd.DataFrame,
     attempts: dict[str, np.ndarray],
     windows: list[FaultWindow],
     chain_of: dict[str, tuple[str, ...]],
     window: Window,
+    region_of: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per (fault, contender): affected?, detect/recover times, requests and losses in the window."""
+    """One row per (fault, contender): affected?, detect/recover times, requests and losses in the window.
+
+    With endpoint regions known, a fault on endpoints of one region is ``regional``: the row then says
+    whether the contender's route had an endpoint in another region and how many requests it served there.
+    """
+    region_of = region_of or {}
     rows: list[dict[str, Any]] = []
     applied = [w for w in windows if w.applied]
     first_fault = min((w.start for w in applied), default=window.end)
@@ -99,6 +121,9 @@ def fault_impact(
             "t": lg["t_intended"].to_numpy(dtype=float)[sel],
             "ok": lg["ok"].to_numpy(dtype=bool)[sel],
             "lat": lg["user_latency"].to_numpy(dtype=float)[sel],
+            "pf": lg["primary_failed"].to_numpy(dtype=bool)[sel],
+            "resc": lg["rescued"].to_numpy(dtype=bool)[sel],
+            "ep": lg["endpoint"].to_numpy(dtype=object)[sel],
             **{
                 f"a_{k}": attempts[k][asel]
                 for k in ("t_end", "t_dispatch", "ok", "endpoint", "fallback_from")
@@ -167,6 +192,9 @@ def fault_impact(
                     "time_to_detect_s": ttd,
                     "time_to_recover_s": ttr,
                     "recovery": status,
+                    "primary_failures": int((inside & d["pf"]).sum()),
+                    "rescued": int((inside & d["resc"]).sum()),
+                    **_regional(w, chain, region_of, inside & d["resc"], d["ep"]),
                 }
             )
     cols = [
@@ -188,6 +216,11 @@ def fault_impact(
         "time_to_detect_s",
         "time_to_recover_s",
         "recovery",
+        "primary_failures",
+        "rescued",
+        "regional",
+        "other_region_fallback",
+        "rescued_other_region",
     ]
     df = pd.DataFrame(rows, columns=cols)
     for col in ("time_to_detect_s", "time_to_recover_s"):  # keep None ("no reaction") apart from numbers

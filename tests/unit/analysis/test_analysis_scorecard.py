@@ -118,3 +118,24 @@ def test_a_contender_that_never_answered_earns_no_capacity_or_latency_credit() -
     assert b["slo_attainment"]["score"] == 0.0
     assert a.scorecard["overall"]["B"] < 1.0 < a.scorecard["overall"]["A"]
     assert [v["contender"] for v in a.verdict] == ["A", "B"]
+
+
+def test_regional_failover_is_measured_when_a_fault_takes_a_region_down() -> None:
+    df, ev, m = synthetic_run(400, seed=4)
+    for e in m["endpoints"]:
+        e["region"] = "us-east" if e["name"] == "beta-small" else "eu-west"
+    a = analyse(df, ev, m)
+    rows = {(r["contender"], r["criterion"]): r for r in a.scorecard["rows"]}
+    alpha, beta = rows[("alpha", "regional_failover")], rows[("beta", "regional_failover")]
+    assert alpha["source"] == "measured" and alpha["score"] == 0.0  # one region only: the outage cost it
+    assert "no endpoint in another region" in alpha["reason"]
+    impact = a.fault_impact.set_index(["fault_id", "contender"]).loc[("f2-429", "beta")]
+    assert impact["regional"] and impact["other_region_fallback"]
+    assert impact["rescued_other_region"] == impact["rescued"] == impact["primary_failures"] > 0
+    assert beta["source"] == "measured" and beta["score"] == 5.0
+    # without regions in the manifest nothing is claimed
+    df, ev, m = synthetic_run(200, seed=4)
+    for e in m["endpoints"]:
+        e["region"] = None
+    rows = {(r["contender"], r["criterion"]): r for r in analyse(df, ev, m).scorecard["rows"]}
+    assert rows[("alpha", "regional_failover")]["score"] is None
