@@ -232,27 +232,21 @@ def _measured(
         out[key] = (_share_score(share), f"{_fmt_pct(share)} of {label}") if share is not None else None
     for key in PROBE_CRITERIA:
         out[key] = _probe(probes.get(key)) if probes else None
-    regional = [f for f in mine if f.get("regional")]
-    if regional:  # the run itself took a region down: that is a measurement, not a probe
-        if not any(f["other_region_fallback"] for f in regional):
-            f = regional[0]
-            out["regional_failover"] = (
-                0.0,
-                f"no endpoint in another region to fall back to during {f['fault']}; "
-                f"lost {_fmt_pct(f['loss_rate'] if _finite(f['loss_rate']) else 0)}",
+    # a fault on one region while the route has an endpoint in another: the run measured failover itself.
+    # (A route within one region says nothing about failover: its cost already shows under reliability.)
+    regional = [f for f in mine if f.get("regional") and f.get("other_region_fallback")]
+    if regional:
+        pf = sum(f["primary_failures"] for f in regional)
+        other = sum(f["rescued_other_region"] for f in regional)
+        out["regional_failover"] = (
+            (
+                _share_score(other / pf),
+                f"{_fmt_pct(other / pf)} of {pf} requests the failed region could not "
+                "serve were served from another region",
             )
-        else:
-            pf = sum(f["primary_failures"] for f in regional if f["other_region_fallback"])
-            other = sum(f["rescued_other_region"] for f in regional if f["other_region_fallback"])
-            out["regional_failover"] = (
-                (
-                    _share_score(other / pf),
-                    f"{_fmt_pct(other / pf)} of {pf} requests the failed region could not "
-                    "serve were served from another region",
-                )
-                if pf
-                else (5.0, "the regional fault cost it no request")
-            )
+            if pf
+            else (5.0, "the regional fault cost it no request")
+        )
     return out
 
 
