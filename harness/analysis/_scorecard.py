@@ -126,15 +126,18 @@ _EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("fallback_rescue", "measured"),
         ("cost_per_good_request", "measured"),
         ("model_pinning", "measured"),
+        ("stream_conformance", "probe"),
     ],
     "observability": [
         ("request_ids", "measured"),
         ("usage_reported", "measured"),
         ("ratelimit_headers", "measured"),
+        ("error_bodies", "probe"),
     ],
     "security": [
         ("bad_key_rejection", "probe"),
         ("malformed_input_handling", "probe"),
+        ("tls", "probe"),
         ("private_networking_rbac_audit", "declared"),
     ],
     "data_center": [("regional_failover", "probe"), ("regions", "declared"), ("power_cooling", "declared")],
@@ -250,7 +253,14 @@ def _measured(
     return out
 
 
-PROBE_CRITERIA: tuple[str, ...] = ("bad_key_rejection", "malformed_input_handling", "regional_failover")
+PROBE_CRITERIA: tuple[str, ...] = (
+    "bad_key_rejection",
+    "malformed_input_handling",
+    "tls",
+    "error_bodies",
+    "stream_conformance",
+    "regional_failover",
+)
 
 
 def _probe(result: Any) -> tuple[float, str] | None:

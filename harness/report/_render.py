@@ -11,7 +11,6 @@ from typing import Any
 
 import jinja2
 
-from harness._errors import ReportError
 from harness.analysis import Analysis, analyse, load_declared
 from harness.record import read_fault_events, read_manifest, read_records
 from harness.report._charts import build_figures
@@ -99,25 +98,29 @@ def load_run(
         manifest,
         declared=declared,
         slo_overrides=slo_overrides,
-        probes=_read_probes(run_dir),
+        probes=_read_probes(run_dir, manifest),
     )
 
 
-PROBES_FILE = "probes.json"
+def _read_probes(run_dir: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Probe scores per contender from ``probes.jsonl`` (written by ``harness.probes``), judged on each
+    contender's primary endpoint: the vendor under evaluation. None when the run did no probes."""
+    from harness.probes import probe_scores, read_probes
 
-
-def _read_probes(run_dir: Path) -> dict[str, dict[str, Any]] | None:
-    """``probes.json`` of the run folder when a probe run wrote one: contender → criterion → result."""
-    path = run_dir / PROBES_FILE
-    if not path.exists():
+    results = read_probes(run_dir)
+    if not results:
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read probe results: {exc}") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: expected an object of contender → criterion → result")
-    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+    by_endpoint = probe_scores(results)
+    out: dict[str, dict[str, Any]] = {}
+    for c in manifest.get("contenders") or []:
+        if not isinstance(c, dict) or not c.get("name"):
+            continue
+        scores = by_endpoint.get(str(c.get("primary")), {})
+        out[str(c["name"])] = {
+            crit: {"score": score, "detail": f"{c.get('primary')}: {reason}"}
+            for crit, (_layer, score, reason) in scores.items()
+        }
+    return out
 
 
 def write_report(run_dir: Path, *, scores_file: Path | None = None) -> Path:

@@ -144,16 +144,26 @@ def test_sparse_or_odd_manifest_still_renders() -> None:
 
 
 def test_probe_results_fill_the_probe_rows(run_dir: Path) -> None:
-    (run_dir / "probes.json").write_text(
-        json.dumps(
-            {
-                "alpha": {
-                    "bad_key_rejection": {"passed": True, "detail": "401 with a clear error body"},
-                    "malformed_input_handling": {"passed": False, "detail": "500 on invalid JSON"},
-                },
-            }
-        ),
-        encoding="utf-8",
+    from harness.probes import ProbeResult, write_probes
+
+    write_probes(
+        run_dir,
+        [
+            ProbeResult(
+                endpoint="alpha-ep", probe="bad_key", passed=True, expected="401", observed="401 refused"
+            ),
+            ProbeResult(
+                endpoint="alpha-ep",
+                probe="malformed_json",
+                passed=False,
+                expected="4xx",
+                observed="500 on invalid JSON",
+            ),
+            ProbeResult(
+                endpoint="alpha-ep", probe="invalid_params", passed=True, expected="4xx", observed="400"
+            ),
+            ProbeResult(endpoint="beta-small", probe="bad_key", passed=False, expected="401", observed="200"),
+        ],
     )
     write_report(run_dir)
     rows = pd.read_csv(run_dir / "scorecard.csv")
@@ -162,7 +172,8 @@ def test_probe_results_fill_the_probe_rows(run_dir: Path) -> None:
         "measured",
         5.0,
     )
-    assert alpha.loc["malformed_input_handling", "score"] == 0.0
+    assert alpha.loc["malformed_input_handling", "score"] == 2.5  # 1 of 2 applicable probes passed
     assert "500 on invalid JSON" in alpha.loc["malformed_input_handling", "reason"]
+    # beta is judged on its primary (beta-ep), which was not probed; its fallback's result does not count
     beta = rows.loc[rows["contender"] == "beta"].set_index("criterion")
     assert beta.loc["bad_key_rejection", "source"] == "none"
