@@ -224,3 +224,16 @@ def test_verify_rejects_altered_extra_and_foreign_archives(tmp_path: Path) -> No
     _archive(tmp_path / "fmt.tar.gz", other)
     with pytest.raises(ConfigError, match="bundle format"):
         verify_bundle(tmp_path / "fmt.tar.gz")
+
+
+def test_records_are_shifted_to_the_contenders_own_clock_and_cleaned() -> None:
+    from harness.repro._bundle import _clean, _shift
+
+    row = {"t_intended": 61.5, "t_dispatch": 61.6, "t_headers": None, "chunk_times": [61.7, 61.8], "seq": 3}
+    out = _shift(dict(row), 60.0)
+    assert out["t_intended"] == pytest.approx(1.5) and out["t_headers"] is None
+    assert out["chunk_times"] == [pytest.approx(1.7), pytest.approx(1.8)] and out["seq"] == 3
+    assert _shift(dict(row), 0.0) == row
+    assert _clean(float("nan")) is None
+    assert _clean(np.array([1.0, 2.0])) == [1.0, 2.0]
+    assert _clean(np.int64(4)) == 4 and isinstance(_clean(np.int64(4)), int)
