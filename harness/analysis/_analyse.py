@@ -247,7 +247,9 @@ def analyse(
         t_max = float(t_end.max()) if t_end.notna().any() else None
     window = measurement_window(manifest, t_max)
     windows = fault_windows(fault_events, manifest, window)
-    phase_windows = snap_windows(windows)  # phases without millisecond slivers; impact uses exact times
+    phase_windows = snap_windows(
+        windows, window=window
+    )  # phases without millisecond slivers; impact uses exact times
     phases = phase_durations(window, phase_windows)
 
     t_int = _num(records, "t_intended")

@@ -196,20 +196,30 @@ def fault_windows(
 SNAP_S = 0.5
 
 
-def snap_windows(windows: list[FaultWindow], tol: float = SNAP_S) -> list[FaultWindow]:
-    """Windows whose boundaries lie within ``tol`` of each other share one boundary (the earliest).
+def snap_windows(
+    windows: list[FaultWindow], tol: float = SNAP_S, window: Window | None = None
+) -> list[FaultWindow]:
+    """Windows whose boundaries lie within ``tol`` of each other share one boundary (the earliest, or the
+    measured window's own start/end when one of them is that close).
 
     Faults meant to start together are applied a few milliseconds apart; without snapping, the phases
     would include slivers of a few milliseconds ("fault:f1" for 5 ms before "fault:f1+f2").
     """
     applied = [w for w in windows if w.applied]
     values = sorted({x for w in applied for x in (w.start, w.end, w.recovery_end)})
-    snapped: dict[float, float] = {}
-    anchor: float | None = None
+    clusters: list[list[float]] = []
     for v in values:
-        if anchor is None or v - anchor > tol:
-            anchor = v
-        snapped[v] = anchor
+        if not clusters or v - clusters[-1][0] > tol:
+            clusters.append([])
+        clusters[-1].append(v)
+    snapped: dict[float, float] = {}
+    for group in clusters:
+        target = group[0]
+        if window is not None and abs(group[-1] - window.end) <= tol:
+            target = window.end
+        elif window is not None and abs(group[0] - window.start) <= tol:
+            target = window.start
+        snapped.update(dict.fromkeys(group, target))
     return [
         dataclasses.replace(
             w, start=snapped[w.start], end=snapped[w.end], recovery_end=snapped[w.recovery_end]

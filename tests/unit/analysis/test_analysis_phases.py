@@ -131,3 +131,19 @@ def test_faults_applied_milliseconds_apart_make_no_sliver_phases() -> None:
     assert list(d) == ["baseline", "fault:f1+f2", "recovery:f1+f2", "after"]
     assert d["fault:f1+f2"] == pytest.approx(10.0)
     assert {f.fault_id: f.start for f in fw} == {"f1": 20.5, "f2": 20.503}  # exact times kept for TTD
+
+
+def test_boundaries_next_to_the_window_end_snap_to_it() -> None:
+    from harness.analysis._phases import snap_windows
+
+    ev = [
+        {"fault_id": "f1", "action": "apply", "t_applied": 70.0, "outcome": "ok", "endpoints": ["a1"]},
+        {"fault_id": "f1", "action": "remove", "t_applied": 80.003, "outcome": "ok", "endpoints": ["a1"]},
+    ]
+    m = manifest(duration_s=100.0, load={"duration": 100.0, "cooldown": 10.0})
+    w = measurement_window(m, 100.0)  # ends at 90
+    fw = fault_windows(ev, m, w)
+    assert fw[0].recovery_end == pytest.approx(89.7)  # 0.3 s short of the window's end
+    assert phase_durations(w, fw)["after"] == pytest.approx(0.3)
+    d = phase_durations(w, snap_windows(fw, window=w))
+    assert "after" not in d and d["recovery:f1"] == pytest.approx(10.3)
