@@ -138,7 +138,7 @@ def test_boundaries_next_to_the_window_end_snap_to_it() -> None:
 
     ev = [
         {"fault_id": "f1", "action": "apply", "t_applied": 70.0, "outcome": "ok", "endpoints": ["a1"]},
-        {"fault_id": "f1", "action": "remove", "t_applied": 80.003, "outcome": "ok", "endpoints": ["a1"]},
+        {"fault_id": "f1", "action": "remove", "t_applied": 79.7, "outcome": "ok", "endpoints": ["a1"]},
     ]
     m = manifest(duration_s=100.0, load={"duration": 100.0, "cooldown": 10.0})
     w = measurement_window(m, 100.0)  # ends at 90
