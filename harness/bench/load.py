@@ -47,7 +47,17 @@ _GAP_MS = 20.0
 _TTFT_MS = 100.0
 _LIMIT_MS = 5.0
 _GUIDELLM_RPS = 110.0
-_BODY = {"model": "sim-bench", "messages": [{"role": "user", "content": "Tell me a story."}]}
+_PROMPT = {"id": "p1", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 64}
+
+
+def _endpoint(url: str) -> dict[str, Any]:
+    return {
+        "name": "sim",
+        "dialect": "openai-chat",
+        "model": "sim-bench",
+        "base_url": url,
+        "timeouts": {"connect": 10, "ttft": 30, "idle": 30, "total": 60},
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each run")
     ap.add_argument("--warm", type=float, default=1.5, help="excluded start of each run, s")
     ap.add_argument("--transport", default="httpx", help="bakeoff transports to measure: httpx,gevent")
+    ap.add_argument(
+        "--transport-only",
+        action="store_true",
+        help="(a) also run the gevent transport alone (stream and drop the bytes, like the bare user)",
+    )
     ap.add_argument("--no-uvloop", action="store_true", help="run the simulator on plain asyncio")
     ap.add_argument("--nice", type=int, default=-15, help="nice value of the simulator and load (root)")
     ap.add_argument("--rt", type=int, default=0, help="SCHED_RR priority instead of nice (root); 0 = off")
@@ -288,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
                 bare = _run_child(sim, tmp, {**base, "kind": "bare", "url": flat, "users": args.users})
                 rows.append(("a", "bare FastHttpUser", bare))
                 print(f"  (a) bare: {bare['rps']:.0f} req/s", flush=True)
+                if args.transport_only:
+                    only = _run_child(
+                        sim, tmp, {**base, "kind": "transport", "url": flat, "users": args.users}
+                    )
+                    only["ratio"] = only["rps"] / bare["rps"] if bare["rps"] else float("nan")
+                    rows.append(("a", "gevent transport only", only))
                 for tr in transports:
                     spec = {**base, "kind": "bakeoff", "url": flat, "users": args.users, "transport": tr}
                     res = _run_child(sim, tmp, {**spec, "model": "closed"})
@@ -391,7 +412,7 @@ def _child(spec: dict[str, Any]) -> int:
     sys.modules.setdefault("trio", None)  # type: ignore[arg-type]  # see harness/load/_runner.py
     import locust  # noqa: F401
 
-    result = _child_bare(spec) if spec["kind"] == "bare" else _child_bakeoff(spec)
+    result = _child_bare(spec) if spec["kind"] in ("bare", "transport") else _child_bakeoff(spec)
     Path(spec["out"]).write_text(json.dumps(result))
     return 0
 
@@ -403,13 +424,27 @@ def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
     from locust.contrib.fasthttp import FastHttpUser
     from locust.env import Environment
 
+    from harness.config import Endpoint, PromptItem
+    from harness.dialects import get_dialect
+
     url: str = spec["url"]
     users: int = spec["users"]
-    body = json.dumps({**_BODY, "max_tokens": 64, "stream": True})
+    # the very request bakeoff sends (same body and headers), so the simulator does the same work
+    endpoint = Endpoint.model_validate(_endpoint(url))
+    req = get_dialect("openai-chat").build_request(
+        endpoint, PromptItem.model_validate(_PROMPT), base_url=url, api_key="k", stream=True
+    )
+    body = req.body
+    headers = dict(req.headers)
+    path = "/" + req.url.split("/", 3)[3]
+    host = "/".join(url.split("/", 3)[:3])
     go = gevent.event.Event()
     state = {"done": 0, "stop": False}
-    path = url.split("/", 3)[3].rstrip("/") + "/chat/completions"
-    host = "/".join(url.split("/", 3)[:3])
+    client: Any = None
+    if spec["kind"] == "transport":  # the gevent transport alone: raw bytes as they arrive, no parsing
+        from harness.load._gevent_transport import make_gevent_client
+
+        client = make_gevent_client(max_connections=users * 2 + 16)
 
     class Bare(FastHttpUser):
         wait_time = staticmethod(lambda: 0.0)
@@ -421,9 +456,13 @@ def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
         @task
         def work(self) -> None:
             go.wait()
-            headers = {"authorization": "Bearer k", "content-type": "application/json"}
+            while client is not None and not state["stop"]:
+                with client.stream("POST", req.url, content=body, headers=headers) as r:
+                    for _ in r.iter_raw():
+                        pass
+                state["done"] += 1
             while not state["stop"]:
-                resp = self.client.post("/" + path, data=body, headers=headers, stream=True)
+                resp = self.client.post(path, data=body, headers=headers, stream=True)  # type: ignore[arg-type]
                 raw = resp._response
                 if raw is None:
                     continue
@@ -452,6 +491,39 @@ def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
     return {"rps": (n1 - n0) / (spec["seconds"] - spec["warm"]), "errors": fails}
 
 
+def _apply_tweaks(tweaks: list[str], execution: Any) -> None:
+    """Proposed changes to code this benchmark does not own, applied by wrapping so they can be measured
+    before anyone edits the real modules (``--transport gevent+orjson+gc``; see the module docstring)."""
+    import gc
+    import types
+
+    for tweak in tweaks:
+        if tweak == "orjson":  # harness/dialects/_openai.py: decode each SSE chunk with orjson
+            import json as std_json
+
+            import orjson
+
+            from harness.dialects import _openai
+
+            _openai.json = types.SimpleNamespace(loads=orjson.loads, dumps=std_json.dumps)  # type: ignore[assignment,attr-defined]
+        elif tweak == "gc":  # harness/load/_runner.py: freeze start-up objects, collect young gens less often
+            orig = execution._reset_clock
+
+            def frozen(orig: Any = orig) -> None:
+                gc.collect()
+                gc.freeze()
+                gc.set_threshold(20000, 50, 1000)
+                orig()
+
+            execution._reset_clock = frozen
+        elif tweak == "nostats":  # harness/load/_runner.py: skip Locust's own stats (records are the truth)
+            from harness.load._runner import LoadExecutor
+
+            LoadExecutor._emit = lambda self, record: self.emit(record)  # type: ignore[method-assign]
+        else:
+            raise SystemExit(f"unknown tweak {tweak!r}")
+
+
 def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
     import gevent
 
@@ -468,13 +540,7 @@ def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
         load["spawn_rate"] = users / 0.5
     else:
         load.update(arrival="poisson", rate=spec["rate"])
-    endpoint = {
-        "name": "sim",
-        "dialect": "openai-chat",
-        "model": "sim-bench",
-        "base_url": url,
-        "timeouts": {"connect": 10, "ttft": 30, "idle": 30, "total": 60},
-    }
+    endpoint = _endpoint(url)
     scenario = {
         "name": "bench",
         "seed": 1,
@@ -483,12 +549,11 @@ def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
         "contenders": [{"name": "bench", "primary": "sim"}],
         "load": load,
     }
-    prompt = {"id": "p1", "messages": _BODY["messages"], "max_tokens": 64}
     plan = RunPlan(
         run_id="bench",
         seed=1,
         scenario=scenario,
-        prompts=[prompt],
+        prompts=[_PROMPT],
         prices={"sim": {}},
         base_urls={"sim": url},
         connect_to={},
@@ -499,11 +564,22 @@ def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
         writer.write(rec.to_dict())
 
     execution = LocalExecution(plan, emit=emit, api_keys={"sim": "k"}, max_connections=users * 2 + 16)
-    if spec.get("transport", "httpx") == "gevent":
-        from harness.load._gevent_transport import make_gevent_client
+    transport, *tweaks = spec.get("transport", "httpx").split("+")
+    if transport in ("gevent", "gevent-std"):
+        from harness.load._gevent_transport import GeventTransport, make_gevent_client
 
         execution.http_client.close()
         execution.http_client = make_gevent_client(max_connections=users * 2 + 16)
+        if transport == "gevent-std":  # the transport under a stock httpx.Client (for comparison)
+            import httpx
+
+            execution.http_client = httpx.Client(
+                transport=GeventTransport(True, users * 2 + 16),
+                trust_env=False,
+                timeout=None,  # noqa: S113 - every request passes its own per-phase timeouts
+                headers={"accept-encoding": "identity", "user-agent": "bakeoff"},
+            )
+    _apply_tweaks(tweaks, execution)
     execution.start()
 
     def announce() -> None:

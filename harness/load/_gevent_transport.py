@@ -344,17 +344,70 @@ class _NoCookies(http.cookiejar.CookieJar):
         return None
 
 
+class _LeanClient(httpx.Client):
+    """``httpx.Client`` minus what ``run_attempt`` never uses, on its hot path: no base URL or query
+    merging, no cookies, no auth flow, no redirects, no event hooks (the client is built without any of
+    them). Parsed URLs are cached (a load run sends to a handful). Anything unusual goes the normal way.
+    """
+
+    _url_cache: dict[str, httpx.URL]
+
+    def build_request(self, method: str, url: httpx.URL | str, **kw: Any) -> httpx.Request:
+        if any(kw.get(k) is not None for k in ("data", "files", "json", "params", "cookies")):
+            return super().build_request(method, url, **kw)
+        if isinstance(url, str):
+            cached = self._url_cache.get(url)
+            if cached is None:
+                cached = httpx.URL(url)
+                if len(self._url_cache) < 4096:
+                    self._url_cache[url] = cached
+            url = cached
+        headers = self.headers.raw
+        extra = kw.get("headers")
+        if extra:
+            if isinstance(extra, dict):  # one list, the caller's values replacing the client's defaults
+                own = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+                names = {k for k, _ in own}
+                headers = [kv for kv in headers if kv[0].lower() not in names] + own
+            else:
+                merged = httpx.Headers(headers)
+                merged.update(extra)
+                headers = merged.raw
+        extensions = dict(kw.get("extensions") or {})
+        if "timeout" not in extensions:
+            timeout = kw.get("timeout", httpx.USE_CLIENT_DEFAULT)
+            t = (
+                self.timeout
+                if isinstance(timeout, httpx._client.UseClientDefault)
+                else httpx.Timeout(timeout)
+            )
+            extensions["timeout"] = t.as_dict()
+        return httpx.Request(method, url, content=kw.get("content"), headers=headers, extensions=extensions)
+
+    def send(self, request: httpx.Request, *, stream: bool = False, **_: Any) -> httpx.Response:
+        response = self._transport.handle_request(request)
+        response.request = request
+        if not stream:
+            try:
+                response.read()
+            finally:
+                response.close()
+        return response
+
+
 def make_gevent_client(
     max_connections: int = 1000, verify: ssl.SSLContext | bool | str = True
 ) -> httpx.Client:
     """``make_http_client``'s twin over :class:`GeventTransport` (same headers, no env proxies, no
     redirects, per-request timeouts); loads the tokenizer now so its first use never stalls the run."""
     count_tokens("warm up")
-    return httpx.Client(
+    client = _LeanClient(
         transport=GeventTransport(verify, max_connections),
         cookies=_NoCookies(),
         trust_env=False,
         follow_redirects=False,
-        timeout=None,  # noqa: S113 - every request passes its own per-phase timeouts
+        timeout=None,  # every request passes its own per-phase timeouts
         headers={"accept-encoding": "identity", "user-agent": "bakeoff"},
     )
+    client._url_cache = {}
+    return client

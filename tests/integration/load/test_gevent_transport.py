@@ -82,6 +82,14 @@ def test_https_through_proxy_address_keeps_host_and_sni(probe: dict[str, Any]) -
     assert tls["connections"] == 1  # the TLS connection is kept alive and reused
 
 
+def test_plain_request_merges_headers_and_reads_the_body(probe: dict[str, Any]) -> None:
+    plain = probe["plain"]
+    assert plain["status"] == 200 and plain["path"] == "/x?q=1"
+    h = plain["headers"]
+    assert h["user-agent"] == ["probe"]  # the caller's value replaces the client default, never both
+    assert h["x-extra"] == ["1"] and h["accept-encoding"] == ["identity"] and len(h["host"]) == 1
+
+
 def test_pool_slots_are_returned(probe: dict[str, Any]) -> None:
     # after every scenario (errors included) all slots are free again: a leak would block new requests
     assert probe["free_slots"] == probe["max_connections"]
@@ -143,8 +151,11 @@ def _main() -> None:  # pragma: no cover - runs in the child
             buf += data
         head, _, rest = bytes(buf).partition(b"\r\n\r\n")
         length = 0
+        stats["path"] = head.split(b" ")[1].decode()
+        stats["headers"] = {}
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
+            stats["headers"].setdefault(name.strip().lower().decode(), []).append(value.strip().decode())
             if name.strip().lower() == b"content-length":
                 length = int(value)
             if name.strip().lower() == b"host":
@@ -267,6 +278,17 @@ def _main() -> None:  # pragma: no cover - runs in the child
             parts.append(data)
     result["raw_gaps_ms"] = [(b - a) * 1e3 for a, b in itertools.pairwise(times)]
     result["raw_body"] = b"".join(parts).decode()
+
+    def echo_headers(conn: socket.socket, stats: dict[str, Any]) -> None:
+        buf = bytearray()
+        while read_request(conn, stats, buf):
+            body = json.dumps(stats["headers"]).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
+            conn.sendall(b"content-length: %d\r\n\r\n%s" % (len(body), body))
+
+    port, stats = serve(echo_headers)
+    plain = client.get(f"http://127.0.0.1:{port}/x?q=1", headers={"User-Agent": "probe", "x-extra": "1"})
+    result["plain"] = {"status": plain.status_code, "headers": plain.json(), "path": stats["path"]}
 
     port, stats = serve(openai_ok)
     t_ok = target(f"http://127.0.0.1:{port}/v1")
