@@ -151,8 +151,10 @@ def _measured(
     faults: list[dict[str, Any]],
     obs: dict[str, Any],
     cheapest: float,
+    unmeasured: dict[str, str],
 ) -> dict[str, tuple[float, str] | None]:
-    """criterion → (score, reason with the number) or None when the run does not measure it."""
+    """criterion → (score, reason with the number) or None when the run does not measure it
+    (``unmeasured`` then says why, when there is more to say than "no data")."""
     out: dict[str, tuple[float, str] | None] = {}
     n = run.get("requests", 0.0) or 0.0
     att = obs.get("answered", 0.0) or 0.0  # attempts that got an HTTP answer: capacity shows only there
@@ -225,6 +227,8 @@ def _measured(
         out["cost_per_good_request"] = (0.0, f"spent ${run['cost_usd']:.4f} without a single good request")
     else:
         out["cost_per_good_request"] = None
+        if n and not (run.get("cost_usd") or 0.0):
+            unmeasured["cost_per_good_request"] = "no prices in the scenario: every attempt cost $0"
     for key, label in (
         ("model_pinning", "answers from the requested model"),
         ("request_ids", "attempts with a vendor request id"),
@@ -304,7 +308,10 @@ def scorecard(
     layer_scores: dict[str, dict[str, float | None]] = {}
     overall: dict[str, float | None] = {}
     for c in contenders:
-        meas = _measured(c, (probes or {}).get(c), run_rows[c], faults, observability.get(c, {}), cheapest)
+        unmeasured: dict[str, str] = {}
+        meas = _measured(
+            c, (probes or {}).get(c), run_rows[c], faults, observability.get(c, {}), cheapest, unmeasured
+        )
         decl = declared.contenders.get(c, {}) if declared else {}
         layer_scores[c] = {}
         for layer in LAYERS:
@@ -329,7 +336,7 @@ def scorecard(
                     }
                 else:
                     kind = dict(_EXPECTED[layer]).get(name, "declared")
-                    why = (
+                    why = unmeasured.get(name) or (
                         "no probe results in this run"
                         if kind == "probe"
                         else "the run gave no data for it"
