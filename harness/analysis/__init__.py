@@ -1,6 +1,7 @@
 """Analysis of a run's records with pandas: metrics per contender × phase × class, SLOs, faults, scorecard.
 
-Pure functions: nothing here reads or writes files except ``compare_runs`` and ``load_declared``.
+Pure functions over DataFrames; the only file access is in ``compare_runs`` and ``load_declared`` (reading)
+and ``write_synthetic_run`` (test and benchmark data).
 """
 
 from __future__ import annotations
