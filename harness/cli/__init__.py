@@ -12,8 +12,10 @@ import click
 
 from harness.cli._main import cli
 from harness.cli._probe import probe
+from harness.cli._repro import replay, repro
 
-cli.add_command(probe)
+for _command in (probe, repro, replay):
+    cli.add_command(_command)
 
 __all__ = ["cli", "main"]
 
