@@ -41,6 +41,7 @@ class Prompt:
     after_tool_result: bool = False
     json_mode: bool = False
     json_schema: dict[str, Any] | None = None
+    stop: tuple[str, ...] = ()
 
     def key(self) -> str:
         blob = json.dumps(
@@ -53,6 +54,7 @@ class Prompt:
                 self.after_tool_result,
                 self.json_mode,
                 self.json_schema,
+                self.stop,
             ],
             sort_keys=True,
             default=str,
@@ -72,6 +74,7 @@ class Plan:
     finish: FinishKind
     tool_name: str = ""
     tool_args: str = ""  # JSON text of the arguments
+    stop_sequence: str | None = None  # the stop sequence that ended the text, if one did
 
 
 _NOUNS = [
@@ -401,10 +404,19 @@ def _build(prompt: Prompt, seed: int, per_chunk: int, default_tokens: int, jitte
             return Plan("text", text, _pieces(text_toks, per_chunk), p_tokens, len(text_toks), "length")
         return Plan("tool", "", _pieces(toks, per_chunk), p_tokens, n_out, "tool", tool.name, args)
     text = _answer_text(prompt, seed, default_tokens, jitter)
+    stop_hit: tuple[int, str] | None = None
+    for s in prompt.stop:
+        at = text.find(s) if s else -1
+        if at >= 0 and (stop_hit is None or at < stop_hit[0]):
+            stop_hit = (at, s)
+    if stop_hit is not None:
+        text = text[: stop_hit[0]]
     toks = encode(text)
     finish: FinishKind = "stop"
     if cap is not None and len(toks) > cap:
         toks = toks[:cap]
         text = decode(toks)
         finish = "length"
-    return Plan("text", text, _pieces(toks, per_chunk), p_tokens, len(toks), finish)
+        stop_hit = None
+    stop_seq = stop_hit[1] if stop_hit is not None else None
+    return Plan("text", text, _pieces(toks, per_chunk), p_tokens, len(toks), finish, stop_sequence=stop_seq)

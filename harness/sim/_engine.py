@@ -139,15 +139,18 @@ class _Emitter:
             return
         data = self.enc.piece(i)
         self.i = i + 1
+        # the time recorded is taken just before the bytes go to the kernel: a client on this
+        # machine can never see a chunk before its recorded write time
         if self.i == self.n and self.fail_at > self.n:
-            resp.finish(data + self.enc.tail(self.n, self.plan.finish == "length"))
+            last = data + self.enc.tail(self.n, self.plan.finish == "length")
             if self.rec_times is not None:
                 self.rec_times.append(time.monotonic())
+            resp.finish(last)
             self._end("ok")
             return
-        resp.write(data)
         if self.rec_times is not None:
             self.rec_times.append(time.monotonic())
+        resp.write(data)
         gap = self.gap_s
         if self.jitter:
             gap *= max(0.0, 1.0 + self.jitter * self.rng.gauss(0.0, 1.0))
@@ -354,19 +357,21 @@ class EndpointRuntime:
                     return
                 headers.append(("content-type", "application/json"))
                 headers.append(("openai-processing-ms", str(int((time.monotonic() - t_adm) * 1000))))
-                resp.send(200, headers, d.body(plan, ctx))
+                out = d.body(plan, ctx)
                 if rec is not None:
                     rec.t_headers = time.monotonic()
                     rec.chunk_times.append(rec.t_headers)
                     rec.output_tokens = plan.completion_tokens
+                resp.send(200, headers, out)
                 self.chunks += 1
                 return
             headers += [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
             enc = d.encoder(plan, ctx)
-            resp.start(200, headers)
-            resp.write(enc.head())
+            head = enc.head()
             if rec is not None:
                 rec.t_headers = time.monotonic()
+            resp.start(200, headers)
+            resp.write(head)
             em = _Emitter(
                 resp,
                 enc,

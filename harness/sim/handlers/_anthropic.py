@@ -34,6 +34,10 @@ _ERR_TYPE = {
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
 
 
+def _stop_reason(plan: Plan) -> str:
+    return "stop_sequence" if plan.stop_sequence is not None else _STOP[plan.finish]
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -118,7 +122,7 @@ class _MsgEncoder(StreamEncoder):
     def tail(self, n_done: int, truncated: bool) -> bytes:
         delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": _STOP[self.plan.finish], "stop_sequence": None},
+            "delta": {"stop_reason": _stop_reason(self.plan), "stop_sequence": self.plan.stop_sequence},
             "usage": {"output_tokens": self.plan.completion_tokens},
         }
         return (
@@ -206,6 +210,7 @@ class AnthropicDialect(Dialect):
             tool_choice = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
             if kind == "tool":
                 tool_choice = str(tc.get("name", ""))
+        stops = tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str))
         prompt = Prompt(
             texts=texts,
             last_user=last_user,
@@ -213,6 +218,7 @@ class AnthropicDialect(Dialect):
             tools=tools,
             tool_choice=tool_choice,
             after_tool_result=after_tool,
+            stop=stops,
         )
         return Parsed(prompt, body.get("stream") is True, True)
 
@@ -257,8 +263,8 @@ class AnthropicDialect(Dialect):
                 "role": "assistant",
                 "model": ctx.model,
                 "content": content,
-                "stop_reason": _STOP[plan.finish],
-                "stop_sequence": None,
+                "stop_reason": _stop_reason(plan),
+                "stop_sequence": plan.stop_sequence,
                 "usage": {
                     "input_tokens": plan.prompt_tokens,
                     "output_tokens": plan.completion_tokens,

@@ -127,6 +127,8 @@ def parse_chat(body: Any, *, model_check: str | None) -> Parsed:
     if isinstance(rf, dict) and rf.get("type") == "json_schema":
         js = rf.get("json_schema")
         schema = js.get("schema") if isinstance(js, dict) and isinstance(js.get("schema"), dict) else None
+    stop = body.get("stop")
+    stops = (stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str))
     prompt = Prompt(
         texts=texts,
         last_user=last_user,
@@ -136,6 +138,7 @@ def parse_chat(body: Any, *, model_check: str | None) -> Parsed:
         after_tool_result=after_tool,
         json_mode=json_mode,
         json_schema=schema,
+        stop=stops,
     )
     return Parsed(prompt, stream, include_usage)
 

@@ -70,36 +70,46 @@ def test_queueing_raises_ttft_and_overflow_is_refused() -> None:
     assert statuses.count(503) == 4 and statuses.count(200) == 8, statuses
 
 
-def _paced(url: str, body: dict[str, object], rate_per_s: float, seconds: float) -> list[int]:
-    async def go() -> list[int]:
+def _paced(url: str, body: dict[str, object], rate_per_s: float, seconds: float) -> list[httpx.Response]:
+    async def go() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=100)) as c:
             t0 = time.monotonic()
             tasks = []
             for i in range(int(rate_per_s * seconds)):
                 await asyncio.sleep(max(0.0, t0 + i / rate_per_s - time.monotonic()))
                 tasks.append(asyncio.ensure_future(c.post(url, json=body, headers=H)))
-            return [r.status_code for r in await asyncio.gather(*tasks)]
+            return list(await asyncio.gather(*tasks))
 
     return asyncio.run(go())
 
 
-def test_rpm_limit_429_at_the_configured_rate() -> None:
+def _expected_ok(gt: Path, per_s: float, bucket: float) -> tuple[int, float]:
+    """Accepted requests per the server's own arrival times (a loaded machine may stretch the client's
+    schedule, and the buckets refill by the server's clock)."""
+    recs = read_ground_truth(gt)
+    span = max(r.t_received for r in recs) - min(r.t_received for r in recs)
+    return sum(r.status == 200 for r in recs), bucket + per_s * span
+
+
+def test_rpm_limit_429_at_the_configured_rate(tmp_path: Path) -> None:
     # 1200 RPM = 20/s with a 0.5 s bucket (10 requests); offered 60/s for 3 s.
     cfg = _cfg(ttft_ms=0, ttft_jitter_ms=0, tokens_per_s=1e6, rpm_limit=1200, rate_limit_window_s=0.5)
-    with serve_in_thread(cfg) as sim:
-        statuses = _paced(
+    gt = tmp_path / "gt.jsonl"
+    with serve_in_thread(cfg, ground_truth=gt) as sim:
+        rs = _paced(
             sim.base_urls["e"] + "/chat/completions",
             {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
             60,
             3.0,
         )
-    ok, limited = statuses.count(200), statuses.count(429)
-    expected = 10 + 20 * 3.0
-    assert ok + limited == len(statuses)
+    statuses = [r.status_code for r in rs]
+    assert statuses.count(200) + statuses.count(429) == len(statuses) == 180
+    ok, expected = _expected_ok(gt, 20, 10)
+    assert ok == statuses.count(200)
     assert abs(ok - expected) <= 0.1 * expected, (ok, expected)
 
 
-def test_tpm_limit_429_at_the_configured_rate() -> None:
+def test_tpm_limit_429_at_the_configured_rate(tmp_path: Path) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "Reply with exactly: ok"}]}
     with serve_in_thread(_cfg(ttft_ms=0, ttft_jitter_ms=0, tokens_per_s=1e6)) as sim:
         cost = httpx.post(sim.base_urls["e"] + "/chat/completions", json=body, headers=H).json()["usage"][
@@ -107,16 +117,14 @@ def test_tpm_limit_429_at_the_configured_rate() -> None:
         ]
     # a token budget worth 20 such requests per second, 0.5 s deep
     cfg = _cfg(ttft_ms=0, ttft_jitter_ms=0, tokens_per_s=1e6, tpm_limit=cost * 1200, rate_limit_window_s=0.5)
-    with serve_in_thread(cfg) as sim:
-        url = sim.base_urls["e"] + "/chat/completions"
-        statuses = _paced(url, body, 60, 3.0)
-        r = next(
-            x for x in (httpx.post(url, json=body, headers=H) for _ in range(20)) if x.status_code == 429
-        )
-    assert r.status_code == 429 and r.json()["error"]["type"] == "tokens"
-    assert "x-ratelimit-remaining-tokens" in r.headers
-    expected = 10 + 20 * 3.0
-    assert abs(statuses.count(200) - expected) <= 0.1 * expected, (statuses.count(200), expected)
+    gt = tmp_path / "gt.jsonl"
+    with serve_in_thread(cfg, ground_truth=gt) as sim:
+        rs = _paced(sim.base_urls["e"] + "/chat/completions", body, 60, 3.0)
+    r = next(x for x in rs if x.status_code == 429)
+    assert r.json()["error"]["type"] == "tokens"
+    assert int(r.headers["retry-after-ms"]) > 0 and "x-ratelimit-remaining-tokens" in r.headers
+    ok, expected = _expected_ok(gt, 20, 10)
+    assert abs(ok - expected) <= 0.1 * expected, (ok, expected)
 
 
 def test_same_seed_same_answer_across_servers_and_modes() -> None:
@@ -157,7 +165,7 @@ def test_ground_truth_matches_what_the_client_sees(sim: SimThread, gt_path: Path
     assert t0 <= rec.t_received <= rec.t_admitted <= rec.t_headers <= rec.t_first_token  # type: ignore[operator]
     assert rec.t_first_token == rec.chunk_times[0] <= arrivals[0]
     gaps = [b - a for a, b in zip(rec.chunk_times, rec.chunk_times[1:], strict=False)]
-    assert all(0.008 <= g <= 0.03 for g in gaps), gaps  # 100 tokens/s, no jitter
+    assert all(0.006 <= g <= 0.03 for g in gaps), gaps  # 100 tokens/s, no jitter
     # the client sees each chunk within a few ms of its write
     assert max(a - w for a, w in zip(arrivals, rec.chunk_times, strict=True)) < 0.05
 

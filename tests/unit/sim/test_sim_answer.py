@@ -81,3 +81,10 @@ def test_tool_call_arguments_follow_the_schema() -> None:
     # after a tool result the model answers in text; tool_choice none never calls
     assert _plan("ok", tools=[ToolSpec("f", schema)], after_tool_result=True).kind == "text"
     assert _plan("ok", tools=[ToolSpec("f", schema)], tool_choice="none").kind == "text"
+
+
+def test_stop_sequence_cuts_the_answer() -> None:
+    full = _plan("What is 17 + 25?").text
+    plan = _plan("What is 17 + 25?", stop=(" = ", "zzz"))
+    assert plan.text == full[: full.index(" = ")] and plan.stop_sequence == " = "
+    assert plan.finish == "stop"
