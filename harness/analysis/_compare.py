@@ -60,6 +60,16 @@ def compare_analyses(analyses: list[Analysis]) -> Comparison:
             "compare repeats of one scenario"
         )
     warnings: list[str] = []
+    seen: set[str] = set()
+    unique: list[Analysis] = []
+    for a in analyses:
+        rid = str(a.meta.get("run_id"))
+        if rid in seen:
+            warnings.append(f"run {rid} was given more than once; counted once")
+            continue
+        seen.add(rid)
+        unique.append(a)
+    analyses = unique
     shas = {a.meta.get("prompts", {}).get("sha256") for a in analyses}
     if len(shas) > 1:
         warnings.append("the runs used different prompt sets (sha256 differs)")

@@ -67,3 +67,11 @@ def test_main_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["report", str(tmp_path / "missing")]) == 1
     assert main(["report", str(d)]) == 0 and (d / "report.html").exists()
     assert main(["compare", str(d), str(d)]) == 0
+
+
+def test_the_same_run_twice_is_not_a_repeat() -> None:
+    a = _analysis(1)
+    cmp = compare_analyses([a, a])
+    assert cmp.runs == ["synthetic-1"]
+    assert any("more than once" in w for w in cmp.warnings)
+    assert not any(f["proven"] for f in cmp.findings)
