@@ -37,12 +37,13 @@ import gevent.socket
 import httpx
 from geventhttpclient._parser import HTTPParseError, HTTPResponseParser
 
-from harness.client._transport import _VIA, BUDGET
+from harness.client._transport import _VIA, BUDGET, ReadBudget
 from harness.tokens import count_tokens
 
 __all__ = ["GeventTransport", "make_gevent_client"]
 
 _RECV = 65536
+_KEEPALIVE_S = 30.0  # as httpcore's keepalive_expiry in harness.client: an older idle socket is not reused
 _poll: Any = gevent.monkey.get_original("select", "poll")
 _POLLIN = 0x001
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -96,12 +97,12 @@ class _Parser(HTTPResponseParser):
 
 
 class _Pool:
-    """Idle keep-alive sockets of one origin, most recently used first."""
+    """Idle keep-alive sockets of one origin with the time each went idle, most recently used last."""
 
     __slots__ = ("idle",)
 
     def __init__(self) -> None:
-        self.idle: list[gevent.socket.socket] = []
+        self.idle: list[tuple[gevent.socket.socket, float]] = []
 
 
 def _alive(sock: gevent.socket.socket) -> bool:
@@ -145,8 +146,10 @@ class _Stream(httpx.SyncByteStream):
             self._first = b""
         sock = self._sock
         body = parser.body
+        recv = self._transport._recv
+        budget = BUDGET.get()  # the attempt's budget object: its deadline moves, the object stays
         while not parser.message_complete and sock is not None:
-            data = self._transport._recv(sock, self._read_timeout)
+            data = recv(sock, self._read_timeout, budget)
             try:
                 parser.feed(data)
             except HTTPParseError as exc:
@@ -229,7 +232,7 @@ class GeventTransport(httpx.BaseTransport):
             pool = self._pools.get(key)
             if pool is None:
                 pool = self._pools[key] = _Pool()
-            pool.idle.append(sock)
+            pool.idle.append((sock, time.monotonic()))
         self._slots.release()
 
     def _release(self, sock: gevent.socket.socket) -> None:
@@ -238,8 +241,8 @@ class GeventTransport(httpx.BaseTransport):
         finally:
             self._slots.release()
 
-    def _recv(self, sock: gevent.socket.socket, read_timeout: float | None) -> bytes:
-        budget = BUDGET.get()
+    @staticmethod
+    def _recv(sock: gevent.socket.socket, read_timeout: float | None, budget: ReadBudget | None) -> bytes:
         timeout = read_timeout
         if budget is not None:
             remaining = budget.deadline - time.monotonic()
@@ -269,12 +272,14 @@ class GeventTransport(httpx.BaseTransport):
             raise httpx.PoolTimeout("no free connection in the pool")
         pool = self._pools.get(key)
         sock = None
-        while pool is not None and pool.idle:
-            cand = pool.idle.pop()
-            if _alive(cand):
-                sock = cand
-                break
-            cand.close()
+        if pool is not None and pool.idle:
+            oldest = time.monotonic() - _KEEPALIVE_S
+            while pool.idle:
+                cand, since = pool.idle.pop()
+                if since >= oldest and _alive(cand):
+                    sock = cand
+                    break
+                cand.close()
         try:
             if sock is None:
                 sni = request.extensions.get("sni_hostname") or host
@@ -303,9 +308,10 @@ class GeventTransport(httpx.BaseTransport):
             raise
         parser = _Parser(head_only=method == b"HEAD")
         read_timeout = to.get("read")
+        budget = BUDGET.get()
         try:
             while not parser.headers_complete:
-                data = self._recv(sock, read_timeout)
+                data = self._recv(sock, read_timeout, budget)
                 if not data:
                     raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
                 parser.feed(data)
@@ -328,7 +334,7 @@ class GeventTransport(httpx.BaseTransport):
         self._closed = True
         for pool in self._pools.values():
             while pool.idle:
-                pool.idle.pop().close()
+                pool.idle.pop()[0].close()
         self._pools.clear()
 
 
