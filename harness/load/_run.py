@@ -31,7 +31,9 @@ from harness.load._schedule import build_schedule, schedule_digest
 from harness.load._stack import Stack
 from harness.record import (
     FAULTS_FILE,
+    PROMPTS_FILE,
     RECORDS_FILE,
+    SCENARIO_FILE,
     FaultEvent,
     JsonlWriter,
     RequestRecord,
@@ -230,6 +232,7 @@ def run_scenario(
         )
         manifest["duration_s"] = run_end
         write_manifest(run_dir, manifest)
+        _write_inputs(resolved, run_dir)
         if probes:
             progress.message("probing every endpoint (bad key, malformed input, headers, TLS)")
             _probe(resolved, stack, run_id, run_dir)
@@ -363,6 +366,21 @@ def run_scenario(
             report_path = write_report(run_dir)
     logical = _count_logical(run_dir)
     return RunResult(run_dir, report_path, records.count, logical, elapsed, ended, problems)
+
+
+def _write_inputs(resolved: ResolvedScenario, run_dir: Path) -> None:
+    """The run folder carries its own inputs, so reports and vendor bundles never depend on files that may
+    have moved or changed since: the resolved scenario (it names key variables, holds no key) and prompts."""
+    import shutil
+
+    import yaml
+
+    data = resolved.scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    text = "# The scenario as this run resolved it (overrides applied). API keys are named, never stored.\n"
+    (run_dir / SCENARIO_FILE).write_text(
+        text + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    shutil.copyfile(resolved.prompts_path, run_dir / PROMPTS_FILE)
 
 
 def _probe(resolved: ResolvedScenario, stack: Stack, run_id: str, run_dir: Path) -> None:

@@ -3,6 +3,8 @@
 Layout of ``reports/<run-id>/``::
 
     manifest.json     the scenario as resolved (no secrets), seed, run id, versions, times
+    scenario.yaml     the scenario as resolved, overrides applied (environment variable names, no keys)
+    prompts.jsonl     a byte-for-byte copy of the prompt set (its sha256 is in the manifest)
     records.jsonl     one RequestRecord per line, appended and flushed as attempts finish
     faults.jsonl      one FaultEvent per line
     records.parquet   written at the end of a run (or by ``bakeoff report``) from records.jsonl
@@ -27,8 +29,10 @@ from harness.record._schema import RECORD_FIELDS, RequestRecord
 __all__ = [
     "FAULTS_FILE",
     "MANIFEST_FILE",
+    "PROMPTS_FILE",
     "RECORDS_FILE",
     "RECORDS_PARQUET",
+    "SCENARIO_FILE",
     "JsonlWriter",
     "compact_records",
     "read_fault_events",
@@ -41,6 +45,8 @@ RECORDS_FILE = "records.jsonl"
 RECORDS_PARQUET = "records.parquet"
 FAULTS_FILE = "faults.jsonl"
 MANIFEST_FILE = "manifest.json"
+SCENARIO_FILE = "scenario.yaml"  # the scenario as resolved (overrides applied; key *names* only)
+PROMPTS_FILE = "prompts.jsonl"  # a byte-for-byte copy of the prompt set the run used
 
 
 class JsonlWriter:

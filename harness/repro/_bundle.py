@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -34,9 +35,9 @@ import yaml
 
 from harness import __version__
 from harness._errors import ConfigError, ReportError
-from harness.config import LoadProfile, PromptItem, load_prompts, load_scenario
+from harness.config import LoadProfile, PromptItem, Scenario, load_prompts, load_scenario
 from harness.load import build_schedule, schedule_digest
-from harness.record import read_fault_events, read_manifest, read_records
+from harness.record import PROMPTS_FILE, SCENARIO_FILE, read_fault_events, read_manifest, read_records
 from harness.repro._stats import summarise
 from harness.tokens import count_tokens
 
@@ -121,10 +122,14 @@ def _dump_jsonl(rows: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows).encode("utf-8")
 
 
-def _used_prompts(manifest: Mapping[str, Any]) -> tuple[bytes, list[PromptItem]]:
-    """The prompt lines the run used (the first ``count`` items of the file), checked against its hash."""
+def _used_prompts(manifest: Mapping[str, Any], run_dir: Path) -> tuple[bytes, list[PromptItem]]:
+    """The prompt lines the run used (the first ``count`` items of the file), checked against its hash.
+
+    Reads the run folder's own copy when there is one, else the original file."""
     info = manifest.get("prompts") or {}
-    path = Path(str(info.get("path", "")))
+    path = run_dir / PROMPTS_FILE
+    if not path.is_file():
+        path = Path(str(info.get("path", "")))
     items, sha, problems = load_prompts(path)
     if problems:
         raise ConfigError([f"prompt set of the run: {p}" for p in problems])
@@ -164,16 +169,31 @@ def _redacted(items: list[PromptItem]) -> bytes:
     return _dump_jsonl(rows)
 
 
-def _scenario_policy(manifest: Mapping[str, Any], contender: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(contender policy, endpoint extras) from the scenario file when it still matches the run, else
-    from the manifest (which lacks retry_on/fallback_on/backoff and headers: defaults are used)."""
+def _run_scenario(manifest: Mapping[str, Any], run_dir: Path) -> Scenario | None:
+    """The scenario the run used: the run folder's resolved copy, else the original file when it still
+    matches the run's prompts; None when neither is available."""
+    copy = run_dir / SCENARIO_FILE
+    if copy.is_file():
+        with contextlib.suppress(Exception):  # an edited copy: fall through to the original file
+            return Scenario.model_validate(yaml.safe_load(copy.read_text(encoding="utf-8")))
     path = Path(str((manifest.get("scenario") or {}).get("path", "")))
     try:
         resolved = load_scenario(path, require_keys=False)
-    except Exception:  # moved, edited or invalid since the run: fall back to the manifest
-        resolved = None
-    if resolved is not None and resolved.prompts_sha256 == (manifest.get("prompts") or {}).get("sha256"):
-        for c in resolved.scenario.contenders:
+    except Exception:  # moved, edited or invalid since the run
+        return None
+    if resolved.prompts_sha256 == (manifest.get("prompts") or {}).get("sha256"):
+        return resolved.scenario
+    return None
+
+
+def _scenario_policy(
+    manifest: Mapping[str, Any], contender: str, run_dir: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(contender policy, endpoint extras) from the run's scenario, else from the manifest (which lacks
+    retry_on/fallback_on/backoff and headers: defaults are used)."""
+    scenario = _run_scenario(manifest, run_dir)
+    if scenario is not None:
+        for c in scenario.contenders:
             if c.name == contender:
                 extras = {
                     ep.name: {
@@ -181,7 +201,7 @@ def _scenario_policy(manifest: Mapping[str, Any], contender: str) -> tuple[dict[
                         "api_version": ep.api_version,
                         "max_tokens_field": ep.max_tokens_field,
                     }
-                    for ep in resolved.scenario.endpoints
+                    for ep in scenario.endpoints
                 }
                 return c.model_dump(mode="json", exclude_defaults=True), extras
     row = next(c for c in manifest["contenders"] if c["name"] == contender)
@@ -254,7 +274,7 @@ def export_bundle(
     load = dict(manifest["load"])
     sequential = load.get("mode") == "sequential"
     offset = lanes * float(load["duration"]) if sequential else 0.0
-    policy, extras = _scenario_policy(manifest, contender)
+    policy, extras = _scenario_policy(manifest, contender, run_dir)
     chain = [policy["primary"], *policy.get("fallbacks", [])]
 
     # faults of this contender's chain (and, sequential runs, of its own slot)
@@ -279,7 +299,7 @@ def export_bundle(
     keep = {f["fault_id"] for f in faults}
 
     # prompts and the exact schedule
-    raw_prompts, items = _used_prompts(manifest)
+    raw_prompts, items = _used_prompts(manifest, run_dir)
     load_model = LoadProfile.model_validate(load)
     schedule = (
         build_schedule(load_model, len(items), int(manifest["seed"])) if load_model.model == "open" else []
