@@ -56,6 +56,7 @@ _TOKENS = 32
 _GAP_MS = 20.0
 _TTFT_MS = 100.0
 _LIMIT_MS = 5.0
+_CYCLE_S = (_TTFT_MS + (_TOKENS - 1) * _GAP_MS) / 1000.0  # one paced stream, request to last chunk
 _GUIDELLM_RPS = 110.0
 _PROMPT = {"id": "p1", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 64}
 
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, default=64, help="(a) closed-model users for both variants")
     ap.add_argument("--streams", type=int, default=400, help="(b) concurrent streams")
     ap.add_argument("--rates", default="330,450,550", help="(c) open-model arrival rates to try, req/s")
-    ap.add_argument("--seconds", type=float, default=6.0, help="length of each run")
+    ap.add_argument("--seconds", type=float, default=5.5, help="length of each run")
     ap.add_argument("--warm", type=float, default=1.5, help="excluded start of each run, s")
     ap.add_argument(
         "--transport",
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             if "b" in args.phases:
                 for tr in transports:
                     spec = {**base, "kind": "bakeoff", "url": paced, "users": args.streams, "transport": tr}
-                    res = _run_child(sim, tmp, {**spec, "model": "closed"})
+                    res = _run_child(sim, tmp, {**spec, "model": "closed", "cycle_s": _CYCLE_S})
                     res["rps"], res["errors"] = _rate(res["records"], args.warm, args.seconds)
                     res.update(_accuracy(res["records"], sim.truth(), args.warm, args.seconds))
                     rows.append(("b", f"bakeoff/{tr} {args.streams} streams", res))
@@ -558,8 +559,8 @@ def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
     seconds: float = spec["seconds"]
     load: dict[str, Any] = {"model": spec["model"], "users": users, "duration": seconds, "grace": 5}
     if spec["model"] == "closed":
-        # stagger starts over about one stream's length, as users of a real run join over time
-        load["spawn_rate"] = users / 0.5
+        # stagger the starts over one stream's length, so the closed loops stay spread out in time
+        load["spawn_rate"] = users / spec.get("cycle_s", 0.5)
     else:
         load.update(arrival="poisson", rate=spec["rate"])
     endpoint = _endpoint(url)
