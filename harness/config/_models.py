@@ -34,7 +34,7 @@ __all__ = [
     "Timeouts",
 ]
 
-Dialect = Literal["openai-chat", "anthropic-messages", "azure-openai"]
+Dialect = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
 DIALECTS: tuple[str, ...] = Dialect.__args__  # type: ignore[attr-defined]
 
 
@@ -118,6 +118,10 @@ class Endpoint(UserModel):
             raise ValueError("base_url must start with http:// or https://")
         if self.dialect == "azure-openai" and self.api_version is None and self.sim is None:
             raise ValueError("azure-openai endpoints need api_version")
+        if self.dialect == "gemini" and self.sim is not None:
+            raise ValueError(
+                "simulated vendors speak openai-chat, anthropic-messages and azure-openai, not gemini"
+            )
         return self
 
 

@@ -19,7 +19,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reports")
     proc = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", str(HERE / "short.yaml"), "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=120, check=False)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     assert last.endswith("report.html"), proc.stdout
@@ -47,7 +51,9 @@ def test_every_attempt_recorded_once(run_dir: Path) -> None:
 def test_identical_prompt_sequence_and_intended_times(run_dir: Path) -> None:
     df = read_records(run_dir)
     first = df[df.attempt == 1].sort_values("seq")
-    seqs = {c: g[["seq", "prompt_id", "t_intended"]].reset_index(drop=True) for c, g in first.groupby("contender")}
+    seqs = {
+        c: g[["seq", "prompt_id", "t_intended"]].reset_index(drop=True) for c, g in first.groupby("contender")
+    }
     ref = seqs["alpha"]
     for c, frame in seqs.items():
         assert frame.equals(ref), c
@@ -67,8 +73,12 @@ def test_outage_hits_only_the_targeted_endpoint(run_dir: Path) -> None:
     assert set(target.error_class) <= {"connect_refused", "conn_reset", "conn_closed_early"}
     assert len(others) > 0 and (others.outcome == "ok").all()
     # alpha's users were rescued by the fallback during the outage
-    alpha_final = df[(df.contender == "alpha") & df.is_final_attempt & (df.t_intended > lo + 0.5)
-                     & (df.t_intended < hi - 0.5)]
+    alpha_final = df[
+        (df.contender == "alpha")
+        & df.is_final_attempt
+        & (df.t_intended > lo + 0.5)
+        & (df.t_intended < hi - 0.5)
+    ]
     assert len(alpha_final) > 0
     assert (alpha_final.endpoint == "gamma-messages").all() and (alpha_final.outcome == "ok").all()
     # outside the outage alpha is served by its primary
@@ -85,4 +95,4 @@ def test_report_and_manifest(run_dir: Path) -> None:
     assert [c["name"] for c in manifest["contenders"]] == ["alpha", "beta", "gamma"]
     assert (run_dir / "records.parquet").is_file()
     text = json.dumps(manifest)
-    assert "api_key\"" not in text
+    assert 'api_key"' not in text

@@ -167,5 +167,8 @@ def test_fault_library_file_validated(tmp_path: Path) -> None:
 
 def test_shipped_scenarios_validate() -> None:
     root = Path(__file__).resolve().parents[3]
-    for path in sorted((root / "scenarios").glob("*.yaml")):
-        assert load_scenario(path).scenario.name
+    for path in sorted((root / "scenarios").glob("**/*.yaml")):
+        if path.parent.name == "compose" and path.name == "sim.yaml":
+            continue  # a simulator config, not a scenario
+        # keys come from the environment at run time; validation here checks everything else
+        assert load_scenario(path, require_keys=False).scenario.name
