@@ -12,17 +12,10 @@ from typing import Any
 
 import pandas as pd
 
+from harness.record import TIME_FIELDS
+
 __all__ = ["align_sequential"]
 
-_T_COLS = (
-    "t_intended",
-    "t_dispatch",
-    "t_headers",
-    "t_first_token",
-    "t_first_output",
-    "t_last_token",
-    "t_end",
-)
 _SLOT_ID = re.compile(r"^(?P<base>.+)@(?P<slot>\d+)$")
 
 
@@ -41,7 +34,7 @@ def align_sequential(
     if len(records):
         offsets = records["contender"].map(offset_of).fillna(0.0).to_numpy(dtype=float)
         records = records.copy()
-        for col in _T_COLS:
+        for col in TIME_FIELDS:
             records[col] = pd.to_numeric(records[col], errors="coerce").to_numpy(dtype=float) - offsets
     events: list[dict[str, Any]] = []
     for ev in fault_events:

@@ -19,6 +19,7 @@ from harness.record._rundir import (
 from harness.record._schema import (
     ERROR_CLASSES,
     RECORD_FIELDS,
+    TIME_FIELDS,
     ErrorClass,
     FaultEvent,
     Outcome,
@@ -35,6 +36,7 @@ __all__ = [
     "RECORDS_PARQUET",
     "RECORD_FIELDS",
     "SCENARIO_FILE",
+    "TIME_FIELDS",
     "ErrorClass",
     "FaultEvent",
     "JsonlWriter",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 __all__ = [
     "ERROR_CLASSES",
     "RECORD_FIELDS",
+    "TIME_FIELDS",
     "ErrorClass",
     "FaultEvent",
     "Outcome",
@@ -115,6 +116,8 @@ class RequestRecord:
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RequestRecord))
+TIME_FIELDS: tuple[str, ...] = tuple(f for f in RECORD_FIELDS if f.startswith("t_"))
+"""The run-clock timestamps of a record (chunk_times aside), in the order an attempt passes them."""
 _FIELD_SET = frozenset(RECORD_FIELDS)
 
 

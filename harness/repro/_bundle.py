@@ -37,7 +37,14 @@ from harness import __version__
 from harness._errors import ConfigError, ReportError
 from harness.config import LoadProfile, PromptItem, Scenario, load_prompts, load_scenario
 from harness.load import build_schedule, schedule_digest
-from harness.record import PROMPTS_FILE, SCENARIO_FILE, read_fault_events, read_manifest, read_records
+from harness.record import (
+    PROMPTS_FILE,
+    SCENARIO_FILE,
+    TIME_FIELDS,
+    read_fault_events,
+    read_manifest,
+    read_records,
+)
 from harness.repro._stats import summarise
 from harness.tokens import count_tokens
 
@@ -55,15 +62,6 @@ BUNDLE_FILES = (
 )
 _SUMS = "SHA256SUMS"
 _MAX_MEMBER_BYTES = 512 * 1024 * 1024
-_TIME_FIELDS = (
-    "t_intended",
-    "t_dispatch",
-    "t_headers",
-    "t_first_token",
-    "t_first_output",
-    "t_last_token",
-    "t_end",
-)
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def _clean(value: Any) -> Any:
 def _shift(row: dict[str, Any], offset: float) -> dict[str, Any]:
     if not offset:
         return row
-    for f in _TIME_FIELDS:
+    for f in TIME_FIELDS:
         if isinstance(row.get(f), int | float):
             row[f] = round(row[f] - offset, 6)
     if isinstance(row.get("chunk_times"), list):
