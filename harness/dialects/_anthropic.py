@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import error_info, read_common_headers, short
+from harness.dialects._common import count, error_info, read_common_headers, short
 from harness.dialects._events import (
     Delta,
     Done,
@@ -38,19 +38,15 @@ _ERROR_TYPES = {
 }
 
 
-def _int(v: Any) -> int | None:
-    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
 def _usage(u: Mapping[str, Any]) -> Usage:
     """Anthropic's ``input_tokens`` excludes cache reads and writes; :class:`Usage` counts all of them."""
-    raw_in = _int(u.get("input_tokens"))
-    read = _int(u.get("cache_read_input_tokens"))
-    write = _int(u.get("cache_creation_input_tokens"))
+    raw_in = count(u.get("input_tokens"))
+    read = count(u.get("cache_read_input_tokens"))
+    write = count(u.get("cache_creation_input_tokens"))
     total_in = None if raw_in is None else raw_in + (read or 0) + (write or 0)
     return Usage(
         input_tokens=total_in,
-        output_tokens=_int(u.get("output_tokens")),
+        output_tokens=count(u.get("output_tokens")),
         cached_input_tokens=read if raw_in is not None or read is not None else None,
         cache_write_tokens=write if raw_in is not None or write is not None else None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from harness.dialects._events import ErrorInfo, HeaderInfo
 __all__ = [
     "DETAIL_MAX",
     "class_for_status",
+    "count",
     "error_info",
     "json_body",
     "parse_retry_after",
@@ -33,6 +35,24 @@ def short(text: str, limit: int = DETAIL_MAX) -> str:
     """One line, at most ``limit`` characters."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_MAX_COUNT = 2**63 - 1  # what an int64 column (parquet, pandas) holds
+
+
+def count(v: object) -> int | None:
+    """A vendor's token count as an int, or ``None`` when it is not one.
+
+    Accepts ints and finite floats (``12.0``); ignores booleans, text, non-finite values (JSON ``1e400``
+    parses as infinity, ``NaN`` as NaN), negatives and values past int64, none of which is a count.
+    """
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return None
+        v = int(v)
+    return v if 0 <= v <= _MAX_COUNT else None
 
 
 def class_for_status(status: int, error_type: str | None = None) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import error_info, read_common_headers, short
+from harness.dialects._common import count, error_info, read_common_headers, short
 from harness.dialects._events import (
     Delta,
     Done,
@@ -37,19 +37,15 @@ _STATUS = {
 }
 
 
-def _int(v: Any) -> int | None:
-    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
 def _usage(u: Mapping[str, Any]) -> Usage:
     """``thoughtsTokenCount`` is billed as output but not part of ``candidatesTokenCount``: add it."""
-    cand = _int(u.get("candidatesTokenCount"))
-    thoughts = _int(u.get("thoughtsTokenCount"))
+    cand = count(u.get("candidatesTokenCount"))
+    thoughts = count(u.get("thoughtsTokenCount"))
     out = None if cand is None and thoughts is None else (cand or 0) + (thoughts or 0)
     return Usage(
-        input_tokens=_int(u.get("promptTokenCount")),
+        input_tokens=count(u.get("promptTokenCount")),
         output_tokens=out,
-        cached_input_tokens=_int(u.get("cachedContentTokenCount")),
+        cached_input_tokens=count(u.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import error_info, read_common_headers, short
+from harness.dialects._common import count, error_info, read_common_headers, short
 from harness.dialects._events import (
     Delta,
     Done,
@@ -68,16 +68,12 @@ def _usage(u: Mapping[str, Any]) -> Usage:
         write = u.get("cache_write_tokens")
     reasoning = ctd.get("reasoning_tokens") if isinstance(ctd, dict) else None
     return Usage(
-        input_tokens=_int(u.get("prompt_tokens")),
-        output_tokens=_int(u.get("completion_tokens")),
-        cached_input_tokens=_int(cached),
-        cache_write_tokens=_int(write),
-        reasoning_tokens=_int(reasoning),
+        input_tokens=count(u.get("prompt_tokens")),
+        output_tokens=count(u.get("completion_tokens")),
+        cached_input_tokens=count(cached),
+        cache_write_tokens=count(write),
+        reasoning_tokens=count(reasoning),
     )
-
-
-def _int(v: Any) -> int | None:
-    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def _error_event(data: Mapping[str, Any]) -> StreamError | None:
