@@ -92,7 +92,17 @@ def _error_event(data: Mapping[str, Any]) -> StreamError | None:
     return None
 
 
+def _non_text_call(name: object, args: object) -> str:
+    field, value = ("name", name) if not isinstance(name, str | None) else ("arguments", args)
+    return short(f"tool call {field} is not text: {json.dumps(value)[:60]}", 120)
+
+
 def _choice_events(choice: Mapping[str, Any], part: str, out: list[Event]) -> None:
+    """Events of choice 0 (``delta`` in a stream, ``message`` in a body).
+
+    A tool call whose ``name`` or ``arguments`` is not text (both are strings on the wire; a missing one
+    is fine, as in stream continuation chunks) ends the list with :class:`Malformed` and nothing after it.
+    """
     body = choice.get(part)
     if isinstance(body, dict):
         for key in ("reasoning_content", "reasoning"):
@@ -108,7 +118,11 @@ def _choice_events(choice: Mapping[str, Any], part: str, out: list[Event]) -> No
             for call in calls:
                 fn = call.get("function") if isinstance(call, dict) else None
                 if isinstance(fn, dict):
-                    text = (fn.get("name") or "") + (fn.get("arguments") or "")
+                    name, args = fn.get("name"), fn.get("arguments")
+                    if not isinstance(name, str | None) or not isinstance(args, str | None):
+                        out.append(Malformed(_non_text_call(name, args)))
+                        return
+                    text = (name or "") + (args or "")
                     if text:
                         out.append(Delta(text, "tool"))
     fr = choice.get("finish_reason")
@@ -171,6 +185,9 @@ class OpenAIStreamParser:
                 for choice in choices:
                     if isinstance(choice, dict) and choice.get("index", 0) == 0:
                         _choice_events(choice, "delta", out)
+                if out and isinstance(out[-1], Malformed):
+                    self._done = True
+                    break
             usage = chunk.get("usage")
             if isinstance(usage, dict):
                 out.append(_usage(usage))
@@ -237,6 +254,8 @@ class OpenAIChatDialect:
         for choice in choices:
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 _choice_events(choice, "message", out)
+        if out and isinstance(out[-1], Malformed):
+            return out
         usage = data.get("usage")
         if isinstance(usage, dict):
             out.append(_usage(usage))

@@ -320,12 +320,6 @@ def test_vendor_shaped_documents_never_raise(dialect: str, data: st.DataObject) 
     d.classify(400, {}, json.dumps(doc).encode())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug in harness/dialects/_openai.py::_choice_events: a tool call whose function name or "
-    "arguments is not text (e.g. a number) raises TypeError instead of a Malformed event",
-)
 @pytest.mark.parametrize("where", ["delta", "message"])
 def test_non_text_tool_call_fields_are_malformed_not_a_crash(where: str) -> None:
     choice = {"index": 0, where: {"tool_calls": [{"function": {"name": 5, "arguments": {"a": 1}}}]}}

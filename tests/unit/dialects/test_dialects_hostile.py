@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from harness.dialects import Usage, get_dialect
+from harness.dialects import Delta, Done, Malformed, Usage, get_dialect
 from harness.dialects._common import count
 
 
@@ -62,3 +64,35 @@ def test_non_finite_usage_counts_are_dropped_and_the_rest_kept(dialect: str, bod
     assert getattr(usages[0], field) is None
     other = "output_tokens" if field == "input_tokens" else "input_tokens"
     assert getattr(usages[0], other) in (3, 7)
+
+
+@pytest.mark.parametrize("dialect", ["openai-chat", "azure-openai"])
+@pytest.mark.parametrize(
+    "fn",
+    [{"name": 5, "arguments": "{}"}, {"name": "f", "arguments": {"a": 1}}, {"name": ["f"]}],
+)
+@pytest.mark.parametrize("where", ["delta", "message"])
+def test_non_text_tool_call_fields_end_in_malformed(dialect: str, fn: dict[str, object], where: str) -> None:
+    choice = {"index": 0, where: {"tool_calls": [{"index": 0, "function": fn}]}}
+    doc = json.dumps({"model": "m", "choices": [choice]}).encode()
+    d = get_dialect(dialect)
+    if where == "delta":
+        parser = d.stream_parser()
+        events = parser.feed(b"data: " + doc + b"\n\ndata: [DONE]\n\n") + parser.close()
+    else:
+        events = d.parse_response(doc)
+    assert isinstance(events[-1], Malformed), events
+    assert "not text" in events[-1].detail
+    assert not any(isinstance(e, Done) for e in events)
+
+
+def test_stream_tool_call_continuation_without_name_is_fine() -> None:
+    first = {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": ""}}]}}
+    more = {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"a":1}'}}]}}
+    body = b"".join(
+        b"data: " + json.dumps({"model": "m", "choices": [c]}).encode() + b"\n\n" for c in (first, more)
+    )
+    parser = get_dialect("openai-chat").stream_parser()
+    events = parser.feed(body + b"data: [DONE]\n\n")
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == 'f{"a":1}'
+    assert isinstance(events[-1], Done)
