@@ -308,8 +308,8 @@ def load_scenario(
         name: str
         if isinstance(entry.fault, FaultSpec):
             spec: FaultSpec = entry.fault
-            name = entry.fault.kind
-            description = entry.fault.description or entry.fault.kind
+            name = entry.name or entry.fault.kind
+            description = entry.fault.description or name
         else:
             found = next(
                 (

@@ -333,6 +333,13 @@ class FaultEntry(UserModel):
     duration: Duration | None = Field(None, gt=0, description="omit to keep the fault until the run ends")
     target: Name
     fault: Annotated[str | FaultSpec, Field(description="name in faults/ or an inline spec")]
+    name: Name | None = Field(None, description="inline faults: the name the report uses (default: the kind)")
+
+    @model_validator(mode="after")
+    def _name_only_inline(self) -> FaultEntry:
+        if self.name is not None and isinstance(self.fault, str):
+            raise ValueError("name is for inline faults; a library fault is named by its file")
+        return self
 
 
 class SLO(UserModel):

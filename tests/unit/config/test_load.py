@@ -172,3 +172,14 @@ def test_shipped_scenarios_validate() -> None:
             continue  # a simulator config, not a scenario
         # keys come from the environment at run time; validation here checks everything else
         assert load_scenario(path, require_keys=False).scenario.name
+
+
+def test_inline_fault_takes_a_name_library_fault_does_not(tmp_path: Path) -> None:
+    named = GOOD.replace("    fault: {kind: outage}\n", "    fault: {kind: outage}\n    name: blackout\n")
+    r = load_scenario(write(tmp_path, named))
+    assert r.faults[0].fault_id == "f1-blackout" and r.faults[0].name == "blackout"
+    (tmp_path / "faults").mkdir()
+    (tmp_path / "faults" / "dark.yaml").write_text("name: dark\ndescription: gone\nkind: outage\n")
+    wrong = GOOD.replace("    fault: {kind: outage}\n", "    fault: dark\n    name: other\n")
+    [line] = problems(write(tmp_path, wrong))
+    assert line.startswith("S:17: faults[0]: name is for inline faults")
