@@ -310,7 +310,7 @@ class GeventTransport(httpx.BaseTransport):
         read_timeout = to.get("read")
         budget = BUDGET.get()
         try:
-            while not parser.headers_complete:
+            while not parser.headers_complete or parser.get_code() < 200:  # 1xx: read on
                 data = self._recv(sock, read_timeout, budget)
                 if not data:
                     raise httpx.RemoteProtocolError("Server disconnected without sending a response.")

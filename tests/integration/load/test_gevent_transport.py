@@ -90,6 +90,10 @@ def test_plain_request_merges_headers_and_reads_the_body(probe: dict[str, Any]) 
     assert h["x-extra"] == ["1"] and h["accept-encoding"] == ["identity"] and len(h["host"]) == 1
 
 
+def test_interim_response_is_skipped(probe: dict[str, Any]) -> None:
+    assert probe["interim"] == [200, "ok"]
+
+
 def test_pool_slots_are_returned(probe: dict[str, Any]) -> None:
     # after every scenario (errors included) all slots are free again: a leak would block new requests
     assert probe["free_slots"] == probe["max_connections"]
@@ -285,6 +289,16 @@ def _main() -> None:  # pragma: no cover - runs in the child
             body = json.dumps(stats["headers"]).encode()
             conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
             conn.sendall(b"content-length: %d\r\n\r\n%s" % (len(body), body))
+
+    def interim_then_ok(conn: socket.socket, stats: dict[str, Any]) -> None:
+        if read_request(conn, stats, bytearray()):
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            gevent.sleep(0.02)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    port, _ = serve(interim_then_ok)
+    interim = client.get(f"http://127.0.0.1:{port}/")
+    result["interim"] = [interim.status_code, interim.text]
 
     port, stats = serve(echo_headers)
     plain = client.get(f"http://127.0.0.1:{port}/x?q=1", headers={"User-Agent": "probe", "x-extra": "1"})
