@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from harness._text import MIN_SECRET_CHARS, REDACTED, redact
 from harness.client._checks import evaluate_check
 from harness.client._cost import price_attempt
 from harness.client._faults import HttpFaultLayer, Injection
@@ -46,10 +47,42 @@ class _Stop(Exception):
         self.detail = detail
 
 
+# Record fields whose text comes from the vendor (headers, body, answer): a vendor or gateway that
+# echoes the API key back must not get it stored, whichever field it lands in.
+_VENDOR_TEXT_FIELDS = ("error_detail", "finish_reason", "model_served", "output_excerpt", "vendor_request_id")
+
+
 def _redact(text: str, secret: str | None) -> str:
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "[redacted]")
+    """``text`` without ``secret`` (as is, URL-encoded or JSON-escaped), including a cut-off prefix of it.
+
+    Text that was shortened upstream (ends with "…") may end in the first characters of the key, which
+    a whole-key match misses; that prefix goes too.
+    """
+    if not secret or len(secret) < MIN_SECRET_CHARS:
+        return text
+    text = redact(text, [secret])
+    if text.endswith("…"):
+        head = text[:-1]
+        for n in range(len(secret) - 1, MIN_SECRET_CHARS - 1, -1):
+            if head.endswith(secret[:n]):
+                return head[:-n] + REDACTED + "…"
     return text
+
+
+def _redact_bytes(body: bytes, secret: str | None) -> bytes:
+    """``body`` with the secret redacted before anything parses (and shortens) it; bytes kept exactly."""
+    if not secret or len(secret) < MIN_SECRET_CHARS:
+        return body
+    text = body.decode("utf-8", "surrogateescape")
+    clean = redact(text, [secret])
+    return body if clean == text else clean.encode("utf-8", "surrogateescape")
+
+
+def _redact_record(rec: RequestRecord, secret: str | None) -> None:
+    for name in _VENDOR_TEXT_FIELDS:
+        value = getattr(rec, name)
+        if isinstance(value, str):
+            setattr(rec, name, _redact(value, secret))
 
 
 def _errno_chain(exc: BaseException) -> set[int]:
@@ -338,7 +371,7 @@ class _Attempt:
             time.sleep(inj.stall_for)
 
     def _error_status(self, status: int, headers: Any, body: bytes) -> None:
-        info = self.dialect.classify(status, headers, body)
+        info = self.dialect.classify(status, headers, _redact_bytes(body, self.target.api_key))
         if info.retry_after_s is not None:
             self.rec.retry_after_s = info.retry_after_s
         self._fail(info.error_class, info.detail)
@@ -423,7 +456,7 @@ class _Attempt:
             if self.prompt.check is not None:
                 rec.check_passed = evaluate_check(self.prompt.check, answer)
         if answer:
-            rec.output_excerpt = answer[:EXCERPT_CHARS]
+            rec.output_excerpt = _redact(answer, self.target.api_key)[:EXCERPT_CHARS]
 
 
 def run_attempt(
@@ -447,9 +480,11 @@ def run_attempt(
     """Send ``prompt`` to ``target`` once and return its record (every time field on ``clock``).
 
     Never raises for vendor or network failures: they become ``error_class`` values (DESIGN.md). A
-    harness bug becomes ``client_error`` with the exception type in ``error_detail``. Streams when the
-    endpoint does; timeouts connect / ttft / idle / total are enforced separately, and ``deadline_at``
-    (run clock) caps the whole attempt. No retries happen inside.
+    harness bug becomes ``client_error`` with the exception type in ``error_detail``. Every text field
+    the record takes from the vendor (error detail, answer excerpt, served model, request id, finish
+    reason) has ``target.api_key`` redacted, so a vendor echoing the key cannot get it stored.
+    Streams when the endpoint does; timeouts connect / ttft / idle / total are enforced separately,
+    and ``deadline_at`` (run clock) caps the whole attempt. No retries happen inside.
 
         client = make_http_client()
         rec = run_attempt(client, target, prompt, clock=clock, run_id="r1", request_id="alpha-000001",
@@ -481,4 +516,5 @@ def run_attempt(
         rec.error_detail = short(_redact(f"{type(exc).__name__}: {exc}", target.api_key))
         if rec.t_end == 0.0:
             rec.t_end = clock()
+    _redact_record(rec, target.api_key)
     return rec

@@ -97,11 +97,6 @@ def test_key_echoed_in_an_error_body_is_redacted_from_the_record() -> None:
     assert KEY not in row and "[redacted]" in row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in harness/client/_attempt.py: only error_detail is redacted; vendor_request_id, "
-    "model_served and output_excerpt are stored as the vendor sent them",
-)
 @pytest.mark.parametrize("where", ["request_id", "model", "answer"])
 def test_key_echoed_elsewhere_is_redacted_from_the_record(where: str) -> None:
     assert KEY not in _record(where)
