@@ -24,7 +24,7 @@ import gevent
 from harness import __version__
 from harness._errors import RunError
 from harness.config import ResolvedFault, ResolvedScenario
-from harness.faults._timeline import FaultTimeline
+from harness.faults import FaultTimeline
 from harness.load._plan import RunPlan
 from harness.load._progress import Progress
 from harness.load._schedule import build_schedule, schedule_digest

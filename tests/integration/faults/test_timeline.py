@@ -7,8 +7,7 @@ import time
 
 from harness.client import HttpFaultLayer
 from harness.config import FaultEntry, FaultSpec, ResolvedFault
-from harness.faults import ToxiproxyClient, serve_proxy_in_thread
-from harness.faults._timeline import FaultTimeline
+from harness.faults import FaultTimeline, ToxiproxyClient, serve_proxy_in_thread
 from harness.record import FaultEvent
 
 

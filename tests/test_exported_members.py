@@ -1,0 +1,48 @@
+"""Every package's public names exist once; the top level is pinned; importing does not start Locust."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import harness
+
+PACKAGES = [
+    "harness.config",
+    "harness.dialects",
+    "harness.client",
+    "harness.sim",
+    "harness.faults",
+    "harness.load",
+    "harness.record",
+    "harness.analysis",
+    "harness.report",
+    "harness.probes",
+    "harness.repro",
+]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_public_names_exist_and_are_unique(name: str) -> None:
+    module = importlib.import_module(name)
+    public = list(module.__all__)
+    assert public, name
+    assert all(hasattr(module, member) for member in public), name
+    assert len(set(public)) == len(public), name
+
+
+def test_top_level() -> None:
+    assert harness.__all__ == ["BakeoffError", "ConfigError", "ReportError", "RunError", "__version__"]
+    assert issubclass(harness.ConfigError, harness.BakeoffError) and issubclass(
+        harness.ConfigError, ValueError
+    )
+
+
+def test_importing_the_load_package_does_not_import_locust() -> None:
+    import subprocess
+    import sys
+
+    code = "import harness.load, harness.cli, sys; print('locust' in sys.modules, 'gevent' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False False"
