@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness._text import terminal_safe
 from harness.analysis import FORMULAS, LATENCY_METRICS, PERCENTILES, Analysis
 from harness.analysis._faults import TOLERANCE
 from harness.analysis._scorecard import LAYER_TITLES, LAYERS
 
-__all__ = ["SIDE_BY_SIDE", "build_context", "plain"]
+__all__ = ["SIDE_BY_SIDE", "build_context", "plain", "shown"]
 
 EXCERPT_CHARS = 200
 WORST_N = 10
@@ -87,10 +88,29 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _excerpt(x: Any) -> str | None:
+    """Vendor or model text as the page shows it: control, escape and bidi characters made visible
+    (``\\x1b``, ``\\u202e``), newlines kept, cut to :data:`EXCERPT_CHARS`. HTML escaping is the template's."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return None
-    s = str(x)
+    s = terminal_safe(str(x), keep_newlines=True)
     return s if len(s) <= EXCERPT_CHARS else s[:EXCERPT_CHARS] + "…"
+
+
+def shown(value: Any) -> Any:
+    """``value`` (plain data) with every string, key or value, passed through :func:`terminal_safe`.
+
+    The context carries text from outside the harness besides the excerpts: served and configured model
+    names, endpoint targets, probe and fault details, risk lines quoting them. Applied once to the whole
+    context, so no field can be forgotten; the same name maps to the same text everywhere, so lookups
+    by contender name in the template still match.
+    """
+    if isinstance(value, str):
+        return terminal_safe(value, keep_newlines=True)
+    if isinstance(value, dict):
+        return {shown(k): shown(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [shown(v) for v in value]
+    return value
 
 
 def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
@@ -269,4 +289,4 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
             "has_records": not a.logical.empty,
         }
     )
-    return ctx
+    return dict(shown(ctx))
