@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ from harness.sim.handlers import SimHTTPError
 from harness.tokens import count_tokens
 
 __all__ = ["SimServer", "SimThread", "base_url_for", "serve_in_thread"]
+
+_log = logging.getLogger("harness.sim")
 
 
 def base_url_for(ep: SimEndpoint, host: str, port: int) -> str:
@@ -81,6 +84,20 @@ class SimServer:
             self._gt.close()
 
     async def _handle(self, req: Request, resp: Response) -> None:
+        try:
+            await self._route(req, resp)
+        except Exception:  # EndpointRuntime.handle answers its own; this covers routing itself
+            _log.exception("simulator: unexpected error on %s %s", req.method, req.path)
+            if resp.started:
+                resp.abort()
+                return
+            body = json.dumps(
+                {"error": {"message": "internal error in the simulator", "type": "server_error"}}
+            )
+            resp.close_after = True
+            resp.send(500, [("content-type", "application/json")], body.encode())
+
+    async def _route(self, req: Request, resp: Response) -> None:
         path = req.path
         if path == "/healthz":
             resp.send(200, [("content-type", "text/plain")], b"ok\n")

@@ -1,7 +1,9 @@
 """The behaviour model of one simulated endpoint: limits, errors, queueing, timing, stream failures.
 
-Order per request: auth → body → answer plan → RPM/TPM buckets (429) → background errors → capacity
-gate (queue, or refuse with ``overload_status``) → headers → TTFT → chunks → terminal event.
+Order per request: auth → body → answer plan → context window (400) → RPM/TPM buckets (429) →
+background errors → capacity gate (queue, or refuse with ``overload_status``) → headers → TTFT →
+chunks → terminal event. Every answer, errors included, is the dialect's own (an unexpected exception
+in a handler answers the dialect's 500 envelope with the request id, and is logged).
 Streams are driven by one ``loop.call_at`` callback per chunk (no task wake-up per chunk), and every
 chunk is written to the socket as it is produced.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import math
 import random
 import time
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from harness.sim.handlers import StreamEncoder
 
 __all__ = ["EndpointRuntime"]
+
+_log = logging.getLogger("harness.sim")
 
 _ERROR_KIND = {
     400: ("bad_request", "The request was invalid."),
@@ -224,6 +229,15 @@ class EndpointRuntime:
             await self._handle(req, resp, op, arg, rid, rec)
         except SimHTTPError as exc:
             self._send_error(resp, exc, rid)
+        except Exception:
+            # a bug in the simulator must still look like the vendor: its 500 envelope, its request id
+            _log.exception(
+                "simulated endpoint %s: unexpected error on %s %s", self.ep.name, req.method, req.path
+            )
+            if resp.started:
+                resp.abort()
+            else:
+                self._send_error(resp, SimHTTPError(500, "server", _ERROR_KIND[500][1]), rid)
         finally:
             if rec is not None and self.gt is not None:
                 rec.t_end = time.monotonic()
@@ -267,6 +281,10 @@ class EndpointRuntime:
         if rec is not None:
             rec.stream = parsed.stream
             rec.prompt_tokens = plan.prompt_tokens
+        # --- context window ------------------------------------------------------------------
+        window = b.max_context_tokens
+        if window is not None and plan.prompt_tokens + (parsed.prompt.max_tokens or 0) > window:
+            raise d.context_error(plan.prompt_tokens, parsed.prompt.max_tokens, window)
         now = time.monotonic()
         wall = time.time()
         # --- rate limits ---------------------------------------------------------------------

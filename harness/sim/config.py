@@ -13,7 +13,8 @@ A config file is YAML::
         dialect: anthropic-messages
         model: claude-sim
         behaviour: {ttft_ms: 400, tokens_per_s: 50, capacity: 8, overload_status: 529,
-                    error_rates: {500: 0.01}, midstream_close_rate: 0.02}
+                    error_rates: {500: 0.01}, midstream_close_rate: 0.02,
+                    max_context_tokens: 200000}
 
 Determinism: the same seed and prompt give the same answer text and the same usage. Timing, error and
 failure draws come from one stream per endpoint seeded by ``seed`` and the endpoint name, consumed in
@@ -58,6 +59,14 @@ class SimBehaviour(UserModel):
     )
     output_tokens_jitter_frac: float = Field(
         0.0, ge=0, le=1, description="relative spread of the answer length, drawn per prompt (uniform ±)"
+    )
+    # --- context window -----------------------------------------------------------------------
+    max_context_tokens: int | None = Field(
+        128_000,
+        ge=1,
+        description="context window, tokens: a request whose prompt tokens + max_tokens exceed it is "
+        "refused at once with the dialect's 400 (OpenAI code context_length_exceeded; Anthropic "
+        "'prompt is too long: N tokens > M maximum'); None: no window, every prompt is answered",
     )
     # --- capacity and overload ----------------------------------------------------------------
     capacity: int = Field(64, ge=1, description="concurrent generations; more wait in a queue")
@@ -162,7 +171,9 @@ class SimConfig(UserModel):
 
 
 PRESETS: dict[str, SimBehaviour] = {
-    "fast": SimBehaviour(ttft_ms=120, tokens_per_s=120, tokens_per_chunk=2),
-    "steady": SimBehaviour(ttft_ms=250, tokens_per_s=70),
-    "slow": SimBehaviour(ttft_ms=600, ttft_jitter_ms=120, tokens_per_s=35),
+    "fast": SimBehaviour(ttft_ms=120, tokens_per_s=120, tokens_per_chunk=2, max_context_tokens=128_000),
+    "steady": SimBehaviour(ttft_ms=250, tokens_per_s=70, max_context_tokens=200_000),
+    "slow": SimBehaviour(ttft_ms=600, ttft_jitter_ms=120, tokens_per_s=35, max_context_tokens=200_000),
 }
+"""Named behaviours. Each keeps a realistic context window: 128k tokens (GPT-4o class) for ``fast``,
+200k (Claude class) for ``steady`` and ``slow``."""

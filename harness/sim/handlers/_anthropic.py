@@ -19,6 +19,7 @@ __all__ = ["AnthropicDialect"]
 
 _ERR_TYPE = {
     "bad_request": "invalid_request_error",
+    "context_length": "invalid_request_error",
     "auth": "authentication_error",
     "not_found": "not_found_error",
     "rate_requests": "rate_limit_error",
@@ -240,6 +241,18 @@ class AnthropicDialect(Dialect):
                     (f"anthropic-ratelimit-{label}-reset", _rfc3339(wall + b.reset_s(now))),
                 ]
         return h
+
+    def context_error(self, prompt_tokens: int, max_tokens: int | None, window: int) -> SimHTTPError:
+        if prompt_tokens > window:
+            return SimHTTPError(
+                400, "context_length", f"prompt is too long: {prompt_tokens} tokens > {window} maximum"
+            )
+        return SimHTTPError(
+            400,
+            "context_length",
+            f"input length and `max_tokens` exceed context limit: {prompt_tokens} + {max_tokens} > "
+            f"{window}, decrease input length or `max_tokens` and try again",
+        )
 
     def new_id(self, rnd: int) -> str:
         return f"msg_sim{rnd:024x}"[:31]

@@ -17,8 +17,8 @@ __all__ = ["Ctx", "Dialect", "Parsed", "SimHTTPError", "StreamEncoder", "key_mat
 
 class SimHTTPError(Exception):
     """An answer the dialect renders as its own error envelope. ``kind`` is dialect-neutral:
-    bad_request, auth, not_found, rate_requests, rate_tokens, overloaded, server, unavailable, timeout,
-    conflict, bad_gateway, gateway_timeout."""
+    bad_request, context_length, auth, not_found, rate_requests, rate_tokens, overloaded, server,
+    unavailable, timeout, conflict, bad_gateway, gateway_timeout."""
 
     def __init__(self, status: int, kind: str, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -98,6 +98,21 @@ class Dialect:
         self, rpm: TokenBucket | None, tpm: TokenBucket | None, now: float, wall: float
     ) -> list[tuple[str, str]]:
         raise NotImplementedError
+
+    def context_error(self, prompt_tokens: int, max_tokens: int | None, window: int) -> SimHTTPError:
+        """The refusal of a request over the context window (OpenAI's wording; dialects override)."""
+        if max_tokens:
+            message = (
+                f"This model's maximum context length is {window} tokens. However, you requested "
+                f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in "
+                "the completion). Please reduce the length of the messages or completion."
+            )
+        else:
+            message = (
+                f"This model's maximum context length is {window} tokens. However, your messages "
+                f"resulted in {prompt_tokens} tokens. Please reduce the length of the messages."
+            )
+        return SimHTTPError(400, "context_length", message, param="messages")
 
     def new_id(self, rnd: int) -> str:
         raise NotImplementedError

@@ -19,6 +19,7 @@ __all__ = ["AzureDialect", "OpenAIDialect"]
 
 _ERR_TYPE = {
     "bad_request": ("invalid_request_error", None),
+    "context_length": ("invalid_request_error", "context_length_exceeded"),
     "auth": ("invalid_request_error", "invalid_api_key"),
     "not_found": ("invalid_request_error", "model_not_found"),
     "rate_requests": ("requests", "rate_limit_exceeded"),

@@ -3,7 +3,7 @@
 * ``vllm``: flat error body ``{"object": "error", "message", "type", "param", "code": <int status>}``,
   the served model name must match, no rate-limit headers, no request id header.
 * ``tgi``: error body ``{"error": "<string>", "error_type": "validation|overloaded|generation"}``,
-  ``model`` ignored, no rate-limit headers, no request id header.
+  ``model`` ignored, no rate-limit headers, no request id header; over the context window: 422.
 * ``litellm``: OpenAI bodies plus ``x-litellm-*`` response headers (call id, model id, api base,
   attempted retries / fallbacks, response cost).
 """
@@ -66,6 +66,14 @@ class TGIPersona(VLLMPersona):
 
     def parse(self, ep: SimEndpoint, req: Request, body: Any, op_arg: str) -> Parsed:
         return parse_chat(body, model_check=None)  # TGI serves one model and ignores the name
+
+    def context_error(self, prompt_tokens: int, max_tokens: int | None, window: int) -> SimHTTPError:
+        return SimHTTPError(
+            422,
+            "context_length",
+            f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= {window}. Given: "
+            f"{prompt_tokens} `inputs` tokens and {max_tokens or 0} `max_new_tokens`",
+        )
 
     def error(self, exc: SimHTTPError, request_id: str) -> tuple[list[tuple[str, str]], bytes]:
         if exc.kind in ("overloaded", "unavailable", "rate_requests", "rate_tokens"):

@@ -128,12 +128,6 @@ def test_the_wrong_key_is_never_the_real_one(sim, client) -> None:
     assert b.seen_keys.count(KEY) == len(b.seen_keys) - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sim: a prompt of 1,000,000+ characters makes harness.tokens.count_tokens raise, so "
-    "harness/_http.py answers a bare 'HTTP 500 internal server error' (text/plain, no request id) instead "
-    "of the dialect's error envelope; the sim also has no context-window knob to answer 400",
-)
 def test_sim_answers_a_long_context_prompt_with_its_own_error_envelope(sim, client) -> None:
     opts = ProbeOptions(overlong_tokens=600_000, timeout_s=10, skip=frozenset({"answer", "bad_key"}))
     results = run_probes(_targets(sim, {"strict-oai": "openai-chat"}), client, options=opts)

@@ -44,11 +44,19 @@ def test_preset_by_name_and_key_not_in_repr() -> None:
         {"midstream_error_rate": 0.6, "midstream_close_rate": 0.6},
         {"ttft_ms": -1},
         {"typo_field": 1},
+        {"max_context_tokens": 0},
     ],
 )
 def test_bad_behaviour_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         SimBehaviour.model_validate(bad)
+
+
+def test_context_window_defaults_and_presets_are_realistic() -> None:
+    assert SimBehaviour().max_context_tokens == 128_000
+    assert SimBehaviour(max_context_tokens=None).max_context_tokens is None
+    windows = {name: b.max_context_tokens for name, b in PRESETS.items()}
+    assert windows == {"fast": 128_000, "steady": 200_000, "slow": 200_000}
 
 
 def test_duplicate_endpoint_names_refused() -> None:
