@@ -66,18 +66,21 @@ def _messages(prompt: PromptItem) -> list[dict[str, Any]]:
 
 
 def _anthropic_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Accept Anthropic tools as written, and convert OpenAI ``{type: function, function: {...}}`` ones."""
+    """Accept Anthropic tools as written, and convert OpenAI ``{type: function, function: {...}}`` ones.
+
+    Never raises; a missing ``name`` stays missing (not ``""``), so the vendor refuses the request with
+    its own reason (``http_4xx``), as the OpenAI dialect does (see ``_openai._openai_tools``).
+    """
     out = []
     for t in tools:
         fn = t.get("function")
         if isinstance(fn, dict):
-            out.append(
-                {
-                    "name": fn.get("name", ""),
-                    "description": fn.get("description", ""),
-                    "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
-                }
-            )
+            tool: dict[str, Any] = {}
+            if "name" in fn:
+                tool["name"] = fn["name"]
+            tool["description"] = fn.get("description", "")
+            tool["input_schema"] = fn.get("parameters") or {"type": "object", "properties": {}}
+            out.append(tool)
         else:
             out.append(t)
     return out

@@ -177,7 +177,9 @@ class GeminiDialect:
             for t in prompt.tools:
                 inner = t.get("function")
                 fn: dict[str, Any] = inner if isinstance(inner, dict) else t
-                decl = {"name": fn.get("name", ""), "description": fn.get("description", "")}
+                decl = {"description": fn.get("description", "")}
+                if "name" in fn:  # a missing name stays missing: the vendor refuses it (http_4xx)
+                    decl = {"name": fn["name"], **decl}
                 params = fn.get("parameters") or fn.get("input_schema")
                 if params:
                     decl["parameters"] = params

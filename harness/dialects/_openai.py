@@ -48,11 +48,21 @@ def _messages(prompt: PromptItem) -> list[dict[str, Any]]:
 
 
 def _openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Accept OpenAI function tools as written, and convert Anthropic-style ``{name, input_schema}``."""
+    """Accept OpenAI function tools as written, and convert Anthropic-style ``{name, input_schema}``.
+
+    Never raises: a tool is the prompt author's input, and the vendor is the judge of it. A field the
+    conversion needs but the tool lacks (an Anthropic-style tool without ``name``) is left out, and any
+    shape this cannot convert is sent as written; the vendor then answers 400 and the attempt records
+    ``http_4xx`` with the vendor's own reason, the same as it would for any other request it refuses.
+    """
     out = []
     for t in tools:
         if "input_schema" in t and "function" not in t:
-            fn = {"name": t["name"], "description": t.get("description", ""), "parameters": t["input_schema"]}
+            fn: dict[str, Any] = {}
+            if "name" in t:
+                fn["name"] = t["name"]
+            fn["description"] = t.get("description", "")
+            fn["parameters"] = t["input_schema"]
             out.append({"type": "function", "function": fn})
         else:
             out.append(t)

@@ -96,3 +96,54 @@ def test_stream_tool_call_continuation_without_name_is_fine() -> None:
     events = parser.feed(body + b"data: [DONE]\n\n")
     assert "".join(e.text for e in events if isinstance(e, Delta)) == 'f{"a":1}'
     assert isinstance(events[-1], Done)
+
+
+ODD_TOOLS = [
+    {"description": "no name", "input_schema": {"type": "object", "properties": {}}},
+    {"type": "function", "function": {"description": "no name", "parameters": {"type": "object"}}},
+    {"input_schema": "not a schema", "name": 7},
+    {"type": "web_search_20250305", "name": "web_search", "max_uses": 2},
+    {"foo": 1},
+    {},
+]
+
+
+@pytest.mark.parametrize("dialect", ["openai-chat", "azure-openai", "anthropic-messages", "gemini"])
+@pytest.mark.parametrize("tool", ODD_TOOLS)
+def test_tools_the_dialect_cannot_convert_are_sent_for_the_vendor_to_judge(dialect: str, tool: dict) -> None:
+    from harness.config import Endpoint, PromptItem
+
+    ep = Endpoint.model_validate(
+        {"name": "e", "dialect": dialect, "model": "m", "base_url": "http://x", "api_version": "2024-10-21"}
+    )
+    prompt = PromptItem.model_validate(
+        {"id": "p", "messages": [{"role": "user", "content": "hi"}], "tools": [tool]}
+    )
+    req = get_dialect(dialect).build_request(ep, prompt, base_url="http://x", api_key="k", stream=True)
+    body = json.loads(req.body)
+    sent = json.dumps(body.get("tools"))
+    assert sent != "null"
+    assert '"name": ""' not in sent  # a missing name is never invented
+
+
+@pytest.mark.parametrize("dialect", ["openai-chat", "anthropic-messages", "gemini"])
+def test_nameless_tool_converts_without_a_name(dialect: str) -> None:
+    from harness.config import Endpoint, PromptItem
+
+    anthropic_style = {"description": "d", "input_schema": {"type": "object", "properties": {}}}
+    openai_style = {"type": "function", "function": {"description": "d", "parameters": {"type": "object"}}}
+    ep = Endpoint.model_validate({"name": "e", "dialect": dialect, "model": "m", "base_url": "http://x"})
+    prompt = PromptItem.model_validate(
+        {"id": "p", "messages": [{"role": "user", "content": "hi"}], "tools": [anthropic_style, openai_style]}
+    )
+    body = json.loads(
+        get_dialect(dialect).build_request(ep, prompt, base_url="http://x", api_key="k", stream=False).body
+    )
+    if dialect == "openai-chat":
+        fns = [t["function"] for t in body["tools"]]
+    elif dialect == "anthropic-messages":
+        fns = body["tools"]
+    else:
+        fns = body["tools"][0]["functionDeclarations"]
+    assert all("name" not in f for f in fns), fns
+    assert all(f.get("description") == "d" for f in fns), fns
