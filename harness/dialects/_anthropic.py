@@ -98,6 +98,8 @@ class AnthropicStreamParser:
 
     Events are dispatched on the ``event:`` name, or on the JSON ``type`` when the name is missing.
     ``message_delta.usage.output_tokens`` is cumulative, so it replaces (never adds to) earlier counts.
+    A ``tool_use`` block's name (in its ``content_block_start``) is a tool :class:`Delta` followed by
+    its ``input_json_delta`` fragments, so a tool call reads ``name{arguments}`` as in every other dialect.
     """
 
     __slots__ = ("_done", "_sse")
@@ -141,6 +143,16 @@ class AnthropicStreamParser:
                     out.append(Delta(str(delta["thinking"]), "reasoning"))
                 elif dtype == "input_json_delta" and delta.get("partial_json"):
                     out.append(Delta(str(delta["partial_json"]), "tool"))
+            elif kind == "content_block_start":
+                block = data.get("content_block")
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    name = block.get("name")
+                    if not isinstance(name, str | None):
+                        out.append(Malformed(_non_text_name(name)))
+                        self._done = True
+                        break
+                    if name:  # as the OpenAI stream and every non-streamed body do: name, then arguments
+                        out.append(Delta(name, "tool"))
             elif kind == "message_start":
                 msg = data.get("message")
                 if isinstance(msg, dict):
@@ -161,8 +173,12 @@ class AnthropicStreamParser:
                 out.append(StreamError("stream_error_event", _error_text(data)))
                 self._done = True
                 break
-            # ping, content_block_start/stop and unknown events carry nothing we measure
+            # ping, content_block_stop, other content_block_start and unknown events carry nothing we measure
         return out
+
+
+def _non_text_name(name: object) -> str:
+    return short(f"tool_use name is not text: {json.dumps(name)[:60]}", 120)
 
 
 def _str(v: Any) -> str | None:
@@ -230,7 +246,13 @@ class AnthropicMessagesDialect:
             elif btype == "thinking" and block.get("thinking"):
                 out.append(Delta(str(block["thinking"]), "reasoning"))
             elif btype == "tool_use":
-                out.append(Delta(str(block.get("name", "")) + json.dumps(block.get("input", {})), "tool"))
+                name = block.get("name")
+                if not isinstance(name, str | None):
+                    return [
+                        *out,
+                        Malformed(_non_text_name(name)),
+                    ]
+                out.append(Delta((name or "") + json.dumps(block.get("input", {})), "tool"))
         if isinstance(data.get("stop_reason"), str):
             out.append(Finish(data["stop_reason"]))
         if isinstance(data.get("usage"), dict):

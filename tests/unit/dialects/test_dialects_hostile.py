@@ -147,3 +147,159 @@ def test_nameless_tool_converts_without_a_name(dialect: str) -> None:
         fns = body["tools"][0]["functionDeclarations"]
     assert all("name" not in f for f in fns), fns
     assert all(f.get("description") == "d" for f in fns), fns
+
+
+# One tool call, get_weather({"city": "Lisbon"}), as each dialect's wire carries it.
+_ARGS = '{"city": "Lisbon"}'
+
+
+def _sse(*docs: dict, events: bool = False) -> bytes:
+    out = b""
+    for d in docs:
+        head = f"event: {d['type']}\n".encode() if events else b""
+        out += head + b"data: " + json.dumps(d).encode() + b"\n\n"
+    return out
+
+
+_WIRE = {
+    ("openai-chat", True): _sse(
+        {"model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]},
+        {
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "c1",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": ""},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+        {
+            "model": "m",
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": _ARGS[:9]}}]}}
+            ],
+        },
+        {
+            "model": "m",
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": _ARGS[9:]}}]}}
+            ],
+        },
+        {"model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    )
+    + b"data: [DONE]\n\n",
+    ("openai-chat", False): json.dumps(
+        {
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "c1",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": _ARGS},
+                            }
+                        ],
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            ],
+        }
+    ).encode(),
+    ("anthropic-messages", True): _sse(
+        {
+            "type": "message_start",
+            "message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 5, "output_tokens": 1}},
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": ""},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": _ARGS[:9]},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": _ARGS[9:]},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}},
+        {"type": "message_stop"},
+        events=True,
+    ),
+    ("anthropic-messages", False): json.dumps(
+        {
+            "id": "msg_1",
+            "model": "m",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Lisbon"}}
+            ],
+            "stop_reason": "tool_use",
+        }
+    ).encode(),
+    ("gemini", False): json.dumps(
+        {
+            "modelVersion": "g",
+            "candidates": [
+                {
+                    "content": {
+                        "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Lisbon"}}}]
+                    },
+                    "finishReason": "STOP",
+                }
+            ],
+        }
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize(("dialect", "stream"), sorted(_WIRE))
+def test_one_tool_call_reads_the_same_in_every_dialect_and_mode(dialect: str, stream: bool) -> None:
+    d = get_dialect(dialect)
+    if stream:
+        p = d.stream_parser()
+        events = p.feed(_WIRE[(dialect, stream)]) + p.close()
+    else:
+        events = d.parse_response(_WIRE[(dialect, stream)])
+    assert not any(isinstance(e, Malformed) for e in events), events
+    tool = "".join(e.text for e in events if isinstance(e, Delta) and e.kind == "tool")
+    assert tool == "get_weather" + _ARGS
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_anthropic_tool_use_name_that_is_not_text_is_malformed(stream: bool) -> None:
+    block = {"type": "tool_use", "id": "t", "name": ["get_weather"], "input": {}}
+    d = get_dialect("anthropic-messages")
+    if stream:
+        events = d.stream_parser().feed(
+            _sse(
+                {"type": "content_block_start", "index": 0, "content_block": block},
+                {"type": "message_stop"},
+                events=True,
+            )
+        )
+    else:
+        events = d.parse_response(json.dumps({"model": "m", "content": [block]}).encode())
+    assert isinstance(events[-1], Malformed) and "not text" in events[-1].detail
