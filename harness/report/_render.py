@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,18 @@ def _env() -> jinja2.Environment:
     return env
 
 
+_RAW_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 @functools.cache
 def _plotly_js() -> str:
+    """plotly.js for inlining: it cannot close its <script>, and the few raw control characters in its
+    string literals are written as ``\\xNN`` escapes (the same string to JavaScript), so the page holds no raw
+    control characters at all."""
     from plotly.offline import get_plotlyjs
 
-    return str(get_plotlyjs()).replace("</script", "<\\/script")
+    text = str(get_plotlyjs()).replace("</script", "<\\/script")
+    return _RAW_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _safe_json(data: Any) -> str:

@@ -35,12 +35,6 @@ def test_cli_output_has_no_terminal_escapes(report: tuple[Path, str]) -> None:
     assert not _RAW.search(report[1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harness/report/_context.py::_excerpt shows answers and error details raw; it should pass "
-    "them through harness._text.terminal_safe(keep_newlines=True) so ESC/C1/bidi characters are visible "
-    "escapes in report.html (today 7 raw ones reach it)",
-)
 def test_report_files_carry_no_raw_control_or_bidi_characters(report: tuple[Path, str]) -> None:
     for path in sorted(report[0].glob("*")):
         if path.suffix in (".html", ".csv", ".json"):
