@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import count, error_info, read_common_headers, short
+from harness.dialects._common import count, error_info, loads, read_common_headers, short
 from harness.dialects._events import (
     Delta,
     Done,
@@ -120,7 +120,7 @@ class AnthropicStreamParser:
             if self._done:
                 break
             try:
-                data = json.loads(ev.data)
+                data = loads(ev.data)
             except ValueError:
                 out.append(Malformed(short(f"invalid JSON in {ev.event or 'event'}: {ev.data}", 120)))
                 self._done = True

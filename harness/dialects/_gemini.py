@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import count, error_info, read_common_headers, short
+from harness.dialects._common import count, error_info, loads, read_common_headers, short
 from harness.dialects._events import (
     Delta,
     Done,
@@ -116,7 +116,7 @@ class GeminiStreamParser:
             if self._done:
                 break
             try:
-                data = json.loads(ev.data)
+                data = loads(ev.data)
             except ValueError:
                 out.append(Malformed(short(f"invalid JSON in stream: {ev.data}", 120)))
                 self._done = True

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import count, error_info, read_common_headers, short
+from harness.dialects._common import count, error_info, loads, read_common_headers, short
 from harness.dialects._events import (
     Delta,
     Done,
@@ -171,7 +171,7 @@ class OpenAIStreamParser:
                 out.append(Done())
                 break
             try:
-                chunk = json.loads(data)
+                chunk = loads(data)
             except ValueError:
                 out.append(Malformed(short(f"invalid JSON in stream: {data}", 120)))
                 self._done = True

@@ -71,8 +71,9 @@ class _WorkerState:
             self.ship()
 
     def on_plan(self, environment: Environment, msg: Any, **_: Any) -> None:
-        from harness.client import HttpFaultLayer, make_http_client
+        from harness.client import HttpFaultLayer
         from harness.config import FaultSpec
+        from harness.load._gevent_transport import make_gevent_client
 
         plan = RunPlan.from_message(msg.data)
         scenario = plan.parsed_scenario()
@@ -81,7 +82,7 @@ class _WorkerState:
         def clock() -> float:
             return round(time.perf_counter() - offset, 6)
 
-        self.http_client = make_http_client(max_connections=max(100, scenario.load.users * 4))
+        self.http_client = make_gevent_client(max_connections=max(100, scenario.load.users * 4))
         self.layer = HttpFaultLayer(plan.seed)
         for f in plan.active_http_faults:
             self.layer.activate(f["fault_id"], f["endpoints"], FaultSpec.model_validate(f["spec"]))
@@ -109,6 +110,7 @@ class _WorkerState:
             worker=f"w{plan.index}",
         )
         ex.env = environment
+        _runner._quiet_gc()
         ex.go.set()  # the run clock is the master's: users wait for their intended times
         self.executor = ex
         self.user_cls.executor = ex
