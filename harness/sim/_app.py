@@ -85,23 +85,24 @@ class SimServer:
 
     async def _handle(self, req: Request, resp: Response) -> None:
         try:
-            await self._route(req, resp)
-        except Exception:  # EndpointRuntime.handle answers its own; this covers routing itself
+            target = self._route(req, resp)
+        except Exception:  # EndpointRuntime.handle answers its own errors; this covers routing
             _log.exception("simulator: unexpected error on %s %s", req.method, req.path)
-            if resp.started:
-                resp.abort()
-                return
-            body = json.dumps(
-                {"error": {"message": "internal error in the simulator", "type": "server_error"}}
-            )
-            resp.close_after = True
-            resp.send(500, [("content-type", "application/json")], body.encode())
+            if not resp.started:
+                body = {"error": {"message": "internal error in the simulator", "type": "server_error"}}
+                resp.close_after = True
+                resp.send(500, [("content-type", "application/json")], json.dumps(body).encode())
+            return
+        if target is not None:
+            rt, (op, arg) = target
+            await rt.handle(req, resp, op, arg)
 
-    async def _route(self, req: Request, resp: Response) -> None:
+    def _route(self, req: Request, resp: Response) -> tuple[EndpointRuntime, tuple[str, str]] | None:
+        """The endpoint and operation of a request, or None once it has been answered (404, healthz)."""
         path = req.path
         if path == "/healthz":
             resp.send(200, [("content-type", "text/plain")], b"ok\n")
-            return
+            return None
         name, _, rest = path[1:].partition("/")
         rt = self.runtimes.get(name)
         if rt is None:
@@ -109,15 +110,15 @@ class SimServer:
                 {"error": {"message": f"no simulated endpoint named {name!r}", "type": "not_found"}}
             )
             resp.send(404, [("content-type", "application/json")], body.encode())
-            return
+            return None
         route = rt.dialect.route(rt.ep, req.method, "/" + rest)
         if route is None:
             rid = f"req_{rt.rng.getrandbits(128):032x}"
             exc = SimHTTPError(404, "not_found", f"Invalid URL ({req.method} {path})")
             headers, body_b = rt.dialect.error(exc, rid)
-            resp.send(404, [*headers, *rt.dialect.id_headers(rid)], body_b)
-            return
-        await rt.handle(req, resp, *route)
+            resp.send(404, [*headers, *rt.id_headers(rid)], body_b)
+            return None
+        return rt, route
 
 
 class SimThread:

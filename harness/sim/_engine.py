@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from harness.sim._answer import make_plan, prompt_tokens
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
-from harness.sim._limits import CapacityGate, TokenBucket
+from harness.sim._limits import CapacityGate, TokenBucket, WindowCounter
 from harness.sim.handlers import Ctx, SimHTTPError, dialect_for
 
 if TYPE_CHECKING:
@@ -30,9 +30,15 @@ if TYPE_CHECKING:
     from harness.sim.config import SimEndpoint
     from harness.sim.handlers import StreamEncoder
 
-__all__ = ["EndpointRuntime"]
+__all__ = ["NOMINAL_RPM", "NOMINAL_TPM", "EndpointRuntime"]
 
 _log = logging.getLogger("harness.sim")
+
+NOMINAL_RPM = 100_000
+"""Requests per minute advertised (and counted down, never enforced) when no ``rpm_limit`` is set."""
+NOMINAL_TPM = 100_000_000
+"""Tokens per minute advertised (and counted down, never enforced) when no ``tpm_limit`` is set."""
+_ID_HEADER_NAMES = frozenset({"x-request-id", "request-id", "apim-request-id"})
 
 _ERROR_KIND = {
     400: ("bad_request", "The request was invalid."),
@@ -190,6 +196,18 @@ class EndpointRuntime:
         now = time.monotonic()
         self.rpm = TokenBucket(b.rpm_limit / share, b.rate_limit_window_s, now) if b.rpm_limit else None
         self.tpm = TokenBucket(b.tpm_limit / share, b.rate_limit_window_s, now) if b.tpm_limit else None
+        # What the rate-limit headers report: the enforced buckets, or nominal limits that are only
+        # counted per window (so the headers look like a real API's); nothing when the headers are off.
+        self.nominal_rpm: WindowCounter | None = None
+        self.nominal_tpm: WindowCounter | None = None
+        if b.send_ratelimit_headers and self.rpm is None:
+            self.nominal_rpm = WindowCounter(NOMINAL_RPM, b.rate_limit_window_s, now)
+        if b.send_ratelimit_headers and self.tpm is None:
+            self.nominal_tpm = WindowCounter(NOMINAL_TPM, b.rate_limit_window_s, now)
+        self.rl_rpm = self.rpm or self.nominal_rpm
+        self.rl_tpm = self.tpm or self.nominal_tpm
+        self.send_rl = b.send_ratelimit_headers
+        self.send_id = b.send_request_id
         self.gt = gt
         cum = 0.0
         self.error_table: list[tuple[float, int]] = []
@@ -201,11 +219,20 @@ class EndpointRuntime:
         self.chunks = 0
 
     # ------------------------------------------------------------------------------------------
+    def id_headers(self, rid: str) -> list[tuple[str, str]]:
+        """The dialect's request-id header, unless ``send_request_id`` is off."""
+        return self.dialect.id_headers(rid) if self.send_id else []
+
+    def _rl_headers(self, now: float, wall: float) -> list[tuple[str, str]]:
+        if not self.send_rl:
+            return []
+        return self.dialect.ratelimit_headers(self.rl_rpm, self.rl_tpm, now, wall)
+
     def _send_error(
         self, resp: Response, exc: SimHTTPError, rid: str, extra: list[tuple[str, str]] | None = None
     ) -> None:
         headers, body = self.dialect.error(exc, rid)
-        headers.extend(self.dialect.id_headers(rid))
+        headers.extend(self.id_headers(rid))
         if extra:
             headers.extend(extra)
         if not resp.started:
@@ -228,7 +255,9 @@ class EndpointRuntime:
         try:
             await self._handle(req, resp, op, arg, rid, rec)
         except SimHTTPError as exc:
-            self._send_error(resp, exc, rid)
+            # every answer past the key check carries the rate-limit headers, refusals too
+            rl = self._rl_headers(time.monotonic(), time.time()) if exc.status != 401 else None
+            self._send_error(resp, exc, rid, rl)
         except Exception:
             # a bug in the simulator must still look like the vendor: its 500 envelope, its request id
             _log.exception(
@@ -256,7 +285,7 @@ class EndpointRuntime:
         b = self.b
         d.check_auth(self.ep, req)
         if op == "models":
-            resp.send(200, [("content-type", "application/json"), *d.id_headers(rid)], d.models(self.ep))
+            resp.send(200, [("content-type", "application/json"), *self.id_headers(rid)], d.models(self.ep))
             return
         try:
             body = json.loads(req.body) if req.body else None
@@ -267,9 +296,9 @@ class EndpointRuntime:
         parsed = d.parse(self.ep, req, body, arg)
         if op == "count":
             n = prompt_tokens(parsed.prompt)
-            resp.send(
-                200, [("content-type", "application/json"), *d.id_headers(rid)], b'{"input_tokens":%d}' % n
-            )
+            headers = [("content-type", "application/json"), *self.id_headers(rid)]
+            headers += self._rl_headers(time.monotonic(), time.time())
+            resp.send(200, headers, b'{"input_tokens":%d}' % n)
             return
         plan = make_plan(
             parsed.prompt,
@@ -303,7 +332,7 @@ class EndpointRuntime:
                     f"Limit {int(limit.limit_per_min)}. Please try again in {math.ceil(wait * 1000)}ms."
                 )
                 extra = [
-                    *d.ratelimit_headers(self.rpm, self.tpm, now, wall),
+                    *self._rl_headers(now, wall),
                     ("retry-after", str(max(1, math.ceil(wait)))),
                     ("retry-after-ms", str(max(1, math.ceil(wait * 1000)))),
                 ]
@@ -313,7 +342,11 @@ class EndpointRuntime:
                 self.rpm.take(1, now)
             if self.tpm is not None:
                 self.tpm.take(cost, now)
-        rl_headers = d.ratelimit_headers(self.rpm, self.tpm, now, wall)
+        if self.nominal_rpm is not None:
+            self.nominal_rpm.take(1, now)
+        if self.nominal_tpm is not None:
+            self.nominal_tpm.take(plan.prompt_tokens + plan.completion_tokens, now)
+        rl_headers = self._rl_headers(now, wall)
         # --- per-request draws, all from one request RNG (deterministic in arrival order) ---------
         rng = random.Random(self.rng.getrandbits(64))
         u_err = rng.random()
@@ -358,7 +391,10 @@ class EndpointRuntime:
             if rec is not None:
                 rec.t_admitted = t_adm
             ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage)
-            headers = [*d.id_headers(rid), *d.extra_headers(ctx), *rl_headers]
+            extra = d.extra_headers(ctx)
+            if not self.send_id:
+                extra = [h for h in extra if h[0] not in _ID_HEADER_NAMES]
+            headers = [*self.id_headers(rid), *extra, *rl_headers]
             gap_s = b.tokens_per_chunk / b.tokens_per_s
             if not parsed.stream:
                 total = ttft_s + stall_s

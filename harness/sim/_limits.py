@@ -1,4 +1,5 @@
-"""Capacity with a bounded queue in front, and continuously refilled token buckets for RPM / TPM."""
+"""Capacity with a bounded queue in front, continuously refilled token buckets for RPM / TPM, and
+fixed-window counters for the nominal limits advertised when none is enforced."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import collections
 import contextlib
 import math
 
-__all__ = ["CapacityGate", "TokenBucket", "go_duration"]
+__all__ = ["CapacityGate", "TokenBucket", "WindowCounter", "go_duration"]
 
 
 class TokenBucket:
@@ -47,6 +48,40 @@ class TokenBucket:
         """Seconds until the bucket is full again."""
         self._refill(now)
         return (self.capacity - self.level) / self.rate_per_s
+
+
+class WindowCounter(TokenBucket):
+    """A limit that is only counted, never enforced: ``take`` adds to the use of the current fixed
+    window of ``window_s``; ``remaining`` falls within a window and is full again at its end (what the
+    rate-limit headers of a real API show a light user)."""
+
+    __slots__ = ("used", "window_end", "window_s")
+
+    def __init__(self, limit_per_min: float, window_s: float, now: float) -> None:
+        super().__init__(limit_per_min, window_s, now)
+        self.window_s = window_s
+        self.window_end = now + window_s
+        self.used = 0.0
+
+    def _roll(self, now: float) -> None:
+        if now >= self.window_end:
+            self.window_end += self.window_s * (1 + (now - self.window_end) // self.window_s)
+            self.used = 0.0
+
+    def wait_s(self, cost: float, now: float) -> float:
+        return 0.0
+
+    def take(self, cost: float, now: float) -> None:
+        self._roll(now)
+        self.used += cost
+
+    def remaining(self, now: float) -> int:
+        self._roll(now)
+        return max(0, int(self.capacity - self.used))
+
+    def reset_s(self, now: float) -> float:
+        self._roll(now)
+        return self.window_end - now
 
 
 def go_duration(seconds: float) -> str:

@@ -81,6 +81,22 @@ class SimBehaviour(UserModel):
         le=3600,
         description="bucket depth in seconds of the limit: bursts up to limit·window_s/60 pass at once",
     )
+    # --- observability (what the answers tell the client) -------------------------------------
+    send_ratelimit_headers: bool = Field(
+        True,
+        description="send the dialect's rate-limit headers on every answer past the key check (OpenAI "
+        "x-ratelimit-limit|remaining|reset-requests|tokens with Go-duration resets; Anthropic "
+        "anthropic-ratelimit-requests|tokens-limit|remaining|reset with RFC 3339 resets). Without "
+        "rpm_limit / tpm_limit a nominal 100,000 requests / 100,000,000 tokens per minute is advertised, "
+        "its remaining count falling within each rate_limit_window_s and full again after it, never "
+        "enforced. False: none (429s still carry retry-after)",
+    )
+    send_request_id: bool = Field(
+        True,
+        description="send the request-id header (OpenAI/Azure x-request-id, also Azure apim-request-id; "
+        "Anthropic request-id); False: a vendor with poor observability (the Anthropic error body keeps "
+        "its request_id field)",
+    )
     # --- background errors and stream failures ------------------------------------------------
     error_rates: dict[int, float] = Field(
         default_factory=dict,

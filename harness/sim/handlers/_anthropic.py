@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,12 @@ def _block_text(content: Any) -> tuple[str, bool]:
 
 
 def _rfc3339(wall: float) -> str:
-    return dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return _rfc3339_s(int(wall))
+
+
+@functools.lru_cache(maxsize=256)
+def _rfc3339_s(wall_s: int) -> str:  # resets repeat within a window: format each second once
+    return dt.datetime.fromtimestamp(wall_s, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class _MsgEncoder(StreamEncoder):

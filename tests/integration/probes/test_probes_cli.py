@@ -70,8 +70,13 @@ def test_table_json_and_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_strict_exits_3_on_a_failed_probe(tmp_path: Path) -> None:
-    # the "fast" preset sends no rate-limit headers: that probe fails
-    res = CliRunner().invoke(probe, [str(scenario(tmp_path)), "--overlong-tokens", "0", "--strict"])
+    # a sim profile that sends no rate-limit headers (a vendor with poor observability): that probe fails
+    path = scenario(tmp_path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["sim_profiles"] = {"quiet": {"send_ratelimit_headers": False}}
+    doc["endpoints"][0]["sim"] = "quiet"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    res = CliRunner().invoke(probe, [str(path), "--overlong-tokens", "0", "--strict"])
     assert res.exit_code == 3, res.output
     assert "ratelimit_headers" in res.output
 

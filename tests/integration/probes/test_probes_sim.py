@@ -48,6 +48,19 @@ def sim():
             api_key=KEY,
             behaviour=SimBehaviour(ttft_ms=5, ttft_jitter_ms=0, tokens_per_s=4000),
         ),
+        SimEndpoint(
+            name="quiet",
+            dialect="anthropic-messages",
+            model="claude-sim",
+            api_key=KEY,
+            behaviour=SimBehaviour(
+                ttft_ms=5,
+                ttft_jitter_ms=0,
+                tokens_per_s=4000,
+                send_ratelimit_headers=False,
+                send_request_id=False,
+            ),
+        ),
     ]
     with serve_in_thread(SimConfig(seed=3, endpoints=eps)) as s:
         yield s
@@ -87,10 +100,18 @@ def test_sim_accepting_any_key_fails_the_bad_key_probe(sim, client) -> None:
     assert bad.passed is False and bad.status == 200 and "ACCEPTED a wrong key" in bad.observed
 
 
-def test_sim_without_rate_limits_fails_the_ratelimit_header_probe(sim, client) -> None:
+def test_sim_without_rate_limits_still_advertises_them_like_the_real_api(sim, client) -> None:
     results = run_probes(_targets(sim, {"no-limits": "anthropic-messages"}), client, options=OPTS)
     rl = next(r for r in results if r.probe == "ratelimit_headers")
-    assert rl.passed is False and rl.layer == "Observability"
+    assert rl.passed is True and "anthropic-ratelimit-requests-remaining" in rl.observed
+
+
+def test_sim_with_observability_knobs_off_fails_those_probes(sim, client) -> None:
+    opts = ProbeOptions(overlong_tokens=0, timeout_s=5, answer_timeout_s=10)
+    results = run_probes(_targets(sim, {"quiet": "anthropic-messages"}), client, options=opts)
+    failed = {r.probe for r in results if r.passed is False}
+    assert failed == {"ratelimit_headers", "request_id"}
+    assert all(r.layer == "Observability" for r in results if r.probe in failed)
 
 
 def test_probes_go_through_the_proxy_address(sim, client) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from harness.sim._limits import CapacityGate, TokenBucket, go_duration
+from harness.sim._limits import CapacityGate, TokenBucket, WindowCounter, go_duration
 
 
 def test_bucket_refills_continuously() -> None:
@@ -19,6 +19,18 @@ def test_bucket_refills_continuously() -> None:
     assert b.remaining(0.05) == 0
     assert b.wait_s(1, 0.1) == 0
     assert b.reset_s(0.1) == pytest.approx(0.9)
+
+
+def test_window_counter_counts_down_within_a_window_and_never_refuses() -> None:
+    c = WindowCounter(1_000, window_s=60.0, now=100.0)
+    assert (c.remaining(100.0), c.reset_s(100.0)) == (1_000, 60.0)
+    c.take(1, 100.0)
+    c.take(1, 130.0)  # no refill within the window
+    assert c.remaining(130.0) == 998 and c.reset_s(130.0) == pytest.approx(30.0)
+    c.take(5_000, 131.0)
+    assert c.remaining(131.0) == 0 and c.wait_s(1, 131.0) == 0  # only counted, never enforced
+    assert c.remaining(160.0) == 1_000 and c.reset_s(160.0) == pytest.approx(60.0)  # a new window
+    assert c.reset_s(410.0) == pytest.approx(50.0)  # windows stay aligned after idle time (400..460)
 
 
 @pytest.mark.parametrize(
