@@ -2,7 +2,8 @@
 
 Prints ``name dialect base_url`` per endpoint once listening (with ``--workers N``: once all N
 processes are listening on the shared port), then serves until SIGTERM/SIGINT (exit 0).
-A bad config file prints one line per problem on stderr and exits 2.
+A bad config file prints one line per problem on stderr and exits 2. A ``--host`` that is not a
+loopback address (127.0.0.0/8, ::1, ``localhost``) prints a WARNING line on stderr before binding.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import ctypes
 import gc
 import importlib.util
+import ipaddress
 import signal
 import subprocess
 import sys
@@ -26,7 +28,17 @@ from harness._errors import ConfigError
 from harness.sim._app import SimServer
 from harness.sim.config import SimConfig
 
-__all__ = ["load_config", "main"]
+__all__ = ["is_loopback", "load_config", "main"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, also in brackets)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -141,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.uvloop and importlib.util.find_spec("uvloop") is None:
         print("--uvloop needs the uvloop package (pip install uvloop)", file=sys.stderr)
         return 2
+    if not is_loopback(args.host) and args.worker_index == 0:
+        print(
+            f"WARNING: the simulator will listen on {args.host}, not loopback: anyone who can reach it can "
+            "send it requests (its endpoints accept any non-empty key unless api_key is set).",
+            file=sys.stderr,
+            flush=True,
+        )
     reuse = args.reuse_port or args.workers > 1
     try:
         server = SimServer(

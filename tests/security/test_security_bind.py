@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from harness.faults import ToxiproxyClient, serve_proxy_in_thread
 from harness.sim import SimConfig, SimEndpoint, serve_in_thread
 
@@ -106,11 +104,6 @@ def test_locust_master_warns_off_loopback_and_not_on_loopback() -> None:
     assert quiet.returncode == 2 and "WARNING" not in quiet.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap in harness/sim/__main__.py::main (and `bakeoff sim`): no warning when --host is not "
-    "loopback; it should print a WARNING line on stderr before binding, like harness/faults/__main__.py",
-)
 def test_simulator_warns_off_loopback(tmp_path: Path) -> None:
     proc = _run("harness.sim", "--config", str(_sim_config(tmp_path)), "--host", OFF_LOOPBACK, "--port", "0")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr

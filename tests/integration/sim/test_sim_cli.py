@@ -22,10 +22,11 @@ def test_cli_serves_and_stops(tmp_path: Path) -> None:
     p = subprocess.Popen(
         [sys.executable, "-m", "harness.sim", "--config", str(cfg), "--port", "0", "--ground-truth", str(gt)],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert p.stdout is not None
+        assert p.stdout is not None and p.stderr is not None
         lines = [p.stdout.readline().strip() for _ in range(3)]
         port = int(lines[0].split(":")[2].split("/")[0])
         assert lines == [
@@ -43,11 +44,15 @@ def test_cli_serves_and_stops(tmp_path: Path) -> None:
         assert "4" in r.json()["choices"][0]["message"]["content"]
         p.send_signal(signal.SIGTERM)
         assert p.wait(10) == 0
+        assert "WARNING" not in p.stderr.read()  # loopback by default: nothing to warn about
         assert gt.read_text().count("\n") == 1
     finally:
         if p.poll() is None:
             p.kill()
             p.wait(5)
+        for stream in (p.stdout, p.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_cli_bad_config_exits_2(tmp_path: Path) -> None:
