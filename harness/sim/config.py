@@ -15,6 +15,16 @@ A config file is YAML::
         behaviour: {ttft_ms: 400, tokens_per_s: 50, capacity: 8, overload_status: 529,
                     error_rates: {500: 0.01}, midstream_close_rate: 0.02,
                     max_context_tokens: 200000}
+      - name: vendor-c                # a vendor that tells the client little
+        dialect: openai-chat
+        model: gpt-sim-small
+        behaviour: {send_ratelimit_headers: false, send_request_id: false}
+
+Realism by default: a context window of 128,000 tokens (``max_context_tokens``; the presets keep a
+realistic one, 128k or 200k; ``null`` turns it off), the dialect's rate-limit headers on every answer
+(nominal limits, counted but never enforced, when ``rpm_limit`` / ``tpm_limit`` are not set) and its
+request-id header. Turn ``send_ratelimit_headers`` / ``send_request_id`` off to play a vendor with poor
+observability; ``bakeoff probe`` then fails its ratelimit_headers / request_id probes.
 
 Determinism: the same seed and prompt give the same answer text and the same usage. Timing, error and
 failure draws come from one stream per endpoint seeded by ``seed`` and the endpoint name, consumed in

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 import harness.sim
+import harness.sim.config
 from harness._errors import ConfigError
 from harness.sim import PRESETS, SimBehaviour, SimConfig, SimEndpoint
 from harness.sim.__main__ import load_config
@@ -79,3 +81,16 @@ def test_load_config_reports_each_problem(tmp_path: Path) -> None:
         load_config(f)
     f.write_text("seed: 2\nendpoints:\n  - {name: a, dialect: azure-openai, model: dep, behaviour: fast}\n")
     assert load_config(f).endpoints[0].behaviour == PRESETS["fast"]
+
+
+def test_the_documented_example_config_is_valid() -> None:
+    doc = str(harness.sim.config.__doc__)
+    example = doc.split("::", 1)[1].split("\n\n")[1]
+    cfg = SimConfig.model_validate(yaml.safe_load(example))
+    by = {ep.name: ep.behaviour for ep in cfg.endpoints}
+    assert by["vendor-b"].max_context_tokens == 200_000
+    assert not by["vendor-c"].send_ratelimit_headers and not by["vendor-c"].send_request_id
+    assert by["vendor-a"] == PRESETS["fast"]
+    fields = SimBehaviour.model_fields
+    for name in ("max_context_tokens", "send_ratelimit_headers", "send_request_id"):
+        assert fields[name].description, name
