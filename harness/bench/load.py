@@ -1,7 +1,7 @@
 """bakeoff's load path against a bare Locust FastHttpUser, on the same simulator (GitHub issue 6).
 
     python -m harness.bench.load [--users 64] [--streams 400] [--rates 330,450,550] [--seconds 6]
-                                 [--transport httpx,gevent,gevent+orjson+gc] [--transport-only] [--rt 20]
+                                 [--transport httpx,gevent] [--transport-only] [--rt 20]
 
 One invocation, one simulator process (``python -m harness.sim --ground-truth``; uvloop if installed)
 pinned to CPU 0 and every load process pinned to CPU 1 of this 2-core box, so the two never compete for a
@@ -27,13 +27,11 @@ at import; this driver never imports it). Phases:
     rate whose accuracy holds as in (b) and whose schedule lag p99 stays ≤ 5 ms. Target ≥ 330 req/s
     (3 × GuideLLM's 110).
 
-Transports: ``httpx`` is ``make_http_client()`` (httpcore); ``gevent`` is
-``harness.load._gevent_transport.make_gevent_client()``; ``gevent-std`` is that transport under a stock
-``httpx.Client``. ``+tweak`` applies a change to code this benchmark does not own, by wrapping, so it can
-be measured before anyone edits the module: ``orjson`` (SSE chunk JSON decoded with orjson in
-harness/dialects/_openai.py), ``gc`` (``gc.freeze()`` + higher thresholds once users are spawned,
-harness/load/_runner.py), ``nostats`` (no Locust request event per record), ``noparse`` (a free parser:
-a bound, not a proposal).
+Transports: ``gevent`` is the load default, ``harness.load._gevent_transport.make_gevent_client()``;
+``httpx`` is ``harness.client.make_http_client()`` (httpcore), the client for everything but load;
+``gevent-std`` is the gevent transport under a stock ``httpx.Client``. ``+tweak`` measures a change by
+wrapping: ``nostats`` (no Locust request event per record), ``noparse`` (a free SSE parser: a bound, not a
+proposal). The child processes live in ``harness.load._bench_child`` (Locust is imported only there).
 
 Only requests dispatched (rates: completed) after a warm-up window count, so connection set-up and ramp-up
 are excluded the same way for every variant.
@@ -182,7 +180,7 @@ def _run_child(sim: _Sim, tmp: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """Start one load subprocess, sample CPU over its measured window, return what it reports."""
     out = tmp / f"child-{time.monotonic_ns()}.json"
     spec = {**spec, "out": str(out), "records": str(tmp / f"records-{time.monotonic_ns()}.jsonl")}
-    cmd = [sys.executable, "-m", "harness.bench.load", "--child", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "harness.load._bench_child", json.dumps(spec)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)  # noqa: S603 - our module
     _pin(proc.pid, 1)
     assert proc.stdout is not None
@@ -281,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warm", type=float, default=1.5, help="excluded start of each run, s")
     ap.add_argument(
         "--transport",
-        default="httpx,gevent,gevent+orjson+gc",
+        default="httpx,gevent",
         help="bakeoff client variants to measure (see the module docstring)",
     )
     ap.add_argument(
@@ -292,11 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-uvloop", action="store_true", help="run the simulator on plain asyncio")
     ap.add_argument("--nice", type=int, default=-15, help="nice value of the simulator and load (root)")
     ap.add_argument("--rt", type=int, default=20, help="SCHED_RR priority (root); 0 = use --nice instead")
-    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--phases", default="abc", help="which phases to run (subset of abc)")
     args = ap.parse_args(argv)
-    if args.child is not None:
-        return _child(json.loads(args.child))
     _PRIORITY.update(nice=args.nice, rt=args.rt)
     transports = [t.strip() for t in args.transport.split(",") if t.strip()]
     rates = [float(x) for x in args.rates.split(",") if x.strip()]
@@ -423,220 +418,6 @@ def _print_table(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
         "coal = streams where two chunks arrived in one read (left out of the gap column); "
         "lag = dispatch − intended"
     )
-
-
-# --------------------------------------------------------------------------------------------------
-# child side: one load process (imports Locust first; it monkey-patches with gevent)
-# --------------------------------------------------------------------------------------------------
-def _child(spec: dict[str, Any]) -> int:
-    # A dedicated benchmark subprocess: Locust must be imported here before anything else so that its
-    # gevent monkey-patching takes effect; no other process of the benchmark imports it.
-    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]  # see harness/load/_runner.py
-    import locust  # noqa: F401
-
-    result = _child_bare(spec) if spec["kind"] in ("bare", "transport") else _child_bakeoff(spec)
-    Path(spec["out"]).write_text(json.dumps(result))
-    return 0
-
-
-def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
-    import gevent
-    import gevent.event
-    from locust import task
-    from locust.contrib.fasthttp import FastHttpUser
-    from locust.env import Environment
-
-    from harness.config import Endpoint, PromptItem
-    from harness.dialects import get_dialect
-
-    url: str = spec["url"]
-    users: int = spec["users"]
-    # the very request bakeoff sends (same body and headers), so the simulator does the same work
-    endpoint = Endpoint.model_validate(_endpoint(url))
-    req = get_dialect("openai-chat").build_request(
-        endpoint, PromptItem.model_validate(_PROMPT), base_url=url, api_key="k", stream=True
-    )
-    body = req.body
-    headers = dict(req.headers)
-    path = "/" + req.url.split("/", 3)[3]
-    host = "/".join(url.split("/", 3)[:3])
-    go = gevent.event.Event()
-    state = {"done": 0, "stop": False}
-    client: Any = None
-    if spec["kind"] == "transport":  # the gevent transport alone: raw bytes as they arrive, no parsing
-        from harness.load._gevent_transport import make_gevent_client
-
-        client = make_gevent_client(max_connections=users * 2 + 16)
-
-    class Bare(FastHttpUser):
-        wait_time = staticmethod(lambda: 0.0)
-        concurrency = 1
-        max_retries = 0
-        network_timeout = 60.0
-        connection_timeout = 60.0
-
-        @task
-        def work(self) -> None:
-            go.wait()
-            while client is not None and not state["stop"]:
-                with client.stream("POST", req.url, content=body, headers=headers) as r:
-                    for _ in r.iter_raw():
-                        pass
-                state["done"] += 1
-            while not state["stop"]:
-                resp = self.client.post(path, data=body, headers=headers, stream=True)  # type: ignore[arg-type]
-                raw = resp._response
-                if raw is None:
-                    continue
-                while raw.readline(b"\n"):  # each SSE line as it arrives; "" at the end of the body
-                    pass
-                state["done"] += 1
-            gevent.sleep(3600)
-
-    Bare.host = host
-    env = Environment(user_classes=[Bare], catch_exceptions=True)
-    runner = env.create_local_runner()
-    runner.start(users, spawn_rate=100, wait=False)
-    while runner.user_count < users:
-        gevent.sleep(0.02)
-    gevent.sleep(0.1)
-    t_go = time.monotonic()
-    print(f"go {t_go}", flush=True)
-    go.set()
-    gevent.sleep(max(0.0, t_go + spec["warm"] - time.monotonic()))
-    n0 = state["done"]
-    gevent.sleep(max(0.0, t_go + spec["seconds"] - time.monotonic()))
-    n1 = state["done"]
-    state["stop"] = True
-    runner.quit()
-    fails = sum(e.occurrences for e in env.stats.errors.values())
-    return {"rps": (n1 - n0) / (spec["seconds"] - spec["warm"]), "errors": fails}
-
-
-def _apply_tweaks(tweaks: list[str], execution: Any) -> None:
-    """Proposed changes to code this benchmark does not own, applied by wrapping so they can be measured
-    before anyone edits the real modules (``--transport gevent+orjson+gc``; see the module docstring)."""
-    import gc
-    import types
-
-    for tweak in tweaks:
-        if tweak == "orjson":  # harness/dialects/_openai.py: decode each SSE chunk with orjson
-            import json as std_json
-
-            import orjson
-
-            from harness.dialects import _openai
-
-            _openai.json = types.SimpleNamespace(loads=orjson.loads, dumps=std_json.dumps)  # type: ignore[assignment,attr-defined]
-        elif tweak == "gc":  # harness/load/_runner.py: freeze start-up objects, collect young gens less often
-            orig = execution._reset_clock
-
-            def frozen(orig: Any = orig) -> None:
-                gc.collect()
-                gc.freeze()
-                gc.set_threshold(20000, 50, 1000)
-                orig()
-
-            execution._reset_clock = frozen
-        elif tweak == "noparse":  # bound: the attempt path with a free SSE/JSON parser (not a proposal)
-            from harness.dialects import Delta, Done
-            from harness.dialects._openai import OpenAIStreamParser
-
-            def feed(self: Any, data: bytes) -> list[Any]:
-                return [Delta("x", "output"), Done()] if b"[DONE]" in data else [Delta("x", "output")]
-
-            OpenAIStreamParser.feed = feed  # type: ignore[method-assign]
-        elif tweak == "nostats":  # harness/load/_runner.py: skip Locust's own stats (records are the truth)
-            from harness.load._runner import LoadExecutor
-
-            LoadExecutor._emit = lambda self, record: self.emit(record)  # type: ignore[method-assign]
-        else:
-            raise SystemExit(f"unknown tweak {tweak!r}")
-
-
-def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
-    import gevent
-
-    from harness.load._local import LocalExecution
-    from harness.load._plan import RunPlan
-    from harness.record import JsonlWriter, RequestRecord
-
-    url: str = spec["url"]
-    users: int = spec["users"]
-    seconds: float = spec["seconds"]
-    load: dict[str, Any] = {"model": spec["model"], "users": users, "duration": seconds, "grace": 5}
-    if spec["model"] == "closed":
-        # stagger the starts over one stream's length, so the closed loops stay spread out in time
-        load["spawn_rate"] = users / spec.get("cycle_s", 0.5)
-    else:
-        load.update(arrival="poisson", rate=spec["rate"])
-    endpoint = _endpoint(url)
-    scenario = {
-        "name": "bench",
-        "seed": 1,
-        "prompts": "inline.jsonl",
-        "endpoints": [endpoint],
-        "contenders": [{"name": "bench", "primary": "sim"}],
-        "load": load,
-    }
-    plan = RunPlan(
-        run_id="bench",
-        seed=1,
-        scenario=scenario,
-        prompts=[_PROMPT],
-        prices={"sim": {}},
-        base_urls={"sim": url},
-        connect_to={},
-    )
-    writer = JsonlWriter(Path(spec["records"]))
-
-    def emit(rec: RequestRecord) -> None:
-        writer.write(rec.to_dict())
-
-    execution = LocalExecution(plan, emit=emit, api_keys={"sim": "k"}, max_connections=users * 2 + 16)
-    transport, *tweaks = spec.get("transport", "httpx").split("+")
-    if transport in ("gevent", "gevent-std"):
-        from harness.load._gevent_transport import GeventTransport, make_gevent_client
-
-        execution.http_client.close()
-        execution.http_client = make_gevent_client(max_connections=users * 2 + 16)
-        if transport == "gevent-std":  # the transport under a stock httpx.Client (for comparison)
-            import httpx
-
-            execution.http_client = httpx.Client(
-                transport=GeventTransport(True, users * 2 + 16),
-                trust_env=False,
-                timeout=None,  # noqa: S113 - every request passes its own per-phase timeouts
-                headers={"accept-encoding": "identity", "user-agent": "bakeoff"},
-            )
-    _apply_tweaks(tweaks, execution)
-    execution.start()
-
-    def announce() -> None:
-        print(f"go {time.monotonic()}", flush=True)
-
-    assert execution.executor is not None
-    orig_ready = execution._reset_clock
-
-    def on_ready() -> None:
-        orig_ready()
-        announce()
-
-    execution._reset_clock = on_ready  # type: ignore[method-assign]
-    prof: Any = None
-    if spec.get("profile"):
-        import cProfile
-
-        prof = cProfile.Profile()
-        prof.enable()
-    ended = execution.run(deadline=lambda: seconds + 5.0, aborted=lambda: False)
-    if prof is not None:
-        prof.disable()
-        prof.dump_stats(spec["profile"])
-    execution.close()
-    writer.close()
-    gevent.sleep(0)
-    return {"ended": ended, "records": spec["records"]}
 
 
 if __name__ == "__main__":
