@@ -14,6 +14,7 @@ import datetime as dt
 import platform
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -44,10 +45,42 @@ from harness.record import (
 __all__ = ["RunResult", "run_scenario"]
 
 
+class _Interrupted(Exception):
+    """Ctrl-C arrived before the load phase started: skip to cleanup."""
+
+
 @dataclass
 class _SignalState:
+    """What Ctrl-C / SIGTERM asked for: the first stops the run gracefully, the second aborts."""
+
+    grace: float
+    message: Callable[[str], None]
     signals: int = 0
-    stop_at: float | None = None
+    stop_at: float | None = None  # perf_counter time of the first signal
+    execution: Any = None
+
+    def on_signal(self, *_: Any) -> None:
+        self.signals += 1
+        ex = self.execution
+        if self.signals == 1:
+            self.stop_at = time.perf_counter()
+            if ex is None:
+                self.message(
+                    "stopping: the run has not started its load yet; cleaning up (Ctrl-C again to abort)"
+                )
+                return
+            ex.stop()
+            self.message(
+                f"stopping: waiting up to {self.grace:.0f} s for {ex.in_flight} in-flight requests "
+                "(Ctrl-C again to abort now)"
+            )
+        else:
+            self.message("aborting now; records written so far are kept")
+
+    @staticmethod
+    def t0_offset(clock: Callable[[], float]) -> float:
+        """perf_counter time of run-clock zero."""
+        return time.perf_counter() - clock()
 
 
 @dataclass
@@ -216,6 +249,13 @@ def run_scenario(
     ended = "error"
     timeline: FaultTimeline | None = None
     execution: Any = None
+    state = _SignalState(grace=load.grace, message=lambda text: progress.message(text, always=True))
+    # From here on Ctrl-C and SIGTERM never raise: the first stops the run (start-up included) and lets
+    # in-flight requests finish; the second drops them. Cleanup and the records always complete.
+    handlers = [
+        gevent.signal_handler(signal.SIGINT, state.on_signal),
+        gevent.signal_handler(signal.SIGTERM, state.on_signal),
+    ]
     try:
         progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
         stack.start()
@@ -233,7 +273,7 @@ def run_scenario(
         manifest["duration_s"] = run_end
         write_manifest(run_dir, manifest)
         _write_inputs(resolved, run_dir)
-        if probes:
+        if probes and not state.signals:
             progress.message("probing every endpoint (bad key, malformed input, headers, TLS)")
             _probe(resolved, stack, run_id, run_dir)
 
@@ -294,43 +334,24 @@ def run_scenario(
         progress.active_faults = timeline.active
         progress.in_flight = execution.in_flight_of
         progress.set_primaries({c.name: c.primary for c in sc.contenders})
-        state = _SignalState()
+        state.execution = execution
+        if state.signals:
+            raise _Interrupted
+        execution.start()
+        tl = gevent.spawn(timeline.run, lambda: execution.stopping)
+        run_clock = clock
 
-        def on_signal(*_: Any) -> None:
-            state.signals += 1
-            if state.signals == 1:
-                state.stop_at = clock()
-                execution.stop()
-                progress.message(
-                    f"stopping: waiting up to {load.grace:.0f} s for {execution.in_flight} "
-                    "in-flight requests (Ctrl-C again to abort now)",
-                    always=True,
-                )
-            else:
-                progress.message("aborting now; records written so far are kept", always=True)
+        def deadline() -> float:
+            planned = run_end + load.grace
+            if state.stop_at is None:
+                return planned
+            return min(planned, state.stop_at - state.t0_offset(run_clock) + load.grace)
 
-        handlers = [
-            gevent.signal_handler(signal.SIGINT, on_signal),
-            gevent.signal_handler(signal.SIGTERM, on_signal),
-        ]
-        try:
-            execution.start()
-            tl = gevent.spawn(timeline.run, lambda: execution.stopping)
-
-            def deadline() -> float:
-                planned = run_end + load.grace
-                return min(planned, state.stop_at + load.grace) if state.stop_at is not None else planned
-
-            ended = execution.run(
-                deadline=deadline, aborted=lambda: state.signals >= 2, on_tick=progress.tick
-            )
-            if state.signals:
-                ended = "interrupted" if ended != "aborted" else "aborted"
-            execution.stop()
-            tl.kill(block=True, timeout=5)
-        finally:
-            for h in handlers:
-                h.cancel()
+        ended = execution.run(deadline=deadline, aborted=lambda: state.signals >= 2, on_tick=progress.tick)
+        if state.signals:
+            ended = "interrupted" if ended != "aborted" else "aborted"
+        execution.stop()
+        tl.kill(block=True, timeout=5)
         for contender, reason in execution.stopped_reasons().items():
             problems.append(f"contender {contender} stopped early: {reason}")
         worker_rows = execution.workers_report()
@@ -339,6 +360,8 @@ def run_scenario(
             for row in worker_rows:
                 if row["lost"]:
                     problems.append(f"worker {row['index']} died: {row['lost']} logical requests lost")
+    except _Interrupted:
+        ended = "interrupted" if state.signals < 2 else "aborted"
     except KeyboardInterrupt:
         ended = "aborted"
     finally:
@@ -360,10 +383,12 @@ def run_scenario(
         manifest["problems"] = problems
         write_manifest(run_dir, manifest)
         compact_records(run_dir)
-        if report:
+        if report and state.signals < 2:  # aborted at once: `bakeoff report RUN_DIR` builds it later
             from harness.report import write_report
 
             report_path = write_report(run_dir)
+    for h in handlers:
+        h.cancel()
     logical = _count_logical(run_dir)
     return RunResult(run_dir, report_path, records.count, logical, elapsed, ended, problems)
 
