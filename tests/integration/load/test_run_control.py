@@ -195,3 +195,54 @@ def test_ctrl_c_during_start_up_cleans_up_and_exits_cleanly(tmp_path: Path) -> N
     # no simulator or proxy child outlives the run (the simulator's config sits in the run folder)
     left = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True, check=False)
     assert left.stdout.strip() == ""
+
+
+def test_http_faults_reach_every_worker(tmp_path: Path) -> None:
+    """The master owns the timeline; HTTP faults act in the workers' client path, so they are relayed."""
+    prompts = SHORT.parents[2] / "prompts" / "default.jsonl"
+    scenario = tmp_path / "relay.yaml"
+    scenario.write_text(f"""\
+name: relay
+prompts: {prompts}
+endpoints:
+  - {{name: e, dialect: openai-chat, sim: quick, model: m}}
+contenders:
+  - {{name: c, primary: e}}
+sim_profiles:
+  quick: {{ttft_ms: 30, ttft_jitter_ms: 0, tokens_per_s: 500}}
+load: {{model: open, arrival: constant, rate: 10/s, users: 8, duration: 6s, grace: 5s}}
+faults:
+  - {{at: 2s, duration: 2s, target: e, fault: {{kind: http_status, status: 503}}, name: edge-503}}
+""")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(scenario),
+            "--quiet",
+            "--no-probes",
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = run_dir_of(proc.stdout)
+    df = read_records(run_dir)
+    events = {e["action"]: e["t_applied"] for e in read_fault_events(run_dir)}
+    hit = df[df.fault_injected == "f1-edge-503"]
+    assert set(hit.worker) == {"w0", "w1"}
+    assert (hit.status == 503).all() and set(hit.error_class) == {"overloaded"}  # 503 is overload
+        hit.error_class == "http_5xx"
+    ).all()
+    inside = df[(df.t_dispatch > events["apply"] + 0.05) & (df.t_dispatch < events["remove"] - 0.05)]
+    outside = df[(df.t_dispatch < events["apply"] - 0.05) | (df.t_dispatch > events["remove"] + 0.05)]
+    assert len(inside) > 10 and inside.fault_injected.notna().all()
+    assert len(outside) > 20 and outside.fault_injected.isna().all() and (outside.outcome == "ok").all()
