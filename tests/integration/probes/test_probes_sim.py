@@ -81,7 +81,7 @@ def test_key_checking_sim_passes_every_probe_it_implements(sim, client) -> None:
     by = {(r.endpoint, r.probe): r for r in results}
     for ep in names:
         verdicts = {p: r.passed for (e, p), r in by.items() if e == ep}
-        # The simulator has no context window: the over-long prompt is answered (a missing sim knob).
+        # OPTS' "over-long" prompt (2,000 tokens) fits the sim's 128k window, so it is answered.
         assert verdicts.pop("overlong_context") is False
         assert verdicts.pop("tls") is None  # plain HTTP on loopback
         failed = {p: by[(ep, p)].observed for p, v in verdicts.items() if v is not True}

@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import anthropic
 import httpx
+import openai
 import pytest
 
 import harness.sim._engine as engine
@@ -159,3 +161,16 @@ def test_an_unexpected_error_answers_the_dialects_500_envelope(
     assert an.headers["request-id"] == an.json()["request_id"]
     monkeypatch.undo()
     assert _oa(sim, http, "dflt", "hi", 5).status_code == 200  # the connection and server live on
+
+
+def test_the_sdks_raise_their_bad_request_errors(sim: SimThread) -> None:
+    oa = openai.OpenAI(base_url=sim.base_urls["oa"], api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as oe:
+        oa.chat.completions.create(model="m", messages=[{"role": "user", "content": PROMPT * 2}])
+    assert oe.value.code == "context_length_exceeded" and oe.value.request_id
+    an = anthropic.Anthropic(base_url=sim.base_urls["an"], api_key="k", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as ae:
+        an.messages.create(model="c", max_tokens=10, messages=[{"role": "user", "content": PROMPT * 2}])
+    assert "prompt is too long" in str(ae.value) and ae.value.request_id
+    oa.close()
+    an.close()
