@@ -121,7 +121,7 @@ async def _serve(server: SimServer, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.sim", description="Simulated vendor endpoints.")
+    ap = argparse.ArgumentParser(prog="bakeoff sim", description="Simulated vendor endpoints.")
     ap.add_argument("--config", required=True, help="YAML file of harness.sim.config.SimConfig")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
