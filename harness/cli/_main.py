@@ -75,6 +75,13 @@ def cli() -> None:
     "--ground-truth", is_flag=True, help="Simulated vendors log what they sent, for accuracy checks."
 )
 @click.option(
+    "--sim-processes",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Serve the simulated vendors from N processes on one port (for large simulated loads).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(0, 64),
     default=0,
@@ -109,6 +116,7 @@ def run(
     no_report: bool,
     ground_truth: bool,
     no_probes: bool,
+    sim_processes: int,
     workers: int,
     expect_workers: int | None,
     master_bind: str,
@@ -142,6 +150,7 @@ def run(
         master_bind=master_bind,
         master_port=master_port,
         probes=not no_probes,
+        sim_processes=sim_processes,
     )
     for line in result.problems:
         click.echo(terminal_safe(f"warning: {line}"), err=True)

@@ -136,8 +136,10 @@ class Stack:
         toxiproxy_url: str | None = None,
         ground_truth: bool = False,
         host: str = "127.0.0.1",
+        sim_processes: int = 1,
     ) -> None:
         self.resolved = resolved
+        self.sim_processes = sim_processes
         self.run_dir = run_dir
         self.external_toxiproxy = toxiproxy_url
         self.ground_truth = ground_truth
@@ -184,6 +186,8 @@ class Stack:
         argv = ["harness.sim", "--config", str(path), "--host", self.host, "--port", "0"]
         if self.ground_truth:
             argv += ["--ground-truth", str(self.run_dir / "sim-ground-truth.jsonl")]
+        if self.sim_processes > 1:  # one port shared with SO_REUSEPORT; capacities are split between them
+            argv += ["--workers", str(self.sim_processes)]
         self.sim = ChildProcess("simulated vendors", argv, self.run_dir / "sim.log")
         for line in self.sim.start(expect_lines=len(sim_eps)):
             parts = line.split()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from harness.config import load_scenario
@@ -109,3 +110,56 @@ def test_closed_model_users_spawn_and_loop(tmp_path: Path) -> None:
     b = final[final.contender == "b"].sort_values("seq").prompt_id.tolist()
     n = min(len(a), len(b))
     assert n > 10 and a[:n] == b[:n]
+
+
+def test_simulated_vendors_can_be_served_by_several_processes(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        f"prompts: {PROMPTS}\n"
+        + textwrap.dedent("""\
+        name: multi
+        endpoints:
+          - {name: e, dialect: openai-chat, sim: fast, model: m}
+        contenders:
+          - {name: c, primary: e}
+        load: {model: open, arrival: constant, rate: 10/s, users: 8, duration: 4s}
+        """)
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(scenario),
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--no-report",
+            "--no-probes",
+            "--sim-processes",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    serving: set[str] = set()
+    end = time.monotonic() + 60
+    while time.monotonic() < end and proc.poll() is None:
+        if any(p.stat().st_size for p in tmp_path.glob("*/records.jsonl")):
+            found = subprocess.run(
+                ["pgrep", "-f", f"harness.sim --config {tmp_path}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.split()
+            serving.update(found)
+            if len(serving) >= 2:
+                break
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert len(serving) == 2  # two simulator processes share the port
+    df = read_records(Path(out.strip().splitlines()[-1]))
+    assert df.request_id.nunique() == 40 and (df.outcome == "ok").all()
