@@ -105,7 +105,7 @@ def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply_tweaks(tweaks: list[str], execution: Any) -> None:
-    """Changes measured by wrapping (``--transport gevent+nostats``; see the benchmark's docstring)."""
+    """Changes measured by wrapping (``--transport gevent+noparse``; see the benchmark's docstring)."""
 
     for tweak in tweaks:
         if tweak == "noparse":  # bound: the attempt path with a free SSE/JSON parser (not a proposal)
@@ -116,10 +116,6 @@ def _apply_tweaks(tweaks: list[str], execution: Any) -> None:
                 return [Delta("x", "output"), Done()] if b"[DONE]" in data else [Delta("x", "output")]
 
             OpenAIStreamParser.feed = feed  # type: ignore[method-assign]
-        elif tweak == "nostats":  # harness/load/_runner.py: skip Locust's own stats (records are the truth)
-            from harness.load._runner import LoadExecutor
-
-            LoadExecutor._emit = lambda self, record: self.emit(record)  # type: ignore[method-assign]
         else:
             raise SystemExit(f"unknown tweak {tweak!r}")
 
