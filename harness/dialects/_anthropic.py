@@ -7,14 +7,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import count, error_info, loads, read_common_headers, short
+from harness.dialects._common import (
+    CommonResponses,
+    count,
+    event_object,
+    short,
+)
 from harness.dialects._events import (
     Delta,
     Done,
-    ErrorInfo,
     Event,
     Finish,
-    HeaderInfo,
     HttpRequest,
     Malformed,
     Meta,
@@ -119,14 +122,13 @@ class AnthropicStreamParser:
         for ev in sse_events:
             if self._done:
                 break
-            try:
-                data = loads(ev.data)
-            except ValueError:
-                out.append(Malformed(short(f"invalid JSON in {ev.event or 'event'}: {ev.data}", 120)))
-                self._done = True
-                break
-            if not isinstance(data, dict):
-                out.append(Malformed(short(f"event data is not an object: {ev.data}", 120)))
+            data = event_object(
+                ev.data,
+                invalid=f"invalid JSON in {ev.event or 'event'}",
+                not_object="event data is not an object",
+            )
+            if isinstance(data, Malformed):
+                out.append(data)
                 self._done = True
                 break
             kind = ev.event or data.get("type")
@@ -185,7 +187,7 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-class AnthropicMessagesDialect:
+class AnthropicMessagesDialect(CommonResponses):
     """``POST {base_url}/v1/messages`` with ``x-api-key`` and ``anthropic-version``."""
 
     name = "anthropic-messages"
@@ -259,12 +261,6 @@ class AnthropicMessagesDialect:
             out.append(_usage(data["usage"]))
         out.append(Done())
         return out
-
-    def read_headers(self, headers: Mapping[str, str]) -> HeaderInfo:
-        return read_common_headers(headers)
-
-    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
-        return error_info(status, headers, body)
 
     def error_response(
         self, status: int, *, message: str, retry_after_s: float | None = None

@@ -12,13 +12,15 @@ from typing import Any
 
 import orjson
 
-from harness.dialects._events import ErrorInfo, HeaderInfo
+from harness.dialects._events import ErrorInfo, HeaderInfo, Malformed
 
 __all__ = [
     "DETAIL_MAX",
+    "CommonResponses",
     "class_for_status",
     "count",
     "error_info",
+    "event_object",
     "json_body",
     "loads",
     "parse_retry_after",
@@ -43,6 +45,27 @@ def loads(data: str | bytes) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)
+
+
+def event_object(data: str, *, invalid: str, not_object: str) -> dict[str, Any] | Malformed:
+    """A stream event's JSON object, or the ``Malformed`` event that ends the stream (messages given)."""
+    try:
+        value = loads(data)
+    except ValueError:
+        return Malformed(short(f"{invalid}: {data}", 120))
+    if not isinstance(value, dict):
+        return Malformed(short(f"{not_object}: {data}", 120))
+    return value
+
+
+class CommonResponses:
+    """What every dialect reads the same way: request id and rate-limit headers, error classification."""
+
+    def read_headers(self, headers: Mapping[str, str]) -> HeaderInfo:
+        return read_common_headers(headers)
+
+    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
+        return error_info(status, headers, body)
 
 
 def short(text: str, limit: int = DETAIL_MAX) -> str:

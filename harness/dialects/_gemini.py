@@ -8,14 +8,17 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import count, error_info, loads, read_common_headers, short
+from harness.dialects._common import (
+    CommonResponses,
+    count,
+    event_object,
+    short,
+)
 from harness.dialects._events import (
     Delta,
     Done,
-    ErrorInfo,
     Event,
     Finish,
-    HeaderInfo,
     HttpRequest,
     Malformed,
     Meta,
@@ -115,14 +118,11 @@ class GeminiStreamParser:
         for ev in sse_events:
             if self._done:
                 break
-            try:
-                data = loads(ev.data)
-            except ValueError:
-                out.append(Malformed(short(f"invalid JSON in stream: {ev.data}", 120)))
-                self._done = True
-                break
-            if not isinstance(data, dict):
-                out.append(Malformed(short(f"stream chunk is not an object: {ev.data}", 120)))
+            data = event_object(
+                ev.data, invalid="invalid JSON in stream", not_object="stream chunk is not an object"
+            )
+            if isinstance(data, Malformed):
+                out.append(data)
                 self._done = True
                 break
             err = data.get("error")
@@ -140,7 +140,7 @@ class GeminiStreamParser:
         return out
 
 
-class GeminiDialect:
+class GeminiDialect(CommonResponses):
     """``POST {base_url}/models/{model}:streamGenerateContent?alt=sse`` with ``x-goog-api-key``.
 
     ``base_url`` is e.g. ``https://generativelanguage.googleapis.com/v1beta``. Token usage follows the
@@ -217,12 +217,6 @@ class GeminiDialect:
         _response_events(data, out, False)
         out.append(Done())
         return out
-
-    def read_headers(self, headers: Mapping[str, str]) -> HeaderInfo:
-        return read_common_headers(headers)
-
-    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
-        return error_info(status, headers, body)
 
     def error_response(
         self, status: int, *, message: str, retry_after_s: float | None = None

@@ -8,14 +8,17 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.config import Endpoint, PromptItem
-from harness.dialects._common import count, error_info, loads, read_common_headers, short
+from harness.dialects._common import (
+    CommonResponses,
+    count,
+    event_object,
+    short,
+)
 from harness.dialects._events import (
     Delta,
     Done,
-    ErrorInfo,
     Event,
     Finish,
-    HeaderInfo,
     HttpRequest,
     Malformed,
     Meta,
@@ -170,14 +173,11 @@ class OpenAIStreamParser:
                 self._done = True
                 out.append(Done())
                 break
-            try:
-                chunk = loads(data)
-            except ValueError:
-                out.append(Malformed(short(f"invalid JSON in stream: {data}", 120)))
-                self._done = True
-                break
-            if not isinstance(chunk, dict):
-                out.append(Malformed(short(f"stream chunk is not an object: {data}", 120)))
+            chunk = event_object(
+                data, invalid="invalid JSON in stream", not_object="stream chunk is not an object"
+            )
+            if isinstance(chunk, Malformed):
+                out.append(chunk)
                 self._done = True
                 break
             err = _error_event(chunk)
@@ -204,7 +204,7 @@ class OpenAIStreamParser:
         return out
 
 
-class OpenAIChatDialect:
+class OpenAIChatDialect(CommonResponses):
     """``POST {base_url}/chat/completions`` with ``Authorization: Bearer``."""
 
     name = "openai-chat"
@@ -271,12 +271,6 @@ class OpenAIChatDialect:
             out.append(_usage(usage))
         out.append(Done())
         return out
-
-    def read_headers(self, headers: Mapping[str, str]) -> HeaderInfo:
-        return read_common_headers(headers)
-
-    def classify(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorInfo:
-        return error_info(status, headers, body)
 
     def error_response(
         self, status: int, *, message: str, retry_after_s: float | None = None
