@@ -3,12 +3,14 @@ Host header and TLS SNI stay the vendor's, so the certificate still verifies; to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import trustme
@@ -87,15 +89,16 @@ def attempt(client, target: Target):  # type: ignore[no-untyped-def]
     )
 
 
-def test_https_through_toxiproxy_keeps_host_and_sni_and_carries_toxics(ca: trustme.CA, vendor: int) -> None:
+@contextlib.contextmanager
+def through_toxiproxy(
+    ca: trustme.CA, vendor: int, host: str
+) -> Iterator[tuple[ToxiproxyClient, Any, Target]]:
+    """The embedded Toxiproxy in front of the vendor, a client trusting the test CA, and a Target for
+    ``https://<host>:<vendor port>/v1`` that dials the proxy (``host`` never resolves)."""
     verify = ssl.create_default_context()
     ca.configure_trust(verify)
     ep = Endpoint(
-        name="v",
-        dialect="openai-chat",
-        model="m",
-        base_url=f"https://api.vendor.test:{vendor}/v1",
-        api_key_env="K",
+        name="v", dialect="openai-chat", model="m", base_url=f"https://{host}:{vendor}/v1", api_key_env="K"
     )
     with (
         serve_proxy_in_thread() as srv,
@@ -103,14 +106,21 @@ def test_https_through_toxiproxy_keeps_host_and_sni_and_carries_toxics(ca: trust
         make_http_client(max_connections=4, verify=verify) as client,
     ):
         listen = api.create_proxy("v", upstream=f"127.0.0.1:{vendor}")["listen"]
-        target = Target(
-            endpoint=ep,
-            base_url=ep.base_url or "",
-            connect_to=("127.0.0.1", int(listen.split(":")[1])),
-            api_key="k",
-            price=ep.price,
+        yield (
+            api,
+            client,
+            Target(
+                endpoint=ep,
+                base_url=ep.base_url or "",
+                connect_to=("127.0.0.1", int(listen.split(":")[1])),
+                api_key="k",
+                price=ep.price,
+            ),
         )
-        # api.vendor.test does not resolve: the only way this works is by dialling the proxy
+
+
+def test_https_through_toxiproxy_keeps_host_and_sni_and_carries_toxics(ca: trustme.CA, vendor: int) -> None:
+    with through_toxiproxy(ca, vendor, "api.vendor.test") as (api, client, target):
         plain = attempt(client, target)
         assert plain.outcome == "ok", plain.error_detail
         assert plain.output_excerpt == "Hello there"
@@ -124,28 +134,7 @@ def test_https_through_toxiproxy_keeps_host_and_sni_and_carries_toxics(ca: trust
 
 
 def test_wrong_certificate_through_toxiproxy_is_refused(ca: trustme.CA, vendor: int) -> None:
-    verify = ssl.create_default_context()
-    ca.configure_trust(verify)
-    ep = Endpoint(
-        name="v",
-        dialect="openai-chat",
-        model="m",
-        base_url=f"https://other.vendor.test:{vendor}/v1",
-        api_key_env="K",
-    )
-    with (
-        serve_proxy_in_thread() as srv,
-        ToxiproxyClient(srv.url) as api,
-        make_http_client(max_connections=4, verify=verify) as client,
-    ):
-        listen = api.create_proxy("v", upstream=f"127.0.0.1:{vendor}")["listen"]
-        target = Target(
-            endpoint=ep,
-            base_url=ep.base_url or "",
-            connect_to=("127.0.0.1", int(listen.split(":")[1])),
-            api_key="k",
-            price=ep.price,
-        )
+    with through_toxiproxy(ca, vendor, "other.vendor.test") as (_api, client, target):
         rec = attempt(client, target)
     assert rec.outcome == "error" and rec.error_class == "connect_refused"
     assert "CERTIFICATE_VERIFY_FAILED" in (rec.error_detail or "")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from faults_loopback import LoopbackServer
 
 from harness._errors import ProxyError
 from harness.faults import EmbeddedToxiproxy, ToxiproxyClient, serve_proxy_in_thread
@@ -17,37 +17,14 @@ from harness.faults import EmbeddedToxiproxy, ToxiproxyClient, serve_proxy_in_th
 ERR_HEADERS = {"content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff"}
 
 
-class Echo:
-    """A thread-per-connection echo server on 127.0.0.1:0 that stops with the test."""
+class Echo(LoopbackServer):
+    """Echoes every byte back; stops with the test."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.sock.settimeout(0.2)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._serve, daemon=True)
-        self._t.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
-
-    def _echo(self, c: socket.socket) -> None:
+    def handle(self, c: socket.socket) -> None:
         c.settimeout(5)
         with contextlib.suppress(OSError), c:
             while data := c.recv(65536):
                 c.sendall(data)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._t.join(2)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

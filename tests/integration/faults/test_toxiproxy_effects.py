@@ -12,38 +12,25 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from faults_loopback import LoopbackServer
 
 from harness.faults import ToxiproxyClient
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-class Upstream:
+class Upstream(LoopbackServer):
+    """Echoes, or on ``STREAM n interval_ms size`` writes n chunks at that interval."""
+
     def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(512)
-        self.sock.settimeout(0.2)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._serve, daemon=True)
-        self._t.start()
+        super().__init__(backlog=512)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._handle, args=(c,), daemon=True).start()
-
-    def _handle(self, c: socket.socket) -> None:
+    def handle(self, c: socket.socket) -> None:
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.settimeout(10)
         with contextlib.suppress(OSError), c:
@@ -59,11 +46,6 @@ class Upstream:
             while data:
                 c.sendall(data)
                 data = c.recv(65536)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._t.join(2)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
