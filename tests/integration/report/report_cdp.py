@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -181,6 +182,7 @@ def open_page(url: str, *, width: int = 1280, height: int = 900) -> Iterator[Pag
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helper processes too, so all of them end before the profile goes
         )
         ws = None
         try:
@@ -221,12 +223,28 @@ def open_page(url: str, *, width: int = 1280, height: int = 900) -> Iterator[Pag
         finally:
             if ws is not None:
                 ws.close()
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            _end_group(proc)
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop Chromium and every helper process it started (they write to the profile until they exit)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)  # any member of the group still alive?
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    time.sleep(0.2)
 
 
 def _wait_id(ws: _WebSocket, want: int) -> dict[str, Any]:
