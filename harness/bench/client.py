@@ -178,10 +178,14 @@ def _stats(
     if offset is None:
         diffs = sorted(r.t_first_token - g.t_first_token for r, g in pairs)
         offset = diffs[len(diffs) // 2] if diffs else 0.0
+    opener: dict[tuple[str, int], float] = {}  # each user's first dispatch: it also pays its TCP connect
+    for r in records:
+        key = (r.worker, r.user)
+        opener[key] = min(opener.get(key, r.t_dispatch), r.t_dispatch)
     first, ttft, gaps = [], [], []
     for r, g in pairs:
         first.append(abs(r.t_first_token - offset - g.t_first_token) * 1e3)
-        if not warm_only or r.seq >= 1:  # the first request of a user also pays its connect
+        if not warm_only or r.t_dispatch > opener[(r.worker, r.user)]:  # kept-alive connections only
             ttft.append(abs((r.t_first_token - r.t_dispatch) - (g.t_first_token - g.t_received)) * 1e3)
         if len(r.chunk_times) == len(g.chunk_times):
             for i in range(1, len(r.chunk_times)):
@@ -224,8 +228,67 @@ def _from_run_dir(run_dir: Path) -> dict[str, Any]:
         "streams": users,
         "chunks_per_s": float("nan"),
         "cpu_us_per_chunk": float("nan"),
-        **_stats(records, truth, offset=None),
+        **_stats(records, truth, offset=None, warm_only=True),
     }
+
+
+def _full_run(tmp: Path, users: int, tokens: int, tokens_per_s: float, seconds: float) -> dict[str, Any]:
+    """Run the real path once — ``bakeoff run --ground-truth`` (Locust, gevent transport, the embedded
+    Toxiproxy in front of the simulator) with ``users`` closed-model users — and score its records."""
+    import json
+
+    import yaml
+
+    prompts = tmp / "prompts.jsonl"
+    prompts.write_text(
+        json.dumps(
+            {"id": "p", "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 512}
+        )
+        + "\n"
+    )
+    scenario = tmp / "accuracy.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "name": "client-accuracy",
+                "seed": 1,
+                "prompts": str(prompts),
+                "sim_profiles": {
+                    "bench": {
+                        "ttft_ms": 150,
+                        "ttft_jitter_ms": 20,
+                        "tokens_per_s": tokens_per_s,
+                        "token_jitter_frac": 0.2,
+                        "tokens_per_chunk": 1,
+                        "output_tokens_default": tokens,
+                        "capacity": 4 * users + 10,
+                        "queue_limit": 4 * users + 10,
+                    }
+                },
+                "endpoints": [
+                    {"name": "bench", "dialect": "openai-chat", "model": "sim-bench", "sim": "bench"}
+                ],
+                "contenders": [{"name": "sim", "primary": "bench"}],
+                "load": {
+                    "model": "closed",
+                    "users": users,
+                    "spawn_rate": max(10.0, users / 2.0),
+                    "duration": f"{seconds:g}s",
+                    "grace": "10s",
+                },
+            }
+        )
+    )
+    out = tmp / "runs"
+    cmd = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--ground-truth", "--no-probes"]
+    cmd += ["--quiet", "--no-report", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - our own CLI
+    if done.returncode != 0:
+        raise SystemExit(f"bakeoff run failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    run_dirs = [p.parent for p in out.rglob("records.jsonl")]
+    if len(run_dirs) != 1:
+        raise SystemExit(f"expected one run folder under {out}, found {len(run_dirs)}")
+    return _from_run_dir(run_dirs[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="instead: score a finished `bakeoff run --ground-truth` folder (Locust records vs sim truth)",
     )
+    ap.add_argument(
+        "--full",
+        default="",
+        help="instead: comma-separated user counts, each scored on a real `bakeoff run` (gevent, proxy)",
+    )
+    ap.add_argument("--seconds", type=float, default=20.0, help="--full: load duration of each run")
     ap.add_argument(
         "--pin", action="store_true", help="pin the simulator to CPU 0 and the client to the rest"
     )
@@ -257,7 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_dir is not None:
         rows.append(_from_run_dir(args.run_dir))
         levels = []
+    full = [int(x) for x in args.full.split(",") if x.strip()]
+    if full:
+        levels = []
     with tempfile.TemporaryDirectory() as tmp:
+        for n in full:
+            sub = Path(tmp) / f"full-{n}"
+            sub.mkdir()
+            rows.append(_full_run(sub, n, args.tokens, args.tokens_per_s, args.seconds))
         cfg = Path(tmp) / "sim.yaml"
         _config(cfg, args.tokens, args.tokens_per_s)
         for n in levels:
@@ -288,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['first_p50']:>9.3f} {r['first_p99']:>9.3f} {r['ttft_p50']:>8.3f} {r['ttft_p99']:>8.3f} "
             f"{r['gap_p50']:>8.3f} {r['gap_p99']:>8.3f} {r['gaps']:>7}"
             + (f"  errors: {r['error_classes']}" if r["error_classes"] else "")
-            + (f"  (clock offset {r['offset_ms']:.2f} ms)" if args.run_dir is not None else "")
+            + (f"  (clock offset {r['offset_ms']:.2f} ms)" if args.run_dir is not None or full else "")
         )
     return 0
 

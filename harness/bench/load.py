@@ -30,8 +30,9 @@ at import; this driver never imports it). Phases:
 Transports: ``gevent`` is the load default, ``harness.load._gevent_transport.make_gevent_client()``;
 ``httpx`` is ``harness.client.make_http_client()`` (httpcore), the client for everything but load;
 ``gevent-std`` is the gevent transport under a stock ``httpx.Client``. ``+tweak`` measures a change by
-wrapping: ``noparse`` (a free SSE parser: a bound, not a proposal). The child processes live in
-``harness.load._bench_child`` (Locust is imported only there).
+wrapping: ``noparse`` (a free SSE parser: a bound, not a proposal), ``nostamp`` (chunk times from the
+reading greenlet's clock instead of the kernel's receive stamps, as before stamping). The child processes
+live in ``harness.load._bench_child`` (Locust is imported only there).
 
 Only requests dispatched (rates: completed) after a warm-up window count, so connection set-up and ramp-up
 are excluded the same way for every variant.

@@ -147,6 +147,20 @@ class _Attempt:
     def _mono(self, t_run: float) -> float:
         return t_run + self.mono_offset
 
+    def _arrival(self) -> float:
+        """Run-clock time the bytes just read arrived: the kernel's stamp when the transport has one.
+
+        A busy load generator reads a chunk some time after it arrived; the kernel's receive stamp does
+        not move with that delay. Falls back to ``clock()`` (the read) when there is no usable stamp.
+        """
+        now = self.clock()
+        rx = self.budget.rx
+        if rx:
+            t = rx - self.mono_offset
+            if self.rec.t_dispatch <= t <= now:
+                return t
+        return now
+
     def _set_budget(self, until_run: float, reason: str) -> None:
         if until_run >= self.hard_end:
             until_run = self.hard_end
@@ -212,7 +226,7 @@ class _Attempt:
                 timeout=timeout,
                 extensions=extensions,
             ) as resp:
-                rec.t_headers = clock()
+                rec.t_headers = self._arrival()
                 rec.status = resp.status_code
                 phase = "body"
                 h = self.dialect.read_headers(resp.headers)
@@ -235,7 +249,7 @@ class _Attempt:
                     self._read_stream(resp)
                 else:
                     body = resp.read()
-                    now = clock()
+                    now = self._arrival()
                     self._on_events(self.dialect.parse_response(body), now)
                     if not self.done and rec.error_class is None:
                         self._fail("malformed_response", "response body ended without a complete answer")
@@ -256,11 +270,13 @@ class _Attempt:
         inj = self.injection
         if inj is not None and inj.after_tokens == 0:  # acts before the first chunk
             self._inject_mid_stream(inj, clock())
-        chunks = resp.iter_raw()
+        stream = resp.stream  # the transport's stream itself: iter_raw adds a generator and a list per read
+        chunks = iter(stream) if isinstance(stream, httpx.SyncByteStream) else resp.iter_raw()
         seen = False  # any event at all: a 200 body that never was an event stream is malformed
         head = b""
+        arrival = self._arrival
         for data in chunks:
-            now = clock()
+            now = arrival()
             events = parser.feed(data)
             if not seen:
                 seen = bool(events)

@@ -15,7 +15,10 @@ vendor's own host name.
 from __future__ import annotations
 
 import itertools
+import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -29,27 +32,83 @@ import httpx
 from harness.config import Endpoint, Price
 from harness.tokens import count_tokens
 
-__all__ = ["ReadBudget", "Target", "make_http_client", "route_request"]
+__all__ = ["ReadBudget", "Target", "make_http_client", "recv_stamped", "route_request", "stamp_arrivals"]
 
 
 class ReadBudget:
-    """The monotonic time (``time.monotonic``) after which reads of the current attempt fail."""
+    """Per-attempt read state shared with the transport.
 
-    __slots__ = ("deadline", "reason")
+    ``deadline``: the monotonic time (``time.monotonic``) after which reads of the current attempt fail.
+    ``rx``: written back by the transport on every read, the monotonic time the kernel received the
+    bytes just read (see :func:`recv_stamped`), or 0.0 when it is not known (TLS, no kernel support).
+    """
+
+    __slots__ = ("deadline", "reason", "rx")
 
     def __init__(self, deadline: float, reason: str) -> None:
         self.deadline = deadline
         self.reason = reason
+        self.rx = 0.0
 
 
 BUDGET: ContextVar[ReadBudget | None] = ContextVar("bakeoff_read_budget", default=None)
 
+_SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+_ANC_BYTES = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
+_TIMESPEC = struct.Struct("@qq")
+_MAX_AGE_S = 10.0  # an older stamp means the wall clock was stepped: not trusted
+
+
+def stamp_arrivals(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp every segment ``sock`` receives (``SO_TIMESTAMPNS``); False if it cannot.
+
+    Arrival times then come from the kernel, not from whenever the reading thread or greenlet got to
+    run: a busy load generator no longer adds its own scheduling delay to the chunk times it records.
+    """
+    if _SO_TIMESTAMPNS is None or not _ANC_BYTES or not hasattr(sock, "recvmsg"):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def recv_stamped(
+    sock: socket.socket,
+    max_bytes: int,
+    _unpack: Any = _TIMESPEC.unpack_from,
+    _wall: Any = time.time,
+    _mono: Any = time.monotonic,
+) -> tuple[bytes, float]:
+    """``sock.recv(max_bytes)`` plus the monotonic time the kernel received those bytes (0.0: unknown).
+
+    For a socket set up by :func:`stamp_arrivals`. With several segments in one read, the kernel
+    reports the latest. Its stamp is on the wall clock; the stamp's age (wall now - stamp) is taken
+    from the monotonic now, so a stamp never lies after the read, and a wall-clock step between the two
+    clock reads is caught by the bounds. Called once per read on the load path: kept lean.
+    """
+    data, anc, _flags, _addr = sock.recvmsg(max_bytes, _ANC_BYTES)
+    if anc:
+        level, kind, raw = anc[0]  # the only control message asked for
+        if kind == _SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(raw) >= 16:
+            sec, nsec = _unpack(raw)
+            age = _wall() - sec - nsec * 1e-9  # float seconds: 0.24 µs resolution, ample here
+            now = _mono()
+            if 0.0 <= age <= _MAX_AGE_S:
+                return data, now - age
+            return data, now if age < 0.0 else 0.0
+    return data, 0.0
+
 
 class _BudgetStream(httpcore.NetworkStream):
-    __slots__ = ("_inner",)
+    """httpcore's stream with reads bounded by the attempt's budget; plain TCP reads are kernel-stamped."""
 
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
+    __slots__ = ("_inner", "_raw")
+
+    def __init__(self, inner: httpcore.NetworkStream, raw: socket.socket | None = None) -> None:
         self._inner = inner
+        self._raw = raw  # the plain TCP socket, when it stamps arrivals
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         budget = BUDGET.get()
@@ -58,7 +117,21 @@ class _BudgetStream(httpcore.NetworkStream):
             if remaining <= 0:
                 raise httpcore.ReadTimeout(budget.reason)
             timeout = remaining if timeout is None else min(timeout, remaining)
-        return self._inner.read(max_bytes, timeout)
+        raw = self._raw
+        if raw is None:
+            if budget is not None:
+                budget.rx = 0.0
+            return self._inner.read(max_bytes, timeout)
+        try:  # as httpcore's SyncStream.read, with the kernel's arrival stamp
+            raw.settimeout(timeout)
+            data, rx = recv_stamped(raw, max_bytes)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(str(exc) or "timed out") from exc
+        except OSError as exc:
+            raise httpcore.ReadError(str(exc)) from exc
+        if budget is not None:
+            budget.rx = rx
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, timeout)
@@ -90,7 +163,10 @@ class _BudgetBackend(httpcore.NetworkBackend):
         via = _VIA.get(host)
         if via is not None:
             host, port = via
-        return _BudgetStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+        inner = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        sock = inner.get_extra_info("socket")
+        stamped = isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)
+        return _BudgetStream(inner, sock if stamped and stamp_arrivals(sock) else None)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None

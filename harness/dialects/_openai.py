@@ -91,6 +91,8 @@ def _usage(u: Mapping[str, Any]) -> Usage:
 
 def _error_event(data: Mapping[str, Any]) -> StreamError | None:
     """``{"error": {…}}`` / ``{"error": "text"}`` (OpenAI, vLLM, TGI) or flat ``{"object": "error"}``."""
+    if "error" not in data and "object" not in data:  # an ordinary chunk (most sim and vLLM chunks)
+        return None
     err = data.get("error")
     if err:
         if isinstance(err, dict):
@@ -118,16 +120,17 @@ def _choice_events(choice: Mapping[str, Any], part: str, out: list[Event]) -> No
     """
     body = choice.get(part)
     if isinstance(body, dict):
-        for key in ("reasoning_content", "reasoning"):
-            r = body.get(key)
-            if isinstance(r, str) and r:
-                out.append(Delta(r, "reasoning"))
-                break
+        if "reasoning_content" in body or "reasoning" in body:
+            for key in ("reasoning_content", "reasoning"):
+                r = body.get(key)
+                if isinstance(r, str) and r:
+                    out.append(Delta(r, "reasoning"))
+                    break
         content = body.get("content")
-        if isinstance(content, str) and content:
+        if content and isinstance(content, str):
             out.append(Delta(content, "output"))
         calls = body.get("tool_calls")
-        if isinstance(calls, list):
+        if calls and isinstance(calls, list):
             for call in calls:
                 fn = call.get("function") if isinstance(call, dict) else None
                 if isinstance(fn, dict):

@@ -47,8 +47,17 @@ class SSEDecoder:
         if b"\r" not in buf:  # fast path: LF-only streams (nearly every server)
             lines = buf.split(b"\n")
             self._buf = lines.pop()
+            data = self._data
             for line in lines:
-                self._line(line, out)
+                if not line:  # blank line: dispatch
+                    if data:
+                        out.append(SSEEvent(self._event, "\n".join(data)))
+                        self._data = data = []
+                    self._event = None
+                elif line.startswith(b"data: "):  # the common line, as _line would read it
+                    data.append(line[6:].decode("utf-8", errors="replace"))
+                else:
+                    self._line(line, out)
             return out
         pos = 0
         n = len(buf)

@@ -116,6 +116,8 @@ def _apply_tweaks(tweaks: list[str], execution: Any) -> None:
                 return [Delta("x", "output"), Done()] if b"[DONE]" in data else [Delta("x", "output")]
 
             OpenAIStreamParser.feed = feed  # type: ignore[method-assign]
+        elif tweak == "nostamp":  # chunk times from the reading greenlet's clock, not the kernel's stamps
+            execution.http_client._transport._stamp = False
         else:
             raise SystemExit(f"unknown tweak {tweak!r}")
 

@@ -34,10 +34,11 @@ from typing import Any
 import gevent.lock
 import gevent.monkey
 import gevent.socket
+import gevent.ssl
 import httpx
 from geventhttpclient._parser import HTTPParseError, HTTPResponseParser
 
-from harness.client._transport import _VIA, BUDGET, ReadBudget
+from harness.client._transport import _VIA, BUDGET, ReadBudget, recv_stamped, stamp_arrivals
 from harness.tokens import count_tokens
 
 __all__ = ["GeventTransport", "make_gevent_client"]
@@ -47,6 +48,7 @@ _KEEPALIVE_S = 30.0  # as httpcore's keepalive_expiry in harness.client: an olde
 _poll: Any = gevent.monkey.get_original("select", "poll")
 _POLLIN = 0x001
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_TLS_SOCKETS = (ssl.SSLSocket, gevent.ssl.SSLSocket)
 
 
 class _Parser(HTTPResponseParser):
@@ -193,7 +195,14 @@ class _Stream(httpx.SyncByteStream):
 class GeventTransport(httpx.BaseTransport):
     """HTTP/1.1 over gevent sockets with keep-alive pools per origin; see the module docstring."""
 
-    def __init__(self, verify: ssl.SSLContext | bool | str = True, max_connections: int = 1000) -> None:
+    def __init__(
+        self,
+        verify: ssl.SSLContext | bool | str = True,
+        max_connections: int = 1000,
+        *,
+        stamp_arrivals: bool = True,
+    ) -> None:
+        self._stamp = stamp_arrivals
         if isinstance(verify, ssl.SSLContext):
             self._ssl = verify
         elif isinstance(verify, str):
@@ -215,6 +224,8 @@ class GeventTransport(httpx.BaseTransport):
             raise httpx.ConnectError(f"{exc.strerror or exc} ({dial_host}:{dial_port})") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._stamp:
+                stamp_arrivals(sock)
             if scheme == b"https":
                 sock = self._ssl.wrap_socket(sock, server_hostname=sni)
         except TimeoutError as exc:
@@ -241,8 +252,9 @@ class GeventTransport(httpx.BaseTransport):
         finally:
             self._slots.release()
 
-    @staticmethod
-    def _recv(sock: gevent.socket.socket, read_timeout: float | None, budget: ReadBudget | None) -> bytes:
+    def _recv(
+        self, sock: gevent.socket.socket, read_timeout: float | None, budget: ReadBudget | None
+    ) -> bytes:
         timeout = read_timeout
         if budget is not None:
             remaining = budget.deadline - time.monotonic()
@@ -251,7 +263,14 @@ class GeventTransport(httpx.BaseTransport):
             timeout = remaining if timeout is None else min(timeout, remaining)
         try:
             sock.settimeout(timeout)
-            return bytes(sock.recv(_RECV))
+            if not self._stamp or isinstance(sock, _TLS_SOCKETS):  # no kernel stamp: arrival is now
+                if budget is not None:
+                    budget.rx = 0.0
+                return bytes(sock.recv(_RECV))
+            data, rx = recv_stamped(sock, _RECV)
+            if budget is not None:
+                budget.rx = rx
+            return data
         except TimeoutError as exc:
             reason = budget.reason if budget is not None else "read timed out"
             raise httpx.ReadTimeout(reason) from exc

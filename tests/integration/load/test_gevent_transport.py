@@ -50,6 +50,14 @@ def test_attempt_ok_times_chunks_and_reuses_the_connection(probe: dict[str, Any]
     assert probe["ok_connections"] == 1 and probe["ok_requests"] == 3  # one keep-alive connection
 
 
+def test_chunk_times_are_the_kernel_arrival_times_when_the_reader_is_late(probe: dict[str, Any]) -> None:
+    # the server blocks the whole hub for 15 ms after each write, so every read comes >= 15 ms late
+    late = probe["late"]
+    assert late["stamped"]["outcome"] == "ok" and len(late["stamped"]["errors_ms"]) == 4, late
+    assert all(0 <= e < 4 for e in late["stamped"]["errors_ms"]), late  # recorded at the arrival
+    assert all(e >= 14 for e in late["unstamped"]["errors_ms"]), late  # without stamps: at the read
+
+
 @pytest.mark.parametrize(
     ("case", "error_class", "detail"),
     [
@@ -303,6 +311,48 @@ def _main() -> None:  # pragma: no cover - runs in the child
     port, stats = serve(echo_headers)
     plain = client.get(f"http://127.0.0.1:{port}/x?q=1", headers={"User-Agent": "probe", "x-extra": "1"})
     result["plain"] = {"status": plain.status_code, "headers": plain.json(), "path": stats["path"]}
+
+    writes: list[float] = []
+
+    def late_paced(conn: socket.socket, stats: dict[str, Any]) -> None:
+        buf = bytearray()
+        while read_request(conn, stats, buf):
+            conn.sendall(stream_head)
+            for i, word in enumerate(("Hello", " there", " my", " friend")):
+                gevent.sleep(0.04)
+                writes.append(clock())
+                conn.sendall(chunk(sse(word) + (sse(finish=True) + b"data: [DONE]\n\n" if i == 3 else b"")))
+                busy_until = time.perf_counter() + 0.015
+                while time.perf_counter() < busy_until:  # blocks the hub: the reader wakes late
+                    pass
+            # the end of the body after the reader's wake-up: in one read with the last chunk, the kernel
+            # would report the later of the two arrivals for both
+            gevent.sleep(0.02)
+            conn.sendall(b"0\r\n\r\n")
+
+    late: dict[str, Any] = {}
+    port, _ = serve(late_paced)
+    for name, stamp in (("stamped", True), ("unstamped", False)):
+        late_client = make_gevent_client(max_connections=4)
+        late_client._transport._stamp = stamp  # type: ignore[attr-defined]
+        writes.clear()
+        rec = run_attempt(
+            late_client,
+            target(f"http://127.0.0.1:{port}/v1"),
+            prompt,
+            clock=clock,
+            run_id="r",
+            request_id="late",
+            attempt=1,
+            contender="c",
+            t_intended=0,
+        )
+        late[name] = {
+            "outcome": rec.outcome,
+            "errors_ms": [(t - w) * 1e3 for t, w in zip(rec.chunk_times, writes, strict=False)],
+        }
+        late_client.close()
+    result["late"] = late
 
     port, stats = serve(openai_ok)
     t_ok = target(f"http://127.0.0.1:{port}/v1")
