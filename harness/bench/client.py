@@ -1,6 +1,12 @@
 """Measurement accuracy of the client path against the simulator's ground truth, at 1 / 100 / 500 streams.
 
     python -m harness.bench.client [--streams 1,100,500] [--requests-per-stream 3] [--tokens 48]
+    python -m harness.bench.client --full 1,100,500 [--seconds 20]     # the real `bakeoff run` path
+
+``--full`` scores real runs instead: ``bakeoff run --ground-truth`` with N closed-model users (Locust,
+the gevent transport, the embedded Toxiproxy between client and simulator), each user's first request
+(which also pays its connect) left out of the TTFT column, the constant proxy offset taken out of the
+first-token column (median), chunk gaps compared as they are.
 
 The simulator runs as its own process (``python -m harness.sim --ground-truth``) so it does not share
 the GIL with the client. N OS threads share one ``make_http_client()`` client and call ``run_attempt``

@@ -136,6 +136,7 @@ class _Attempt:
         self.response_id: str | None = None
         self.injection: Injection | None = None
         self.stalled = False
+        self.held_until = 0.0  # run clock: an injected stall holds back whatever arrives before its end
         self.budget = ReadBudget(0.0, "")
         self.mono_offset = 0.0
         self.hard_end = 0.0
@@ -151,14 +152,16 @@ class _Attempt:
         """Run-clock time the bytes just read arrived: the kernel's stamp when the transport has one.
 
         A busy load generator reads a chunk some time after it arrived; the kernel's receive stamp does
-        not move with that delay. Falls back to ``clock()`` (the read) when there is no usable stamp.
+        not move with that delay. Falls back to ``clock()`` (the read) when there is no usable stamp. An
+        injected stall (HTTP fault layer) acts as a middlebox holding the stream: nothing arrives before
+        it ends.
         """
         now = self.clock()
         rx = self.budget.rx
         if rx:
             t = rx - self.mono_offset
             if self.rec.t_dispatch <= t <= now:
-                return t
+                return t if t >= self.held_until else self.held_until
         return now
 
     def _set_budget(self, until_run: float, reason: str) -> None:
@@ -385,6 +388,7 @@ class _Attempt:
                     reason = self.budget.reason
                 raise _Stop("read_timeout", f"{reason} (injected stall, {inj.fault_id})")
             time.sleep(inj.stall_for)
+            self.held_until = self.clock()  # bytes that came in meanwhile reach the caller only now
 
     def _error_status(self, status: int, headers: Any, body: bytes) -> None:
         info = self.dialect.classify(status, headers, _redact_bytes(body, self.target.api_key))

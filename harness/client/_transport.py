@@ -7,6 +7,11 @@ socket stream and bounds every read by a per-attempt :class:`ReadBudget` held in
 stream progresses; an expired budget raises httpcore's ``ReadTimeout``, so httpx reports it as
 ``httpx.ReadTimeout`` exactly as if the socket had timed out.
 
+Plain TCP connections ask the kernel to stamp what they receive (:func:`stamp_arrivals`); each read
+stores the stamp in the budget (``ReadBudget.rx``) and ``run_attempt`` records it as the arrival time, so
+a thread that reads late does not make the vendor look slow. Over TLS (here; the load path's transport
+stamps TLS too) the time of the read is used.
+
 A :class:`Target` may name a ``connect_to`` address (a Toxiproxy listen address): the request then
 goes to that address while the ``Host`` header and the TLS SNI / certificate check keep the
 vendor's own host name.
@@ -56,6 +61,7 @@ BUDGET: ContextVar[ReadBudget | None] = ContextVar("bakeoff_read_budget", defaul
 _SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
 _ANC_BYTES = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
 _TIMESPEC = struct.Struct("@qq")
+STAMPS_AVAILABLE = _SO_TIMESTAMPNS is not None and bool(_ANC_BYTES) and hasattr(socket.socket, "recvmsg")
 _MAX_AGE_S = 10.0  # an older stamp means the wall clock was stepped: not trusted
 
 
@@ -65,7 +71,7 @@ def stamp_arrivals(sock: socket.socket) -> bool:
     Arrival times then come from the kernel, not from whenever the reading thread or greenlet got to
     run: a busy load generator no longer adds its own scheduling delay to the chunk times it records.
     """
-    if _SO_TIMESTAMPNS is None or not _ANC_BYTES or not hasattr(sock, "recvmsg"):
+    if not STAMPS_AVAILABLE or _SO_TIMESTAMPNS is None:
         return False
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)

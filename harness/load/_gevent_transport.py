@@ -10,6 +10,9 @@ buffering. It honours what ``harness.client`` relies on:
   budget's deadline and fails with ``httpx.ReadTimeout(budget.reason)``;
 * routing through a proxy: a URL made by ``route_request`` dials the proxy address while the ``Host``
   header and the TLS SNI / certificate check keep the vendor's name (``sni_hostname`` extension);
+* arrival times: every read is a ``recvmsg`` that brings the kernel's receive stamp of the bytes
+  (``SO_TIMESTAMPNS``) into the attempt's budget (``ReadBudget.rx``); TLS runs on ``ssl.MemoryBIO`` over
+  the plain socket (:class:`_TLS`) so encrypted reads are stamped too;
 * one shared ``ssl.SSLContext`` for every connection;
 * errors mapped to httpx's classes with the ``OSError`` chained (so errno-based classification holds):
   ``ConnectTimeout``, ``ConnectError`` (refused, DNS, TLS), ``PoolTimeout``, ``WriteError``/``WriteTimeout``,
@@ -38,7 +41,14 @@ import gevent.ssl
 import httpx
 from geventhttpclient._parser import HTTPParseError, HTTPResponseParser
 
-from harness.client._transport import _VIA, BUDGET, ReadBudget, recv_stamped, stamp_arrivals
+from harness.client._transport import (
+    _VIA,
+    BUDGET,
+    STAMPS_AVAILABLE,
+    ReadBudget,
+    recv_stamped,
+    stamp_arrivals,
+)
 from harness.tokens import count_tokens
 
 __all__ = ["GeventTransport", "make_gevent_client"]
@@ -118,6 +128,72 @@ def _alive(sock: gevent.socket.socket) -> bool:
         return not p.poll(0)
     except (OSError, ValueError):
         return False
+
+
+class _TLS:
+    """TLS over a plain gevent socket through ``ssl.MemoryBIO``, so that every read of the encrypted bytes is
+    a kernel-stamped ``recvmsg`` (an ``SSLSocket`` reads inside OpenSSL, out of reach of the stamps).
+
+    The decrypted bytes of a read carry the stamp of the raw read that completed their TLS record. Same
+    duck type as the socket where the transport needs it: ``settimeout``, ``sendall``, ``fileno``,
+    ``close``. Raises what ``SSLSocket`` raises: ``TimeoutError``, ``OSError``, ``ssl.SSLError``.
+    """
+
+    __slots__ = ("_in", "_obj", "_out", "rx", "sock")
+
+    def __init__(self, sock: gevent.socket.socket, ctx: ssl.SSLContext, server_hostname: str) -> None:
+        self.sock = sock
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = ctx.wrap_bio(self._in, self._out, server_hostname=server_hostname)
+        self.rx = 0.0  # stamp of the latest raw read (0.0: none)
+        self._io(self._obj.do_handshake)
+
+    def _pull(self) -> None:
+        raw, rx = recv_stamped(self.sock, _RECV)
+        if raw:
+            self._in.write(raw)
+            self.rx = rx
+        else:
+            self._in.write_eof()
+
+    def _push(self) -> None:
+        pending = self._out.read()
+        if pending:
+            self.sock.sendall(pending)
+
+    def _io(self, op: Any, *args: Any) -> Any:
+        while True:
+            try:
+                result = op(*args)
+            except ssl.SSLWantReadError:
+                self._push()
+                self._pull()
+                continue
+            self._push()
+            return result
+
+    def recv_stamped(self, max_bytes: int) -> tuple[bytes, float]:
+        try:
+            data: bytes = self._io(self._obj.read, max_bytes)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):  # closed, with or without close_notify
+            return b"", self.rx  # as SSLSocket with suppress_ragged_eofs (the default)
+        return data, self.rx
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = self._io(self._obj.write, view)
+            view = view[n:]
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.sock.settimeout(timeout)
+
+    def fileno(self) -> int:
+        return int(self.sock.fileno())
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class _Stream(httpx.SyncByteStream):
@@ -200,9 +276,9 @@ class GeventTransport(httpx.BaseTransport):
         verify: ssl.SSLContext | bool | str = True,
         max_connections: int = 1000,
         *,
-        stamp_arrivals: bool = True,
+        kernel_stamps: bool = True,
     ) -> None:
-        self._stamp = stamp_arrivals
+        self._stamp = kernel_stamps and STAMPS_AVAILABLE  # off: arrivals are the time of the read
         if isinstance(verify, ssl.SSLContext):
             self._ssl = verify
         elif isinstance(verify, str):
@@ -224,9 +300,10 @@ class GeventTransport(httpx.BaseTransport):
             raise httpx.ConnectError(f"{exc.strerror or exc} ({dial_host}:{dial_port})") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._stamp:
-                stamp_arrivals(sock)
-            if scheme == b"https":
+            if self._stamp and stamp_arrivals(sock):
+                if scheme == b"https":
+                    return _TLS(sock, self._ssl, sni)
+            elif scheme == b"https":
                 sock = self._ssl.wrap_socket(sock, server_hostname=sni)
         except TimeoutError as exc:
             sock.close()
@@ -263,11 +340,12 @@ class GeventTransport(httpx.BaseTransport):
             timeout = remaining if timeout is None else min(timeout, remaining)
         try:
             sock.settimeout(timeout)
-            if not self._stamp or isinstance(sock, _TLS_SOCKETS):  # no kernel stamp: arrival is now
-                if budget is not None:
-                    budget.rx = 0.0
-                return bytes(sock.recv(_RECV))
-            data, rx = recv_stamped(sock, _RECV)
+            if type(sock) is _TLS:
+                data, rx = sock.recv_stamped(_RECV)
+            elif self._stamp and not isinstance(sock, _TLS_SOCKETS):
+                data, rx = recv_stamped(sock, _RECV)
+            else:  # no kernel stamp: the arrival is taken as now
+                data, rx = bytes(sock.recv(_RECV)), 0.0
             if budget is not None:
                 budget.rx = rx
             return data

@@ -58,6 +58,15 @@ def test_chunk_times_are_the_kernel_arrival_times_when_the_reader_is_late(probe:
     assert all(e >= 14 for e in late["unstamped"]["errors_ms"]), late  # without stamps: at the read
 
 
+def test_over_tls_too_chunk_times_are_the_kernel_arrival_times(probe: dict[str, Any]) -> None:
+    # TLS runs over memory BIOs on the plain socket, so the encrypted bytes are read with their stamps
+    late = probe["late"]
+    assert late["tls_stamped"]["outcome"] == "ok" and len(late["tls_stamped"]["errors_ms"]) == 4, late
+    assert all(0 <= e < 4 for e in late["tls_stamped"]["errors_ms"]), late
+    assert late["tls_unstamped"]["outcome"] == "ok", late
+    assert all(e >= 14 for e in late["tls_unstamped"]["errors_ms"]), late
+
+
 @pytest.mark.parametrize(
     ("case", "error_class", "detail"),
     [
@@ -331,14 +340,14 @@ def _main() -> None:  # pragma: no cover - runs in the child
             conn.sendall(b"0\r\n\r\n")
 
     late: dict[str, Any] = {}
-    port, _ = serve(late_paced)
-    for name, stamp in (("stamped", True), ("unstamped", False)):
-        late_client = make_gevent_client(max_connections=4)
+
+    def late_attempt(name: str, t: Target, stamp: bool, verify: Any = True) -> None:
+        late_client = make_gevent_client(max_connections=4, verify=verify)
         late_client._transport._stamp = stamp  # type: ignore[attr-defined]
         writes.clear()
         rec = run_attempt(
             late_client,
-            target(f"http://127.0.0.1:{port}/v1"),
+            t,
             prompt,
             clock=clock,
             run_id="r",
@@ -349,9 +358,14 @@ def _main() -> None:  # pragma: no cover - runs in the child
         )
         late[name] = {
             "outcome": rec.outcome,
+            "error": rec.error_detail,
             "errors_ms": [(t - w) * 1e3 for t, w in zip(rec.chunk_times, writes, strict=False)],
         }
         late_client.close()
+
+    port, _ = serve(late_paced)
+    late_attempt("stamped", target(f"http://127.0.0.1:{port}/v1"), True)
+    late_attempt("unstamped", target(f"http://127.0.0.1:{port}/v1"), False)
     result["late"] = late
 
     port, stats = serve(openai_ok)
@@ -411,6 +425,10 @@ def _main() -> None:  # pragma: no cover - runs in the child
     attempt(tls_client, t_tls)
     tls.update(sni=list(tls_stats.get("sni", [])), host=list(stats["host"]), connections=stats["connections"])
     result["tls"] = tls
+    port, _ = serve(late_paced, server_ctx)
+    late_tls = target("https://vendor.test/v1", connect_to=("127.0.0.1", port))
+    late_attempt("tls_stamped", late_tls, True, client_ctx)
+    late_attempt("tls_unstamped", late_tls, False, client_ctx)
     errors["tls_untrusted"] = attempt(client, t_tls)  # the default trust store does not know this CA
     tls_client.close()
 
