@@ -1,7 +1,7 @@
 """Measurement accuracy of the client path against the simulator's ground truth, at 1 / 100 / 500 streams.
 
     python -m harness.bench.client [--streams 1,100,500] [--requests-per-stream 3] [--tokens 48]
-    python -m harness.bench.client --full 1,100,500 [--seconds 20]     # the real `bakeoff run` path
+    python -m harness.bench.client --full 1,100,500 [--seconds 20] [--workers N]  # the real run path
 
 ``--full`` scores real runs instead: ``bakeoff run --ground-truth`` with N closed-model users (Locust,
 the gevent transport, the embedded Toxiproxy between client and simulator), each user's first request
@@ -238,7 +238,9 @@ def _from_run_dir(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _full_run(tmp: Path, users: int, tokens: int, tokens_per_s: float, seconds: float) -> dict[str, Any]:
+def _full_run(
+    tmp: Path, users: int, tokens: int, tokens_per_s: float, seconds: float, workers: int = 0
+) -> dict[str, Any]:
     """Run the real path once — ``bakeoff run --ground-truth`` (Locust, gevent transport, the embedded
     Toxiproxy in front of the simulator) with ``users`` closed-model users — and score its records."""
     import json
@@ -287,7 +289,7 @@ def _full_run(tmp: Path, users: int, tokens: int, tokens_per_s: float, seconds: 
     )
     out = tmp / "runs"
     cmd = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--ground-truth", "--no-probes"]
-    cmd += ["--quiet", "--no-report", "--out", str(out)]
+    cmd += ["--quiet", "--no-report", "--out", str(out), "--workers", str(workers)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 - our own CLI
     if done.returncode != 0:
         raise SystemExit(f"bakeoff run failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
@@ -314,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: comma-separated user counts, each scored on a real `bakeoff run` (gevent, proxy)",
     )
     ap.add_argument("--seconds", type=float, default=20.0, help="--full: load duration of each run")
+    ap.add_argument("--workers", type=int, default=0, help="--full: Locust worker processes (0: in-process)")
     ap.add_argument(
         "--pin", action="store_true", help="pin the simulator to CPU 0 and the client to the rest"
     )
@@ -339,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in full:
             sub = Path(tmp) / f"full-{n}"
             sub.mkdir()
-            rows.append(_full_run(sub, n, args.tokens, args.tokens_per_s, args.seconds))
+            rows.append(_full_run(sub, n, args.tokens, args.tokens_per_s, args.seconds, args.workers))
         cfg = Path(tmp) / "sim.yaml"
         _config(cfg, args.tokens, args.tokens_per_s)
         for n in levels:

@@ -21,8 +21,9 @@ at import; this driver never imports it). Phases:
     = each measured gap between consecutive chunk arrivals − the gap between the simulator's writes.
     Target: p99 |error| ≤ 5 ms for both (and ≤ 1 % of streams with two chunks in one read). With
     jitter-free streams, closed loops phase-lock (each next request starts when the last chunk is read,
-    so chunk writes of many streams fall on the same instants): the harshest case. Phase (c) at 550/s
-    holds the same 400 concurrent streams (``streams`` column) with Poisson arrivals.
+    so chunk writes of many streams fall on the same instants): the harshest case, where a reader that
+    timed chunks by its own clock read the last of each burst late (``+nostamp`` shows it). Phase (c) at
+    550/s holds the same 400 concurrent streams (``streams`` column) with Poisson arrivals.
 (c) sustained rate: open model (Poisson arrivals) at increasing rates of the same streams; the highest
     rate whose accuracy holds as in (b) and whose schedule lag p99 stays ≤ 5 ms. Target ≥ 330 req/s
     (3 × GuideLLM's 110).
