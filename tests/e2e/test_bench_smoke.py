@@ -35,3 +35,41 @@ def test_client_accuracy_bench_runs_both_paths() -> None:
     for _path, streams, req, ok, *errors in (r[:11] for r in rows):
         assert streams == "2" and int(req) > 0 and ok == req, out.stdout  # every request answered
         assert all(math.isfinite(float(v)) for v in errors), out.stdout  # every column was measured
+
+
+def test_load_bench_runs_every_phase() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.bench.load",
+            "--phases",
+            "abc",
+            "--users",
+            "8",
+            "--streams",
+            "20",
+            "--rates",
+            "30",
+            "--seconds",
+            "2.5",
+            "--warm",
+            "0.5",
+            "--transport",
+            "gevent",
+            "--rt",
+            "0",
+            "--nice",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    verdicts = [line for line in out.stdout.splitlines() if line.startswith(("(a)", "(b)", "(c)"))]
+    assert [v[:3] for v in verdicts] == ["(a)", "(b)", "(c)"], out.stdout
+    rows = {line[:2]: line.split() for line in out.stdout.splitlines() if line[:2] in ("a ", "b ", "c ")}
+    assert set(rows) == {"a ", "b ", "c "}, out.stdout
+    assert rows["b "][6] == "0" and rows["c "][6] == "0", out.stdout  # no failed request in either phase
