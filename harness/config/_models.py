@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from harness._model import Duration, Name, Rate, UserModel
 from harness.sim.config import SimBehaviour
@@ -32,6 +33,7 @@ __all__ = [
     "Stage",
     "Sweep",
     "Timeouts",
+    "ToolCall",
 ]
 
 Dialect = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
@@ -186,10 +188,82 @@ class Check(UserModel):
         return self
 
 
+class ToolCall(UserModel):
+    """A tool call an assistant message made: one neutral shape that every dialect converts
+    (OpenAI ``tool_calls``, Anthropic ``tool_use`` blocks, Gemini ``functionCall`` parts)."""
+
+    id: str = Field(min_length=1, description="the call's id; the tool message answering it names it")
+    name: str = Field(min_length=1, description="the tool called")
+    arguments: dict[str, Any] = Field(description="the call's arguments (a JSON object)")
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _object_not_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(
+                "arguments is a JSON object, not a string of JSON: write {...} unquoted "
+                "(each dialect encodes it as its vendor expects)"
+            )
+        return value
+
+
+class _Missing:
+    """Marks a ``content`` the message left out (its default ``""`` is only for tool-calling messages)."""
+
+
+_NO_CONTENT = _Missing()
+
+
 class Message(UserModel):
+    """One turn of a conversation. A tool round trip is written as an assistant message with
+    ``tool_calls``, then one ``tool`` message per call (``tool_call_id`` = the call's ``id``)."""
+
     role: Literal["system", "user", "assistant", "tool"]
-    content: str
-    tool_call_id: str | None = None
+    content: str = Field(
+        "", description="the text; may be left out only by an assistant message with tool_calls"
+    )
+    tool_call_id: str | None = Field(
+        None, description="tool messages: the id of the call this result answers"
+    )
+    tool_calls: list[ToolCall] | None = Field(
+        None, min_length=1, description="assistant messages: the tool calls it made"
+    )
+
+    # the exported schema says what _content_required checks: content, unless the message calls tools
+    model_config = UserModel.model_config | {
+        "json_schema_extra": {"anyOf": [{"required": ["content"]}, {"required": ["tool_calls"]}]}
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _content_required(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "content" not in data and not data.get("tool_calls"):
+            return {**data, "content": _NO_CONTENT}  # reported as missing by _content_given
+        return data
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content_given(cls, value: Any) -> Any:
+        if value is _NO_CONTENT:
+            raise PydanticCustomError("missing", "Field required")
+        return value
+
+    @field_validator("tool_call_id")
+    @classmethod
+    def _tool_result_names_its_call(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("role") == "tool" and not value:
+            raise ValueError("a tool message needs tool_call_id: the id of the tool call it answers")
+        return value
+
+    @field_validator("tool_calls")
+    @classmethod
+    def _only_assistants_call_tools(
+        cls, value: list[ToolCall] | None, info: ValidationInfo
+    ) -> list[ToolCall] | None:
+        role = info.data.get("role")
+        if value is not None and role is not None and role != "assistant":
+            raise ValueError(f"only an assistant message can carry tool_calls (this one is a {role} message)")
+        return value
 
 
 class PromptItem(UserModel):

@@ -56,13 +56,28 @@ def _usage(u: Mapping[str, Any]) -> Usage:
 
 
 def _messages(prompt: PromptItem) -> list[dict[str, Any]]:
+    """Tool results become ``tool_result`` blocks of a user message; consecutive ones share one message,
+    as Anthropic wants every result of an assistant turn's calls in the next user turn."""
     out: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] | None = None  # blocks of the user message the last tool result opened
     for m in prompt.messages:
         if m.role == "system":
             continue  # folded into the top-level ``system`` by build_request
         if m.role == "tool":
             block = {"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.content}
-            out.append({"role": "user", "content": [block]})
+            if results is None:
+                results = []
+                out.append({"role": "user", "content": results})
+            results.append(block)
+            continue
+        results = None
+        if m.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+            blocks += [
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+                for call in m.tool_calls
+            ]
+            out.append({"role": m.role, "content": blocks})
         else:
             out.append({"role": m.role, "content": m.content})
     return out

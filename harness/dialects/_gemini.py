@@ -140,6 +140,42 @@ class GeminiStreamParser:
         return out
 
 
+def _contents(prompt: PromptItem, systems: list[str]) -> list[dict[str, Any]]:
+    """``contents`` of the request; system messages are appended to ``systems`` instead.
+
+    Gemini keys a ``functionResponse`` by the function's *name*, not by a call id: the name is looked up
+    from the assistant tool call with that id (the id itself when no call has it). Consecutive tool
+    results share one user turn, as Gemini wants as many responses there as the model turn had calls.
+    """
+    contents: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # tool call id -> function name
+    responses: list[dict[str, Any]] | None = None  # parts of the turn the last tool result opened
+    for m in prompt.messages:
+        if m.role == "system":
+            systems.append(m.content)
+            continue
+        if m.role == "tool":
+            call_id = m.tool_call_id or ""
+            resp = {"name": names.get(call_id, call_id), "response": {"content": m.content}}
+            if responses is None:
+                responses = []
+                contents.append({"role": "user", "parts": responses})
+            responses.append({"functionResponse": resp})
+            continue
+        responses = None
+        if m.tool_calls:
+            parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
+            for call in m.tool_calls:
+                names[call.id] = call.name
+                parts.append({"functionCall": {"name": call.name, "args": call.arguments}})
+            contents.append({"role": "model", "parts": parts})
+        else:
+            contents.append(
+                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+            )
+    return contents
+
+
 class GeminiDialect(CommonResponses):
     """``POST {base_url}/models/{model}:streamGenerateContent?alt=sse`` with ``x-goog-api-key``.
 
@@ -152,18 +188,8 @@ class GeminiDialect(CommonResponses):
     def build_request(
         self, endpoint: Endpoint, prompt: PromptItem, *, base_url: str, api_key: str | None, stream: bool
     ) -> HttpRequest:
-        contents: list[dict[str, Any]] = []
         systems = [prompt.system] if prompt.system is not None else []
-        for m in prompt.messages:
-            if m.role == "system":
-                systems.append(m.content)
-            elif m.role == "tool":
-                resp = {"name": m.tool_call_id or "", "response": {"content": m.content}}
-                contents.append({"role": "user", "parts": [{"functionResponse": resp}]})
-            else:
-                contents.append(
-                    {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-                )
+        contents = _contents(prompt, systems)
         gen: dict[str, Any] = {"maxOutputTokens": prompt.max_tokens}
         if prompt.temperature is not None:
             gen["temperature"] = prompt.temperature

@@ -44,10 +44,25 @@ def _messages(prompt: PromptItem) -> list[dict[str, Any]]:
         out.append({"role": "system", "content": prompt.system})
     for m in prompt.messages:
         msg: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            msg["content"] = m.content or None  # a call-only assistant turn has null content on the wire
+            msg["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": _arguments(call.arguments)},
+                }
+                for call in m.tool_calls
+            ]
         if m.tool_call_id is not None:
             msg["tool_call_id"] = m.tool_call_id
         out.append(msg)
     return out
+
+
+def _arguments(arguments: dict[str, Any]) -> str:
+    """A call's arguments as OpenAI sends them: JSON text, compact, non-ASCII kept as written."""
+    return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
 
 
 def _openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -45,7 +45,8 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _block_text(content: Any) -> tuple[str, bool]:
-    """Text of a message's content and whether it carries a tool_result."""
+    """Text of a message's content (tool calls included, for token counting) and whether it carries a
+    tool_result."""
     if isinstance(content, str):
         return content, False
     if not isinstance(content, list):
@@ -61,7 +62,59 @@ def _block_text(content: Any) -> tuple[str, bool]:
             tool_result = True
             inner, _ = _block_text(b.get("content"))
             texts.append(inner)
+        elif b.get("type") == "tool_use":
+            texts.append(str(b.get("name", "")) + json.dumps(b.get("input"), separators=(",", ":")))
     return "\n".join(texts), tool_result
+
+
+def _blocks(content: Any, kind: str) -> list[tuple[int, dict[str, Any]]]:
+    if not isinstance(content, list):
+        return []
+    return [(j, b) for j, b in enumerate(content) if isinstance(b, dict) and b.get("type") == kind]
+
+
+def _tool_use_ids(content: Any, i: int) -> list[str]:
+    """Ids of an assistant message's ``tool_use`` blocks (400 on a block Anthropic refuses)."""
+    ids: list[str] = []
+    for j, b in _blocks(content, "tool_use"):
+        if not isinstance(b.get("id"), str) or not isinstance(b.get("name"), str):
+            raise SimHTTPError(
+                400, "bad_request", f"messages.{i}.content.{j}.tool_use: id and name: Field required"
+            )
+        if not isinstance(b.get("input"), dict):
+            raise SimHTTPError(
+                400,
+                "bad_request",
+                f"messages.{i}.content.{j}.tool_use.input: Input should be a valid dictionary",
+            )
+        ids.append(b["id"])
+    return ids
+
+
+def _check_results(content: Any, i: int, open_ids: list[str]) -> None:
+    """Every ``tool_result`` answers a ``tool_use`` of the previous message, and every such call is answered
+    (the rule and wording of Anthropic's 400s)."""
+    answered: set[object] = set()
+    for j, b in _blocks(content, "tool_result"):
+        use_id = b.get("tool_use_id")
+        if use_id not in open_ids:
+            raise SimHTTPError(
+                400,
+                "bad_request",
+                f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                f"{use_id}. Each `tool_result` block must have a corresponding `tool_use` block in the "
+                "previous message.",
+            )
+        answered.add(use_id)
+    missing = [x for x in open_ids if x not in answered]
+    if missing:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+            f"{', '.join(missing)}. Each `tool_use` block must have a corresponding `tool_result` block in "
+            "the next message.",
+        )
 
 
 def _rfc3339(wall: float) -> str:
@@ -196,13 +249,24 @@ class AnthropicDialect(Dialect):
             texts.append(_block_text(system)[0])
         last_user = ""
         after_tool = False
-        for m in messages:
+        open_ids: list[str] = []  # tool_use ids of the previous (assistant) message
+        for i, m in enumerate(messages):
             if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
                 raise SimHTTPError(400, "bad_request", "messages: roles must be 'user' or 'assistant'")
-            text, tool_result = _block_text(m.get("content"))
+            content = m.get("content")
+            if m["role"] == "user":
+                _check_results(content, i, open_ids)
+                open_ids = []
+            else:
+                if open_ids:
+                    _check_results(None, i, open_ids)  # an assistant turn right after unanswered calls
+                open_ids = _tool_use_ids(content, i)
+            text, tool_result = _block_text(content)
             texts.append(text)
             if m["role"] == "user":
-                last_user = text
+                said = _block_text([b for _, b in _blocks(content, "text")])[0] if tool_result else text
+                if said or not tool_result:  # tool results alone keep the question they answer
+                    last_user = said
             after_tool = tool_result
         tools: list[ToolSpec] = []
         for t in body.get("tools") or []:

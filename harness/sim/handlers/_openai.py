@@ -64,6 +64,80 @@ def _usage(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _tool_calls(calls: Any, i: int) -> dict[str, str]:
+    """An assistant message's ``tool_calls`` → {id: name + arguments} (400 on a shape OpenAI refuses)."""
+    where = f"messages.[{i}].tool_calls"
+    if not isinstance(calls, list) or not calls:
+        raise SimHTTPError(
+            400, "bad_request", f"Invalid value for '{where}': expected a non-empty array.", param=where
+        )
+    out: dict[str, str] = {}
+    for j, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if (
+            not isinstance(fn, dict)
+            or not isinstance(call.get("id"), str)
+            or not isinstance(fn.get("name"), str)
+        ):
+            raise SimHTTPError(
+                400,
+                "bad_request",
+                f"Invalid value for '{where}.[{j}]': needs id and function.name.",
+                param=where,
+            )
+        if not isinstance(fn.get("arguments"), str):
+            raise SimHTTPError(
+                400,
+                "bad_request",
+                f"Invalid type for '{where}.[{j}].function.arguments': expected a string.",
+                param=f"{where}.[{j}].function.arguments",
+            )
+        out[call["id"]] = fn["name"] + fn["arguments"]
+    return out
+
+
+def _answer_call(m: dict[str, Any], i: int, pending: dict[str, bool] | None) -> None:
+    """A tool message answers a call of the assistant turn just before it, as OpenAI insists."""
+    call_id = m.get("tool_call_id")
+    if not isinstance(call_id, str):
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            "Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.",
+            param=f"messages.[{i}].tool_call_id",
+        )
+    if pending is None:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+            "with 'tool_calls'.",
+            param=f"messages.[{i}].role",
+        )
+    if call_id not in pending:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' of previous "
+            "message.",
+            param=f"messages.[{i}].tool_call_id",
+        )
+    pending[call_id] = True
+
+
+def _all_answered(pending: dict[str, bool] | None) -> None:
+    missing = [k for k, done in (pending or {}).items() if not done]
+    if missing:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+            "'tool_call_id'. The following tool_call_ids did not have response messages: "
+            + ", ".join(missing),
+            param="messages",
+        )
+
+
 def parse_chat(body: Any, *, model_check: str | None) -> Parsed:
     """The common Chat Completions body → Parsed (raises SimHTTPError 400/404)."""
     if not isinstance(body, dict):
@@ -82,7 +156,8 @@ def parse_chat(body: Any, *, model_check: str | None) -> Parsed:
     texts: list[str] = []
     last_user = ""
     after_tool = False
-    for m in messages:
+    pending: dict[str, bool] | None = None  # ids of the last assistant turn's tool calls -> answered yet
+    for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in (
             "system",
             "developer",
@@ -91,11 +166,22 @@ def parse_chat(body: Any, *, model_check: str | None) -> Parsed:
             "tool",
         ):
             raise SimHTTPError(400, "bad_request", "Invalid value for 'messages'.", param="messages")
+        role = m["role"]
         t = _text_of(m.get("content"))
+        if role == "tool":
+            _answer_call(m, i, pending)
+        else:
+            _all_answered(pending)
+            pending = None
+        if role == "assistant" and m.get("tool_calls") is not None:
+            calls = _tool_calls(m["tool_calls"], i)
+            pending = dict.fromkeys(calls, False)
+            t += "".join(calls.values())
         texts.append(t)
-        if m["role"] == "user":
+        if role == "user":
             last_user = t
-        after_tool = m["role"] == "tool"
+        after_tool = role == "tool"
+    _all_answered(pending)
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
         raise SimHTTPError(400, "bad_request", "max_tokens must be a positive integer", param="max_tokens")
