@@ -120,10 +120,6 @@ class Endpoint(UserModel):
             raise ValueError("base_url must start with http:// or https://")
         if self.dialect == "azure-openai" and self.api_version is None and self.sim is None:
             raise ValueError("azure-openai endpoints need api_version")
-        if self.dialect == "gemini" and self.sim is not None:
-            raise ValueError(
-                "simulated vendors speak openai-chat, anthropic-messages and azure-openai, not gemini"
-            )
         return self
 
 

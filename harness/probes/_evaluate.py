@@ -88,6 +88,19 @@ def error_body_ok(body: bytes) -> bool:
     return isinstance(data.get("message"), str) and bool(data["message"])
 
 
+def _gemini_key_refusal(body: bytes) -> bool:
+    """A Google RPC error saying the key is invalid (``ErrorInfo.reason`` API_KEY_INVALID): Gemini's
+    answer to a wrong key is 400 INVALID_ARGUMENT, not 401/403."""
+    try:
+        err = json.loads(body).get("error")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return False
+    details = err.get("details") if isinstance(err, dict) else None
+    return isinstance(details, list) and any(
+        isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details
+    )
+
+
 def has_ratelimit_headers(headers: Mapping[str, str]) -> list[str]:
     """Names of rate-limit headers present (OpenAI ``x-ratelimit-*``, Anthropic, IETF ``RateLimit``)."""
     return sorted(h for h in headers if _RATELIMIT.search(h.lower()))
@@ -119,6 +132,7 @@ class _Eval:
         self.endpoint = endpoint
         self.dialect_name = dialect
         self.dialect = get_dialect(dialect)
+        self._gemini = dialect == "gemini"
         self.stream = stream
         self.base_url = base_url
         self.ex = exchanges
@@ -193,6 +207,8 @@ class _Eval:
         what = self.describe(ex)
         if ex.status in (401, 403):
             self.result("bad_key", True, f"refused: {what}", ex=ex)
+        elif self._gemini and ex.status == 400 and _gemini_key_refusal(ex.body):
+            self.result("bad_key", True, f"refused as Gemini does (400 API_KEY_INVALID): {what}", ex=ex)
         elif ex.status is None:
             self.result("bad_key", False, what, ex=ex)
         elif 200 <= ex.status < 300:
@@ -252,7 +268,8 @@ class _Eval:
         elif rl:
             self.result("ratelimit_headers", True, ", ".join(rl), ex=ex)
         else:
-            self.result("ratelimit_headers", False, "no rate-limit headers on the answer", ex=ex)
+            why = " (Gemini sends none; its 429s carry the retry delay in the body)" if self._gemini else ""
+            self.result("ratelimit_headers", False, f"no rate-limit headers on the answer{why}", ex=ex)
 
     def _answer(self, ex: Exchange) -> None:
         events = self.answer_events(ex)
@@ -317,10 +334,12 @@ class _Eval:
             return
         missing = [ex.name for ex in answered if not self.dialect.read_headers(ex.headers).vendor_request_id]
         if missing:
+            why = "; Gemini sends none, its answers carry responseId in the body" if self._gemini else ""
             self.result(
                 "request_id",
                 False,
-                f"no request id header on {len(missing)} of {len(answered)} answers ({', '.join(missing)})",
+                f"no request id header on {len(missing)} of {len(answered)} answers ({', '.join(missing)})"
+                + why,
             )
         else:
             self.result("request_id", True, f"request id header on all {len(answered)} answers")

@@ -20,16 +20,18 @@ from harness.tokens import count_tokens
 __all__ = ["SimServer", "SimThread", "base_url_for", "serve_in_thread"]
 
 _log = logging.getLogger("harness.sim")
+_API_ROOT = {"openai-chat": "/v1", "gemini": "/v1beta"}
 
 
 def base_url_for(ep: SimEndpoint, host: str, port: int) -> str:
-    """The URL to hand the vendor's official SDK (``base_url``; ``azure_endpoint`` for azure-openai)."""
+    """The URL to hand the vendor's official SDK (``base_url``; ``azure_endpoint`` for azure-openai;
+    the ``…/v1beta`` API root for gemini)."""
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
     root = f"http://{host}:{port}/{ep.name}"
-    return root + "/v1" if ep.dialect == "openai-chat" else root
+    return root + _API_ROOT.get(ep.dialect, "")
 
 
 class SimServer:

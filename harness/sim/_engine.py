@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from harness.sim._answer import make_plan, prompt_tokens
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
 from harness.sim._limits import CapacityGate, TokenBucket, WindowCounter
-from harness.sim.handlers import Ctx, SimHTTPError, dialect_for
+from harness.sim.handlers import Ctx, GeminiDialect, SimHTTPError, dialect_for
 
 if TYPE_CHECKING:
     from harness._http import Request, Response
@@ -39,6 +39,7 @@ NOMINAL_RPM = 100_000
 NOMINAL_TPM = 100_000_000
 """Tokens per minute advertised (and counted down, never enforced) when no ``tpm_limit`` is set."""
 _ID_HEADER_NAMES = frozenset({"x-request-id", "request-id", "apim-request-id"})
+_RETRY_HEADER_NAMES = frozenset({"retry-after", "retry-after-ms"})
 
 _ERROR_KIND = {
     400: ("bad_request", "The request was invalid."),
@@ -229,9 +230,21 @@ class EndpointRuntime:
         return self.dialect.ratelimit_headers(self.rl_rpm, self.rl_tpm, now, wall)
 
     def _send_error(
-        self, resp: Response, exc: SimHTTPError, rid: str, extra: list[tuple[str, str]] | None = None
+        self,
+        resp: Response,
+        exc: SimHTTPError,
+        rid: str,
+        extra: list[tuple[str, str]] | None = None,
+        retry_s: float | None = None,
     ) -> None:
-        headers, body = self.dialect.error(exc, rid)
+        """``retry_s``: the retry delay also sent in ``extra`` as retry-after(-ms); Gemini moves it
+        into its body (RetryInfo) and sends no such header."""
+        if isinstance(self.dialect, GeminiDialect):
+            headers, body = self.dialect.error(exc, rid, retry_after_s=retry_s)
+            if extra:
+                extra = [h for h in extra if h[0] not in _RETRY_HEADER_NAMES]
+        else:
+            headers, body = self.dialect.error(exc, rid)
         headers.extend(self.id_headers(rid))
         if extra:
             headers.extend(extra)
@@ -336,7 +349,7 @@ class EndpointRuntime:
                     ("retry-after", str(max(1, math.ceil(wait)))),
                     ("retry-after-ms", str(max(1, math.ceil(wait * 1000)))),
                 ]
-                self._send_error(resp, SimHTTPError(429, kind, msg), rid, extra)
+                self._send_error(resp, SimHTTPError(429, kind, msg), rid, extra, retry_s=wait)
                 return
             if self.rpm is not None:
                 self.rpm.take(1, now)
@@ -354,12 +367,14 @@ class EndpointRuntime:
             if u_err < cum:
                 kind, msg = _ERROR_KIND[status]
                 extra = list(rl_headers)
+                retry_s = None
                 if status in (429, 503, 529) and b.error_retry_after_ms is not None:
+                    retry_s = b.error_retry_after_ms / 1000
                     extra += [
                         ("retry-after", str(max(1, math.ceil(b.error_retry_after_ms / 1000)))),
                         ("retry-after-ms", str(math.ceil(b.error_retry_after_ms))),
                     ]
-                self._send_error(resp, SimHTTPError(status, kind, msg), rid, extra)
+                self._send_error(resp, SimHTTPError(status, kind, msg), rid, extra, retry_s=retry_s)
                 return
         ttft_s = max(0.0, rng.gauss(b.ttft_ms, b.ttft_jitter_ms)) / 1000.0
         ttft_s += b.prefill_ms_per_1k_tokens * plan.prompt_tokens / 1e6

@@ -5,7 +5,7 @@ A config file is YAML::
     seed: 7
     endpoints:
       - name: vendor-a
-        dialect: openai-chat          # or anthropic-messages, azure-openai
+        dialect: openai-chat          # or anthropic-messages, azure-openai, gemini
         model: gpt-sim-large
         api_key: sk-test              # omit to accept any non-empty key
         behaviour: fast               # a preset name, or a mapping of SimBehaviour fields
@@ -41,7 +41,7 @@ from harness._model import Name, UserModel
 
 __all__ = ["ERROR_STATUSES", "PRESETS", "SimBehaviour", "SimConfig", "SimDialect", "SimEndpoint"]
 
-SimDialect = Literal["openai-chat", "anthropic-messages", "azure-openai"]
+SimDialect = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
 
 ERROR_STATUSES: frozenset[int] = frozenset({400, 408, 409, 429, 500, 502, 503, 504, 529})
 """Statuses the background error model may answer with (``SimBehaviour.error_rates`` keys)."""
@@ -76,7 +76,8 @@ class SimBehaviour(UserModel):
         ge=1,
         description="context window, tokens: a request whose prompt tokens + max_tokens exceed it is "
         "refused at once with the dialect's 400 (OpenAI code context_length_exceeded; Anthropic "
-        "'prompt is too long: N tokens > M maximum'); None: no window, every prompt is answered",
+        "'prompt is too long: N tokens > M maximum'; Gemini INVALID_ARGUMENT 'The input token count (N) "
+        "exceeds the maximum number of tokens allowed (M).'); None: no window, every prompt is answered",
     )
     # --- capacity and overload ----------------------------------------------------------------
     capacity: int = Field(64, ge=1, description="concurrent generations; more wait in a queue")
@@ -99,13 +100,14 @@ class SimBehaviour(UserModel):
         "anthropic-ratelimit-requests|tokens-limit|remaining|reset with RFC 3339 resets). Without "
         "rpm_limit / tpm_limit a nominal 100,000 requests / 100,000,000 tokens per minute is advertised, "
         "its remaining count falling within each rate_limit_window_s and full again after it, never "
-        "enforced. False: none (429s still carry retry-after)",
+        "enforced. False: none (429s still carry retry-after). Gemini sends none either way, and its "
+        "retry delay is in the error body (RetryInfo)",
     )
     send_request_id: bool = Field(
         True,
         description="send the request-id header (OpenAI/Azure x-request-id, also Azure apim-request-id; "
-        "Anthropic request-id); False: a vendor with poor observability (the Anthropic error body keeps "
-        "its request_id field)",
+        "Anthropic request-id; Gemini has none, its answers carry the id as responseId); False: a vendor "
+        "with poor observability (the Anthropic error body keeps its request_id field)",
     )
     # --- background errors and stream failures ------------------------------------------------
     error_rates: dict[int, float] = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.sim.handlers._anthropic import AnthropicDialect
 from harness.sim.handlers._base import Ctx, Dialect, Parsed, SimHTTPError, StreamEncoder
+from harness.sim.handlers._gemini import GeminiDialect
 from harness.sim.handlers._openai import AzureDialect, OpenAIDialect
 from harness.sim.handlers._personas import LiteLLMPersona, TGIPersona, VLLMPersona
 
@@ -14,6 +15,7 @@ __all__ = [
     "AzureDialect",
     "Ctx",
     "Dialect",
+    "GeminiDialect",
     "OpenAIDialect",
     "Parsed",
     "SimHTTPError",
@@ -25,6 +27,7 @@ DIALECTS: dict[str, Dialect] = {
     "openai-chat": OpenAIDialect(),
     "anthropic-messages": AnthropicDialect(),
     "azure-openai": AzureDialect(),
+    "gemini": GeminiDialect(),
 }
 
 PERSONAS: dict[str, Dialect] = {"vllm": VLLMPersona(), "tgi": TGIPersona(), "litellm": LiteLLMPersona()}
