@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -98,10 +99,12 @@ def _errno_chain(exc: BaseException) -> set[int]:
 
 
 def _prompt_tokens_estimate(prompt: PromptItem) -> int:
-    """o200k count of the prompt text plus OpenAI's chat framing heuristic (3 per message + 3)."""
+    """o200k count of the prompt's text and tool calls plus OpenAI's chat framing (3 per message + 3)."""
     n = count_tokens(prompt.system) + 3 if prompt.system else 0
     for m in prompt.messages:
         n += count_tokens(m.content) + 3
+        for call in m.tool_calls or ():  # a second leg also sends the calls it answers
+            n += count_tokens(call.name + json.dumps(call.arguments)) + 3
     return n + 3
 
 

@@ -28,6 +28,7 @@ from harness.config._models import (
     Stage,
     Sweep,
     Timeouts,
+    ToolCall,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "Stage",
     "Sweep",
     "Timeouts",
+    "ToolCall",
     "load_fault_file",
     "load_prompts",
     "load_scenario",

@@ -152,7 +152,8 @@ def _used_prompts(manifest: Mapping[str, Any], run_dir: Path) -> tuple[bytes, li
 def _redacted(items: list[PromptItem]) -> bytes:
     rows = []
     for p in items:
-        text = "\n".join([p.system or "", *(m.content for m in p.messages)])
+        calls = [c.name + json.dumps(c.arguments) for m in p.messages for c in m.tool_calls or ()]
+        text = "\n".join([p.system or "", *(m.content for m in p.messages), *calls])
         rows.append(
             {
                 "id": p.id,

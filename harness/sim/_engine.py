@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from harness.sim._answer import make_plan, prompt_tokens
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
 from harness.sim._limits import CapacityGate, TokenBucket, WindowCounter
-from harness.sim.handlers import Ctx, GeminiDialect, SimHTTPError, dialect_for
+from harness.sim.handlers import Ctx, SimHTTPError, dialect_for
 
 if TYPE_CHECKING:
     from harness._http import Request, Response
@@ -230,23 +230,15 @@ class EndpointRuntime:
         return self.dialect.ratelimit_headers(self.rl_rpm, self.rl_tpm, now, wall)
 
     def _send_error(
-        self,
-        resp: Response,
-        exc: SimHTTPError,
-        rid: str,
-        extra: list[tuple[str, str]] | None = None,
-        retry_s: float | None = None,
+        self, resp: Response, exc: SimHTTPError, rid: str, extra: list[tuple[str, str]] | None = None
     ) -> None:
-        """``retry_s``: the retry delay also sent in ``extra`` as retry-after(-ms); Gemini moves it
-        into its body (RetryInfo) and sends no such header."""
-        if isinstance(self.dialect, GeminiDialect):
-            headers, body = self.dialect.error(exc, rid, retry_after_s=retry_s)
-            if extra:
-                extra = [h for h in extra if h[0] not in _RETRY_HEADER_NAMES]
-        else:
-            headers, body = self.dialect.error(exc, rid)
+        """``extra`` may hold retry-after(-ms) for ``exc.retry_after_s``; a dialect that carries the delay
+        in its body (Gemini's RetryInfo) sends no such header."""
+        headers, body = self.dialect.error(exc, rid)
         headers.extend(self.id_headers(rid))
         if extra:
+            if self.dialect.retry_in_body:
+                extra = [h for h in extra if h[0] not in _RETRY_HEADER_NAMES]
             headers.extend(extra)
         if not resp.started:
             resp.send(exc.status, headers, body)
@@ -349,7 +341,7 @@ class EndpointRuntime:
                     ("retry-after", str(max(1, math.ceil(wait)))),
                     ("retry-after-ms", str(max(1, math.ceil(wait * 1000)))),
                 ]
-                self._send_error(resp, SimHTTPError(429, kind, msg), rid, extra, retry_s=wait)
+                self._send_error(resp, SimHTTPError(429, kind, msg, retry_after_s=wait), rid, extra)
                 return
             if self.rpm is not None:
                 self.rpm.take(1, now)
@@ -374,7 +366,8 @@ class EndpointRuntime:
                         ("retry-after", str(max(1, math.ceil(b.error_retry_after_ms / 1000)))),
                         ("retry-after-ms", str(math.ceil(b.error_retry_after_ms))),
                     ]
-                self._send_error(resp, SimHTTPError(status, kind, msg), rid, extra, retry_s=retry_s)
+                exc = SimHTTPError(status, kind, msg, retry_after_s=retry_s)
+                self._send_error(resp, exc, rid, extra)
                 return
         ttft_s = max(0.0, rng.gauss(b.ttft_ms, b.ttft_jitter_ms)) / 1000.0
         ttft_s += b.prefill_ms_per_1k_tokens * plan.prompt_tokens / 1e6

@@ -20,12 +20,21 @@ class SimHTTPError(Exception):
     bad_request, context_length, auth, not_found, rate_requests, rate_tokens, overloaded, server,
     unavailable, timeout, conflict, bad_gateway, gateway_timeout."""
 
-    def __init__(self, status: int, kind: str, message: str, *, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
         self.param = param
+        self.retry_after_s = retry_after_s  # the delay also sent as retry-after headers (see retry_in_body)
 
 
 @dataclass(slots=True)
@@ -77,6 +86,7 @@ class Dialect:
 
     name = ""
     request_id_header = "x-request-id"  # "" = this server sends no request id
+    retry_in_body = False  # True: the retry delay goes in the error body only, never in retry-after headers
 
     def id_headers(self, request_id: str) -> list[tuple[str, str]]:
         return [(self.request_id_header, request_id)] if self.request_id_header else []

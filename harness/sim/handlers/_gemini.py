@@ -204,6 +204,7 @@ class _SSEEncoder(StreamEncoder):
 class GeminiDialect(Dialect):
     name = "gemini"
     request_id_header = ""  # Gemini sends none; responseId in the body carries the simulator's id
+    retry_in_body = True
 
     def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
         for version in ("/v1beta/", "/v1/"):
@@ -332,11 +333,10 @@ class GeminiDialect(Dialect):
         )
         return Parsed(prompt, stream, True)
 
-    def error(
-        self, exc: SimHTTPError, request_id: str, *, retry_after_s: float | None = None
-    ) -> tuple[list[tuple[str, str]], bytes]:
-        """The Google RPC envelope; ``retry_after_s`` becomes a ``RetryInfo`` detail (Gemini sends the
+    def error(self, exc: SimHTTPError, request_id: str) -> tuple[list[tuple[str, str]], bytes]:
+        """The Google RPC envelope; ``exc.retry_after_s`` becomes a ``RetryInfo`` detail (Gemini sends the
         delay in the body only)."""
+        retry_after_s = exc.retry_after_s
         status = _STATUS.get(exc.kind, "INTERNAL")
         message = _SERVER_MESSAGE.get(exc.kind, exc.message)
         details: list[dict[str, Any]] = []
