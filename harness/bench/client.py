@@ -39,6 +39,20 @@ from typing import Any
 __all__ = ["main"]
 
 
+def _behaviour(tokens: int, tokens_per_s: float, capacity: int) -> dict[str, Any]:
+    """The simulated stream both paths measure: TTFT 150 ± 20 ms, one token per chunk, 20 % gap jitter."""
+    return {
+        "ttft_ms": 150,
+        "ttft_jitter_ms": 20,
+        "tokens_per_s": tokens_per_s,
+        "token_jitter_frac": 0.2,
+        "tokens_per_chunk": 1,
+        "output_tokens_default": tokens,
+        "capacity": capacity,
+        "queue_limit": capacity,
+    }
+
+
 def _config(path: Path, tokens: int, tokens_per_s: float = 50.0) -> None:
     import yaml
 
@@ -51,16 +65,7 @@ def _config(path: Path, tokens: int, tokens_per_s: float = 50.0) -> None:
                         "name": "bench",
                         "dialect": "openai-chat",
                         "model": "sim-bench",
-                        "behaviour": {
-                            "ttft_ms": 150,
-                            "ttft_jitter_ms": 20,
-                            "tokens_per_s": tokens_per_s,
-                            "token_jitter_frac": 0.2,
-                            "tokens_per_chunk": 1,
-                            "output_tokens_default": tokens,
-                            "capacity": 2000,
-                            "queue_limit": 2000,
-                        },
+                        "behaviour": _behaviour(tokens, tokens_per_s, 2000),
                     }
                 ],
             }
@@ -267,18 +272,7 @@ def _full_run(
                 "name": "client-accuracy",
                 "seed": 1,
                 "prompts": str(prompts),
-                "sim_profiles": {
-                    "bench": {
-                        "ttft_ms": 150,
-                        "ttft_jitter_ms": 20,
-                        "tokens_per_s": tokens_per_s,
-                        "token_jitter_frac": 0.2,
-                        "tokens_per_chunk": 1,
-                        "output_tokens_default": tokens,
-                        "capacity": 4 * users + 10,
-                        "queue_limit": 4 * users + 10,
-                    }
-                },
+                "sim_profiles": {"bench": _behaviour(tokens, tokens_per_s, 4 * users + 10)},
                 "endpoints": [
                     {"name": "bench", "dialect": "openai-chat", "model": "sim-bench", "sim": "bench"}
                 ],
