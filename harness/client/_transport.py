@@ -37,7 +37,15 @@ import httpx
 from harness.config import Endpoint, Price
 from harness.tokens import count_tokens
 
-__all__ = ["ReadBudget", "Target", "make_http_client", "recv_stamped", "route_request", "stamp_arrivals"]
+__all__ = [
+    "ReadBudget",
+    "Target",
+    "arrival_of",
+    "make_http_client",
+    "recv_stamped",
+    "route_request",
+    "stamp_arrivals",
+]
 
 
 class ReadBudget:
@@ -80,21 +88,29 @@ def stamp_arrivals(sock: socket.socket) -> bool:
     return True
 
 
-def recv_stamped(
-    sock: socket.socket,
-    max_bytes: int,
-    _unpack: Any = _TIMESPEC.unpack_from,
-    _wall: Any = time.time,
-    _mono: Any = time.monotonic,
-) -> tuple[bytes, float]:
+def recv_stamped(sock: socket.socket, max_bytes: int) -> tuple[bytes, float]:
     """``sock.recv(max_bytes)`` plus the monotonic time the kernel received those bytes (0.0: unknown).
 
     For a socket set up by :func:`stamp_arrivals`. With several segments in one read, the kernel
-    reports the latest. Its stamp is on the wall clock; the stamp's age (wall now - stamp) is taken
-    from the monotonic now, so a stamp never lies after the read, and a wall-clock step between the two
-    clock reads is caught by the bounds. Called once per read on the load path: kept lean.
+    reports the latest (segments that wait in the socket together are merged, keeping the latest
+    stamp).
     """
     data, anc, _flags, _addr = sock.recvmsg(max_bytes, _ANC_BYTES)
+    return data, arrival_of(anc)
+
+
+def arrival_of(
+    anc: list[tuple[int, int, bytes]],
+    _unpack: Any = _TIMESPEC.unpack_from,
+    _wall: Any = time.time,
+    _mono: Any = time.monotonic,
+) -> float:
+    """The monotonic time of the kernel's receive stamp in ``recvmsg`` ancillary data (0.0: none).
+
+    The stamp is on the wall clock; its age (wall now - stamp) is taken from the monotonic now, so a
+    stamp never lies after the read, and a wall-clock step between the two clock reads is caught by the
+    bounds. Called once per read on the load path: kept lean.
+    """
     if anc:
         level, kind, raw = anc[0]  # the only control message asked for
         if kind == _SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(raw) >= 16:
@@ -102,9 +118,9 @@ def recv_stamped(
             age = _wall() - sec - nsec * 1e-9  # float seconds: 0.24 µs resolution, ample here
             now = _mono()
             if 0.0 <= age <= _MAX_AGE_S:
-                return data, now - age
-            return data, now if age < 0.0 else 0.0
-    return data, 0.0
+                return float(now - age)
+            return float(now) if age < 0.0 else 0.0
+    return 0.0
 
 
 class _BudgetStream(httpcore.NetworkStream):

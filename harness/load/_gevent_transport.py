@@ -39,14 +39,17 @@ import gevent.monkey
 import gevent.socket
 import gevent.ssl
 import httpx
+from gevent._waiter import Waiter
+from gevent.hub import get_hub
 from geventhttpclient._parser import HTTPParseError, HTTPResponseParser
 
 from harness.client._transport import (
+    _ANC_BYTES,
     _VIA,
     BUDGET,
     STAMPS_AVAILABLE,
     ReadBudget,
-    recv_stamped,
+    arrival_of,
     stamp_arrivals,
 )
 from harness.tokens import count_tokens
@@ -130,6 +133,39 @@ def _alive(sock: gevent.socket.socket) -> bool:
         return False
 
 
+def _recv_stamped(sock: gevent.socket.socket, size: int, timeout: float | None) -> tuple[bytes, float]:
+    """``recv_stamped`` for a gevent socket, with the wait done here: one waiter and one loop timer per
+    wait instead of gevent's ``Timeout`` object and exception (measured: 21 µs -> 14 µs per chunk round
+    trip). Raises ``TimeoutError`` after ``timeout`` seconds without data, ``OSError`` as ``recv`` does.
+    A socket closed by another greenlet wakes the wait with gevent's own cancel error.
+    """
+    raw = sock._sock
+    while True:
+        try:
+            data, anc, _flags, _addr = raw.recvmsg(size, _ANC_BYTES)
+            return data, arrival_of(anc)
+        except BlockingIOError:
+            pass
+        watcher = sock._read_event
+        if watcher is None:  # closed meanwhile
+            raise OSError(errno.EBADF, "socket closed")
+        hub = get_hub()
+        waiter = Waiter(hub)
+        timer = hub.loop.timer(timeout) if timeout is not None else None
+        watcher.start(waiter.switch, True)
+        if timer is not None:
+            timer.start(waiter.switch, False)
+        try:
+            readable = waiter.get()
+        finally:
+            watcher.stop()
+            if timer is not None:
+                timer.stop()
+                timer.close()
+        if not readable:
+            raise TimeoutError("timed out")
+
+
 class _TLS:
     """TLS over a plain gevent socket through ``ssl.MemoryBIO``, so that every read of the encrypted bytes is
     a kernel-stamped ``recvmsg`` (an ``SSLSocket`` reads inside OpenSSL, out of reach of the stamps).
@@ -150,7 +186,7 @@ class _TLS:
         self._io(self._obj.do_handshake)
 
     def _pull(self) -> None:
-        raw, rx = recv_stamped(self.sock, _RECV)
+        raw, rx = _recv_stamped(self.sock, _RECV, self.sock.timeout)
         if raw:
             self._in.write(raw)
             self.rx = rx
@@ -339,12 +375,13 @@ class GeventTransport(httpx.BaseTransport):
                 raise httpx.ReadTimeout(budget.reason)
             timeout = remaining if timeout is None else min(timeout, remaining)
         try:
-            sock.settimeout(timeout)
             if type(sock) is _TLS:
+                sock.settimeout(timeout)
                 data, rx = sock.recv_stamped(_RECV)
             elif self._stamp and not isinstance(sock, _TLS_SOCKETS):
-                data, rx = recv_stamped(sock, _RECV)
+                data, rx = _recv_stamped(sock, _RECV, timeout)
             else:  # no kernel stamp: the arrival is taken as now
+                sock.settimeout(timeout)
                 data, rx = bytes(sock.recv(_RECV)), 0.0
             if budget is not None:
                 budget.rx = rx
