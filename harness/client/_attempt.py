@@ -15,7 +15,7 @@ from harness.client._checks import evaluate_check
 from harness.client._cost import price_attempt
 from harness.client._faults import HttpFaultLayer, Injection
 from harness.client._transport import BUDGET, ReadBudget, Target, route_request
-from harness.config import PromptItem
+from harness.config import Endpoint, PromptItem
 from harness.dialects import (
     Delta,
     Dialect,
@@ -482,6 +482,40 @@ class _Attempt:
             rec.output_excerpt = _redact(answer, self.target.api_key)[:EXCERPT_CHARS]
 
 
+def new_record(
+    ep: Endpoint,
+    prompt: PromptItem,
+    *,
+    run_id: str,
+    request_id: str,
+    attempt: int,
+    contender: str,
+    t_intended: float,
+    seq: int,
+    user: int,
+    worker: str,
+    fallback_from: str | None = None,
+) -> RequestRecord:
+    """The record of one attempt of ``prompt`` at ``ep``, with its identity filled in and nothing measured."""
+    return RequestRecord(
+        run_id=run_id,
+        request_id=request_id,
+        attempt=attempt,
+        contender=contender,
+        endpoint=ep.name,
+        dialect=ep.dialect,
+        model_requested=ep.model,
+        prompt_id=prompt.id,
+        prompt_class=prompt.prompt_class,
+        worker=worker,
+        user=user,
+        seq=seq,
+        t_intended=t_intended,
+        max_tokens=prompt.max_tokens,
+        fallback_from=fallback_from,
+    )
+
+
 def run_attempt(
     client: httpx.Client,
     target: Target,
@@ -513,22 +547,17 @@ def run_attempt(
         rec = run_attempt(client, target, prompt, clock=clock, run_id="r1", request_id="alpha-000001",
                           attempt=1, contender="alpha", t_intended=12.5, seq=1)
     """
-    ep = target.endpoint
-    rec = RequestRecord(
+    rec = new_record(
+        target.endpoint,
+        prompt,
         run_id=run_id,
         request_id=request_id,
         attempt=attempt,
         contender=contender,
-        endpoint=ep.name,
-        dialect=ep.dialect,
-        model_requested=ep.model,
-        prompt_id=prompt.id,
-        prompt_class=prompt.prompt_class,
-        worker=worker,
-        user=user,
-        seq=seq,
         t_intended=t_intended,
-        max_tokens=prompt.max_tokens,
+        seq=seq,
+        user=user,
+        worker=worker,
         fallback_from=fallback_from,
     )
     try:

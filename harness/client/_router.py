@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from harness._errors import ConfigError
-from harness.client._attempt import run_attempt
+from harness.client._attempt import new_record, run_attempt
 from harness.client._faults import HttpFaultLayer
 from harness.client._transport import Target
 from harness.config import Contender, PromptItem
@@ -194,26 +194,20 @@ class Router:
         now: float,
     ) -> RequestRecord:
         """Every endpoint of the chain is cooling down: one record, never sent (``deadline_exceeded``)."""
-        ep = self.targets[self.chain[0]].endpoint
-        rec = RequestRecord(
+        rec = new_record(
+            self.targets[self.chain[0]].endpoint,
+            prompt,
             run_id=self.run_id,
             request_id=request_id,
             attempt=1,
             contender=self.contender.name,
-            endpoint=ep.name,
-            dialect=ep.dialect,
-            model_requested=ep.model,
-            prompt_id=prompt.id,
-            prompt_class=prompt.prompt_class,
-            worker=worker,
-            user=user,
-            seq=seq,
             t_intended=t_intended,
-            t_dispatch=now,
-            t_end=now,
-            error_class="deadline_exceeded",
-            error_detail="every endpoint of the chain is cooling down; nothing was sent",
-            max_tokens=prompt.max_tokens,
+            seq=seq,
+            user=user,
+            worker=worker,
         )
+        rec.t_dispatch = rec.t_end = now
+        rec.error_class = "deadline_exceeded"
+        rec.error_detail = "every endpoint of the chain is cooling down; nothing was sent"
         emit(rec)
         return rec
