@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import struct
 import time
@@ -50,11 +51,21 @@ from http import HTTPStatus
 from typing import cast
 from urllib.parse import parse_qsl, unquote
 
-__all__ = ["Handler", "Headers", "HttpServer", "Request", "Response"]
+__all__ = ["Handler", "Headers", "HttpServer", "Request", "Response", "is_loopback"]
 
 _MAX_HEAD_BYTES = 64 * 1024
 _MAX_BODY_BYTES = 64 * 1024 * 1024
 _READ_PAUSE_BYTES = 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, also written ``[::1]``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Headers(dict[str, str]):

@@ -127,10 +127,11 @@ def run(
     from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
 
     # isort: on
+    from harness._http import is_loopback
     from harness.config import load_scenario
     from harness.load._run import run_scenario
 
-    if not _is_loopback(master_bind):
+    if not is_loopback(master_bind):
         click.echo(
             f"WARNING: the Locust master will listen on {master_bind}, reachable from other machines; "
             "anyone who can reach it can join as a worker.",
@@ -177,17 +178,6 @@ def worker(ctx: click.Context) -> None:
     from harness.load._worker import main as worker_main
 
     sys.exit(worker_main(list(ctx.args)))
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:

@@ -6,7 +6,6 @@ redacted of the endpoint's key and terminal-safe.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import statistics
@@ -14,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from harness._http import is_loopback
 from harness._text import safe_text
 from harness.dialects import Delta, Done, Event, Finish, Malformed, Meta, StreamError, Usage, get_dialect
 from harness.probes._plan import ProbeOptions
@@ -104,15 +104,6 @@ def _gemini_key_refusal(body: bytes) -> bool:
 def has_ratelimit_headers(headers: Mapping[str, str]) -> list[str]:
     """Names of rate-limit headers present (OpenAI ``x-ratelimit-*``, Anthropic, IETF ``RateLimit``)."""
     return sorted(h for h in headers if _RATELIMIT.search(h.lower()))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class _Eval:
@@ -378,7 +369,7 @@ class _Eval:
         parts = urlsplit(self.base_url)
         host = parts.hostname or ""
         if parts.scheme != "https":
-            if _is_loopback(host):
+            if is_loopback(host):
                 self.result("tls", None, "plain HTTP on loopback (simulated or local vendor)")
             else:
                 self.result("tls", False, f"plain HTTP to {host}: the API key and prompts travel unencrypted")

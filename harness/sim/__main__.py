@@ -14,7 +14,6 @@ import contextlib
 import ctypes
 import gc
 import importlib.util
-import ipaddress
 import signal
 import subprocess
 import sys
@@ -25,20 +24,11 @@ import yaml
 from pydantic import ValidationError
 
 from harness._errors import ConfigError
+from harness._http import is_loopback
 from harness.sim._app import SimServer
 from harness.sim.config import SimConfig
 
 __all__ = ["is_loopback", "load_config", "main"]
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, also in brackets)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

@@ -10,27 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from harness._http import HttpServer, Request, Response
+from harness._http import HttpServer, Request, Response, is_loopback
 from harness.faults._toxiproxy_server._api import ToxiproxyApp
 
 __all__ = ["EmbeddedToxiproxy", "ToxiproxyServer", "is_loopback", "run_until_signal", "serve_proxy_in_thread"]
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ToxiproxyServer:
