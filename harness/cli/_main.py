@@ -272,7 +272,7 @@ def report(run_dir: Path, scores: Path | None) -> None:
 )
 @click.pass_context
 def sim(ctx: click.Context) -> None:
-    """Serve simulated vendors: bakeoff sim [--config FILE] [--host H] [--port N] [--ground-truth PATH]."""
+    """Serve simulated vendors: bakeoff sim --config FILE [--host H] [--port N] [--ground-truth PATH]."""
     from harness.sim.__main__ import main as sim_main
 
     sys.exit(sim_main(list(ctx.args)))
