@@ -24,6 +24,7 @@ from harness.analysis._prepare import _bool, chains, chunk_gaps, logical_request
 from harness.analysis._risks import risks_and_verdict
 from harness.analysis._scorecard import DeclaredScores, scorecard
 from harness.analysis._sequential import align_sequential
+from harness.record import RunInfo
 
 __all__ = ["Analysis", "analyse", "records_of"]
 
@@ -224,7 +225,7 @@ def _groups(lg: pd.DataFrame, phase_order: list[str]) -> list[tuple[str, str, st
 def analyse(
     records: pd.DataFrame,
     fault_events: list[dict[str, Any]],
-    manifest: dict[str, Any],
+    run: RunInfo,
     *,
     declared: DeclaredScores | None = None,
     slo_overrides: dict[str, float] | None = None,
@@ -235,18 +236,19 @@ def analyse(
     ``declared`` adds the analyst's scores; ``probes`` (contender → criterion → {"passed", "score",
     "detail"}) adds probe results for bad keys, malformed input and regional failover.
 
-    >>> a = analyse(read_records(run_dir), read_fault_events(run_dir), read_manifest(run_dir))
+    >>> a = analyse(read_records(run_dir), read_fault_events(run_dir), read_run(run_dir))
     >>> a.run_rows()["vendor-a"]["good_fraction"]
     """
-    slo = slo_settings(manifest, slo_overrides)
+    slo = slo_settings(run.manifest.slo, slo_overrides)
     skipped = int(records.attrs.get("skipped_lines", 0) or 0)
-    records, fault_events, manifest = align_sequential(records, fault_events, manifest)
+    records, fault_events, run = align_sequential(records, fault_events, run)
+    manifest = run.manifest
     t_max = None
     if len(records):
         t_end = pd.to_numeric(records["t_end"], errors="coerce")
         t_max = float(t_end.max()) if t_end.notna().any() else None
-    window = measurement_window(manifest, t_max)
-    windows = fault_windows(fault_events, manifest, window)
+    window = measurement_window(run, t_max)
+    windows = fault_windows(fault_events, manifest.faults, window)
     phase_windows = snap_windows(
         windows, window=window
     )  # phases without millisecond slivers; impact uses exact times
@@ -299,16 +301,12 @@ def analyse(
             .reset_index(drop=True)
         )
     chain_of = chains(manifest)
-    region_of = {
-        str(e.get("name")): str(e["region"])
-        for e in manifest.get("endpoints") or []
-        if isinstance(e, dict) and e.get("region")
-    }
+    region_of = {e.name: e.region for e in manifest.endpoints if e.region}
     impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
     obs = _observability(att)
-    contenders = [str(c["name"]) for c in manifest.get("contenders") or [] if "name" in c]
+    contenders = [c.name for c in manifest.contenders]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
-    meta = _meta(manifest, len(records), skipped, window)
+    meta = _meta(run, len(records), skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     score = scorecard(run_rows, records_of(impact), obs, declared, probes)
     verdict, risks = risks_and_verdict(
@@ -333,26 +331,29 @@ def analyse(
     )
 
 
-def _meta(manifest: dict[str, Any], n_records: int, skipped: int, window: Window) -> dict[str, Any]:
-    scen = manifest.get("scenario") or {}
-    monthly = manifest.get("monthly_requests")
+def _meta(run: RunInfo, n_records: int, skipped: int, window: Window) -> dict[str, Any]:
+    """The run's facts the report and exports show (plain data: it is also written to summary.json)."""
+    m, end = run.manifest, run.end
     return {
-        "run_id": str(manifest.get("run_id", "")),
-        "scenario": scen.get("name", "") if isinstance(scen, dict) else str(scen),
-        "scenario_description": scen.get("description", "") if isinstance(scen, dict) else "",
-        "scenario_path": scen.get("path", "") if isinstance(scen, dict) else "",
-        "seed": manifest.get("seed"),
-        "started_at": manifest.get("started_at"),
-        "ended_at": manifest.get("ended_at"),
-        "interrupted": bool(manifest.get("interrupted", False)),
+        "run_id": m.run_id,
+        "scenario": m.scenario.name,
+        "scenario_description": m.scenario.description,
+        "scenario_path": m.scenario.path,
+        "seed": m.seed,
+        "started_at": m.started_at,
+        "ended_at": end.ended_at if end is not None else None,
+        "ended": end.ended if end is not None else None,
+        "interrupted": run.interrupted,
+        "problems": list(end.problems) if end is not None else [],
+        "workers": [w.model_dump() for w in end.workers] if end is not None else [],
         "planned_duration_s": window.planned_duration,
-        "elapsed_s": manifest.get("elapsed_s"),
-        "versions": manifest.get("versions") or {},
-        "prompts": manifest.get("prompts") or {},
-        "endpoints": manifest.get("endpoints") or [],
-        "contenders": manifest.get("contenders") or [],
-        "load": manifest.get("load") or {},
-        "monthly_requests": int(monthly) if monthly else None,
+        "elapsed_s": end.elapsed_s if end is not None else None,
+        "versions": dict(m.versions),
+        "prompts": m.prompts.model_dump(),
+        "endpoints": [e.model_dump(mode="json") for e in m.endpoints],
+        "contenders": [c.model_dump(mode="json") for c in m.contenders],
+        "load": m.load.model_dump(mode="json"),
+        "monthly_requests": m.monthly_requests,
         "attempt_records": n_records,
         "skipped_lines": skipped,
         "window": {

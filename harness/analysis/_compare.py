@@ -137,9 +137,8 @@ def compare_analyses(analyses: list[Analysis]) -> Comparison:
 
 def compare_runs(run_dirs: list[Path]) -> Comparison:
     """Read and analyse each run folder, then compare (the only reader in this package)."""
-    from harness.record import read_fault_events, read_manifest, read_records
+    from harness.record import read_fault_events, read_records, read_run
 
-    analyses = [
-        analyse(read_records(Path(d)), read_fault_events(Path(d)), read_manifest(Path(d))) for d in run_dirs
-    ]
+    dirs = [Path(d) for d in run_dirs]
+    analyses = [analyse(read_records(d), read_fault_events(d), read_run(d)) for d in dirs]
     return compare_analyses(analyses)

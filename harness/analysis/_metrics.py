@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis._stats import describe
+from harness.config import SLO
 
 __all__ = [
     "FORMULAS",
@@ -55,11 +56,11 @@ _SLO_DEFAULTS: dict[str, float | None] = {
 
 
 def slo_settings(
-    manifest: dict[str, Any], overrides: dict[str, float] | None = None
+    slo: SLO | None = None, overrides: dict[str, float] | None = None
 ) -> dict[str, float | None]:
-    """The scenario's SLOs (manifest ``slo``) with optional overrides; unknown keys are refused."""
+    """The scenario's SLOs (the manifest's ``slo``) with optional overrides; unknown keys are refused."""
     out = dict(_SLO_DEFAULTS)
-    for k, v in (manifest.get("slo") or {}).items():
+    for k, v in (slo.model_dump() if slo is not None else {}).items():
         if k in out:
             out[k] = None if v is None else float(v)
     for k, v in (overrides or {}).items():

@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from harness.record import FaultInfo, RunInfo
 
 __all__ = [
     "AFTER",
@@ -87,17 +90,17 @@ def _num(value: Any, default: float) -> float:
     return out if math.isfinite(out) else default
 
 
-def measurement_window(manifest: dict[str, Any], t_max: float | None) -> Window:
+def measurement_window(run: RunInfo, t_max: float | None) -> Window:
     """[warm-up, planned duration − cool-down], cut at the last record's end when the run was interrupted.
 
-    ``elapsed_s`` in the manifest is wall-clock time including the stack's start-up, not run-clock time,
+    ``elapsed_s`` of the run's end is wall-clock time including the stack's start-up, not run-clock time,
     so it is not used here.
     """
-    load = manifest.get("load") or {}
-    warmup = _num(load.get("warmup"), 0.0)
-    cooldown = _num(load.get("cooldown"), 0.0)
-    planned = _num(manifest.get("duration_s"), _num(load.get("duration"), 0.0))
-    interrupted = bool(manifest.get("interrupted", False))
+    load = run.manifest.load
+    warmup = load.warmup
+    cooldown = load.cooldown
+    planned = _num(run.manifest.duration_s, load.duration)
+    interrupted = run.interrupted
     end = planned - cooldown if planned > 0 else math.inf
     if (not math.isfinite(end) or interrupted) and t_max is not None:
         end = min(end, t_max)
@@ -123,12 +126,10 @@ def recovery_span(duration: float) -> float:
 
 
 def fault_windows(
-    fault_events: list[dict[str, Any]], manifest: dict[str, Any], window: Window
+    fault_events: list[dict[str, Any]], faults: Sequence[FaultInfo], window: Window
 ) -> list[FaultWindow]:
-    """One FaultWindow per fault of the timeline, in start order."""
-    planned = {
-        str(f.get("fault_id")): f for f in manifest.get("faults") or [] if f.get("fault_id") is not None
-    }
+    """One FaultWindow per fault of the timeline (planned ``faults`` of the manifest), in start order."""
+    planned = {f.fault_id: f.model_dump() for f in faults}
     applies: dict[str, dict[str, Any]] = {}
     removes: dict[str, dict[str, Any]] = {}
     for ev in fault_events:

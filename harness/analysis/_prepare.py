@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.record import Manifest
+
 __all__ = ["LOGICAL_COLUMNS", "chains", "chunk_gaps", "logical_requests", "primaries"]
 
 LOGICAL_COLUMNS: tuple[str, ...] = (
@@ -75,20 +77,14 @@ _FLOAT_COLS = (
 )
 
 
-def primaries(manifest: dict[str, Any]) -> dict[str, str]:
+def primaries(manifest: Manifest) -> dict[str, str]:
     """Contender name → its primary endpoint, from the manifest."""
-    return {
-        str(c["name"]): str(c.get("primary", "")) for c in manifest.get("contenders") or [] if "name" in c
-    }
+    return {c.name: c.primary for c in manifest.contenders}
 
 
-def chains(manifest: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+def chains(manifest: Manifest) -> dict[str, tuple[str, ...]]:
     """Contender name → primary followed by its fallbacks."""
-    return {
-        str(c["name"]): (str(c.get("primary", "")), *(str(f) for f in c.get("fallbacks") or []))
-        for c in manifest.get("contenders") or []
-        if "name" in c
-    }
+    return {c.name: c.chain for c in manifest.contenders}
 
 
 def _float(series: pd.Series) -> np.ndarray:
@@ -142,7 +138,7 @@ def _bool(series: pd.Series) -> np.ndarray:
 
 
 def logical_requests(
-    records: pd.DataFrame, manifest: dict[str, Any], rows: np.ndarray | None = None
+    records: pd.DataFrame, manifest: Manifest, rows: np.ndarray | None = None
 ) -> pd.DataFrame:
     """One row per (contender, request_id): the final attempt's result plus aggregates over all attempts.
 

@@ -7,12 +7,13 @@ Chunk times are left alone: only their gaps are used, and gaps do not move with 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import pandas as pd
 
-from harness.record import TIME_FIELDS
+from harness.record import TIME_FIELDS, FaultInfo, RunInfo
 
 __all__ = ["align_sequential"]
 
@@ -20,16 +21,17 @@ _SLOT_ID = re.compile(r"^(?P<base>.+)@(?P<slot>\d+)$")
 
 
 def align_sequential(
-    records: pd.DataFrame, fault_events: list[dict[str, Any]], manifest: dict[str, Any]
-) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any]]:
+    records: pd.DataFrame, fault_events: list[dict[str, Any]], run: RunInfo
+) -> tuple[pd.DataFrame, list[dict[str, Any]], RunInfo]:
     """Unchanged inputs unless the run was sequential with several contenders; else the aligned copies."""
-    load = manifest.get("load") or {}
-    names = [str(c.get("name")) for c in manifest.get("contenders") or []]
-    if load.get("mode") != "sequential" or len(names) < 2:
-        return records, fault_events, manifest
-    slot = float(load.get("duration") or 0.0)
+    manifest = run.manifest
+    load = manifest.load
+    names = [c.name for c in manifest.contenders]
+    if load.mode != "sequential" or len(names) < 2:
+        return records, fault_events, run
+    slot = float(load.duration)
     if slot <= 0:
-        return records, fault_events, manifest
+        return records, fault_events, run
     offset_of = {n: k * slot for k, n in enumerate(names)}
     if len(records):
         offsets = records["contender"].map(offset_of).fillna(0.0).to_numpy(dtype=float)
@@ -43,26 +45,17 @@ def align_sequential(
             events.append(ev)
         elif m.group("slot") == "0":  # every slot met the same timeline; slot 0's times define the phases
             events.append({**ev, "fault_id": m.group("base")})
-    faults: list[dict[str, Any]] = []
+    faults: list[FaultInfo] = []
     seen: set[str] = set()
-    for f in manifest.get("faults") or []:
-        m = _SLOT_ID.match(str(f.get("fault_id", "")))
+    for f in manifest.faults:
+        m = _SLOT_ID.match(f.fault_id)
         if m is None:
             faults.append(f)
             continue
         base = m.group("base")
         if base not in seen:
             seen.add(base)
-            at = float(f.get("at_s") or 0.0) - int(m.group("slot")) * slot
-            faults.append({**f, "fault_id": base, "at_s": max(at, 0.0)})
-    elapsed = manifest.get("elapsed_s")
-    aligned = {
-        **manifest,
-        "faults": faults,
-        "duration_s": slot,
-        "elapsed_s": None if elapsed is None else min(float(elapsed), slot * len(names)),
-        "sequential_slot_s": slot,
-    }
-    if manifest.get("interrupted"):
-        aligned["elapsed_s"] = None  # the last contender's slot was cut short: the last record tells where
-    return records, events, aligned
+            at = f.at_s - int(m.group("slot")) * slot
+            faults.append(f.model_copy(update={"fault_id": base, "at_s": max(at, 0.0)}))
+    aligned = manifest.model_copy(update={"faults": tuple(faults), "duration_s": slot})
+    return records, events, dataclasses.replace(run, manifest=aligned)

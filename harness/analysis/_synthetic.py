@@ -1,4 +1,4 @@
-"""Seeded synthetic runs (records, fault events, manifest) for tests, demos and the 1M-record benchmark.
+"""Seeded synthetic runs (records, fault events, manifest and end) for tests, demos and the 1M-record bench.
 
 Two contenders share one schedule: ``alpha`` (no fallback) and ``beta`` (falls back to ``beta-small``).
 An outage hits ``alpha-ep`` and a 429 storm hits ``beta-ep``, so every part of the report has data.
@@ -13,7 +13,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.record import FAULTS_FILE, MANIFEST_FILE, RECORD_FIELDS, RECORDS_FILE, RECORDS_PARQUET
+from harness.config import SLO, LoadProfile, Price
+from harness.record import (
+    FAULTS_FILE,
+    RECORD_FIELDS,
+    RECORDS_FILE,
+    RECORDS_PARQUET,
+    ContenderInfo,
+    EndpointInfo,
+    FaultInfo,
+    Manifest,
+    PromptsInfo,
+    RunEnd,
+    RunInfo,
+    ScenarioInfo,
+    ScheduleInfo,
+    ToxiproxyInfo,
+    write_end,
+    write_manifest,
+)
 
 __all__ = ["synthetic_run", "write_synthetic_run"]
 
@@ -22,7 +40,7 @@ _SPEED = {"alpha-ep": (0.25, 0.012), "beta-ep": (0.35, 0.02), "beta-small": (0.2
 _CLASSES = ("chat", "summarise", "code")
 
 
-def _manifest(
+def _run_info(
     duration: float,
     rate: float,
     seed: int,
@@ -30,42 +48,28 @@ def _manifest(
     monthly: int | None,
     warmup: float,
     cooldown: float,
-) -> dict[str, Any]:
-    endpoints: list[dict[str, Any]] = [
-        {
-            "name": n,
-            "dialect": "openai-chat" if n.startswith("alpha") else "anthropic-messages",
-            "model": f"model-{n}",
-            "base_url": None,
-            "sim": "default",
-            "region": "eu-west",
-            "price": {
-                "input_per_mtok": p[0],
-                "cached_input_per_mtok": None,
-                "cache_write_per_mtok": None,
-                "output_per_mtok": p[1],
-                "reasoning_per_mtok": None,
-                "per_request": 0.0,
-                "tiers": [],
-            },
-            "proxied": True,
-        }
+) -> RunInfo:
+    endpoints = tuple(
+        EndpointInfo(
+            name=n,
+            dialect="openai-chat" if n.startswith("alpha") else "anthropic-messages",
+            model=f"model-{n}",
+            sim="default",
+            region="eu-west",
+            price=Price(input_per_mtok=p[0], output_per_mtok=p[1]),
+            proxied=True,
+        )
         for n, p in _PRICES.items()
-    ]
-    return {
-        "run_id": f"synthetic-{seed}",
-        "scenario": {
-            "name": "synthetic",
-            "description": "generated records",
-            "path": "scenarios/synthetic.yaml",
-        },
-        "seed": seed,
-        "started_at": "2026-01-01T00:00:00Z",
-        "ended_at": "2026-01-01T00:10:00Z",
-        "interrupted": False,
-        "duration_s": duration,
-        "elapsed_s": duration,
-        "versions": {
+    )
+    manifest = Manifest(
+        run_id=f"synthetic-{seed}",
+        scenario=ScenarioInfo(
+            name="synthetic", description="generated records", path="scenarios/synthetic.yaml"
+        ),
+        seed=seed,
+        started_at="2026-01-01T00:00:00Z",
+        duration_s=duration,
+        versions={
             "bakeoff": "0.1.0",
             "python": "3.11",
             "locust": "-",
@@ -73,40 +77,34 @@ def _manifest(
             "pandas": pd.__version__,
             "platform": "synthetic",
         },
-        "prompts": {
-            "path": "prompts/synthetic.jsonl",
-            "sha256": "0" * 64,
-            "count": 30,
-            "classes": dict.fromkeys(_CLASSES, 10),
-        },
-        "endpoints": endpoints,
-        "contenders": [
-            {"name": "alpha", "primary": "alpha-ep", "fallbacks": [], "retries": 0, "deadline_s": 60},
-            {
-                "name": "beta",
-                "primary": "beta-ep",
-                "fallbacks": ["beta-small"],
-                "retries": 0,
-                "deadline_s": 60,
-            },
-        ],
-        "load": {
-            "model": "open",
-            "mode": "parallel",
-            "arrival": "poisson",
-            "rate": rate,
-            "users": 64,
-            "duration": duration,
-            "warmup": warmup,
-            "cooldown": cooldown,
-            "stages": [],
-        },
-        "faults": faults,
-        "slo": {"ttft": 1.0, "tpot": 0.05, "e2e": 6.0, "max_error_rate": 0.05, "min_good_fraction": 0.9},
-        "monthly_requests": monthly,
-        "schedule": {"logical_requests_per_contender": int(duration * rate)},
-        "toxiproxy": {"url": "http://127.0.0.1:0", "embedded": True},
-    }
+        prompts=PromptsInfo(
+            path="prompts/synthetic.jsonl",
+            sha256="0" * 64,
+            count=30,
+            classes=dict.fromkeys(_CLASSES, 10),
+        ),
+        endpoints=endpoints,
+        contenders=(
+            ContenderInfo(name="alpha", primary="alpha-ep", deadline_s=60),
+            ContenderInfo(name="beta", primary="beta-ep", fallbacks=("beta-small",), deadline_s=60),
+        ),
+        load=LoadProfile(
+            model="open",
+            arrival="poisson",
+            rate=rate,
+            users=64,
+            duration=duration,
+            warmup=warmup,
+            cooldown=cooldown,
+        ),
+        faults=tuple(FaultInfo.model_validate(f) for f in faults),
+        slo=SLO(ttft=1.0, tpot=0.05, e2e=6.0, max_error_rate=0.05, min_good_fraction=0.9),
+        monthly_requests=monthly,
+        schedule=ScheduleInfo(logical_requests_per_contender=int(duration * rate)),
+        toxiproxy=ToxiproxyInfo(url="http://127.0.0.1:0", embedded=True),
+    )
+    end = RunEnd(ended_at="2026-01-01T00:10:00Z", ended="completed", elapsed_s=duration)
+    return RunInfo(manifest, end)
 
 
 def synthetic_run(
@@ -120,8 +118,8 @@ def synthetic_run(
     warmup: float = 0.0,
     cooldown: float = 0.0,
     faults: bool = True,
-) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any]]:
-    """``n_requests`` logical requests per contender at ``rate``/s; returns (records, fault events, manifest).
+) -> tuple[pd.DataFrame, list[dict[str, Any]], RunInfo]:
+    """``n_requests`` logical requests per contender at ``rate``/s; returns (records, fault events, run).
 
     ``payload`` replaces one answer excerpt (to test escaping of untrusted model text).
     """
@@ -217,8 +215,8 @@ def synthetic_run(
         df.loc[i, "t_end"] = (
             float(df["t_end"].to_numpy()[i]) + 30.0
         )  # make it the slowest, so the drill-down shows it
-    manifest = _manifest(duration, rate, seed, fault_plan, monthly_requests, warmup, cooldown)
-    return df[list(RECORD_FIELDS)], events, manifest
+    run = _run_info(duration, rate, seed, fault_plan, monthly_requests, warmup, cooldown)
+    return df[list(RECORD_FIELDS)], events, run
 
 
 def _attempts(
@@ -330,10 +328,12 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, cls: np.ndarray) -> pd.DataFrame:
 
 
 def write_synthetic_run(run_dir: Path, *, parquet: bool = False, **kwargs: Any) -> Path:
-    """Write a synthetic run folder (manifest, faults.jsonl, records .jsonl or .parquet); returns it."""
-    df, events, manifest = synthetic_run(**kwargs)
+    """Write a synthetic run folder (manifest, end, faults.jsonl, records .jsonl or .parquet); returns it."""
+    df, events, run = synthetic_run(**kwargs)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    write_manifest(run_dir, run.manifest)
+    if run.end is not None:
+        write_end(run_dir, run.end)
     (run_dir / FAULTS_FILE).write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     if parquet:
         df.to_parquet(run_dir / RECORDS_PARQUET, index=False)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from harness.analysis import analyse, write_synthetic_run
-    from harness.record import read_fault_events, read_manifest, read_records
+    from harness.record import read_fault_events, read_records, read_run
     from harness.report import REPORT_FILE, render_html, write_exports
 
     # the synthetic run has ~2.05 attempts per logical request and contender pair (alpha: 1, beta: ~1.05)
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
         t0 = time.perf_counter()
         records = read_records(run_dir)
-        events, manifest = read_fault_events(run_dir), read_manifest(run_dir)
+        events, manifest = read_fault_events(run_dir), read_run(run_dir)
         t_read = time.perf_counter() - t0
         t0 = time.perf_counter()
         a = analyse(records, events, manifest)

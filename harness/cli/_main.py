@@ -123,13 +123,12 @@ def run(
     master_port: int,
 ) -> None:
     """Run a bake-off (default: the one-minute embedded scenario, no keys, no Docker)."""
-    # isort: off
-    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
+    from harness.load import ensure_patched
 
-    # isort: on
+    ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
     from harness._http import is_loopback
     from harness.config import load_scenario
-    from harness.load._run import run_scenario
+    from harness.run import run_scenario
 
     if not is_loopback(master_bind):
         click.echo(
@@ -171,10 +170,9 @@ def run(
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Join a distributed run as a Locust worker: bakeoff worker --master HOST[:PORT]."""
-    # isort: off
-    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
+    from harness.load import ensure_patched
 
-    # isort: on
+    ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
     from harness.load._worker import main as worker_main
 
     sys.exit(worker_main(list(ctx.args)))
@@ -259,11 +257,8 @@ def schema(kind: str) -> None:
 @_errors_to_exit
 def report(run_dir: Path, scores: Path | None) -> None:
     """Rebuild report.html, summary.json and CSV tables from a run folder's records alone."""
-    from harness.record import RECORDS_FILE, RECORDS_PARQUET, compact_records
     from harness.report import write_report
 
-    if not (run_dir / RECORDS_PARQUET).exists() and (run_dir / RECORDS_FILE).exists():
-        compact_records(run_dir)  # an interrupted run: compact what was written
     click.echo(str(write_report(run_dir, scores_file=scores)))
 
 

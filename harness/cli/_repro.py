@@ -90,10 +90,9 @@ def replay(
     report: bool,
 ) -> None:
     """Replay a bundle's schedule and faults against one endpoint; print observed vs original."""
-    # isort: off
-    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
+    from harness.load import ensure_patched
 
-    # isort: on
+    ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
     from harness.repro import format_comparison, replay_bundle
 
     result = replay_bundle(

@@ -1,8 +1,37 @@
-"""Load generation. This package's ``__init__`` never imports Locust: the Locust runner lives in
-``harness.load._runner`` and is imported only by the process that runs load (gevent patches at import)."""
+"""Load generation with Locust: execute a ``RunPlan`` (local or distributed) and nothing else.
+
+This package's ``__init__`` never imports Locust: Locust monkey-patches the process with gevent when it is
+imported, so only a process that generates load calls :func:`ensure_patched` (first, before anything opens
+sockets). The simulated vendors and the embedded proxy run as their own processes and are never patched.
+"""
 
 from __future__ import annotations
 
+from harness.load._execution import Execution, ExecutionEnd, HttpFaultSwitch, open_execution
+from harness.load._plan import SIM_API_KEY, RunPlan, api_keys_from_env
 from harness.load._schedule import ScheduledRequest, build_schedule, prompt_order, rate_at, schedule_digest
 
-__all__ = ["ScheduledRequest", "build_schedule", "prompt_order", "rate_at", "schedule_digest"]
+__all__ = [
+    "SIM_API_KEY",
+    "Execution",
+    "ExecutionEnd",
+    "HttpFaultSwitch",
+    "RunPlan",
+    "ScheduledRequest",
+    "api_keys_from_env",
+    "build_schedule",
+    "ensure_patched",
+    "open_execution",
+    "prompt_order",
+    "rate_at",
+    "schedule_digest",
+]
+
+
+def ensure_patched() -> None:
+    """Patch this process for load generation (gevent, through Locust's import). Idempotent.
+
+    Call it first in a process that will run load (``bakeoff run``, ``bakeoff worker``, ``bakeoff replay``):
+    modules that hold sockets or locks must be imported after the patch.
+    """
+    from harness.load import _runner  # noqa: F401

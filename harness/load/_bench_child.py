@@ -125,8 +125,10 @@ def _apply_tweaks(tweaks: list[str], execution: Any) -> None:
 def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
     import gevent
 
+    from harness.config import Price, PromptItem, Scenario
     from harness.load._local import LocalExecution
     from harness.load._plan import RunPlan
+    from harness.load._schedule import build_schedule
     from harness.record import JsonlWriter, RequestRecord
 
     url: str = spec["url"]
@@ -147,14 +149,15 @@ def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
         "contenders": [{"name": "bench", "primary": "sim"}],
         "load": load,
     }
+    sc = Scenario.model_validate(scenario)
     plan = RunPlan(
         run_id="bench",
-        seed=1,
-        scenario=scenario,
-        prompts=[_PROMPT],
-        prices={"sim": {}},
+        scenario=sc,
+        prompts=[PromptItem.model_validate(_PROMPT)],
+        prices={"sim": Price()},
         base_urls={"sim": url},
         connect_to={},
+        schedule=build_schedule(sc.load, 1, sc.seed) if sc.load.model == "open" else (),
     )
     writer = JsonlWriter(Path(spec["records"]))
 

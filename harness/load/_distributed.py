@@ -19,12 +19,13 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
+from harness._children import ChildProcess
 from harness._errors import RunError
 from harness.config import FaultSpec
+from harness.load._execution import ExecutionEnd
 from harness.load._plan import RunPlan
 from harness.load._runner import _BakeoffUser
-from harness.load._stack import ChildProcess
-from harness.record import RequestRecord
+from harness.record import RequestRecord, WorkerInfo
 
 __all__ = ["DistributedExecution", "free_port"]
 
@@ -89,7 +90,7 @@ class DistributedExecution:
         warn: Callable[[str], None] = print,
     ) -> None:
         self.plan = plan
-        self.scenario = plan.parsed_scenario()
+        self.scenario = plan.scenario
         self.load = self.scenario.load
         self.emit = emit
         self.run_dir = run_dir
@@ -99,6 +100,7 @@ class DistributedExecution:
             raise RunError("distributed mode needs at least one worker")
         self.connect_timeout = connect_timeout
         self.warn = warn
+        self.bind_host = bind_host
         self.port = bind_port or free_port(bind_host if bind_host not in ("*", "0.0.0.0") else "127.0.0.1")
         user_cls = type("BakeoffUser", (_BakeoffUser,), {"executor": None})
         self.env = Environment(user_classes=[user_cls], catch_exceptions=True)
@@ -163,6 +165,7 @@ class DistributedExecution:
         return round(time.perf_counter() - self._t0_perf, 6)
 
     def start(self) -> None:
+        self.warn(f"Locust master on {self.bind_host}:{self.port}; waiting for {self.expect} worker(s)")
         for k in range(self.local_workers):
             child = ChildProcess(
                 f"worker {k}",
@@ -184,16 +187,9 @@ class DistributedExecution:
         lead = 1.0  # run clock zero a moment in the future so every worker starts on the same beat
         t0_epoch = time.time() + lead
         self._t0_perf = time.perf_counter() + lead
+        active = tuple(self.http_layer.active.values())
         for w in self.workers.values():
-            plan = RunPlan(
-                **{
-                    **self.plan.to_message(),
-                    "t0_epoch": t0_epoch,
-                    "index": w.index,
-                    "of": len(ids),
-                    "active_http_faults": list(self.http_layer.active.values()),
-                }
-            )
+            plan = self.plan.share(w.index, len(ids), t0_epoch=t0_epoch, active_http_faults=active)
             self.master.send_message("bakeoff_plan", plan.to_message(), client_id=w.client_id)
         deadline = time.monotonic() + self.connect_timeout
         while not all(w.ready for w in self.workers.values()):
@@ -209,8 +205,8 @@ class DistributedExecution:
         deadline: Callable[[], float],
         aborted: Callable[[], bool],
         on_tick: Callable[[], None] | None = None,
-    ) -> str:
-        reason = "completed"
+    ) -> ExecutionEnd:
+        reason: ExecutionEnd = "completed"
         reported_missing: set[str] = set()
         while True:
             gevent.sleep(0.25)
@@ -273,23 +269,20 @@ class DistributedExecution:
             out.update(w.stopped)
         return out
 
-    def workers_report(self) -> list[dict[str, Any]]:
+    def workers_report(self) -> list[WorkerInfo]:
         alive = {w.client_id for w in self._alive()}
-        rows = []
-        for w in sorted(self.workers.values(), key=lambda x: x.index):
-            lost = 0 if w.client_id in alive else max(0, w.assigned - w.final_received)
-            rows.append(
-                {
-                    "index": w.index,
-                    "id": w.client_id,
-                    "alive_at_end": w.client_id in alive,
-                    "assigned": w.assigned,
-                    "completed": w.final_received,
-                    "records": w.received,
-                    "lost": lost,
-                }
+        return [
+            WorkerInfo(
+                index=w.index,
+                id=w.client_id,
+                alive_at_end=w.client_id in alive,
+                assigned=w.assigned,
+                completed=w.final_received,
+                records=w.received,
+                lost=0 if w.client_id in alive else max(0, w.assigned - w.final_received),
             )
-        return rows
+            for w in sorted(self.workers.values(), key=lambda x: x.index)
+        ]
 
     def close(self) -> list[str]:
         problems: list[str] = []

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import gevent
 
 from harness.config import LoadProfile
+from harness.load._execution import ExecutionEnd
 from harness.load._plan import RunPlan
 from harness.load._runner import Lane, LoadExecutor
-from harness.record import RequestRecord
+from harness.record import RequestRecord, WorkerInfo
 
 __all__ = ["LocalExecution"]
 
@@ -31,7 +31,7 @@ class LocalExecution:
         from harness.load._gevent_transport import make_gevent_client
 
         self.plan = plan
-        self.scenario = plan.parsed_scenario()
+        self.scenario = plan.scenario
         self.load: LoadProfile = self.scenario.load
         self.emit = emit
         self.api_keys = api_keys
@@ -54,8 +54,8 @@ class LocalExecution:
             sleep=gevent.sleep,
             api_keys=self.api_keys,
         )
-        share = self.plan.share()
-        prompts = self.plan.parsed_prompts()
+        share = self.plan.schedule
+        prompts = self.plan.prompts
         slot = self.load.duration if self.load.mode == "sequential" else 0.0
         self.lanes = [
             Lane(c.name, c.primary, routers[c.name].route, share, prompts, offset=k * slot)
@@ -76,7 +76,7 @@ class LocalExecution:
         deadline: Callable[[], float],
         aborted: Callable[[], bool],
         on_tick: Callable[[], None] | None = None,
-    ) -> str:
+    ) -> ExecutionEnd:
         assert self.executor is not None, "start() first"
         return self.executor.run(
             deadline=deadline, aborted=aborted, on_tick=on_tick, on_ready=self._reset_clock
@@ -103,7 +103,7 @@ class LocalExecution:
     def stopped_reasons(self) -> dict[str, str]:
         return {lane.contender: lane.stopped_reason for lane in self.lanes if lane.stopped_reason}
 
-    def workers_report(self) -> list[dict[str, Any]]:
+    def workers_report(self) -> list[WorkerInfo]:
         return []
 
     def close(self) -> list[str]:

@@ -1,79 +1,86 @@
-"""What a load process needs to send requests, in a form that crosses process boundaries.
+"""What a load process needs to send requests: validated once, and in a form that crosses processes.
 
-The master (or the single local process) builds one ``RunPlan``; distributed workers receive it over
-Locust's message channel (msgpack: plain types only). It never carries secrets: each process reads API
-keys from its own environment by the variable names in the scenario.
+The master (or the single local process) builds one ``RunPlan`` from the resolved scenario and the
+schedule it built once. A local execution uses it as it is; distributed workers receive their share over
+Locust's message channel (msgpack: plain types only, ``to_message``) and validate it once on arrival
+(``from_message``). It never carries secrets: each process reads API keys from its own environment by the
+variable names in the scenario.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.config import Price, PromptItem, ResolvedScenario, Scenario
-from harness.load._schedule import ScheduledRequest, build_schedule
+from harness.config import Price, PromptItem, Scenario
+from harness.load._schedule import ScheduledRequest
 
-__all__ = ["SIM_API_KEY", "RunPlan", "api_keys_from_env"]
+__all__ = ["SIM_API_KEY", "RunPlan", "api_keys_from_env", "warm_up"]
 
 SIM_API_KEY = "bakeoff-simulated-vendor"
 """What the harness sends to simulated vendors (they accept any non-empty key): not a secret."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunPlan:
+    """One run's load, typed. ``schedule`` is this process's share of the open-model schedule (every
+    contender gets the same one; empty for the closed model)."""
+
     run_id: str
-    seed: int
-    scenario: dict[str, Any]
-    prompts: list[dict[str, Any]]
-    prices: dict[str, dict[str, Any]]
-    base_urls: dict[str, str]
-    connect_to: dict[str, list[Any]]  # endpoint -> [host, port]
-    t0_epoch: float = 0.0  # wall-clock time of run clock zero
+    scenario: Scenario
+    prompts: Sequence[PromptItem]
+    prices: Mapping[str, Price]
+    base_urls: Mapping[str, str]
+    connect_to: Mapping[str, tuple[str, int]]  # endpoint -> proxy listen address to dial instead
+    schedule: Sequence[ScheduledRequest] = ()
+    t0_epoch: float = 0.0  # wall-clock time of run clock zero (distributed workers)
     index: int = 0  # this process's share: requests with seq % of == index
     of: int = 1
-    active_http_faults: list[dict[str, Any]] = field(default_factory=list)
+    active_http_faults: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
-    @classmethod
-    def from_resolved(
-        cls,
-        resolved: ResolvedScenario,
-        *,
-        run_id: str,
-        base_urls: Mapping[str, str],
-        connect_to: Mapping[str, tuple[str, int]],
-    ) -> RunPlan:
-        return cls(
-            run_id=run_id,
-            seed=resolved.scenario.seed,
-            scenario=resolved.scenario.model_dump(mode="json", by_alias=True),
-            prompts=[p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in resolved.prompts],
-            prices={k: v.model_dump(mode="json") for k, v in resolved.prices.items()},
-            base_urls=dict(base_urls),
-            connect_to={k: [h, p] for k, (h, p) in connect_to.items()},
-        )
+    @property
+    def seed(self) -> int:
+        return self.scenario.seed
+
+    def share(self, index: int, of: int, **update: Any) -> RunPlan:
+        """The plan of worker ``index`` of ``of``: requests with ``seq % of == index``."""
+        part = tuple(r for r in self.schedule if r.seq % of == index)
+        return replace(self, schedule=part, index=index, of=of, **update)
 
     def to_message(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain types for Locust's message channel."""
+        return {
+            "run_id": self.run_id,
+            "scenario": self.scenario.model_dump(mode="json", by_alias=True),
+            "prompts": [p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in self.prompts],
+            "prices": {k: v.model_dump(mode="json") for k, v in self.prices.items()},
+            "base_urls": dict(self.base_urls),
+            "connect_to": {k: [h, p] for k, (h, p) in self.connect_to.items()},
+            "schedule": [[r.seq, r.t_intended, r.prompt_index] for r in self.schedule],
+            "t0_epoch": self.t0_epoch,
+            "index": self.index,
+            "of": self.of,
+            "active_http_faults": [dict(f) for f in self.active_http_faults],
+        }
 
     @classmethod
     def from_message(cls, data: Mapping[str, Any]) -> RunPlan:
-        return cls(**dict(data))
-
-    def parsed_scenario(self) -> Scenario:
-        return Scenario.model_validate(self.scenario)
-
-    def parsed_prompts(self) -> list[PromptItem]:
-        return [PromptItem.model_validate(p) for p in self.prompts]
-
-    def share(self) -> list[ScheduledRequest]:
-        """This process's part of the (identical-for-every-contender) open-model schedule."""
-        sc = self.parsed_scenario()
-        if sc.load.model == "closed":
-            return []
-        full = build_schedule(sc.load, len(self.prompts), self.seed)
-        return [r for r in full if r.seq % self.of == self.index]
+        """Validate a plan received from the master (the one validation a worker does)."""
+        return cls(
+            run_id=str(data["run_id"]),
+            scenario=Scenario.model_validate(data["scenario"]),
+            prompts=tuple(PromptItem.model_validate(p) for p in data["prompts"]),
+            prices={k: Price.model_validate(v) for k, v in data["prices"].items()},
+            base_urls=dict(data["base_urls"]),
+            connect_to={k: (str(v[0]), int(v[1])) for k, v in data["connect_to"].items()},
+            schedule=tuple(ScheduledRequest(int(s), float(t), int(i)) for s, t, i in data["schedule"]),
+            t0_epoch=float(data["t0_epoch"]),
+            index=int(data["index"]),
+            of=int(data["of"]),
+            active_http_faults=tuple(data.get("active_http_faults") or ()),
+        )
 
     def build_routers(
         self,
@@ -87,17 +94,15 @@ class RunPlan:
         """One Router per contender, over Targets that dial the proxy and keep the vendor's name."""
         from harness.client import Router, Target
 
-        sc = self.parsed_scenario()
+        sc = self.scenario
         warm_up()
         targets = {
             ep.name: Target(
                 endpoint=ep,
                 base_url=self.base_urls[ep.name],
-                connect_to=(str(self.connect_to[ep.name][0]), int(self.connect_to[ep.name][1]))
-                if ep.name in self.connect_to
-                else None,
+                connect_to=self.connect_to.get(ep.name),
                 api_key=api_keys.get(ep.name, SIM_API_KEY if ep.sim is not None else None),
-                price=Price.model_validate(self.prices[ep.name]),
+                price=self.prices[ep.name],
             )
             for ep in sc.endpoints
         }

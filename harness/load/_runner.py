@@ -39,6 +39,7 @@ from locust.exception import StopUser  # noqa: E402
 # isort: on
 
 from harness.config import LoadProfile, PromptItem  # noqa: E402
+from harness.load._execution import ExecutionEnd  # noqa: E402
 from harness.load._schedule import ScheduledRequest, prompt_order  # noqa: E402
 from harness.record import RequestRecord  # noqa: E402
 
@@ -225,7 +226,7 @@ class LoadExecutor:
         on_tick: Callable[[], None] | None = None,
         on_ready: Callable[[], None] | None = None,
         tick_s: float = 0.25,
-    ) -> str:
+    ) -> ExecutionEnd:
         """Run until every lane drains, ``deadline()`` (run clock) passes or ``aborted()``.
 
         ``on_ready`` is called once every user is spawned, just before they start work (the run clock
@@ -236,7 +237,7 @@ class LoadExecutor:
         runner = self.env.create_local_runner()
         total_users = self.load.users * len(self.lanes)
         runner.start(total_users, spawn_rate=100, wait=False)  # Locust warns above 100/s
-        reason = "completed"
+        reason: ExecutionEnd = "completed"
         try:
             for _ in range(400):
                 if self._spawned(runner, total_users):

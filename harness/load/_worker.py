@@ -76,7 +76,7 @@ class _WorkerState:
         from harness.load._gevent_transport import make_gevent_client
 
         plan = RunPlan.from_message(msg.data)
-        scenario = plan.parsed_scenario()
+        scenario = plan.scenario
         offset = time.perf_counter() - (time.time() - plan.t0_epoch)
 
         def clock() -> float:
@@ -93,8 +93,8 @@ class _WorkerState:
             sleep=gevent.sleep,
             api_keys=api_keys_from_env(scenario),
         )
-        share = plan.share()
-        prompts = plan.parsed_prompts()
+        share = plan.schedule
+        prompts = plan.prompts
         slot = scenario.load.duration if scenario.load.mode == "sequential" else 0.0
         lanes = [
             Lane(c.name, c.primary, routers[c.name].route, share, prompts, offset=k * slot)

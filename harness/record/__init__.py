@@ -1,10 +1,29 @@
-"""Records, fault events, the run folder and its crash-safe writers."""
+"""Records, fault events, the run manifest, the run folder and its crash-safe writers."""
 
 from __future__ import annotations
 
+from harness.record._manifest import (
+    END_FILE,
+    MANIFEST_FILE,
+    MANIFEST_VERSION,
+    ContenderInfo,
+    EndpointInfo,
+    EndReason,
+    FaultInfo,
+    Manifest,
+    PromptsInfo,
+    RunEnd,
+    RunInfo,
+    ScenarioInfo,
+    ScheduleInfo,
+    ToxiproxyInfo,
+    WorkerInfo,
+    read_run,
+    write_end,
+    write_manifest,
+)
 from harness.record._rundir import (
     FAULTS_FILE,
-    MANIFEST_FILE,
     PROMPTS_FILE,
     RECORDS_FILE,
     RECORDS_PARQUET,
@@ -12,9 +31,8 @@ from harness.record._rundir import (
     JsonlWriter,
     compact_records,
     read_fault_events,
-    read_manifest,
     read_records,
-    write_manifest,
+    records_for_report,
 )
 from harness.record._schema import (
     ERROR_CLASSES,
@@ -28,24 +46,40 @@ from harness.record._schema import (
 )
 
 __all__ = [
+    "END_FILE",
     "ERROR_CLASSES",
     "FAULTS_FILE",
     "MANIFEST_FILE",
+    "MANIFEST_VERSION",
     "PROMPTS_FILE",
     "RECORDS_FILE",
     "RECORDS_PARQUET",
     "RECORD_FIELDS",
     "SCENARIO_FILE",
     "TIME_FIELDS",
+    "ContenderInfo",
+    "EndReason",
+    "EndpointInfo",
     "ErrorClass",
     "FaultEvent",
+    "FaultInfo",
     "JsonlWriter",
+    "Manifest",
     "Outcome",
+    "PromptsInfo",
     "RequestRecord",
+    "RunEnd",
+    "RunInfo",
+    "ScenarioInfo",
+    "ScheduleInfo",
+    "ToxiproxyInfo",
     "UsageSource",
+    "WorkerInfo",
     "compact_records",
     "read_fault_events",
-    "read_manifest",
     "read_records",
+    "read_run",
+    "records_for_report",
+    "write_end",
     "write_manifest",
 ]

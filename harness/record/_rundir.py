@@ -2,7 +2,8 @@
 
 Layout of ``reports/<run-id>/``::
 
-    manifest.json     the scenario as resolved (no secrets), seed, run id, versions, times
+    manifest.json     what the run was asked to do, resolved (no secrets): written once before the load
+    end.json          how it ended (reason, elapsed time, problems, workers): written once at the end
     scenario.yaml     the scenario as resolved, overrides applied (environment variable names, no keys)
     prompts.jsonl     a byte-for-byte copy of the prompt set (its sha256 is in the manifest)
     records.jsonl     one RequestRecord per line, appended and flushed as attempts finish
@@ -21,14 +22,16 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from harness._errors import ReportError
+
+if TYPE_CHECKING:
+    import pandas as pd
 from harness.record._schema import RECORD_FIELDS, RequestRecord
 
 __all__ = [
     "FAULTS_FILE",
-    "MANIFEST_FILE",
     "PROMPTS_FILE",
     "RECORDS_FILE",
     "RECORDS_PARQUET",
@@ -36,15 +39,13 @@ __all__ = [
     "JsonlWriter",
     "compact_records",
     "read_fault_events",
-    "read_manifest",
     "read_records",
-    "write_manifest",
+    "records_for_report",
 ]
 
 RECORDS_FILE = "records.jsonl"
 RECORDS_PARQUET = "records.parquet"
 FAULTS_FILE = "faults.jsonl"
-MANIFEST_FILE = "manifest.json"
 SCENARIO_FILE = "scenario.yaml"  # the scenario as resolved (overrides applied; key *names* only)
 PROMPTS_FILE = "prompts.jsonl"  # a byte-for-byte copy of the prompt set the run used
 
@@ -89,25 +90,6 @@ class JsonlWriter:
                 self._fh.close()
 
 
-def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
-    tmp = run_dir / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / MANIFEST_FILE)
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / MANIFEST_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{path}: not a run folder (no {MANIFEST_FILE})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path}: cannot read manifest: {exc}") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: manifest is not a JSON object")
-    return data
-
-
 def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
     """Rows of a JSONL file and the number of unreadable lines (a torn last line after a crash)."""
     rows: list[dict[str, Any]] = []
@@ -135,7 +117,7 @@ def read_fault_events(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def read_records(run_dir: Path) -> Any:
+def read_records(run_dir: Path) -> pd.DataFrame:
     """All attempt records of a run as a pandas DataFrame with exactly ``RECORD_FIELDS`` as columns.
 
     Reads ``records.parquet`` when it exists, else ``records.jsonl`` (skipping a torn last line).
@@ -159,7 +141,7 @@ def read_records(run_dir: Path) -> Any:
     return df
 
 
-def _frame(rows: list[dict[str, Any]]) -> Any:
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     defaults = RequestRecord(
@@ -169,12 +151,21 @@ def _frame(rows: list[dict[str, Any]]) -> Any:
     return pd.DataFrame(columns, columns=list(RECORD_FIELDS))
 
 
-def compact_records(run_dir: Path) -> Path:
-    """Write ``records.parquet`` from ``records.jsonl`` (atomically). Returns the Parquet path."""
-    rows, _ = _read_jsonl(run_dir / RECORDS_FILE)
+def compact_records(run_dir: Path) -> pd.DataFrame:
+    """Write ``records.parquet`` from ``records.jsonl`` (atomically) and return the frame it holds."""
+    rows, bad = _read_jsonl(run_dir / RECORDS_FILE)
     df = _frame(rows)
     out = run_dir / RECORDS_PARQUET
     tmp = run_dir / (RECORDS_PARQUET + ".tmp")
     df.to_parquet(tmp, index=False)
     os.replace(tmp, out)
-    return out
+    df.attrs["skipped_lines"] = bad
+    return df
+
+
+def records_for_report(run_dir: Path) -> pd.DataFrame:
+    """The run's records, compacting ``records.jsonl`` to Parquet first when that has not happened (a run
+    that ended, or was killed, before compaction): one read either way."""
+    if not (run_dir / RECORDS_PARQUET).exists() and (run_dir / RECORDS_FILE).exists():
+        return compact_records(run_dir)
+    return read_records(run_dir)

@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 
 from harness.analysis import Analysis, analyse, load_declared
-from harness.record import read_fault_events, read_manifest, read_records
+from harness.record import Manifest, read_fault_events, read_run, records_for_report
 from harness.report._charts import build_figures
 from harness.report._context import build_context
 from harness.report._exports import write_exports
@@ -96,21 +96,21 @@ def render_html(a: Analysis, *, scores_declared: bool = False) -> str:
 def load_run(
     run_dir: Path, *, scores_file: Path | None = None, slo_overrides: dict[str, float] | None = None
 ) -> Analysis:
-    """Read a run folder and analyse it."""
-    manifest = read_manifest(run_dir)
-    records = read_records(run_dir)
+    """Read a run folder and analyse it (compacting its records first if the run did not get to it)."""
+    run = read_run(run_dir)
+    records = records_for_report(run_dir)
     declared = load_declared(scores_file) if scores_file is not None else None
     return analyse(
         records,
         read_fault_events(run_dir),
-        manifest,
+        run,
         declared=declared,
         slo_overrides=slo_overrides,
-        probes=_read_probes(run_dir, manifest),
+        probes=_read_probes(run_dir, run.manifest),
     )
 
 
-def _read_probes(run_dir: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+def _read_probes(run_dir: Path, manifest: Manifest) -> dict[str, dict[str, Any]] | None:
     """Probe scores per contender from ``probes.jsonl`` (written by ``harness.probes``), judged on each
     contender's primary endpoint: the vendor under evaluation. None when the run did no probes."""
     from harness.probes import probe_scores, read_probes
@@ -120,12 +120,10 @@ def _read_probes(run_dir: Path, manifest: dict[str, Any]) -> dict[str, dict[str,
         return None
     by_endpoint = probe_scores(results)
     out: dict[str, dict[str, Any]] = {}
-    for c in manifest.get("contenders") or []:
-        if not isinstance(c, dict) or not c.get("name"):
-            continue
-        scores = by_endpoint.get(str(c.get("primary")), {})
-        out[str(c["name"])] = {
-            crit: {"score": score, "detail": f"{c.get('primary')}: {reason}"}
+    for c in manifest.contenders:
+        scores = by_endpoint.get(c.primary, {})
+        out[c.name] = {
+            crit: {"score": score, "detail": f"{c.primary}: {reason}"}
             for crit, (_layer, score, reason) in scores.items()
         }
     return out

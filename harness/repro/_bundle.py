@@ -35,15 +35,17 @@ import yaml
 
 from harness import __version__
 from harness._errors import ConfigError, ReportError
-from harness.config import LoadProfile, PromptItem, Scenario, load_prompts, load_scenario
+from harness.config import PromptItem, Scenario, load_prompts, load_scenario
 from harness.load import build_schedule, schedule_digest
 from harness.record import (
     PROMPTS_FILE,
     SCENARIO_FILE,
     TIME_FIELDS,
+    FaultInfo,
+    Manifest,
     read_fault_events,
-    read_manifest,
     read_records,
+    read_run,
 )
 from harness.repro._stats import summarise
 from harness.tokens import count_tokens
@@ -51,6 +53,7 @@ from harness.tokens import count_tokens
 __all__ = ["BUNDLE_FILES", "BUNDLE_FORMAT", "Bundle", "export_bundle", "verify_bundle"]
 
 BUNDLE_FORMAT = "bakeoff-repro/1"
+_BUNDLED_FAULT_FIELDS = {"fault_id", "name", "kind", "target", "description", "at_s", "duration_s"}
 BUNDLE_FILES = (
     "README.md",
     "scenario.yaml",
@@ -120,25 +123,22 @@ def _dump_jsonl(rows: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows).encode("utf-8")
 
 
-def _used_prompts(manifest: Mapping[str, Any], run_dir: Path) -> tuple[bytes, list[PromptItem]]:
+def _used_prompts(manifest: Manifest, run_dir: Path) -> tuple[bytes, list[PromptItem]]:
     """The prompt lines the run used (the first ``count`` items of the file), checked against its hash.
 
     Reads the run folder's own copy when there is one, else the original file."""
-    info = manifest.get("prompts") or {}
+    info = manifest.prompts
     path = run_dir / PROMPTS_FILE
     if not path.is_file():
-        path = Path(str(info.get("path", "")))
+        path = Path(info.path)
     items, sha, problems = load_prompts(path)
     if problems:
         raise ConfigError([f"prompt set of the run: {p}" for p in problems])
-    if sha != info.get("sha256"):
+    if sha != info.sha256:
         raise ConfigError(
-            [
-                f"{path}: prompt set changed since the run "
-                f"(sha256 {sha[:12]}…, run used {str(info.get('sha256'))[:12]}…)"
-            ]
+            [f"{path}: prompt set changed since the run (sha256 {sha[:12]}…, run used {info.sha256[:12]}…)"]
         )
-    count = int(info.get("count", len(items)))
+    count = info.count or len(items)
     if count == len(items):
         return path.read_bytes(), items
     lines = [
@@ -168,25 +168,25 @@ def _redacted(items: list[PromptItem]) -> bytes:
     return _dump_jsonl(rows)
 
 
-def _run_scenario(manifest: Mapping[str, Any], run_dir: Path) -> Scenario | None:
+def _run_scenario(manifest: Manifest, run_dir: Path) -> Scenario | None:
     """The scenario the run used: the run folder's resolved copy, else the original file when it still
     matches the run's prompts; None when neither is available."""
     copy = run_dir / SCENARIO_FILE
     if copy.is_file():
         with contextlib.suppress(Exception):  # an edited copy: fall through to the original file
             return Scenario.model_validate(yaml.safe_load(copy.read_text(encoding="utf-8")))
-    path = Path(str((manifest.get("scenario") or {}).get("path", "")))
+    path = Path(manifest.scenario.path)
     try:
         resolved = load_scenario(path, require_keys=False)
     except Exception:  # moved, edited or invalid since the run
         return None
-    if resolved.prompts_sha256 == (manifest.get("prompts") or {}).get("sha256"):
+    if resolved.prompts_sha256 == manifest.prompts.sha256:
         return resolved.scenario
     return None
 
 
 def _scenario_policy(
-    manifest: Mapping[str, Any], contender: str, run_dir: Path
+    manifest: Manifest, contender: str, run_dir: Path
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(contender policy, endpoint extras) from the run's scenario, else from the manifest (which lacks
     retry_on/fallback_on/backoff and headers: defaults are used)."""
@@ -203,48 +203,51 @@ def _scenario_policy(
                     for ep in scenario.endpoints
                 }
                 return c.model_dump(mode="json", exclude_defaults=True), extras
-    row = next(c for c in manifest["contenders"] if c["name"] == contender)
+    row = manifest.contender(contender)
+    assert row is not None  # the caller checked the name
     policy = {
-        "name": row["name"],
-        "primary": row["primary"],
-        "fallbacks": list(row.get("fallbacks", [])),
-        "retries": row.get("retries", 0),
-        "deadline": row.get("deadline_s", 120.0),
-        "cooldown": row.get("cooldown_s", 5.0),
-        "cooldown_after": row.get("cooldown_after", 3),
+        "name": row.name,
+        "primary": row.primary,
+        "fallbacks": list(row.fallbacks),
+        "retries": row.retries,
+        "deadline": row.deadline_s,
+        "cooldown": row.cooldown_s,
+        "cooldown_after": row.cooldown_after,
     }
     return policy, {}
 
 
 def _endpoints(
-    manifest: Mapping[str, Any], chain: list[str], run_dir: Path, extras: Mapping[str, Mapping[str, Any]]
+    manifest: Manifest, chain: list[str], run_dir: Path, extras: Mapping[str, Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     sims: dict[str, Any] = {}
     sim_file = run_dir / "sim.yaml"
     if sim_file.exists():
         data = yaml.safe_load(sim_file.read_text(encoding="utf-8")) or {}
         sims = {e["name"]: e.get("behaviour", {}) for e in data.get("endpoints", [])}
-    rows = {e["name"]: e for e in manifest["endpoints"]}
     out: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
     for name in chain:
-        e = rows[name]
-        ep: dict[str, Any] = {"name": name, "dialect": e["dialect"], "model": e["model"]}
-        if e.get("sim"):
+        e = manifest.endpoint(name)
+        if e is None:
+            raise ReportError(f"manifest: the chain names endpoint {name!r}, which the run does not list")
+        ep: dict[str, Any] = {"name": name, "dialect": e.dialect, "model": e.model}
+        if e.sim:
             ep["sim"] = name  # profile keyed by endpoint: the behaviour the run's simulator had
             profiles[name] = sims.get(name, {})
         else:
-            ep["base_url"] = e["base_url"]
-        for key in ("api_key_env", "region"):
-            if e.get(key):
-                ep[key] = e[key]
+            ep["base_url"] = e.base_url
+        if e.api_key_env:
+            ep["api_key_env"] = e.api_key_env
+        if e.region:
+            ep["region"] = e.region
         for key, value in (extras.get(name) or {}).items():
             if value:
                 ep[key] = value
-        if e.get("stream") is False:
+        if not e.stream:
             ep["stream"] = False
-        ep["price"] = e.get("price", {})
-        ep["timeouts"] = e.get("timeouts", {})
+        ep["price"] = e.price.model_dump(mode="json", exclude={"litellm"})
+        ep["timeouts"] = e.timeouts.model_dump(mode="json")
         out.append(ep)
     return out, profiles
 
@@ -263,47 +266,42 @@ def export_bundle(
     and token counts instead of their text (and drops answer excerpts from the records).
     """
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    names = [c["name"] for c in manifest.get("contenders", [])]
+    manifest = read_run(run_dir).manifest
+    names = [c.name for c in manifest.contenders]
     if contender not in names:
         raise ConfigError(
             [f"--contender: no contender {contender!r} in this run (run has: {', '.join(names)})"]
         )
     lanes = names.index(contender)
-    load = dict(manifest["load"])
-    sequential = load.get("mode") == "sequential"
-    offset = lanes * float(load["duration"]) if sequential else 0.0
+    load = manifest.load.model_dump(mode="json")
+    sequential = manifest.load.mode == "sequential"
+    offset = lanes * manifest.load.duration if sequential else 0.0
     policy, extras = _scenario_policy(manifest, contender, run_dir)
     chain = [policy["primary"], *policy.get("fallbacks", [])]
 
     # faults of this contender's chain (and, sequential runs, of its own slot)
-    faults = []
-    for f in manifest.get("faults", []):
-        fid = str(f["fault_id"])
-        if sequential and not fid.endswith(f"@{lanes}"):
+    faults: list[FaultInfo] = []
+    for f in manifest.faults:
+        if sequential and not f.fault_id.endswith(f"@{lanes}"):
             continue
-        if not set(f.get("endpoints", [])) & set(chain):
+        if not set(f.endpoints) & set(chain):
             continue
         faults.append(f)
     if fault is not None:
-        picked = [f for f in faults if fault in (f["fault_id"], f["fault_id"].split("@")[0], f["name"])]
+        picked = [f for f in faults if fault in (f.fault_id, f.fault_id.split("@")[0], f.name)]
         if not picked:
-            known = ", ".join(
-                sorted({f["fault_id"].split("@")[0] for f in faults} | {f["name"] for f in faults})
-            )
+            known = ", ".join(sorted({f.fault_id.split("@")[0] for f in faults} | {f.name for f in faults}))
             raise ConfigError(
                 [f"--fault: no fault {fault!r} touches contender {contender} (known: {known or 'none'})"]
             )
         faults = picked
-    keep = {f["fault_id"] for f in faults}
+    keep = {f.fault_id for f in faults}
 
     # prompts and the exact schedule
     raw_prompts, items = _used_prompts(manifest, run_dir)
-    load_model = LoadProfile.model_validate(load)
-    schedule = (
-        build_schedule(load_model, len(items), int(manifest["seed"])) if load_model.model == "open" else []
-    )
-    expected = (manifest.get("schedule") or {}).get("sha256")
+    load_model = manifest.load
+    schedule = build_schedule(load_model, len(items), manifest.seed) if load_model.model == "open" else []
+    expected = manifest.schedule.sha256
     if schedule and expected and schedule_digest(schedule) != expected:
         raise ReportError("cannot rebuild the run's schedule (this bakeoff version builds a different one)")
     schedule_rows = [
@@ -319,7 +317,7 @@ def export_bundle(
     # records and fault events of this contender, on its own clock
     df = read_records(run_dir)
     df = df[df["contender"] == contender]
-    records = [_shift({k: _clean(v) for k, v in row.items()}, offset) for row in df.to_dict("records")]
+    records = [_shift({str(k): _clean(v) for k, v in row.items()}, offset) for row in df.to_dict("records")]
     records.sort(key=lambda r: (r.get("seq", 0), r.get("attempt", 1)))
     if redact_prompts:
         for r in records:
@@ -336,25 +334,25 @@ def export_bundle(
     endpoints, profiles = _endpoints(manifest, chain, run_dir, extras)
     load["mode"] = "parallel"
     scenario: dict[str, Any] = {
-        "name": f"repro-{manifest['scenario']['name']}-{contender}"[:64],
-        "description": f"Replay of contender {contender} from run {manifest['run_id']}.",
-        "seed": int(manifest["seed"]),
+        "name": f"repro-{manifest.scenario.name}-{contender}"[:64],
+        "description": f"Replay of contender {contender} from run {manifest.run_id}.",
+        "seed": manifest.seed,
         "prompts": "prompts.jsonl",
         "endpoints": endpoints,
         "contenders": [policy],
         "load": {k: v for k, v in load.items() if v is not None},
         "faults": [
             {
-                "at": round(float(f["at_s"]) - offset, 6),
-                **({"duration": f["duration_s"]} if f.get("duration_s") is not None else {}),
-                "target": f["target"]
-                if f["target"] in chain or f["target"] == contender
-                else next(e for e in f["endpoints"] if e in chain),
-                "fault": {**f["spec"], "description": f.get("description") or f["spec"].get("kind")},
+                "at": round(f.at_s - offset, 6),
+                **({"duration": f.duration_s} if f.duration_s is not None else {}),
+                "target": f.target
+                if f.target in chain or f.target == contender
+                else next(e for e in f.endpoints if e in chain),
+                "fault": {**f.spec, "description": f.description or f.spec.get("kind") or f.kind},
             }
             for f in faults
         ],
-        "slo": manifest.get("slo", {}),
+        "slo": manifest.slo.model_dump(mode="json", exclude_none=True),
     }
     if profiles:
         scenario["sim_profiles"] = profiles
@@ -366,26 +364,23 @@ def export_bundle(
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "bakeoff_version": __version__,
         "source": {
-            "run_id": manifest["run_id"],
-            "scenario": manifest["scenario"]["name"],
-            "started_at": manifest.get("started_at"),
-            "versions": manifest.get("versions", {}),
+            "run_id": manifest.run_id,
+            "scenario": manifest.scenario.name,
+            "started_at": manifest.started_at,
+            "versions": dict(manifest.versions),
         },
         "contender": contender,
         "chain": ok_chain,
         "primary": next(e for e in endpoints if e["name"] == policy["primary"]),
-        "seed": int(manifest["seed"]),
+        "seed": manifest.seed,
         "clock_offset_s": offset,
         "schedule": {"requests": len(schedule_rows), "sha256": schedule_digest(schedule)},
         "prompts": {
             "count": len(items),
-            "sha256_of_run": (manifest.get("prompts") or {}).get("sha256"),
+            "sha256_of_run": manifest.prompts.sha256,
             "redacted": redact_prompts,
         },
-        "faults": [
-            {k: f[k] for k in ("fault_id", "name", "kind", "target", "description", "at_s", "duration_s")}
-            for f in faults
-        ],
+        "faults": [f.model_dump(mode="json", include=_BUNDLED_FAULT_FIELDS) for f in faults],
         "files": list(BUNDLE_FILES),
     }
     files: dict[str, bytes] = {
@@ -404,7 +399,7 @@ def export_bundle(
     sums = "".join(f"{hashlib.sha256(files[n]).hexdigest()}  {n}\n" for n in BUNDLE_FILES)
     files[_SUMS] = sums.encode("ascii")
 
-    top = f"bakeoff-repro-{manifest['run_id']}-{contender}"
+    top = f"bakeoff-repro-{manifest.run_id}-{contender}"
     target = Path(out) if out is not None else run_dir / f"{top}.tar.gz"
     target.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(target, "w:gz") as tar:

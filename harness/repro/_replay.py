@@ -3,8 +3,8 @@
 The replay scenario has a single endpoint (the bundle's primary, re-pointed at ``--endpoint``), the
 contender's routing policy without fallbacks, the same seed, prompts and load (hence the same schedule,
 checked by its sha256) and the faults that hit the primary, at the same times. It runs through the
-normal ``run_scenario`` path (embedded Toxiproxy + HTTP fault layer), so the process must import
-``harness.load._runner`` before anything imports gevent; ``replay_bundle`` does that first.
+normal ``run_scenario`` path (embedded Toxiproxy + HTTP fault layer), so the process must be patched for
+load generation before anything opens sockets; ``replay_bundle`` calls ``harness.load.ensure_patched`` first.
 
 Example::
 
@@ -127,7 +127,7 @@ def _records_of(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any
     from harness.record import read_fault_events, read_records
 
     df = read_records(run_dir)
-    rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
+    rows = [{str(k): _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
     return rows, read_fault_events(run_dir)
 
 
@@ -226,13 +226,12 @@ def replay_bundle(
     environ: Mapping[str, str] | None = None,
 ) -> ReplayResult:
     """Verify the bundle, run its schedule and faults against ``endpoint``, compare with the original."""
-    # isort: off
-    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
+    from harness.load import ensure_patched
 
-    # isort: on
+    ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
     from harness.config import load_scenario
     from harness.load import build_schedule, schedule_digest
-    from harness.load._run import run_scenario
+    from harness.run import run_scenario
 
     bundle = verify_bundle(bundle_path)
     env = dict(os.environ if environ is None else environ)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.record import read_fault_events, read_manifest, read_records
+from harness.record import read_fault_events, read_records, read_run
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,8 +34,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_attempt_recorded_once(run_dir: Path) -> None:
     df = read_records(run_dir)
-    manifest = read_manifest(run_dir)
-    per = manifest["schedule"]["logical_requests_per_contender"]
+    per = read_run(run_dir).manifest.schedule.logical_requests_per_contender
     assert per > 20
     logical = df.groupby("request_id")
     # every logical request: attempts numbered 1..n, exactly one final attempt, and nothing lost
@@ -90,9 +89,9 @@ def test_report_and_manifest(run_dir: Path) -> None:
     html = (run_dir / "report.html").read_text()
     for name in ("alpha", "beta", "gamma"):
         assert name in html
-    manifest = read_manifest(run_dir)
-    assert manifest["interrupted"] is False and manifest["seed"] == 7
-    assert [c["name"] for c in manifest["contenders"]] == ["alpha", "beta", "gamma"]
+    run = read_run(run_dir)
+    assert not run.interrupted and run.manifest.seed == 7
+    assert [c.name for c in run.manifest.contenders] == ["alpha", "beta", "gamma"]
     assert (run_dir / "records.parquet").is_file()
-    text = json.dumps(manifest)
+    text = (run_dir / "manifest.json").read_text() + (run_dir / "end.json").read_text()
     assert 'api_key"' not in text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.config import load_scenario
 from harness.load import build_schedule
-from harness.record import read_manifest, read_records
+from harness.record import read_records, read_run
 
 PROMPTS = Path(__file__).resolve().parents[3] / "prompts" / "default.jsonl"
 
@@ -57,7 +57,7 @@ def test_open_model_overloaded_vendor_keeps_schedule_and_records_lag(tmp_path: P
     df = read_records(run_dir)
     resolved = load_scenario(tmp_path / "s.yaml")
     schedule = build_schedule(resolved.scenario.load, len(resolved.prompts), 3)
-    assert read_manifest(run_dir)["schedule"]["logical_requests_per_contender"] == len(schedule) == 60
+    assert read_run(run_dir).manifest.schedule.logical_requests_per_contender == len(schedule) == 60
     assert df.request_id.nunique() == len(schedule)  # nothing dropped, nothing added
     final = df[df.is_final_attempt].sort_values("seq")
     assert list(final.seq) == list(range(60))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from harness.faults import ToxiproxyClient, serve_proxy_in_thread
-from harness.record import read_fault_events, read_manifest, read_records
+from harness.record import read_fault_events, read_records, read_run
 
 SHORT = Path(__file__).resolve().parents[2] / "e2e" / "short.yaml"
 
@@ -36,14 +36,15 @@ def test_two_local_workers_lose_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 0, err[-3000:]
     run_dir = run_dir_of(out)
     df = read_records(run_dir)
-    manifest = read_manifest(run_dir)
-    per = manifest["schedule"]["logical_requests_per_contender"]
+    run = read_run(run_dir)
+    per = run.manifest.schedule.logical_requests_per_contender
     assert df.request_id.nunique() == 3 * per
     assert set(df.worker) == {"w0", "w1"}
-    workers = manifest["workers"]
-    assert [w["lost"] for w in workers] == [0, 0]
-    assert sum(w["records"] for w in workers) == len(df)  # every record sent reached the master
-    assert sum(w["assigned"] for w in workers) == 3 * per
+    assert run.end is not None
+    workers = run.end.workers
+    assert [w.lost for w in workers] == [0, 0]
+    assert sum(w.records for w in workers) == len(df)  # every record sent reached the master
+    assert sum(w.assigned for w in workers) == 3 * per
     events = read_fault_events(run_dir)
     assert [(e["action"], e["fault_id"]) for e in events] == [("apply", "f1-outage"), ("remove", "f1-outage")]
 
@@ -93,12 +94,13 @@ def test_a_dead_worker_is_accounted_for_and_the_run_goes_on(tmp_path: Path) -> N
     assert proc.returncode == 0, err[-3000:]
     assert "died" in err and "logical requests lost" in err
     run_dir = run_dir_of(out)
-    rows = read_manifest(run_dir)["workers"]
-    dead = [w for w in rows if not w["alive_at_end"]]
-    assert len(dead) == 1 and dead[0]["lost"] > 0
-    assert dead[0]["completed"] + dead[0]["lost"] == dead[0]["assigned"]
-    alive = [w for w in rows if w["alive_at_end"]]
-    assert alive[0]["lost"] == 0 and alive[0]["completed"] == alive[0]["assigned"]
+    end = read_run(run_dir).end
+    assert end is not None
+    dead = [w for w in end.workers if not w.alive_at_end]
+    assert len(dead) == 1 and dead[0].lost > 0
+    assert dead[0].completed + dead[0].lost == dead[0].assigned
+    alive = [w for w in end.workers if w.alive_at_end]
+    assert alive[0].lost == 0 and alive[0].completed == alive[0].assigned
     assert (run_dir / "report.html").is_file()
 
 
@@ -111,10 +113,10 @@ def test_ctrl_c_keeps_records_reports_and_leaves_no_fault_behind(tmp_path: Path)
         assert proc.returncode == 0, err[-3000:]
         assert "stopping: waiting up to" in err
         run_dir = run_dir_of(out)
-        manifest = read_manifest(run_dir)
-        assert manifest["interrupted"] is True and manifest["ended"] == "interrupted"
+        run = read_run(run_dir)
+        assert run.interrupted and run.end is not None and run.end.ended == "interrupted"
         df = read_records(run_dir)
-        assert 0 < df.request_id.nunique() < 3 * manifest["schedule"]["logical_requests_per_contender"]
+        assert 0 < df.request_id.nunique() < 3 * run.manifest.schedule.logical_requests_per_contender
         assert (run_dir / "report.html").is_file()
         with ToxiproxyClient(srv.url) as api:
             assert api.proxies() == {}  # every proxy this run made is gone, none left disabled
@@ -172,7 +174,8 @@ load: {{model: open, arrival: constant, rate: 5/s, users: 50, duration: 30s, gra
     run_dir = run_dir_of(out)
     assert run_dir.is_dir() and not (run_dir / "report.html").exists()  # aborted: no report yet
     df = read_records(run_dir)
-    assert len(df) >= 1 and read_manifest(run_dir)["ended"] == "aborted"
+    end = read_run(run_dir).end
+    assert len(df) >= 1 and end is not None and end.ended == "aborted"
     rebuilt = subprocess.run(
         [sys.executable, "-m", "harness.cli", "report", str(run_dir)],
         capture_output=True,
@@ -185,13 +188,19 @@ load: {{model: open, arrival: constant, rate: 5/s, users: 50, duration: 30s, gra
 
 def test_ctrl_c_during_start_up_cleans_up_and_exits_cleanly(tmp_path: Path) -> None:
     proc = bakeoff("--out", str(tmp_path))
-    time.sleep(0.8)  # simulated vendors and the proxy are still starting
+    end = time.monotonic() + 60
+    while not list(tmp_path.glob("*/sim.yaml")):  # the simulated vendors are being started right now
+        assert proc.poll() is None and time.monotonic() < end, "the run never started its stack"
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
     assert "Traceback" not in err
     run_dir = run_dir_of(out)
     assert run_dir.is_dir()
+    run = read_run(run_dir)
+    assert run.end is not None and run.end.ended == "interrupted"
+    assert len(read_records(run_dir)) == 0  # stopped before the load: nothing was sent
     # no simulator or proxy child outlives the run (the simulator's config sits in the run folder)
     left = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True, check=False)
     assert left.stdout.strip() == ""

@@ -11,7 +11,7 @@ import yaml
 from harness.client import make_http_client
 from harness.config import load_scenario
 from harness.load._plan import SIM_API_KEY
-from harness.load._stack import Stack
+from harness.run import Stack
 from harness.probes import ProbeOptions, build_targets, read_probes, run_probes, write_probes
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.record import RECORD_FIELDS, RequestRecord
+from harness.record import RECORD_FIELDS, Manifest, RequestRecord, RunEnd, RunInfo
 
 
 def rec(**kw: Any) -> dict[str, Any]:
@@ -30,14 +30,15 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RECORD_FIELDS))
 
 
-def manifest(**kw: Any) -> dict[str, Any]:
+def run_info(**kw: Any) -> RunInfo:
+    """A run's manifest and end, written the way the tests read best: dict fields, ``interrupted`` and
+    ``elapsed_s`` at the top level (they become the RunEnd)."""
     m: dict[str, Any] = {
         "run_id": "r",
         "scenario": {"name": "s", "description": "", "path": "s.yaml"},
         "seed": 1,
-        "interrupted": False,
+        "started_at": "2026-01-01T00:00:00+00:00",
         "duration_s": 100.0,
-        "elapsed_s": 100.0,
         "contenders": [
             {"name": "A", "primary": "a1", "fallbacks": ["a2"]},
             {"name": "B", "primary": "b1", "fallbacks": []},
@@ -47,8 +48,21 @@ def manifest(**kw: Any) -> dict[str, Any]:
         "slo": {"ttft": 1.0, "tpot": 0.1, "e2e": 5.0, "max_error_rate": 0.05, "min_good_fraction": 0.9},
         "monthly_requests": 1000,
     }
+    interrupted = bool(kw.pop("interrupted", False))
+    elapsed = float(kw.pop("elapsed_s", 100.0) or 0.0)
+    kw.pop("ended_at", None)
     m.update(kw)
-    return m
+    m["load"] = {"duration": 100.0, **m["load"]}
+    end = RunEnd(
+        ended_at="2026-01-01T00:02:00+00:00",
+        ended="interrupted" if interrupted else "completed",
+        elapsed_s=elapsed,
+    )
+    return RunInfo(Manifest.model_validate(m), None if kw.get("ended_at", "") is None else end)
+
+
+def manifest(**kw: Any) -> Manifest:
+    return run_info(**kw).manifest
 
 
 @pytest.fixture

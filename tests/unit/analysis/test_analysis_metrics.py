@@ -5,13 +5,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import frame, manifest, rec
+from conftest import frame, manifest, rec, run_info
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.analysis import analyse, good_mask, logical_requests, slo_settings
 from harness.analysis._metrics import request_metrics
 from harness.analysis._risks import slo_check
+from harness.record import RunInfo
 
 
 def _lg(rows: list[dict]) -> pd.DataFrame:
@@ -61,7 +62,7 @@ def test_good_mask_checks_each_slo_on_user_times() -> None:
             rec(request_id="no-stream", t_intended=0, t_dispatch=0, t_end=0.9, output_tokens=1),
         ]
     ).set_index("request_id")
-    slo = slo_settings(manifest())
+    slo = slo_settings(manifest().slo)
     good = dict(zip(lg.index, good_mask(lg.reset_index(), slo), strict=True))
     assert good == {
         "fast": True,
@@ -74,10 +75,10 @@ def test_good_mask_checks_each_slo_on_user_times() -> None:
 
 
 def test_slo_overrides_and_unknown_key() -> None:
-    s = slo_settings(manifest(), {"ttft": 2.0})
+    s = slo_settings(manifest().slo, {"ttft": 2.0})
     assert s["ttft"] == 2.0 and s["e2e"] == 5.0
     with pytest.raises(ValueError, match="unknown SLO"):
-        slo_settings(manifest(), {"latency": 1.0})
+        slo_settings(manifest().slo, {"latency": 1.0})
 
 
 def test_request_metrics_hand_computed() -> None:
@@ -121,7 +122,7 @@ def test_request_metrics_hand_computed() -> None:
         rec(request_id="dead", outcome="error", error_class="conn_reset", cost_usd=0.0),
     ]
     lg = _lg(rows)
-    good = good_mask(lg, slo_settings(manifest()))
+    good = good_mask(lg, slo_settings(manifest().slo))
     m = request_metrics(lg, good, 10.0)
     assert m["requests"] == 9 and m["succeeded"] == 7 and m["failed"] == 2
     assert m["error_rate"] == pytest.approx(2 / 9)
@@ -155,7 +156,7 @@ def test_slo_check_lines() -> None:
     assert slo_check(None, {}) == (False, ["no requests completed in the measured window"])
 
 
-def _fault_run() -> tuple[pd.DataFrame, list[dict], dict]:
+def _fault_run() -> tuple[pd.DataFrame, list[dict], RunInfo]:
     """B: a request every 0.5 s, 1 s latency; outage of b1 in [40, 50); slow (5 s) until 56; normal after."""
     rows = []
     for i in range(200):
@@ -189,7 +190,7 @@ def _fault_run() -> tuple[pd.DataFrame, list[dict], dict]:
                     cost_usd=0.001,
                 )
             )
-    m = manifest(
+    m = run_info(
         faults=[
             {
                 "fault_id": "f1",
@@ -230,15 +231,15 @@ def test_time_to_detect_and_recover_hand_computed() -> None:
 
 def test_warmup_and_cooldown_are_excluded() -> None:
     df, _ev, m = _fault_run()
-    m["load"] = {"warmup": 10.0, "cooldown": 20.0, "duration": 100.0}
-    a = analyse(df, [], {**m, "faults": []})
+    m = m.with_manifest(load={"warmup": 10.0, "cooldown": 20.0, "duration": 100.0}, faults=[])
+    a = analyse(df, [], m)
     run = a.run_rows()["B"]
     assert run["requests"] == 140  # t in [10, 80)
     assert run["seconds"] == 70.0
 
 
 def test_zero_records_analyse_cleanly() -> None:
-    a = analyse(frame([]), [], manifest())
+    a = analyse(frame([]), [], run_info())
     assert a.logical.empty and a.requests.empty
     assert [v["slo_pass"] for v in a.verdict] == [False, False]
     assert any("No requests completed" in r["text"] for r in a.risks)
@@ -280,7 +281,7 @@ def test_properties_goodput_le_throughput_and_costs_add_up(reqs: list[list[dict]
                 )
             )
     df = frame(rows)
-    a = analyse(df, [], manifest(duration_s=len(reqs) + 1.0))
+    a = analyse(df, [], run_info(duration_s=len(reqs) + 1.0))
     run = a.run_rows()["A"]
     assert run["goodput_rps"] <= run["throughput_rps"] <= run["offered_rps"]
     assert run["good"] <= run["succeeded"] <= run["requests"] == len(reqs)
@@ -305,7 +306,7 @@ def test_sequential_run_is_aligned_to_each_contenders_slot() -> None:
 
     df, ev, m = synthetic_run(300, seed=5)
     par = analyse(df, ev, m)
-    slot = m["duration_s"]
+    slot = m.manifest.duration_s
     seq = df.copy()
     beta = (seq["contender"] == "beta").to_numpy()
     for col in (
@@ -325,17 +326,15 @@ def test_sequential_run_is_aligned_to_each_contenders_slot() -> None:
         for e in ev
     ]
     seq_faults = [
-        {**f, "fault_id": f"{f['fault_id']}@{k}", "at_s": f["at_s"] + k * slot}
+        f.model_copy(update={"fault_id": f"{f.fault_id}@{k}", "at_s": f.at_s + k * slot})
         for k in (0, 1)
-        for f in m["faults"]
+        for f in m.manifest.faults
     ]
-    m_seq = {
-        **m,
-        "duration_s": 2 * slot,
-        "elapsed_s": 2 * slot,
-        "faults": seq_faults,
-        "load": {**m["load"], "mode": "sequential", "duration": slot},
-    }
+    m_seq = m.with_manifest(
+        duration_s=2 * slot,
+        faults=seq_faults,
+        load={**m.manifest.load.model_dump(), "mode": "sequential", "duration": slot},
+    )
     got = analyse(seq, seq_events, m_seq)
     assert [w.fault_id for w in got.faults] == [w.fault_id for w in par.faults]
     for c in ("alpha", "beta"):

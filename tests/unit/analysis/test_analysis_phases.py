@@ -1,24 +1,24 @@
 from __future__ import annotations
 
 import pytest
-from conftest import manifest
+from conftest import run_info
 
 from harness.analysis import assign_phases, fault_windows, measurement_window
 from harness.analysis._phases import phase_durations
 
 
 def test_window_cuts_warmup_and_cooldown() -> None:
-    w = measurement_window(manifest(load={"warmup": 10, "cooldown": 5, "duration": 100}), t_max=99.0)
+    w = measurement_window(run_info(load={"warmup": 10, "cooldown": 5, "duration": 100}), t_max=99.0)
     assert (w.start, w.end, w.length) == (10.0, 95.0, 85.0)
 
 
 def test_interrupted_window_ends_at_elapsed_or_last_record() -> None:
-    m = manifest(interrupted=True, elapsed_s=None, ended_at=None)
+    m = run_info(interrupted=True, elapsed_s=None, ended_at=None)
     assert measurement_window(m, t_max=42.0).end == 42.0
     # elapsed_s is wall clock (stack start-up included), not the run clock: the last record decides
-    assert measurement_window(manifest(interrupted=True, elapsed_s=50.0), t_max=42.0).end == 42.0
-    assert measurement_window(manifest(elapsed_s=50.0), t_max=42.0).end == 100.0  # completed: as planned
-    w = measurement_window(manifest(interrupted=True, load={"warmup": 10.0}), t_max=3.0)
+    assert measurement_window(run_info(interrupted=True, elapsed_s=50.0), t_max=42.0).end == 42.0
+    assert measurement_window(run_info(elapsed_s=50.0), t_max=42.0).end == 100.0  # completed: as planned
+    w = measurement_window(run_info(interrupted=True, load={"warmup": 10.0}), t_max=3.0)
     assert (w.start, w.end) == (0.0, 3.0)  # cut before the warm-up ended: measure what there is
 
 
@@ -39,7 +39,7 @@ def _events() -> list[dict]:
 
 
 def test_fault_windows_from_events_then_manifest_fallback() -> None:
-    m = manifest(
+    m = run_info(
         faults=[
             {
                 "fault_id": "f1",
@@ -62,7 +62,7 @@ def test_fault_windows_from_events_then_manifest_fallback() -> None:
         ]
     )
     w = measurement_window(m, 100.0)
-    fw = {f.fault_id: f for f in fault_windows(_events(), m, w)}
+    fw = {f.fault_id: f for f in fault_windows(_events(), m.manifest.faults, w)}
     assert (fw["f1"].start, fw["f1"].end, fw["f1"].source) == (20.5, 30.5, "events")
     assert fw["f1"].recovery_end == pytest.approx(40.5)  # recovery lasts the fault's length (10 s)
     assert (fw["f2"].start, fw["f2"].end, fw["f2"].ends_with_run, fw["f2"].source) == (
@@ -75,16 +75,16 @@ def test_fault_windows_from_events_then_manifest_fallback() -> None:
 
 def test_failed_apply_makes_no_phase() -> None:
     ev = [{**_events()[0], "outcome": "error", "detail": "proxy refused"}]
-    m = manifest()
-    fw = fault_windows(ev, m, measurement_window(m, 100.0))
+    m = run_info()
+    fw = fault_windows(ev, m.manifest.faults, measurement_window(m, 100.0))
     assert not fw[0].applied and "proxy refused" in (fw[0].detail or "")
     assert set(assign_phases([5.0, 25.0], fw)) == {"baseline"}
 
 
 def test_assign_phases_and_durations() -> None:
-    m = manifest()
+    m = run_info()
     w = measurement_window(m, 100.0)
-    fw = fault_windows(_events(), m, w)
+    fw = fault_windows(_events(), m.manifest.faults, w)
     got = assign_phases([0.0, 20.4, 20.5, 30.4, 30.5, 40.4, 40.5, 99.0], fw).tolist()
     assert got == [
         "baseline",
@@ -107,9 +107,9 @@ def test_overlapping_faults_share_a_phase() -> None:
         {"fault_id": "f2", "action": "apply", "t_applied": 25.5, "outcome": "ok", "endpoints": ["b1"]},
         {"fault_id": "f2", "action": "remove", "t_applied": 35.5, "outcome": "ok", "endpoints": ["b1"]},
     ]
-    m = manifest()
+    m = run_info()
     w = measurement_window(m, 100.0)
-    fw = fault_windows(ev, m, w)
+    fw = fault_windows(ev, m.manifest.faults, w)
     got = assign_phases([21.0, 26.0, 31.0, 36.0, 41.0, 46.0], fw).tolist()
     assert got == ["fault:f1", "fault:f1+f2", "fault:f2", "recovery:f1+f2", "recovery:f2", "after"]
     d = phase_durations(w, fw)
@@ -124,9 +124,9 @@ def test_faults_applied_milliseconds_apart_make_no_sliver_phases() -> None:
         {"fault_id": "f2", "action": "apply", "t_applied": 20.503, "outcome": "ok", "endpoints": ["b1"]},
         {"fault_id": "f2", "action": "remove", "t_applied": 30.502, "outcome": "ok", "endpoints": ["b1"]},
     ]
-    m = manifest()
+    m = run_info()
     w = measurement_window(m, 100.0)
-    fw = fault_windows(ev, m, w)
+    fw = fault_windows(ev, m.manifest.faults, w)
     d = phase_durations(w, snap_windows(fw))
     assert list(d) == ["baseline", "fault:f1+f2", "recovery:f1+f2", "after"]
     assert d["fault:f1+f2"] == pytest.approx(10.0)
@@ -140,9 +140,9 @@ def test_boundaries_next_to_the_window_end_snap_to_it() -> None:
         {"fault_id": "f1", "action": "apply", "t_applied": 70.0, "outcome": "ok", "endpoints": ["a1"]},
         {"fault_id": "f1", "action": "remove", "t_applied": 79.7, "outcome": "ok", "endpoints": ["a1"]},
     ]
-    m = manifest(duration_s=100.0, load={"duration": 100.0, "cooldown": 10.0})
+    m = run_info(duration_s=100.0, load={"duration": 100.0, "cooldown": 10.0})
     w = measurement_window(m, 100.0)  # ends at 90
-    fw = fault_windows(ev, m, w)
+    fw = fault_windows(ev, m.manifest.faults, w)
     assert fw[0].recovery_end == pytest.approx(89.7)  # 0.3 s short of the window's end
     assert phase_durations(w, fw)["after"] == pytest.approx(0.3)
     d = phase_durations(w, snap_windows(fw, window=w))

@@ -82,7 +82,7 @@ def test_ranking_puts_slo_passers_first_with_reasons() -> None:
 
 
 def test_a_contender_that_never_answered_earns_no_capacity_or_latency_credit() -> None:
-    from conftest import frame, manifest, rec
+    from conftest import frame, rec, run_info
 
     rows = [
         rec(
@@ -112,7 +112,7 @@ def test_a_contender_that_never_answered_earns_no_capacity_or_latency_credit() -
         )
         for i in range(50)
     ]
-    a = analyse(frame(rows), [], manifest())
+    a = analyse(frame(rows), [], run_info())
     b = {r["criterion"]: r for r in a.scorecard["rows"] if r["contender"] == "B"}
     assert b["capacity_under_load"]["score"] is None and b["latency_stability"]["score"] is None
     assert b["slo_attainment"]["score"] == 0.0
@@ -122,8 +122,12 @@ def test_a_contender_that_never_answered_earns_no_capacity_or_latency_credit() -
 
 def test_regional_failover_is_measured_when_a_fault_takes_a_region_down() -> None:
     df, ev, m = synthetic_run(400, seed=4)
-    for e in m["endpoints"]:
-        e["region"] = "us-east" if e["name"] == "beta-small" else "eu-west"
+    m = m.with_manifest(
+        endpoints=[
+            e.model_copy(update={"region": "us-east" if e.name == "beta-small" else "eu-west"})
+            for e in m.manifest.endpoints
+        ]
+    )
     a = analyse(df, ev, m)
     rows = {(r["contender"], r["criterion"]): r for r in a.scorecard["rows"]}
     alpha, beta = rows[("alpha", "regional_failover")], rows[("beta", "regional_failover")]
@@ -135,7 +139,6 @@ def test_regional_failover_is_measured_when_a_fault_takes_a_region_down() -> Non
     assert beta["source"] == "measured" and beta["score"] == 5.0
     # without regions in the manifest nothing is claimed
     df, ev, m = synthetic_run(200, seed=4)
-    for e in m["endpoints"]:
-        e["region"] = None
+    m = m.with_manifest(endpoints=[e.model_copy(update={"region": None}) for e in m.manifest.endpoints])
     rows = {(r["contender"], r["criterion"]): r for r in analyse(df, ev, m).scorecard["rows"]}
     assert rows[("alpha", "regional_failover")]["score"] is None

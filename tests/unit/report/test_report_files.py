@@ -86,9 +86,7 @@ def test_zero_records_give_a_clear_report(tmp_path: Path) -> None:
 
 def test_interrupted_run_with_torn_last_line(tmp_path: Path) -> None:
     d = write_synthetic_run(tmp_path / "cut", n_requests=200)
-    m = json.loads((d / "manifest.json").read_text())
-    m.update(interrupted=True, ended_at=None, elapsed_s=None)
-    (d / "manifest.json").write_text(json.dumps(m))
+    (d / "end.json").unlink()  # the process was killed: it never wrote how the run ended
     lines = (d / RECORDS_FILE).read_text().splitlines(keepends=True)
     (d / RECORDS_FILE).write_text("".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:40])
     html = write_report(d).read_text(encoding="utf-8")
@@ -126,21 +124,34 @@ def test_scores_file_reaches_the_page_labelled_declared(run_dir: Path) -> None:
     assert (r["source"], r["score"]) == ("declared", 4.0)
 
 
-def test_sparse_or_odd_manifest_still_renders() -> None:
+def test_sparse_manifest_still_renders() -> None:
     from harness.analysis import analyse, synthetic_run
+    from harness.record import ContenderInfo, EndpointInfo
     from harness.report import render_html
 
     df, ev, m = synthetic_run(100)
-    m["endpoints"] = [
-        {"name": "x"},
-        {"name": "alpha-ep", "price": None},
-        "junk",
-        {"name": "y", "price": {"tiers": [{"above_input_tokens": 5}]}},
-    ]
-    m["contenders"] = [{"name": "alpha"}, {"name": "beta", "primary": "beta-ep", "fallbacks": None}]
+    # endpoints that are not in the records, without prices or regions; contenders without fallbacks
+    m = m.with_manifest(
+        endpoints=[EndpointInfo(name="x", dialect="openai-chat", model="m")],
+        contenders=[ContenderInfo(name="alpha", primary="alpha-ep"), ContenderInfo(name="beta", primary="b")],
+        versions={},
+        prompts={"path": "p"},
+        load={"mode": "sequential", "duration": m.manifest.duration_s},
+    )
     assert 'id="ranking"' in render_html(analyse(df, ev, m))
-    bare = {"scenario": "plain", "load": {"mode": "sequential"}, "versions": None, "prompts": {"path": "p"}}
-    assert 'id="ranking"' in render_html(analyse(df, ev, bare))
+
+
+def test_a_damaged_manifest_is_one_clear_error(tmp_path: Path) -> None:
+    d = write_synthetic_run(tmp_path / "run", n_requests=50)
+    data = json.loads((d / "manifest.json").read_text())
+    data["contenders"][1] = "junk"
+    (d / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ReportError, match=r"manifest\.json: contenders\.1: "):
+        write_report(d)
+    data["version"] = 99
+    (d / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ReportError, match="newer than this bakeoff understands"):
+        write_report(d)
 
 
 def test_probe_results_fill_the_probe_rows(run_dir: Path) -> None:

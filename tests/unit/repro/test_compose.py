@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from harness.config import load_scenario
-from harness.load._stack import upstream_of
+from harness.run import upstream_of
 from harness.sim import SimConfig
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,32 +1,25 @@
 """The stack a run needs: simulated vendors and an embedded Toxiproxy as child processes, and
 one proxy per endpoint.
 
-Children are started with the current interpreter (``python -m harness.sim`` / ``python -m harness.faults``),
-print their addresses on stdout when ready, and are stopped with SIGTERM (then SIGKILL) on every exit path.
-Their stderr goes to ``sim.log`` / ``proxy.log`` in the run folder.
+Children (``python -m harness.sim`` / ``python -m harness.faults``, see :mod:`harness._children`) log to
+``sim.log`` / ``proxy.log`` in the run folder.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import selectors
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from harness._children import ChildProcess
 from harness._errors import RunError
 from harness.config import ResolvedScenario
 from harness.load._plan import SIM_API_KEY
 
-__all__ = ["ChildProcess", "Stack", "upstream_of"]
+__all__ = ["Stack", "upstream_of"]
 
 
 def upstream_of(base_url: str) -> tuple[str, int]:
@@ -35,89 +28,6 @@ def upstream_of(base_url: str) -> tuple[str, int]:
     host = parts.hostname or "127.0.0.1"
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return host, port
-
-
-@dataclass
-class ChildProcess:
-    """A child started with ``python -m module``, its ready lines read from stdout within a deadline."""
-
-    name: str
-    argv: list[str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    lines: list[str] = field(default_factory=list)
-    _log: IO[bytes] | None = None
-
-    def start(self, expect_lines: int, timeout: float = 30.0) -> list[str]:
-        self._log = self.log_path.open("ab")
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", *self.argv],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        buf = b""
-        try:
-            while len(self.lines) < expect_lines:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RunError(
-                        f"{self.name} did not become ready within {timeout:.0f} s; see {self.log_path}"
-                    )
-                if not sel.select(timeout=min(left, 0.5)):
-                    if self.proc.poll() is not None:
-                        raise RunError(
-                            f"{self.name} exited with code {self.proc.returncode} while starting; "
-                            f"see {self.log_path}: {self._log_tail()}"
-                        )
-                    continue
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
-                if not chunk:
-                    self.proc.wait(timeout=5)
-                    raise RunError(
-                        f"{self.name} exited with code {self.proc.returncode} while starting; "
-                        f"see {self.log_path}: {self._log_tail()}"
-                    )
-                buf += chunk
-                *done, buf = buf.split(b"\n")
-                self.lines.extend(line.decode().strip() for line in done if line.strip())
-        except BaseException:
-            self.stop()
-            raise
-        finally:
-            sel.close()
-        return self.lines[:expect_lines]
-
-    def _log_tail(self) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return text[-1] if text else ""
-
-    def stop(self, timeout: float = 5.0) -> None:
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=timeout)
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 class Stack:

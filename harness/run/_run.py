@@ -1,0 +1,273 @@
+"""``bakeoff run``: one bake-off from a resolved scenario to a report.
+
+The phases, in order (each is one call below, so this function reads as the run does)::
+
+    folder     reports/<run-id>/, the schedule built once (the same for every contender)
+    stack      simulated vendors and one proxy per endpoint (child processes)        harness.run._stack
+    manifest   manifest.json, scenario.yaml, prompts.jsonl: written once              harness.run._folder
+    probes     conformance probes before the load                                     harness.run._probes
+    load       an Execution (local or distributed) runs the plan while the fault
+               timeline applies and removes faults; records stream into the folder   harness.load
+    cleanup    faults removed, execution closed, stack stopped, writers closed (every exit path)
+    end        end.json: how it ended, the problems met
+    report     records compacted and report.html built in a child process           harness.run._report
+
+Ctrl-C (or SIGTERM) once: stop scheduling, give in-flight requests ``load.grace`` to finish, then report.
+Ctrl-C twice: abort in-flight requests at once; everything already written stays readable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.config import ResolvedFault, ResolvedScenario
+from harness.faults import FaultTimeline
+from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
+from harness.record import (
+    FAULTS_FILE,
+    RECORDS_FILE,
+    EndReason,
+    FaultEvent,
+    JsonlWriter,
+    RequestRecord,
+    RunEnd,
+    WorkerInfo,
+    write_end,
+    write_manifest,
+)
+from harness.run._folder import build_manifest, new_run_dir, now_utc, write_inputs
+from harness.run._signals import SignalState
+from harness.run._stack import Stack
+
+__all__ = ["RunResult", "run_scenario"]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    report: Path | None
+    records: int
+    logical_requests: int
+    elapsed_s: float
+    ended: EndReason
+    problems: list[str] = field(default_factory=list)
+
+
+class _Interrupted(Exception):
+    """A stop signal arrived before the load phase started: skip to cleanup."""
+
+
+def run_scenario(
+    resolved: ResolvedScenario,
+    *,
+    out_root: Path = Path("reports"),
+    toxiproxy_url: str | None = None,
+    quiet: bool = False,
+    report: bool = True,
+    ground_truth: bool = False,
+    workers: int = 0,
+    expect_workers: int | None = None,
+    master_bind: str = "127.0.0.1",
+    master_port: int = 0,
+    probes: bool = True,
+    sim_processes: int = 1,
+) -> RunResult:
+    """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller.
+
+    ``workers=0`` runs load in this process; ``workers=N`` starts a Locust master here and N local
+    worker processes; ``expect_workers`` waits for more (remote ``bakeoff worker`` processes).
+    ``probes`` runs the conformance probes (bad key, malformed input, headers, TLS) before the load.
+    ``sim_processes`` serves the simulated vendors from that many processes (SO_REUSEPORT), for
+    scenarios one simulator process cannot keep up with (about 30,000 SSE chunks/s each).
+    """
+    ensure_patched()
+    from harness.load import _runtime as rt
+    from harness.run._progress import Progress
+
+    sc = resolved.scenario
+    load = sc.load
+    # --- folder and the one schedule ---------------------------------------------------------------------
+    run_id, run_dir = new_run_dir(out_root, sc.name)
+    schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
+    n_lanes = len(sc.contenders)
+    slot = load.duration if load.mode == "sequential" else 0.0
+    faults = list(resolved.faults)
+    if load.mode == "sequential":  # every contender meets the same faults in its own slot
+        faults = [_shift(f, k * slot, k) for k in range(n_lanes) for f in resolved.faults]
+    run_end = load.duration + slot * (n_lanes - 1)
+
+    records = JsonlWriter(run_dir / RECORDS_FILE)
+    fault_log = JsonlWriter(run_dir / FAULTS_FILE)
+    progress = Progress(
+        [c.name for c in sc.contenders],
+        duration=run_end,
+        clock=lambda: 0.0,
+        active_faults=list,
+        in_flight=lambda _c: 0,
+        quiet=quiet,
+    )
+    problems: list[str] = []
+    finals = 0
+    stack = Stack(
+        resolved, run_dir, toxiproxy_url=toxiproxy_url, ground_truth=ground_truth, sim_processes=sim_processes
+    )
+    state = SignalState(grace=load.grace, message=lambda text: progress.message(text, always=True))
+    # From here on Ctrl-C and SIGTERM never raise: the first stops the run (start-up included) and lets
+    # in-flight requests finish; the second drops them. Cleanup and the records always complete.
+    cancel_signals = rt.on_signals(state.on_signal)
+    t_start = time.perf_counter()
+    ended: EndReason = "error"
+    manifest_written = False
+    timeline: FaultTimeline | None = None
+    worker_rows: list[WorkerInfo] = []
+    failure: Exception | None = None
+    try:
+        # --- stack and manifest ----------------------------------------------------------------------------
+        progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
+        stack.start()
+        write_manifest(
+            run_dir,
+            build_manifest(
+                resolved,
+                run_id=run_id,
+                faults=faults,
+                duration_s=run_end,
+                logical_per_contender=len(schedule),
+                schedule_sha=schedule_digest(schedule),
+                toxiproxy_url=stack.toxiproxy_url,
+                embedded_proxy=toxiproxy_url is None,
+                base_urls=stack.base_urls,
+                proxied=set(stack.connect_to),
+            ),
+        )
+        manifest_written = True
+        write_inputs(resolved, run_dir)
+        # --- probes ----------------------------------------------------------------------------------------
+        if probes and not state.stopped:
+            from harness.run._probes import probe_endpoints
+
+            progress.message("probing every endpoint (bad key, malformed input, headers, TLS)")
+            probe_endpoints(resolved, stack, run_id, run_dir)
+
+        # --- load ------------------------------------------------------------------------------------------
+        def emit(rec: RequestRecord) -> None:
+            nonlocal finals
+            records.write(rec.to_dict())
+            finals += rec.is_final_attempt
+            progress.add(rec)
+
+        plan = RunPlan(
+            run_id=run_id,
+            scenario=sc,
+            prompts=resolved.prompts,
+            prices=resolved.prices,
+            base_urls=stack.base_urls,
+            connect_to=stack.connect_to,
+            schedule=schedule,
+        )
+        execution = open_execution(
+            plan,
+            emit=emit,
+            run_dir=run_dir,
+            api_keys=dict(resolved.api_keys),
+            warn=lambda text: progress.message(text, always=True),
+            workers=workers,
+            expect_workers=expect_workers,
+            bind_host=master_bind,
+            bind_port=master_port,
+        )
+
+        def emit_fault(ev: FaultEvent) -> None:
+            fault_log.write(ev.to_dict())
+            progress.message(
+                f"[{ev.t_applied:6.1f} s] fault {ev.action} {ev.fault_id} on "
+                f"{', '.join(ev.endpoints) or ev.target}: {ev.outcome}"
+                + (f" ({ev.detail})" if ev.detail else "")
+            )
+
+        try:
+            timeline = FaultTimeline(
+                faults,
+                run_id=run_id,
+                proxy=stack.proxy_api,
+                proxy_names=stack.proxy_names,
+                http_layer=execution.http_layer,
+                clock=execution.clock,
+                sleep=rt.sleep,
+                emit=emit_fault,
+                run_end=run_end,
+            )
+            progress.clock = execution.clock
+            progress.active_faults = timeline.active
+            progress.in_flight = execution.in_flight_of
+            progress.set_primaries({c.name: c.primary for c in sc.contenders})
+            state.execution = execution
+            if state.stopped:
+                raise _Interrupted
+            execution.start()
+            tl_task = rt.spawn(timeline.run, lambda: execution.stopping)
+            ended = execution.run(
+                deadline=lambda: state.deadline(run_end, execution.clock),
+                aborted=lambda: state.aborted,
+                on_tick=progress.tick,
+            )
+            if state.stopped:
+                ended = "interrupted" if ended != "aborted" else "aborted"
+            execution.stop()
+            tl_task.stop()
+            for contender, reason in execution.stopped_reasons().items():
+                problems.append(f"contender {contender} stopped early: {reason}")
+            worker_rows = execution.workers_report()
+            for row in worker_rows:
+                if row.lost:
+                    problems.append(f"worker {row.index} died: {row.lost} logical requests lost")
+        finally:
+            if timeline is not None:
+                problems.extend(timeline.cleanup())
+            problems.extend(execution.close())
+    except _Interrupted:
+        ended = "interrupted" if not state.aborted else "aborted"
+    except KeyboardInterrupt:
+        ended = "aborted"
+    except Exception as exc:  # a RunError (or a harness bug): the end says so, then it propagates
+        failure = exc
+        problems.append(f"run failed: {exc}")
+    finally:
+        # --- cleanup (every exit path) ---------------------------------------------------------------------
+        progress.close()
+        problems.extend(stack.stop())
+        records.close()
+        fault_log.close()
+    elapsed = time.perf_counter() - t_start
+    # --- end and report ------------------------------------------------------------------------------------
+    report_path: Path | None = None
+    if manifest_written:
+        write_end(
+            run_dir,
+            RunEnd(
+                ended_at=now_utc(),
+                ended=ended,
+                elapsed_s=round(elapsed, 3),
+                problems=tuple(problems),
+                workers=tuple(worker_rows),
+            ),
+        )
+        if (
+            report and failure is None and not state.aborted
+        ):  # aborted at once: `bakeoff report RUN_DIR` builds it later
+            from harness.run._report import build_report
+
+            report_path, problem = build_report(run_dir, sleep=rt.sleep, abort=lambda: state.aborted)
+            if problem:
+                problems.append(problem)
+    cancel_signals()
+    if failure is not None:
+        raise failure
+    return RunResult(run_dir, report_path, records.count, finals, elapsed, ended, problems)
+
+
+def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:
+    entry = f.entry.model_copy(update={"at": f.entry.at + offset})
+    return ResolvedFault(f"{f.fault_id}@{slot}", f.name, entry, f.spec, f.description, f.endpoints)
