@@ -11,8 +11,8 @@ import yaml
 from harness.client import make_http_client
 from harness.config import load_scenario
 from harness.load._plan import SIM_API_KEY
-from harness.run import Stack
 from harness.probes import ProbeOptions, build_targets, read_probes, run_probes, write_probes
+from harness.run import Stack
 
 
 @pytest.fixture(scope="module")
