@@ -18,7 +18,6 @@ from harness.client._transport import BUDGET, ReadBudget, Target, route_request
 from harness.config import Endpoint, PromptItem
 from harness.dialects import (
     Delta,
-    Dialect,
     Done,
     Event,
     Finish,
@@ -26,6 +25,7 @@ from harness.dialects import (
     Meta,
     StreamError,
     Usage,
+    WireDialect,
     get_dialect,
 )
 from harness.dialects._common import short
@@ -129,7 +129,7 @@ class _Attempt:
         self.clock = clock
         self.faults = faults
         self.deadline_at = deadline_at
-        self.dialect: Dialect = get_dialect(self.ep.dialect)
+        self.dialect: WireDialect = get_dialect(self.ep.dialect)
         self.output: list[str] = []
         self.other: list[str] = []  # reasoning and tool text (token estimate, answer when no output)
         self.usage = Usage()

@@ -36,8 +36,8 @@ __all__ = [
     "ToolCall",
 ]
 
-Dialect = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
-DIALECTS: tuple[str, ...] = Dialect.__args__  # type: ignore[attr-defined]
+DialectName = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
+DIALECTS: tuple[str, ...] = DialectName.__args__  # type: ignore[attr-defined]
 
 
 class Timeouts(UserModel):
@@ -84,7 +84,7 @@ class Endpoint(UserModel):
     """One vendor API target. Either ``sim`` (a simulated vendor the harness starts) or ``base_url``."""
 
     name: Name
-    dialect: Dialect
+    dialect: DialectName
     model: str = Field(description="model (or Azure deployment) requested")
     base_url: str | None = Field(None, description="what you would pass to the vendor's SDK as base URL")
     sim: str | None = Field(None, description="simulated vendor profile: a preset or a key of sim_profiles")

@@ -10,7 +10,6 @@ from harness.config import Endpoint, PromptItem
 
 __all__ = [
     "Delta",
-    "Dialect",
     "Done",
     "ErrorInfo",
     "Event",
@@ -22,6 +21,7 @@ __all__ = [
     "StreamError",
     "StreamParser",
     "Usage",
+    "WireDialect",
 ]
 
 DeltaKind = Literal["output", "reasoning", "tool"]
@@ -145,7 +145,7 @@ class StreamParser(Protocol):
         ...
 
 
-class Dialect(Protocol):
+class WireDialect(Protocol):
     """One vendor wire protocol. Every method is pure: no sockets, no clocks."""
 
     name: str

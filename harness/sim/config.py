@@ -39,9 +39,9 @@ from pydantic import Field, field_validator, model_validator
 
 from harness._model import Name, UserModel
 
-__all__ = ["ERROR_STATUSES", "PRESETS", "SimBehaviour", "SimConfig", "SimDialect", "SimEndpoint"]
+__all__ = ["ERROR_STATUSES", "PRESETS", "DialectName", "SimBehaviour", "SimConfig", "SimEndpoint"]
 
-SimDialect = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
+DialectName = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
 
 ERROR_STATUSES: frozenset[int] = frozenset({400, 408, 409, 429, 500, 502, 503, 504, 529})
 """Statuses the background error model may answer with (``SimBehaviour.error_rates`` keys)."""
@@ -154,7 +154,7 @@ class SimEndpoint(UserModel):
     """One named simulated endpoint; ``behaviour`` may be a preset name ("fast", "steady", "slow")."""
 
     name: Name
-    dialect: SimDialect
+    dialect: DialectName
     model: str = Field(description="model (azure-openai: deployment) name the endpoint serves")
     api_key: str | None = Field(
         None, repr=False, description="key the endpoint accepts; None accepts any non-empty key"
