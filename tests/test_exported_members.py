@@ -46,3 +46,19 @@ def test_importing_the_load_package_does_not_import_locust() -> None:
     code = "import harness.load, harness.cli, sys; print('locust' in sys.modules, 'gevent' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_importing_config_loads_no_simulator_and_no_server() -> None:
+    """A scenario is validated without starting anything: config needs only the behaviour model."""
+    import subprocess
+    import sys
+
+    forbidden = ("harness.sim", "harness.faults", "harness._http", "asyncio", "httpx", "http.server")
+    code = f"import harness.config, sys; print(sorted(m for m in sys.modules if m.startswith({forbidden!r})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+    # and the simulator still offers the model under its own name
+    import harness.behaviour
+    import harness.sim
+
+    assert harness.sim.SimBehaviour is harness.behaviour.SimBehaviour

@@ -13,7 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness._model import Duration, Name, Rate, UserModel
-from harness.sim.config import SimBehaviour
+from harness.behaviour import SimBehaviour
 
 __all__ = [
     "DIALECTS",

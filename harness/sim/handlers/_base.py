@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness._http import Request
+    from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan, Prompt
     from harness.sim._limits import TokenBucket
-    from harness.sim.config import SimEndpoint
 
 __all__ = ["Ctx", "Parsed", "SimDialect", "SimHTTPError", "StreamEncoder", "key_matches"]
 

@@ -11,9 +11,9 @@ from harness.sim.handlers._base import Ctx, Parsed, SimDialect, SimHTTPError, St
 
 if TYPE_CHECKING:
     from harness._http import Request
+    from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan
     from harness.sim._limits import TokenBucket
-    from harness.sim.config import SimEndpoint
 
 __all__ = ["AzureSim", "OpenAISim"]
 

@@ -18,8 +18,8 @@ from harness.sim.handlers._openai import OpenAISim, parse_chat
 
 if TYPE_CHECKING:
     from harness._http import Request
+    from harness.behaviour import SimEndpoint
     from harness.sim._limits import TokenBucket
-    from harness.sim.config import SimEndpoint
 
 __all__ = ["LiteLLMPersona", "TGIPersona", "VLLMPersona"]
 
