@@ -40,10 +40,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness._model import Name, UserModel
+from harness._vocab import DialectName
 
-__all__ = ["ERROR_STATUSES", "PRESETS", "DialectName", "SimBehaviour", "SimConfig", "SimEndpoint"]
+__all__ = ["ERROR_STATUSES", "PRESETS", "Persona", "SimBehaviour", "SimConfig", "SimEndpoint"]
 
-DialectName = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
+Persona = Literal["native", "vllm", "tgi", "litellm"]
+"""How an openai-chat endpoint answers: natively, or like an OpenAI-compatible server with its quirks."""
 
 ERROR_STATUSES: frozenset[int] = frozenset({400, 408, 409, 429, 500, 502, 503, 504, 529})
 """Statuses the background error model may answer with (``SimBehaviour.error_rates`` keys)."""
@@ -162,7 +164,7 @@ class SimEndpoint(UserModel):
         None, repr=False, description="key the endpoint accepts; None accepts any non-empty key"
     )
     behaviour: SimBehaviour = SimBehaviour()
-    persona: Literal["native", "vllm", "tgi", "litellm"] = Field(
+    persona: Persona = Field(
         "native",
         description="openai-chat only: answer like an OpenAI-compatible server with its quirks "
         "(vllm: flat error body; tgi: string error; litellm: x-litellm-* headers)",

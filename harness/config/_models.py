@@ -13,10 +13,11 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness._model import Duration, Name, Rate, UserModel
+from harness._vocab import DIALECT_NAMES, DialectName
 from harness.behaviour import SimBehaviour
 
 __all__ = [
-    "DIALECTS",
+    "DIALECT_NAMES",
     "SLO",
     "Check",
     "Contender",
@@ -35,9 +36,6 @@ __all__ = [
     "Timeouts",
     "ToolCall",
 ]
-
-DialectName = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
-DIALECTS: tuple[str, ...] = DialectName.__args__  # type: ignore[attr-defined]
 
 
 class Timeouts(UserModel):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from harness._vocab import DialectName
 from harness.sim.handlers._anthropic import AnthropicSim
 from harness.sim.handlers._base import Ctx, Parsed, SimDialect, SimHTTPError, StreamEncoder
 from harness.sim.handlers._gemini import GeminiSim
 from harness.sim.handlers._openai import AzureSim, OpenAISim
 from harness.sim.handlers._personas import LiteLLMPersona, TGIPersona, VLLMPersona
+
+if TYPE_CHECKING:
+    from harness.behaviour import Persona
 
 __all__ = [
     "PERSONAS",
@@ -23,17 +29,21 @@ __all__ = [
     "dialect_for",
 ]
 
-SIM_DIALECTS: dict[str, SimDialect] = {
+SIM_DIALECTS: dict[DialectName, SimDialect] = {
     "openai-chat": OpenAISim(),
     "anthropic-messages": AnthropicSim(),
     "azure-openai": AzureSim(),
     "gemini": GeminiSim(),
 }
 
-PERSONAS: dict[str, SimDialect] = {"vllm": VLLMPersona(), "tgi": TGIPersona(), "litellm": LiteLLMPersona()}
+PERSONAS: dict[Persona, SimDialect] = {
+    "vllm": VLLMPersona(),
+    "tgi": TGIPersona(),
+    "litellm": LiteLLMPersona(),
+}
 
 
-def dialect_for(dialect: str, persona: str = "native") -> SimDialect:
+def dialect_for(dialect: DialectName, persona: Persona = "native") -> SimDialect:
     """The wire behaviour of an endpoint: its dialect, or an OpenAI-compatible persona of it."""
     if persona == "native":
         return SIM_DIALECTS[dialect]
