@@ -29,7 +29,7 @@ from harness.dialects import (
     get_dialect,
 )
 from harness.dialects._common import short
-from harness.record import RequestRecord
+from harness.record import ErrorClass, RequestRecord
 from harness.tokens import count_tokens
 
 __all__ = ["ERROR_BODY_MAX", "EXCERPT_CHARS", "run_attempt"]
@@ -42,7 +42,7 @@ _DRAIN_S = 1.0  # after the terminal event, how long the rest of the body may ta
 class _Stop(Exception):
     """Internal: the attempt ended early (injected cut, malformed chunk, stall past the idle limit)."""
 
-    def __init__(self, error_class: str, detail: str) -> None:
+    def __init__(self, error_class: ErrorClass, detail: str) -> None:
         super().__init__(detail)
         self.error_class = error_class
         self.detail = detail
@@ -174,7 +174,7 @@ class _Attempt:
         self.budget.deadline = self._mono(until_run)
         self.budget.reason = reason
 
-    def _fail(self, error_class: str, detail: str) -> None:
+    def _fail(self, error_class: ErrorClass, detail: str) -> None:
         rec = self.rec
         rec.outcome = "error"
         rec.error_class = error_class
@@ -399,7 +399,7 @@ class _Attempt:
             self.rec.retry_after_s = info.retry_after_s
         self._fail(info.error_class, info.detail)
 
-    def _classify_exc(self, exc: httpx.HTTPError, phase: str) -> tuple[str, str]:
+    def _classify_exc(self, exc: httpx.HTTPError, phase: str) -> tuple[ErrorClass, str]:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         errs = _errno_chain(exc)
         if isinstance(exc, httpx.ConnectTimeout):

@@ -134,6 +134,19 @@ RetryClass = Literal[
     "stream_error_event",
     "malformed_response",
 ]
+"""The error classes (:data:`harness._vocab.ErrorClass`) a retry or a fallback may answer: all but
+``http_4xx`` (the request itself is wrong), ``deadline_exceeded`` (never sent) and ``client_error``
+(a harness bug). tests/test_vocabulary.py keeps the two lists in step."""
+
+_DEFAULT_RETRY_ON: tuple[RetryClass, ...] = (
+    "connect_refused",
+    "connect_timeout",
+    "conn_reset",
+    "conn_closed_early",
+    "http_429",
+    "http_5xx",
+    "overloaded",
+)
 
 
 class Contender(UserModel):
@@ -145,17 +158,7 @@ class Contender(UserModel):
     retries: int = Field(
         0, ge=0, le=10, description="extra attempts on the same endpoint before falling back"
     )
-    retry_on: list[RetryClass] = Field(
-        default_factory=lambda: [  # type: ignore[arg-type]  # literals, checked by pydantic at load
-            "connect_refused",
-            "connect_timeout",
-            "conn_reset",
-            "conn_closed_early",
-            "http_429",
-            "http_5xx",
-            "overloaded",
-        ]
-    )
+    retry_on: list[RetryClass] = Field(default_factory=lambda: list(_DEFAULT_RETRY_ON))
     fallback_on: list[RetryClass] | None = Field(
         None, description="classes that trigger fallback; default: any"
     )
