@@ -21,10 +21,13 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from harness._errors import ReportError
 from harness.record._schema import RECORD_FIELDS, RequestRecord
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported lazily at run time: writing records must not load pandas
 
 __all__ = [
     "FAULTS_FILE",
@@ -135,7 +138,7 @@ def read_fault_events(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def read_records(run_dir: Path) -> Any:
+def read_records(run_dir: Path) -> pd.DataFrame:
     """All attempt records of a run as a pandas DataFrame with exactly ``RECORD_FIELDS`` as columns.
 
     Reads ``records.parquet`` when it exists, else ``records.jsonl`` (skipping a torn last line).
@@ -159,7 +162,7 @@ def read_records(run_dir: Path) -> Any:
     return df
 
 
-def _frame(rows: list[dict[str, Any]]) -> Any:
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     defaults = RequestRecord(

@@ -319,7 +319,7 @@ def export_bundle(
     # records and fault events of this contender, on its own clock
     df = read_records(run_dir)
     df = df[df["contender"] == contender]
-    records = [_shift({k: _clean(v) for k, v in row.items()}, offset) for row in df.to_dict("records")]
+    records = [_shift({str(k): _clean(v) for k, v in row.items()}, offset) for row in df.to_dict("records")]
     records.sort(key=lambda r: (r.get("seq", 0), r.get("attempt", 1)))
     if redact_prompts:
         for r in records:

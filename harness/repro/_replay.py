@@ -127,7 +127,7 @@ def _records_of(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any
     from harness.record import read_fault_events, read_records
 
     df = read_records(run_dir)
-    rows = [{k: _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
+    rows = [{str(k): _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
     return rows, read_fault_events(run_dir)
 
 
