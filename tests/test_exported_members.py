@@ -62,3 +62,24 @@ def test_importing_config_loads_no_simulator_and_no_server() -> None:
     import harness.sim
 
     assert harness.sim.SimBehaviour is harness.behaviour.SimBehaviour
+
+
+def test_one_public_name_means_one_thing() -> None:
+    """A name exported by two modules is the same object in both: no two Dialects, no two Endpoints."""
+    import sys
+
+    for name in [*PACKAGES, "harness.sim.handlers", "harness.faults._toxiproxy_server._link"]:
+        importlib.import_module(name)
+    owners: dict[str, tuple[str, object]] = {}
+    clashes = []
+    for modname, module in sorted(sys.modules.items()):
+        if not modname.startswith("harness.") or not hasattr(module, "__all__"):
+            continue
+        for member in module.__all__:
+            if member == "main":  # every command module has its own entry point
+                continue
+            obj = getattr(module, member)
+            first = owners.setdefault(member, (modname, obj))
+            if first[1] is not obj:
+                clashes.append(f"{member}: {first[0]} and {modname}")
+    assert clashes == []
