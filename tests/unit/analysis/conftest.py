@@ -1,33 +1,8 @@
-"""Literal record frames for analysis tests: a few attempts with hand-picked times and costs."""
+"""The run manifest analysis tests share (records and frames come from tests/factories.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-import pandas as pd
-import pytest
-
-from harness.record import RECORD_FIELDS, RequestRecord
-
-
-def rec(**kw: Any) -> dict[str, Any]:
-    base = RequestRecord(
-        run_id="r",
-        request_id="q1",
-        attempt=1,
-        contender="A",
-        endpoint="a1",
-        dialect="openai-chat",
-        model_requested="m",
-    ).to_dict()
-    base.update(outcome="ok", usage_source="reported")
-    base.update(kw)
-    return base
-
-
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=list(RECORD_FIELDS))
 
 
 def manifest(**kw: Any) -> dict[str, Any]:
@@ -49,8 +24,3 @@ def manifest(**kw: Any) -> dict[str, Any]:
     }
     m.update(kw)
     return m
-
-
-@pytest.fixture
-def make() -> Callable[..., dict[str, Any]]:
-    return rec

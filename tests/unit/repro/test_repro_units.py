@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from factories import record_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,19 +40,19 @@ def test_public_names() -> None:
 
 
 def _rec(seq: int, attempt: int, endpoint: str, outcome: str, t: float, **kw: Any) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "attempt": attempt,
-        "endpoint": endpoint,
-        "outcome": outcome,
-        "error_class": None if outcome == "ok" else kw.pop("error_class", "connect_refused"),
-        "t_intended": t,
-        "t_dispatch": t + 0.01,
-        "t_first_token": t + 0.11 if outcome == "ok" else None,
-        "t_end": t + 0.51,
-        "is_final_attempt": kw.pop("final", True),
+    return record_row(
+        seq=seq,
+        attempt=attempt,
+        endpoint=endpoint,
+        outcome=outcome,
+        error_class=None if outcome == "ok" else kw.pop("error_class", "connect_refused"),
+        t_intended=t,
+        t_dispatch=t + 0.01,
+        t_first_token=t + 0.11 if outcome == "ok" else None,
+        t_end=t + 0.51,
+        is_final_attempt=kw.pop("final", True),
         **kw,
-    }
+    )
 
 
 RECORDS = [
