@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness._percentile import percentile
 from harness.analysis._phases import FaultWindow, Window
 
 __all__ = ["NOT_RECOVERED", "TOLERANCE", "fault_impact"]
@@ -30,11 +31,6 @@ _STEP_S = 0.5
 _MIN_SPAN_S = 2.0
 
 
-def _p95(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    return float(np.percentile(x, 95)) if x.size else math.nan
-
-
 def _baseline(
     t: np.ndarray, lat: np.ndarray, ok: np.ndarray, start: float, first_fault: float, window: Window
 ) -> tuple[float, float, float] | None:
@@ -42,7 +38,7 @@ def _baseline(
     for lo, hi in ((window.start, first_fault), (max(window.start, start - 60.0), start)):
         sel = (t >= lo) & (t < hi)
         if sel.sum() >= 2 * _MIN_REQUESTS and hi > lo:
-            return _p95(lat[sel & ok]), float(1 - ok[sel].mean()), float(sel.sum() / (hi - lo))
+            return percentile(lat[sel & ok], 95), float(1 - ok[sel].mean()), float(sel.sum() / (hi - lo))
     return None
 
 
@@ -71,7 +67,7 @@ def _time_to_recover(
         if hi - lo >= _MIN_REQUESTS:
             judged = True
             err = 1 - float(oks[lo:hi].mean())
-            p95 = _p95(ls[lo:hi][oks[lo:hi]])
+            p95 = percentile(ls[lo:hi][oks[lo:hi]], 95)
             if err <= err_limit and (math.isnan(p95) or math.isnan(base_p95) or p95 <= lat_limit):
                 return x - w.end, True
         x += _STEP_S
@@ -186,7 +182,7 @@ def fault_impact(
                     "requests": n_in,
                     "lost": lost,
                     "loss_rate": lost / n_in if n_in else math.nan,
-                    "p95_user_latency_s": _p95(lat[inside & ok]),
+                    "p95_user_latency_s": percentile(lat[inside & ok], 95),
                     "baseline_p95_user_latency_s": base[0] if base else math.nan,
                     "baseline_error_rate": base[1] if base else math.nan,
                     "time_to_detect_s": ttd,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness._percentile import percentiles
 from harness.analysis._stats import describe
 from harness.config import SLO
 
@@ -124,11 +125,9 @@ def request_metrics(
     attempts = int(col("n_attempts", float).sum())
     lat: dict[str, float] = {}
     for m in ("ttft", "user_ttft", "tpot", "e2e", "user_latency"):
-        vals = col(m, float)[ok]
-        vals = vals[np.isfinite(vals)]
-        qs = np.percentile(vals, (50, 95, 99)) if vals.size else (math.nan,) * 3
+        qs = percentiles(col(m, float)[ok], (50, 95, 99))
         for p, q in zip((50, 95, 99), qs, strict=True):
-            lat[f"{m}_p{p}"] = float(q)
+            lat[f"{m}_p{p}"] = q
     return {
         "requests": float(n),
         "succeeded": float(n_ok),

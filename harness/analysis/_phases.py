@@ -12,11 +12,14 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.record import FaultInfo, RunInfo
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "AFTER",
@@ -242,7 +245,7 @@ def _join(arr: np.ndarray, windows: list[FaultWindow], lo: str, hi: str) -> np.n
     return ids
 
 
-def assign_phases(t: Any, windows: list[FaultWindow]) -> np.ndarray:
+def assign_phases(t: ArrayLike, windows: list[FaultWindow]) -> np.ndarray:
     """Phase name for every time in ``t``: ``fault:<id>`` beats ``recovery:<id>``; overlapping faults share
     one phase named after all of them (``fault:f1+f2``)."""
     arr = np.asarray(t, dtype=float)

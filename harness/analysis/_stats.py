@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from harness._percentile import percentiles
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["PERCENTILES", "STAT_NAMES", "describe", "mean_ci"]
 
@@ -19,11 +24,11 @@ def _pname(p: float) -> str:
     return f"p{p:g}"
 
 
-def describe(values: Any) -> dict[str, float]:
+def describe(values: ArrayLike) -> dict[str, float]:
     """count, mean, min, p50, p90, p95, p99, p99.9, max of the finite values (NaN when there are none).
 
-    Percentiles are exact: numpy's linear interpolation between the sorted raw samples
-    (the same as ``pandas.Series.quantile``).
+    Percentiles are exact (:func:`harness._percentile.percentiles`: linear interpolation between the
+    sorted raw samples).
     """
     arr = np.asarray(values, dtype=float)
     arr = arr[np.isfinite(arr)]
@@ -31,7 +36,7 @@ def describe(values: Any) -> dict[str, float]:
     if arr.size == 0:
         out.update(dict.fromkeys(STAT_NAMES[1:], math.nan))
         return out
-    qs = np.percentile(arr, PERCENTILES)
+    qs = percentiles(arr, PERCENTILES)
     out["mean"] = float(arr.mean())
     out["min"] = float(arr.min())
     for p, q in zip(PERCENTILES, qs, strict=True):
@@ -75,7 +80,7 @@ _T95 = (
 )
 
 
-def mean_ci(values: Any) -> dict[str, float]:
+def mean_ci(values: ArrayLike) -> dict[str, float]:
     """Mean, sample standard deviation and the 95 % t-interval of the mean of repeated-run values.
 
     With one value the interval is that value's point (std NaN): a single run proves nothing about spread.

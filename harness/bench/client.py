@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness._percentile import percentile
+
 __all__ = ["main"]
 
 
@@ -95,14 +97,6 @@ def _start_sim(cfg: Path, gt: Path) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise SystemExit("simulator did not start")
     return proc, line[2]
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
-    return s[k]
 
 
 def _run_level(base_url: str, gt_path: Path, streams: int, per_stream: int) -> dict[str, Any]:
@@ -215,12 +209,12 @@ def _stats(
         "errors": errors,
         "matched": len(pairs),
         "offset_ms": offset * 1e3,
-        "first_p50": _pct(first, 0.5),
-        "first_p99": _pct(first, 0.99),
-        "ttft_p50": _pct(ttft, 0.5),
-        "ttft_p99": _pct(ttft, 0.99),
-        "gap_p50": _pct(gaps, 0.5),
-        "gap_p99": _pct(gaps, 0.99),
+        "first_p50": percentile(first, 50),
+        "first_p99": percentile(first, 99),
+        "ttft_p50": percentile(ttft, 50),
+        "ttft_p99": percentile(ttft, 99),
+        "gap_p50": percentile(gaps, 50),
+        "gap_p99": percentile(gaps, 99),
         "gaps": len(gaps),
         "coalesced_pct": 100.0 * coalesced / len(pairs) if pairs else float("nan"),
         "gap_mean": statistics.fmean(gaps) if gaps else float("nan"),

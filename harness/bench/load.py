@@ -53,6 +53,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness._percentile import percentile
+
 __all__ = ["main"]
 
 _TOKENS = 32
@@ -136,13 +138,6 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
 class _Sim:
@@ -243,11 +238,11 @@ def _accuracy(records_path: str, truth: dict[str, Any], warm: float, until: floa
         "ok": ok,
         "matched": matched,
         "coalesced": coalesced,
-        "ttft_p50": _pct(ttft, 0.5),
-        "ttft_p99": _pct(ttft, 0.99),
-        "gap_p50": _pct(gaps, 0.5),
-        "gap_p99": _pct(gaps, 0.99),
-        "lag_p99": _pct(lag, 0.99),
+        "ttft_p50": percentile(ttft, 50),
+        "ttft_p99": percentile(ttft, 99),
+        "gap_p50": percentile(gaps, 50),
+        "gap_p99": percentile(gaps, 99),
+        "lag_p99": percentile(lag, 99),
     }
 
 

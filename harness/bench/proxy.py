@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness._percentile import percentile
+
 __all__ = ["main"]
 
 _BLOCK = 1 << 20
@@ -184,11 +186,6 @@ async def _tick_delays(addr: tuple[str, int], streams: int, ticks: int, interval
     return [x for r in results for x in r]
 
 
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
 def _interleaved(
     fn: Callable[[tuple[str, int], int], list[float]], a: tuple[str, int], b: tuple[str, int], n: int
 ) -> tuple[list[float], list[float]]:
@@ -202,8 +199,8 @@ def _interleaved(
 
 
 def _row(label: str, direct: list[float], proxied: list[float]) -> str:
-    d50, d99 = _pct(direct, 0.5) * 1e3, _pct(direct, 0.99) * 1e3
-    p50, p99 = _pct(proxied, 0.5) * 1e3, _pct(proxied, 0.99) * 1e3
+    d50, d99 = percentile(direct, 50) * 1e3, percentile(direct, 99) * 1e3
+    p50, p99 = percentile(proxied, 50) * 1e3, percentile(proxied, 99) * 1e3
     return f"{label:<34} {d50:8.3f} {d99:8.3f} | {p50:8.3f} {p99:8.3f} | {p50 - d50:+8.3f} {p99 - d99:+8.3f}"
 
 
@@ -238,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'':<34} {'direct (ms)':>17} | {'proxied (ms)':>17} | {'added (ms)':>17}")
         print(f"{'':<34} {'p50':>8} {'p99':>8} | {'p50':>8} {'p99':>8} | {'p50':>8} {'p99':>8}")
         d, p = _interleaved(_pingpong, direct, proxied, n_ping)
-        ping_added = _pct(p, 0.5) - _pct(d, 0.5)
+        ping_added = percentile(p, 50) - percentile(d, 50)
         print(_row(f"ping-pong 100 B, open conn (n={n_ping})", d, p))
         d, p = _interleaved(_fresh, direct, proxied, n_fresh)
         print(_row(f"fresh connection + request (n={n_fresh})", d, p))
@@ -260,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         err = [(x - 0.100) * 1e3 for x in tox]
         print(
             f"latency 100 ms, {streams} concurrent streams, 1 chunk / {interval_ms} ms each"
-            f" (n={len(tox)} chunks):\n  per-chunk delay direct p50 {_pct(base, 0.5) * 1e3:.3f} ms"
-            f" p99 {_pct(base, 0.99) * 1e3:.3f} ms;"
-            f" proxied minus 100 ms p50 {_pct(err, 0.5):+.3f} ms, p99 {_pct(err, 0.99):+.3f} ms,"
+            f" (n={len(tox)} chunks):\n  per-chunk delay direct p50 {percentile(base, 50) * 1e3:.3f} ms"
+            f" p99 {percentile(base, 99) * 1e3:.3f} ms;"
+            f" proxied minus 100 ms p50 {percentile(err, 50):+.3f} ms, p99 {percentile(err, 99):+.3f} ms,"
             f" min {min(err):+.3f}, max {max(err):+.3f}"
         )
         bulk_p = statistics.median(bp)

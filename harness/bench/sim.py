@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+from harness._percentile import percentile
+
 __all__ = ["main"]
 
 _GAP_MS = 20.0
@@ -182,13 +184,6 @@ def _box_busy() -> tuple[float, float]:
     return sum(v) - idle, sum(v)
 
 
-def _pct(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
 def _run_step(
     port: int, sim_pid: int, gt: Path, *, stream: bool, n: int, seconds: float, ramp_s: float
 ) -> dict[str, float]:
@@ -225,9 +220,9 @@ def _run_step(
         "conns": n,
         "chunks_per_s": len(times) / (hi - lo),
         "requests_per_s": sum(1 for r in recs if lo <= r.t_end <= hi) / (hi - lo),
-        "gap_p50_ms": _pct(gaps, 0.5),
-        "gap_p99_ms": _pct(gaps, 0.99),
-        "dev_p99_ms": _pct(dev, 0.99),
+        "gap_p50_ms": percentile(gaps, 50),
+        "gap_p99_ms": percentile(gaps, 99),
+        "dev_p99_ms": percentile(dev, 99),
         "sim_cpu": cpu,
         "box_cores_busy": box,
         "client_done": counts[0],

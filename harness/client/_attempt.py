@@ -18,7 +18,6 @@ from harness.client._transport import BUDGET, ReadBudget, Target, route_request
 from harness.config import Endpoint, PromptItem
 from harness.dialects import (
     Delta,
-    Dialect,
     Done,
     Event,
     Finish,
@@ -26,10 +25,11 @@ from harness.dialects import (
     Meta,
     StreamError,
     Usage,
+    WireDialect,
     get_dialect,
 )
 from harness.dialects._common import short
-from harness.record import RequestRecord
+from harness.record import ErrorClass, RequestRecord
 from harness.tokens import count_tokens
 
 __all__ = ["ERROR_BODY_MAX", "EXCERPT_CHARS", "run_attempt"]
@@ -42,7 +42,7 @@ _DRAIN_S = 1.0  # after the terminal event, how long the rest of the body may ta
 class _Stop(Exception):
     """Internal: the attempt ended early (injected cut, malformed chunk, stall past the idle limit)."""
 
-    def __init__(self, error_class: str, detail: str) -> None:
+    def __init__(self, error_class: ErrorClass, detail: str) -> None:
         super().__init__(detail)
         self.error_class = error_class
         self.detail = detail
@@ -129,7 +129,7 @@ class _Attempt:
         self.clock = clock
         self.faults = faults
         self.deadline_at = deadline_at
-        self.dialect: Dialect = get_dialect(self.ep.dialect)
+        self.dialect: WireDialect = get_dialect(self.ep.dialect)
         self.output: list[str] = []
         self.other: list[str] = []  # reasoning and tool text (token estimate, answer when no output)
         self.usage = Usage()
@@ -174,7 +174,7 @@ class _Attempt:
         self.budget.deadline = self._mono(until_run)
         self.budget.reason = reason
 
-    def _fail(self, error_class: str, detail: str) -> None:
+    def _fail(self, error_class: ErrorClass, detail: str) -> None:
         rec = self.rec
         rec.outcome = "error"
         rec.error_class = error_class
@@ -399,7 +399,7 @@ class _Attempt:
             self.rec.retry_after_s = info.retry_after_s
         self._fail(info.error_class, info.detail)
 
-    def _classify_exc(self, exc: httpx.HTTPError, phase: str) -> tuple[str, str]:
+    def _classify_exc(self, exc: httpx.HTTPError, phase: str) -> tuple[ErrorClass, str]:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         errs = _errno_chain(exc)
         if isinstance(exc, httpx.ConnectTimeout):

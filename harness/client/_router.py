@@ -21,12 +21,12 @@ from harness.client._attempt import new_record, run_attempt
 from harness.client._faults import HttpFaultLayer
 from harness.client._transport import Target
 from harness.config import Contender, PromptItem
-from harness.record import RequestRecord
+from harness.record import ErrorClass, RequestRecord
 
 __all__ = ["Router"]
 
-_NO_COOLDOWN_CLASSES = frozenset({"http_4xx", "client_error", "deadline_exceeded"})
-_NEVER_REROUTE = frozenset({"client_error", "deadline_exceeded"})
+_NO_COOLDOWN_CLASSES: frozenset[ErrorClass] = frozenset({"http_4xx", "client_error", "deadline_exceeded"})
+_NEVER_REROUTE: frozenset[ErrorClass] = frozenset({"client_error", "deadline_exceeded"})
 _COOL_AT_ONCE = frozenset({401, 403, 404})  # LiteLLM cools these down on the first failure
 
 

@@ -11,7 +11,7 @@ from harness.config._load import (
     resolve_price,
 )
 from harness.config._models import (
-    DIALECTS,
+    DIALECT_NAMES,
     SLO,
     Check,
     Contender,
@@ -32,7 +32,7 @@ from harness.config._models import (
 )
 
 __all__ = [
-    "DIALECTS",
+    "DIALECT_NAMES",
     "SLO",
     "Check",
     "Contender",

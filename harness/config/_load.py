@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness.behaviour import PRESETS, SimBehaviour
 from harness.config._models import Endpoint, FaultEntry, FaultFile, FaultSpec, Price, PromptItem, Scenario
 from harness.config._yaml import (
     Located,
@@ -18,7 +19,6 @@ from harness.config._yaml import (
     load_yaml_located,
     validate_located,
 )
-from harness.sim.config import PRESETS, SimBehaviour
 
 __all__ = [
     "ResolvedFault",

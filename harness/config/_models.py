@@ -13,10 +13,11 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness._model import Duration, Name, Rate, UserModel
-from harness.sim.config import SimBehaviour
+from harness._vocab import DIALECT_NAMES, DialectName
+from harness.behaviour import SimBehaviour
 
 __all__ = [
-    "DIALECTS",
+    "DIALECT_NAMES",
     "SLO",
     "Check",
     "Contender",
@@ -35,9 +36,6 @@ __all__ = [
     "Timeouts",
     "ToolCall",
 ]
-
-Dialect = Literal["openai-chat", "anthropic-messages", "azure-openai", "gemini"]
-DIALECTS: tuple[str, ...] = Dialect.__args__  # type: ignore[attr-defined]
 
 
 class Timeouts(UserModel):
@@ -84,7 +82,7 @@ class Endpoint(UserModel):
     """One vendor API target. Either ``sim`` (a simulated vendor the harness starts) or ``base_url``."""
 
     name: Name
-    dialect: Dialect
+    dialect: DialectName
     model: str = Field(description="model (or Azure deployment) requested")
     base_url: str | None = Field(None, description="what you would pass to the vendor's SDK as base URL")
     sim: str | None = Field(None, description="simulated vendor profile: a preset or a key of sim_profiles")
@@ -136,6 +134,19 @@ RetryClass = Literal[
     "stream_error_event",
     "malformed_response",
 ]
+"""The error classes (:data:`harness._vocab.ErrorClass`) a retry or a fallback may answer: all but
+``http_4xx`` (the request itself is wrong), ``deadline_exceeded`` (never sent) and ``client_error``
+(a harness bug). tests/test_vocabulary.py keeps the two lists in step."""
+
+_DEFAULT_RETRY_ON: tuple[RetryClass, ...] = (
+    "connect_refused",
+    "connect_timeout",
+    "conn_reset",
+    "conn_closed_early",
+    "http_429",
+    "http_5xx",
+    "overloaded",
+)
 
 
 class Contender(UserModel):
@@ -147,17 +158,7 @@ class Contender(UserModel):
     retries: int = Field(
         0, ge=0, le=10, description="extra attempts on the same endpoint before falling back"
     )
-    retry_on: list[RetryClass] = Field(
-        default_factory=lambda: [  # type: ignore[arg-type]  # literals, checked by pydantic at load
-            "connect_refused",
-            "connect_timeout",
-            "conn_reset",
-            "conn_closed_early",
-            "http_429",
-            "http_5xx",
-            "overloaded",
-        ]
-    )
+    retry_on: list[RetryClass] = Field(default_factory=lambda: list(_DEFAULT_RETRY_ON))
     fallback_on: list[RetryClass] | None = Field(
         None, description="classes that trigger fallback; default: any"
     )

@@ -27,11 +27,10 @@ event; a stream that ends without it is truncated). Usage::
 
 from __future__ import annotations
 
-from harness.dialects._anthropic import ANTHROPIC_VERSION, AnthropicMessagesDialect, AnthropicStreamParser
+from harness.dialects._anthropic import ANTHROPIC_VERSION, AnthropicMessagesWire, AnthropicStreamParser
 from harness.dialects._common import class_for_status, parse_retry_after
 from harness.dialects._events import (
     Delta,
-    Dialect,
     Done,
     ErrorInfo,
     Event,
@@ -43,37 +42,38 @@ from harness.dialects._events import (
     StreamError,
     StreamParser,
     Usage,
+    WireDialect,
 )
-from harness.dialects._gemini import GeminiDialect, GeminiStreamParser
-from harness.dialects._openai import AzureOpenAIDialect, OpenAIChatDialect, OpenAIStreamParser
+from harness.dialects._gemini import GeminiStreamParser, GeminiWire
+from harness.dialects._openai import AzureOpenAIWire, OpenAIChatWire, OpenAIStreamParser
 from harness.dialects._registry import DIALECT_NAMES, get_dialect
 from harness.dialects._sse import SSEDecoder, SSEEvent
 
 __all__ = [
     "ANTHROPIC_VERSION",
     "DIALECT_NAMES",
-    "AnthropicMessagesDialect",
+    "AnthropicMessagesWire",
     "AnthropicStreamParser",
-    "AzureOpenAIDialect",
+    "AzureOpenAIWire",
     "Delta",
-    "Dialect",
     "Done",
     "ErrorInfo",
     "Event",
     "Finish",
-    "GeminiDialect",
     "GeminiStreamParser",
+    "GeminiWire",
     "HeaderInfo",
     "HttpRequest",
     "Malformed",
     "Meta",
-    "OpenAIChatDialect",
+    "OpenAIChatWire",
     "OpenAIStreamParser",
     "SSEDecoder",
     "SSEEvent",
     "StreamError",
     "StreamParser",
     "Usage",
+    "WireDialect",
     "class_for_status",
     "get_dialect",
     "parse_retry_after",

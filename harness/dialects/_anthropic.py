@@ -26,7 +26,7 @@ from harness.dialects._events import (
 )
 from harness.dialects._sse import SSEDecoder, SSEEvent
 
-__all__ = ["ANTHROPIC_VERSION", "AnthropicMessagesDialect", "AnthropicStreamParser"]
+__all__ = ["ANTHROPIC_VERSION", "AnthropicMessagesWire", "AnthropicStreamParser"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 _ERROR_TYPES = {
@@ -202,7 +202,7 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-class AnthropicMessagesDialect(CommonResponses):
+class AnthropicMessagesWire(CommonResponses):
     """``POST {base_url}/v1/messages`` with ``x-api-key`` and ``anthropic-version``."""
 
     name = "anthropic-messages"

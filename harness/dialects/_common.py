@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from harness._vocab import ErrorClass
 from harness.dialects._events import ErrorInfo, HeaderInfo, Malformed
 
 __all__ = [
@@ -92,7 +93,7 @@ def count(v: object) -> int | None:
     return v if 0 <= v <= _MAX_COUNT else None
 
 
-def class_for_status(status: int, error_type: str | None = None) -> str:
+def class_for_status(status: int, error_type: str | None = None) -> ErrorClass:
     """Error class of an HTTP status (DESIGN.md taxonomy); ``error_type`` refines 5xx overloads."""
     if status == 429:
         return "http_429"

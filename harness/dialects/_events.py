@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from harness._vocab import ErrorClass
 from harness.config import Endpoint, PromptItem
 
 __all__ = [
     "Delta",
-    "Dialect",
     "Done",
     "ErrorInfo",
     "Event",
@@ -22,6 +22,7 @@ __all__ = [
     "StreamError",
     "StreamParser",
     "Usage",
+    "WireDialect",
 ]
 
 DeltaKind = Literal["output", "reasoning", "tool"]
@@ -84,7 +85,7 @@ class Meta:
 class StreamError:
     """An error reported inside a 200 response (``data: {"error": …}``, ``event: error``)."""
 
-    error_class: str
+    error_class: ErrorClass
     detail: str
 
 
@@ -125,9 +126,9 @@ class HeaderInfo:
 
 @dataclass(slots=True, frozen=True)
 class ErrorInfo:
-    """Classification of a non-2xx response: one of ``ERROR_CLASSES``, a short detail, Retry-After if any."""
+    """Classification of a non-2xx response: its error class, a short detail, Retry-After if any."""
 
-    error_class: str
+    error_class: ErrorClass
     detail: str
     retry_after_s: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -145,7 +146,7 @@ class StreamParser(Protocol):
         ...
 
 
-class Dialect(Protocol):
+class WireDialect(Protocol):
     """One vendor wire protocol. Every method is pure: no sockets, no clocks."""
 
     name: str

@@ -27,7 +27,7 @@ from harness.dialects._events import (
 )
 from harness.dialects._sse import SSEDecoder, SSEEvent
 
-__all__ = ["GeminiDialect", "GeminiStreamParser"]
+__all__ = ["GeminiStreamParser", "GeminiWire"]
 
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -176,7 +176,7 @@ def _contents(prompt: PromptItem, systems: list[str]) -> list[dict[str, Any]]:
     return contents
 
 
-class GeminiDialect(CommonResponses):
+class GeminiWire(CommonResponses):
     """``POST {base_url}/models/{model}:streamGenerateContent?alt=sse`` with ``x-goog-api-key``.
 
     ``base_url`` is e.g. ``https://generativelanguage.googleapis.com/v1beta``. Token usage follows the

@@ -27,7 +27,7 @@ from harness.dialects._events import (
 )
 from harness.dialects._sse import SSEDecoder
 
-__all__ = ["AzureOpenAIDialect", "OpenAIChatDialect", "OpenAIStreamParser"]
+__all__ = ["AzureOpenAIWire", "OpenAIChatWire", "OpenAIStreamParser"]
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 _ERROR_TYPES = {
@@ -222,7 +222,7 @@ class OpenAIStreamParser:
         return out
 
 
-class OpenAIChatDialect(CommonResponses):
+class OpenAIChatWire(CommonResponses):
     """``POST {base_url}/chat/completions`` with ``Authorization: Bearer``."""
 
     name = "openai-chat"
@@ -307,7 +307,7 @@ class OpenAIChatDialect(CommonResponses):
         return b'data: {"id":"chatcmpl-x","object":"chat.completion.chunk","choices":[{"delta":{"content\n\n'
 
 
-class AzureOpenAIDialect(OpenAIChatDialect):
+class AzureOpenAIWire(OpenAIChatWire):
     """``POST {base_url}/openai/deployments/{model}/chat/completions?api-version=…`` with ``api-key``.
 
     ``endpoint.model`` is the deployment name. Streams may start with ``choices: []`` chunks that only

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from harness.config import ResolvedFault
+from harness.config import FaultSpec, ResolvedFault
 from harness.record import FaultEvent
 
 __all__ = ["TCP_KINDS", "FaultLayerLike", "FaultTimeline", "ProxyApi", "TimelineAction"]
@@ -41,7 +41,7 @@ class ProxyApi(Protocol):
 
 
 class FaultLayerLike(Protocol):
-    def activate(self, fault_id: str, endpoints: Iterable[str], spec: Any) -> None: ...
+    def activate(self, fault_id: str, endpoints: Iterable[str], spec: FaultSpec) -> None: ...
     def deactivate(self, fault_id: str) -> None: ...
 
 

@@ -27,7 +27,7 @@ from harness.probes._plan import (
     build_probe_requests,
 )
 from harness.probes._result import (
-    LAYERS,
+    PROBE_LAYERS,
     PROBES,
     PROBES_FILE,
     ProbeResult,
@@ -40,9 +40,9 @@ from harness.probes._runner import build_targets, check_tls, run_probes
 
 __all__ = [
     "INVALID_KEY",
-    "LAYERS",
     "PROBES",
     "PROBES_FILE",
+    "PROBE_LAYERS",
     "REQUESTS",
     "UNKNOWN_MODEL",
     "Exchange",

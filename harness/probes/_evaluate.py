@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from harness._http import is_loopback
 from harness._text import safe_text
+from harness._vocab import DialectName
 from harness.dialects import Delta, Done, Event, Finish, Malformed, Meta, StreamError, Usage, get_dialect
 from harness.probes._plan import ProbeOptions
 from harness.probes._result import PROBES, ProbeResult
@@ -24,7 +25,7 @@ __all__ = ["Exchange", "TlsInfo", "error_body_ok", "evaluate", "has_ratelimit_he
 
 _OBSERVED_MAX = 200
 _EXPIRY_WARN_DAYS = 14
-_TERMINAL = {
+_TERMINAL: dict[DialectName, str] = {
     "openai-chat": "data: [DONE]",
     "azure-openai": "data: [DONE]",
     "anthropic-messages": "message_stop",
@@ -110,7 +111,7 @@ class _Eval:
     def __init__(
         self,
         endpoint: str,
-        dialect: str,
+        dialect: DialectName,
         stream: bool,
         base_url: str,
         exchanges: Mapping[str, Exchange],
@@ -394,7 +395,7 @@ class _Eval:
 def evaluate(
     endpoint: str,
     *,
-    dialect: str,
+    dialect: DialectName,
     stream: bool,
     base_url: str,
     exchanges: Iterable[Exchange],

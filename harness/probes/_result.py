@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
-    "LAYERS",
     "PROBES",
     "PROBES_FILE",
+    "PROBE_LAYERS",
     "ProbeResult",
     "ProbeSpec",
     "probe_scores",
@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 PROBES_FILE = "probes.jsonl"
-Layer = Literal["Security", "Observability", "Model Serving"]
-LAYERS: tuple[str, ...] = ("Security", "Observability", "Model Serving")
+ProbeLayer = Literal["Security", "Observability", "Model Serving"]
+PROBE_LAYERS: tuple[str, ...] = ("Security", "Observability", "Model Serving")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class ProbeSpec:
     """What one probe checks: its scorecard layer and the expected behaviour in words."""
 
     name: str
-    layer: Layer
+    layer: ProbeLayer
     expected: str
 
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     import pandas as pd
 from harness.record._schema import RECORD_FIELDS, RequestRecord
 
+if TYPE_CHECKING:
+    import pandas as pd  # imported lazily at run time: writing records must not load pandas
+
 __all__ = [
     "FAULTS_FILE",
     "PROMPTS_FILE",

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harness._vocab import ERROR_CLASSES, ErrorClass
+
 __all__ = [
     "ERROR_CLASSES",
     "RECORD_FIELDS",
@@ -20,30 +22,6 @@ __all__ = [
     "RequestRecord",
     "UsageSource",
 ]
-
-ErrorClass = Literal[
-    "connect_refused",
-    "connect_timeout",
-    "read_timeout",
-    "conn_reset",
-    "conn_closed_early",
-    "http_429",
-    "http_4xx",
-    "http_5xx",
-    "overloaded",
-    "stream_truncated",
-    "stream_error_event",
-    "malformed_response",
-    "deadline_exceeded",
-    "client_error",
-]
-"""One class per failed attempt (DESIGN.md). ``client_error`` is a harness bug and must stay at zero.
-
-``deadline_exceeded`` marks an attempt that was never sent because the logical request's deadline
-had passed (or a cooled-down chain had nothing left to try).
-"""
-
-ERROR_CLASSES: tuple[str, ...] = ErrorClass.__args__  # type: ignore[attr-defined]
 
 Outcome = Literal["ok", "error"]
 UsageSource = Literal["reported", "estimated", "none"]
@@ -80,7 +58,7 @@ class RequestRecord:
     # result
     status: int | None = None
     outcome: Outcome = "error"
-    error_class: str | None = None
+    error_class: ErrorClass | None = None
     error_detail: str | None = None
     finish_reason: str | None = None
     # usage and cost

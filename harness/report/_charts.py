@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import Analysis
+from harness.record import ErrorClass
 
 __all__ = ["build_figures"]
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-_ERR_COLORS = {
+_ERR_COLORS: dict[ErrorClass, str] = {
     "http_429": "#ff7f0e",
     "overloaded": "#d62728",
     "http_5xx": "#8c564b",

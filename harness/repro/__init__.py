@@ -10,7 +10,7 @@ from harness.repro._replay import (
     format_comparison,
     replay_bundle,
 )
-from harness.repro._stats import fault_windows, percentile, summarise
+from harness.repro._stats import summarise
 
 __all__ = [
     "BUNDLE_FILES",
@@ -20,9 +20,7 @@ __all__ = [
     "build_replay_scenario",
     "compare",
     "export_bundle",
-    "fault_windows",
     "format_comparison",
-    "percentile",
     "replay_bundle",
     "summarise",
     "verify_bundle",

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,7 +161,7 @@ def compare(original: Mapping[str, Any], observed: Mapping[str, Any]) -> list[tu
     """Rows ``(metric, original, replay)`` for the side-by-side table."""
     rows: list[tuple[str, str, str]] = []
 
-    def add(label: str, key: str, fmt: Any = str) -> None:
+    def add(label: str, key: str, fmt: Callable[[Any], str] = str) -> None:
         rows.append((label, fmt(original[key]), fmt(observed[key])))
 
     add("logical requests", "requests")

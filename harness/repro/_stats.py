@@ -1,5 +1,6 @@
-"""Plain-Python summaries of one contender's records, used by the bundle README and by replay's
-side-by-side comparison (no pandas: a bundle is small and these numbers must be easy to audit)."""
+"""Summaries of one contender's records, used by the bundle README and by replay's side-by-side
+comparison. Plain Python over the record dicts (a bundle is small and these numbers must be easy to
+audit), with the report's own percentile and fault windows, so a bundle and a report agree."""
 
 from __future__ import annotations
 
@@ -8,36 +9,41 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["fault_windows", "percentile", "summarise"]
+from harness._percentile import percentile
+from harness.analysis import Window, fault_windows
+
+__all__ = ["summarise"]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default); NaN for no values."""
-    xs = sorted(values)
-    if not xs:
-        return math.nan
-    pos = (len(xs) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+def _seconds(value: Any) -> float:
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return t if math.isfinite(t) else 0.0
 
 
-def fault_windows(events: Iterable[Mapping[str, Any]], run_end: float) -> list[dict[str, Any]]:
-    """``[{fault_id, name, kind, start, end}]`` from applied fault events (end = removal or run end)."""
-    out: dict[str, dict[str, Any]] = {}
-    for ev in events:
-        fid = str(ev.get("fault_id")).split("@")[0]  # sequential runs tag slots
-        if ev.get("action") == "apply" and fid not in out:
-            out[fid] = {
-                "fault_id": fid,
-                "name": ev.get("fault", fid),
-                "kind": ev.get("kind", ""),
-                "start": float(ev["t_applied"]),
-                "end": run_end,
-            }
-        elif ev.get("action") == "remove" and fid in out:
-            out[fid]["end"] = float(ev["t_applied"])
-    return sorted(out.values(), key=lambda w: (w["start"], w["fault_id"]))
+def _windows(events: Iterable[Mapping[str, Any]], run_end: float) -> list[dict[str, Any]]:
+    """``[{fault_id, name, kind, start, end}]`` of the faults applied in these events, by start:
+    :func:`harness.analysis.fault_windows`, ending at the fault's removal, or at ``run_end`` (the
+    contender's last record's end) for a fault never removed."""
+    # sequential runs tag each contender's slot of a fault ("f1-outage@2"): one contender, one slot
+    untagged = [{**ev, "fault_id": str(ev.get("fault_id")).split("@")[0]} for ev in events]
+    # a span that holds every event, so a removal after the last record keeps its own time
+    last = max([run_end, *(_seconds(ev.get("t_applied")) for ev in untagged)])
+    span = Window(start=0.0, end=last, warmup=0.0, cooldown=0.0, planned_duration=last, interrupted=False)
+    out = [
+        {
+            "fault_id": w.fault_id,
+            "name": w.name,
+            "kind": w.kind,
+            "start": w.start,
+            "end": run_end if w.ends_with_run else w.end,
+        }
+        for w in fault_windows(untagged, (), span)
+        if w.source == "events"  # a removal without its application is not a window
+    ]
+    return sorted(out, key=lambda w: (w["start"], w["fault_id"]))
 
 
 def _latencies(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
@@ -61,7 +67,7 @@ def summarise(
     run_end = max((float(r.get("t_end") or 0.0) for r in records), default=0.0)
     at_primary = [r for r in records if r.get("endpoint") == primary]
     windows = []
-    for w in fault_windows(events, run_end):
+    for w in _windows(events, run_end):
         inside = [r for r in finals if w["start"] <= float(r.get("t_intended", 0.0)) < w["end"]]
         inside_ok = [r for r in inside if r.get("outcome") == "ok"]
         prim = [r for r in at_primary if w["start"] <= float(r.get("t_dispatch", 0.0)) < w["end"]]

@@ -14,19 +14,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from harness._percentile import percentile
 from harness._text import terminal_safe
 from harness.record import RequestRecord
 
 __all__ = ["Progress"]
 
 _WINDOW_S = 10.0
-
-
-def _p95(values: list[float]) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, int(0.95 * len(values)))]
 
 
 class Progress:
@@ -85,7 +79,7 @@ class Progress:
                 recent.popleft()
             window = min(_WINDOW_S, max(now, 1e-9))
             ttfts = [r.t_first_token - r.t_dispatch for r in recent if r.t_first_token is not None]
-            p95 = _p95(ttfts)
+            p95 = percentile(ttfts, 95) if ttfts else None
             done, errors, fallbacks = self._totals[c]
             table.add_row(
                 Text(c),

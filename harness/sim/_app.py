@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness._http import HttpServer, Request, Response
+from harness.behaviour import SimConfig, SimEndpoint
 from harness.sim._engine import EndpointRuntime
 from harness.sim._groundtruth import GroundTruthWriter
-from harness.sim.config import SimConfig, SimEndpoint
 from harness.sim.handlers import SimHTTPError
 from harness.tokens import count_tokens
 

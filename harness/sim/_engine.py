@@ -26,8 +26,8 @@ from harness.sim.handlers import Ctx, SimHTTPError, dialect_for
 
 if TYPE_CHECKING:
     from harness._http import Request, Response
+    from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan
-    from harness.sim.config import SimEndpoint
     from harness.sim.handlers import StreamEncoder
 
 __all__ = ["NOMINAL_RPM", "NOMINAL_TPM", "EndpointRuntime"]

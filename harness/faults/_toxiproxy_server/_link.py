@@ -2,7 +2,7 @@
 
 With no toxic in its direction a link is a straight copy: ``data_received`` writes to the other
 transport, and transport flow control pauses the reading side (the fast path). With toxics, every chunk
-goes through a chain of :class:`Stage` tasks, one per toxic, as in Toxiproxy's ``link.go``: each stage
+goes through a chain of :class:`ToxicStage` tasks, one per toxic, as in Toxiproxy's ``link.go``: each stage
 runs its toxic's pipe (or a noop, by a toxicity draw made whenever the stage (re)starts) and hands chunks
 to the next stage's inbox; the last stage writes to the socket.
 
@@ -33,13 +33,13 @@ from harness.faults._toxiproxy_server._toxics import (
     pipe_for,
 )
 
-__all__ = ["Endpoint", "Link", "Stage"]
+__all__ = ["Link", "LinkEnd", "ToxicStage"]
 
 _SMALL_INBOX = 4  # chunks; Toxiproxy's unbuffered channels hand over one chunk at a time
 _INBOX_BYTES = 32 * 1024 * 1024  # bound on bytes queued in one stage's inbox (reads are up to 256 KiB)
 
 
-class Endpoint(Protocol):
+class LinkEnd(Protocol):
     """One socket as a link sees it, as the source it reads from or the destination it writes to."""
 
     @property
@@ -66,7 +66,7 @@ class Endpoint(Protocol):
         """Make the eventual close an RST (SO_LINGER 0)."""
 
 
-class Stage:
+class ToxicStage:
     """One toxic on one link: an inbox, the toxic's pipe running as a task, and the chunk it holds."""
 
     __slots__ = (
@@ -93,7 +93,7 @@ class Stage:
         self.inbox: deque[Item] = deque()
         self.inbox_bytes = 0
         self.max_chunks = BUFFER_CHUNKS.get(spec.type, _SMALL_INBOX)
-        self.next: Stage | None = None
+        self.next: ToxicStage | None = None
         self.in_hand: Item | None = None
         self.state = new_state(spec.type)
         self.task: asyncio.Task[None] | None = None
@@ -230,8 +230,8 @@ class Link:
         self,
         loop: asyncio.AbstractEventLoop,
         direction: str,
-        source: Endpoint,
-        dest: Endpoint,
+        source: LinkEnd,
+        dest: LinkEnd,
         chain: list[ToxicSpec],
         rng: random.Random,
         on_finish: Callable[[Link], None] | None = None,
@@ -241,13 +241,13 @@ class Link:
         self.source = source
         self.dest = dest
         self.rng = rng
-        self.stages: list[Stage] = []
+        self.stages: list[ToxicStage] = []
         self.finished = False
         self.eof_fed = False
         self._reading = True
         self._on_finish = on_finish
         for spec in chain:
-            st = Stage(self, spec)
+            st = ToxicStage(self, spec)
             if self.stages:
                 self.stages[-1].next = st
             self.stages.append(st)
@@ -322,7 +322,7 @@ class Link:
     def add_toxic(self, spec: ToxicSpec) -> None:
         if self.finished:
             return
-        new = Stage(self, spec)
+        new = ToxicStage(self, spec)
         if not self.stages:
             self.stages.append(new)
             new.start()

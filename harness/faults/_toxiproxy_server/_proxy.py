@@ -94,7 +94,7 @@ def same_listen(current: str, wanted: str) -> bool:
 
 
 class _Side(asyncio.Protocol):
-    """One socket of a proxied connection; implements the link ``Endpoint`` protocol."""
+    """One socket of a proxied connection; implements the link ``LinkEnd`` protocol."""
 
     def __init__(self, conn: Connection | None) -> None:
         self.conn = conn
@@ -105,7 +105,7 @@ class _Side(asyncio.Protocol):
         self._gone = False
         self._writable: asyncio.Future[None] | None = None
 
-    # Endpoint
+    # LinkEnd
     @property
     def write_paused(self) -> bool:
         return self._write_paused

@@ -173,7 +173,7 @@ class ToxicSpec:
 
 
 class StageIO(Protocol):
-    """What a pipe sees of its stage (implemented by ``_link.Stage``)."""
+    """What a pipe sees of its stage (implemented by ``_link.ToxicStage``)."""
 
     rng: random.Random
     in_hand: Item | None

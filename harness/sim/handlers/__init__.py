@@ -2,39 +2,49 @@
 
 from __future__ import annotations
 
-from harness.sim.handlers._anthropic import AnthropicDialect
-from harness.sim.handlers._base import Ctx, Dialect, Parsed, SimHTTPError, StreamEncoder
-from harness.sim.handlers._gemini import GeminiDialect
-from harness.sim.handlers._openai import AzureDialect, OpenAIDialect
+from typing import TYPE_CHECKING
+
+from harness._vocab import DialectName
+from harness.sim.handlers._anthropic import AnthropicSim
+from harness.sim.handlers._base import Ctx, Parsed, SimDialect, SimHTTPError, StreamEncoder
+from harness.sim.handlers._gemini import GeminiSim
+from harness.sim.handlers._openai import AzureSim, OpenAISim
 from harness.sim.handlers._personas import LiteLLMPersona, TGIPersona, VLLMPersona
 
+if TYPE_CHECKING:
+    from harness.behaviour import Persona
+
 __all__ = [
-    "DIALECTS",
     "PERSONAS",
-    "AnthropicDialect",
-    "AzureDialect",
+    "SIM_DIALECTS",
+    "AnthropicSim",
+    "AzureSim",
     "Ctx",
-    "Dialect",
-    "GeminiDialect",
-    "OpenAIDialect",
+    "GeminiSim",
+    "OpenAISim",
     "Parsed",
+    "SimDialect",
     "SimHTTPError",
     "StreamEncoder",
     "dialect_for",
 ]
 
-DIALECTS: dict[str, Dialect] = {
-    "openai-chat": OpenAIDialect(),
-    "anthropic-messages": AnthropicDialect(),
-    "azure-openai": AzureDialect(),
-    "gemini": GeminiDialect(),
+SIM_DIALECTS: dict[DialectName, SimDialect] = {
+    "openai-chat": OpenAISim(),
+    "anthropic-messages": AnthropicSim(),
+    "azure-openai": AzureSim(),
+    "gemini": GeminiSim(),
 }
 
-PERSONAS: dict[str, Dialect] = {"vllm": VLLMPersona(), "tgi": TGIPersona(), "litellm": LiteLLMPersona()}
+PERSONAS: dict[Persona, SimDialect] = {
+    "vllm": VLLMPersona(),
+    "tgi": TGIPersona(),
+    "litellm": LiteLLMPersona(),
+}
 
 
-def dialect_for(dialect: str, persona: str = "native") -> Dialect:
+def dialect_for(dialect: DialectName, persona: Persona = "native") -> SimDialect:
     """The wire behaviour of an endpoint: its dialect, or an OpenAI-compatible persona of it."""
     if persona == "native":
-        return DIALECTS[dialect]
+        return SIM_DIALECTS[dialect]
     return PERSONAS[persona]

@@ -8,15 +8,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from harness.sim._answer import Prompt, ToolSpec
-from harness.sim.handlers._base import Ctx, Dialect, Parsed, SimHTTPError, StreamEncoder, key_matches
+from harness.sim.handlers._base import Ctx, Parsed, SimDialect, SimHTTPError, StreamEncoder, key_matches
 
 if TYPE_CHECKING:
     from harness._http import Request
+    from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan
     from harness.sim._limits import TokenBucket
-    from harness.sim.config import SimEndpoint
 
-__all__ = ["AnthropicDialect"]
+__all__ = ["AnthropicSim"]
 
 _ERR_TYPE = {
     "bad_request": "invalid_request_error",
@@ -198,7 +198,7 @@ class _MsgEncoder(StreamEncoder):
         )
 
 
-class AnthropicDialect(Dialect):
+class AnthropicSim(SimDialect):
     name = "anthropic-messages"
     request_id_header = "request-id"
 

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness._http import Request
+    from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan, Prompt
     from harness.sim._limits import TokenBucket
-    from harness.sim.config import SimEndpoint
 
-__all__ = ["Ctx", "Dialect", "Parsed", "SimHTTPError", "StreamEncoder", "key_matches"]
+__all__ = ["Ctx", "Parsed", "SimDialect", "SimHTTPError", "StreamEncoder", "key_matches"]
 
 
 class SimHTTPError(Exception):
@@ -81,7 +81,7 @@ class StreamEncoder:
         raise NotImplementedError
 
 
-class Dialect:
+class SimDialect:
     """Base of the dialects; subclasses fill every method."""
 
     name = ""

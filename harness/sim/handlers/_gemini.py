@@ -22,15 +22,15 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from harness.sim._answer import Prompt, ToolSpec
-from harness.sim.handlers._base import Ctx, Dialect, Parsed, SimHTTPError, StreamEncoder, key_matches
+from harness.sim.handlers._base import Ctx, Parsed, SimDialect, SimHTTPError, StreamEncoder, key_matches
 
 if TYPE_CHECKING:
     from harness._http import Request
+    from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan
     from harness.sim._limits import TokenBucket
-    from harness.sim.config import SimEndpoint
 
-__all__ = ["GeminiDialect"]
+__all__ = ["GeminiSim"]
 
 _STATUS = {  # dialect-neutral kind → google.rpc.Code name
     "bad_request": "INVALID_ARGUMENT",
@@ -201,7 +201,7 @@ class _SSEEncoder(StreamEncoder):
         return b"data: " + _dumps(err) + _CRLF2
 
 
-class GeminiDialect(Dialect):
+class GeminiSim(SimDialect):
     name = "gemini"
     request_id_header = ""  # Gemini sends none; responseId in the body carries the simulator's id
     retry_in_body = True

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from harness.sim._answer import Prompt, ToolSpec
 from harness.sim._limits import go_duration
-from harness.sim.handlers._base import Ctx, Dialect, Parsed, SimHTTPError, StreamEncoder, key_matches
+from harness.sim.handlers._base import Ctx, Parsed, SimDialect, SimHTTPError, StreamEncoder, key_matches
 
 if TYPE_CHECKING:
     from harness._http import Request
+    from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan
     from harness.sim._limits import TokenBucket
-    from harness.sim.config import SimEndpoint
 
-__all__ = ["AzureDialect", "OpenAIDialect"]
+__all__ = ["AzureSim", "OpenAISim"]
 
 _ERR_TYPE = {
     "bad_request": ("invalid_request_error", None),
@@ -296,7 +296,7 @@ class _ChatEncoder(StreamEncoder):
         )
 
 
-class OpenAIDialect(Dialect):
+class OpenAISim(SimDialect):
     name = "openai-chat"
     request_id_header = "x-request-id"
     azure = False
@@ -398,7 +398,7 @@ _AZURE_401 = (
 )
 
 
-class AzureDialect(OpenAIDialect):
+class AzureSim(OpenAISim):
     """``/openai/deployments/{deployment}/chat/completions?api-version=…`` with the ``api-key`` header."""
 
     name = "azure-openai"

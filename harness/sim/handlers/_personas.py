@@ -14,12 +14,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from harness.sim.handlers._base import Ctx, Parsed, SimHTTPError
-from harness.sim.handlers._openai import OpenAIDialect, parse_chat
+from harness.sim.handlers._openai import OpenAISim, parse_chat
 
 if TYPE_CHECKING:
     from harness._http import Request
+    from harness.behaviour import SimEndpoint
     from harness.sim._limits import TokenBucket
-    from harness.sim.config import SimEndpoint
 
 __all__ = ["LiteLLMPersona", "TGIPersona", "VLLMPersona"]
 
@@ -30,7 +30,7 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-class VLLMPersona(OpenAIDialect):
+class VLLMPersona(OpenAISim):
     name = "openai-chat/vllm"
     request_id_header = ""
 
@@ -85,7 +85,7 @@ class TGIPersona(VLLMPersona):
         return [("content-type", "application/json")], _dumps({"error": exc.message, "error_type": etype})
 
 
-class LiteLLMPersona(OpenAIDialect):
+class LiteLLMPersona(OpenAISim):
     name = "openai-chat/litellm"
 
     def extra_headers(self, ctx: Ctx) -> list[tuple[str, str]]:

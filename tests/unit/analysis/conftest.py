@@ -1,38 +1,15 @@
-"""Literal record frames for analysis tests: a few attempts with hand-picked times and costs."""
+"""The run manifest analysis tests share (records and frames come from tests/factories.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
-import pytest
-
-from harness.record import RECORD_FIELDS, Manifest, RequestRecord, RunEnd, RunInfo
-
-
-def rec(**kw: Any) -> dict[str, Any]:
-    base = RequestRecord(
-        run_id="r",
-        request_id="q1",
-        attempt=1,
-        contender="A",
-        endpoint="a1",
-        dialect="openai-chat",
-        model_requested="m",
-    ).to_dict()
-    base.update(outcome="ok", usage_source="reported")
-    base.update(kw)
-    return base
-
-
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=list(RECORD_FIELDS))
+from harness.record import Manifest, RunEnd, RunInfo
 
 
 def run_info(**kw: Any) -> RunInfo:
     """A run's manifest and end, written the way the tests read best: dict fields, ``interrupted`` and
-    ``elapsed_s`` at the top level (they become the RunEnd)."""
+    ``elapsed_s`` at the top level (they become the RunEnd; ``ended_at=None``: no end was written)."""
     m: dict[str, Any] = {
         "run_id": "r",
         "scenario": {"name": "s", "description": "", "path": "s.yaml"},
@@ -50,7 +27,7 @@ def run_info(**kw: Any) -> RunInfo:
     }
     interrupted = bool(kw.pop("interrupted", False))
     elapsed = float(kw.pop("elapsed_s", 100.0) or 0.0)
-    kw.pop("ended_at", None)
+    written = kw.pop("ended_at", "") is not None
     m.update(kw)
     m["load"] = {"duration": 100.0, **m["load"]}
     end = RunEnd(
@@ -58,13 +35,8 @@ def run_info(**kw: Any) -> RunInfo:
         ended="interrupted" if interrupted else "completed",
         elapsed_s=elapsed,
     )
-    return RunInfo(Manifest.model_validate(m), None if kw.get("ended_at", "") is None else end)
+    return RunInfo(Manifest.model_validate(m), end if written else None)
 
 
 def manifest(**kw: Any) -> Manifest:
     return run_info(**kw).manifest
-
-
-@pytest.fixture
-def make() -> Callable[..., dict[str, Any]]:
-    return rec

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import frame, manifest, rec, run_info
+from conftest import manifest, run_info
+from factories import record_row, records_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,13 +17,13 @@ from harness.record import RunInfo
 
 
 def _lg(rows: list[dict]) -> pd.DataFrame:
-    return logical_requests(frame(rows), manifest())
+    return logical_requests(records_frame(rows), manifest())
 
 
 def test_good_mask_checks_each_slo_on_user_times() -> None:
     lg = _lg(
         [
-            rec(
+            record_row(
                 request_id="fast",
                 t_intended=0,
                 t_dispatch=0,
@@ -31,7 +32,7 @@ def test_good_mask_checks_each_slo_on_user_times() -> None:
                 t_end=1.6,
                 output_tokens=11,
             ),
-            rec(
+            record_row(
                 request_id="late-ttft",
                 t_intended=0,
                 t_dispatch=0.8,
@@ -40,7 +41,7 @@ def test_good_mask_checks_each_slo_on_user_times() -> None:
                 t_end=1.4,
                 output_tokens=2,
             ),  # user TTFT 1.2 > 1.0 although TTFT from dispatch is 0.4
-            rec(
+            record_row(
                 request_id="slow-tpot",
                 t_intended=0,
                 t_dispatch=0,
@@ -49,7 +50,7 @@ def test_good_mask_checks_each_slo_on_user_times() -> None:
                 t_end=2.2,
                 output_tokens=11,
             ),  # TPOT 0.2 > 0.1
-            rec(
+            record_row(
                 request_id="long",
                 t_intended=0,
                 t_dispatch=0,
@@ -58,8 +59,8 @@ def test_good_mask_checks_each_slo_on_user_times() -> None:
                 t_end=5.6,
                 output_tokens=1000,
             ),
-            rec(request_id="failed", outcome="error", error_class="http_5xx", t_end=0.1),
-            rec(request_id="no-stream", t_intended=0, t_dispatch=0, t_end=0.9, output_tokens=1),
+            record_row(request_id="failed", outcome="error", error_class="http_5xx", t_end=0.1),
+            record_row(request_id="no-stream", t_intended=0, t_dispatch=0, t_end=0.9, output_tokens=1),
         ]
     ).set_index("request_id")
     slo = slo_settings(manifest().slo)
@@ -83,7 +84,7 @@ def test_slo_overrides_and_unknown_key() -> None:
 
 def test_request_metrics_hand_computed() -> None:
     rows = [
-        rec(
+        record_row(
             request_id=f"ok{i}",
             t_intended=i,
             t_dispatch=i,
@@ -96,8 +97,8 @@ def test_request_metrics_hand_computed() -> None:
         for i in range(6)
     ]
     rows += [
-        rec(request_id="thr", outcome="error", error_class="http_429", status=429, cost_usd=0.0),
-        rec(
+        record_row(request_id="thr", outcome="error", error_class="http_429", status=429, cost_usd=0.0),
+        record_row(
             request_id="fb",
             attempt=1,
             endpoint="a1",
@@ -106,7 +107,7 @@ def test_request_metrics_hand_computed() -> None:
             is_final_attempt=False,
             cost_usd=0.004,
         ),
-        rec(
+        record_row(
             request_id="fb",
             attempt=2,
             endpoint="a2",
@@ -119,7 +120,7 @@ def test_request_metrics_hand_computed() -> None:
             output_tokens=2,
             cost_usd=0.006,
         ),
-        rec(request_id="dead", outcome="error", error_class="conn_reset", cost_usd=0.0),
+        record_row(request_id="dead", outcome="error", error_class="conn_reset", cost_usd=0.0),
     ]
     lg = _lg(rows)
     good = good_mask(lg, slo_settings(manifest().slo))
@@ -163,7 +164,7 @@ def _fault_run() -> tuple[pd.DataFrame, list[dict], RunInfo]:
         t = i * 0.5
         if 40 <= t < 50:
             rows.append(
-                rec(
+                record_row(
                     contender="B",
                     endpoint="b1",
                     request_id=f"r{i}",
@@ -177,7 +178,7 @@ def _fault_run() -> tuple[pd.DataFrame, list[dict], RunInfo]:
         else:
             lat = 5.0 if 50 <= t < 56 else 1.0
             rows.append(
-                rec(
+                record_row(
                     contender="B",
                     endpoint="b1",
                     request_id=f"r{i}",
@@ -209,7 +210,7 @@ def _fault_run() -> tuple[pd.DataFrame, list[dict], RunInfo]:
         {"fault_id": "f1", "action": "apply", "t_applied": 40.0, "outcome": "ok", "endpoints": ["b1"]},
         {"fault_id": "f1", "action": "remove", "t_applied": 50.0, "outcome": "ok", "endpoints": ["b1"]},
     ]
-    return frame(rows), ev, m
+    return records_frame(rows), ev, m
 
 
 def test_time_to_detect_and_recover_hand_computed() -> None:
@@ -239,7 +240,7 @@ def test_warmup_and_cooldown_are_excluded() -> None:
 
 
 def test_zero_records_analyse_cleanly() -> None:
-    a = analyse(frame([]), [], run_info())
+    a = analyse(records_frame([]), [], run_info())
     assert a.logical.empty and a.requests.empty
     assert [v["slo_pass"] for v in a.verdict] == [False, False]
     assert any("No requests completed" in r["text"] for r in a.risks)
@@ -264,7 +265,7 @@ def test_properties_goodput_le_throughput_and_costs_add_up(reqs: list[list[dict]
         for j, a in enumerate(attempts, 1):
             last = j == len(attempts)
             rows.append(
-                rec(
+                record_row(
                     request_id=f"q{i}",
                     attempt=j,
                     endpoint="a1" if j == 1 else "a2",
@@ -280,7 +281,7 @@ def test_properties_goodput_le_throughput_and_costs_add_up(reqs: list[list[dict]
                     is_final_attempt=last,
                 )
             )
-    df = frame(rows)
+    df = records_frame(rows)
     a = analyse(df, [], run_info(duration_s=len(reqs) + 1.0))
     run = a.run_rows()["A"]
     assert run["goodput_rps"] <= run["throughput_rps"] <= run["offered_rps"]
@@ -346,7 +347,7 @@ def test_sequential_run_is_aligned_to_each_contenders_slot() -> None:
 
 def test_time_to_detect_ignores_errors_elsewhere_and_counts_fallbacks_away() -> None:
     df, ev, m = _fault_run()
-    noise = rec(
+    noise = record_row(
         contender="B",
         endpoint="b9",
         request_id="noise",
@@ -356,10 +357,10 @@ def test_time_to_detect_ignores_errors_elsewhere_and_counts_fallbacks_away() -> 
         outcome="error",
         error_class="http_5xx",
     )
-    a = analyse(frame([*df.to_dict("records"), noise]), ev, m)
+    a = analyse(records_frame([*df.to_dict("records"), noise]), ev, m)
     assert a.fault_impact.set_index("contender").loc["B", "time_to_detect_s"] == pytest.approx(0.2)
     # a fallback away from the faulted endpoint is a reaction too, even before any error is seen
-    fb = rec(
+    fb = record_row(
         contender="B",
         endpoint="b2",
         request_id="fb",
@@ -372,7 +373,7 @@ def test_time_to_detect_ignores_errors_elsewhere_and_counts_fallbacks_away() -> 
         t_end=40.4,
         output_tokens=3,
     )
-    a = analyse(frame([*df.to_dict("records"), fb]), ev, m)
+    a = analyse(records_frame([*df.to_dict("records"), fb]), ev, m)
     assert a.fault_impact.set_index("contender").loc["B", "time_to_detect_s"] == pytest.approx(0.1)
 
 

@@ -4,15 +4,16 @@ import math
 
 import numpy as np
 import pytest
-from conftest import frame, manifest, rec
+from conftest import manifest
+from factories import record_row, records_frame
 
 from harness.analysis import chunk_gaps, logical_requests
 
 
 def test_per_request_metrics_hand_computed() -> None:
-    df = frame(
+    df = records_frame(
         [
-            rec(
+            record_row(
                 t_intended=10.0,
                 t_dispatch=10.5,
                 t_first_token=11.0,
@@ -35,14 +36,14 @@ def test_per_request_metrics_hand_computed() -> None:
 
 
 def test_tpot_needs_two_tokens() -> None:
-    df = frame([rec(t_first_token=1.0, t_last_token=1.0, t_end=1.1, output_tokens=1)])
+    df = records_frame([record_row(t_first_token=1.0, t_last_token=1.0, t_end=1.1, output_tokens=1)])
     assert math.isnan(logical_requests(df, manifest()).iloc[0]["tpot"])
 
 
 def test_attempts_fold_into_one_logical_request_with_all_costs() -> None:
-    df = frame(
+    df = records_frame(
         [
-            rec(
+            record_row(
                 request_id="q1",
                 attempt=2,
                 endpoint="a2",
@@ -55,7 +56,7 @@ def test_attempts_fold_into_one_logical_request_with_all_costs() -> None:
                 output_tokens=5,
                 cost_usd=0.002,
             ),
-            rec(
+            record_row(
                 request_id="q1",
                 attempt=1,
                 endpoint="a1",
@@ -67,7 +68,7 @@ def test_attempts_fold_into_one_logical_request_with_all_costs() -> None:
                 t_end=1.1,
                 cost_usd=0.0005,
             ),
-            rec(
+            record_row(
                 request_id="q2",
                 attempt=1,
                 endpoint="a1",
@@ -93,10 +94,10 @@ def test_attempts_fold_into_one_logical_request_with_all_costs() -> None:
 
 
 def test_same_request_id_in_two_contenders_stays_apart() -> None:
-    df = frame(
+    df = records_frame(
         [
-            rec(contender="A", endpoint="a1"),
-            rec(contender="B", endpoint="b1", outcome="error", error_class="conn_reset"),
+            record_row(contender="A", endpoint="a1"),
+            record_row(contender="B", endpoint="b1", outcome="error", error_class="conn_reset"),
         ]
     )
     lg = logical_requests(df, manifest())
@@ -105,19 +106,23 @@ def test_same_request_id_in_two_contenders_stays_apart() -> None:
 
 
 def test_unfinished_last_attempt_counts_with_its_outcome() -> None:
-    df = frame([rec(outcome="error", error_class="read_timeout", is_final_attempt=False)])
+    df = records_frame([record_row(outcome="error", error_class="read_timeout", is_final_attempt=False)])
     r = logical_requests(df, manifest()).iloc[0]
     assert not r["ok"] and not r["finished"]
 
 
 def test_chunk_gaps_pooled_per_answer() -> None:
-    s = frame([rec(chunk_times=[1.0, 1.5, 1.75]), rec(chunk_times=[]), rec(chunk_times=[5.0, 5.25])])[
-        "chunk_times"
-    ]
+    s = records_frame(
+        [
+            record_row(chunk_times=[1.0, 1.5, 1.75]),
+            record_row(chunk_times=[]),
+            record_row(chunk_times=[5.0, 5.25]),
+        ]
+    )["chunk_times"]
     gaps, owner = chunk_gaps(s)
     np.testing.assert_allclose(gaps, [0.5, 0.25, 0.25])
     assert owner.tolist() == [0, 0, 2]
 
 
 def test_empty_records_give_empty_frame() -> None:
-    assert logical_requests(frame([]), manifest()).empty
+    assert logical_requests(records_frame([]), manifest()).empty

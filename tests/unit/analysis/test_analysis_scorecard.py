@@ -82,10 +82,11 @@ def test_ranking_puts_slo_passers_first_with_reasons() -> None:
 
 
 def test_a_contender_that_never_answered_earns_no_capacity_or_latency_credit() -> None:
-    from conftest import frame, rec, run_info
+    from conftest import run_info
+    from factories import record_row, records_frame
 
     rows = [
-        rec(
+        record_row(
             contender="B",
             endpoint="b1",
             request_id=f"r{i}",
@@ -98,7 +99,7 @@ def test_a_contender_that_never_answered_earns_no_capacity_or_latency_credit() -
         for i in range(50)
     ]
     rows += [
-        rec(
+        record_row(
             contender="A",
             endpoint="a1",
             request_id=f"r{i}",
@@ -112,7 +113,7 @@ def test_a_contender_that_never_answered_earns_no_capacity_or_latency_credit() -
         )
         for i in range(50)
     ]
-    a = analyse(frame(rows), [], run_info())
+    a = analyse(records_frame(rows), [], run_info())
     b = {r["criterion"]: r for r in a.scorecard["rows"] if r["contender"] == "B"}
     assert b["capacity_under_load"]["score"] is None and b["latency_stability"]["score"] is None
     assert b["slo_attainment"]["score"] == 0.0

@@ -4,10 +4,12 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness._percentile import percentile, percentiles
 from harness.analysis import describe, mean_ci
 
 
@@ -85,3 +87,56 @@ def test_public_api_is_pinned() -> None:
             "write_synthetic_run",
         ]
     )
+
+
+def _old_repro_percentile(values: list[float], q: float) -> float:
+    """The pure-Python percentile harness.repro had before it used the shared one (kept as an oracle)."""
+    xs = sorted(values)
+    if not xs:
+        return math.nan
+    pos = (len(xs) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=100),
+    st.sampled_from([0.0, 1.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0]),
+)
+def test_one_percentile_gives_the_numbers_every_caller_gave_before(values: list[float], q: float) -> None:
+    """analysis (np.percentile), pandas' quantile and repro's own interpolation all agree with it."""
+    got = percentile(values, q)
+    assert got == float(np.percentile(values, q))  # analysis' numbers: identical, bit for bit
+    assert got == pytest.approx(float(pd.Series(values).quantile(q / 100)), rel=1e-12, abs=1e-9)
+    assert got == pytest.approx(_old_repro_percentile(values, q), rel=1e-12, abs=1e-9)
+    stats = describe(values)
+    if f"p{q:g}" in stats:
+        assert stats[f"p{q:g}"] == got
+
+
+def test_percentile_skips_non_finite_values_and_is_nan_for_none() -> None:
+    assert percentile([3.0, math.nan, 1.0, math.inf, 2.0], 50) == 2.0
+    assert math.isnan(percentile([], 95)) and math.isnan(percentile([math.nan], 95))
+    assert percentiles(np.array([1.0, 2.0, 3.0, 4.0]), (50, 90)) == [2.5, pytest.approx(3.7)]
+    assert all(math.isnan(x) for x in percentiles([], (50, 99)))
+
+
+def test_no_other_percentile_implementation_in_the_harness() -> None:
+    """The report, the fault analysis, bundles, live progress and benchmarks share harness._percentile."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "harness"
+    own = re.compile(
+        r"\b(np\.percentile|np\.quantile|quantile)\(|def _?(p9\d|percentiles?)\(|def _pct\(.*-> float"
+    )
+    offenders = [
+        f"{path.relative_to(root)}:{no}"
+        for path in root.rglob("*.py")
+        if path.name != "_percentile.py"
+        for no, line in enumerate(path.read_text().splitlines(), 1)
+        if own.search(line) and "report/_charts.py" not in str(path)  # chart CDF points, not a metric
+    ]
+    assert offenders == []

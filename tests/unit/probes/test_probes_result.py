@@ -17,7 +17,7 @@ def test_public_names_are_pinned() -> None:
     assert sorted(probes.__all__) == sorted(
         [
             "INVALID_KEY",
-            "LAYERS",
+            "PROBE_LAYERS",
             "PROBES",
             "PROBES_FILE",
             "REQUESTS",

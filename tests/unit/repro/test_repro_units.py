@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from factories import record_row
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import harness.repro as repro
 from harness._errors import ConfigError
@@ -23,9 +26,7 @@ from harness.repro import (
     Bundle,
     build_replay_scenario,
     compare,
-    fault_windows,
     format_comparison,
-    percentile,
     summarise,
     verify_bundle,
 )
@@ -38,26 +39,20 @@ def test_public_names() -> None:
     assert {"export_bundle", "verify_bundle", "replay_bundle"} <= set(repro.__all__)
 
 
-@pytest.mark.parametrize("values", [[1.0], [3.0, 1.0, 2.0], [0.1 * i for i in range(37)]])
-@pytest.mark.parametrize("q", [0, 50, 95, 100])
-def test_percentile_matches_numpy(values: list[float], q: float) -> None:
-    assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-
-
 def _rec(seq: int, attempt: int, endpoint: str, outcome: str, t: float, **kw: Any) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "attempt": attempt,
-        "endpoint": endpoint,
-        "outcome": outcome,
-        "error_class": None if outcome == "ok" else kw.pop("error_class", "connect_refused"),
-        "t_intended": t,
-        "t_dispatch": t + 0.01,
-        "t_first_token": t + 0.11 if outcome == "ok" else None,
-        "t_end": t + 0.51,
-        "is_final_attempt": kw.pop("final", True),
+    return record_row(
+        seq=seq,
+        attempt=attempt,
+        endpoint=endpoint,
+        outcome=outcome,
+        error_class=None if outcome == "ok" else kw.pop("error_class", "connect_refused"),
+        t_intended=t,
+        t_dispatch=t + 0.01,
+        t_first_token=t + 0.11 if outcome == "ok" else None,
+        t_end=t + 0.51,
+        is_final_attempt=kw.pop("final", True),
         **kw,
-    }
+    )
 
 
 RECORDS = [
@@ -86,8 +81,57 @@ def test_summarise_counts_logical_requests_fallbacks_and_windows() -> None:
 
 
 def test_fault_windows_without_removal_last_until_run_end_and_strip_slot_tags() -> None:
-    (w,) = fault_windows([{**EVENTS[0], "fault_id": "f1-outage@1"}], run_end=9.0)
-    assert (w["fault_id"], w["end"]) == ("f1-outage", 9.0)
+    (w,) = summarise(RECORDS, [{**EVENTS[0], "fault_id": "f1-outage@1"}], "a")["windows"]
+    assert (w["fault_id"], w["start"], w["end"]) == ("f1-outage", 0.9, 3.51)  # the last record's end
+
+
+def _old_repro_windows(events: list[dict[str, Any]], run_end: float) -> list[dict[str, Any]]:
+    """The fault windows harness.repro computed before it used harness.analysis.fault_windows (oracle)."""
+    out: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        fid = str(ev.get("fault_id")).split("@")[0]
+        if ev.get("action") == "apply" and fid not in out:
+            out[fid] = {
+                "fault_id": fid,
+                "name": ev.get("fault", fid),
+                "kind": ev.get("kind", ""),
+                "start": float(ev["t_applied"]),
+                "end": run_end,
+            }
+        elif ev.get("action") == "remove" and fid in out:
+            out[fid]["end"] = float(ev["t_applied"])
+    return sorted(out.values(), key=lambda w: (w["start"], w["fault_id"]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 5.0), st.one_of(st.none(), st.floats(0, 3.0)), st.sampled_from(["", "@1", "@2"])
+        ),
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_bundle_windows_and_counts_are_those_repro_computed_before(
+    faults: list[tuple[float, float | None, str]], failed_apply: bool
+) -> None:
+    """Every window and every count are unchanged by the switch to the analysis' fault windows,
+    faults removed after the last record or applied after it included."""
+    events = []
+    for i, (at, length, tag) in enumerate(faults):
+        fid = f"f{i}-outage{tag}"
+        apply = {"fault_id": fid, "action": "apply", "fault": "outage", "kind": "outage", "t_applied": at}
+        events.append({**apply, "outcome": "error"} if failed_apply and i == 0 else apply)
+        if length is not None:
+            events.append({**apply, "action": "remove", "t_applied": at + length})
+    got = summarise(RECORDS, events, "a")["windows"]
+    old = _old_repro_windows(events, 3.51)
+    assert [{k: w[k] for k in ("fault_id", "name", "kind", "start", "end")} for w in got] == old
+    assert [w["requests"] for w in got] == [
+        sum(1 for r in RECORDS if r["is_final_attempt"] and o["start"] <= r["t_intended"] < o["end"])
+        for o in old
+    ]
 
 
 def test_comparison_table_lines_up_and_marks_missing_windows() -> None:

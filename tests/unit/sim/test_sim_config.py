@@ -8,8 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+import harness.behaviour
 import harness.sim
-import harness.sim.config
 from harness._errors import ConfigError
 from harness.sim import PRESETS, SimBehaviour, SimConfig, SimEndpoint
 from harness.sim.__main__ import load_config
@@ -84,7 +84,7 @@ def test_load_config_reports_each_problem(tmp_path: Path) -> None:
 
 
 def test_the_documented_example_config_is_valid() -> None:
-    doc = str(harness.sim.config.__doc__)
+    doc = str(harness.behaviour.__doc__)
     example = doc.split("::", 1)[1].split("\n\n")[1]
     cfg = SimConfig.model_validate(yaml.safe_load(example))
     by = {ep.name: ep.behaviour for ep in cfg.endpoints}

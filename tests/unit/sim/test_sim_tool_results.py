@@ -13,7 +13,7 @@ from harness.config import Endpoint, PromptItem
 from harness.dialects import get_dialect
 from harness.sim._answer import make_plan
 from harness.sim.config import SimEndpoint
-from harness.sim.handlers import AnthropicDialect, Parsed, SimHTTPError
+from harness.sim.handlers import AnthropicSim, Parsed, SimHTTPError
 from harness.sim.handlers._openai import parse_chat
 
 TOOLS = [
@@ -55,7 +55,7 @@ def _parse(dialect: str, body: dict[str, Any]) -> Parsed:
     if dialect == "openai-chat":
         return parse_chat(body, model_check="m")
     ep = SimEndpoint(name="e", dialect="anthropic-messages", model="m")
-    return AnthropicDialect().parse(ep, None, body, "")  # type: ignore[arg-type]  # parse reads no request
+    return AnthropicSim().parse(ep, None, body, "")  # type: ignore[arg-type]  # parse reads no request
 
 
 def _plan(parsed: Parsed) -> Any:
