@@ -149,6 +149,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     ErrorRule(httpx.PoolTimeout, "connect_timeout", "no free connection in the client pool ({text})"),
     ErrorRule(httpx.ReadTimeout, "read_timeout", "{reason}"),  # ttft, idle gap, total or deadline
     ErrorRule(httpx.WriteTimeout, "read_timeout", "request upload timed out ({text})"),
+    ErrorRule(httpx.TimeoutException, "read_timeout"),  # httpcore's base class, should it ever be raised
     ErrorRule(httpx.HTTPError, "conn_reset", errno=errno.ECONNRESET),  # in any step, any phase
     ErrorRule(httpx.ConnectError, "connect_refused", errno=errno.ECONNREFUSED),
     ErrorRule(httpx.ConnectError, "connect_refused", says="refused"),

@@ -177,6 +177,7 @@ def test_malformed_http_is_closed_early_before_the_stream_and_truncation_in_it()
     ("exc", "error_class", "detail"),
     [
         (httpx.PoolTimeout("no free connection"), "connect_timeout", "no free connection in the client pool"),
+        (httpx.TimeoutException("timed out"), "read_timeout", "TimeoutException: timed out"),
         (httpx.ReadTimeout("timed out"), "read_timeout", "ReadTimeout: timed out"),  # no budget reason
         (
             httpx.ConnectError("[Errno 111] Connection refused"),
@@ -232,6 +233,12 @@ def test_the_tables_name_only_known_error_classes_and_timeouts_are_timeout_class
     assert {rule.error_class for rule in ERROR_RULES} <= set(ERROR_CLASSES)
     assert TIMEOUT_CLASSES.issubset(ERROR_CLASSES)
     assert ERROR_RULES[-1].exc is httpx.HTTPError  # the catch-all comes last
-    for cls in (httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
+    for cls in (
+        httpx.ConnectTimeout,
+        httpx.ReadTimeout,
+        httpx.WriteTimeout,
+        httpx.PoolTimeout,
+        httpx.TimeoutException,
+    ):
         assert error_class_of(cls("t")) in TIMEOUT_CLASSES
     assert {rule.step for rule in STEP_ERRORS} == {"connect", "tls", "write", "read", "parse"}
