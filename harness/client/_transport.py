@@ -4,7 +4,7 @@ httpx applies one fixed read timeout to every socket read of a request. An attem
 (time to first token, idle gap between chunks, total), so the network backend here wraps each
 socket stream and bounds every read by a per-attempt :class:`ReadBudget` held in a context variable
 (per thread, and per greenlet under gevent). ``run_attempt`` moves the budget's deadline as the
-stream progresses; an expired budget raises httpcore's ``ReadTimeout``, so httpx reports it as
+stream progresses; an expired budget raises httpcore's ``ReadTimeout``, which the transport reports as
 ``httpx.ReadTimeout`` exactly as if the socket had timed out.
 
 Plain TCP connections ask the kernel to stamp what they receive (:func:`stamp_arrivals`); each read
