@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -51,4 +52,24 @@ def test_locust_stays_inside_harness_load() -> None:
             stripped = line.strip()
             if stripped.startswith(("import locust", "from locust", "import gevent", "from gevent")):
                 offenders.append(f"{path.relative_to(ROOT)}:{no}: {stripped}")
+    assert offenders == []
+
+
+def test_private_apis_of_other_packages_stay_behind_the_fence() -> None:
+    """Internals of httpx, httpcore, gevent, geventhttpclient and Locust are used in one module only,
+    harness/load/_compat.py, where each has a canary (tests/integration/load/test_private_api_canaries.py)."""
+    fence = ROOT / "harness" / "load" / "_compat.py"
+    pkgs = r"(?:httpx|httpcore|gevent|geventhttpclient|locust|zmq)"
+    # private modules and their names: gevent._waiter, httpx._client.UseClientDefault
+    private_module = re.compile(rf"\b{pkgs}(?:\.[a-zA-Z]\w*)*\._[a-zA-Z]\w*")
+    # their private attributes we know of (our own classes may use such names on self)
+    private_attr = re.compile(r"(?<!self)\.(?:_sock|_read_event|_write_event|_pool|_transport|_response)\b")
+    offenders = []
+    for path in (ROOT / "harness").rglob("*.py"):
+        if path == fence:
+            continue
+        for no, line in enumerate(path.read_text().splitlines(), 1):
+            code = re.sub(r"\bharness(?:\.\w+)+", "", line)  # our own modules may be private
+            if private_module.search(code) or private_attr.search(code):
+                offenders.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()}")
     assert offenders == []

@@ -20,6 +20,8 @@ Error classes follow DESIGN.md: a connection closed before the response head is 
 a 2xx stream that ends (cleanly or not) without its terminal event is ``stream_truncated``; ECONNRESET
 anywhere is ``conn_reset``; a failed TLS handshake or DNS lookup is ``connect_refused`` (detail says
 which); every timeout after connect is ``read_timeout`` (detail: ttft, idle gap, total or deadline).
+One table decides: ``ERROR_RULES`` (``classify_error(exc, phase)``, ``error_class_of(exc)``), fed by the
+transports' own tables in ``harness.client._errormap``.
 ``chunk_times`` holds one time per network read that carried at least one non-empty delta.
 """
 
@@ -28,17 +30,22 @@ from __future__ import annotations
 from harness.client._attempt import EXCERPT_CHARS, run_attempt
 from harness.client._checks import evaluate_check
 from harness.client._cost import price_attempt, uncached_input_tokens
+from harness.client._errormap import ERROR_RULES, TIMEOUT_CLASSES, classify_error, error_class_of
 from harness.client._faults import HTTP_FAULT_KINDS, HttpFaultLayer, Injection
 from harness.client._router import Router
 from harness.client._transport import Target, make_http_client, route_request
 
 __all__ = [
+    "ERROR_RULES",
     "EXCERPT_CHARS",
     "HTTP_FAULT_KINDS",
+    "TIMEOUT_CLASSES",
     "HttpFaultLayer",
     "Injection",
     "Router",
     "Target",
+    "classify_error",
+    "error_class_of",
     "evaluate_check",
     "make_http_client",
     "price_attempt",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ import httpx
 from harness._text import MIN_SECRET_CHARS, REDACTED, redact
 from harness.client._checks import evaluate_check
 from harness.client._cost import price_attempt
+from harness.client._errormap import Phase, classify_error
 from harness.client._faults import HttpFaultLayer, Injection
 from harness.client._transport import BUDGET, ReadBudget, Target, route_request
 from harness.config import Endpoint, PromptItem
@@ -84,18 +84,6 @@ def _redact_record(rec: RequestRecord, secret: str | None) -> None:
         value = getattr(rec, name)
         if isinstance(value, str):
             setattr(rec, name, _redact(value, secret))
-
-
-def _errno_chain(exc: BaseException) -> set[int]:
-    out: set[int] = set()
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.errno is not None:
-            out.add(cur.errno)
-        cur = cur.__cause__ or cur.__context__
-    return out
 
 
 def _prompt_tokens_estimate(prompt: PromptItem) -> int:
@@ -222,7 +210,7 @@ class _Attempt:
             connect=min(to.connect, remaining), read=None, write=remaining, pool=remaining
         )
         token = BUDGET.set(self.budget)
-        phase = "connect"
+        phase: Phase = "connect"
         try:
             with self.client.stream(
                 req.method,
@@ -265,7 +253,9 @@ class _Attempt:
             rec.t_end = clock()
         except httpx.HTTPError as exc:
             rec.t_end = clock()
-            self._fail(*self._classify_exc(exc, phase))
+            self._fail(
+                *classify_error(exc, phase, connect_s=self.ep.timeouts.connect, reason=self.budget.reason)
+            )
         finally:
             BUDGET.reset(token)
         self._finish()
@@ -398,33 +388,6 @@ class _Attempt:
         if info.retry_after_s is not None:
             self.rec.retry_after_s = info.retry_after_s
         self._fail(info.error_class, info.detail)
-
-    def _classify_exc(self, exc: httpx.HTTPError, phase: str) -> tuple[ErrorClass, str]:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        errs = _errno_chain(exc)
-        if isinstance(exc, httpx.ConnectTimeout):
-            return "connect_timeout", f"no connection within {self.ep.timeouts.connect:g} s ({text})"
-        if isinstance(exc, httpx.PoolTimeout):
-            return "connect_timeout", f"no free connection in the client pool ({text})"
-        if isinstance(exc, httpx.ReadTimeout):
-            return "read_timeout", self.budget.reason or text
-        if isinstance(exc, httpx.WriteTimeout):
-            return "read_timeout", f"request upload timed out ({text})"
-        if errno.ECONNRESET in errs:
-            return "conn_reset", text
-        if isinstance(exc, httpx.ConnectError):
-            if errno.ECONNREFUSED in errs or "refused" in str(exc).lower():
-                return "connect_refused", text
-            return "connect_refused", f"connect failed: {text}"
-        if isinstance(exc, httpx.TransportError) and not isinstance(
-            exc, httpx.UnsupportedProtocol | httpx.ProxyError
-        ):
-            if phase == "stream":
-                return "stream_truncated", f"connection closed mid-stream without a terminal event ({text})"
-            return "conn_closed_early", text
-        if isinstance(exc, httpx.DecodingError):
-            return "malformed_response", text
-        return "client_error", text
 
     def _finish(self) -> None:
         """Usage (reported or estimated), max_tokens flag, cost, check and excerpt."""

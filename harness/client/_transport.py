@@ -4,7 +4,7 @@ httpx applies one fixed read timeout to every socket read of a request. An attem
 (time to first token, idle gap between chunks, total), so the network backend here wraps each
 socket stream and bounds every read by a per-attempt :class:`ReadBudget` held in a context variable
 (per thread, and per greenlet under gevent). ``run_attempt`` moves the budget's deadline as the
-stream progresses; an expired budget raises httpcore's ``ReadTimeout``, so httpx reports it as
+stream progresses; an expired budget raises httpcore's ``ReadTimeout``, which the transport reports as
 ``httpx.ReadTimeout`` exactly as if the socket had timed out.
 
 Plain TCP connections ask the kernel to stamp what they receive (:func:`stamp_arrivals`); each read
@@ -26,7 +26,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +34,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from harness.client._errormap import from_httpcore
 from harness.config import Endpoint, Price
 from harness.tokens import count_tokens
 
@@ -199,10 +200,36 @@ class _BudgetBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-class _Transport(httpx.HTTPTransport):
+class _ResponseStream(httpx.SyncByteStream):
+    """httpcore's response body as httpx's, its errors as httpx's (:func:`from_httpcore`)."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Iterable[bytes]) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._inner
+        except Exception as exc:
+            mapped = from_httpcore(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
+class _Transport(httpx.BaseTransport):
+    """What ``httpx.HTTPTransport`` does, on public APIs only: httpcore's pool, here with the budget-aware
+    network backend, which ``HTTPTransport`` takes no parameter for (as of httpx 0.28; encode/httpx#3749
+    proposes one). httpcore's errors become httpx's through :data:`~harness.client._errormap.HTTPCORE_ERRORS`.
+    """
+
     def __init__(self, ctx: ssl.SSLContext, max_connections: int) -> None:
-        super().__init__(verify=ctx, trust_env=False, http1=True, http2=False)
-        # Same pool httpx builds, plus the budget-aware backend (httpx has no parameter for it).
         self._pool = httpcore.ConnectionPool(
             ssl_context=ctx,
             max_connections=max_connections,
@@ -213,6 +240,33 @@ class _Transport(httpx.HTTPTransport):
             retries=0,
             network_backend=_BudgetBackend(),
         )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        req = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            resp = self._pool.handle_request(req)
+        except Exception as exc:
+            mapped = from_httpcore(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        assert isinstance(resp.stream, Iterable)
+        return httpx.Response(
+            status_code=resp.status,
+            headers=resp.headers,
+            stream=_ResponseStream(resp.stream),
+            extensions=resp.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
 
 
 class _ShardedTransport(httpx.BaseTransport):

@@ -39,6 +39,7 @@ def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
 
     from harness.config import Endpoint, PromptItem
     from harness.dialects import get_dialect
+    from harness.load._compat import ghc_response
 
     url: str = spec["url"]
     users: int = spec["users"]
@@ -76,7 +77,7 @@ def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
                 state["done"] += 1
             while not state["stop"]:
                 resp = self.client.post(path, data=body, headers=headers, stream=True)  # type: ignore[arg-type]
-                raw = resp._response
+                raw = ghc_response(resp)
                 if raw is None:
                     continue
                 while raw.readline(b"\n"):  # each SSE line as it arrives; "" at the end of the body
@@ -117,7 +118,7 @@ def _apply_tweaks(tweaks: list[str], execution: Any) -> None:
 
             OpenAIStreamParser.feed = feed  # type: ignore[method-assign]
         elif tweak == "nostamp":  # chunk times from the reading greenlet's clock, not the kernel's stamps
-            execution.http_client._transport._stamp = False
+            execution.http_client.gevent_transport._stamp = False
         else:
             raise SystemExit(f"unknown tweak {tweak!r}")
 

@@ -14,9 +14,14 @@ buffering. It honours what ``harness.client`` relies on:
   (``SO_TIMESTAMPNS``) into the attempt's budget (``ReadBudget.rx``); TLS runs on ``ssl.MemoryBIO`` over
   the plain socket (:class:`_TLS`) so encrypted reads are stamped too;
 * one shared ``ssl.SSLContext`` for every connection;
-* errors mapped to httpx's classes with the ``OSError`` chained (so errno-based classification holds):
-  ``ConnectTimeout``, ``ConnectError`` (refused, DNS, TLS), ``PoolTimeout``, ``WriteError``/``WriteTimeout``,
-  ``ReadTimeout``, ``ReadError`` (reset), ``RemoteProtocolError`` (closed early, malformed HTTP).
+* errors mapped to httpx's classes by the table the client path uses
+  (``harness.client._errormap.STEP_ERRORS``) with the ``OSError`` chained (so errno-based classification
+  holds): ``ConnectTimeout``, ``ConnectError`` (refused, DNS, TLS), ``PoolTimeout``,
+  ``WriteError``/``WriteTimeout``, ``ReadTimeout``, ``ReadError`` (reset), ``RemoteProtocolError`` (closed
+  early, malformed HTTP).
+
+geventhttpclient's parser and gevent's socket internals are used through ``harness.load._compat`` (the
+fence for private APIs).
 
 Only for processes patched by gevent (it imports gevent); everything else keeps httpx's own transport::
 
@@ -26,7 +31,6 @@ Only for processes patched by gevent (it imports gevent); everything else keeps 
 
 from __future__ import annotations
 
-import errno
 import http.cookiejar
 import socket
 import ssl
@@ -39,19 +43,10 @@ import gevent.monkey
 import gevent.socket
 import gevent.ssl
 import httpx
-from gevent._waiter import Waiter
-from gevent.hub import get_hub
-from geventhttpclient._parser import HTTPParseError, HTTPResponseParser
 
-from harness.client._transport import (
-    _ANC_BYTES,
-    _VIA,
-    BUDGET,
-    STAMPS_AVAILABLE,
-    ReadBudget,
-    arrival_of,
-    stamp_arrivals,
-)
+from harness.client._errormap import transport_error
+from harness.client._transport import _VIA, BUDGET, STAMPS_AVAILABLE, ReadBudget, stamp_arrivals
+from harness.load._compat import HTTPParseError, ResponseParser, recv_stamped
 from harness.tokens import count_tokens
 
 __all__ = ["GeventTransport", "make_gevent_client"]
@@ -62,53 +57,6 @@ _poll: Any = gevent.monkey.get_original("select", "poll")
 _POLLIN = 0x001
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _TLS_SOCKETS = (ssl.SSLSocket, gevent.ssl.SSLSocket)
-
-
-class _Parser(HTTPResponseParser):
-    """llhttp callbacks: status, raw header pairs and body bytes (no per-chunk objects beyond bytes)."""
-
-    def __init__(self, head_only: bool) -> None:
-        super().__init__()
-        self.head_only = head_only
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.field: str | None = None
-        self.value: str | None = None
-        self.reason = ""
-        self.body = bytearray()
-        self.headers_complete = False
-        self.message_complete = False
-
-    def _on_status(self, msg: str) -> None:
-        self.reason = msg
-
-    def _on_message_begin(self) -> None:
-        self.headers.clear()
-        self.headers_complete = False
-        self.message_complete = False
-
-    def _on_header_field(self, string: str) -> None:
-        if self.value is not None:
-            self._flush()
-        self.field = string if self.field is None else self.field + string
-
-    def _on_header_value(self, string: str) -> None:
-        self.value = string if self.value is None else self.value + string
-
-    def _flush(self) -> None:
-        if self.field is not None:
-            self.headers.append((self.field.encode("latin-1"), (self.value or "").encode("latin-1")))
-        self.field = self.value = None
-
-    def _on_headers_complete(self) -> bool:
-        self._flush()
-        self.headers_complete = True
-        return self.head_only
-
-    def _on_body(self, buf: bytes) -> None:
-        self.body += buf
-
-    def _on_message_complete(self) -> None:
-        self.message_complete = True
 
 
 class _Pool:
@@ -133,39 +81,6 @@ def _alive(sock: gevent.socket.socket) -> bool:
         return False
 
 
-def _recv_stamped(sock: gevent.socket.socket, size: int, timeout: float | None) -> tuple[bytes, float]:
-    """``recv_stamped`` for a gevent socket, with the wait done here: one waiter and one loop timer per
-    wait instead of gevent's ``Timeout`` object and exception (measured: 21 µs -> 14 µs per chunk round
-    trip). Raises ``TimeoutError`` after ``timeout`` seconds without data, ``OSError`` as ``recv`` does.
-    A socket closed by another greenlet wakes the wait with gevent's own cancel error.
-    """
-    raw = sock._sock
-    while True:
-        try:
-            data, anc, _flags, _addr = raw.recvmsg(size, _ANC_BYTES)
-            return data, arrival_of(anc)
-        except BlockingIOError:
-            pass
-        watcher = sock._read_event
-        if watcher is None:  # closed meanwhile
-            raise OSError(errno.EBADF, "socket closed")
-        hub = get_hub()
-        waiter = Waiter(hub)
-        timer = hub.loop.timer(timeout) if timeout is not None else None
-        watcher.start(waiter.switch, True)
-        if timer is not None:
-            timer.start(waiter.switch, False)
-        try:
-            readable = waiter.get()
-        finally:
-            watcher.stop()
-            if timer is not None:
-                timer.stop()
-                timer.close()
-        if not readable:
-            raise TimeoutError("timed out")
-
-
 class _TLS:
     """TLS over a plain gevent socket through ``ssl.MemoryBIO``, so that every read of the encrypted bytes is
     a kernel-stamped ``recvmsg`` (an ``SSLSocket`` reads inside OpenSSL, out of reach of the stamps).
@@ -186,7 +101,7 @@ class _TLS:
         self._io(self._obj.do_handshake)
 
     def _pull(self) -> None:
-        raw, rx = _recv_stamped(self.sock, _RECV, self.sock.timeout)
+        raw, rx = recv_stamped(self.sock, _RECV, self.sock.timeout)
         if raw:
             self._in.write(raw)
             self.rx = rx
@@ -242,7 +157,7 @@ class _Stream(httpx.SyncByteStream):
         transport: GeventTransport,
         key: tuple[bytes, str, int],
         sock: gevent.socket.socket,
-        parser: _Parser,
+        parser: ResponseParser,
         first: bytes,
         read_timeout: float | None,
     ) -> None:
@@ -272,7 +187,7 @@ class _Stream(httpx.SyncByteStream):
                     raise httpx.RemoteProtocolError(
                         "peer closed connection without sending complete message body"
                     ) from exc
-                raise httpx.RemoteProtocolError(f"malformed response body: {exc}") from exc
+                raise transport_error("parse", exc, "response body") from exc
             if not data:
                 if parser.message_complete:  # a body delimited by the end of the connection
                     if body:
@@ -330,10 +245,8 @@ class GeventTransport(httpx.BaseTransport):
         dial_host, dial_port = _VIA.get(host, (host, port))
         try:
             sock = gevent.socket.create_connection((dial_host, dial_port), timeout=timeout)
-        except TimeoutError as exc:
-            raise httpx.ConnectTimeout(f"connect to {dial_host}:{dial_port} timed out") from exc
-        except OSError as exc:
-            raise httpx.ConnectError(f"{exc.strerror or exc} ({dial_host}:{dial_port})") from exc
+        except OSError as exc:  # TimeoutError, ssl.SSLError and the rest: STEP_ERRORS says which class
+            raise transport_error("connect", exc, f"{dial_host}:{dial_port}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._stamp and stamp_arrivals(sock):
@@ -341,12 +254,9 @@ class GeventTransport(httpx.BaseTransport):
                     return _TLS(sock, self._ssl, sni)
             elif scheme == b"https":
                 sock = self._ssl.wrap_socket(sock, server_hostname=sni)
-        except TimeoutError as exc:
+        except OSError as exc:
             sock.close()
-            raise httpx.ConnectTimeout(f"TLS handshake with {sni} timed out") from exc
-        except (OSError, ssl.SSLError) as exc:
-            sock.close()
-            raise httpx.ConnectError(f"TLS handshake with {sni} failed: {exc}") from exc
+            raise transport_error("tls", exc, sni) from exc
         return sock
 
     def _return(self, key: tuple[bytes, str, int], sock: gevent.socket.socket) -> None:
@@ -379,18 +289,16 @@ class GeventTransport(httpx.BaseTransport):
                 sock.settimeout(timeout)
                 data, rx = sock.recv_stamped(_RECV)
             elif self._stamp and not isinstance(sock, _TLS_SOCKETS):
-                data, rx = _recv_stamped(sock, _RECV, timeout)
+                data, rx = recv_stamped(sock, _RECV, timeout)
             else:  # no kernel stamp: the arrival is taken as now
                 sock.settimeout(timeout)
                 data, rx = bytes(sock.recv(_RECV)), 0.0
             if budget is not None:
                 budget.rx = rx
             return data
-        except TimeoutError as exc:
-            reason = budget.reason if budget is not None else "read timed out"
-            raise httpx.ReadTimeout(reason) from exc
         except OSError as exc:
-            raise httpx.ReadError(f"{exc.strerror or exc}") from exc
+            reason = budget.reason if budget is not None else "read timed out"
+            raise transport_error("read", exc, reason) from exc
 
     # --- httpx.BaseTransport --------------------------------------------------------------
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -429,18 +337,13 @@ class GeventTransport(httpx.BaseTransport):
             head.append(b"\r\n")
             sock.settimeout(to.get("write"))
             sock.sendall(b"".join(head) + request.read())
-        except TimeoutError as exc:
-            self._release(sock)
-            raise httpx.WriteTimeout("request upload timed out") from exc
         except OSError as exc:
             self._release(sock)
-            if exc.errno in (errno.ECONNRESET, errno.EPIPE):
-                raise httpx.ReadError(f"{exc.strerror or exc} while sending the request") from exc
-            raise httpx.WriteError(f"{exc.strerror or exc}") from exc
+            raise transport_error("write", exc) from exc
         except BaseException:
             self._release(sock)
             raise
-        parser = _Parser(head_only=method == b"HEAD")
+        parser = ResponseParser(head_only=method == b"HEAD")
         read_timeout = to.get("read")
         budget = BUDGET.get()
         try:
@@ -451,7 +354,7 @@ class GeventTransport(httpx.BaseTransport):
                 parser.feed(data)
         except HTTPParseError as exc:
             self._release(sock)
-            raise httpx.RemoteProtocolError(f"malformed response head: {exc}") from exc
+            raise transport_error("parse", exc, "response head") from exc
         except BaseException:
             self._release(sock)
             raise
@@ -488,9 +391,16 @@ class _LeanClient(httpx.Client):
     """``httpx.Client`` minus what ``run_attempt`` never uses, on its hot path: no base URL or query
     merging, no cookies, no auth flow, no redirects, no event hooks (the client is built without any of
     them). Parsed URLs are cached (a load run sends to a handful). Anything unusual goes the normal way.
+
+    It relies on ``httpx.Client.stream``/``request`` calling ``build_request`` then ``send`` (a canary in
+    tests/integration/load/test_private_api_canaries.py checks it), and keeps its own reference to the
+    transport (httpx's is private).
     """
 
-    _url_cache: dict[str, httpx.URL]
+    def __init__(self, *, transport: GeventTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self.gevent_transport = transport
+        self._url_cache: dict[str, httpx.URL] = {}
 
     def build_request(self, method: str, url: httpx.URL | str, **kw: Any) -> httpx.Request:
         if any(kw.get(k) is not None for k in ("data", "files", "json", "params", "cookies")):
@@ -516,16 +426,12 @@ class _LeanClient(httpx.Client):
         extensions = dict(kw.get("extensions") or {})
         if "timeout" not in extensions:
             timeout = kw.get("timeout", httpx.USE_CLIENT_DEFAULT)
-            t = (
-                self.timeout
-                if isinstance(timeout, httpx._client.UseClientDefault)
-                else httpx.Timeout(timeout)
-            )
+            t = self.timeout if timeout is httpx.USE_CLIENT_DEFAULT else httpx.Timeout(timeout)
             extensions["timeout"] = t.as_dict()
         return httpx.Request(method, url, content=kw.get("content"), headers=headers, extensions=extensions)
 
     def send(self, request: httpx.Request, *, stream: bool = False, **_: Any) -> httpx.Response:
-        response = self._transport.handle_request(request)
+        response = self.gevent_transport.handle_request(request)
         response.request = request
         if not stream:
             try:
@@ -541,7 +447,7 @@ def make_gevent_client(
     """``make_http_client``'s twin over :class:`GeventTransport` (same headers, no env proxies, no
     redirects, per-request timeouts); loads the tokenizer now so its first use never stalls the run."""
     count_tokens("warm up")
-    client = _LeanClient(
+    return _LeanClient(
         transport=GeventTransport(verify, max_connections),
         cookies=_NoCookies(),
         trust_env=False,
@@ -549,5 +455,3 @@ def make_gevent_client(
         timeout=None,  # every request passes its own per-phase timeouts
         headers={"accept-encoding": "identity", "user-agent": "bakeoff"},
     )
-    client._url_cache = {}
-    return client

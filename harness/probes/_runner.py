@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from harness._text import safe_text
-from harness.client import Target, route_request
+from harness.client import TIMEOUT_CLASSES, Target, error_class_of, route_request
 from harness.config import Endpoint, Price
 from harness.dialects import Done, Malformed, StreamError, get_dialect
 from harness.probes._evaluate import Exchange, TlsInfo, evaluate
@@ -86,10 +86,11 @@ def _exchange(
                 if time.monotonic() > deadline:
                     error = f"probe time limit {limit:g} s reached while reading the body"
                     break
-    except httpx.TimeoutException as exc:
-        error = f"timed out after {limit:g} s ({type(exc).__name__})"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except httpx.HTTPError as exc:  # a timeout is what the record would call one (harness.client.ERROR_RULES)
+        if error_class_of(exc) in TIMEOUT_CLASSES:
+            error = f"timed out after {limit:g} s ({type(exc).__name__})"
+        else:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     latency = clock() - t0
     if status is None and error is None:
         error = "no answer"

@@ -343,7 +343,7 @@ def _main() -> None:  # pragma: no cover - runs in the child
 
     def late_attempt(name: str, t: Target, stamp: bool, verify: Any = True) -> None:
         late_client = make_gevent_client(max_connections=4, verify=verify)
-        late_client._transport._stamp = stamp  # type: ignore[attr-defined]
+        late_client.gevent_transport._stamp = stamp  # type: ignore[attr-defined]
         writes.clear()
         rec = run_attempt(
             late_client,
@@ -433,7 +433,7 @@ def _main() -> None:  # pragma: no cover - runs in the child
     tls_client.close()
 
     result["errors"] = errors
-    result["free_slots"] = client._transport._slots.counter  # type: ignore[attr-defined]
+    result["free_slots"] = client.gevent_transport._slots.counter  # type: ignore[attr-defined]
     client.close()
     print(json.dumps(result))
 
