@@ -165,21 +165,6 @@ def run(
         sys.exit(130)
 
 
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
-)
-@click.pass_context
-def worker(ctx: click.Context) -> None:
-    """Join a distributed run as a Locust worker: bakeoff worker --master HOST[:PORT]."""
-    # isort: off
-    from harness.load import _runner  # noqa: F401 - Locust patches the process: import it before the rest
-
-    # isort: on
-    from harness.load._worker import main as worker_main
-
-    sys.exit(worker_main(list(ctx.args)))
-
-
 def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:
     import dataclasses
 
@@ -265,28 +250,6 @@ def report(run_dir: Path, scores: Path | None) -> None:
     if not (run_dir / RECORDS_PARQUET).exists() and (run_dir / RECORDS_FILE).exists():
         compact_records(run_dir)  # an interrupted run: compact what was written
     click.echo(str(write_report(run_dir, scores_file=scores)))
-
-
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
-)
-@click.pass_context
-def sim(ctx: click.Context) -> None:
-    """Serve simulated vendors: bakeoff sim --config FILE [--host H] [--port N] [--ground-truth PATH]."""
-    from harness.sim.__main__ import main as sim_main
-
-    sys.exit(sim_main(list(ctx.args)))
-
-
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
-)
-@click.pass_context
-def proxy(ctx: click.Context) -> None:
-    """Serve the embedded Toxiproxy-compatible API: bakeoff proxy [--host 127.0.0.1] [--port 8474]."""
-    from harness.faults.__main__ import main as proxy_main
-
-    sys.exit(proxy_main(list(ctx.args)))
 
 
 @cli.command()
