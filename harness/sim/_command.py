@@ -102,12 +102,12 @@ async def _serve(server: SimServer, opts: _Options) -> int:
         # so collections during the run only look at per-request objects.
         gc.collect()
         gc.freeze()
-        sys.stdout.write("".join(line + "\n" for line in server.lines()))
-        sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT):  # before the ready lines: whoever reads them may stop us
             loop.add_signal_handler(sig, stop.set)
+        sys.stdout.write("".join(line + "\n" for line in server.lines()))
+        sys.stdout.flush()
         await stop.wait()
     finally:
         for p in procs:
