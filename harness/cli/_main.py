@@ -64,7 +64,7 @@ def cli() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports"),
     show_default=True,
-    help="Folder that receives reports/<run-id>/.",
+    help="Folder in which the run writes its own folder, <out>/<run-id>/.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No live progress (for CI); still prints the report path.")
 @click.option("--no-report", is_flag=True, help="Record only; build the report later with `bakeoff report`.")
