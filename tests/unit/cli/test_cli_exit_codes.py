@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
 from harness.analysis import write_synthetic_run
-from harness.cli import cli
+from harness.cli import cli, main
 from harness.report import EXIT_SLO_FAILED
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -143,3 +144,25 @@ def test_sim_with_a_bad_simulator_file_exits_2(tmp_path: Path) -> None:
 def test_repro_verify_of_a_missing_bundle_exits_2(tmp_path: Path) -> None:
     res = bakeoff("repro", "verify", str(tmp_path / "missing.tar.gz"))
     assert res.exit_code == 2 and "no such bundle" in res.stderr
+
+
+def test_console_entry_point_maps_every_way_out(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``harness.cli.main`` (what the ``bakeoff`` script calls) returns the code the shell sees."""
+    assert main(["--version"]) == 0
+    assert main(["gate", str(run_dir)]) == 3  # sys.exit in the command
+    assert main(["no-such-command"]) == 2  # usage error, shown by main itself
+    assert "No such command 'no-such-command'" in capsys.readouterr().err
+
+    @click.command()
+    @click.argument("how")
+    def probe_exits(how: str) -> None:
+        if how == "ctx":
+            click.get_current_context().exit(4)
+        raise KeyboardInterrupt  # Ctrl-C outside a run's own handling
+
+    monkeypatch.setitem(cli.commands, "probe-exits", probe_exits)
+    assert main(["probe-exits", "ctx"]) == 4
+    assert main(["probe-exits", "ctrl-c"]) == 130
+    assert capsys.readouterr().err.strip() == "aborted"
