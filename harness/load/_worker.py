@@ -161,6 +161,8 @@ def run_worker(host: str, port: int) -> int:
 
 
 if __name__ == "__main__":  # how ``bakeoff run --workers N`` starts its local workers
+    # The same command as ``bakeoff worker``; it imports this module again by name to run it (this
+    # __main__ copy only hands over argv).
     from harness.load._command import worker
 
     worker.main(prog_name="bakeoff worker")
