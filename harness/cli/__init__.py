@@ -11,16 +11,6 @@ import sys
 import click
 
 from harness.cli._main import cli
-from harness.cli._probe import probe
-from harness.cli._repro import replay, repro
-from harness.faults._command import proxy
-from harness.load._command import worker
-from harness.sim._command import sim
-
-# The processes a run starts (simulator, proxy, Locust worker) define their commands next to their
-# code, so ``python -m harness.sim`` and friends parse exactly what ``bakeoff sim`` does.
-for _command in (probe, repro, replay, sim, proxy, worker):
-    cli.add_command(_command)
 
 __all__ = ["cli", "main"]
 

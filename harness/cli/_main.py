@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -38,7 +39,42 @@ def _errors_to_exit(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose other commands are imported when named (click's lazy-loading recipe).
+
+    ``bakeoff gate`` need not import the probes, the simulator and the proxy to start, and the
+    simulator, proxy and worker commands stay next to the processes they run (their packages'
+    ``_command`` modules, also run as ``python -m harness.sim`` etc.).
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy  # command name -> "module:attribute"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command) and command.name == cmd_name, self.lazy[cmd_name]
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_LazyGroup,
+    lazy={
+        "probe": "harness.cli._probe:probe",
+        "repro": "harness.cli._repro:repro",
+        "replay": "harness.cli._repro:replay",
+        "sim": "harness.sim._command:sim",
+        "proxy": "harness.faults._command:proxy",
+        "worker": "harness.load._command:worker",
+    },
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="bakeoff")
 def cli() -> None:
     """Proof-of-value bake-off for AI inference vendors.

@@ -33,8 +33,9 @@ def _resolve(words: list[str]) -> tuple[click.Command | None, list[str], list[st
     command: click.Command = cli
     path: list[str] = []
     for i, word in enumerate(words):
-        if isinstance(command, click.Group) and word in command.commands:
-            command = command.commands[word]
+        sub = command.get_command(click.Context(command), word) if isinstance(command, click.Group) else None
+        if sub is not None:
+            command = sub
             path.append(word)
             continue
         if isinstance(command, click.Group) and re.fullmatch(r"[a-z][a-z-]*", word):
@@ -71,9 +72,11 @@ def test_readme_table_lists_every_command_with_its_required_options() -> None:
         command, path, _ = _resolve(inv.split()[1:])
         assert command is not None, inv
         rows[" ".join(path)] = inv
+    ctx = click.Context(cli)
+    commands = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
     leaves = {
         f"{name} {sub}" if isinstance(cmd, click.Group) else name
-        for name, cmd in cli.commands.items()
+        for name, cmd in commands.items()
         for sub in (cmd.commands if isinstance(cmd, click.Group) else [""])
     }
     assert set(rows) == leaves
