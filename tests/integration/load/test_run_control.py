@@ -185,7 +185,12 @@ load: {{model: open, arrival: constant, rate: 5/s, users: 50, duration: 30s, gra
 
 def test_ctrl_c_during_start_up_cleans_up_and_exits_cleanly(tmp_path: Path) -> None:
     proc = bakeoff("--out", str(tmp_path))
-    time.sleep(0.8)  # simulated vendors and the proxy are still starting
+    # The simulator's config is written as the stack starts (after the run's Ctrl-C handling is in
+    # place): the simulated vendors and the proxy are starting now. A fixed sleep raced the start-up
+    # imports on a busy machine.
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("*/sim.yaml")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
