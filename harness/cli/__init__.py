@@ -11,11 +11,6 @@ import sys
 import click
 
 from harness.cli._main import cli
-from harness.cli._probe import probe
-from harness.cli._repro import replay, repro
-
-for _command in (probe, repro, replay):
-    cli.add_command(_command)
 
 __all__ = ["cli", "main"]
 
@@ -23,9 +18,13 @@ __all__ = ["cli", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     try:
-        cli.main(args=argv, prog_name="bakeoff", standalone_mode=False)
-    except SystemExit as exc:  # click's own exits (--help, usage errors already printed)
-        return int(exc.code or 0)
+        code = cli.main(args=argv, prog_name="bakeoff", standalone_mode=False)
+    except SystemExit as exc:  # a command's sys.exit(n)
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        raise  # sys.exit("message"): Python prints it and exits 1
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130
@@ -35,4 +34,4 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         print("aborted", file=sys.stderr)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0  # ctx.exit(n) and --help/--version come back as n

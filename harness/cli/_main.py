@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -38,7 +39,42 @@ def _errors_to_exit(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose other commands are imported when named (click's lazy-loading recipe).
+
+    ``bakeoff gate`` need not import the probes, the simulator and the proxy to start, and the
+    simulator, proxy and worker commands stay next to the processes they run (their packages'
+    ``_command`` modules, also run as ``python -m harness.sim`` etc.).
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy  # command name -> "module:attribute"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command) and command.name == cmd_name, self.lazy[cmd_name]
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_LazyGroup,
+    lazy={
+        "probe": "harness.cli._probe:probe",
+        "repro": "harness.cli._repro:repro",
+        "replay": "harness.cli._repro:replay",
+        "sim": "harness.sim._command:sim",
+        "proxy": "harness.faults._command:proxy",
+        "worker": "harness.load._command:worker",
+    },
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="bakeoff")
 def cli() -> None:
     """Proof-of-value bake-off for AI inference vendors.
@@ -64,7 +100,7 @@ def cli() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports"),
     show_default=True,
-    help="Folder that receives reports/<run-id>/.",
+    help="Folder in which the run writes its own folder, <out>/<run-id>/.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No live progress (for CI); still prints the report path.")
 @click.option("--no-report", is_flag=True, help="Record only; build the report later with `bakeoff report`.")
@@ -164,20 +200,6 @@ def run(
         sys.exit(130)
 
 
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
-)
-@click.pass_context
-def worker(ctx: click.Context) -> None:
-    """Join a distributed run as a Locust worker: bakeoff worker --master HOST[:PORT]."""
-    from harness.load import ensure_patched
-
-    ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
-    from harness.load._worker import main as worker_main
-
-    sys.exit(worker_main(list(ctx.args)))
-
-
 def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:
     import dataclasses
 
@@ -262,28 +284,6 @@ def report(run_dir: Path, scores: Path | None) -> None:
     click.echo(str(write_report(run_dir, scores_file=scores)))
 
 
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
-)
-@click.pass_context
-def sim(ctx: click.Context) -> None:
-    """Serve simulated vendors: bakeoff sim --config FILE [--host H] [--port N] [--ground-truth PATH]."""
-    from harness.sim.__main__ import main as sim_main
-
-    sys.exit(sim_main(list(ctx.args)))
-
-
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False
-)
-@click.pass_context
-def proxy(ctx: click.Context) -> None:
-    """Serve the embedded Toxiproxy-compatible API: bakeoff proxy [--host 127.0.0.1] [--port 8474]."""
-    from harness.faults.__main__ import main as proxy_main
-
-    sys.exit(proxy_main(list(ctx.args)))
-
-
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option(
@@ -299,10 +299,7 @@ def gate(run_dir: Path, slos: tuple[str, ...]) -> None:
     from harness.report import EXIT_SLO_FAILED, parse_slo_overrides
     from harness.report import gate as run_gate
 
-    try:
-        overrides = parse_slo_overrides(list(slos))
-    except ValueError as exc:
-        raise ConfigError([f"--slo: {exc}"]) from None
+    overrides = parse_slo_overrides(list(slos))  # ConfigError: one line per bad --slo, exit 2
     passed, lines = run_gate(run_dir, overrides or None)
     for line in lines:
         click.echo(line)

@@ -1,6 +1,6 @@
 """``bakeoff repro export|verify`` and ``bakeoff replay``: vendor reproduction bundles.
 
-Register in the ``bakeoff`` group with ``cli.add_command(repro)`` and ``cli.add_command(replay)``.
+Registered in the ``bakeoff`` group by ``harness.cli``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,6 @@ come from this process's own environment, by the variable names in the scenario.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from typing import Any
 
@@ -23,7 +21,7 @@ from harness.load._plan import RunPlan, api_keys_from_env
 from harness.load._runner import Lane, LoadExecutor, _BakeoffUser
 from harness.record import RequestRecord
 
-__all__ = ["main"]
+__all__ = ["run_worker"]
 
 _ = _runner
 
@@ -141,15 +139,12 @@ class _WorkerState:
         runner.send_message("bakeoff_flushed", {"sent": self.sent})
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bakeoff worker", description=__doc__.splitlines()[0])
-    parser.add_argument("--master", default="127.0.0.1:5557", help="master HOST[:PORT] (default port 5557)")
-    args = parser.parse_args(argv)
-    host, _, port = args.master.rpartition(":") if ":" in args.master else (args.master, "", "5557")
+def run_worker(host: str, port: int) -> int:
+    """Connect to the master at host:port and serve plans until it quits. Returns the exit code."""
     user_cls = type("BakeoffUser", (_BakeoffUser,), {"executor": None})
     env = Environment(user_classes=[user_cls], catch_exceptions=True)
     state = _WorkerState(env, user_cls)
-    runner = env.create_worker_runner(host or "127.0.0.1", int(port))
+    runner = env.create_worker_runner(host, port)
     runner.register_message("bakeoff_plan", state.on_plan)
     runner.register_message("bakeoff_fault", state.on_fault)
     runner.register_message("bakeoff_stop", state.on_stop)
@@ -165,5 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # how ``bakeoff run --workers N`` starts its local workers
+    # The same command as ``bakeoff worker``; it imports this module again by name to run it (this
+    # __main__ copy only hands over argv).
+    from harness.load._command import worker
+
+    worker.main(prog_name="bakeoff worker")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from harness.report._cli import EXIT_SLO_FAILED, main, parse_slo_overrides
 from harness.report._compare import comparison_text, write_comparison
 from harness.report._exports import CSV_FILES, SUMMARY_FILE, summary, write_exports
-from harness.report._gate import gate
+from harness.report._gate import EXIT_SLO_FAILED, gate, parse_slo_overrides
 from harness.report._render import REPORT_FILE, load_run, render_html, write_report
 
 __all__ = [
@@ -16,7 +15,6 @@ __all__ = [
     "comparison_text",
     "gate",
     "load_run",
-    "main",
     "parse_slo_overrides",
     "render_html",
     "summary",

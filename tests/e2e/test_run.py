@@ -94,3 +94,33 @@ def test_report_and_manifest(run_dir: Path) -> None:
     assert (run_dir / "records.parquet").is_file()
     text = (run_dir / "manifest.json").read_text() + (run_dir / "end.json").read_text()
     assert 'api_key"' not in text
+
+
+def test_gate_on_the_run(run_dir: Path) -> None:
+    """`bakeoff gate` on a real run folder: exit 3 when an SLO no vendor can meet fails every contender,
+    exit 0 when the SLOs are loose enough for all; one line per contender either way."""
+
+    def gate(*slos: str) -> subprocess.CompletedProcess[str]:
+        args = [arg for slo in slos for arg in ("--slo", slo)]
+        return subprocess.run(
+            [sys.executable, "-m", "harness.cli", "gate", str(run_dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    strict = gate("ttft=1us")
+    assert strict.returncode == 3, strict.stderr
+    assert [line.split(":")[0] for line in strict.stdout.splitlines()] == [
+        "FAIL alpha",
+        "FAIL beta",
+        "FAIL gamma",
+    ]
+    loose = gate("ttft=1h", "e2e=1h", "tpot=1h", "max_error_rate=100%", "min_good_fraction=0")
+    assert loose.returncode == 0, loose.stdout + loose.stderr
+    assert [line.split(":")[0] for line in loose.stdout.splitlines()] == [
+        "PASS alpha",
+        "PASS beta",
+        "PASS gamma",
+    ]

@@ -211,23 +211,8 @@ def test_canary_key_never_written_or_printed(tmp_path: Path) -> None:
         rep = _bakeoff("report", str(run_dir), env=env)
         printed += [rep.stdout, rep.stderr]
         assert rep.returncode == 0, rep.stderr[-2000:]
-        # `bakeoff probe` (called through its module until the lead registers it in the CLI group)
-        pr = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from harness.cli._probe import probe; probe.main(sys.argv[1:])",
-                str(path),
-                "--out",
-                str(run_dir),
-                "--overlong-tokens",
-                "2000",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
+        pr = _bakeoff(
+            "probe", str(path), "--out", str(run_dir), "--overlong-tokens", "2000", env=env, timeout=60
         )
         printed += [pr.stdout, pr.stderr]
         assert pr.returncode == 0, pr.stderr[-2000:]

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 import toxiproxy
+from click.testing import CliRunner
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from harness.faults import ToxiproxyClient, serve_proxy_in_thread
-from harness.faults.__main__ import main
+from harness.faults._command import proxy
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -243,9 +244,10 @@ def test_client_from_plain_threads(echo_addr: str) -> None:
         assert len(api.toxics("th")) == 80
 
 
-def test_main_warns_loudly_off_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+def test_proxy_command_warns_loudly_off_loopback() -> None:
     # 203.0.113.0/24 is TEST-NET-3: not on this machine, so the bind fails locally and nothing is sent.
-    assert main(["--host", "203.0.113.7", "--port", "0"]) == 1
-    err = capsys.readouterr().err
+    res = CliRunner().invoke(proxy, ["--host", "203.0.113.7", "--port", "0"])
+    assert res.exit_code == 1
+    err = res.stderr
     assert err.startswith("WARNING: the Toxiproxy API will listen on 203.0.113.7, not loopback")
     assert err.rstrip().splitlines()[-1].startswith("bakeoff proxy: cannot listen on 203.0.113.7:0: ")

@@ -19,17 +19,11 @@ from harness.sim import SimConfig, SimEndpoint, serve_in_thread
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-# The repro commands, registered on the bakeoff group whether or not the lead has wired them yet.
-_CLI = (
-    "import sys; from harness.cli._main import cli; from harness.cli._repro import repro, replay; "
-    "cli.add_command(repro); cli.add_command(replay); from harness.cli import main; "
-    "sys.exit(main(sys.argv[1:]))"
-)
 
 
 def bakeoff(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", _CLI, *args],
+        [sys.executable, "-m", "harness.cli", *args],
         capture_output=True,
         text=True,
         timeout=90,

@@ -8,10 +8,11 @@ import json
 import random
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.faults.__main__ import main
+from harness.faults._command import proxy
 from harness.faults._toxiproxy_server import TOXIPROXY_VERSION, ToxiproxyApp, is_loopback
 from harness.faults._toxiproxy_server._proxy import split_host_port
 from harness.faults._toxiproxy_server._toxics import (
@@ -139,9 +140,10 @@ def test_is_loopback(host: str, loop: bool) -> None:
     assert is_loopback(host) is loop
 
 
-def test_main_refuses_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--port", "70000"]) == 2
-    assert capsys.readouterr().err.strip() == "bakeoff proxy: --port must be 0..65535, got 70000"
+def test_proxy_command_refuses_a_bad_port() -> None:
+    res = CliRunner().invoke(proxy, ["--port", "70000"])
+    assert res.exit_code == 2
+    assert "Invalid value for '--port': 70000 is not in the range 0<=x<=65535" in res.stderr
 
 
 def test_public_names_are_exported() -> None:

@@ -38,7 +38,6 @@ def test_public_api_is_pinned() -> None:
             "comparison_text",
             "gate",
             "load_run",
-            "main",
             "parse_slo_overrides",
             "render_html",
             "summary",

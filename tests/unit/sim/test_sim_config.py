@@ -12,7 +12,7 @@ import harness.behaviour
 import harness.sim
 from harness._errors import ConfigError
 from harness.sim import PRESETS, SimBehaviour, SimConfig, SimEndpoint
-from harness.sim.__main__ import load_config
+from harness.sim._command import load_config
 
 
 def test_public_names() -> None:

@@ -1,10 +1,10 @@
-"""``python -m harness.sim`` helpers: which --host values count as loopback (no warning)."""
+"""Which ``bakeoff sim --host`` values count as loopback (no warning): ``harness._http.is_loopback``."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.sim.__main__ import is_loopback
+from harness._http import is_loopback
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "127.255.255.254", "::1", "[::1]", "localhost"])

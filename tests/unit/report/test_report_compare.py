@@ -6,7 +6,7 @@ import pytest
 
 from harness._errors import ConfigError, ReportError
 from harness.analysis import analyse, compare_analyses, synthetic_run, write_synthetic_run
-from harness.report import EXIT_SLO_FAILED, main, parse_slo_overrides, write_comparison
+from harness.report import parse_slo_overrides, write_comparison
 
 
 def _analysis(seed: int, **kw):
@@ -55,18 +55,6 @@ def test_parse_slo_overrides() -> None:
     with pytest.raises(ConfigError) as exc:
         parse_slo_overrides(["latency=1", "max_error_rate=150%"])
     assert len(exc.value.problems) == 2
-
-
-def test_main_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    d = write_synthetic_run(tmp_path / "run", n_requests=150)
-    assert main(["gate", str(d)]) == EXIT_SLO_FAILED
-    assert "FAIL alpha" in capsys.readouterr().out
-    assert main(["gate", str(d), "--slo", "max_error_rate=50%", "--slo", "min_good_fraction=0.5"]) == 0
-    assert main(["gate", str(d), "--slo", "nope=1"]) == 2
-    assert "nope" in capsys.readouterr().err
-    assert main(["report", str(tmp_path / "missing")]) == 1
-    assert main(["report", str(d)]) == 0 and (d / "report.html").exists()
-    assert main(["compare", str(d), str(d)]) == 0
 
 
 def test_the_same_run_twice_is_not_a_repeat() -> None:
