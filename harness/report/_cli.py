@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument(
         "--out", type=Path, default=None, help="write HTML (.html) or text here; default: print text"
     )
+    c.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="compare runs of different designs or durations anyway (each mismatch printed as a warning)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.cmd == "report":
@@ -83,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         from harness.report._compare import comparison_text, write_comparison
 
         if args.out is not None:
-            print(write_comparison(args.run_dirs, args.out))
+            print(write_comparison(args.run_dirs, args.out, allow_mismatch=args.allow_mismatch))
         else:
-            sys.stdout.write(comparison_text(compare_runs(args.run_dirs)))
+            sys.stdout.write(comparison_text(compare_runs(args.run_dirs, allow_mismatch=args.allow_mismatch)))
         return 0
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
