@@ -541,7 +541,14 @@ def decide(
         ],
         "weights": weights,
         "better_on": [
-            {"better": a, "worse": b, "objectives": keys} for (a, b), keys in better_on.items() if keys
+            {
+                "better": a,
+                "worse": b,
+                "objectives": keys,
+                "labels": [OBJECTIVES[_INDEX[k]].label for k in keys],
+            }
+            for (a, b), keys in better_on.items()
+            if keys
         ],
         "score_proven": [{"better": a, "worse": b} for (a, b), v in score_better.items() if v],
         "dominates": {c: sorted(v) for c, v in dominates.items()},

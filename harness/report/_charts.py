@@ -252,7 +252,7 @@ def _err_marker(cls: str) -> dict[str, Any]:
     color, hatch = _ERR_STYLE.get(cls, ("#999999", "."))  # type: ignore[call-overload]
     marker: dict[str, Any] = {"color": color, "line": {"color": "white", "width": 0.5}}
     if hatch:
-        marker["pattern"] = {"shape": hatch, "fgcolor": "white", "solidity": 0.3}
+        marker["pattern"] = {"shape": hatch, "fillmode": "overlay", "fgcolor": "white", "solidity": 0.35}
     return marker
 
 
@@ -364,7 +364,9 @@ def _cost_latency(a: Analysis) -> dict[str, Any] | None:
         "layout": _layout(
             title=_title("Cost per good request vs p95 user latency (lower left is better)"),
             xaxis=_axis("p95 user latency (s)", rangemode="tozero"),
-            yaxis=_axis("per good request", rangemode="tozero", tickprefix="$", tickformat=",.2~r"),
+            yaxis=_axis(
+                "per good request", rangemode="tozero", tickprefix="$", tickformat=",.2~r", automargin=True
+            ),
             showlegend=False,
         ),
     }
