@@ -36,7 +36,7 @@ def now_utc() -> str:
 
 def _versions() -> dict[str, str]:
     out = {"bakeoff": __version__, "python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("locust", "httpx", "pandas", "plotly", "pydantic"):
+    for dist in ("locust", "httpx", "pandas", "pydantic"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -135,6 +135,7 @@ def build_manifest(
         load=sc.load,
         faults=tuple(_fault_info(f) for f in faults),
         slo=sc.slo,
+        decision=sc.decision,
         monthly_requests=sc.monthly_requests,
         schedule=ScheduleInfo(logical_requests_per_contender=logical_per_contender, sha256=schedule_sha),
         toxiproxy=ToxiproxyInfo(url=toxiproxy_url, embedded=embedded_proxy),

@@ -46,3 +46,26 @@ def test_number_formats() -> None:
     assert _fmt(0.05, "pct") == "5.0 %" and _fmt(float("nan"), "pct") == "—" and _fmt(None) == "—"
     assert _fmt(9.05e-05, "usd") == "$0.0000905" and _fmt(1817.16, "usd") == "$1,817.16"
     assert _fmt(1234567, "int") == "1,234,567"
+
+
+def test_colours_are_distinct_colour_blind_safe_and_cost_is_in_dollars() -> None:
+    """Issue 16 (11): two near-identical greys in the errors chart; a cost axis reading '600µ'."""
+    from harness._vocab import ERROR_CLASSES
+    from harness.report._charts import _COLORS, _ERR_STYLE
+
+    okabe_ito = {"#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"}
+    assert set(_COLORS) == okabe_ito
+    assert set(_ERR_STYLE) == set(ERROR_CLASSES)
+    styles = list(_ERR_STYLE.values())
+    assert len(set(styles)) == len(styles)  # no two classes drawn alike
+    assert {c for c, _ in styles} <= okabe_ito | {"#999999"}
+    df, ev, m = synthetic_run(400, seed=2)
+    figs = build_figures(analyse(df, ev, m))
+    bars = [
+        (t["marker"]["color"], t["marker"].get("pattern", {}).get("shape", ""))
+        for t in figs["fig-errors"]["data"]
+    ]
+    assert len(set(bars)) == len(bars)
+    y = figs["fig-cost"]["layout"]["yaxis"]
+    assert y["tickprefix"] == "$" and "s" not in y["tickformat"]  # no SI prefixes (µ, m) on dollars
+    assert all(f["layout"]["title"]["xanchor"] == "left" for f in figs.values())  # clear of the toolbar
