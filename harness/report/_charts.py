@@ -391,4 +391,16 @@ def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
     ):
         if fig_or_none:
             figs[key] = fig_or_none
-    return figs
+    return {key: _checked(key, fig) for key, fig in figs.items()}
+
+
+def _checked(key: str, fig: dict[str, Any]) -> dict[str, Any]:
+    """``fig`` after plotly.py checked it against plotly's own schema: a misspelt or misplaced property
+    fails here, naming it, instead of being silently ignored by plotly.js in the reader's browser."""
+    import plotly.graph_objects as go
+
+    try:
+        go.Figure(fig)
+    except ValueError as exc:
+        raise ValueError(f"chart {key} is not a valid plotly figure: {exc}") from None
+    return fig

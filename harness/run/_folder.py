@@ -36,7 +36,7 @@ def now_utc() -> str:
 
 def _versions() -> dict[str, str]:
     out = {"bakeoff": __version__, "python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("locust", "httpx", "pandas", "pydantic"):
+    for dist in ("locust", "httpx", "pandas", "plotly", "pydantic"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -69,3 +69,24 @@ def test_colours_are_distinct_colour_blind_safe_and_cost_is_in_dollars() -> None
     y = figs["fig-cost"]["layout"]["yaxis"]
     assert y["tickprefix"] == "$" and "s" not in y["tickformat"]  # no SI prefixes (µ, m) on dollars
     assert all(f["layout"]["title"]["xanchor"] == "left" for f in figs.values())  # clear of the toolbar
+
+
+def test_the_inlined_plotly_js_is_the_one_plotly_py_checks_against() -> None:
+    """The figures are validated by plotly.py's schema and drawn by the vendored basic bundle: same major
+    version of plotly.js, or a property valid for one could be ignored by the other."""
+    from plotly.offline import get_plotlyjs_version
+
+    from harness.report._render import plotly_version
+
+    assert plotly_version().lstrip("v").split(".")[0] == get_plotlyjs_version().split(".")[0]
+
+
+def test_a_figure_plotly_does_not_know_fails_loudly() -> None:
+    import pytest
+
+    from harness.report._charts import _checked
+
+    good = {"data": [{"type": "bar", "x": [1], "y": [2]}], "layout": {"title": {"text": "t"}}}
+    assert _checked("fig-ok", good) is good
+    with pytest.raises(ValueError, match=r"chart fig-bad .*colour"):
+        _checked("fig-bad", {"data": [{"type": "bar", "x": [1], "y": [2], "marker": {"colour": "red"}}]})
