@@ -179,7 +179,7 @@ class _Attempt:
         if self.faults is not None:
             size = self.prompt.max_tokens + sum(len(m.content) for m in self.prompt.messages) // 4
             self.injection = self.faults.decide(
-                ep.name, seq=rec.seq, attempt=rec.attempt, now=now, tokens=size
+                ep.name, seq=rec.seq, attempt=rec.attempt, now=now, tokens=size, contender=rec.contender
             )
             if self.injection is not None:
                 rec.fault_injected = self.injection.fault_id

@@ -30,15 +30,25 @@ from harness.config._models import (
     Timeouts,
     ToolCall,
 )
+from harness.config._paths import (
+    EACH_CONTENDER,
+    FaultScope,
+    network_paths,
+    path_key,
+    split_path_key,
+    target_paths,
+)
 
 __all__ = [
     "DIALECT_NAMES",
+    "EACH_CONTENDER",
     "SLO",
     "Check",
     "Contender",
     "Endpoint",
     "FaultEntry",
     "FaultFile",
+    "FaultScope",
     "FaultSpec",
     "LoadProfile",
     "Message",
@@ -55,5 +65,9 @@ __all__ = [
     "load_fault_file",
     "load_prompts",
     "load_scenario",
+    "network_paths",
+    "path_key",
     "resolve_price",
+    "split_path_key",
+    "target_paths",
 ]

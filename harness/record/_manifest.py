@@ -113,6 +113,10 @@ class FaultInfo(_Frozen):
     kind: str
     target: str
     endpoints: tuple[str, ...] = ()
+    paths: tuple[str, ...] = Field(
+        (), description="network paths the fault acts on, '<contender>@<endpoint>' (empty in older runs)"
+    )
+    scope: str = Field("", description="what the target named: endpoint, contender or each-contender")
     at_s: float
     duration_s: float | None = None
     spec: dict[str, Any] = Field(default_factory=dict)

@@ -116,6 +116,7 @@ class FaultEvent:
     detail: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    paths: list[str] = field(default_factory=list)  # network paths actually touched: "<contender>@<endpoint>"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
