@@ -22,7 +22,8 @@ anywhere is ``conn_reset``; a failed TLS handshake or DNS lookup is ``connect_re
 which); every timeout after connect is ``read_timeout`` (detail: ttft, idle gap, total or deadline).
 One table decides: ``ERROR_RULES`` (``classify_error(exc, phase)``, ``error_class_of(exc)``), fed by the
 transports' own tables in ``harness.client._errormap``.
-``chunk_times`` holds one time per network read that carried at least one non-empty delta.
+``chunk_times`` holds one time per network read that carried at least one non-empty delta, and
+``chunk_deltas`` how many deltas each of those reads carried (more than one: deltas merged in one read).
 """
 
 from __future__ import annotations

@@ -123,6 +123,7 @@ class _Attempt:
         self.usage = Usage()
         self.usage_seen = False
         self.deltas = 0
+        self.read_deltas = 0  # deltas of the read being applied (chunk_deltas)
         self.done = False
         self.response_id: str | None = None
         self.injection: Injection | None = None
@@ -306,7 +307,7 @@ class _Attempt:
     def _on_events(self, events: list[Event], now: float) -> bool:
         """Apply events that arrived at ``now``; True when the attempt is over (terminal event or error)."""
         rec = self.rec
-        got_delta = False
+        self.read_deltas = 0
         inj = self.injection
         for ev in events:
             if isinstance(ev, Delta):
@@ -317,7 +318,7 @@ class _Attempt:
                 if ev.kind != "reasoning" and rec.t_first_output is None:
                     rec.t_first_output = now
                 (self.output if ev.kind == "output" else self.other).append(ev.text)
-                got_delta = True
+                self.read_deltas += 1
                 self.deltas += 1
                 if inj is not None and self.deltas >= inj.after_tokens and inj.kind != "http_status":
                     self._inject_mid_stream(inj, now)
@@ -336,20 +337,26 @@ class _Attempt:
                 self._fail(ev.error_class, ev.detail)
             elif isinstance(ev, Malformed):
                 self._fail("malformed_response", ev.detail)
-        if got_delta:
-            rec.t_last_token = now
-            rec.chunk_times.append(now)
+        if self.read_deltas:
+            self._chunk(now)
             if not self.done:
                 self._set_budget(now + self.idle_s, self.idle_reason)
         return self.done or rec.error_class is not None
+
+    def _chunk(self, now: float) -> None:
+        """The read that arrived at ``now`` carried ``read_deltas`` deltas: one chunk of the record."""
+        rec = self.rec
+        rec.t_last_token = now
+        rec.chunk_times.append(now)
+        rec.chunk_deltas.append(self.read_deltas)
+        self.read_deltas = 0
 
     def _inject_mid_stream(self, inj: Injection, now: float) -> None:
         """Act on the stream once ``inj.after_tokens`` chunks have arrived (0: before the first one)."""
         started = self.deltas > 0
         if inj.kind == "stream_cut":
             if started:
-                self.rec.t_last_token = now
-                self.rec.chunk_times.append(now)
+                self._chunk(now)
             raise _Stop(
                 "stream_truncated",
                 f"stream ended without its terminal event (injected cut after {inj.after_tokens}, "
@@ -357,8 +364,7 @@ class _Attempt:
             )
         if inj.kind == "malformed_chunk":
             if started:
-                self.rec.t_last_token = now
-                self.rec.chunk_times.append(now)
+                self._chunk(now)
             for ev in self.dialect.stream_parser().feed(self.dialect.malformed_chunk()):
                 if isinstance(ev, Malformed):
                     raise _Stop("malformed_response", f"{ev.detail} (injected, {inj.fault_id})")
@@ -370,8 +376,7 @@ class _Attempt:
             if now + inj.stall_for >= limit:
                 time.sleep(max(0.0, limit - self.clock()))
                 if started:
-                    self.rec.t_last_token = now
-                    self.rec.chunk_times.append(now)
+                    self._chunk(now)
                     reason = (
                         f"idle gap between chunks over {idle:g} s"
                         if limit < self.hard_end

@@ -54,7 +54,8 @@ class RequestRecord:
     t_first_output: float | None = None
     t_last_token: float | None = None
     t_end: float = 0.0
-    chunk_times: list[float] = field(default_factory=list)
+    chunk_times: list[float] = field(default_factory=list)  # one per network read that carried a delta
+    chunk_deltas: list[int] = field(default_factory=list)  # deltas each of those reads carried (> 1: merged)
     # result
     status: int | None = None
     outcome: Outcome = "error"
