@@ -14,7 +14,14 @@ from harness.client._checks import evaluate_check
 from harness.client._cost import price_attempt
 from harness.client._errormap import Phase, classify_error
 from harness.client._faults import HttpFaultLayer, Injection
-from harness.client._transport import BUDGET, ReadBudget, Target, route_request
+from harness.client._transport import (
+    BUDGET,
+    ReadBudget,
+    Target,
+    route_request,
+    upstream_address,
+    upstream_refuses,
+)
 from harness.config import Endpoint, PromptItem
 from harness.dialects import (
     Delta,
@@ -37,6 +44,8 @@ __all__ = ["ERROR_BODY_MAX", "EXCERPT_CHARS", "run_attempt"]
 EXCERPT_CHARS = 300
 ERROR_BODY_MAX = 64 * 1024
 _DRAIN_S = 1.0  # after the terminal event, how long the rest of the body may take (keeps the connection)
+_PROXY_CLOSED: frozenset[ErrorClass] = frozenset({"conn_closed_early", "conn_reset"})
+_REFUSAL_CHECK_S = 1.0  # longest direct dial of the vendor after a proxy closed before answering
 
 
 class _Stop(Exception):
@@ -257,9 +266,28 @@ class _Attempt:
             self._fail(
                 *classify_error(exc, phase, connect_s=self.ep.timeouts.connect, reason=self.budget.reason)
             )
+            if phase == "connect" and rec.error_class in _PROXY_CLOSED and self.target.connect_to is not None:
+                self._refused_behind_proxy()
         finally:
             BUDGET.reset(token)
         self._finish()
+
+    def _refused_behind_proxy(self) -> None:
+        """A proxy closed the connection before any answer: was it because the vendor refused it?
+
+        Toxiproxy accepts first and dials the vendor afterwards, closing the client when that fails; so a
+        vendor with nothing listening (or killed mid-run) would look like ``conn_closed_early`` or
+        ``conn_reset``, while an injected outage gives ``connect_refused``. One direct dial of the vendor
+        (never sent a byte) makes both the same class. ``t_end`` stays when the failure was seen.
+        """
+        timeout = min(self.ep.timeouts.connect, _REFUSAL_CHECK_S)
+        if upstream_refuses(self.target.base_url, timeout):
+            host, port = upstream_address(self.target.base_url)
+            self._fail(
+                "connect_refused",
+                f"the vendor at {host}:{port} refused the connection behind the proxy (checked directly "
+                f"after the proxy closed it: {self.rec.error_class}, {self.rec.error_detail})",
+            )
 
     def _read_stream(self, resp: httpx.Response) -> None:
         rec, clock = self.rec, self.clock

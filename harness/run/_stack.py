@@ -18,6 +18,7 @@ import yaml
 
 from harness._children import ChildProcess
 from harness._errors import RunError
+from harness.client import upstream_address
 from harness.config import ResolvedScenario, network_paths, split_path_key
 from harness.load._plan import SIM_API_KEY
 
@@ -25,11 +26,8 @@ __all__ = ["Stack", "upstream_of"]
 
 
 def upstream_of(base_url: str) -> tuple[str, int]:
-    """host and port a base URL connects to (default ports by scheme)."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return host, port
+    """host and port a base URL connects to (default ports by scheme): the upstream of its proxies."""
+    return upstream_address(base_url)
 
 
 class Stack:
