@@ -171,12 +171,14 @@ def _secs(x: float) -> str:
 def _changes(
     d: dict[str, np.ndarray], inside: np.ndarray, base: np.ndarray
 ) -> tuple[dict[str, Any], list[str]]:
-    """Columns of every CHANGE_METRICS comparison, and one phrase per change beyond noise."""
-    cols: dict[str, Any] = {}
+    """Columns of every CHANGE_METRICS comparison (``change_judged``: at least one had enough answers on
+    both sides to be judged), and one phrase per change beyond noise."""
+    cols: dict[str, Any] = {"change_judged": False}
     said: list[str] = []
     ok = d["ok"]
     for col, label, p in CHANGE_METRICS:
         ch = percentile_change(d[col][inside & ok], d[col][base & ok], p)
+        cols["change_judged"] = cols["change_judged"] or ch.judged
         key = f"p{p}_{col}"
         cols[f"{key}_s"] = ch.value
         cols[f"baseline_{key}_s"] = ch.baseline
@@ -215,6 +217,7 @@ COLUMNS = [
     "transition_lost",
     "baseline_requests",
     *_CHANGE_COLUMNS,
+    "change_judged",
     "changed",
     "changes",
     "baseline_error_rate",
@@ -285,7 +288,7 @@ def fault_impact(
             lost = int((inside & ~ok).sum())
             base_sel, base_s = _baseline_mask(t, te, touched[c], window)
             base = _baseline(lat, ok, base_sel, base_s)
-            changes, said = _changes(d, inside, base_sel) if affected else ({}, [])
+            changes, said = _changes(d, inside, base_sel) if affected else ({"change_judged": False}, [])
             primary = chain[0] if chain else None
             a_end, a_disp = d["a_t_end"], d["a_t_dispatch"]
             horizon = w.recovery_end

@@ -156,9 +156,14 @@ def risks_and_verdict(
                 f"{c}'s {changed} during {_fault_phrase(f)}, beyond the run's noise; it lost {_pct(lr)} of "
                 f"requests and {tail}.",
             )
-        else:  # nothing changed beyond noise: still evidence worth a line, ranked last
+        else:  # nothing changed beyond noise (or too few answers to tell): evidence worth a line, last
             ttd = f["time_to_detect_s"]
-            react = f"reacted after {ttd:.2f} s, " if _finite(ttd) else "showed no reaction, "
+            if _finite(ttd):
+                react = f"reacted after {ttd:.2f} s, "
+            elif f.get("change_judged", True):
+                react = "showed no reaction, "
+            else:
+                react = "had too few answers in the window to judge a change, "
             add(0.001, c, f"{c} lost {_pct(lr)} of requests during {_fault_phrase(f)}: it {react}{tail}.")
     for c in contenders:
         row = run_rows.get(c)

@@ -168,7 +168,7 @@ def test_a_latency_fault_is_measured_against_requests_that_never_met_it() -> Non
 def test_showed_no_reaction_only_when_nothing_changed_beyond_noise() -> None:
     a = analyse(*_latency_fault_run(0.0))
     f = a.fault_impact.set_index("contender").loc["B"]
-    assert not f["changed"] and f["changes"] == []
+    assert f["change_judged"] and not f["changed"] and f["changes"] == []
     assert abs(f["p50_user_ttft_change_s"]) <= f["p50_user_ttft_noise_s"]
     risk = next(r["text"] for r in a.risks if r["contender"] == "B")
     assert "showed no reaction" in risk

@@ -231,6 +231,7 @@ def test_time_to_detect_and_recover_hand_computed() -> None:
     assert phases.loc["baseline", "requests"] == 79 and phases.loc["baseline", "seconds"] == 40.0
     assert phases.loc["transition:f1", "requests"] == 1 and np.isnan(phases.loc["transition:f1", "seconds"])
     assert f["transition_requests"] == 1 and f["baseline_requests"] == 79  # before the fault: enough
+    assert not f["change_judged"]  # no answer succeeded inside the outage: no latency to compare
 
 
 def test_warmup_and_cooldown_are_excluded() -> None:
