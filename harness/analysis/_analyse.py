@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis._decision import decide, exposure_or_stand_in
+from harness.analysis._decision import decide
+from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
 from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_met, slo_settings
 from harness.analysis._phases import (
@@ -20,8 +22,16 @@ from harness.analysis._phases import (
     measurement_window,
     phase_durations,
     snap_windows,
+    with_transitions,
 )
-from harness.analysis._prepare import _bool, chains, chunk_gaps, logical_requests, obj_values
+from harness.analysis._prepare import (
+    _bool,
+    chains,
+    chunk_gaps,
+    logical_requests_indexed,
+    obj_values,
+    read_counts,
+)
 from harness.analysis._risks import find_risks, gate_checks
 from harness.analysis._scorecard import DeclaredScores, scorecard
 from harness.analysis._sequential import align_sequential
@@ -46,13 +56,16 @@ class Analysis:
     requests: pd.DataFrame  # contender × scope × group → counts, rates, cost, key percentiles
     latency: pd.DataFrame  # contender × scope × group × metric → full distribution
     errors: pd.DataFrame  # contender × phase × error_class → final requests and attempts
-    fault_impact: pd.DataFrame  # fault × contender → detect, recover, lost
+    fault_impact: pd.DataFrame  # fault × contender → changes beyond noise, detect, recover, lost
     observability: dict[str, dict[str, Any]]
     scorecard: dict[str, Any]
     verdict: list[dict[str, Any]]  # ranked, one per contender
     risks: list[dict[str, Any]]  # {"severity", "contender", "text"}, most severe first
     contenders: list[str] = field(default_factory=list)
     decision: dict[str, Any] = field(default_factory=dict)  # gates, objectives, ties, robustness, headline
+    # fault × contender → exposed, seconds and requests inside, shared (harness.analysis._exposure)
+    exposure: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EXPOSURE_COLUMNS)))
+    phase_groups: list[str] = field(default_factory=list)  # phases in time order, transition groups too
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
@@ -97,10 +110,9 @@ def _num(df: pd.DataFrame, col: str) -> np.ndarray:
     return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _attempt_arrays(
-    records: pd.DataFrame, rows: np.ndarray, windows: list[FaultWindow]
-) -> dict[str, np.ndarray]:
-    """The attempt columns later steps need, as arrays restricted to ``rows`` (the measured window)."""
+def _attempt_arrays(records: pd.DataFrame, rows: np.ndarray, phase: np.ndarray) -> dict[str, np.ndarray]:
+    """The attempt columns later steps need, as arrays restricted to ``rows`` (the measured window);
+    ``phase`` is each attempt's logical request's phase."""
 
     def obj(col: str, fill: Any = None) -> np.ndarray:
         if not len(records):
@@ -135,7 +147,7 @@ def _attempt_arrays(
         "has_ratelimit": present("ratelimit_remaining_requests") | present("ratelimit_remaining_tokens"),
     }
     out["ok"] = out["outcome"] == "ok"
-    out["phase"] = assign_phases(out["t_intended"], windows)
+    out["phase"] = phase
     return out
 
 
@@ -259,44 +271,69 @@ def analyse(
 
     t_int = _num(records, "t_intended")
     rows = np.flatnonzero((t_int >= window.start) & (t_int < window.end))
-    att = _attempt_arrays(records, rows, phase_windows)
-    lg = logical_requests(records, manifest, rows if rows.size < len(records) else None)
-    lg["phase"] = assign_phases(lg["t_intended"].to_numpy(dtype=float), phase_windows) if len(lg) else []
+    lg, owner = logical_requests_indexed(records, manifest, rows if rows.size < len(records) else None)
+    # a request's phase by when it was asked for, or the transition group of a fault it was in flight across
+    lg["phase"] = (
+        assign_phases(
+            lg["t_intended"].to_numpy(dtype=float), phase_windows, lg["t_end"].to_numpy(dtype=float)
+        )
+        if len(lg)
+        else []
+    )
+    att = _attempt_arrays(records, rows, lg["phase"].to_numpy(dtype=object)[owner])
     good = good_mask(lg, slo)
     lg["good"] = good
     met = slo_met(lg, slo)
 
-    # chunk gaps of succeeded final attempts, tagged with their attempt row
+    # chunk gaps (and reads) of succeeded final attempts, tagged with their attempt row
     fin_ok = np.flatnonzero(att["ok"] & att["final"])
     if fin_ok.size:
         chunks = records["chunk_times"].to_numpy(dtype=object)[rows[fin_ok]]
-        gaps, owner = chunk_gaps(pd.Series(chunks, dtype=object))
-        gap_rows = fin_ok[owner]
+        gaps, gap_owner = chunk_gaps(pd.Series(chunks, dtype=object))
+        gap_rows = fin_ok[gap_owner]
+        reads, merged = read_counts(
+            pd.Series(records["chunk_deltas"].to_numpy(dtype=object)[rows[fin_ok]], dtype=object)
+        )
     else:
         gaps, gap_rows = np.empty(0), np.empty(0, dtype=int)
+        reads = merged = np.empty(0, dtype=np.int64)
     gap_keys = _Coded(att["contender"][gap_rows])
     gap_phase = _Coded(att["phase"][gap_rows])
     gap_class = _Coded(att["prompt_class"][gap_rows])
+    read_keys = _Coded(att["contender"][fin_ok])
+    read_phase = _Coded(att["phase"][fin_ok])
+    read_class = _Coded(att["prompt_class"][fin_ok])
 
     priced = _priced(manifest)
     if len(lg):  # a cost that was recorded is known, whatever the manifest says
         spent = lg.groupby("contender", sort=False)["cost"].sum()
         priced |= {str(c) for c, v in spent.items() if v > 0}
     cols = {k: lg[k].to_numpy() for k in _LG_COLS} if len(lg) else {}
-    phase_order = list(phases)
+    phase_order = with_transitions(list(phases), set(map(str, lg["phase"].unique())) if len(lg) else set())
     req_rows: list[dict[str, Any]] = []
     lat_rows: list[dict[str, Any]] = []
     for c, scope, grp, idx in _groups(lg, phase_order):
         sub = {k: v[idx] for k, v in cols.items()}
         gsel = gap_keys == c
+        rsel = read_keys == c
         if scope == "phase":
             gsel = gsel & (gap_phase == grp)
+            rsel = rsel & (read_phase == grp)
         elif scope == "class":
             gsel = gsel & (gap_class == grp)
-        seconds = phases.get(grp, 0.0) if scope == "phase" else window.length
+            rsel = rsel & (read_class == grp)
+        # a transition group is no span of time: it has counts and percentiles, no rates
+        seconds = phases.get(grp, math.nan) if scope == "phase" else window.length
         key = {"contender": c, "scope": scope, "group": grp}
         shares = {f"{k}_met": float(v[idx].mean()) if idx.size else np.nan for k, v in met.items()}
-        metrics = request_metrics(sub, good[idx], seconds, n_chunk_gaps=int(gsel.sum()))
+        metrics = request_metrics(
+            sub,
+            good[idx],
+            seconds,
+            n_chunk_gaps=int(gsel.sum()),
+            n_reads=int(reads[rsel].sum()),
+            n_merged_reads=int(merged[rsel].sum()),
+        )
         if c not in priced:
             metrics.update(dict.fromkeys(_COST_METRICS, np.nan))
         req_rows.append({**key, **metrics, **shares})
@@ -318,6 +355,7 @@ def analyse(
     obs = _observability(att)
     contenders = [c.name for c in manifest.contenders]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
+    exposure = exposure_table(lg, windows, contenders, chain_of)
     meta = _meta(run, len(records), skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     impact_rows = records_of(impact)
@@ -327,7 +365,6 @@ def analyse(
     gates_of = manifest.decision.gates
     checks = {c: gate_checks(run_rows.get(c), slo, gates_of) for c in contenders}
     passed = {c: all(x["passed"] for x in checks[c]) for c in contenders}
-    exposure = exposure_or_stand_in(None, impact_rows, contenders)  # issue 13 part A: pass its table
     decision = decide(
         contenders,
         lg,
@@ -374,6 +411,8 @@ def analyse(
         risks=risks,
         contenders=contenders,
         decision=decision,
+        exposure=exposure,
+        phase_groups=phase_order,
     )
 
 

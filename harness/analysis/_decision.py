@@ -44,15 +44,12 @@ from harness.analysis._phases import AFTER, BASELINE
 from harness.config import Decision
 
 __all__ = [
-    "EXPOSURE_COLUMNS",
     "OBJECTIVES",
     "Objective",
     "decide",
-    "exposure_or_stand_in",
     "order_of",
 ]
 
-EXPOSURE_COLUMNS = ("contender", "fault_id", "fault", "kind", "seconds_inside", "requests_inside", "shared")
 RESAMPLE_CAP = 10_000
 _CHUNK_CELLS = 2_000_000  # resampled requests held at once
 WORST = 1e9  # stands for "never answered" / "no good request": worse than any measured value
@@ -104,40 +101,6 @@ _INDEX = {o.key: i for i, o in enumerate(OBJECTIVES)}
 # ---- exposure ---------------------------------------------------------------------------------------
 
 
-def exposure_or_stand_in(
-    exposure: pd.DataFrame | None, impact: Sequence[Mapping[str, Any]], contenders: Sequence[str]
-) -> pd.DataFrame:
-    """The exposure table (contender × fault: seconds and requests inside, shared by every contender?).
-
-    ``exposure`` is used when given with :data:`EXPOSURE_COLUMNS`; otherwise a stand-in is derived from the
-    fault-impact rows: a contender faced a fault its route was targeted by, and a fault is shared when every
-    contender faced it.
-    """
-    if exposure is not None and set(EXPOSURE_COLUMNS) <= set(exposure.columns):
-        return exposure
-    rows: list[dict[str, Any]] = []
-    by_fault: dict[str, list[Mapping[str, Any]]] = {}
-    for r in impact:
-        by_fault.setdefault(str(r["fault_id"]), []).append(r)
-    for fid, fault_rows in by_fault.items():
-        faced = {str(r["contender"]) for r in fault_rows if r.get("affected")}
-        shared = bool(contenders) and faced >= set(contenders)
-        for r in fault_rows:
-            hit = bool(r.get("affected"))
-            rows.append(
-                {
-                    "contender": str(r["contender"]),
-                    "fault_id": fid,
-                    "fault": str(r.get("fault") or fid),
-                    "kind": str(r.get("kind") or ""),
-                    "seconds_inside": float(r.get("duration_s") or 0.0) if hit else 0.0,
-                    "requests_inside": int(r.get("requests") or 0) if hit else 0,
-                    "shared": shared,
-                }
-            )
-    return pd.DataFrame(rows, columns=list(EXPOSURE_COLUMNS))
-
-
 def _faced(exposure: pd.DataFrame) -> tuple[list[str], dict[str, list[str]], dict[str, str]]:
     """(shared fault ids, contender → ids of unshared faults it faced, fault id → name)."""
     if exposure.empty:
@@ -178,7 +141,18 @@ class _Requests:
         return int(self.ok.size)
 
 
-def _requests_of(lg: pd.DataFrame, c: str, shared: set[str]) -> _Requests:
+def _spans(exposure: pd.DataFrame, shared: set[str]) -> dict[str, tuple[float, float]]:
+    """fault id → (start, end) on the run clock, for the shared faults of the exposure table."""
+    out: dict[str, tuple[float, float]] = {}
+    if exposure.empty or "start_s" not in exposure.columns:
+        return out
+    for fid, start, end in zip(exposure["fault_id"], exposure["start_s"], exposure["end_s"], strict=True):
+        if str(fid) in shared:
+            out[str(fid)] = (float(start), float(end))
+    return out
+
+
+def _requests_of(lg: pd.DataFrame, c: str, shared: dict[str, tuple[float, float]]) -> _Requests:
     g = lg.loc[lg["contender"].to_numpy() == c] if len(lg) else lg
     if not len(g):
         z = np.empty(0)
@@ -186,17 +160,19 @@ def _requests_of(lg: pd.DataFrame, c: str, shared: set[str]) -> _Requests:
     lat = g["user_latency"].to_numpy(dtype=float)
     ttft = g["user_ttft"].to_numpy(dtype=float)
     phase = g["phase"].astype(str).to_numpy()
-    inside_of = {
-        p: p.startswith("fault:") and bool(set(p.removeprefix("fault:").split("+")) & shared)
-        for p in set(phase.tolist())
-    }
+    # asked for inside a shared window (whether it ended inside it or after: a request in flight across the
+    # window's end was still asked for during the fault)
+    t = g["t_intended"].to_numpy(dtype=float)
+    inside = np.zeros(t.size, dtype=bool)
+    for start, end in shared.values():
+        inside |= (t >= start) & (t < end)
     return _Requests(
         ttft=np.where(np.isnan(ttft), lat, ttft),
         latency=lat,
         ok=g["ok"].to_numpy(dtype=bool),
         good=g["good"].to_numpy(dtype=bool),
         cost=np.nan_to_num(g["cost"].to_numpy(dtype=float)),
-        inside=np.array([inside_of[p] for p in phase], dtype=bool),
+        inside=inside,
         clean=np.isin(phase, (BASELINE, AFTER)),
     )
 
@@ -427,13 +403,14 @@ def decide(
     weights = decision.weights.model_dump()
     shared, unshared, fault_names = _faced(exposure)
     shared_set = set(shared)
+    spans = _spans(exposure, shared_set)
     rng = np.random.default_rng(seed)
     n_boot = decision.bootstrap
     point = np.full((len(names), len(OBJECTIVES)), math.nan)
     reps = np.full((n_boot, len(names), len(OBJECTIVES)), math.nan)
     notes: list[str] = []
     for i, c in enumerate(names):
-        r = _requests_of(lg, c, shared_set)
+        r = _requests_of(lg, c, spans)
         rec, why = _recovery(c, impact, shared_set, window_end) if shared else (math.nan, None)
         if why:
             notes.append(f"time to recover not compared: {why}")

@@ -1,13 +1,22 @@
-"""What each fault did to each contender: time to detect, time to recover, requests lost.
+"""What each fault did to each contender: what changed beyond noise, time to detect and recover, losses.
 
+Groups of logical requests, by their life (``t_intended`` → ``t_end`` of the final attempt):
+
+    inside      the whole life lies in the fault window
+    transition  in flight when the fault began or ended: met it for part of its life only; shown apart
+    baseline    the whole life lies outside every window (and its recovery period) of a fault that touched
+                this contender; those before the first such fault when there are enough, else all of them
+
+    change          = window percentile − baseline percentile (user TTFT and user latency, p50 and p95,
+                      succeeded requests), reported when larger than the noise (harness.analysis._noise)
     time to detect  = first reaction − fault start, a reaction being an attempt on a faulted endpoint that
                       ended in error, or an attempt that fell back away from one, whichever comes first
     time to recover = first t ≥ fault end such that the requests asked for in [t, t + W) have a p95 user
                       latency ≤ max(1.5 × baseline p95, baseline p95 + 0.25 s) and an error rate ≤ baseline
                       error rate + 5 points; W holds about 20 requests at the baseline rate (5–30 s)
 
-The baseline is the contender's 'baseline' phase (before the first fault); when it is too small,
-the 60 s before the fault.
+A fault touches a contender when one of the contender's network paths is among the fault's (the fault
+events record them); runs written before paths existed fall back on the endpoints of its chain.
 """
 
 from __future__ import annotations
@@ -19,9 +28,17 @@ import numpy as np
 import pandas as pd
 
 from harness._percentile import percentile
-from harness.analysis._phases import FaultWindow, Window
+from harness.analysis._noise import percentile_change
+from harness.analysis._phases import FaultWindow, Window, crosses_edge
 
-__all__ = ["NOT_RECOVERED", "TOLERANCE", "fault_impact"]
+__all__ = [
+    "CHANGE_METRICS",
+    "NOT_RECOVERED",
+    "TOLERANCE",
+    "contender_endpoints",
+    "fault_impact",
+    "lives_overlap",
+]
 
 NOT_RECOVERED = "not recovered before the run ended"
 
@@ -30,16 +47,73 @@ _MIN_REQUESTS = 5
 _STEP_S = 0.5
 _MIN_SPAN_S = 2.0
 
+CHANGE_METRICS: tuple[tuple[str, str, int], ...] = (
+    ("user_ttft", "user TTFT", 50),
+    ("user_ttft", "user TTFT", 95),
+    ("user_latency", "user latency", 50),
+    ("user_latency", "user latency", 95),
+)
+"""(logical column, label, percentile) compared between each fault window and the baseline."""
+
+
+def contender_endpoints(w: FaultWindow, contender: str, chain: tuple[str, ...]) -> tuple[str, ...]:
+    """The endpoints of ``contender`` whose paths fault ``w`` touched (in chain order)."""
+    if w.paths:
+        mine = {k.rpartition("@")[2] for k in w.paths if k.rpartition("@")[0] == contender}
+        return tuple(e for e in chain if e in mine) or tuple(sorted(mine))
+    # an older run (one proxy per endpoint, shared): the endpoints of its chain the fault was on
+    if w.target == contender:
+        return chain
+    return tuple(e for e in chain if e in set(w.endpoints))
+
+
+def lives_overlap(t: np.ndarray, te: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Which lives [t, te] overlap [start, end)."""
+    out: np.ndarray = (t < end) & ((te > start) | (t >= start))
+    return out
+
+
+def _clean_seconds(window: Window, spans: list[tuple[float, float]]) -> float:
+    """Seconds of the measured window outside every span (spans may overlap)."""
+    covered = 0.0
+    cur_lo = cur_hi = -math.inf
+    for lo, hi in sorted((max(a, window.start), min(b, window.end)) for a, b in spans):
+        if hi <= lo:
+            continue
+        if lo > cur_hi:
+            covered += max(cur_hi - cur_lo, 0.0) if math.isfinite(cur_lo) else 0.0
+            cur_lo, cur_hi = lo, hi
+        else:
+            cur_hi = max(cur_hi, hi)
+    covered += max(cur_hi - cur_lo, 0.0) if math.isfinite(cur_lo) else 0.0
+    return max(window.length - covered, 0.0)
+
+
+def _baseline_mask(
+    t: np.ndarray, te: np.ndarray, mine: list[FaultWindow], window: Window
+) -> tuple[np.ndarray, float]:
+    """Requests whose whole life lies outside every window and recovery period in ``mine``, and the seconds
+    they were asked for in: the ones before the first fault when there are enough, else every clean one."""
+    clean = np.ones(t.shape, dtype=bool)
+    for w in mine:
+        clean &= ~lives_overlap(t, te, w.start, w.recovery_end)
+    if not mine:
+        return clean, window.length
+    first = min(w.start for w in mine)
+    before = clean & (te <= first)
+    if before.sum() >= 2 * _MIN_REQUESTS and first > window.start:
+        return before, first - window.start
+    return clean, _clean_seconds(window, [(w.start, w.recovery_end) for w in mine])
+
 
 def _baseline(
-    t: np.ndarray, lat: np.ndarray, ok: np.ndarray, start: float, first_fault: float, window: Window
+    lat: np.ndarray, ok: np.ndarray, sel: np.ndarray, seconds: float
 ) -> tuple[float, float, float] | None:
-    """(p95 user latency, error rate, request rate) before the fault, or None if too few requests."""
-    for lo, hi in ((window.start, first_fault), (max(window.start, start - 60.0), start)):
-        sel = (t >= lo) & (t < hi)
-        if sel.sum() >= 2 * _MIN_REQUESTS and hi > lo:
-            return percentile(lat[sel & ok], 95), float(1 - ok[sel].mean()), float(sel.sum() / (hi - lo))
-    return None
+    """(p95 user latency, error rate, request rate) of the baseline, or None if too few requests."""
+    n = int(sel.sum())
+    if n < 2 * _MIN_REQUESTS or seconds <= 0:
+        return None
+    return percentile(lat[sel & ok], 95), float(1 - ok[sel].mean()), n / seconds
 
 
 def _time_to_recover(
@@ -90,6 +164,74 @@ def _regional(
     }
 
 
+def _secs(x: float) -> str:
+    return f"{x * 1000:.0f} ms" if abs(x) < 1 else f"{x:.1f} s"
+
+
+def _changes(
+    d: dict[str, np.ndarray], inside: np.ndarray, base: np.ndarray
+) -> tuple[dict[str, Any], list[str]]:
+    """Columns of every CHANGE_METRICS comparison (``change_judged``: at least one had enough answers on
+    both sides to be judged), and one phrase per change beyond noise."""
+    cols: dict[str, Any] = {"change_judged": False}
+    said: list[str] = []
+    ok = d["ok"]
+    for col, label, p in CHANGE_METRICS:
+        ch = percentile_change(d[col][inside & ok], d[col][base & ok], p)
+        cols["change_judged"] = cols["change_judged"] or ch.judged
+        key = f"p{p}_{col}"
+        cols[f"{key}_s"] = ch.value
+        cols[f"baseline_{key}_s"] = ch.baseline
+        cols[f"{key}_change_s"] = ch.change
+        cols[f"{key}_noise_s"] = ch.noise
+        if ch.beyond_noise:
+            up = ch.change > 0
+            said.append(
+                f"p{p} {label} {'rose' if up else 'fell'} from {_secs(ch.baseline)} to {_secs(ch.value)} "
+                f"({'+' if up else '−'}{_secs(abs(ch.change))}, noise ±{_secs(ch.noise)})"
+            )
+    return cols, said
+
+
+_CHANGE_COLUMNS = [
+    f"{prefix}p{p}_{col}{suffix}"
+    for col, _label, p in CHANGE_METRICS
+    for prefix, suffix in (("", "_s"), ("baseline_", "_s"), ("", "_change_s"), ("", "_noise_s"))
+]
+
+COLUMNS = [
+    "fault_id",
+    "fault",
+    "kind",
+    "description",
+    "contender",
+    "affected",
+    "endpoints",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "requests",
+    "lost",
+    "loss_rate",
+    "transition_requests",
+    "transition_lost",
+    "baseline_requests",
+    *_CHANGE_COLUMNS,
+    "change_judged",
+    "changed",
+    "changes",
+    "baseline_error_rate",
+    "time_to_detect_s",
+    "time_to_recover_s",
+    "recovery",
+    "primary_failures",
+    "rescued",
+    "regional",
+    "other_region_fallback",
+    "rescued_other_region",
+]
+
+
 def fault_impact(
     lg: pd.DataFrame,
     attempts: dict[str, np.ndarray],
@@ -98,7 +240,8 @@ def fault_impact(
     window: Window,
     region_of: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per (fault, contender): affected?, detect/recover times, requests and losses in the window.
+    """One row per (fault, contender): affected?, what changed beyond noise, detect/recover times, requests
+    and losses inside the window and in its transition group.
 
     With endpoint regions known, a fault on endpoints of one region is ``regional``: the row then says
     whether the contender's route had an endpoint in another region and how many requests it served there.
@@ -106,17 +249,20 @@ def fault_impact(
     region_of = region_of or {}
     rows: list[dict[str, Any]] = []
     applied = [w for w in windows if w.applied]
-    first_fault = min((w.start for w in applied), default=window.end)
     lg_c = lg["contender"].to_numpy(dtype=object) if len(lg) else np.empty(0, dtype=object)
     contenders = sorted(set(lg_c.tolist()) | set(attempts["contender"].tolist())) if len(lg) else []
     per: dict[str, dict[str, np.ndarray]] = {}
     for c in contenders if applied else []:
         sel = lg_c == c
         asel = attempts["contender"] == c
+        t = lg["t_intended"].to_numpy(dtype=float)[sel]
+        te = lg["t_end"].to_numpy(dtype=float)[sel]
         per[c] = {
-            "t": lg["t_intended"].to_numpy(dtype=float)[sel],
+            "t": t,
+            "te": np.where(np.isfinite(te), te, t),
             "ok": lg["ok"].to_numpy(dtype=bool)[sel],
-            "lat": lg["user_latency"].to_numpy(dtype=float)[sel],
+            "user_latency": lg["user_latency"].to_numpy(dtype=float)[sel],
+            "user_ttft": lg["user_ttft"].to_numpy(dtype=float)[sel],
             "pf": lg["primary_failed"].to_numpy(dtype=bool)[sel],
             "resc": lg["rescued"].to_numpy(dtype=bool)[sel],
             "ep": lg["endpoint"].to_numpy(dtype=object)[sel],
@@ -125,22 +271,31 @@ def fault_impact(
                 for k in ("t_end", "t_dispatch", "ok", "endpoint", "fallback_from")
             },
         }
+    touched = {
+        c: [w for w in applied if not chain_of.get(c) or contender_endpoints(w, c, chain_of.get(c, ()))]
+        for c in contenders
+    }
     for w in applied:
         for c in contenders:
             chain = chain_of.get(c, ())
-            affected = not w.endpoints or not chain or bool(set(w.endpoints) & set(chain)) or w.target == c
+            mine = contender_endpoints(w, c, chain) if chain else tuple(w.endpoints)
+            affected = bool(mine) or not chain or not (w.endpoints or w.paths)
             d = per[c]
-            t, ok, lat = d["t"], d["ok"], d["lat"]
-            inside = (t >= w.start) & (t < w.end)
+            t, te, ok, lat = d["t"], d["te"], d["ok"], d["user_latency"]
+            trans = crosses_edge(t, te, w)
+            inside = (t >= w.start) & (t < w.end) & ~trans
             n_in = int(inside.sum())
             lost = int((inside & ~ok).sum())
+            base_sel, base_s = _baseline_mask(t, te, touched[c], window)
+            base = _baseline(lat, ok, base_sel, base_s)
+            changes, said = _changes(d, inside, base_sel) if affected else ({"change_judged": False}, [])
             primary = chain[0] if chain else None
             a_end, a_disp = d["a_t_end"], d["a_t_dispatch"]
             horizon = w.recovery_end
             err_sel = ~d["a_ok"] & (a_end >= w.start) & (a_end <= horizon)
             fb_sel = (a_disp >= w.start) & (a_disp <= horizon)
-            if w.endpoints:  # react to this fault: errors on its endpoints, fallbacks away from them
-                targets = list(w.endpoints)
+            if mine:  # react to this fault: errors on its endpoints, fallbacks away from them
+                targets = list(mine)
                 err_sel &= np.isin(d["a_endpoint"], targets)
                 away = np.isin(d["a_fallback_from"], targets)
                 if primary in targets:  # a cooled-down primary is skipped without a fallback_from
@@ -150,10 +305,8 @@ def fault_impact(
                 fb_sel &= d["a_endpoint"] != primary
             else:
                 fb_sel &= pd.notna(d["a_fallback_from"])
-            err_t = a_end[err_sel]
-            reactions = np.concatenate([err_t, a_disp[fb_sel]])
+            reactions = np.concatenate([a_end[err_sel], a_disp[fb_sel]])
             ttd = float(reactions.min() - w.start) if reactions.size and affected else None
-            base = _baseline(t, lat, ok, w.start, first_fault, window)
             ttr: float | None = None
             status = "recovered"
             if not affected:
@@ -176,14 +329,19 @@ def fault_impact(
                     "description": w.description,
                     "contender": c,
                     "affected": affected,
+                    "endpoints": ", ".join(mine),
                     "start_s": w.start,
                     "end_s": w.end,
                     "duration_s": w.duration,
                     "requests": n_in,
                     "lost": lost,
                     "loss_rate": lost / n_in if n_in else math.nan,
-                    "p95_user_latency_s": percentile(lat[inside & ok], 95),
-                    "baseline_p95_user_latency_s": base[0] if base else math.nan,
+                    "transition_requests": int(trans.sum()),
+                    "transition_lost": int((trans & ~ok).sum()),
+                    "baseline_requests": int(base_sel.sum()),
+                    **changes,
+                    "changed": bool(said),
+                    "changes": said,
                     "baseline_error_rate": base[1] if base else math.nan,
                     "time_to_detect_s": ttd,
                     "time_to_recover_s": ttr,
@@ -193,32 +351,7 @@ def fault_impact(
                     **_regional(w, chain, region_of, inside & d["resc"], d["ep"]),
                 }
             )
-    cols = [
-        "fault_id",
-        "fault",
-        "kind",
-        "description",
-        "contender",
-        "affected",
-        "start_s",
-        "end_s",
-        "duration_s",
-        "requests",
-        "lost",
-        "loss_rate",
-        "p95_user_latency_s",
-        "baseline_p95_user_latency_s",
-        "baseline_error_rate",
-        "time_to_detect_s",
-        "time_to_recover_s",
-        "recovery",
-        "primary_failures",
-        "rescued",
-        "regional",
-        "other_region_fallback",
-        "rescued_other_region",
-    ]
-    df = pd.DataFrame(rows, columns=cols)
-    for col in ("time_to_detect_s", "time_to_recover_s"):  # keep None ("no reaction") apart from numbers
-        df[col] = pd.Series([r[col] for r in rows], index=df.index, dtype=object)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    for col in ("time_to_detect_s", "time_to_recover_s", "changes"):  # keep None / lists as they are
+        df[col] = pd.Series([r.get(col) for r in rows], index=df.index, dtype=object)
     return df

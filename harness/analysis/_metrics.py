@@ -107,15 +107,24 @@ def good_mask(lg: pd.DataFrame, slo: dict[str, float | None]) -> np.ndarray:
 
 
 def _ratio(num: float, den: float) -> float:
-    return num / den if den > 0 else math.nan
+    return num / den if den > 0 else math.nan  # NaN seconds (no span of time): NaN rates
 
 
 def request_metrics(
-    g: Mapping[str, Any], good: np.ndarray, seconds: float, *, n_chunk_gaps: int = 0
+    g: Mapping[str, Any],
+    good: np.ndarray,
+    seconds: float,
+    *,
+    n_chunk_gaps: int = 0,
+    n_reads: int = 0,
+    n_merged_reads: int = 0,
 ) -> dict[str, float]:
-    """Counts, rates, throughput and cost over one group of logical requests covering ``seconds``.
+    """Counts, rates, throughput and cost over one group of logical requests covering ``seconds``
+    (NaN: a group that is no span of time, such as a transition group; its rates are NaN).
 
     ``g`` maps column names to equal-length arrays (a DataFrame of logical requests works too).
+    ``n_reads`` / ``n_merged_reads``: reads with deltas of the group's succeeded answers, and those of them
+    that carried several deltas at once.
     """
 
     def col(name: str, dtype: Any = None) -> np.ndarray:
@@ -134,6 +143,7 @@ def request_metrics(
     usage = col("usage_source")
     check = col("check_passed")
     attempts = int(col("n_attempts", float).sum())
+    n_tpot = int(np.isfinite(col("tpot", float)[ok]).sum())
     lat: dict[str, float] = {}
     for m in ("ttft", "user_ttft", "tpot", "e2e", "user_latency"):
         qs = percentiles(col(m, float)[ok], (50, 95, 99))
@@ -173,6 +183,10 @@ def request_metrics(
         "check_failed": float(sum(1 for c in check[ok] if c is False or c is np.False_)),
         "unfinished": float((~col("finished", bool)).sum()),
         "chunk_gaps": float(n_chunk_gaps),
+        "with_tpot": float(n_tpot),
+        "tpot_share": _ratio(n_tpot, n_ok),
+        "reads": float(n_reads),
+        "merged_read_share": _ratio(n_merged_reads, n_reads),
         **lat,
     }
 
@@ -197,8 +211,19 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     ("user latency", "t_end of the final attempt − t_intended: includes schedule lag, retries and fallbacks"),
     ("schedule lag", "t_dispatch of the first attempt − t_intended (every request)"),
     ("TTFT", "t_first_token − t_dispatch of the final attempt; user TTFT counts from t_intended"),
-    ("TPOT", "(t_last_token − t_first_token) / (output_tokens − 1), only when output_tokens ≥ 2"),
-    ("chunk gap", "every gap between consecutive deltas of succeeded answers, pooled"),
+    (
+        "TPOT",
+        "(t_last_token − t_first_token) / (output_tokens − 1), only when output_tokens ≥ 2 and the output "
+        "arrived in two or more reads at distinct times; a non-streamed answer (or one read in one go) has "
+        "no TPOT, and the TPOT SLO does not judge it",
+    ),
+    (
+        "chunk gap",
+        "every gap between consecutive reads that carried deltas, succeeded answers, pooled; reads at the "
+        "same instant make no gap. Each record keeps how many deltas each read carried (chunk_deltas): a "
+        "gap before a read of k deltas covers k deltas",
+    ),
+    ("merged reads", "reads that carried more than one delta / reads that carried deltas (succeeded)"),
     ("output tok/s (system)", "Σ output_tokens of succeeded requests / measured seconds"),
     ("throughput", "succeeded logical requests / measured seconds"),
     (
@@ -251,7 +276,22 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     (
         "phases",
         "by t_intended: baseline (before the first fault), fault window (applied → removed, from the "
-        "fault events), recovery (the fault's length after it, 10–30 s), after (the rest)",
+        "fault events), recovery (the fault's length after it, 10–30 s), after (the rest); a request in "
+        "flight across a fault window's start or end (t_intended → t_end of its final attempt) goes to "
+        "that fault's transition group instead, shown apart",
+    ),
+    (
+        "fault impact baseline",
+        "the contender's requests whose whole life lies outside every window and recovery period of the "
+        "faults that touched it: those before the first fault when there are at least 10, else all",
+    ),
+    (
+        "change beyond noise",
+        "window percentile − baseline percentile (user TTFT, user latency; p50, p95; succeeded requests). "
+        "Noise: each group's distribution-free 95 % interval of that percentile (order statistics at "
+        "n·q ± 1.96·√(n·q·(1−q))), half-widths combined in quadrature, at least 1 ms. A change larger "
+        "than its noise is always reported; it is judged only with ≥ 5 requests per group for p50, "
+        "≥ 20 for p95",
     ),
     (
         "measured window",

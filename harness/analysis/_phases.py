@@ -2,7 +2,10 @@
 
 Fault windows come from the fault events' applied times (apply → remove); when an event is missing the
 manifest's planned ``at_s``/``duration_s`` stand in, and a fault without an end lasts until the window ends.
-A request belongs to the phase containing its ``t_intended`` (when the user asked, not when it was sent).
+A request belongs to the phase containing its ``t_intended`` (when the user asked, not when it was sent),
+unless its life (``t_intended`` → ``t_end`` of its final attempt) crosses the start or the end of a fault
+window: it was in flight when the fault began or ended, met the fault for part of its life only, and is
+put in that fault's ``transition:<id>`` group, shown apart from the baseline and from the window.
 """
 
 from __future__ import annotations
@@ -24,18 +27,22 @@ if TYPE_CHECKING:
 __all__ = [
     "AFTER",
     "BASELINE",
+    "TRANSITION",
     "FaultWindow",
     "Window",
     "assign_phases",
+    "crosses_edge",
     "fault_windows",
     "measurement_window",
     "phase_durations",
     "recovery_span",
     "snap_windows",
+    "with_transitions",
 ]
 
 BASELINE = "baseline"
 AFTER = "after"
+TRANSITION = "transition"
 RECOVERY_MIN_S = 10.0
 RECOVERY_MAX_S = 30.0
 
@@ -71,6 +78,8 @@ class FaultWindow:
     ends_with_run: bool  # no removal seen or planned: the fault lasted until the window ended
     source: str  # "events" or "manifest"
     detail: str | None = None
+    paths: tuple[str, ...] = ()  # network paths touched, "<contender>@<endpoint>" (empty in older runs)
+    scope: str = ""  # what the target named: endpoint, contender or each-contender ("" in older runs)
 
     @property
     def duration(self) -> float:
@@ -170,6 +179,7 @@ def fault_windows(
             applied, detail = False, "not reached before the measured window ended"
         end = min(max(end, start), window.end)
         endpoints = info.get("endpoints") or plan.get("endpoints") or []
+        paths = apply.get("paths") if apply is not None and "paths" in apply else plan.get("paths")
         out.append(
             FaultWindow(
                 fault_id=fid,
@@ -185,6 +195,8 @@ def fault_windows(
                 ends_with_run=ends_with_run,
                 source="events" if apply is not None else "manifest",
                 detail=detail,
+                paths=tuple(str(k) for k in paths or ()),
+                scope=str(plan.get("scope") or ""),
             )
         )
     out.sort(key=lambda w: w.start)
@@ -245,9 +257,19 @@ def _join(arr: np.ndarray, windows: list[FaultWindow], lo: str, hi: str) -> np.n
     return ids
 
 
-def assign_phases(t: ArrayLike, windows: list[FaultWindow]) -> np.ndarray:
+def crosses_edge(t_start: np.ndarray, t_end: np.ndarray, w: FaultWindow) -> np.ndarray:
+    """Which lives [t_start, t_end] were in flight when fault ``w`` began or ended (a fault lasting until
+    the run ended has no end edge)."""
+    at_start = (t_start < w.start) & (t_end > w.start)
+    at_end = (t_start < w.end) & (t_end > w.end) if not w.ends_with_run else np.zeros(t_start.shape, bool)
+    out: np.ndarray = at_start | at_end
+    return out
+
+
+def assign_phases(t: ArrayLike, windows: list[FaultWindow], t_end: ArrayLike | None = None) -> np.ndarray:
     """Phase name for every time in ``t``: ``fault:<id>`` beats ``recovery:<id>``; overlapping faults share
-    one phase named after all of them (``fault:f1+f2``)."""
+    one phase named after all of them (``fault:f1+f2``). With ``t_end`` (each request's end), requests in
+    flight across a fault window's start or end go to ``transition:<id>`` instead."""
     arr = np.asarray(t, dtype=float)
     active = [w for w in windows if w.applied]
     phase = np.full(arr.shape, BASELINE if not active else AFTER, dtype=object)
@@ -258,7 +280,34 @@ def assign_phases(t: ArrayLike, windows: list[FaultWindow]) -> np.ndarray:
     phase[rec != ""] = "recovery:" + rec[rec != ""]
     flt = _join(arr, active, "start", "end")
     phase[flt != ""] = "fault:" + flt[flt != ""]
+    if t_end is not None:
+        end = np.asarray(t_end, dtype=float)
+        end = np.where(np.isfinite(end), end, arr)  # no end recorded: a point in time
+        ids = np.full(arr.shape, "", dtype=object)
+        for w in active:
+            m = crosses_edge(arr, end, w)
+            if m.any():
+                cur = ids[m]
+                ids[m] = np.where(cur == "", w.fault_id, cur + "+" + w.fault_id)
+        phase[ids != ""] = f"{TRANSITION}:" + ids[ids != ""]
     return phase
+
+
+def with_transitions(order: list[str], present: set[str]) -> list[str]:
+    """Phase names in time order (``order``), each ``transition:<ids>`` group in ``present`` placed right
+    after the window it belongs to (the first phase naming its first fault id)."""
+    out = list(order)
+    for name in sorted(p for p in present if p.startswith(f"{TRANSITION}:")):
+        first = name.split(":", 1)[1].split("+")[0]
+        at = next(
+            (i for i, p in enumerate(out) if p.startswith("fault:") and first in p[6:].split("+")),
+            len(out) - 1,
+        )
+        at += 1
+        while at < len(out) and out[at].startswith(f"{TRANSITION}:"):
+            at += 1
+        out.insert(at, name)
+    return out
 
 
 def phase_durations(window: Window, windows: list[FaultWindow]) -> dict[str, float]:

@@ -6,7 +6,9 @@ Per-request metrics (seconds; the final attempt unless said otherwise):
     user_latency  = t_end − t_intended            (retries, fallbacks and schedule lag included)
     ttft          = t_first_token − t_dispatch
     user_ttft     = t_first_token − t_intended
-    tpot          = (t_last_token − t_first_token) / (output_tokens − 1), only when output_tokens ≥ 2
+    tpot          = (t_last_token − t_first_token) / (output_tokens − 1), only when output_tokens ≥ 2 and
+                    the output arrived in two or more reads at distinct times (t_last_token > t_first_token):
+                    a non-streamed answer, or one read in one go, has no TPOT (NaN, never 0)
     schedule_lag  = t_dispatch(first attempt) − t_intended
 """
 
@@ -19,7 +21,15 @@ import pandas as pd
 
 from harness.record import Manifest
 
-__all__ = ["LOGICAL_COLUMNS", "chains", "chunk_gaps", "logical_requests", "primaries"]
+__all__ = [
+    "LOGICAL_COLUMNS",
+    "chains",
+    "chunk_gaps",
+    "logical_requests",
+    "logical_requests_indexed",
+    "primaries",
+    "read_counts",
+]
 
 LOGICAL_COLUMNS: tuple[str, ...] = (
     "contender",
@@ -147,10 +157,18 @@ def logical_requests(
     ``rows`` limits the attempts considered (positions). Works on column arrays and index vectors,
     never reordering the whole frame, so a million rows stay fast.
     """
+    return logical_requests_indexed(records, manifest, rows)[0]
+
+
+def logical_requests_indexed(
+    records: pd.DataFrame, manifest: Manifest, rows: np.ndarray | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`logical_requests` and, for every attempt considered (in ``rows`` order), the position of its
+    logical request in the result: per-attempt tables then use the logical request's phase."""
     if rows is not None:
         records = _Rows(records, rows)  # type: ignore[assignment]
     if len(records) == 0:
-        return _empty()
+        return _empty(), np.empty(0, dtype=np.int64)
     ccode = pd.factorize(records["contender"])[0]
     rcode = pd.factorize(records["request_id"])[0]
     attempt = pd.to_numeric(records["attempt"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
@@ -191,13 +209,16 @@ def logical_requests(
         if prim_map.get(str(c)):
             primary[contender == c] = prim_map[str(c)]
     fallback = endpoint != primary
+    spread = f["t_last_token"] - f["t_first_token"]  # > 0 only when two reads arrived at distinct times
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpot = np.where(out_tok >= 2, (f["t_last_token"] - f["t_first_token"]) / (out_tok - 1), np.nan)
+        tpot = np.where((out_tok >= 2) & (spread > 0), spread / (out_tok - 1), np.nan)
+    owner = np.empty(order.size, dtype=np.int64)
+    owner[order] = gid
     error_class = err_all[i_last].copy()
     error_class[ok] = None
     usage = obj_values(records["usage_source"], "none")[i_last]
     pclass = obj_values(records["prompt_class"], "")[i_last]
-    return pd.DataFrame(
+    lg = pd.DataFrame(
         {
             "contender": contender,
             "request_id": _obj(records["request_id"], i_last),
@@ -242,10 +263,13 @@ def logical_requests(
             "fault_injected": _obj(records["fault_injected"], i_last),
         }
     )
+    return lg, owner
 
 
 def chunk_gaps(chunk_times: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Every gap between consecutive deltas, pooled, and the position (in ``chunk_times``) each came from."""
+    """Every gap between consecutive reads that carried deltas, pooled, and the position (in
+    ``chunk_times``) each came from. Only reads at distinct times make a gap: two chunks stamped with the
+    same time arrived together (a gap of 0 is no gap), and one read has none."""
     lists = [
         np.asarray(x, dtype=float) if x is not None and not isinstance(x, float) else np.empty(0)
         for x in chunk_times.tolist()
@@ -258,5 +282,22 @@ def chunk_gaps(chunk_times: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     flat = np.concatenate(lists)
     owner = np.repeat(np.arange(len(lists)), lengths)
     gaps = np.diff(flat)
-    same = owner[1:] == owner[:-1]
-    return gaps[same], owner[1:][same]
+    keep = (owner[1:] == owner[:-1]) & (gaps > 0)
+    return gaps[keep], owner[1:][keep]
+
+
+def read_counts(chunk_deltas: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: reads that carried deltas, and those of them that carried more than one (merged
+    deltas: the vendor or the network sent them together). Records written before ``chunk_deltas``
+    existed count 0 and 0."""
+    lists = [
+        np.asarray(x, dtype=np.int64) if x is not None and not isinstance(x, float) else np.empty(0, np.int64)
+        for x in chunk_deltas.tolist()
+    ]
+    n = len(lists)
+    reads = np.fromiter((a.size for a in lists), dtype=np.int64, count=n)
+    if not reads.sum():
+        return reads, np.zeros(n, dtype=np.int64)
+    owner = np.repeat(np.arange(n), reads)
+    merged = np.bincount(owner, weights=np.concatenate(lists) > 1, minlength=n).astype(np.int64)
+    return reads, merged

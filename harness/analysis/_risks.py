@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from harness.analysis._faults import NOT_RECOVERED
+from harness.analysis._faults import CHANGE_METRICS, NOT_RECOVERED
 from harness.analysis._phases import FaultWindow
 
 __all__ = ["DEFAULT_GATES", "find_risks", "gate_checks", "slo_check", "slo_text"]
@@ -108,6 +108,52 @@ def slo_text(slo: dict[str, float | None]) -> str:
     return "; ".join(parts) if parts else "no SLOs set"
 
 
+def _slowdown(f: dict[str, Any]) -> float:
+    """Severity of a fault row's slow-down: the largest window/baseline ratio of a change beyond noise."""
+    worst = 1.0
+    for col, label, p in CHANGE_METRICS:
+        key = f"p{p}_{col}"
+        value, base = _number(f.get(f"{key}_s")), _number(f.get(f"baseline_{key}_s"))
+        if _beyond(f, p, label) and value is not None and base is not None and base > 0:
+            worst = max(worst, value / base)
+    return min((worst - 1.0) / 20.0, 0.5)
+
+
+def _number(x: Any) -> float | None:
+    return float(x) if _finite(x) else None
+
+
+def _beyond(f: dict[str, Any], p: int, label: str) -> bool:
+    """Did the fault row judge this percentile's change beyond noise (its ``changes`` list says so)?"""
+    return any(str(x).startswith(f"p{p} {label} ") for x in f.get("changes") or ())
+
+
+def _changed(f: dict[str, Any]) -> str:
+    """The largest change beyond noise of user TTFT and of user latency in a fault row, in words
+    ("p50 user TTFT rose from 205 ms to 505 ms (+300 ms)"); "" when nothing changed beyond noise."""
+    said: list[str] = []
+    for metric, label in (("user_ttft", "user TTFT"), ("user_latency", "user latency")):
+        best: tuple[float, str] | None = None
+        for col, _label, p in CHANGE_METRICS:
+            if col != metric:
+                continue
+            key = f"p{p}_{col}"
+            value, base = _number(f.get(f"{key}_s")), _number(f.get(f"baseline_{key}_s"))
+            change = _number(f.get(f"{key}_change_s"))
+            if not _beyond(f, p, label) or value is None or base is None or change is None:
+                continue
+            if best is None or abs(change) > best[0]:
+                verb = "rose" if change > 0 else "fell"
+                sign = "+" if change > 0 else "−"
+                best = (
+                    abs(change),
+                    f"p{p} {label} {verb} from {_secs(base)} to {_secs(value)} ({sign}{_secs(abs(change))})",
+                )
+        if best is not None:
+            said.append(best[1])
+    return " and its ".join(said)
+
+
 def _fault_phrase(f: dict[str, Any]) -> str:
     what = f.get("fault") or f.get("kind") or "fault"
     return f"the {f['duration_s']:.0f} s {what} ({f['fault_id']})"
@@ -149,7 +195,7 @@ def find_risks(
         if not w.applied:
             add(3, None, f"Fault {w.fault_id} ({w.name}) was not applied: {w.detail}.")
     for f in impact:
-        if not f["affected"] or not f["requests"]:
+        if not f["affected"] or not (f["requests"] or f.get("transition_requests")):
             continue
         c, lr = f["contender"], f["loss_rate"]
         ttr = f["time_to_recover_s"] if _finite(f["time_to_recover_s"]) else None
@@ -163,24 +209,29 @@ def find_risks(
             else:
                 tail = f"took {ttr:.0f} s to recover" if ttr >= 10 else f"took {ttr:.1f} s to recover"
             extra = min(ttr / 120.0, 1.0)
-        p95, base = f["p95_user_latency_s"], f["baseline_p95_user_latency_s"]
-        slow = p95 / base if _finite(p95) and _finite(base) and base > 0 else 1.0
+        changed = _changed(f)  # TTFT and latency changes beyond the run's noise (all of them: the table)
         lr = lr if _finite(lr) else 0.0
         if lr >= 0.01 or extra >= 0.1:
             lost = (
                 f"lost {_pct(lr)} of requests ({f['lost']} of {f['requests']})" if lr else "lost no requests"
             )
-            add(2 * lr + extra, c, f"{c} {lost} during {_fault_phrase(f)} and {tail}.")
-        elif slow >= 1.5:
+            also = f" Its {changed} (beyond the run's noise)." if changed else ""
+            add(2 * lr + extra + _slowdown(f), c, f"{c} {lost} during {_fault_phrase(f)} and {tail}.{also}")
+        elif changed:  # a change larger than the noise is always reported, however small the loss
             add(
-                min(slow / 20.0, 0.5) + extra,
+                _slowdown(f) + extra + 0.01,
                 c,
-                f"{c}'s p95 user latency rose from {_secs(base)} to {_secs(p95)} ({slow:.1f}×) during "
-                f"{_fault_phrase(f)}; it lost {_pct(lr)} of requests and {tail}.",
+                f"{c}'s {changed} during {_fault_phrase(f)}, beyond the run's noise; it lost {_pct(lr)} of "
+                f"requests and {tail}.",
             )
-        else:  # handled well: still evidence worth a line, ranked last
+        else:  # nothing changed beyond noise (or too few answers to tell): evidence worth a line, last
             ttd = f["time_to_detect_s"]
-            react = f"reacted after {ttd:.2f} s, " if _finite(ttd) else "showed no reaction, "
+            if _finite(ttd):
+                react = f"reacted after {ttd:.2f} s, "
+            elif f.get("change_judged", True):
+                react = "showed no reaction, "
+            else:
+                react = "had too few answers in the window to judge a change, "
             add(0.001, c, f"{c} lost {_pct(lr)} of requests during {_fault_phrase(f)}: it {react}{tail}.")
     for c in contenders:
         row = run_rows.get(c)

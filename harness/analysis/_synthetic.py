@@ -267,6 +267,7 @@ def _attempts(
             "t_last_token": np.round(last, 6),
             "t_end": np.round(end, 6),
             "chunk_times": list(chunk_arr),
+            "chunk_deltas": [[1] * chunks] * n,  # one delta per read (the same list object: read-only)
             "status": 200,
             "outcome": "ok",
             "error_class": None,
@@ -315,7 +316,8 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, cls: np.ndarray) -> pd.DataFrame:
     ):
         df[col] = df[col].astype(object)
         df.loc[mask, col] = None
-    df.loc[mask, "chunk_times"] = pd.Series([[] for _ in range(int(mask.sum()))], index=df.index[mask])
+    for col in ("chunk_times", "chunk_deltas"):
+        df.loc[mask, col] = pd.Series([[] for _ in range(int(mask.sum()))], index=df.index[mask])
     df.loc[mask, "outcome"] = "error"
     df.loc[mask, "error_class"] = cls[mask]
     df["status"] = df["status"].astype(object)

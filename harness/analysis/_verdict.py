@@ -67,7 +67,9 @@ def attribute_failures(
         good = g["good"].to_numpy(dtype=bool)
         ok = g["ok"].to_numpy(dtype=bool)
         in_fault = np.char.startswith(phase.astype(str), "fault:")
-        outside = ~in_fault
+        # in flight across a window's edge: neither inside nor outside (harness.analysis._phases)
+        at_edge = np.char.startswith(phase.astype(str), "transition:")
+        outside = ~in_fault & ~at_edge
         if not outside.any():
             continue
         gf_out, er_out = float(good[outside].mean()), float(1 - ok[outside].mean())

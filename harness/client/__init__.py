@@ -22,7 +22,10 @@ anywhere is ``conn_reset``; a failed TLS handshake or DNS lookup is ``connect_re
 which); every timeout after connect is ``read_timeout`` (detail: ttft, idle gap, total or deadline).
 One table decides: ``ERROR_RULES`` (``classify_error(exc, phase)``, ``error_class_of(exc)``), fed by the
 transports' own tables in ``harness.client._errormap``.
-``chunk_times`` holds one time per network read that carried at least one non-empty delta.
+``chunk_times`` holds one time per network read that carried at least one non-empty delta, and
+``chunk_deltas`` how many deltas each of those reads carried (more than one: deltas merged in one read).
+A proxied connection that closes before any response byte while the vendor behind the proxy refuses
+connections is ``connect_refused``, as when nothing listens at all (``upstream_refuses``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,13 @@ from harness.client._cost import price_attempt, uncached_input_tokens
 from harness.client._errormap import ERROR_RULES, TIMEOUT_CLASSES, classify_error, error_class_of
 from harness.client._faults import HTTP_FAULT_KINDS, HttpFaultLayer, Injection
 from harness.client._router import Router
-from harness.client._transport import Target, make_http_client, route_request
+from harness.client._transport import (
+    Target,
+    make_http_client,
+    route_request,
+    upstream_address,
+    upstream_refuses,
+)
 
 __all__ = [
     "ERROR_RULES",
@@ -52,4 +61,6 @@ __all__ = [
     "route_request",
     "run_attempt",
     "uncached_input_tokens",
+    "upstream_address",
+    "upstream_refuses",
 ]

@@ -14,7 +14,14 @@ from harness.client._checks import evaluate_check
 from harness.client._cost import price_attempt
 from harness.client._errormap import Phase, classify_error
 from harness.client._faults import HttpFaultLayer, Injection
-from harness.client._transport import BUDGET, ReadBudget, Target, route_request
+from harness.client._transport import (
+    BUDGET,
+    ReadBudget,
+    Target,
+    route_request,
+    upstream_address,
+    upstream_refuses,
+)
 from harness.config import Endpoint, PromptItem
 from harness.dialects import (
     Delta,
@@ -37,6 +44,8 @@ __all__ = ["ERROR_BODY_MAX", "EXCERPT_CHARS", "run_attempt"]
 EXCERPT_CHARS = 300
 ERROR_BODY_MAX = 64 * 1024
 _DRAIN_S = 1.0  # after the terminal event, how long the rest of the body may take (keeps the connection)
+_PROXY_CLOSED: frozenset[ErrorClass] = frozenset({"conn_closed_early", "conn_reset"})
+_REFUSAL_CHECK_S = 1.0  # longest direct dial of the vendor after a proxy closed before answering
 
 
 class _Stop(Exception):
@@ -123,6 +132,7 @@ class _Attempt:
         self.usage = Usage()
         self.usage_seen = False
         self.deltas = 0
+        self.read_deltas = 0  # deltas of the read being applied (chunk_deltas)
         self.done = False
         self.response_id: str | None = None
         self.injection: Injection | None = None
@@ -179,7 +189,7 @@ class _Attempt:
         if self.faults is not None:
             size = self.prompt.max_tokens + sum(len(m.content) for m in self.prompt.messages) // 4
             self.injection = self.faults.decide(
-                ep.name, seq=rec.seq, attempt=rec.attempt, now=now, tokens=size
+                ep.name, seq=rec.seq, attempt=rec.attempt, now=now, tokens=size, contender=rec.contender
             )
             if self.injection is not None:
                 rec.fault_injected = self.injection.fault_id
@@ -256,9 +266,28 @@ class _Attempt:
             self._fail(
                 *classify_error(exc, phase, connect_s=self.ep.timeouts.connect, reason=self.budget.reason)
             )
+            if phase == "connect" and rec.error_class in _PROXY_CLOSED and self.target.connect_to is not None:
+                self._refused_behind_proxy()
         finally:
             BUDGET.reset(token)
         self._finish()
+
+    def _refused_behind_proxy(self) -> None:
+        """A proxy closed the connection before any answer: was it because the vendor refused it?
+
+        Toxiproxy accepts first and dials the vendor afterwards, closing the client when that fails; so a
+        vendor with nothing listening (or killed mid-run) would look like ``conn_closed_early`` or
+        ``conn_reset``, while an injected outage gives ``connect_refused``. One direct dial of the vendor
+        (never sent a byte) makes both the same class. ``t_end`` stays when the failure was seen.
+        """
+        timeout = min(self.ep.timeouts.connect, _REFUSAL_CHECK_S)
+        if upstream_refuses(self.target.base_url, timeout):
+            host, port = upstream_address(self.target.base_url)
+            self._fail(
+                "connect_refused",
+                f"the vendor at {host}:{port} refused the connection behind the proxy (checked directly "
+                f"after the proxy closed it: {self.rec.error_class}, {self.rec.error_detail})",
+            )
 
     def _read_stream(self, resp: httpx.Response) -> None:
         rec, clock = self.rec, self.clock
@@ -306,7 +335,7 @@ class _Attempt:
     def _on_events(self, events: list[Event], now: float) -> bool:
         """Apply events that arrived at ``now``; True when the attempt is over (terminal event or error)."""
         rec = self.rec
-        got_delta = False
+        self.read_deltas = 0
         inj = self.injection
         for ev in events:
             if isinstance(ev, Delta):
@@ -317,7 +346,7 @@ class _Attempt:
                 if ev.kind != "reasoning" and rec.t_first_output is None:
                     rec.t_first_output = now
                 (self.output if ev.kind == "output" else self.other).append(ev.text)
-                got_delta = True
+                self.read_deltas += 1
                 self.deltas += 1
                 if inj is not None and self.deltas >= inj.after_tokens and inj.kind != "http_status":
                     self._inject_mid_stream(inj, now)
@@ -336,20 +365,26 @@ class _Attempt:
                 self._fail(ev.error_class, ev.detail)
             elif isinstance(ev, Malformed):
                 self._fail("malformed_response", ev.detail)
-        if got_delta:
-            rec.t_last_token = now
-            rec.chunk_times.append(now)
+        if self.read_deltas:
+            self._chunk(now)
             if not self.done:
                 self._set_budget(now + self.idle_s, self.idle_reason)
         return self.done or rec.error_class is not None
+
+    def _chunk(self, now: float) -> None:
+        """The read that arrived at ``now`` carried ``read_deltas`` deltas: one chunk of the record."""
+        rec = self.rec
+        rec.t_last_token = now
+        rec.chunk_times.append(now)
+        rec.chunk_deltas.append(self.read_deltas)
+        self.read_deltas = 0
 
     def _inject_mid_stream(self, inj: Injection, now: float) -> None:
         """Act on the stream once ``inj.after_tokens`` chunks have arrived (0: before the first one)."""
         started = self.deltas > 0
         if inj.kind == "stream_cut":
             if started:
-                self.rec.t_last_token = now
-                self.rec.chunk_times.append(now)
+                self._chunk(now)
             raise _Stop(
                 "stream_truncated",
                 f"stream ended without its terminal event (injected cut after {inj.after_tokens}, "
@@ -357,8 +392,7 @@ class _Attempt:
             )
         if inj.kind == "malformed_chunk":
             if started:
-                self.rec.t_last_token = now
-                self.rec.chunk_times.append(now)
+                self._chunk(now)
             for ev in self.dialect.stream_parser().feed(self.dialect.malformed_chunk()):
                 if isinstance(ev, Malformed):
                     raise _Stop("malformed_response", f"{ev.detail} (injected, {inj.fault_id})")
@@ -370,8 +404,7 @@ class _Attempt:
             if now + inj.stall_for >= limit:
                 time.sleep(max(0.0, limit - self.clock()))
                 if started:
-                    self.rec.t_last_token = now
-                    self.rec.chunk_times.append(now)
+                    self._chunk(now)
                     reason = (
                         f"idle gap between chunks over {idle:g} s"
                         if limit < self.hard_end

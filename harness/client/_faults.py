@@ -5,6 +5,10 @@ status faults answer without sending the request, using the dialect's own error 
 the same classification path runs; stream faults act on the real stream after N content chunks.
 Decisions are seeded: ``hash(seed, fault_id, seq, attempt)`` picks whether a request is hit, so the
 same schedule position meets the same fault on every contender and in a replay.
+
+A fault is switched on for keys: an endpoint name (the vendor itself: every contender's attempts on it,
+one rate-limit window per endpoint) or a network path ``<contender>@<endpoint>`` (that contender's attempts
+only, one window per path), as the fault timeline resolves its target (harness.config._paths).
 """
 
 from __future__ import annotations
@@ -37,10 +41,10 @@ class Injection:
 
 
 class _Active:
-    __slots__ = ("endpoints", "lock", "spec", "times", "tokens")
+    __slots__ = ("keys", "lock", "spec", "times", "tokens")
 
-    def __init__(self, endpoints: frozenset[str], spec: FaultSpec) -> None:
-        self.endpoints = endpoints
+    def __init__(self, keys: frozenset[str], spec: FaultSpec) -> None:
+        self.keys = keys
         self.spec = spec
         self.times: dict[str, deque[float]] = {}
         self.tokens: dict[str, deque[tuple[float, int]]] = {}
@@ -52,11 +56,12 @@ class HttpFaultLayer:
 
         layer = HttpFaultLayer(seed=42)
         layer.activate("f1", ["alpha-fast"], FaultSpec(kind="http_status", status=429, retry_after=2))
-        ...  # Router / run_attempt consult it for every attempt
+        layer.activate("f2", ["beta@beta-steady"], FaultSpec(kind="stream_cut", after_tokens=3))
+        ...  # run_attempt consults it for every attempt: decide("alpha-fast", contender="alpha", ...)
         layer.deactivate("f1")
 
     Kinds: ``http_status`` (``status``, ``retry_after``; 429/500/503/529 get the dialect's error body),
-    ``rate_limit`` (``rpm`` and/or ``tpm`` over a sliding 60 s window per endpoint; excess requests get
+    ``rate_limit`` (``rpm`` and/or ``tpm`` over a sliding 60 s window per key; excess requests get
     429 with Retry-After until the window frees; not probabilistic), ``stream_cut`` (end the stream after
     ``after_tokens`` content chunks without its terminal event), ``stall`` (stop reading for
     ``stall_for`` after ``after_tokens`` chunks, default 1; the idle timeout still applies),
@@ -70,7 +75,8 @@ class HttpFaultLayer:
         self._faults: dict[str, _Active] = {}
         self._lock = threading.Lock()
 
-    def activate(self, fault_id: str, endpoints: Iterable[str], spec: FaultSpec) -> None:
+    def activate(self, fault_id: str, keys: Iterable[str], spec: FaultSpec) -> None:
+        """Switch a fault on for ``keys``: endpoint names and/or ``<contender>@<endpoint>`` paths."""
         if spec.kind not in HTTP_FAULT_KINDS:
             raise ValueError(f"HTTP fault layer cannot apply kind {spec.kind!r}")
         if spec.kind == "http_status" and spec.status is None:
@@ -78,7 +84,7 @@ class HttpFaultLayer:
         if spec.kind == "rate_limit" and spec.rpm is None and spec.tpm is None:
             raise ValueError("rate_limit fault needs `rpm` or `tpm`")
         with self._lock:
-            self._faults = {**self._faults, fault_id: _Active(frozenset(endpoints), spec)}
+            self._faults = {**self._faults, fault_id: _Active(frozenset(keys), spec)}
 
     def deactivate(self, fault_id: str) -> None:
         with self._lock:
@@ -96,19 +102,33 @@ class HttpFaultLayer:
         return int.from_bytes(digest, "big") / 2.0**64 < probability
 
     def decide(
-        self, endpoint: str, *, seq: int, attempt: int, now: float, tokens: int = 0
+        self,
+        endpoint: str,
+        *,
+        seq: int,
+        attempt: int,
+        now: float,
+        tokens: int = 0,
+        contender: str | None = None,
     ) -> Injection | None:
-        """The injection for one attempt on ``endpoint`` at run time ``now`` (``tokens``: its size)."""
+        """The injection for one attempt of ``contender`` on ``endpoint`` at run time ``now`` (``tokens``:
+        its size). A fault switched on for the endpoint hits every contender; one switched on for a path
+        only that path's contender."""
         faults = self._faults  # copy-on-write: a consistent snapshot without the lock
         if not faults:
             return None
         key = f"{seq}:{attempt}"
+        path = f"{contender}@{endpoint}" if contender else None
         for fault_id, act in faults.items():
-            if endpoint not in act.endpoints:
+            if endpoint in act.keys:
+                where = endpoint
+            elif path is not None and path in act.keys:
+                where = path
+            else:
                 continue
             spec = act.spec
             if spec.kind == "rate_limit":
-                inj = self._rate_limit(fault_id, act, endpoint, now, tokens)
+                inj = self._rate_limit(fault_id, act, where, now, tokens)
                 if inj is not None:
                     return inj
                 continue
@@ -135,13 +155,13 @@ class HttpFaultLayer:
         return None
 
     def _rate_limit(
-        self, fault_id: str, act: _Active, endpoint: str, now: float, tokens: int
+        self, fault_id: str, act: _Active, where: str, now: float, tokens: int
     ) -> Injection | None:
         spec = act.spec
         tpm = spec.tpm
         with act.lock:
-            times = act.times.setdefault(endpoint, deque())
-            used = act.tokens.setdefault(endpoint, deque())
+            times = act.times.setdefault(where, deque())
+            used = act.tokens.setdefault(where, deque())
             while times and times[0] <= now - _WINDOW_S:
                 times.popleft()
             while used and used[0][0] <= now - _WINDOW_S:

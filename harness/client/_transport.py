@@ -46,6 +46,8 @@ __all__ = [
     "recv_stamped",
     "route_request",
     "stamp_arrivals",
+    "upstream_address",
+    "upstream_refuses",
 ]
 
 
@@ -383,3 +385,28 @@ def route_request(url: str, connect_to: tuple[str, int] | None) -> tuple[str, di
     dial = u.copy_with(host=_via_host(connect_to, netloc), port=connect_to[1])
     ext: dict[str, Any] = {"sni_hostname": host} if u.scheme == "https" else {}
     return str(dial), {"host": netloc}, ext
+
+
+def upstream_address(base_url: str) -> tuple[str, int]:
+    """Host and port a vendor base URL connects to (default ports by scheme): a proxy's upstream."""
+    u = httpx.URL(base_url)
+    return u.host or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
+
+
+def upstream_refuses(base_url: str, timeout: float) -> bool:
+    """True when the vendor behind a proxy refuses a TCP connection right now (nothing listening).
+
+    A TCP proxy (Toxiproxy and the embedded one alike) accepts the client first and dials the vendor
+    afterwards; when that dial is refused it closes the client's connection, so the client sees a
+    connection that opened and closed before any byte, never the refusal itself. Dialling the vendor's
+    address directly tells the two apart. Only a refusal counts: a timeout, a DNS failure or a vendor
+    that accepts all say "not refused". Nothing is sent on the connection.
+    """
+    host, port = upstream_address(base_url)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False

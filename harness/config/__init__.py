@@ -32,9 +32,18 @@ from harness.config._models import (
     Timeouts,
     ToolCall,
 )
+from harness.config._paths import (
+    EACH_CONTENDER,
+    FaultScope,
+    network_paths,
+    path_key,
+    split_path_key,
+    target_paths,
+)
 
 __all__ = [
     "DIALECT_NAMES",
+    "EACH_CONTENDER",
     "SLO",
     "Check",
     "Contender",
@@ -43,6 +52,7 @@ __all__ = [
     "Endpoint",
     "FaultEntry",
     "FaultFile",
+    "FaultScope",
     "FaultSpec",
     "LoadProfile",
     "Message",
@@ -59,5 +69,9 @@ __all__ = [
     "load_fault_file",
     "load_prompts",
     "load_scenario",
+    "network_paths",
+    "path_key",
     "resolve_price",
+    "split_path_key",
+    "target_paths",
 ]

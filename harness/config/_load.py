@@ -13,6 +13,7 @@ from typing import Any
 from harness._errors import ConfigError
 from harness.behaviour import PRESETS, SimBehaviour
 from harness.config._models import Endpoint, FaultEntry, FaultFile, FaultSpec, Price, PromptItem, Scenario
+from harness.config._paths import EACH_CONTENDER, FaultScope, target_paths
 from harness.config._yaml import (
     Located,
     display_path,
@@ -32,7 +33,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ResolvedFault:
-    """A timeline entry with its fault spec resolved (library name looked up) and a stable id."""
+    """A timeline entry with its fault spec resolved (library name looked up) and a stable id.
+
+    ``paths`` are the network paths the fault acts on (``alpha@alpha-fast``, see harness.config._paths);
+    empty means one path per endpoint, keyed by the endpoint's name. ``scope`` says what the target named:
+    ``endpoint`` (the vendor itself: every path to it; HTTP faults count rate limits per endpoint),
+    ``contender`` (its own paths) or ``each-contender`` (every contender's path to its primary).
+    """
 
     fault_id: str
     name: str
@@ -40,6 +47,19 @@ class ResolvedFault:
     spec: FaultSpec
     description: str
     endpoints: tuple[str, ...]  # endpoints the target stands for
+    paths: tuple[str, ...] = ()
+    scope: FaultScope = "endpoint"
+
+    @property
+    def path_keys(self) -> tuple[str, ...]:
+        """The proxies (by path key) a TCP fault acts on."""
+        return self.paths or self.endpoints
+
+    @property
+    def http_keys(self) -> tuple[str, ...]:
+        """What the HTTP fault layer matches: endpoint names (any contender) for a fault on the vendor
+        itself, path keys (that contender only) otherwise."""
+        return self.endpoints if self.scope == "endpoint" else self.path_keys
 
 
 @dataclass(frozen=True)
@@ -169,6 +189,9 @@ def _raw_list(data: Any, key: str) -> list[dict[str, Any]]:
     return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
 
 
+_RESERVED = f"{EACH_CONTENDER!r} is reserved: as a fault target it means every contender at once"
+
+
 def _reference_problems(
     located: Located, env: Mapping[str, str], require_keys: bool, base_dir: Path
 ) -> list[str]:
@@ -197,11 +220,16 @@ def _reference_problems(
                     "API keys are never written in files: name the variable with api_key_env",
                 )
             )
+    for i, ep in enumerate(endpoints):
+        if ep.get("name") == EACH_CONTENDER:
+            problems.append(p(("endpoints", i, "name"), _RESERVED))
     ct_names: dict[str, int] = {}
     for i, ct in enumerate(contenders):
         name = ct.get("name")
         if isinstance(name, str):
-            if name in ct_names:
+            if name == EACH_CONTENDER:
+                problems.append(p(("contenders", i, "name"), _RESERVED))
+            elif name in ct_names:
                 problems.append(p(("contenders", i, "name"), f"duplicate contender name {name!r}"))
             elif name in ep_names:
                 problems.append(
@@ -299,18 +327,19 @@ def load_scenario(
 
     # fault timeline
     faults: list[ResolvedFault] = []
-    contenders = {c.name: c for c in scenario.contenders}
-    ep_names = {ep.name for ep in scenario.endpoints}
     for i, entry in enumerate(scenario.faults):
         where = ("faults", i)
-        if entry.target in ep_names:
-            endpoints: tuple[str, ...] = (entry.target,)
-        elif entry.target in contenders:
-            ct = contenders[entry.target]
-            endpoints = (ct.primary, *ct.fallbacks)
-        else:
-            problems.append(p((*where, "target"), f"unknown endpoint or contender {entry.target!r}"))
+        resolved_target = target_paths(entry.target, scenario.endpoints, scenario.contenders)
+        if resolved_target is None:
+            problems.append(
+                p(
+                    (*where, "target"),
+                    f"unknown endpoint or contender {entry.target!r} (or {EACH_CONTENDER}: every "
+                    "contender at once, each on its own path to its primary)",
+                )
+            )
             continue
+        scope, endpoints, paths = resolved_target
         if entry.duration is None and entry.at >= scenario.load.duration:
             problems.append(p((*where, "at"), "fault starts after the run ends"))
         name: str
@@ -346,7 +375,9 @@ def load_scenario(
             spec = FaultSpec.model_validate(ffile.model_dump(exclude={"name"}))
             name = ffile.name
             description = ffile.description
-        faults.append(ResolvedFault(f"f{i + 1}-{name}", name, entry, spec, description, endpoints))
+        faults.append(
+            ResolvedFault(f"f{i + 1}-{name}", name, entry, spec, description, endpoints, paths, scope)
+        )
 
     if problems:
         raise ConfigError(problems)

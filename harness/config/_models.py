@@ -400,11 +400,17 @@ class FaultFile(FaultSpec):
 
 
 class FaultEntry(UserModel):
-    """One entry of the fault timeline: at ``at`` for ``duration``, on an endpoint or a whole contender."""
+    """One entry of the fault timeline: at ``at`` for ``duration``, on an endpoint, a contender, or every
+    contender at once (``each-contender``). Every contender reaches every endpoint on a network path of
+    its own, so a target says which paths the fault acts on (docs/scenarios.md)."""
 
     at: Duration
     duration: Duration | None = Field(None, gt=0, description="omit to keep the fault until the run ends")
-    target: Name
+    target: Name = Field(
+        description="an endpoint (the vendor itself fails, for every contender using it), a contender "
+        "(its own paths only), or each-contender (every contender at the same offset, each on its own "
+        "path to its primary)"
+    )
     fault: Annotated[str | FaultSpec, Field(description="name in faults/ or an inline spec")]
     name: Name | None = Field(None, description="inline faults: the name the report uses (default: the kind)")
 

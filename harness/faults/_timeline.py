@@ -1,9 +1,11 @@
 """The fault timeline: applies and removes faults at offsets on the run clock, and always cleans up.
 
-TCP faults go through the Toxiproxy API (one proxy per endpoint): ``outage`` is ``enabled: false``; every
+TCP faults go through the Toxiproxy API, on the proxies of the network paths the fault's target stands for
+(one proxy per contender and endpoint, see harness.config._paths): ``outage`` is ``enabled: false``; every
 other TCP kind is a toxic named after the timeline entry. HTTP/SSE faults are switched on and off in the
-harness's own client path (``HttpFaultLayer``). Every change is reported as a ``FaultEvent`` carrying the
-requested and the actually applied time, so the analysis uses what really happened.
+harness's own client path (``HttpFaultLayer``), for the same paths (or the endpoint itself, for a fault
+on the vendor). Every change is reported as a ``FaultEvent`` carrying the requested and the actually
+applied time and the paths touched, so the analysis uses what really happened.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from harness.config import FaultSpec, ResolvedFault
+from harness.config import FaultSpec, ResolvedFault, split_path_key
 from harness.record import FaultEvent
 
 __all__ = ["TCP_KINDS", "FaultLayerLike", "FaultTimeline", "ProxyApi", "TimelineAction"]
@@ -41,7 +43,7 @@ class ProxyApi(Protocol):
 
 
 class FaultLayerLike(Protocol):
-    def activate(self, fault_id: str, endpoints: Iterable[str], spec: FaultSpec) -> None: ...
+    def activate(self, fault_id: str, keys: Iterable[str], spec: FaultSpec) -> None: ...
     def deactivate(self, fault_id: str) -> None: ...
 
 
@@ -55,8 +57,9 @@ class TimelineAction:
 class FaultTimeline:
     """Drive a resolved fault list against the proxies and the HTTP fault layer.
 
-    ``proxy_names`` maps endpoint name → Toxiproxy proxy name (endpoints without a proxy can take
-    only HTTP faults). ``emit`` receives every ``FaultEvent``. Call ``run(stop)`` in a greenlet or
+    ``proxy_names`` maps path key (``alpha@alpha-fast``, or an endpoint name for a run with one path per
+    endpoint) → Toxiproxy proxy name; paths without a proxy can take only HTTP faults. ``emit`` receives
+    every ``FaultEvent``. Call ``run(stop)`` in a greenlet or
     thread; call ``cleanup()`` in a ``finally`` — it is idempotent and removes everything still applied.
     """
 
@@ -112,41 +115,45 @@ class FaultTimeline:
         detail: str | None = None
         ok = True
         touched: list[str] = []
-        for ep in f.endpoints:
+        if f.spec.kind in TCP_KINDS:
+            for key in f.path_keys:
+                try:
+                    self._apply_tcp(f, key)
+                    touched.append(key)
+                except Exception as exc:  # a failed apply is an event, not a crash of the run
+                    ok = False
+                    detail = f"{key}: {exc}"
+        else:
             try:
-                self._apply_one(f, ep)
-                touched.append(ep)
-            except Exception as exc:  # a failed apply is an event, not a crash of the run
+                if self.http_layer is None:
+                    raise RuntimeError("no HTTP fault layer in this process")
+                self.http_layer.activate(f.fault_id, f.http_keys, f.spec)
+                touched.extend(f.path_keys)
+            except Exception as exc:
                 ok = False
-                detail = f"{ep}: {exc}"
+                detail = str(exc)
         with self._lock:
             self._active[f.fault_id] = f
         self._event(f, "apply", t_requested, touched, ok, detail)
 
-    def _apply_one(self, f: ResolvedFault, endpoint: str) -> None:
-        kind = f.spec.kind
-        if kind in TCP_KINDS:
-            proxy = self._proxy_for(endpoint)
-            if kind == "outage":
-                proxy[0].update_proxy(proxy[1], enabled=False)
-            else:
-                proxy[0].add_toxic(
-                    proxy[1],
-                    type=kind,
-                    attributes=dict(f.spec.attributes),
-                    stream=f.spec.stream,
-                    toxicity=f.spec.toxicity,
-                    name=f.fault_id,
-                )
+    def _apply_tcp(self, f: ResolvedFault, key: str) -> None:
+        api, name = self._proxy_for(key)
+        if f.spec.kind == "outage":
+            api.update_proxy(name, enabled=False)
         else:
-            if self.http_layer is None:
-                raise RuntimeError("no HTTP fault layer in this process")
-            self.http_layer.activate(f.fault_id, [endpoint], f.spec)
+            api.add_toxic(
+                name,
+                type=f.spec.kind,
+                attributes=dict(f.spec.attributes),
+                stream=f.spec.stream,
+                toxicity=f.spec.toxicity,
+                name=f.fault_id,
+            )
 
-    def _proxy_for(self, endpoint: str) -> tuple[ProxyApi, str]:
-        if self.proxy is None or endpoint not in self.proxy_names:
-            raise RuntimeError(f"endpoint {endpoint} is not behind a proxy; TCP faults need one")
-        return self.proxy, self.proxy_names[endpoint]
+    def _proxy_for(self, key: str) -> tuple[ProxyApi, str]:
+        if self.proxy is None or key not in self.proxy_names:
+            raise RuntimeError(f"path {key} is not behind a proxy; TCP faults need one")
+        return self.proxy, self.proxy_names[key]
 
     def _remove(self, f: ResolvedFault, t_requested: float) -> None:
         with self._lock:
@@ -155,25 +162,22 @@ class FaultTimeline:
         ok = True
         detail: str | None = None
         touched: list[str] = []
-        for ep in f.endpoints:
-            try:
-                self._remove_one(f, ep)
-                touched.append(ep)
-            except Exception as exc:
-                ok = False
-                detail = f"{ep}: {exc}"
-        self._event(f, "remove", t_requested, touched, ok, detail)
-
-    def _remove_one(self, f: ResolvedFault, endpoint: str) -> None:
-        kind = f.spec.kind
-        if kind in TCP_KINDS:
-            api, name = self._proxy_for(endpoint)
-            if kind == "outage":
-                api.update_proxy(name, enabled=True)
-            else:
-                api.remove_toxic(name, f.fault_id)
+        if f.spec.kind in TCP_KINDS:
+            for key in f.path_keys:
+                try:
+                    api, name = self._proxy_for(key)
+                    if f.spec.kind == "outage":
+                        api.update_proxy(name, enabled=True)
+                    else:
+                        api.remove_toxic(name, f.fault_id)
+                    touched.append(key)
+                except Exception as exc:
+                    ok = False
+                    detail = f"{key}: {exc}"
         elif self.http_layer is not None:
             self.http_layer.deactivate(f.fault_id)
+            touched.extend(f.path_keys)
+        self._event(f, "remove", t_requested, touched, ok, detail)
 
     def _event(
         self,
@@ -192,13 +196,14 @@ class FaultTimeline:
                 fault=f.name,
                 kind=f.spec.kind,
                 target=f.entry.target,
-                endpoints=touched,
+                endpoints=list(dict.fromkeys(split_path_key(k)[1] for k in touched)),
                 t_requested=round(t_requested, 6),
                 t_applied=round(self.clock(), 6),
                 outcome="ok" if ok else "error",
                 detail=detail,
                 spec=f.spec.model_dump(exclude_defaults=True),
                 description=f.description,
+                paths=touched,
             )
         )
 
@@ -212,11 +217,11 @@ class FaultTimeline:
         for f in remaining:
             self._remove(f, self.clock())
         if self.proxy is not None:
-            for endpoint, name in self.proxy_names.items():
+            for key, name in self.proxy_names.items():
                 try:
                     self.proxy.update_proxy(name, enabled=True)
                     for toxic in self.proxy.toxics(name):
                         self.proxy.remove_toxic(name, str(toxic["name"]))
                 except Exception as exc:
-                    problems.append(f"cleanup of proxy {name} ({endpoint}): {exc}")
+                    problems.append(f"cleanup of proxy {name} ({key}): {exc}")
         return problems

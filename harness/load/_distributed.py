@@ -43,11 +43,11 @@ class _BroadcastLayer:
         self.owner = owner
         self.active: dict[str, dict[str, Any]] = {}
 
-    def activate(self, fault_id: str, endpoints: Any, spec: FaultSpec) -> None:
+    def activate(self, fault_id: str, keys: Any, spec: FaultSpec) -> None:
         data = {
             "action": "activate",
             "fault_id": fault_id,
-            "endpoints": list(endpoints),
+            "keys": list(keys),
             "spec": spec.model_dump(mode="json"),
         }
         self.active[fault_id] = data

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.config import Price, PromptItem, Scenario
+from harness.config import Price, PromptItem, Scenario, path_key
 from harness.load._schedule import ScheduledRequest
 
 __all__ = ["SIM_API_KEY", "RunPlan", "api_keys_from_env", "warm_up"]
@@ -33,7 +33,7 @@ class RunPlan:
     prompts: Sequence[PromptItem]
     prices: Mapping[str, Price]
     base_urls: Mapping[str, str]
-    connect_to: Mapping[str, tuple[str, int]]  # endpoint -> proxy listen address to dial instead
+    connect_to: Mapping[str, tuple[str, int]]  # path "<contender>@<endpoint>" -> proxy address to dial
     schedule: Sequence[ScheduledRequest] = ()
     t0_epoch: float = 0.0  # wall-clock time of run clock zero (distributed workers)
     index: int = 0  # this process's share: requests with seq % of == index
@@ -91,25 +91,28 @@ class RunPlan:
         sleep: Callable[[float], None],
         api_keys: Mapping[str, str],
     ) -> dict[str, Any]:
-        """One Router per contender, over Targets that dial the proxy and keep the vendor's name."""
+        """One Router per contender, over Targets that dial the contender's own proxy path to each endpoint
+        of its chain (``connect_to["alpha@alpha-fast"]``) and keep the vendor's name."""
         from harness.client import Router, Target
 
         sc = self.scenario
         warm_up()
-        targets = {
-            ep.name: Target(
+        endpoints = {ep.name: ep for ep in sc.endpoints}
+
+        def target(contender: str, name: str) -> Target:
+            ep = endpoints[name]
+            return Target(
                 endpoint=ep,
-                base_url=self.base_urls[ep.name],
-                connect_to=self.connect_to.get(ep.name),
-                api_key=api_keys.get(ep.name, SIM_API_KEY if ep.sim is not None else None),
-                price=self.prices[ep.name],
+                base_url=self.base_urls[name],
+                connect_to=self.connect_to.get(path_key(contender, name)),
+                api_key=api_keys.get(name, SIM_API_KEY if ep.sim is not None else None),
+                price=self.prices[name],
             )
-            for ep in sc.endpoints
-        }
+
         return {
             c.name: Router(
                 c,
-                {n: targets[n] for n in (c.primary, *c.fallbacks)},
+                {n: target(c.name, n) for n in (c.primary, *c.fallbacks)},
                 http_client,
                 clock=clock,
                 run_id=self.run_id,

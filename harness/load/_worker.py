@@ -83,7 +83,7 @@ class _WorkerState:
         self.http_client = make_gevent_client(max_connections=max(100, scenario.load.users * 4))
         self.layer = HttpFaultLayer(plan.seed)
         for f in plan.active_http_faults:
-            self.layer.activate(f["fault_id"], f["endpoints"], FaultSpec.model_validate(f["spec"]))
+            self.layer.activate(f["fault_id"], f["keys"], FaultSpec.model_validate(f["spec"]))
         routers = plan.build_routers(
             self.http_client,
             clock=clock,
@@ -124,7 +124,7 @@ class _WorkerState:
             return
         data = msg.data
         if data["action"] == "activate":
-            self.layer.activate(data["fault_id"], data["endpoints"], FaultSpec.model_validate(data["spec"]))
+            self.layer.activate(data["fault_id"], data["keys"], FaultSpec.model_validate(data["spec"]))
         else:
             self.layer.deactivate(data["fault_id"])
 

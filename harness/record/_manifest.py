@@ -49,8 +49,10 @@ __all__ = [
 
 MANIFEST_FILE = "manifest.json"
 END_FILE = "end.json"
-MANIFEST_VERSION = 2
-"""1: one untyped manifest.json rewritten at the end of the run. 2: Manifest + RunEnd, each written once."""
+MANIFEST_VERSION = 3
+"""1: one untyped manifest.json rewritten at the end of the run. 2: Manifest + RunEnd, each written once.
+3: the scenario's ``decision`` section and each fault's network ``paths``/``scope`` (2 reads as 3 with
+their defaults)."""
 
 EndReason = Literal["completed", "deadline", "stopped", "interrupted", "aborted", "workers_lost", "error"]
 """Why a run ended. ``completed``: every scheduled request finished; ``deadline``: the planned end plus
@@ -113,6 +115,10 @@ class FaultInfo(_Frozen):
     kind: str
     target: str
     endpoints: tuple[str, ...] = ()
+    paths: tuple[str, ...] = Field(
+        (), description="network paths the fault acts on, '<contender>@<endpoint>' (empty in older runs)"
+    )
+    scope: str = Field("", description="what the target named: endpoint, contender or each-contender")
     at_s: float
     duration_s: float | None = None
     spec: dict[str, Any] = Field(default_factory=dict)

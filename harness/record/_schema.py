@@ -54,7 +54,8 @@ class RequestRecord:
     t_first_output: float | None = None
     t_last_token: float | None = None
     t_end: float = 0.0
-    chunk_times: list[float] = field(default_factory=list)
+    chunk_times: list[float] = field(default_factory=list)  # one per network read that carried a delta
+    chunk_deltas: list[int] = field(default_factory=list)  # deltas each of those reads carried (> 1: merged)
     # result
     status: int | None = None
     outcome: Outcome = "error"
@@ -116,6 +117,7 @@ class FaultEvent:
     detail: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    paths: list[str] = field(default_factory=list)  # network paths actually touched: "<contender>@<endpoint>"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -265,7 +265,7 @@ def _errors(a: Analysis) -> dict[str, Any] | None:
     e = a.errors
     if e.empty:
         return None
-    phases = list(a.phases)
+    phases = a.phase_groups or list(a.phases)
     cats = [(c, p) for c in a.contenders for p in phases]
     labels = [_t(f"{c} · {p}") for c, p in cats]
     data = []
@@ -299,7 +299,7 @@ def _fallback(a: Analysis) -> dict[str, Any] | None:
     if r.empty:
         return None
     ph = r.loc[r["scope"] == "phase"]
-    phases = list(a.phases)
+    phases = a.phase_groups or list(a.phases)
     data = []
     for i, c in enumerate(a.contenders):
         sub = ph.loc[ph["contender"] == c].set_index("group")

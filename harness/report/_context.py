@@ -36,6 +36,8 @@ SIDE_BY_SIDE: tuple[tuple[str, str, str], ...] = (
     ("ttft_p95", "TTFT p95 (final attempt)", "sec"),
     ("tpot_p50", "TPOT p50", "sec"),
     ("tpot_p95", "TPOT p95", "sec"),
+    ("tpot_share", "  answers with a TPOT (≥ 2 reads)", "pct"),
+    ("merged_read_share", "reads carrying several deltas", "pct"),
     ("e2e_p95", "E2E p95 (final attempt)", "sec"),
     ("user_latency_p50", "user latency p50", "sec"),
     ("user_latency_p95", "user latency p95", "sec"),
@@ -281,6 +283,7 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
                 for w in a.faults
             ],
             "fault_impact": _records(a.fault_impact),
+            "exposure": _records(a.exposure),
             "errors": _records(a.errors),
             "scorecard": {
                 "rows": score_rows,

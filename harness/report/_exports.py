@@ -13,7 +13,15 @@ from harness.report._context import plain
 __all__ = ["CSV_FILES", "SUMMARY_FILE", "summary", "write_exports"]
 
 SUMMARY_FILE = "summary.json"
-CSV_FILES = ("verdict.csv", "metrics.csv", "latency.csv", "errors.csv", "faults.csv", "scorecard.csv")
+CSV_FILES = (
+    "verdict.csv",
+    "metrics.csv",
+    "latency.csv",
+    "errors.csv",
+    "faults.csv",
+    "exposure.csv",
+    "scorecard.csv",
+)
 
 
 def summary(a: Analysis) -> dict[str, Any]:
@@ -31,6 +39,8 @@ def summary(a: Analysis) -> dict[str, Any]:
                     "kind": w.kind,
                     "target": w.target,
                     "endpoints": list(w.endpoints),
+                    "scope": w.scope,
+                    "paths": list(w.paths),
                     "start_s": w.start,
                     "end_s": w.end,
                     "applied": w.applied,
@@ -39,6 +49,7 @@ def summary(a: Analysis) -> dict[str, Any]:
                 for w in a.faults
             ],
             "headline": a.decision.get("headline"),
+            "exposure": a.exposure.to_dict("records"),
             "verdict": a.verdict,
             "decision": a.decision,
             "risks": a.risks,
@@ -88,7 +99,8 @@ def write_exports(a: Analysis, run_dir: Path) -> list[Path]:
         "metrics.csv": a.requests,
         "latency.csv": a.latency,
         "errors.csv": a.errors,
-        "faults.csv": a.fault_impact,
+        "faults.csv": a.fault_impact.assign(changes=[" | ".join(x or ()) for x in a.fault_impact["changes"]]),
+        "exposure.csv": a.exposure,
         "scorecard.csv": pd.DataFrame(
             a.scorecard["rows"],
             columns=["contender", "layer", "layer_title", "criterion", "source", "score", "reason"],

@@ -35,7 +35,7 @@ import yaml
 
 from harness import __version__
 from harness._errors import ConfigError, ReportError
-from harness.config import PromptItem, Scenario, load_prompts, load_scenario
+from harness.config import EACH_CONTENDER, PromptItem, Scenario, load_prompts, load_scenario, split_path_key
 from harness.load import build_schedule, schedule_digest
 from harness.record import (
     PROMPTS_FILE,
@@ -279,12 +279,18 @@ def export_bundle(
     policy, extras = _scenario_policy(manifest, contender, run_dir)
     chain = [policy["primary"], *policy.get("fallbacks", [])]
 
-    # faults of this contender's chain (and, sequential runs, of its own slot)
+    # faults on this contender's own network paths (runs before paths: on its chain's endpoints) and,
+    # sequential runs, of its own slot
     faults: list[FaultInfo] = []
     for f in manifest.faults:
         if sequential and not f.fault_id.endswith(f"@{lanes}"):
             continue
-        if not set(f.endpoints) & set(chain):
+        mine = (
+            any(split_path_key(k)[0] == contender for k in f.paths)
+            if f.paths
+            else bool(set(f.endpoints) & set(chain))
+        )
+        if not mine:
             continue
         faults.append(f)
     if fault is not None:
@@ -346,7 +352,7 @@ def export_bundle(
                 "at": round(f.at_s - offset, 6),
                 **({"duration": f.duration_s} if f.duration_s is not None else {}),
                 "target": f.target
-                if f.target in chain or f.target == contender
+                if f.target in chain or f.target in (contender, EACH_CONTENDER)
                 else next(e for e in f.endpoints if e in chain),
                 "fault": {**f.spec, "description": f.description or f.spec.get("kind") or f.kind},
             }

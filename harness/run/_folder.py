@@ -67,6 +67,8 @@ def _fault_info(f: ResolvedFault) -> FaultInfo:
         kind=f.spec.kind,
         target=f.entry.target,
         endpoints=tuple(f.endpoints),
+        paths=tuple(f.path_keys),
+        scope=f.scope,
         at_s=f.entry.at,
         duration_s=f.entry.duration,
         spec=f.spec.model_dump(mode="json", exclude_defaults=True),

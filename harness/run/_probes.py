@@ -19,7 +19,7 @@ def probe_endpoints(resolved: ResolvedScenario, stack: Stack, run_id: str, run_d
     targets = build_targets(
         resolved.scenario.endpoints,
         base_urls=stack.base_urls,
-        connect_to=stack.connect_to,
+        connect_to=stack.endpoint_connect_to(),
         api_keys=resolved.api_keys,
         prices=resolved.prices,
         sim_api_key=SIM_API_KEY,

@@ -3,7 +3,7 @@
 The phases, in order (each is one call below, so this function reads as the run does)::
 
     folder     reports/<run-id>/, the schedule built once (the same for every contender)
-    stack      simulated vendors and one proxy per endpoint (child processes)        harness.run._stack
+    stack      simulated vendors and one proxy per (contender, endpoint) path         harness.run._stack
     manifest   manifest.json, scenario.yaml, prompts.jsonl: written once              harness.run._folder
     probes     conformance probes before the load                                     harness.run._probes
     load       an Execution (local or distributed) runs the plan while the fault
@@ -18,6 +18,7 @@ Ctrl-C twice: abort in-flight requests at once; everything already written stays
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,7 @@ def run_scenario(
                 toxiproxy_url=stack.toxiproxy_url,
                 embedded_proxy=toxiproxy_url is None,
                 base_urls=stack.base_urls,
-                proxied=set(stack.connect_to),
+                proxied=set(stack.endpoint_connect_to()),
             ),
         )
         manifest_written = True
@@ -270,4 +271,4 @@ def run_scenario(
 
 def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:
     entry = f.entry.model_copy(update={"at": f.entry.at + offset})
-    return ResolvedFault(f"{f.fault_id}@{slot}", f.name, entry, f.spec, f.description, f.endpoints)
+    return dataclasses.replace(f, fault_id=f"{f.fault_id}@{slot}", entry=entry)

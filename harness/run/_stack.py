@@ -1,5 +1,7 @@
-"""The stack a run needs: simulated vendors and an embedded Toxiproxy as child processes, and
-one proxy per endpoint.
+"""The stack a run needs: simulated vendors and an embedded Toxiproxy as child processes, and one
+proxy per network path: every contender reaches every endpoint of its chain through a proxy of its own
+(``bakeoff-alpha@alpha-fast``), so a fault on one contender's path never touches another contender that
+uses the same endpoint (harness.config._paths). An endpoint no contender uses gets one proxy for probes.
 
 Children (``python -m harness.sim`` / ``python -m harness.faults``, see :mod:`harness._children`) log to
 ``sim.log`` / ``proxy.log`` in the run folder.
@@ -16,26 +18,24 @@ import yaml
 
 from harness._children import ChildProcess
 from harness._errors import RunError
-from harness.config import ResolvedScenario
+from harness.client import upstream_address
+from harness.config import ResolvedScenario, network_paths, split_path_key
 from harness.load._plan import SIM_API_KEY
 
 __all__ = ["Stack", "upstream_of"]
 
 
 def upstream_of(base_url: str) -> tuple[str, int]:
-    """host and port a base URL connects to (default ports by scheme)."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return host, port
+    """host and port a base URL connects to (default ports by scheme): the upstream of its proxies."""
+    return upstream_address(base_url)
 
 
 class Stack:
     """Bring up simulated vendors and the proxy layer for a resolved scenario; tear everything down.
 
-    After ``start()``: ``base_urls[endpoint]`` is the vendor base URL (SDK style), ``connect_to[endpoint]``
-    the proxy listen address the client dials instead, ``proxy_names[endpoint]`` the Toxiproxy proxy name,
-    ``toxiproxy_url`` the API in use.
+    After ``start()``: ``base_urls[endpoint]`` is the vendor base URL (SDK style), ``connect_to[path]``
+    the proxy listen address the client dials instead (``path``: ``<contender>@<endpoint>``),
+    ``proxy_names[path]`` the Toxiproxy proxy name, ``toxiproxy_url`` the API in use.
     """
 
     def __init__(
@@ -128,15 +128,24 @@ class Stack:
         # Toxiproxy on this machine), on every interface of a remote Toxiproxy (e.g. a compose network).
         local = self.external_toxiproxy is None or api_host in ("127.0.0.1", "localhost", "::1")
         listen_host = (self.host if self.external_toxiproxy is None else "127.0.0.1") if local else "0.0.0.0"
-        for ep in self.resolved.scenario.endpoints:
-            name = f"bakeoff-{ep.name}"
-            host, port = upstream_of(self.base_urls[ep.name])
+        sc = self.resolved.scenario
+        for key in network_paths(sc.endpoints, sc.contenders):
+            name = f"bakeoff-{key}"
+            host, port = upstream_of(self.base_urls[split_path_key(key)[1]])
             with contextlib.suppress(Exception):  # a crashed earlier run may have left it; absent is normal
                 self.proxy_api.delete_proxy(name)
             created = self.proxy_api.create_proxy(name, upstream=f"{host}:{port}", listen=f"{listen_host}:0")
             _lhost, _, lport = str(created["listen"]).rpartition(":")
-            self.connect_to[ep.name] = (listen_host if local else api_host, int(lport))
-            self.proxy_names[ep.name] = name
+            self.connect_to[key] = (listen_host if local else api_host, int(lport))
+            self.proxy_names[key] = name
+
+    def endpoint_connect_to(self) -> dict[str, tuple[str, int]]:
+        """One proxy address per endpoint (the first path to it), for what is not a contender's traffic:
+        the conformance probes before the load, which no fault touches."""
+        out: dict[str, tuple[str, int]] = {}
+        for key, addr in self.connect_to.items():
+            out.setdefault(split_path_key(key)[1], addr)
+        return out
 
     def stop(self) -> list[str]:
         """Delete our proxies, stop the children. Returns problems met (never raises)."""

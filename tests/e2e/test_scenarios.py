@@ -276,3 +276,10 @@ def test_default_short_falls_back_during_the_outage(short_run: Callable[[str], p
     alpha = _final(df, "alpha")
     assert (alpha.outcome == "ok").all()
     assert (alpha.endpoint == "gamma-messages").sum() >= 3
+    # the same outage hit every contender at once, each on its own path: without a fallback, beta and
+    # gamma lose what they were asked inside it (alpha's path to gamma-messages is not gamma's)
+    start, end = _window(df)
+    for name in ("beta", "gamma"):
+        inside = _final(df, name)
+        inside = inside[(inside.t_intended > start + 0.3) & (inside.t_end < end)]
+        assert len(inside) >= 3 and (inside.error_class == "connect_refused").all(), name

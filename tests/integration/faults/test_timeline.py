@@ -125,3 +125,76 @@ def test_a_failed_apply_is_an_event_not_a_crash_and_cleanup_reports_problems() -
         assert "proxy not found" in (events[0].detail or "")
         problems = tl.cleanup()
         assert len(problems) == 1 and "no-such-proxy" in problems[0]
+
+
+def path_fault(
+    fid: str, target: str, scope: str, endpoints: tuple, paths: tuple, **spec: object
+) -> ResolvedFault:
+    s = FaultSpec.model_validate(spec)
+    entry = FaultEntry(at=0.0, duration=0.2, target=target, fault=s)
+    return ResolvedFault(fid, str(spec["kind"]), entry, s, "test fault", endpoints, paths, scope)
+
+
+def test_faults_act_on_network_paths_never_on_another_contenders() -> None:
+    """Issue 13, observation 1: one proxy per (contender, endpoint). gamma's primary g is alpha's fallback;
+    a fault on gamma's path leaves alpha's path to g alone, a fault on the vendor g hits both paths."""
+    names = {"alpha@a": "p-alpha-a", "alpha@g": "p-alpha-g", "gamma@g": "p-gamma-g"}
+    layer = HttpFaultLayer(1)
+    with serve_proxy_in_thread() as srv, ToxiproxyClient(srv.url) as api:
+        for name in names.values():
+            api.create_proxy(name, upstream="127.0.0.1:9")
+        tl, events, _ = make(
+            [
+                path_fault(
+                    "f1",
+                    "each-contender",
+                    "each-contender",
+                    ("a", "g"),
+                    ("alpha@a", "gamma@g"),
+                    kind="outage",
+                ),
+                path_fault(
+                    "f2",
+                    "g",
+                    "endpoint",
+                    ("g",),
+                    ("alpha@g", "gamma@g"),
+                    kind="latency",
+                    attributes={"latency": 5},
+                ),
+                path_fault(
+                    "f3",
+                    "alpha",
+                    "contender",
+                    ("a", "g"),
+                    ("alpha@a", "alpha@g"),
+                    kind="http_status",
+                    status=503,
+                ),
+            ],
+            api,
+            names,
+            layer,
+        )
+        seen: dict[str, object] = {}
+
+        def watch() -> None:
+            time.sleep(0.1)  # all three applied
+            seen["enabled"] = {k: api.get_proxy(n)["enabled"] for k, n in names.items()}
+            seen["toxics"] = {k: [t["name"] for t in api.toxics(n)] for k, n in names.items()}
+            seen["alpha_on_g"] = layer.decide("g", seq=1, attempt=1, now=0, contender="alpha") is not None
+            seen["gamma_on_g"] = layer.decide("g", seq=1, attempt=1, now=0, contender="gamma") is not None
+
+        w = threading.Thread(target=watch)
+        w.start()
+        tl.run(lambda: False)
+        w.join()
+    # each contender's own path to its primary went dark; alpha's path to its fallback g stayed up
+    assert seen["enabled"] == {"alpha@a": False, "alpha@g": True, "gamma@g": False}
+    assert seen["toxics"] == {"alpha@a": [], "alpha@g": ["f2"], "gamma@g": ["f2"]}
+    # an HTTP fault on a contender covers its whole chain (both paths), nobody else's
+    assert seen["alpha_on_g"] is True and seen["gamma_on_g"] is False
+    applied = {e.fault_id: e for e in events if e.action == "apply"}
+    assert applied["f1"].paths == ["alpha@a", "gamma@g"] and applied["f1"].endpoints == ["a", "g"]
+    assert applied["f2"].paths == ["alpha@g", "gamma@g"] and applied["f2"].endpoints == ["g"]
+    assert applied["f3"].paths == ["alpha@a", "alpha@g"]

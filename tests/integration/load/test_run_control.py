@@ -207,7 +207,8 @@ def test_ctrl_c_during_start_up_cleans_up_and_exits_cleanly(tmp_path: Path) -> N
 
 
 def test_http_faults_reach_every_worker(tmp_path: Path) -> None:
-    """The master owns the timeline; HTTP faults act in the workers' client path, so they are relayed."""
+    """The master owns the timeline; HTTP faults act in the workers' client path, so they are relayed,
+    with the network paths they act on: a fault on contender c never touches d on the same endpoint."""
     prompts = SHORT.parents[2] / "prompts" / "default.jsonl"
     scenario = tmp_path / "relay.yaml"
     scenario.write_text(f"""\
@@ -217,11 +218,12 @@ endpoints:
   - {{name: e, dialect: openai-chat, sim: quick, model: m}}
 contenders:
   - {{name: c, primary: e}}
+  - {{name: d, primary: e}}
 sim_profiles:
   quick: {{ttft_ms: 30, ttft_jitter_ms: 0, tokens_per_s: 500}}
 load: {{model: open, arrival: constant, rate: 10/s, users: 8, duration: 6s, grace: 5s}}
 faults:
-  - {{at: 2s, duration: 2s, target: e, fault: {{kind: http_status, status: 503}}, name: edge-503}}
+  - {{at: 2s, duration: 2s, target: c, fault: {{kind: http_status, status: 503}}, name: edge-503}}
 """)
     proc = subprocess.run(
         [
@@ -245,6 +247,8 @@ faults:
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = run_dir_of(proc.stdout)
     df = read_records(run_dir)
+    assert (df[df.contender == "d"].outcome == "ok").all()  # d's own path to e was never faulted
+    df = df[df.contender == "c"]
     events = {e["action"]: e["t_applied"] for e in read_fault_events(run_dir)}
     hit = df[df.fault_injected == "f1-edge-503"]
     assert set(hit.worker) == {"w0", "w1"}

@@ -1,5 +1,5 @@
 """The probes as `bakeoff run` will call them: the run's stack (simulated vendors and the embedded
-Toxiproxy as child processes, one proxy per endpoint), Targets built like the load's."""
+Toxiproxy as child processes, one proxy per contender and endpoint), Targets built like the load's."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory):
         targets = build_targets(
             resolved.scenario.endpoints,
             base_urls=stack.base_urls,
-            connect_to=stack.connect_to,
+            connect_to=stack.endpoint_connect_to(),
             api_keys=resolved.api_keys,
             prices=resolved.prices,
             sim_api_key=SIM_API_KEY,

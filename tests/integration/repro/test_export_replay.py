@@ -70,8 +70,10 @@ def test_bundle_holds_the_contender_and_verifies(bundle: Path, run_dir: Path) ->
     assert [(s["seq"], s["prompt_id"], s["t_intended"]) for s in schedule] == [
         (r["seq"], r["prompt_id"], r["t_intended"]) for r in firsts
     ]
+    # f3 acted on other-only's own path to "other", never on with-fallback's: not in its bundle
     assert {f["fault_id"] for f in m["faults"]} == {"f1-latency", "f2-http_status"}
     assert {e["action"] for e in b.jsonl("faults.jsonl")} == {"apply", "remove"}
+    assert {e["fault_id"] for e in b.jsonl("faults.jsonl")} == {"f1-latency", "f2-http_status"}
     run_manifest = json.loads((run_dir / "manifest.json").read_text())
     assert m["prompts"]["sha256_of_run"] == run_manifest["prompts"]["sha256"]
     assert b.files["prompts.jsonl"] == (ROOT / "prompts" / "chat.jsonl").read_bytes()

@@ -237,15 +237,18 @@ def test_resilience_is_compared_only_on_faults_every_contender_faced() -> None:
         "fault_id": "f1-outage",
         "name": "outage",
         "kind": "outage",
-        "target": "every contender",
-        "endpoints": [],
+        "target": "each-contender",
+        "scope": "each-contender",
+        "endpoints": ["a1", "b1"],
+        "paths": ["A@a1", "B@b1"],
         "at_s": 20,
         "duration_s": 10,
     }
     info = run_info(slo=slo, faults=[shared])
+    eps = ["a1", "b1"]
     ev = [
-        {"fault_id": "f1-outage", "action": "apply", "t_applied": 20.0, "outcome": "ok", "endpoints": []},
-        {"fault_id": "f1-outage", "action": "remove", "t_applied": 30.0, "outcome": "ok", "endpoints": []},
+        {"fault_id": "f1-outage", "action": "apply", "t_applied": 20.0, "outcome": "ok", "endpoints": eps},
+        {"fault_id": "f1-outage", "action": "remove", "t_applied": 30.0, "outcome": "ok", "endpoints": eps},
     ]
     a = analyse(records_frame(a_rows + b_rows), ev, info)
     res = a.decision["resilience"]

@@ -227,7 +227,11 @@ def test_time_to_detect_and_recover_hand_computed() -> None:
     assert "took 5.5 s to recover" in risk
     phases = a.requests.loc[a.requests["scope"] == "phase"].set_index("group")
     assert phases.loc["fault:f1", "error_rate"] == 1.0
-    assert phases.loc["baseline", "requests"] == 80 and phases.loc["baseline", "seconds"] == 40.0
+    # the request asked for at 39.5 s was in flight when the outage began: a transition, not baseline
+    assert phases.loc["baseline", "requests"] == 79 and phases.loc["baseline", "seconds"] == 40.0
+    assert phases.loc["transition:f1", "requests"] == 1 and np.isnan(phases.loc["transition:f1", "seconds"])
+    assert f["transition_requests"] == 1 and f["baseline_requests"] == 79  # before the fault: enough
+    assert not f["change_judged"]  # no answer succeeded inside the outage: no latency to compare
 
 
 def test_warmup_and_cooldown_are_excluded() -> None:
@@ -389,5 +393,12 @@ def test_a_latency_fault_is_reported_as_slowdown_with_numbers() -> None:
     df.loc[slow, "output_tokens"] = 10
     a = analyse(df, ev, m)
     text = next(r["text"] for r in a.risks if "latency rose" in r["text"])
-    assert text.startswith("B's p95 user latency rose from 1.0 s to 5.0 s (5.0×) during the 10 s outage (f1)")
+    # requests asked for in [45, 50) s were still in flight when the fault ended: transitions, not inside;
+    # the 10 inside are too few to judge a p95 (20 needed), enough for the p50
+    assert text.startswith(
+        "B's p50 user latency rose from 1.0 s to 5.0 s (+4.0 s) during the 10 s outage (f1), beyond the "
+        "run's noise"
+    )
+    [row] = a.fault_impact.to_dict("records")
+    assert row["changes"] == ["p50 user latency rose from 1.0 s to 5.0 s (+4.0 s, noise ±1 ms)"]
     assert "lost 0.0 % of requests" in text

@@ -3,11 +3,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import manifest
 from factories import record_row, records_frame
 
-from harness.analysis import chunk_gaps, logical_requests
+from harness.analysis import chunk_gaps, good_mask, logical_requests, slo_settings
+from harness.analysis._metrics import request_metrics
+from harness.analysis._prepare import read_counts
 
 
 def test_per_request_metrics_hand_computed() -> None:
@@ -38,6 +41,69 @@ def test_per_request_metrics_hand_computed() -> None:
 def test_tpot_needs_two_tokens() -> None:
     df = records_frame([record_row(t_first_token=1.0, t_last_token=1.0, t_end=1.1, output_tokens=1)])
     assert math.isnan(logical_requests(df, manifest()).iloc[0]["tpot"])
+
+
+def test_tpot_needs_two_reads_at_distinct_times() -> None:
+    """Issue 13, observation 5: an answer that arrived in one read (non-streamed, or a stream read in one
+    go) has first and last token at the same instant; its TPOT is missing, never 0."""
+    one_read = {"t_first_token": 1.0, "t_last_token": 1.0, "t_end": 1.0, "output_tokens": 40}
+    df = records_frame(
+        [
+            record_row(request_id="non-streamed", chunk_times=[1.0], chunk_deltas=[1], **one_read),
+            record_row(request_id="one-read", chunk_times=[1.0], chunk_deltas=[40], **one_read),
+            record_row(
+                request_id="streamed",
+                t_first_token=1.0,
+                t_last_token=1.39,
+                t_end=1.4,
+                output_tokens=40,
+                chunk_times=[1.0, 1.2, 1.39],
+                chunk_deltas=[1, 20, 19],
+            ),
+        ]
+    )
+    lg = logical_requests(df, manifest()).set_index("request_id")
+    assert math.isnan(lg.loc["non-streamed", "tpot"]) and math.isnan(lg.loc["one-read", "tpot"])
+    assert lg.loc["streamed", "tpot"] == pytest.approx(0.01)  # 0.39 s over 39 tokens
+
+
+def test_a_tpot_slo_does_not_judge_answers_without_a_tpot() -> None:
+    rows = [
+        record_row(
+            request_id="non-streamed",
+            t_intended=1.0,
+            t_dispatch=1.0,
+            t_first_token=1.5,
+            t_last_token=1.5,
+            t_end=1.5,
+            output_tokens=40,
+        ),
+        record_row(
+            request_id="slow-stream",
+            t_intended=1.0,
+            t_dispatch=1.0,
+            t_first_token=1.1,
+            t_last_token=2.0,
+            t_end=2.0,
+            output_tokens=10,  # 100 ms per token
+        ),
+    ]
+    lg = logical_requests(records_frame(rows), manifest())
+    slo = slo_settings(overrides={"tpot": 0.015})
+    good = dict(zip(lg["request_id"], good_mask(lg, slo), strict=True))
+    # the non-streamed answer is not judged on TPOT (it has none), the slow stream fails it
+    assert good == {"non-streamed": True, "slow-stream": False}
+    m = request_metrics(lg, good_mask(lg, slo), 10.0)
+    assert m["with_tpot"] == 1 and m["tpot_share"] == 0.5
+    assert m["tpot_p50"] == pytest.approx(0.1)  # the one answer that has a TPOT; no 0 pulls it down
+
+
+def test_chunk_gaps_only_between_reads_at_distinct_times_and_merged_reads_are_counted() -> None:
+    times = pd.Series([[1.0, 1.0, 1.5], [2.0], [], None], dtype=object)
+    gaps, owner = chunk_gaps(times)
+    assert gaps.tolist() == [0.5] and owner.tolist() == [0]  # the two reads stamped 1.0 arrived together
+    reads, merged = read_counts(pd.Series([[1, 3, 1], [12], [], None], dtype=object))
+    assert reads.tolist() == [3, 1, 0, 0] and merged.tolist() == [1, 1, 0, 0]
 
 
 def test_attempts_fold_into_one_logical_request_with_all_costs() -> None:

@@ -43,6 +43,30 @@ def test_only_listed_endpoints_and_deactivation() -> None:
     assert layer.active() == [] and layer.decide("a", seq=1, attempt=1, now=0) is None
 
 
+def test_a_path_key_hits_one_contender_an_endpoint_every_contender() -> None:
+    """Issue 13, observation 1: a fault on gamma's path to g never touches alpha's attempts on g."""
+    layer = HttpFaultLayer(1)
+    layer.activate("path", ["gamma@g"], FaultSpec(kind="http_status", status=503))
+    assert layer.decide("g", seq=1, attempt=1, now=0, contender="gamma") is not None
+    assert layer.decide("g", seq=1, attempt=1, now=0, contender="alpha") is None
+    layer.deactivate("path")
+    layer.activate("vendor", ["g"], FaultSpec(kind="http_status", status=503))  # the vendor itself
+    assert layer.decide("g", seq=1, attempt=1, now=0, contender="gamma") is not None
+    assert layer.decide("g", seq=1, attempt=1, now=0, contender="alpha") is not None
+
+
+def test_rate_limit_windows_per_endpoint_or_per_path() -> None:
+    spec = FaultSpec(kind="rate_limit", rpm=2)
+    vendor = HttpFaultLayer(1)
+    vendor.activate("rl", ["g"], spec)  # the vendor's own limit counts every contender's requests
+    got = [vendor.decide("g", seq=i, attempt=1, now=0.0, contender=c) for i, c in enumerate("aab")]
+    assert [x is None for x in got] == [True, True, False]
+    paths = HttpFaultLayer(1)
+    paths.activate("rl", ["a@g", "b@g"], spec)  # each contender's own path: a window each
+    got = [paths.decide("g", seq=i, attempt=1, now=0.0, contender=c) for i, c in enumerate("aab")]
+    assert [x is None for x in got] == [True, True, True]
+
+
 def test_stream_kinds_carry_their_parameters() -> None:
     layer = HttpFaultLayer(1)
     layer.activate("s", ["a"], FaultSpec(kind="stall", stall_for=2.5))

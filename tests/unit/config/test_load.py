@@ -56,6 +56,53 @@ def test_good_scenario_resolves(tmp_path: Path) -> None:
     assert len(r.prompts_sha256) == 64
 
 
+TWO = GOOD.replace(
+    "faults:\n",
+    "  - name: d\n    primary: b\nfaults:\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("target", "scope", "endpoints", "paths"),
+    [
+        # the vendor endpoint itself: every contender that uses it, primary or fallback
+        ("b", "endpoint", ("b",), ("c@b", "d@b")),
+        # one contender: its own paths only, nobody else's (d also uses b, on a path of its own)
+        ("c", "contender", ("a", "b"), ("c@a", "c@b")),
+        # every contender at the same offset, each on its own path to its primary
+        ("each-contender", "each-contender", ("a", "b"), ("c@a", "d@b")),
+    ],
+)
+def test_fault_targets_resolve_to_network_paths(
+    tmp_path: Path, target: str, scope: str, endpoints: tuple[str, ...], paths: tuple[str, ...]
+) -> None:
+    r = load_scenario(write(tmp_path, TWO.replace("    target: a\n", f"    target: {target}\n")))
+    [f] = r.faults
+    assert (f.scope, f.endpoints, f.paths) == (scope, endpoints, paths)
+    assert f.path_keys == paths
+    # HTTP faults on the vendor itself match the endpoint for any contender; otherwise only the paths
+    assert f.http_keys == (endpoints if scope == "endpoint" else paths)
+
+
+def test_endpoint_nobody_uses_has_a_path_of_its_own(tmp_path: Path) -> None:
+    text = GOOD.replace("    fallbacks: [b]\n", "").replace("    target: a\n", "    target: b\n")
+    [f] = load_scenario(write(tmp_path, text)).faults
+    assert (f.scope, f.paths) == ("endpoint", ("b",))
+
+
+def test_each_contender_is_reserved(tmp_path: Path) -> None:
+    text = TWO.replace("  - name: d\n", "  - name: each-contender\n").replace(
+        "  - name: b\n", "  - name: each-contender\n"
+    )
+    text = text.replace("fallbacks: [b]", "fallbacks: [each-contender]").replace(
+        "    primary: b\n", "    primary: each-contender\n"
+    )
+    out = problems(write(tmp_path, text))
+    reserved = "'each-contender' is reserved: as a fault target it means every contender at once"
+    assert f"S:8: endpoints[1].name: {reserved}" in out
+    assert f"S:16: contenders[1].name: {reserved}" in out
+
+
 def test_unknown_key(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    model: m2\n", "    model: m2\n    colour: red\n"))
     assert problems(path) == ["S:12: endpoints[1].colour: unknown key"]
@@ -119,7 +166,10 @@ def test_unknown_fault_target_and_sim_profile(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("target: a", "target: nobody").replace("sim: slow", "sim: glacial"))
     out = problems(path)
     assert "S:10: endpoints[1].sim: unknown sim profile 'glacial' (known: fast, slow, steady)" in out
-    assert "S:19: faults[0].target: unknown endpoint or contender 'nobody'" in out
+    assert (
+        "S:19: faults[0].target: unknown endpoint or contender 'nobody' (or each-contender: every "
+        "contender at once, each on its own path to its primary)" in out
+    )
 
 
 def test_several_problems_one_line_each_in_file_order(tmp_path: Path) -> None:

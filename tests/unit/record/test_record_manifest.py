@@ -9,7 +9,15 @@ import pytest
 
 from harness._errors import ReportError
 from harness.analysis import synthetic_run
-from harness.record import END_FILE, MANIFEST_FILE, RunEnd, read_run, write_end, write_manifest
+from harness.record import (
+    END_FILE,
+    MANIFEST_FILE,
+    MANIFEST_VERSION,
+    RunEnd,
+    read_run,
+    write_end,
+    write_manifest,
+)
 
 
 def _written(tmp_path: Path) -> Path:
@@ -24,7 +32,7 @@ def test_round_trip_is_exact(tmp_path: Path) -> None:
     _df, _ev, run = synthetic_run(20)
     back = read_run(_written(tmp_path))
     assert back == run
-    assert back.manifest.version == 2 and not back.interrupted
+    assert back.manifest.version == MANIFEST_VERSION == 3 and not back.interrupted
 
 
 def test_each_file_is_written_once(tmp_path: Path) -> None:
