@@ -60,8 +60,10 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _TLS_SOCKETS = (ssl.SSLSocket, gevent.ssl.SSLSocket)
 
 
-_HEAD_CTL = re.compile(b"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CTL_TO_SP = bytes.maketrans(bytes(c for c in range(0x20) if c not in (9, 10, 13)) + b"\x7f", b" " * 30)
+# Control bytes h11 (httpx) keeps in a header value; it refuses NUL, VT and FF (and bare CR/LF), and so
+# does llhttp, so those are left for the parser to refuse the same way.
+_HEAD_CTL = re.compile(b"[\x01-\x08\x0e-\x1f\x7f]")
+_CTL_TO_SP = bytes.maketrans(bytes([*range(0x01, 0x09), *range(0x0E, 0x20), 0x7F]), b" " * 27)
 
 
 class HeadFilter:
@@ -71,9 +73,10 @@ class HeadFilter:
     with SP (NUL, CR, LF: must reject or replace). llhttp refuses the whole response, while httpx (h11,
     what the vendors' own Python SDKs and the probes use) keeps the value: one stray byte in a header
     failed every load attempt while the probes saw HTTP 200. Replaced here, the load path accepts what
-    the probes and the SDKs accept, and both record the same value (``harness.dialects`` reads header
-    text the same way). Only head bytes are touched: after the final head's blank line, bytes are body.
-    Chunks without a control character (every well-behaved response) pass through untouched.
+    h11 accepts and refuses what it refuses (NUL, VT, FF), and both record the same value
+    (``harness.dialects`` reads header text the same way). Only bytes read while the head is incomplete
+    are passed here, and only head bytes are touched: after the final head's blank line, bytes are body.
+    Chunks without such a byte (every well-behaved response) pass through untouched.
     """
 
     __slots__ = ("_prev",)
