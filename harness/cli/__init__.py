@@ -3,8 +3,8 @@
 Exit codes: 0 success; 1 a run or report failed (``BakeoffError``); 2 invalid input (``ConfigError``,
 usage errors); 3 ``bakeoff gate`` found a contender failing its SLOs; 4 ``bakeoff run`` ended with
 scheduled requests unaccounted for (a worker died, records lost: the report says which); 5 ``bakeoff run``
-recorded attempts but none succeeded; 130 aborted (Ctrl-C or SIGTERM before the run started, or a second
-one during it).
+recorded attempts but none reached a vendor (refused, timed out, key refused); 130 aborted (Ctrl-C or
+SIGTERM before the run started, or a second one during it).
 
 This module imports nothing heavy: the console script imports it, and a Ctrl-C while the commands are
 being imported must end in "aborted" (exit 130), not a traceback. ``cli`` is loaded on first use.

@@ -161,7 +161,7 @@ def run(
     """Run a bake-off (default: the one-minute embedded scenario, no keys, no Docker).
 
     Exit codes: 0 done; 1 the run failed; 2 invalid input; 4 scheduled requests have no record (a worker
-    died, records lost); 5 no attempt succeeded; 130 aborted.
+    died, records lost); 5 no attempt reached a vendor (refused, timed out, key refused); 130 aborted.
     """
     import signal
 
@@ -209,7 +209,11 @@ def run(
             "error: the evidence is incomplete: scheduled requests have no record (see the report)", err=True
         )
     elif result.exit_code == 5:
-        click.echo("error: no attempt succeeded: check the endpoints, keys and the probes", err=True)
+        click.echo(
+            "error: no attempt reached a vendor (each failed to connect, timed out or had its key refused): "
+            "check the endpoints and keys (the probes say more)",
+            err=True,
+        )
     sys.exit(result.exit_code)
 
 

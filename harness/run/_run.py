@@ -55,7 +55,9 @@ __all__ = ["EXIT_ABORTED", "EXIT_INCOMPLETE", "EXIT_NOTHING_SUCCEEDED", "RunResu
 EXIT_INCOMPLETE = 4
 """``bakeoff run``: scheduled requests have no record (a worker died, records were lost)."""
 EXIT_NOTHING_SUCCEEDED = 5
-"""``bakeoff run``: attempts were recorded but not one succeeded (every endpoint down, every key wrong)."""
+"""``bakeoff run``: attempts were recorded but none succeeded and none reached a vendor: each failed to
+connect, timed out or had its key refused (401/403). A vendor that answers every request with another
+error (a malformed-input scenario expects 4xx answers) is a finding, not a broken run."""
 EXIT_ABORTED = 130
 
 
@@ -69,6 +71,7 @@ class RunResult:
     ended: EndReason
     problems: list[str] = field(default_factory=list)
     succeeded: int = 0  # attempts that succeeded
+    reached: int = 0  # attempts a vendor answered with a status other than 401/403 (injected faults aside)
     unrecorded: dict[str, int] = field(default_factory=dict)  # contender -> scheduled requests with no record
     workers_died: int = 0
 
@@ -79,12 +82,12 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 ok; 4 incomplete; 5 nothing succeeded; 130 aborted (a stop asked for once is not a failure)."""
+        """0 ok; 4 incomplete; 5 nothing reached a vendor; 130 aborted (a stop asked for is not a failure)."""
         if self.ended == "aborted":
             return EXIT_ABORTED
         if self.incomplete:
             return EXIT_INCOMPLETE
-        if self.records and not self.succeeded and self.ended != "interrupted":
+        if self.records and not self.succeeded and not self.reached and self.ended != "interrupted":
             return EXIT_NOTHING_SUCCEEDED
         return 0
 
@@ -122,11 +125,11 @@ def run_scenario(
 
     sc = resolved.scenario
     load = sc.load
-    messages: list[Progress] = []  # the live progress, once it exists
+    shown: list[Progress] = []  # the live progress, once it exists
 
     def say(text: str) -> None:
-        if messages:
-            messages[0].message(text, always=True)
+        if shown:
+            shown[0].message(text, always=True)
         else:
             print(text, file=sys.stderr, flush=True)
 
@@ -134,231 +137,221 @@ def run_scenario(
     # From here on Ctrl-C and SIGTERM never raise: the first stops the run (start-up included) and lets
     # in-flight requests finish; the second drops them. Cleanup and the records always complete.
     cancel_signals = rt.on_signals(state.on_signal)
+    # --- folder and the one schedule ---------------------------------------------------------------------
+    run_id, run_dir = new_run_dir(out_root, sc.name)
+    schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
+    n_lanes = len(sc.contenders)
+    slot = load.duration if load.mode == "sequential" else 0.0
+    faults = list(resolved.faults)
+    if load.mode == "sequential":  # every contender meets the same faults in its own slot
+        faults = [_shift(f, k * slot, k) for k in range(n_lanes) for f in resolved.faults]
+    run_end = load.duration + slot * (n_lanes - 1)
+
+    records = JsonlWriter(run_dir / RECORDS_FILE)
+    fault_log = JsonlWriter(run_dir / FAULTS_FILE)
+    progress = Progress(
+        [c.name for c in sc.contenders],
+        duration=run_end,
+        clock=lambda: 0.0,
+        active_faults=list,
+        in_flight=lambda _c: 0,
+        quiet=quiet,
+    )
+    shown.append(progress)
+    problems: list[str] = []
+    finals: Counter[str] = Counter()  # final attempts (= logical requests) per contender
+    succeeded = reached = 0
+    stack = Stack(
+        resolved, run_dir, toxiproxy_url=toxiproxy_url, ground_truth=ground_truth, sim_processes=sim_processes
+    )
+    t_start = time.perf_counter()
+    ended: EndReason = "error"
+    manifest_written = False
+    timeline: FaultTimeline | None = None
+    worker_rows: list[WorkerInfo] = []
+    failure: Exception | None = None
+    load_ran_its_course = False
     try:
-        # --- folder and the one schedule -------------------------------------------------------------------
-        run_id, run_dir = new_run_dir(out_root, sc.name)
-        schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
-        n_lanes = len(sc.contenders)
-        slot = load.duration if load.mode == "sequential" else 0.0
-        faults = list(resolved.faults)
-        if load.mode == "sequential":  # every contender meets the same faults in its own slot
-            faults = [_shift(f, k * slot, k) for k in range(n_lanes) for f in resolved.faults]
-        run_end = load.duration + slot * (n_lanes - 1)
-
-        records = JsonlWriter(run_dir / RECORDS_FILE)
-        fault_log = JsonlWriter(run_dir / FAULTS_FILE)
-        progress = Progress(
-            [c.name for c in sc.contenders],
-            duration=run_end,
-            clock=lambda: 0.0,
-            active_faults=list,
-            in_flight=lambda _c: 0,
-            quiet=quiet,
-        )
-        messages.append(progress)
-        problems: list[str] = []
-        finals: Counter[str] = Counter()  # final attempts (= logical requests) per contender
-        succeeded = 0
-        stack = Stack(
-            resolved,
+        # --- stack and manifest ----------------------------------------------------------------------------
+        progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
+        stack.start(cancelled=lambda: state.stopped)
+        write_manifest(
             run_dir,
-            toxiproxy_url=toxiproxy_url,
-            ground_truth=ground_truth,
-            sim_processes=sim_processes,
+            build_manifest(
+                resolved,
+                run_id=run_id,
+                faults=faults,
+                duration_s=run_end,
+                logical_per_contender=len(schedule),
+                schedule_sha=schedule_digest(schedule),
+                toxiproxy_url=stack.toxiproxy_url,
+                embedded_proxy=toxiproxy_url is None,
+                base_urls=stack.base_urls,
+                proxied=set(stack.connect_to),
+            ),
         )
-        t_start = time.perf_counter()
-        ended: EndReason = "error"
-        manifest_written = False
-        timeline: FaultTimeline | None = None
-        worker_rows: list[WorkerInfo] = []
-        failure: Exception | None = None
-        load_ran_its_course = False
-        try:
-            # --- stack and manifest ------------------------------------------------------------------------
-            progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
-            stack.start(cancelled=lambda: state.stopped)
-            write_manifest(
-                run_dir,
-                build_manifest(
-                    resolved,
-                    run_id=run_id,
-                    faults=faults,
-                    duration_s=run_end,
-                    logical_per_contender=len(schedule),
-                    schedule_sha=schedule_digest(schedule),
-                    toxiproxy_url=stack.toxiproxy_url,
-                    embedded_proxy=toxiproxy_url is None,
-                    base_urls=stack.base_urls,
-                    proxied=set(stack.connect_to),
-                ),
-            )
-            manifest_written = True
-            write_inputs(resolved, run_dir)
-            # --- probes ------------------------------------------------------------------------------------
-            if probes and not state.stopped:
-                from harness.run._probes import probe_endpoints
+        manifest_written = True
+        write_inputs(resolved, run_dir)
+        # --- probes ----------------------------------------------------------------------------------------
+        if probes and not state.stopped:
+            from harness.run._probes import probe_endpoints
 
-                state.enter("probes")
-                progress.message("probing every endpoint (bad key, malformed input, headers, TLS)")
-                probe_endpoints(
-                    resolved,
-                    stack,
-                    run_id,
-                    run_dir,
-                    spawn=rt.spawn,
-                    sleep=rt.sleep,
-                    stop=lambda: state.stopped,
-                )
+            state.enter("probes")
+            progress.message("probing every endpoint (bad key, malformed input, headers, TLS)")
+            probe_endpoints(
+                resolved, stack, run_id, run_dir, spawn=rt.spawn, sleep=rt.sleep, stop=lambda: state.stopped
+            )
+        if state.stopped:
+            raise _Interrupted
+
+        # --- load ------------------------------------------------------------------------------------------
+        def emit(rec: RequestRecord) -> None:
+            nonlocal succeeded, reached
+            records.write(rec.to_dict())
+            if rec.is_final_attempt:
+                finals[rec.contender] += 1
+            succeeded += rec.outcome == "ok"
+            reached += rec.status is not None and rec.status not in (401, 403) and rec.fault_injected is None
+            progress.add(rec)
+
+        plan = RunPlan(
+            run_id=run_id,
+            scenario=sc,
+            prompts=resolved.prompts,
+            prices=resolved.prices,
+            base_urls=stack.base_urls,
+            connect_to=stack.connect_to,
+            schedule=schedule,
+        )
+        state.enter("load")
+        execution = open_execution(
+            plan,
+            emit=emit,
+            run_dir=run_dir,
+            api_keys=dict(resolved.api_keys),
+            warn=lambda text: progress.message(text, always=True),
+            workers=workers,
+            expect_workers=expect_workers,
+            bind_host=master_bind,
+            bind_port=master_port,
+        )
+
+        def emit_fault(ev: FaultEvent) -> None:
+            fault_log.write(ev.to_dict())
+            progress.message(
+                f"[{ev.t_applied:6.1f} s] fault {ev.action} {ev.fault_id} on "
+                f"{', '.join(ev.endpoints) or ev.target}: {ev.outcome}"
+                + (f" ({ev.detail})" if ev.detail else "")
+            )
+
+        try:
+            timeline = FaultTimeline(
+                faults,
+                run_id=run_id,
+                proxy=stack.proxy_api,
+                proxy_names=stack.proxy_names,
+                http_layer=execution.http_layer,
+                clock=execution.clock,
+                sleep=rt.sleep,
+                emit=emit_fault,
+                run_end=run_end,
+            )
+            progress.clock = execution.clock
+            progress.active_faults = timeline.active
+            progress.in_flight = execution.in_flight_of
+            progress.set_primaries({c.name: c.primary for c in sc.contenders})
+            state.execution = execution
             if state.stopped:
                 raise _Interrupted
-
-            # --- load --------------------------------------------------------------------------------------
-            def emit(rec: RequestRecord) -> None:
-                nonlocal succeeded
-                records.write(rec.to_dict())
-                if rec.is_final_attempt:
-                    finals[rec.contender] += 1
-                succeeded += rec.outcome == "ok"
-                progress.add(rec)
-
-            plan = RunPlan(
-                run_id=run_id,
-                scenario=sc,
-                prompts=resolved.prompts,
-                prices=resolved.prices,
-                base_urls=stack.base_urls,
-                connect_to=stack.connect_to,
-                schedule=schedule,
+            execution.start()
+            tl_task = rt.spawn(timeline.run, lambda: execution.stopping)
+            ended = execution.run(
+                deadline=lambda: state.deadline(run_end, execution.clock),
+                aborted=lambda: state.aborted,
+                on_tick=progress.tick,
             )
-            state.enter("load")
-            execution = open_execution(
-                plan,
-                emit=emit,
-                run_dir=run_dir,
-                api_keys=dict(resolved.api_keys),
-                warn=lambda text: progress.message(text, always=True),
-                workers=workers,
-                expect_workers=expect_workers,
-                bind_host=master_bind,
-                bind_port=master_port,
-            )
-
-            def emit_fault(ev: FaultEvent) -> None:
-                fault_log.write(ev.to_dict())
-                progress.message(
-                    f"[{ev.t_applied:6.1f} s] fault {ev.action} {ev.fault_id} on "
-                    f"{', '.join(ev.endpoints) or ev.target}: {ev.outcome}"
-                    + (f" ({ev.detail})" if ev.detail else "")
-                )
-
-            try:
-                timeline = FaultTimeline(
-                    faults,
-                    run_id=run_id,
-                    proxy=stack.proxy_api,
-                    proxy_names=stack.proxy_names,
-                    http_layer=execution.http_layer,
-                    clock=execution.clock,
-                    sleep=rt.sleep,
-                    emit=emit_fault,
-                    run_end=run_end,
-                )
-                progress.clock = execution.clock
-                progress.active_faults = timeline.active
-                progress.in_flight = execution.in_flight_of
-                progress.set_primaries({c.name: c.primary for c in sc.contenders})
-                state.execution = execution
-                if state.stopped:
-                    raise _Interrupted
-                execution.start()
-                tl_task = rt.spawn(timeline.run, lambda: execution.stopping)
-                ended = execution.run(
-                    deadline=lambda: state.deadline(run_end, execution.clock),
-                    aborted=lambda: state.aborted,
-                    on_tick=progress.tick,
-                )
-                load_ran_its_course = ended in ("completed", "deadline") and not state.stopped
-                if state.stopped:
-                    ended = "interrupted" if ended != "aborted" else "aborted"
-                execution.stop()
-                tl_task.stop()
-                for contender, reason in execution.stopped_reasons().items():
-                    problems.append(f"contender {contender} stopped early: {reason}")
-                worker_rows = execution.workers_report()
-                for row in worker_rows:
-                    if row.lost or not row.alive_at_end:
-                        problems.append(f"worker {row.index} died: {row.lost} logical requests lost")
-            finally:
-                if timeline is not None:
-                    problems.extend(timeline.cleanup())
-                problems.extend(execution.close())
-        except (_Interrupted, StartCancelled):
-            ended = "interrupted" if not state.aborted else "aborted"
-        except KeyboardInterrupt:
-            ended = "aborted"
-        except Exception as exc:  # a RunError (or a harness bug): the end says so, then it propagates
-            failure = exc
-            problems.append(f"run failed: {exc}")
+            load_ran_its_course = ended in ("completed", "deadline") and not state.stopped
+            if state.stopped:
+                ended = "interrupted" if ended != "aborted" else "aborted"
+            execution.stop()
+            tl_task.stop()
+            for contender, reason in execution.stopped_reasons().items():
+                problems.append(f"contender {contender} stopped early: {reason}")
+            worker_rows = execution.workers_report()
+            for row in worker_rows:
+                if row.lost or not row.alive_at_end:
+                    problems.append(f"worker {row.index} died: {row.lost} logical requests lost")
         finally:
-            # --- cleanup (every exit path) -----------------------------------------------------------------
-            progress.close()
-            problems.extend(stack.stop())
-            records.close()
-            fault_log.close()
-        elapsed = time.perf_counter() - t_start
-        # --- accounting: every scheduled request should have its record ------------------------------------
-        unrecorded: dict[str, int] = {}
-        if load_ran_its_course and schedule:
-            unrecorded = {
-                c.name: len(schedule) - finals[c.name]
-                for c in sc.contenders
-                if finals[c.name] < len(schedule)
-            }
-        died = sum(1 for w in worker_rows if w.lost or not w.alive_at_end)
-        if unrecorded:
-            problems.append(
-                f"{sum(unrecorded.values())} scheduled requests have no record ("
-                + ", ".join(f"{c} {n} of {len(schedule)}" for c, n in unrecorded.items())
-                + ")"
-            )
-        if (unrecorded or died) and ended in ("completed", "deadline"):
-            ended = "incomplete"
-        # --- end and report --------------------------------------------------------------------------------
-        report_path: Path | None = None
-        if manifest_written:
-            write_end(
-                run_dir,
-                RunEnd(
-                    ended_at=now_utc(),
-                    ended=ended,
-                    elapsed_s=round(elapsed, 3),
-                    problems=tuple(problems),
-                    workers=tuple(worker_rows),
-                ),
-            )
-            if report and failure is None and not state.aborted:  # aborted: `bakeoff report RUN_DIR` later
-                from harness.run._report import build_report
-
-                state.enter("report")
-                report_path, problem = build_report(run_dir, sleep=rt.sleep, abort=state.report_overdue)
-                if problem:
-                    problems.append(problem)
-        if failure is not None:
-            raise failure
-        return RunResult(
-            run_dir,
-            report_path,
-            records.count,
-            sum(finals.values()),
-            elapsed,
-            ended,
-            problems,
-            succeeded=succeeded,
-            unrecorded=unrecorded,
-            workers_died=died,
-        )
+            if timeline is not None:
+                problems.extend(timeline.cleanup())
+            problems.extend(execution.close())
+    except (_Interrupted, StartCancelled):
+        ended = "interrupted" if not state.aborted else "aborted"
+    except KeyboardInterrupt:
+        ended = "aborted"
+    except Exception as exc:  # a RunError (or a harness bug): the end says so, then it propagates
+        failure = exc
+        problems.append(f"run failed: {exc}")
     finally:
-        cancel_signals()
+        # --- cleanup (every exit path) ---------------------------------------------------------------------
+        progress.close()
+        problems.extend(stack.stop())
+        records.close()
+        fault_log.close()
+    elapsed = time.perf_counter() - t_start
+    # --- accounting: every scheduled request should have its record ----------------------------------------
+    unrecorded: dict[str, int] = {}
+    if load_ran_its_course and schedule:
+        unrecorded = {
+            c.name: len(schedule) - finals[c.name] for c in sc.contenders if finals[c.name] < len(schedule)
+        }
+    died = sum(1 for w in worker_rows if w.lost or not w.alive_at_end)
+    if unrecorded:
+        problems.append(
+            f"{sum(unrecorded.values())} scheduled requests have no record ("
+            + ", ".join(f"{c} {n} of {len(schedule)}" for c, n in unrecorded.items())
+            + ")"
+        )
+    if (unrecorded or died) and ended in ("completed", "deadline"):
+        ended = "incomplete"
+    # --- end and report ------------------------------------------------------------------------------------
+    report_path: Path | None = None
+    if manifest_written:
+        write_end(
+            run_dir,
+            RunEnd(
+                ended_at=now_utc(),
+                ended=ended,
+                elapsed_s=round(elapsed, 3),
+                problems=tuple(problems),
+                workers=tuple(worker_rows),
+            ),
+        )
+        if (
+            report and failure is None and not state.aborted
+        ):  # aborted at once: `bakeoff report RUN_DIR` builds it later
+            from harness.run._report import build_report
+
+            state.enter("report")
+            report_path, problem = build_report(run_dir, sleep=rt.sleep, abort=state.report_overdue)
+            if problem:
+                problems.append(problem)
+    cancel_signals()
+    if failure is not None:
+        raise failure
+    return RunResult(
+        run_dir,
+        report_path,
+        records.count,
+        sum(finals.values()),
+        elapsed,
+        ended,
+        problems,
+        succeeded=succeeded,
+        reached=reached,
+        unrecorded=unrecorded,
+        workers_died=died,
+    )
 
 
 def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:

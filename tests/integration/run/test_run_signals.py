@@ -219,7 +219,7 @@ def test_a_signal_while_the_report_is_built_stops_it_after_grace(tmp_path: Path)
     assert not (run_dir / "report.html").exists() and read_run(run_dir).end is not None
 
 
-def test_a_run_in_which_every_attempt_failed_exits_5(tmp_path: Path) -> None:
+def test_a_run_that_reached_no_vendor_exits_5(tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nobody listens on: every attempt fails
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -257,7 +257,7 @@ def test_a_run_in_which_every_attempt_failed_exits_5(tmp_path: Path) -> None:
         check=False,
     )
     assert res.returncode == 5, res.stderr[-2000:]
-    assert "error: no attempt succeeded" in res.stderr
+    assert "error: no attempt reached a vendor" in res.stderr
     [run_dir] = list((tmp_path / "out").iterdir())
     rows = [json.loads(x) for x in (run_dir / "records.jsonl").read_text().splitlines()]
     assert rows and {r["outcome"] for r in rows} == {"error"}  # the proxy accepts, the vendor is not there

@@ -35,6 +35,7 @@ def result(**kw: object) -> RunResult:
         ({"unrecorded": {"a": 3}}, EXIT_INCOMPLETE),
         ({"ended": "interrupted", "workers_died": 1}, EXIT_INCOMPLETE),
         ({"succeeded": 0}, EXIT_NOTHING_SUCCEEDED),
+        ({"succeeded": 0, "reached": 5}, 0),  # every answer an error (malformed inputs expect 4xx): a finding
         ({"succeeded": 0, "records": 0, "ended": "interrupted"}, 0),  # stopped before anything was sent
         ({"ended": "aborted", "workers_died": 1}, 130),
     ],
