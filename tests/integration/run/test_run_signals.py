@@ -261,3 +261,23 @@ def test_a_run_that_reached_no_vendor_exits_5(tmp_path: Path) -> None:
     [run_dir] = list((tmp_path / "out").iterdir())
     rows = [json.loads(x) for x in (run_dir / "records.jsonl").read_text().splitlines()]
     assert rows and {r["outcome"] for r in rows} == {"error"}  # the proxy accepts, the vendor is not there
+
+
+def test_a_signal_while_the_master_waits_for_workers_ends_the_run_at_once(tmp_path: Path) -> None:
+    """Waiting for remote workers (up to a minute) is part of start-up: a stop ends it at once."""
+    out = tmp_path / "out"
+    proc = _run(ROOT / "tests" / "e2e" / "short.yaml", out, "--no-probes", "--expect-workers", "1")
+    assert proc.stderr is not None
+    line = ""
+    end = time.monotonic() + 90
+    while "waiting for 1 worker(s)" not in line:
+        assert time.monotonic() < end and proc.poll() is None, "the master never started waiting"
+        line = proc.stderr.readline()
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    _stdout, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 0, err[-2000:]
+    [run_dir] = list(out.iterdir())
+    end_info = read_run(run_dir).end
+    assert end_info is not None and end_info.ended == "interrupted"
