@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis._accounting import accounting, incomplete, share_notes
 from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
@@ -394,6 +395,7 @@ def analyse(
         gates=gates_of,
         attributions=attributions,
     )
+    _account(records, run, contenders, meta, verdict, risks)
     return Analysis(
         meta=meta,
         slo=slo,
@@ -430,6 +432,51 @@ def _priced(manifest: Manifest) -> set[str]:
         if any(v for v in values) or p.tiers:
             has_price.add(e.name)
     return {c.name for c in manifest.contenders if set(c.chain) & has_price or not set(c.chain) <= listed}
+
+
+def _account(
+    records: pd.DataFrame,
+    run: RunInfo,
+    contenders: list[str],
+    meta: dict[str, Any],
+    verdict: list[dict[str, Any]],
+    risks: list[dict[str, Any]],
+) -> None:
+    """Counts per contender (scheduled, recorded, no record, not sent, run ended) into ``meta``; verdict
+    rows flag a contender measured on an unequal share (``unequal_share``, ``share_note``, and a clause in
+    ``reason``); missing evidence becomes the first risks."""
+    counts = accounting(records, run)
+    gap = incomplete(counts, run)
+    notes = share_notes(counts, contenders)
+    meta["accounting"] = counts
+    meta["incomplete"] = gap
+    for v in verdict:
+        note = notes.get(v["contender"])
+        v["measured_requests"] = counts.get(v["contender"], {}).get("measured")
+        v["unequal_share"] = note is not None
+        v["share_note"] = note
+        if note is not None and "reason" in v:
+            v["reason"] += f"; {note}"
+    if gap:
+        risks.append(
+            {
+                "severity": 9.0,
+                "contender": None,
+                "text": f"Incomplete evidence: {gap} See the counts per contender.",
+            }
+        )
+    unequal = [v["contender"] for v in verdict if v["unequal_share"]]
+    if unequal:
+        shares = ", ".join(f"{c} {counts[c]['measured']}" for c in contenders if c in counts)
+        risks.append(
+            {
+                "severity": 8.0,
+                "contender": None,
+                "text": "Contenders were measured on unequal shares of the same schedule "
+                f"({shares} of {counts[unequal[0]]['scheduled']}): the ranking compares unequal evidence.",
+            }
+        )
+    risks.sort(key=lambda r: -r["severity"])
 
 
 def _meta(run: RunInfo, n_records: int, skipped: int, window: Window) -> dict[str, Any]:

@@ -158,9 +158,17 @@ def run(
     master_bind: str,
     master_port: int,
 ) -> None:
-    """Run a bake-off (default: the one-minute embedded scenario, no keys, no Docker)."""
+    """Run a bake-off (default: the one-minute embedded scenario, no keys, no Docker).
+
+    Exit codes: 0 done; 1 the run failed; 2 invalid input; 4 scheduled requests have no record (a worker
+    died, records lost); 5 no attempt reached a vendor (refused, timed out, key refused); 130 aborted.
+    """
+    import signal
+
     from harness.load import ensure_patched
 
+    # Until the run installs its own handlers, SIGTERM stops start-up like Ctrl-C: "aborted", exit 130.
+    signal.signal(signal.SIGTERM, _interrupt)
     ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
     from harness._http import is_loopback
     from harness.config import load_scenario
@@ -196,8 +204,21 @@ def run(
         err=True,
     )
     click.echo(str(result.report if result.report is not None else result.run_dir))
-    if result.ended == "aborted":
-        sys.exit(130)
+    if result.exit_code == 4:
+        click.echo(
+            "error: the evidence is incomplete: scheduled requests have no record (see the report)", err=True
+        )
+    elif result.exit_code == 5:
+        click.echo(
+            "error: no attempt reached a vendor (each failed to connect, timed out or had its key refused): "
+            "check the endpoints and keys (the probes say more)",
+            err=True,
+        )
+    sys.exit(result.exit_code)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:

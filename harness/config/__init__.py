@@ -5,8 +5,8 @@ from __future__ import annotations
 from harness.config._load import (
     ResolvedFault,
     ResolvedScenario,
+    api_key_problem,
     load_fault_file,
-    load_prompts,
     load_scenario,
     resolve_price,
 )
@@ -40,6 +40,7 @@ from harness.config._paths import (
     split_path_key,
     target_paths,
 )
+from harness.config._prompts import PromptSet, as_prompt_set, load_prompts
 
 __all__ = [
     "DIALECT_NAMES",
@@ -59,6 +60,7 @@ __all__ = [
     "Price",
     "PriceTier",
     "PromptItem",
+    "PromptSet",
     "ResolvedFault",
     "ResolvedScenario",
     "Scenario",
@@ -66,6 +68,8 @@ __all__ = [
     "Sweep",
     "Timeouts",
     "ToolCall",
+    "api_key_problem",
+    "as_prompt_set",
     "load_fault_file",
     "load_prompts",
     "load_scenario",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -12,8 +11,9 @@ from typing import Any
 
 from harness._errors import ConfigError
 from harness.behaviour import PRESETS, SimBehaviour
-from harness.config._models import Endpoint, FaultEntry, FaultFile, FaultSpec, Price, PromptItem, Scenario
+from harness.config._models import Endpoint, FaultEntry, FaultFile, FaultSpec, Price, Scenario
 from harness.config._paths import EACH_CONTENDER, FaultScope, target_paths
+from harness.config._prompts import PromptSet, load_prompts
 from harness.config._yaml import (
     Located,
     display_path,
@@ -24,8 +24,8 @@ from harness.config._yaml import (
 __all__ = [
     "ResolvedFault",
     "ResolvedScenario",
+    "api_key_problem",
     "load_fault_file",
-    "load_prompts",
     "load_scenario",
     "resolve_price",
 ]
@@ -68,7 +68,7 @@ class ResolvedScenario:
 
     path: Path
     scenario: Scenario
-    prompts: list[PromptItem]
+    prompts: PromptSet  # parsed when used: a million prompts do not need a million objects
     prompts_path: Path
     prompts_sha256: str
     faults: list[ResolvedFault]
@@ -83,42 +83,30 @@ class ResolvedScenario:
         raise KeyError(name)
 
 
-def load_prompts(path: Path, shown: str | None = None) -> tuple[list[PromptItem], str, list[str]]:
-    """Read a JSONL prompt set: (items, sha256 of the file, problems)."""
-    shown = shown or display_path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return [], "", [f"{shown}:1: file not found"]
-    except OSError as exc:
-        return [], "", [f"{shown}:1: cannot read file: {exc}"]
-    items: list[PromptItem] = []
-    problems: list[str] = []
-    ids: dict[str, int] = {}
-    for no, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("//"):
+def api_key_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent as an API key in an HTTP header, or None. Never quotes the key.
+
+    Keys travel in a header (``Authorization: Bearer …``, ``x-api-key``): printable ASCII without spaces.
+    A newline would end the header early (a key ending in ``\n`` got into error messages whole, and one
+    holding ``\r\nX-Injected: yes`` added a header to every request); a non-ASCII character cannot be
+    encoded at all (every attempt failed with UnicodeEncodeError).
+    """
+    n = len(value)
+    for i, ch in enumerate(value):
+        code = ord(ch)
+        if 0x21 <= code <= 0x7E:
             continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{shown}:{no}: invalid JSON: {exc.msg} (column {exc.colno})")
-            continue
-        except RecursionError:
-            problems.append(f"{shown}:{no}: invalid JSON: nested too deeply")
-            continue
-        located = Located(shown, data, {(): no})
-        item, errs = validate_located(PromptItem, located)
-        problems.extend(errs)
-        if item is not None:
-            if item.id in ids:
-                problems.append(
-                    f"{shown}:{no}: id: duplicate prompt id {item.id!r} (first on line {ids[item.id]})"
-                )
-            ids[item.id] = no
-            items.append(item)
-    if not items and not problems:
-        problems.append(f"{shown}:1: prompt set is empty")
-    return items, hashlib.sha256(raw).hexdigest(), problems
+        where = "at the end" if i == n - 1 else "at the start" if i == 0 else f"at character {i + 1} of {n}"
+        if ch in "\r\n":
+            what, hint = "a line break", " (a value read with `echo` or from a file often ends in one)"
+        elif ch.isspace():
+            what, hint = "whitespace", ""
+        elif code < 0x20 or 0x7F <= code <= 0x9F:
+            what, hint = "a control character", ""
+        else:
+            what, hint = "a non-ASCII character", ""
+        return f"the key has {what} {where}{hint}; keys must be printable ASCII without spaces"
+    return None
 
 
 def load_fault_file(path: Path) -> tuple[FaultFile | None, list[str]]:
@@ -299,7 +287,11 @@ def load_scenario(
     prices: dict[str, Price] = {}
     for i, ep in enumerate(scenario.endpoints):
         if ep.api_key_env is not None and env.get(ep.api_key_env):
-            api_keys[ep.name] = env[ep.api_key_env]
+            key_problem = api_key_problem(env[ep.api_key_env])
+            if key_problem:
+                problems.append(p(("endpoints", i, "api_key_env"), f"{ep.api_key_env}: {key_problem}"))
+            else:
+                api_keys[ep.name] = env[ep.api_key_env]
         elif ep.sim is None and ep.api_key_env is None and require_keys:
             problems.append(
                 p(("endpoints", i), "real endpoints need api_key_env (the variable holding the key)")

@@ -80,6 +80,43 @@ _CREDENTIAL_HEADERS = frozenset(
 )
 
 
+_SECRET_QUERY_NAMES = frozenset(
+    {"key", "api_key", "apikey", "api-key", "access_token", "token", "auth", "password", "secret", "sig"}
+)
+
+
+def url_credential_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a base URL because it carries a credential (never quoting it), or None.
+
+    A password in ``http://user:secret@host/v1`` or a key in ``?key=...`` would be written to the
+    manifest, the resolved scenario, the report and every bundle, and httpx would send the user:password
+    as Basic auth instead of the endpoint's key.
+    """
+    from urllib.parse import parse_qsl, urlsplit
+
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        return "base_url contains whitespace or a control character"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return "base_url is not a valid URL"
+    if "@" in parts.netloc:
+        return (
+            "base_url carries credentials (user:password@host): they would be written to the manifest, "
+            "the report and bundles; remove them and name the variable holding the key with api_key_env"
+        )
+    secret = sorted(
+        {k for k, _v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in _SECRET_QUERY_NAMES}
+    )
+    if secret:
+        return (
+            f"base_url carries a credential in its query string ({', '.join(secret)}=...): it would be "
+            "written to the manifest, the report and bundles; remove it and use api_key_env"
+        )
+    return None
+
+
 class Endpoint(UserModel):
     """One vendor API target. Either ``sim`` (a simulated vendor the harness starts) or ``base_url``."""
 
@@ -100,6 +137,15 @@ class Endpoint(UserModel):
     headers: dict[str, str] = Field(default_factory=dict, description="extra non-secret request headers")
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_url_credentials(cls, url: str | None) -> str | None:
+        if url is not None:
+            problem = url_credential_problem(url)
+            if problem:
+                raise ValueError(problem)
+        return url
 
     @field_validator("headers")
     @classmethod

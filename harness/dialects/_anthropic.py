@@ -11,6 +11,7 @@ from harness.dialects._common import (
     CommonResponses,
     count,
     event_object,
+    join_url,
     short,
 )
 from harness.dialects._events import (
@@ -235,7 +236,7 @@ class AnthropicMessagesWire(CommonResponses):
         }
         if api_key:
             headers["x-api-key"] = api_key
-        url = base_url.rstrip("/") + "/v1/messages"
+        url = join_url(base_url, "/v1/messages")
         return HttpRequest("POST", url, headers, json.dumps(body, separators=(",", ":")).encode())
 
     def stream_parser(self) -> AnthropicStreamParser:

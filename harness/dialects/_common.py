@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -9,6 +10,7 @@ import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -22,6 +24,7 @@ __all__ = [
     "count",
     "error_info",
     "event_object",
+    "join_url",
     "json_body",
     "loads",
     "parse_retry_after",
@@ -35,6 +38,25 @@ _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id", "x-amzn-
 _REMAINING_REQUESTS = ("x-ratelimit-remaining-requests", "anthropic-ratelimit-requests-remaining")
 _REMAINING_TOKENS = ("x-ratelimit-remaining-tokens", "anthropic-ratelimit-tokens-remaining")
 _PROTO_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+_HEADER_CTL = re.compile("[\x01-\x08\x0e-\x1f\x7f]")  # kept by h11, replaced by the load path
+
+
+@functools.lru_cache(maxsize=1024)
+def join_url(base_url: str, path: str, query: str = "") -> str:
+    """``base_url`` with ``path`` appended to its path and ``query`` to its query string.
+
+    A base URL may carry a query (a gateway's ``?tenant=x``): the path goes before it, not after::
+
+        >>> join_url("https://gw.example/v1?tenant=a", "/chat/completions")
+        'https://gw.example/v1/chat/completions?tenant=a'
+        >>> join_url("https://r.example/openai/", "/deployments/d/chat/completions", "api-version=1")
+        'https://r.example/openai/deployments/d/chat/completions?api-version=1'
+
+    A fragment is dropped (it never goes on the wire).
+    """
+    parts = urlsplit(base_url)
+    q = "&".join(x for x in (parts.query, query) if x)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, q, ""))
 
 
 def loads(data: str | bytes) -> Any:
@@ -161,6 +183,8 @@ def read_common_headers(headers: Mapping[str, str]) -> HeaderInfo:
         rem_t = _int(headers.get(name))
         if rem_t is not None:
             break
+    if rid and _HEADER_CTL.search(rid):  # as the load path's parser reads it (RFC 9110 5.5: CTL -> SP)
+        rid = _HEADER_CTL.sub(" ", rid)
     return HeaderInfo(
         vendor_request_id=rid or None,
         retry_after_s=parse_retry_after(headers),

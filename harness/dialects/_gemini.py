@@ -12,6 +12,7 @@ from harness.dialects._common import (
     CommonResponses,
     count,
     event_object,
+    join_url,
     short,
 )
 from harness.dialects._events import (
@@ -212,8 +213,8 @@ class GeminiWire(CommonResponses):
                 decls.append(decl)
             body["tools"] = [{"functionDeclarations": decls}]
         model = quote(endpoint.model, safe="")
-        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        url = f"{base_url.rstrip('/')}/models/{model}:{method}"
+        method = "streamGenerateContent" if stream else "generateContent"
+        url = join_url(base_url, f"/models/{model}:{method}", "alt=sse" if stream else "")
         headers = {"content-type": "application/json", **endpoint.headers}
         if api_key:
             headers["x-goog-api-key"] = api_key

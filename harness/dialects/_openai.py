@@ -12,6 +12,7 @@ from harness.dialects._common import (
     CommonResponses,
     count,
     event_object,
+    join_url,
     short,
 )
 from harness.dialects._events import (
@@ -228,7 +229,7 @@ class OpenAIChatWire(CommonResponses):
     name = "openai-chat"
 
     def url(self, endpoint: Endpoint, base_url: str) -> str:
-        return base_url.rstrip("/") + "/chat/completions"
+        return join_url(base_url, "/chat/completions")
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}"} if api_key else {}
@@ -318,10 +319,10 @@ class AzureOpenAIWire(OpenAIChatWire):
 
     def url(self, endpoint: Endpoint, base_url: str) -> str:
         version = endpoint.api_version or AZURE_DEFAULT_API_VERSION
-        base = base_url.rstrip("/")
-        return (
-            f"{base}/openai/deployments/{quote(endpoint.model, safe='')}/chat/completions"
-            f"?api-version={quote(version, safe='')}"
+        return join_url(
+            base_url,
+            f"/openai/deployments/{quote(endpoint.model, safe='')}/chat/completions",
+            f"api-version={quote(version, safe='')}",
         )
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:

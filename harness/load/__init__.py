@@ -33,5 +33,20 @@ def ensure_patched() -> None:
 
     Call it first in a process that will run load (``bakeoff run``, ``bakeoff worker``, ``bakeoff replay``):
     modules that hold sockets or locks must be imported after the patch.
+
+    SIGINT and SIGTERM are held back while gevent patches the process: a KeyboardInterrupt in the middle
+    of the patch left ``threading`` half patched, and the process hung for ever in ``threading._shutdown``
+    on its way out. A signal that arrived meanwhile is delivered when the patch is complete (Ctrl-C then
+    raises KeyboardInterrupt here, at a clean point).
     """
-    from harness.load import _runner  # noqa: F401
+    import signal
+    import sys
+
+    if "harness.load._runner" in sys.modules:
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        from harness.load import _runner  # noqa: F401
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

@@ -19,7 +19,7 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
-from harness._children import ChildProcess
+from harness._children import ChildProcess, StartCancelled
 from harness._errors import RunError
 from harness.config import FaultSpec
 from harness.load._execution import ExecutionEnd
@@ -71,6 +71,7 @@ class _Worker:
         self.assigned = 0
         self.lost: int | None = None
         self.stopped: dict[str, str] = {}
+        self.refused: str | None = None  # why it refused its plan (its API keys cannot be sent)
 
 
 class DistributedExecution:
@@ -110,6 +111,7 @@ class DistributedExecution:
             ("bakeoff_ready", self._on_ready),
             ("bakeoff_flushed", self._on_flushed),
             ("bakeoff_done", self._on_done),
+            ("bakeoff_refused", self._on_refused),
         ):
             self.master.register_message(name, handler)
         self.http_layer = _BroadcastLayer(self)
@@ -146,6 +148,11 @@ class DistributedExecution:
         if w is not None:
             w.flushed_sent = int(msg.data["sent"])
 
+    def _on_refused(self, environment: Any, msg: Any, **_: Any) -> None:
+        w = self._worker(msg)
+        if w is not None:
+            w.refused = str(msg.data.get("reason") or "no reason given")
+
     def _on_done(self, environment: Any, msg: Any, **_: Any) -> None:
         w = self._worker(msg)
         if w is not None:
@@ -164,7 +171,14 @@ class DistributedExecution:
     def clock(self) -> float:
         return round(time.perf_counter() - self._t0_perf, 6)
 
+    def _check_stop(self) -> None:
+        if self.stopping:
+            raise StartCancelled("stopped while the workers were starting")
+
     def start(self) -> None:
+        """Start local workers, wait for every worker, hand out the plans, spawn the users, then set
+        the run clock's zero for everyone (``bakeoff_go``): set-up never runs on the run clock.
+        ``StartCancelled`` once ``stop()`` was called."""
         self.warn(f"Locust master on {self.bind_host}:{self.port}; waiting for {self.expect} worker(s)")
         for k in range(self.local_workers):
             child = ChildProcess(
@@ -172,10 +186,12 @@ class DistributedExecution:
                 ["harness.load._worker", "--master", f"127.0.0.1:{self.port}"],
                 self.run_dir / f"worker-{k}.log",
             )
-            child.start(expect_lines=1, timeout=self.connect_timeout)  # prints one line once connected
+            # prints one line once connected
+            child.start(expect_lines=1, timeout=self.connect_timeout, cancelled=lambda: self.stopping)
             self.children.append(child)
         deadline = time.monotonic() + self.connect_timeout
         while self.master.worker_count < self.expect:
+            self._check_stop()
             if time.monotonic() > deadline:
                 raise RunError(
                     f"only {self.master.worker_count} of {self.expect} workers connected to the master "
@@ -184,20 +200,31 @@ class DistributedExecution:
             gevent.sleep(0.1)
         ids = sorted(c.id for c in self.master.clients.all)
         self.workers = {cid: _Worker(cid, k) for k, cid in enumerate(ids)}
-        lead = 1.0  # run clock zero a moment in the future so every worker starts on the same beat
-        t0_epoch = time.time() + lead
-        self._t0_perf = time.perf_counter() + lead
         active = tuple(self.http_layer.active.values())
         for w in self.workers.values():
-            plan = self.plan.share(w.index, len(ids), t0_epoch=t0_epoch, active_http_faults=active)
+            plan = self.plan.share(w.index, len(ids), active_http_faults=active)
             self.master.send_message("bakeoff_plan", plan.to_message(), client_id=w.client_id)
         deadline = time.monotonic() + self.connect_timeout
         while not all(w.ready for w in self.workers.values()):
+            self._check_stop()
+            for w in self.workers.values():
+                if w.refused is not None:
+                    raise RunError(f"worker {w.index} refused its plan: {w.refused}")
             if time.monotonic() > deadline:
                 raise RunError("workers did not acknowledge the plan in time")
             gevent.sleep(0.05)
         users = self.load.users * len(self.scenario.contenders)
         self.master.start(users, spawn_rate=100 * len(self.workers))  # Locust warns above 100/s per worker
+        deadline = time.monotonic() + self.connect_timeout
+        while not self.master.spawning_completed:  # every worker reported its users
+            self._check_stop()
+            if time.monotonic() > deadline:
+                raise RunError("workers did not spawn their users in time")
+            gevent.sleep(0.05)
+        lead = 0.5  # run clock zero a moment in the future so every worker starts on the same beat
+        t0_epoch = time.time() + lead
+        self._t0_perf = time.perf_counter() + lead
+        self.broadcast("bakeoff_go", {"t0_epoch": t0_epoch})
 
     def run(
         self,

@@ -32,6 +32,7 @@ Only for processes patched by gevent (it imports gevent); everything else keeps 
 from __future__ import annotations
 
 import http.cookiejar
+import re
 import socket
 import ssl
 import time
@@ -57,6 +58,51 @@ _poll: Any = gevent.monkey.get_original("select", "poll")
 _POLLIN = 0x001
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _TLS_SOCKETS = (ssl.SSLSocket, gevent.ssl.SSLSocket)
+
+
+# Control bytes h11 (httpx) keeps in a header value; it refuses NUL, VT and FF (and bare CR/LF), and so
+# does llhttp, so those are left for the parser to refuse the same way.
+_HEAD_CTL = re.compile(b"[\x01-\x08\x0e-\x1f\x7f]")
+_CTL_TO_SP = bytes.maketrans(bytes([*range(0x01, 0x09), *range(0x0E, 0x20), 0x7F]), b" " * 27)
+
+
+class HeadFilter:
+    """Control characters in response header values become spaces before llhttp reads the head.
+
+    RFC 9110 section 5.5: a control character in a field value is invalid; a recipient may replace it
+    with SP (NUL, CR, LF: must reject or replace). llhttp refuses the whole response, while httpx (h11,
+    what the vendors' own Python SDKs and the probes use) keeps the value: one stray byte in a header
+    failed every load attempt while the probes saw HTTP 200. Replaced here, the load path accepts what
+    h11 accepts and refuses what it refuses (NUL, VT, FF), and both record the same value
+    (``harness.dialects`` reads header text the same way). Only bytes read while the head is incomplete
+    are passed here, and only head bytes are touched: after the final head's blank line, bytes are body.
+    Chunks without such a byte (every well-behaved response) pass through untouched.
+    """
+
+    __slots__ = ("_prev",)
+
+    def __init__(self) -> None:
+        self._prev = b""  # the last 3 bytes fed, to find a blank line split across two reads
+
+    def __call__(self, data: bytes) -> bytes:
+        prev, self._prev = self._prev, (self._prev + data)[-3:]
+        if not _HEAD_CTL.search(data):
+            return data
+        out = bytearray()
+        pos = 0
+        while pos < len(data):
+            joined = prev + data[pos:]
+            end = joined.find(b"\r\n\r\n")
+            if end < 0:  # the head goes on past this read
+                out += data[pos:].translate(_CTL_TO_SP)
+                break
+            cut = pos + end + 4 - len(prev)
+            out += data[pos:cut].translate(_CTL_TO_SP)
+            pos, prev = cut, b""
+            if not data.startswith(b"HTTP/", pos):  # the final head ended: the rest is body
+                out += data[pos:]
+                break
+        return bytes(out)
 
 
 class _Pool:
@@ -347,11 +393,12 @@ class GeventTransport(httpx.BaseTransport):
         read_timeout = to.get("read")
         budget = BUDGET.get()
         try:
+            head_filter = HeadFilter()
             while not parser.headers_complete or parser.get_code() < 200:  # 1xx: read on
                 data = self._recv(sock, read_timeout, budget)
                 if not data:
                     raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-                parser.feed(data)
+                parser.feed(head_filter(data))
         except HTTPParseError as exc:
             self._release(sock)
             raise transport_error("parse", exc, "response head") from exc

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.config import Price, PromptItem, Scenario, path_key
+from harness._errors import ConfigError
+from harness.config import Price, PromptItem, PromptSet, Scenario, api_key_problem, as_prompt_set, path_key
 from harness.load._schedule import ScheduledRequest
 
 __all__ = ["SIM_API_KEY", "RunPlan", "api_keys_from_env", "warm_up"]
@@ -35,7 +36,6 @@ class RunPlan:
     base_urls: Mapping[str, str]
     connect_to: Mapping[str, tuple[str, int]]  # path "<contender>@<endpoint>" -> proxy address to dial
     schedule: Sequence[ScheduledRequest] = ()
-    t0_epoch: float = 0.0  # wall-clock time of run clock zero (distributed workers)
     index: int = 0  # this process's share: requests with seq % of == index
     of: int = 1
     active_http_faults: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
@@ -54,12 +54,11 @@ class RunPlan:
         return {
             "run_id": self.run_id,
             "scenario": self.scenario.model_dump(mode="json", by_alias=True),
-            "prompts": [p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in self.prompts],
+            "prompts": self._prompts_message(),
             "prices": {k: v.model_dump(mode="json") for k, v in self.prices.items()},
             "base_urls": dict(self.base_urls),
             "connect_to": {k: [h, p] for k, (h, p) in self.connect_to.items()},
             "schedule": [[r.seq, r.t_intended, r.prompt_index] for r in self.schedule],
-            "t0_epoch": self.t0_epoch,
             "index": self.index,
             "of": self.of,
             "active_http_faults": [dict(f) for f in self.active_http_faults],
@@ -71,16 +70,26 @@ class RunPlan:
         return cls(
             run_id=str(data["run_id"]),
             scenario=Scenario.model_validate(data["scenario"]),
-            prompts=tuple(PromptItem.model_validate(p) for p in data["prompts"]),
+            prompts=PromptSet.from_lines(
+                int(data["prompts"]["count"]),
+                {int(i): str(line).encode("utf-8") for i, line in data["prompts"]["lines"]},
+            ),
             prices={k: Price.model_validate(v) for k, v in data["prices"].items()},
             base_urls=dict(data["base_urls"]),
             connect_to={k: (str(v[0]), int(v[1])) for k, v in data["connect_to"].items()},
             schedule=tuple(ScheduledRequest(int(s), float(t), int(i)) for s, t, i in data["schedule"]),
-            t0_epoch=float(data["t0_epoch"]),
             index=int(data["index"]),
             of=int(data["of"]),
             active_http_faults=tuple(data.get("active_http_faults") or ()),
         )
+
+    def _prompts_message(self) -> dict[str, Any]:
+        """The prompts this share uses, as their JSON lines (validated by the master; parsed by the worker
+        when used): the open model sends only those its schedule names, the closed model every one."""
+        prompts = as_prompt_set(self.prompts)
+        used = sorted({r.prompt_index for r in self.schedule}) if self.scenario.load.model == "open" else None
+        lines = prompts.lines(used)
+        return {"count": len(prompts), "lines": [[i, line.decode("utf-8")] for i, line in lines.items()]}
 
     def build_routers(
         self,
@@ -124,13 +133,26 @@ class RunPlan:
 
 
 def api_keys_from_env(scenario: Scenario, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Keys by endpoint, read from this process's environment by the names the scenario gives."""
+    """Keys by endpoint, read from this process's environment by the names the scenario gives.
+
+    ``ConfigError`` (naming the variable, never the key) when a key could not travel in a header: a
+    remote worker's environment is not the one ``bakeoff validate`` checked.
+    """
     env = os.environ if environ is None else environ
-    return {
-        ep.name: env[ep.api_key_env]
-        for ep in scenario.endpoints
-        if ep.api_key_env is not None and env.get(ep.api_key_env)
-    }
+    keys: dict[str, str] = {}
+    problems: list[str] = []
+    for ep in scenario.endpoints:
+        value = env.get(ep.api_key_env) if ep.api_key_env is not None else None
+        if not value:
+            continue
+        problem = api_key_problem(value)
+        if problem:
+            problems.append(f"endpoint {ep.name}: environment variable {ep.api_key_env}: {problem}")
+        else:
+            keys[ep.name] = value
+    if problems:
+        raise ConfigError(problems)
+    return keys
 
 
 def warm_up() -> None:

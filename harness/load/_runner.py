@@ -243,9 +243,9 @@ class LoadExecutor:
                 if self._spawned(runner, total_users):
                     break
                 gevent.sleep(0.025)
+            _quiet_gc()  # before the clock starts: with a large plan a full collection takes seconds
             if on_ready is not None:
                 on_ready()
-            _quiet_gc()
             self.go.set()
             while True:
                 gevent.sleep(tick_s)

@@ -29,6 +29,17 @@ class Task:
     def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
         self._g = gevent.spawn(fn, *args)
 
+    @property
+    def done(self) -> bool:
+        """It returned, raised or was stopped."""
+        return bool(self._g.dead)
+
+    @property
+    def error(self) -> BaseException | None:
+        """What it raised (``None`` while it runs, when it returned, or when it was stopped)."""
+        exc = self._g.exception
+        return None if exc is None or isinstance(exc, gevent.GreenletExit) else exc
+
     def stop(self, timeout: float = 5.0) -> None:
         self._g.kill(block=True, timeout=timeout)
 

@@ -7,6 +7,7 @@ come from this process's own environment, by the variable names in the scenario.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -15,8 +16,11 @@ from harness.load import _runner  # Locust patches the process (gevent) before a
 # isort: on
 
 import gevent
+import gevent.socket
 from locust.env import Environment
 
+from harness._children import parent_gone, parent_watch_fd
+from harness._errors import ConfigError
 from harness.load._plan import RunPlan, api_keys_from_env
 from harness.load._runner import Lane, LoadExecutor, _BakeoffUser
 from harness.record import RequestRecord
@@ -37,6 +41,7 @@ class _WorkerState:
         self.http_client: Any = None
         self.done_sent = False
         self.shipper: gevent.Greenlet | None = None
+        self.t0_perf = time.perf_counter()
 
     def emit(self, rec: RequestRecord) -> None:
         self.buffer.append(rec.to_dict())
@@ -75,21 +80,29 @@ class _WorkerState:
 
         plan = RunPlan.from_message(msg.data)
         scenario = plan.scenario
-        offset = time.perf_counter() - (time.time() - plan.t0_epoch)
 
         def clock() -> float:
-            return round(time.perf_counter() - offset, 6)
+            return round(time.perf_counter() - self.t0_perf, 6)
 
         self.http_client = make_gevent_client(max_connections=max(100, scenario.load.users * 4))
         self.layer = HttpFaultLayer(plan.seed)
         for f in plan.active_http_faults:
             self.layer.activate(f["fault_id"], f["keys"], FaultSpec.model_validate(f["spec"]))
+        runner = environment.runner
+        assert runner is not None
+        try:
+            api_keys = api_keys_from_env(scenario)
+        except (
+            ConfigError
+        ) as exc:  # this machine's keys cannot be sent: say so instead of every attempt failing
+            runner.send_message("bakeoff_refused", {"reason": "; ".join(exc.problems)})
+            return
         routers = plan.build_routers(
             self.http_client,
             clock=clock,
             faults=self.layer,
             sleep=gevent.sleep,
-            api_keys=api_keys_from_env(scenario),
+            api_keys=api_keys,
         )
         share = plan.schedule
         prompts = plan.prompts
@@ -109,13 +122,20 @@ class _WorkerState:
         )
         ex.env = environment
         _runner._quiet_gc()
-        ex.go.set()  # the run clock is the master's: users wait for their intended times
         self.executor = ex
         self.user_cls.executor = ex
         self.shipper = gevent.spawn(self.ship_loop)
-        runner = environment.runner
-        assert runner is not None
         runner.send_message("bakeoff_ready", {"assigned": len(share) * len(lanes)})
+
+    def set_t0(self, t0_epoch: float) -> None:
+        self.t0_perf = time.perf_counter() - (time.time() - t0_epoch)
+
+    def on_go(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """Every worker has its plan and its users: the run clock's zero (the master's) is set now, so
+        validating the plan and spawning never show up as schedule lag."""
+        self.set_t0(float(msg.data["t0_epoch"]))
+        if self.executor is not None:
+            self.executor.go.set()  # users wait for their intended times on the master's clock
 
     def on_fault(self, environment: Environment, msg: Any, **_: Any) -> None:
         from harness.config import FaultSpec
@@ -146,6 +166,7 @@ def run_worker(host: str, port: int) -> int:
     state = _WorkerState(env, user_cls)
     runner = env.create_worker_runner(host, port)
     runner.register_message("bakeoff_plan", state.on_plan)
+    runner.register_message("bakeoff_go", state.on_go)
     runner.register_message("bakeoff_fault", state.on_fault)
     runner.register_message("bakeoff_stop", state.on_stop)
     runner.register_message("bakeoff_flush", state.on_flush)
@@ -160,9 +181,30 @@ def run_worker(host: str, port: int) -> int:
     return 0
 
 
+def _watch_parent() -> None:
+    """A run's local worker stops when the run dies, however it dies (see ``harness._children``): a
+    greenlet waits for end-of-file on the watch pipe (a real thread would deadlock gevent's patch)."""
+    fd = parent_watch_fd()
+    if fd is not None:
+
+        def wait() -> None:
+            while True:
+                gevent.socket.wait_read(fd)
+                try:
+                    if not os.read(fd, 1):  # readable and empty: end-of-file, the run is gone
+                        break
+                except OSError:
+                    break
+            parent_gone(gevent.sleep)
+
+        gevent.spawn(wait)
+
+
 if __name__ == "__main__":  # how ``bakeoff run --workers N`` starts its local workers
     # The same command as ``bakeoff worker``; it imports this module again by name to run it (this
     # __main__ copy only hands over argv).
     from harness.load._command import worker
+
+    _watch_parent()
 
     worker.main(prog_name="bakeoff worker")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from harness._text import safe_text
+from harness._text import redact, redact_bytes, safe_text
 from harness.client import TIMEOUT_CLASSES, Target, error_class_of, route_request
 from harness.config import Endpoint, Price
 from harness.dialects import Done, Malformed, StreamError, get_dialect
@@ -94,6 +94,14 @@ def _exchange(
     latency = clock() - t0
     if status is None and error is None:
         error = "no answer"
+    # Redacted here, before anything parses, classifies or shortens what the vendor sent: a key cut in the
+    # middle by a 200-character detail would no longer be recognised (a key across two reads is found
+    # in the joined body).
+    body = b"".join(chunks)
+    clean = redact_bytes(body, secrets)
+    if clean is not body:
+        chunks = [clean]
+    headers = {k: redact(v, secrets) for k, v in headers.items()}
     return Exchange(
         name=preq.name,
         status=status,

@@ -54,13 +54,17 @@ MANIFEST_VERSION = 3
 3: the scenario's ``decision`` section and each fault's network ``paths``/``scope`` (2 reads as 3 with
 their defaults)."""
 
-EndReason = Literal["completed", "deadline", "stopped", "interrupted", "aborted", "workers_lost", "error"]
+EndReason = Literal[
+    "completed", "deadline", "incomplete", "stopped", "interrupted", "aborted", "workers_lost", "error"
+]
 """Why a run ended. ``completed``: every scheduled request finished; ``deadline``: the planned end plus
-grace passed with requests in flight; ``stopped``/``interrupted``: Ctrl-C or SIGTERM, in-flight requests
-given the grace period; ``aborted``: a second signal; ``workers_lost``: every load worker disappeared;
-``error``: the harness failed."""
+grace passed with requests in flight; ``incomplete``: the load ran its course, but scheduled requests have
+no record (a load worker died, records were lost; the report counts them per contender and ``bakeoff run``
+exits 4); ``stopped``/``interrupted``: Ctrl-C or SIGTERM, in-flight requests given the grace period;
+``aborted``: a second signal; ``workers_lost``: every load worker disappeared; ``error``: the harness
+failed."""
 
-_CLEAN_ENDS = frozenset({"completed", "deadline"})
+_CLEAN_ENDS = frozenset({"completed", "deadline", "incomplete"})  # the run was not cut short
 
 
 class _Frozen(BaseModel):

@@ -91,6 +91,8 @@ def write_exports(a: Analysis, run_dir: Path) -> list[Path]:
         "cost_per_good_request",
         "cost_per_1k_requests",
         "monthly_cost_usd",
+        "measured_requests",
+        "unequal_share",
         "reason",
     ]
     verdict = pd.DataFrame([{k: v.get(k) for k in verdict_cols} for v in a.verdict], columns=verdict_cols)

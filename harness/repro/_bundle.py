@@ -26,7 +26,7 @@ import io
 import json
 import math
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ def _dump_jsonl(rows: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows).encode("utf-8")
 
 
-def _used_prompts(manifest: Manifest, run_dir: Path) -> tuple[bytes, list[PromptItem]]:
+def _used_prompts(manifest: Manifest, run_dir: Path) -> tuple[bytes, Sequence[PromptItem]]:
     """The prompt lines the run used (the first ``count`` items of the file), checked against its hash.
 
     Reads the run folder's own copy when there is one, else the original file."""
@@ -149,7 +149,7 @@ def _used_prompts(manifest: Manifest, run_dir: Path) -> tuple[bytes, list[Prompt
     return ("\n".join(lines[:count]) + "\n").encode("utf-8"), items[:count]
 
 
-def _redacted(items: list[PromptItem]) -> bytes:
+def _redacted(items: Sequence[PromptItem]) -> bytes:
     rows = []
     for p in items:
         calls = [c.name + json.dumps(c.arguments) for m in p.messages for c in m.tool_calls or ()]

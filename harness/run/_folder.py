@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import platform
 import shutil
 from collections.abc import Mapping, Sequence
@@ -90,9 +91,7 @@ def build_manifest(
 ) -> Manifest:
     """The scenario as resolved, without secrets: key *names* only, never values."""
     sc = resolved.scenario
-    classes: dict[str, int] = {}
-    for p in resolved.prompts:
-        classes[p.prompt_class] = classes.get(p.prompt_class, 0) + 1
+    classes = resolved.prompts.classes
     return Manifest(
         run_id=run_id,
         scenario=ScenarioInfo(name=sc.name, description=sc.description, path=str(resolved.path)),
@@ -152,4 +151,12 @@ def write_inputs(resolved: ResolvedScenario, run_dir: Path) -> None:
     (run_dir / SCENARIO_FILE).write_text(
         text + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )
-    shutil.copyfile(resolved.prompts_path, run_dir / PROMPTS_FILE)
+    copy = run_dir / PROMPTS_FILE
+    shutil.copyfile(resolved.prompts_path, copy)
+    digest = hashlib.sha256()
+    with copy.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != resolved.prompts_sha256:
+        raise RunError(f"{resolved.prompts_path}: the prompt set changed after it was validated; run again")
+    resolved.prompts.read_from(copy)  # prompts are read when sent: from the run's own copy

@@ -1,8 +1,15 @@
-"""The probes phase: conformance probes (bad key, malformed input, headers, TLS) before the load."""
+"""The probes phase: conformance probes (bad key, malformed input, headers, TLS) before the load.
+
+The probes run as a background task of the run's runtime; the phase waits for it and stops it the moment
+a stop signal arrives (a vendor trickling bytes cannot hold the run), and the results known by then are
+written.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness.config import ResolvedScenario
 from harness.load import SIM_API_KEY
@@ -11,10 +18,23 @@ from harness.run._stack import Stack
 __all__ = ["probe_endpoints"]
 
 
-def probe_endpoints(resolved: ResolvedScenario, stack: Stack, run_id: str, run_dir: Path) -> None:
-    """Probe every endpoint of the running stack; results go to probes.jsonl for the scorecard."""
+def probe_endpoints(
+    resolved: ResolvedScenario,
+    stack: Stack,
+    run_id: str,
+    run_dir: Path,
+    *,
+    spawn: Callable[..., Any],
+    sleep: Callable[[float], None],
+    stop: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Probe every endpoint of the running stack; results go to probes.jsonl for the scorecard.
+
+    ``spawn``/``sleep`` are the run's runtime (``harness.load._runtime``); ``stop()`` true ends the
+    phase at once. Returns whether every probe ran (False: stopped).
+    """
     from harness.client import make_http_client
-    from harness.probes import build_targets, run_probes, write_probes
+    from harness.probes import ProbeResult, build_targets, run_probes, write_probes
 
     targets = build_targets(
         resolved.scenario.endpoints,
@@ -24,5 +44,17 @@ def probe_endpoints(resolved: ResolvedScenario, stack: Stack, run_id: str, run_d
         prices=resolved.prices,
         sim_api_key=SIM_API_KEY,
     )
+    results: list[ProbeResult] = []
     with make_http_client(max_connections=8) as client:
-        write_probes(run_dir, run_probes(targets, client, run_id=run_id))
+        task = spawn(lambda: run_probes(targets, client, run_id=run_id, on_result=results.append))
+        try:
+            while not task.done:
+                if stop():
+                    task.stop()
+                    return False
+                sleep(0.05)
+            if task.error is not None:
+                raise task.error
+            return True
+        finally:
+            write_probes(run_dir, results)

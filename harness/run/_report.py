@@ -2,7 +2,8 @@
 
 The load process is monkey-patched by gevent; pandas, plotly and jinja2 have no business there. The report
 is built by ``bakeoff report RUN_DIR`` in a child process (its own session, so a terminal's Ctrl-C reaches
-only the run, which decides: the first lets the report finish, a second stops it).
+only the run, which decides: see :mod:`harness.run._signals`). The child dies with the run, even on
+``kill -9`` of the run (:func:`harness._children.child_options`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from harness._children import child_options
 
 __all__ = ["build_report"]
 
@@ -28,12 +31,15 @@ def build_report(
             stderr=err,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            **child_options(),
         )
         while proc.poll() is None:
             if abort():
                 proc.kill()
                 proc.wait()
-                return None, "report not written (aborted); build it with `bakeoff report RUN_DIR`"
+                if proc.stdout is not None:
+                    proc.stdout.close()
+                return None, "report not written (stopped); build it with `bakeoff report RUN_DIR`"
             sleep(0.05)
         out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout is not None else ""
         if proc.stdout is not None:

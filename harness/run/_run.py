@@ -13,16 +13,25 @@ The phases, in order (each is one call below, so this function reads as the run 
     report     records compacted and report.html built in a child process           harness.run._report
 
 Ctrl-C (or SIGTERM) once: stop scheduling, give in-flight requests ``load.grace`` to finish, then report.
-Ctrl-C twice: abort in-flight requests at once; everything already written stays readable.
+Ctrl-C twice: abort in-flight requests at once; everything already written stays readable. Every phase
+answers within the grace period plus a few seconds (:mod:`harness.run._signals`).
+
+How it ended (end.json): ``completed``/``deadline`` when every scheduled request has its record,
+``incomplete`` when the load ran its course but some have none (a worker died, records were lost),
+``interrupted``/``aborted`` on a signal, ``workers_lost``, ``error``. ``RunResult.exit_code`` maps that
+(and a run in which no attempt succeeded) to the command's exit code.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness._children import StartCancelled
 from harness.config import ResolvedFault, ResolvedScenario
 from harness.faults import FaultTimeline
 from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
@@ -42,7 +51,15 @@ from harness.run._folder import build_manifest, new_run_dir, now_utc, write_inpu
 from harness.run._signals import SignalState
 from harness.run._stack import Stack
 
-__all__ = ["RunResult", "run_scenario"]
+__all__ = ["EXIT_ABORTED", "EXIT_INCOMPLETE", "EXIT_NOTHING_SUCCEEDED", "RunResult", "run_scenario"]
+
+EXIT_INCOMPLETE = 4
+"""``bakeoff run``: scheduled requests have no record (a worker died, records were lost)."""
+EXIT_NOTHING_SUCCEEDED = 5
+"""``bakeoff run``: attempts were recorded but none succeeded and none reached a vendor: each failed to
+connect, timed out or had its key refused (401/403). A vendor that answers every request with another
+error (a malformed-input scenario expects 4xx answers) is a finding, not a broken run."""
+EXIT_ABORTED = 130
 
 
 @dataclass
@@ -54,6 +71,26 @@ class RunResult:
     elapsed_s: float
     ended: EndReason
     problems: list[str] = field(default_factory=list)
+    succeeded: int = 0  # attempts that succeeded
+    reached: int = 0  # attempts a vendor answered with a status other than 401/403 (injected faults aside)
+    unrecorded: dict[str, int] = field(default_factory=dict)  # contender -> scheduled requests with no record
+    workers_died: int = 0
+
+    @property
+    def incomplete(self) -> bool:
+        """Scheduled requests are missing from the records (or a load worker died)."""
+        return bool(self.workers_died or self.ended in ("incomplete", "workers_lost") or self.unrecorded)
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok; 4 incomplete; 5 nothing reached a vendor; 130 aborted (a stop asked for is not a failure)."""
+        if self.ended == "aborted":
+            return EXIT_ABORTED
+        if self.incomplete:
+            return EXIT_INCOMPLETE
+        if self.records and not self.succeeded and not self.reached and self.ended != "interrupted":
+            return EXIT_NOTHING_SUCCEEDED
+        return 0
 
 
 class _Interrupted(Exception):
@@ -89,6 +126,18 @@ def run_scenario(
 
     sc = resolved.scenario
     load = sc.load
+    shown: list[Progress] = []  # the live progress, once it exists
+
+    def say(text: str) -> None:
+        if shown:
+            shown[0].message(text, always=True)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    state = SignalState(grace=load.grace, message=say)
+    # From here on Ctrl-C and SIGTERM never raise: the first stops the run (start-up included) and lets
+    # in-flight requests finish; the second drops them. Cleanup and the records always complete.
+    cancel_signals = rt.on_signals(state.on_signal)
     # --- folder and the one schedule ---------------------------------------------------------------------
     run_id, run_dir = new_run_dir(out_root, sc.name)
     schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
@@ -109,25 +158,24 @@ def run_scenario(
         in_flight=lambda _c: 0,
         quiet=quiet,
     )
+    shown.append(progress)
     problems: list[str] = []
-    finals = 0
+    finals: Counter[str] = Counter()  # final attempts (= logical requests) per contender
+    succeeded = reached = 0
     stack = Stack(
         resolved, run_dir, toxiproxy_url=toxiproxy_url, ground_truth=ground_truth, sim_processes=sim_processes
     )
-    state = SignalState(grace=load.grace, message=lambda text: progress.message(text, always=True))
-    # From here on Ctrl-C and SIGTERM never raise: the first stops the run (start-up included) and lets
-    # in-flight requests finish; the second drops them. Cleanup and the records always complete.
-    cancel_signals = rt.on_signals(state.on_signal)
     t_start = time.perf_counter()
     ended: EndReason = "error"
     manifest_written = False
     timeline: FaultTimeline | None = None
     worker_rows: list[WorkerInfo] = []
     failure: Exception | None = None
+    load_ran_its_course = False
     try:
         # --- stack and manifest ----------------------------------------------------------------------------
         progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
-        stack.start()
+        stack.start(cancelled=lambda: state.stopped)
         write_manifest(
             run_dir,
             build_manifest(
@@ -149,14 +197,22 @@ def run_scenario(
         if probes and not state.stopped:
             from harness.run._probes import probe_endpoints
 
+            state.enter("probes")
             progress.message("probing every endpoint (bad key, malformed input, headers, TLS)")
-            probe_endpoints(resolved, stack, run_id, run_dir)
+            probe_endpoints(
+                resolved, stack, run_id, run_dir, spawn=rt.spawn, sleep=rt.sleep, stop=lambda: state.stopped
+            )
+        if state.stopped:
+            raise _Interrupted
 
         # --- load ------------------------------------------------------------------------------------------
         def emit(rec: RequestRecord) -> None:
-            nonlocal finals
+            nonlocal succeeded, reached
             records.write(rec.to_dict())
-            finals += rec.is_final_attempt
+            if rec.is_final_attempt:
+                finals[rec.contender] += 1
+            succeeded += rec.outcome == "ok"
+            reached += rec.status is not None and rec.status not in (401, 403) and rec.fault_injected is None
             progress.add(rec)
 
         plan = RunPlan(
@@ -168,6 +224,7 @@ def run_scenario(
             connect_to=stack.connect_to,
             schedule=schedule,
         )
+        state.enter("load")
         execution = open_execution(
             plan,
             emit=emit,
@@ -214,6 +271,7 @@ def run_scenario(
                 aborted=lambda: state.aborted,
                 on_tick=progress.tick,
             )
+            load_ran_its_course = ended in ("completed", "deadline") and not state.stopped
             if state.stopped:
                 ended = "interrupted" if ended != "aborted" else "aborted"
             execution.stop()
@@ -222,13 +280,13 @@ def run_scenario(
                 problems.append(f"contender {contender} stopped early: {reason}")
             worker_rows = execution.workers_report()
             for row in worker_rows:
-                if row.lost:
+                if row.lost or not row.alive_at_end:
                     problems.append(f"worker {row.index} died: {row.lost} logical requests lost")
         finally:
             if timeline is not None:
                 problems.extend(timeline.cleanup())
             problems.extend(execution.close())
-    except _Interrupted:
+    except (_Interrupted, StartCancelled):
         ended = "interrupted" if not state.aborted else "aborted"
     except KeyboardInterrupt:
         ended = "aborted"
@@ -242,6 +300,21 @@ def run_scenario(
         records.close()
         fault_log.close()
     elapsed = time.perf_counter() - t_start
+    # --- accounting: every scheduled request should have its record ----------------------------------------
+    unrecorded: dict[str, int] = {}
+    if load_ran_its_course and schedule:
+        unrecorded = {
+            c.name: len(schedule) - finals[c.name] for c in sc.contenders if finals[c.name] < len(schedule)
+        }
+    died = sum(1 for w in worker_rows if w.lost or not w.alive_at_end)
+    if unrecorded:
+        problems.append(
+            f"{sum(unrecorded.values())} scheduled requests have no record ("
+            + ", ".join(f"{c} {n} of {len(schedule)}" for c, n in unrecorded.items())
+            + ")"
+        )
+    if (unrecorded or died) and ended in ("completed", "deadline"):
+        ended = "incomplete"
     # --- end and report ------------------------------------------------------------------------------------
     report_path: Path | None = None
     if manifest_written:
@@ -260,13 +333,26 @@ def run_scenario(
         ):  # aborted at once: `bakeoff report RUN_DIR` builds it later
             from harness.run._report import build_report
 
-            report_path, problem = build_report(run_dir, sleep=rt.sleep, abort=lambda: state.aborted)
+            state.enter("report")
+            report_path, problem = build_report(run_dir, sleep=rt.sleep, abort=state.report_overdue)
             if problem:
                 problems.append(problem)
     cancel_signals()
     if failure is not None:
         raise failure
-    return RunResult(run_dir, report_path, records.count, finals, elapsed, ended, problems)
+    return RunResult(
+        run_dir,
+        report_path,
+        records.count,
+        sum(finals.values()),
+        elapsed,
+        ended,
+        problems,
+        succeeded=succeeded,
+        reached=reached,
+        unrecorded=unrecorded,
+        workers_died=died,
+    )
 
 
 def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:

@@ -1,14 +1,33 @@
-"""What Ctrl-C and SIGTERM ask of a run: the first stops it gracefully, the second aborts."""
+"""What Ctrl-C and SIGTERM ask of a run: the first stops it gracefully, the second aborts.
+
+Every phase answers within the scenario's ``load.grace`` plus a few seconds:
+
+=============  ==========================================================================================
+phase          first signal
+=============  ==========================================================================================
+start-up       stop starting children at once (``StartCancelled``), clean up, write end.json, report
+probes         stop the probe in progress at once (its partial results are written), clean up, report
+load           stop scheduling; in-flight requests get ``grace`` to finish; faults removed; report
+report         the report gets ``grace`` more seconds, then its child is stopped (``bakeoff report``
+               builds it later); a signal that came before the report phase lets it finish
+=============  ==========================================================================================
+
+A second signal aborts at once in every phase: in-flight requests are dropped (records written so far
+stay readable), no report is built.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from harness.load import Execution
 
-__all__ = ["SignalState"]
+__all__ = ["RunPhase", "SignalState"]
+
+RunPhase = Literal["start-up", "probes", "load", "report"]
 
 
 @dataclass
@@ -20,15 +39,28 @@ class SignalState:
     signals: int = 0
     stop_at: float | None = None  # perf_counter time of the first signal
     execution: Execution | None = None
+    phase: RunPhase = "start-up"
+    phase_at: float = 0.0  # perf_counter time the phase began
+
+    def enter(self, phase: RunPhase) -> None:
+        self.phase = phase
+        self.phase_at = time.perf_counter()
 
     def on_signal(self) -> None:
         self.signals += 1
         ex = self.execution
         if self.signals == 1:
             self.stop_at = time.perf_counter()
-            if ex is None:
+            if self.phase == "report":
                 self.message(
-                    "stopping: the run has not started its load yet; cleaning up (Ctrl-C again to abort)"
+                    f"stopping: the report gets up to {self.grace:.0f} s to finish "
+                    "(Ctrl-C again to stop it now; `bakeoff report RUN_DIR` builds it later)"
+                )
+                return
+            if ex is None or self.phase != "load":
+                self.message(
+                    f"stopping: the run is in its {self.phase} phase and has sent no load yet; "
+                    "cleaning up (Ctrl-C again to abort)"
                 )
                 return
             ex.stop()
@@ -53,3 +85,12 @@ class SignalState:
             return planned + self.grace
         t0 = time.perf_counter() - clock()  # perf_counter time of run-clock zero
         return min(planned + self.grace, self.stop_at - t0 + self.grace)
+
+    def report_overdue(self) -> bool:
+        """The report must stop now: a second signal, or ``grace`` passed since a signal that arrived
+        while the report was being built (a stop asked for earlier still wants its report)."""
+        if self.aborted:
+            return True
+        if self.stop_at is None or self.phase != "report" or self.stop_at < self.phase_at:
+            return False
+        return time.perf_counter() > self.stop_at + self.grace

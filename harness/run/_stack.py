@@ -10,13 +10,14 @@ Children (``python -m harness.sim`` / ``python -m harness.faults``, see :mod:`ha
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
-from harness._children import ChildProcess
+from harness._children import ChildProcess, StartCancelled
 from harness._errors import RunError
 from harness.client import upstream_address
 from harness.config import ResolvedScenario, network_paths, split_path_key
@@ -61,8 +62,12 @@ class Stack:
         self.base_urls: dict[str, str] = {}
         self.connect_to: dict[str, tuple[str, int]] = {}
         self.proxy_names: dict[str, str] = {}
+        self._cancelled: Callable[[], bool] = lambda: False
 
-    def start(self) -> None:
+    def start(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Start the children and create the proxies. ``StartCancelled`` as soon as ``cancelled()`` is
+        true (a stop signal): everything started so far is stopped."""
+        self._cancelled = cancelled
         try:
             self._start_sims()
             self._start_proxies()
@@ -99,7 +104,7 @@ class Stack:
         if self.sim_processes > 1:  # one port shared with SO_REUSEPORT; capacities are split between them
             argv += ["--workers", str(self.sim_processes)]
         self.sim = ChildProcess("simulated vendors", argv, self.run_dir / "sim.log")
-        for line in self.sim.start(expect_lines=len(sim_eps)):
+        for line in self.sim.start(expect_lines=len(sim_eps), cancelled=self._cancelled):
             parts = line.split()
             if len(parts) != 3:
                 raise RunError(f"simulated vendors printed an unexpected line: {line!r}")
@@ -118,7 +123,7 @@ class Stack:
                 ["harness.faults", "--host", self.host, "--port", "0"],
                 self.run_dir / "proxy.log",
             )
-            line = self.proxy_proc.start(expect_lines=1)[0]
+            line = self.proxy_proc.start(expect_lines=1, cancelled=self._cancelled)[0]
             self.toxiproxy_url = line.split()[-1]
         assert self.toxiproxy_url is not None
         self.proxy_api = ToxiproxyClient(self.toxiproxy_url, timeout=10.0)
@@ -130,6 +135,8 @@ class Stack:
         listen_host = (self.host if self.external_toxiproxy is None else "127.0.0.1") if local else "0.0.0.0"
         sc = self.resolved.scenario
         for key in network_paths(sc.endpoints, sc.contenders):
+            if self._cancelled():
+                raise StartCancelled("stopped while creating proxies")
             name = f"bakeoff-{key}"
             host, port = upstream_of(self.base_urls[split_path_key(key)[1]])
             with contextlib.suppress(Exception):  # a crashed earlier run may have left it; absent is normal

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from harness.sim import SimBehaviour, SimConfig, SimEndpoint, serve_in_thread
 
 ENV = "CANARY_VENDOR_KEY"
@@ -43,7 +45,7 @@ class _Echo(BaseHTTPRequestHandler):
         ).encode()
         self.send_response(401)
         self.send_header("content-type", "application/json")
-        self.send_header("x-request-id", "req_echo")
+        self.send_header("x-request-id", f"req_{key}")  # echoed in a header too
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -116,7 +118,9 @@ def _bakeoff(*args: str, env: dict[str, str], timeout: float = 120) -> subproces
     )
 
 
-def test_canary_key_never_written_or_printed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_canary_key_never_written_or_printed(tmp_path: Path, workers: int) -> None:
+    """With ``--workers 2`` too: worker logs, and the records workers ship to the master."""
     canary = f"sk-canary-{uuid.uuid4().hex}"
     sim_cfg = SimConfig(
         seed=5,
@@ -201,7 +205,8 @@ def test_canary_key_never_written_or_printed(tmp_path: Path) -> None:
         }
         path = work / "canary.yaml"
         path.write_text(json.dumps(scenario), encoding="utf-8")
-        run = _bakeoff("run", str(path), "--out", str(out), "--quiet", "--no-report", env=env)
+        args = ["--workers", str(workers)] if workers else []
+        run = _bakeoff("run", str(path), "--out", str(out), "--quiet", "--no-report", *args, env=env)
         printed += [run.stdout, run.stderr]
         assert run.returncode == 0, run.stderr[-2000:]
         run_dirs = [p for p in out.iterdir() if p.is_dir()]

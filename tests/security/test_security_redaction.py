@@ -115,3 +115,47 @@ def test_probe_results_never_carry_an_echoed_key(where: str) -> None:
     finally:
         client.close()
     assert KEY not in json.dumps([r.to_dict() for r in results])
+
+
+class _LongEcho(BaseHTTPRequestHandler):
+    """Echoes the key after ``pad`` characters of text, so a 200-character detail cuts through it."""
+
+    protocol_version = "HTTP/1.1"
+    pad = 0
+
+    def log_message(self, *_a: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        key = self.headers.get("authorization", "").removeprefix("Bearer ")
+        message = "x" * self.pad + key + " was refused"
+        body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize("pad", [150, 160, 165, 170, 175, 180])
+def test_a_key_cut_by_a_shortened_probe_detail_leaves_nothing_of_itself(pad: int) -> None:
+    """Probe details were cut to 200 characters before redaction: all but the last character of a key
+    across the cut survived. The exchange is redacted when it arrives, before anything shortens it."""
+    ep = Endpoint(
+        name="v", dialect="openai-chat", model="m", base_url="http://x/v1", api_key_env="K", stream=False
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("L", (_LongEcho,), {"pad": pad}))
+    server.daemon_threads = True
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    client = make_http_client(max_connections=2)
+    try:
+        target = Target(ep, f"http://127.0.0.1:{server.server_address[1]}/v1", None, KEY, Price())
+        results = run_probes({"v": target}, client, options=ProbeOptions(overlong_tokens=0, timeout_s=3))
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+    text = json.dumps([r.to_dict() for r in results])
+    assert KEY[:6] not in text  # "sk-ref" would be left of a key cut after its sixth character

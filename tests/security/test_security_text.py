@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+from urllib.parse import quote, quote_plus
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness._text import REDACTED, redact, safe_text, terminal_safe
+from harness._text import REDACTED, redact, redact_bytes, safe_text, terminal_safe
 
 # Sequences a hostile answer or error body could carry.
 HOSTILE = [
@@ -97,3 +100,51 @@ def test_safe_text_redacts_before_escaping() -> None:
     key = "sk-\x1bweird-key"
     out = safe_text(f"echo {key}\x1b[2J", [key])
     assert "weird" not in out and "\x1b" not in out
+
+
+KEY = "sk-live-0123456789abcdefXYZ/+="
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Illegal header value b'Bearer {KEY}\\n'",  # an exception's repr of the header bytes
+        f"value {KEY!r} and {KEY.encode()!r}",
+        f"url ?k={quote(KEY, safe='')}&x=1",
+        f"form k={quote_plus(KEY)}",
+        json.dumps({"error": f'key "{KEY}" refused'}),
+        json.dumps({"error": f"key {KEY}\u2028"}, ensure_ascii=True),
+    ],
+)
+def test_every_form_of_a_key_is_redacted(text: str) -> None:
+    out = redact(text, [KEY])
+    assert REDACTED in out
+    for piece in (KEY, KEY[:12], quote(KEY, safe="")[:14]):
+        assert piece not in out
+
+
+def test_percent_escapes_match_in_either_case() -> None:
+    escaped = re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(KEY, safe=""))
+    assert redact(f"k={escaped}", [KEY]) == f"k={REDACTED}"
+
+
+@pytest.mark.parametrize("user", ["", "a", "ab", "abc", "alice", "x" * 40])
+def test_basic_auth_base64_of_user_and_key_is_redacted_at_every_alignment(user: str) -> None:
+    for enc in (base64.b64encode, base64.urlsafe_b64encode):
+        token = enc(f"{user}:{KEY}".encode()).decode()
+        out = redact(f"Authorization: Basic {token}", [KEY])
+        assert REDACTED in out
+        left = out.split("Basic ", 1)[1].replace(REDACTED, " ")
+        assert max(len(part) for part in left.split()) <= len(enc(f"{user}:".encode())) + 4
+
+
+def test_a_key_cut_by_truncation_loses_its_prefix_too() -> None:
+    for keep in range(4, len(KEY)):
+        out = redact("error: " + KEY[:keep] + "…", [KEY])
+        assert out == f"error: {REDACTED}…", keep
+
+
+def test_redact_bytes_keeps_undecodable_bytes_exactly() -> None:
+    body = b"\xff\xfe " + KEY.encode() + b" \x80"
+    assert redact_bytes(body, [KEY]) == b"\xff\xfe " + REDACTED.encode() + b" \x80"
+    assert redact_bytes(b"\xff nothing", [KEY]) == b"\xff nothing"

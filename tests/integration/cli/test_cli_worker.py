@@ -69,3 +69,50 @@ load: {{model: open, arrival: constant, rate: 5/s, users: 4, duration: 2s, grace
     per = read_run(run_dir).manifest.schedule.logical_requests_per_contender
     assert set(df.worker) == {"w0"} and df.request_id.nunique() == per == 10
     assert (df.outcome == "ok").all()
+
+
+def test_a_worker_whose_key_cannot_be_sent_refuses_its_plan_without_echoing_the_key(tmp_path: Path) -> None:
+    """A remote worker reads keys from its own environment, which `bakeoff validate` never saw: a key with
+    a trailing newline stops the run with a line naming the variable, not a run of failed attempts."""
+    scenario = tmp_path / "real.yaml"
+    scenario.write_text(f"""\
+name: real
+prompts: {ROOT / "prompts" / "default.jsonl"}
+endpoints:
+  - {{name: e, dialect: openai-chat, base_url: "http://127.0.0.1:9/v1", model: m, api_key_env: REMOTE_KEY}}
+contenders:
+  - {{name: c, primary: e}}
+load: {{model: open, arrival: constant, rate: 5/s, users: 4, duration: 2s, grace: 1s}}
+""")
+    port = _free_port()
+    key = "sk-remote-0123456789"
+    out_dir = tmp_path / "out"
+    run_args = ["run", str(scenario), "--quiet", "--no-probes", "--no-report", "--out", str(out_dir)]
+    run = subprocess.Popen(
+        [*BAKEOFF, *run_args, "--expect-workers", "1", "--master-port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "REMOTE_KEY": key},
+    )
+    worker = subprocess.Popen(
+        [*BAKEOFF, "worker", "--master", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "REMOTE_KEY": key + "\n"},
+    )
+    try:
+        _out, err = run.communicate(timeout=120)
+        _w_out, w_err = worker.communicate(timeout=30)
+    finally:
+        for proc in (run, worker):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    assert run.returncode == 1, err[-3000:]
+    assert (
+        "error: worker 0 refused its plan: endpoint e: environment variable REMOTE_KEY: the key has a "
+        "line break at the end" in err
+    )
+    assert key not in err and key not in w_err

@@ -262,3 +262,63 @@ def test_decision_section_problems_name_their_line(tmp_path: Path) -> None:
     zero = GOOD + "decision:\n  weights: {ttft: 0, latency: 0, good_fraction: 0, cost: 0, resilience: 0}\n"
     [line] = problems(write(tmp_path, zero))
     assert line.startswith("S:21: decision: ") and "at least one objective weight must be above 0" in line
+
+
+REAL = GOOD.replace(
+    "    sim: fast\n", "    base_url: https://api.example.com/v1\n    api_key_env: VENDOR_KEY\n", 1
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("sk-good-0123456789\n", "a line break at the end (a value read with `echo`"),
+        ("sk-good-0123456789\r\nX-Injected: yes", "a line break at character 19 of 35"),
+        (" sk-good-0123456789", "whitespace at the start"),
+        ("sk-good\t0123456789", "whitespace at character 8 of 18"),
+        ("sk-good-\x000123456789", "a control character at character 9 of 19"),
+        ("sk-gööd-0123456789", "a non-ASCII character at character 5 of 18"),
+    ],
+)
+def test_a_key_that_cannot_travel_in_a_header_is_refused_without_echoing_it(
+    tmp_path: Path, value: str, what: str
+) -> None:
+    lines = problems(write(tmp_path, REAL), environ={"VENDOR_KEY": value})
+    assert lines == [
+        f"S:7: endpoints[0].api_key_env: VENDOR_KEY: the key has {what}"
+        + lines[0].split(what, 1)[1]  # the rest of the sentence
+    ]
+    assert "keys must be printable ASCII without spaces" in lines[0]
+    assert "0123456789" not in lines[0] and "sk-g" not in lines[0]
+
+
+def test_a_printable_key_is_accepted(tmp_path: Path) -> None:
+    r = load_scenario(write(tmp_path, REAL), environ={"VENDOR_KEY": "sk-A_b.c~d+e/f=0123456789"})
+    assert r.api_keys == {"a": "sk-A_b.c~d+e/f=0123456789"}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://alice:secret@vendor.example/v1", "base_url carries credentials (user:password@host)"),
+        ("http://token@vendor.example/v1", "base_url carries credentials (user:password@host)"),
+        (
+            "https://vendor.example/v1?key=AIzaSecret",
+            "base_url carries a credential in its query string (key=...)",
+        ),
+        ("https://vendor.example/v1?x=1&API_KEY=s3cret", "a credential in its query string (API_KEY=...)"),
+        ("https://vendor.example/v 1", "base_url contains whitespace or a control character"),
+    ],
+)
+def test_credentials_in_a_base_url_are_refused_without_echoing_them(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    path = write(tmp_path, REAL.replace("https://api.example.com/v1", f'"{url}"'))
+    lines = problems(path, environ={"VENDOR_KEY": "sk-0123456789"})
+    assert len(lines) == 1 and lines[0].startswith("S:6: endpoints[0].base_url: ") and message in lines[0]
+    assert "secret" not in lines[0].lower().replace("a credential", "") and "AIza" not in lines[0]
+
+
+def test_a_base_url_with_an_ordinary_query_is_fine(tmp_path: Path) -> None:
+    path = write(tmp_path, REAL.replace("https://api.example.com/v1", '"https://gw.example/v1?tenant=a"'))
+    assert load_scenario(path, environ={"VENDOR_KEY": "sk-0123456789"}).scenario.endpoints[0].base_url

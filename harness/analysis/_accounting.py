@@ -1,0 +1,111 @@
+"""Accounting: did every scheduled request of every contender end as a record? (pure)
+
+The open model gives every contender the same schedule, so each should have one logical request per
+scheduled one. A load worker that dies takes the requests it held with it; a run cut short leaves some
+unsent. Rankings built on unequal shares compare unequal evidence, so the counts are shown per contender
+and a contender measured on a smaller share than another is flagged in the verdict.
+
+    counts = accounting(records, read_run(run_dir))
+    counts["alpha"]  # {"scheduled": 40, "recorded": 30, "no_record": 10, "not_sent": 0, "run_ended": 0,
+                     #  "measured": 30}
+
+``recorded``: logical requests with at least one attempt record. ``not_sent``: never dispatched (the run
+ended first); ``run_ended``: in flight when the run ended (both are records, error classes of their own).
+``measured`` = recorded - not_sent: what the contender is judged on. ``no_record`` = scheduled - recorded
+(``None`` in the closed model, which has no schedule: each contender completes what it can).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis._prepare import obj_values
+from harness.record import RunInfo
+
+__all__ = ["UNSENT_CLASSES", "accounting", "incomplete", "share_notes"]
+
+UNSENT_CLASSES = ("not_sent", "run_ended")
+
+
+def accounting(records: pd.DataFrame, run: RunInfo) -> dict[str, dict[str, Any]]:
+    """Per contender (in manifest order, then any other seen in the records): the counts above."""
+    m = run.manifest
+    scheduled = m.schedule.logical_requests_per_contender if m.load.model == "open" else None
+    names = [c.name for c in m.contenders]
+    out: dict[str, dict[str, Any]] = {}
+    if len(records):
+        contender = obj_values(records["contender"], "").astype(str)
+        request = obj_values(records["request_id"], "").astype(str)
+        error = obj_values(records["error_class"], None)
+        frame = pd.DataFrame({"c": contender, "r": request, "e": error})
+        recorded = frame.drop_duplicates(["c", "r"]).groupby("c").size()
+        by_class = {
+            cls: frame.loc[np.asarray(error == cls, dtype=bool)]
+            .drop_duplicates(["c", "r"])
+            .groupby("c")
+            .size()
+            for cls in UNSENT_CLASSES
+        }
+        names += sorted(set(map(str, recorded.index)) - set(names))
+    else:
+        recorded = pd.Series(dtype=int)
+        by_class = {cls: pd.Series(dtype=int) for cls in UNSENT_CLASSES}
+    for c in names:
+        n = int(recorded.get(c, 0))
+        row: dict[str, Any] = {
+            "scheduled": scheduled,
+            "recorded": n,
+            "no_record": max(0, scheduled - n) if scheduled is not None else None,
+        }
+        for cls in UNSENT_CLASSES:
+            row[cls] = int(by_class[cls].get(c, 0))
+        row["measured"] = n - row["not_sent"]
+        out[c] = row
+    return out
+
+
+def incomplete(counts: dict[str, dict[str, Any]], run: RunInfo) -> str | None:
+    """One sentence when evidence is missing (requests without a record, a worker that died), else None."""
+    missing = {c: r["no_record"] for c, r in counts.items() if r.get("no_record")}
+    dead = [w for w in (run.end.workers if run.end is not None else ()) if not w.alive_at_end or w.lost]
+    if not missing and not dead:
+        return None
+    parts = []
+    if missing:
+        total = sum(r["scheduled"] or 0 for r in counts.values())
+        parts.append(
+            f"{sum(missing.values())} of {total} scheduled requests have no record ("
+            + ", ".join(f"{c} {n}" for c, n in missing.items())
+            + ")"
+        )
+    for w in dead:
+        parts.append(f"load worker {w.index} died with {w.lost} logical requests lost")
+    why = "; ".join(parts)
+    if run.end is not None and run.end.ended in ("interrupted", "stopped", "aborted"):
+        why += " (the run was stopped before they were sent)" if not dead else ""
+    return why[0].upper() + why[1:] + "."
+
+
+def share_notes(counts: dict[str, dict[str, Any]], contenders: list[str]) -> dict[str, str | None]:
+    """Per contender: a sentence when it was measured on a different share of the schedule than another
+    contender (open model only), else None. Such rankings compare unequal evidence."""
+    measured = {c: counts[c]["measured"] for c in contenders if c in counts and counts[c]["scheduled"]}
+    if len(set(measured.values())) <= 1:
+        return dict.fromkeys(contenders)
+    top = max(measured.values())
+    out: dict[str, str | None] = {}
+    for c in contenders:
+        if c not in measured:
+            out[c] = None
+            continue
+        row = counts[c]
+        others = ", ".join(f"{o} {n}" for o, n in measured.items() if o != c)
+        out[c] = (
+            f"measured on {row['measured']} of {row['scheduled']} scheduled requests "
+            f"({others}): the ranking compares unequal shares"
+            + (" — fewer than the others" if row["measured"] < top else "")
+        )
+    return out
