@@ -183,3 +183,17 @@ def test_inline_fault_takes_a_name_library_fault_does_not(tmp_path: Path) -> Non
     wrong = GOOD.replace("    fault: {kind: outage}\n", "    fault: dark\n    name: other\n")
     [line] = problems(write(tmp_path, wrong))
     assert line.startswith("S:17: faults[0]: name is for inline faults")
+
+
+def test_limits_take_sizes_and_refuse_unknown_keys(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    model: m2\n", "    model: m2\n    limits: {head_bytes: 32KiB, body_bytes: 8MB, chunks: 1000}\n"
+    )
+    limits = load_scenario(write(tmp_path, text)).scenario.endpoints[1].limits
+    assert (limits.head_bytes, limits.body_bytes, limits.chunks) == (32 * 1024, 8_000_000, 1000)
+    assert limits.event_bytes == 1 << 20 and limits.field_chars == 256  # the defaults stay
+    path = write(tmp_path, GOOD.replace("    model: m2\n", "    model: m2\n    limits: {body_size: 1MB}\n"))
+    assert problems(path) == ["S:12: endpoints[1].limits.body_size: unknown key"]
+    path = write(tmp_path, GOOD.replace("    model: m2\n", "    model: m2\n    limits: {head_bytes: 12}\n"))
+    [line] = problems(path)
+    assert line.startswith("S:12: endpoints[1].limits.head_bytes: ") and "1024" in line
