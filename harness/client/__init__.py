@@ -30,7 +30,7 @@ transports' own tables in ``harness.client._errormap``.
 
 from __future__ import annotations
 
-from harness.client._attempt import EXCERPT_CHARS, RunEnded, run_attempt
+from harness.client._attempt import EXCERPT_CHARS, TEXT_KEEP_CHARS, RunEnded, run_attempt
 from harness.client._checks import evaluate_check
 from harness.client._cost import price_attempt, uncached_input_tokens
 from harness.client._errormap import (
@@ -48,6 +48,7 @@ __all__ = [
     "ERROR_RULES",
     "EXCERPT_CHARS",
     "HTTP_FAULT_KINDS",
+    "TEXT_KEEP_CHARS",
     "TIMEOUT_CLASSES",
     "HttpFaultLayer",
     "Injection",

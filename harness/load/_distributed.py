@@ -242,8 +242,7 @@ class DistributedExecution:
         """Ask every live worker to end its load (``reason``: how it ended) and ship what it holds; wait
         until each acknowledged and all arrived."""
         alive = self._alive()
-        self.broadcast("bakeoff_stop", {})
-        for w in alive:
+        for w in alive:  # each worker stops scheduling, ends its load and ships the rest
             self.master.send_message("bakeoff_flush", {"reason": reason}, client_id=w.client_id)
         end = time.monotonic() + timeout
         while time.monotonic() < end:

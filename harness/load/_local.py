@@ -108,4 +108,9 @@ class LocalExecution:
 
     def close(self) -> list[str]:
         self.http_client.close()
+        late = self.executor.unwound_late if self.executor is not None else 0
+        if late:
+            return [
+                f"{late} load users did not unwind when the run ended: their requests have no final record"
+            ]
         return []

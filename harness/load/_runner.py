@@ -284,6 +284,7 @@ class LoadExecutor:
             rest = lane.schedule[lane.next_index :] if self.load.model == "open" else ()
             if self.load.model == "open":
                 lane.next_index = len(lane.schedule)
+            lane_why = f"contender stopped early: {lane.stopped_reason}" if lane.stopped_reason else why
             for item, user in itertools.chain(held, ((r, -1) for r in rest)):
                 self.emit(
                     lane.router.not_sent(
@@ -293,7 +294,7 @@ class LoadExecutor:
                         seq=item.seq,
                         user=user,
                         worker=self.worker,
-                        why=why,
+                        why=lane_why,
                     )
                 )
 

@@ -144,8 +144,14 @@ class _WorkerState:
         gevent.spawn(self._end_and_flush, reason)  # not in the message loop: ending takes a moment
 
     def _end_and_flush(self, reason: str) -> None:
-        if self.executor is not None:
-            self.executor.end(reason)
+        ex = self.executor
+        if ex is not None:
+            ex.end(reason)
+            if ex.unwound_late:
+                print(
+                    f"{ex.unwound_late} load users did not unwind: their requests have no final record",
+                    flush=True,
+                )
         self.ship()
         runner = self.env.runner
         assert runner is not None

@@ -107,6 +107,26 @@ def test_one_sse_line_past_event_bytes_is_too_large(serve, client) -> None:
     assert rec.error_class == "response_too_large" and "one SSE line over 65536" in (rec.error_detail or "")
 
 
+def test_a_flood_of_text_is_counted_not_kept(serve, client) -> None:
+    from harness.client import TEXT_KEEP_CHARS
+    from harness.tokens import count_tokens
+
+    word = "lorem ipsum dolor sit amet " * 400  # 10,800 characters a delta
+
+    def h(c: Conn) -> None:
+        c.read_request()
+        c.start_chunked()
+        for ch in openai_stream([word] * 200, usage=False):
+            c.chunk(ch)
+        c.end_chunked()
+
+    rec = attempt(client, make_target(serve(h).url, make_endpoint(total=20)))
+    assert rec.outcome == "ok" and len(rec.chunk_times) == 200
+    kept = (TEXT_KEEP_CHARS // len(word)) * word
+    expected = count_tokens(kept) * (200 * len(word)) / len(kept)  # extrapolated past the text kept
+    assert rec.estimated_output_tokens == pytest.approx(expected, rel=1e-6)
+
+
 def test_too_many_header_fields_is_too_large(serve, client) -> None:
     def h(c: Conn) -> None:
         c.read_request()
