@@ -317,9 +317,9 @@ class _Attempt:
         limit = self.limits.body_bytes
         body = bytearray()
         for data in self._chunks(resp):
-            body += data
-            if len(body) > limit:
+            if len(body) + len(data) > limit:  # checked first: the bound is what it holds at most
                 raise _Stop("response_too_large", f"response body over {limit} bytes (limits.body_bytes)")
+            body += data
         return bytes(body)
 
     def _read_stream(self, resp: httpx.Response) -> None:
