@@ -59,7 +59,8 @@ class SSEDecoder:
         self._limit = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        if not self._cr and b"\n" not in chunk and b"\r" not in chunk:  # the line goes on
+        cr = self._cr or b"\r" in chunk
+        if not cr and b"\n" not in chunk:  # the line goes on
             if chunk:
                 self._parts.append(chunk)
                 self._pending += len(chunk)
@@ -72,11 +73,12 @@ class SSEDecoder:
         else:
             buf = chunk
         out: list[SSEEvent] = []
-        if not self._cr and b"\r" not in chunk:  # fast path: LF-only streams (nearly every server)
+        if not cr:  # fast path: LF-only streams (nearly every server)
             lines = buf.split(b"\n")
             tail = lines.pop()
             data = self._data
             size = self._size
+            limit = self._limit
             for line in lines:
                 if not line:  # blank line: dispatch
                     if data:
@@ -86,8 +88,8 @@ class SSEDecoder:
                     self._event = None
                 elif line.startswith(b"data: "):  # the common line, as _line would read it
                     size += len(line) - 6
-                    if size > self._limit:
-                        raise SSETooLarge(f"one SSE event's data over {self._limit} bytes")
+                    if size > limit:
+                        raise SSETooLarge(f"one SSE event's data over {limit} bytes")
                     data.append(line[6:].decode("utf-8", errors="replace"))
                 else:
                     self._size = size
@@ -95,7 +97,13 @@ class SSEDecoder:
                     data = self._data
                     size = self._size
             self._size = size
-            self._keep(tail, cr=False)
+            if tail:  # _keep, inlined: this path runs once per read
+                self._parts.append(tail)
+                self._pending = len(tail)
+                if self._pending > limit:
+                    raise SSETooLarge(f"one SSE line over {limit} bytes")
+            else:
+                self._pending = 0
             return out
         pos = 0
         n = len(buf)
