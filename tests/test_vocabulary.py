@@ -6,7 +6,7 @@ from typing import get_args
 
 import pytest
 
-from harness._vocab import DIALECT_NAMES, ERROR_CLASSES, DialectName
+from harness._vocab import DIALECT_NAMES, ERROR_CLASSES, RUN_CLASSES, DialectName
 from harness.behaviour import Persona, SimEndpoint
 from harness.config import DIALECT_NAMES as CONFIG_DIALECT_NAMES
 from harness.config import Contender, Endpoint
@@ -58,7 +58,8 @@ def test_retry_classes_are_the_error_classes_a_retry_can_answer() -> None:
 
     retryable = set(get_args(RetryClass))
     assert retryable <= set(ERROR_CLASSES)
-    assert set(ERROR_CLASSES) - retryable == {"http_4xx", "deadline_exceeded", "client_error"}
+    assert set(ERROR_CLASSES) - retryable == {"http_4xx", "deadline_exceeded", "client_error"} | RUN_CLASSES
+    assert {"run_ended", "not_sent"} == RUN_CLASSES
     assert set(Contender(name="c", primary="p").retry_on) <= retryable
 
 

@@ -258,6 +258,8 @@ def analyse(
     slo = slo_settings(run.manifest.slo, slo_overrides)
     skipped = int(records.attrs.get("skipped_lines", 0) or 0)
     records, fault_events, run = align_sequential(records, fault_events, run)
+    every_record = records
+    records = _judged(records, run)
     manifest = run.manifest
     t_max = None
     if len(records):
@@ -395,7 +397,7 @@ def analyse(
         gates=gates_of,
         attributions=attributions,
     )
-    _account(records, run, contenders, meta, verdict, risks)
+    _account(every_record, run, contenders, meta, verdict, risks)
     return Analysis(
         meta=meta,
         slo=slo,
@@ -432,6 +434,22 @@ def _priced(manifest: Manifest) -> set[str]:
         if any(v for v in values) or p.tiers:
             has_price.add(e.name)
     return {c.name for c in manifest.contenders if set(c.chain) & has_price or not set(c.chain) <= listed}
+
+
+def _judged(records: pd.DataFrame, run: RunInfo) -> pd.DataFrame:
+    """The attempts a contender is judged on. ``not_sent`` records (the run ended before they were sent)
+    never reached the vendor; ``run_ended`` ones were cut in flight, which is the vendor's failure to answer
+    in the time the run gave it (planned end, or a stop, plus grace) — except after an abort, which cut them
+    at once. Both stay in the accounting (harness.analysis._accounting), never in the metrics."""
+    if not len(records):
+        return records
+    cut = ["not_sent", "run_ended"] if run.end is not None and run.end.ended == "aborted" else ["not_sent"]
+    drop = records["error_class"].isin(cut).to_numpy(dtype=bool)
+    if not drop.any():
+        return records
+    kept = records.loc[~drop].reset_index(drop=True)
+    kept.attrs.update(records.attrs)
+    return kept
 
 
 def _account(

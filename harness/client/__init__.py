@@ -19,7 +19,10 @@ dialect, so contenders compare; ``price_attempt`` takes the vendor's own convent
 Error classes follow DESIGN.md: a connection closed before the response head is ``conn_closed_early``;
 a 2xx stream that ends (cleanly or not) without its terminal event is ``stream_truncated``; ECONNRESET
 anywhere is ``conn_reset``; a failed TLS handshake or DNS lookup is ``connect_refused`` (detail says
-which); every timeout after connect is ``read_timeout`` (detail: ttft, idle gap, total or deadline).
+which); every timeout after connect is ``read_timeout`` (detail: ttft, idle gap, total or deadline); an
+answer past one of the endpoint's ``limits`` is ``response_too_large``, a 2xx body in an encoding bakeoff
+did not ask for ``unrequested_encoding``; ``RunEnded`` thrown into an attempt (the load is over) makes it
+``run_ended``, and a waiting retry ``not_sent``.
 One table decides: ``ERROR_RULES`` (``classify_error(exc, phase)``, ``error_class_of(exc)``), fed by the
 transports' own tables in ``harness.client._errormap``.
 ``chunk_times`` holds one time per network read that carried at least one non-empty delta, and
@@ -30,15 +33,22 @@ connections is ``connect_refused``, as when nothing listens at all (``upstream_r
 
 from __future__ import annotations
 
-from harness.client._attempt import EXCERPT_CHARS, run_attempt
+from harness.client._attempt import EXCERPT_CHARS, TEXT_KEEP_CHARS, RunEnded, run_attempt
 from harness.client._checks import evaluate_check
 from harness.client._cost import price_attempt, uncached_input_tokens
-from harness.client._errormap import ERROR_RULES, TIMEOUT_CLASSES, classify_error, error_class_of
+from harness.client._errormap import (
+    ERROR_RULES,
+    TIMEOUT_CLASSES,
+    ResponseTooLarge,
+    classify_error,
+    error_class_of,
+)
 from harness.client._faults import HTTP_FAULT_KINDS, HttpFaultLayer, Injection
 from harness.client._router import Router
 from harness.client._transport import (
     Target,
     make_http_client,
+    read_deadline,
     route_request,
     upstream_address,
     upstream_refuses,
@@ -48,16 +58,20 @@ __all__ = [
     "ERROR_RULES",
     "EXCERPT_CHARS",
     "HTTP_FAULT_KINDS",
+    "TEXT_KEEP_CHARS",
     "TIMEOUT_CLASSES",
     "HttpFaultLayer",
     "Injection",
+    "ResponseTooLarge",
     "Router",
+    "RunEnded",
     "Target",
     "classify_error",
     "error_class_of",
     "evaluate_check",
     "make_http_client",
     "price_attempt",
+    "read_deadline",
     "route_request",
     "run_attempt",
     "uncached_input_tokens",

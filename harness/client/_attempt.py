@@ -39,13 +39,31 @@ from harness.dialects._common import short
 from harness.record import ErrorClass, RequestRecord
 from harness.tokens import count_tokens
 
-__all__ = ["ERROR_BODY_MAX", "EXCERPT_CHARS", "run_attempt"]
+__all__ = ["ERROR_BODY_MAX", "EXCERPT_CHARS", "TEXT_KEEP_CHARS", "RunEnded", "new_record", "run_attempt"]
 
 EXCERPT_CHARS = 300
 ERROR_BODY_MAX = 64 * 1024
+TEXT_KEEP_CHARS = 1 << 20
+"""Answer text kept per attempt (for the check, the excerpt and the token estimate): far beyond any real
+answer (about 250,000 tokens). Past it the text is counted, not kept, and the token estimate is
+extrapolated, so a flood of text never costs a tokenizer pass of tens of MB (seconds of CPU in a load
+process that every other contender shares)."""
 _DRAIN_S = 1.0  # after the terminal event, how long the rest of the body may take (keeps the connection)
 _PROXY_CLOSED: frozenset[ErrorClass] = frozenset({"conn_closed_early", "conn_reset"})
 _REFUSAL_CHECK_S = 1.0  # longest direct dial of the vendor after a proxy closed before answering
+_DRAIN_BYTES = 64 * 1024  # ...and how much of it: more, and the connection is closed instead
+_IDENTITY = ("", "identity")
+
+
+class RunEnded(BaseException):
+    """Thrown into a running attempt (or its router's backoff) when the load ends: the deadline (planned
+    end + grace) passed or a stop cut it. The attempt records what it reached as ``run_ended``; a retry
+    that was waiting is recorded as ``not_sent``. A ``BaseException`` so no ``except Exception`` on the
+    way (ours or a library's) swallows it. ``reason`` says how the run ended."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Stop(Exception):
@@ -88,11 +106,20 @@ def _redact_bytes(body: bytes, secret: str | None) -> bytes:
     return body if clean == text else clean.encode("utf-8", "surrogateescape")
 
 
-def _redact_record(rec: RequestRecord, secret: str | None) -> None:
+_BOUNDED_FIELDS = frozenset({"finish_reason", "model_served", "vendor_request_id"})
+"""Vendor text fields with no bound of their own (the detail and the excerpt have theirs)."""
+
+
+def _redact_record(rec: RequestRecord, secret: str | None, field_chars: int) -> None:
+    """Redact every vendor text field, then (never before: a key cut in half would survive) bound the
+    ones with no bound of their own to ``field_chars``."""
     for name in _VENDOR_TEXT_FIELDS:
         value = getattr(rec, name)
         if isinstance(value, str):
-            setattr(rec, name, _redact(value, secret))
+            value = _redact(value, secret)
+            if name in _BOUNDED_FIELDS and len(value) > field_chars:
+                value = value[: field_chars - 1] + "…"
+            setattr(rec, name, value)
 
 
 def _prompt_tokens_estimate(prompt: PromptItem) -> int:
@@ -127,8 +154,11 @@ class _Attempt:
         self.faults = faults
         self.deadline_at = deadline_at
         self.dialect: WireDialect = get_dialect(self.ep.dialect)
+        self.limits = self.ep.limits
         self.output: list[str] = []
         self.other: list[str] = []  # reasoning and tool text (token estimate, answer when no output)
+        self.text_chars = 0  # every delta's text, kept or not
+        self.kept_chars = 0  # what output + other hold (at most TEXT_KEEP_CHARS)
         self.usage = Usage()
         self.usage_seen = False
         self.deltas = 0
@@ -138,7 +168,7 @@ class _Attempt:
         self.injection: Injection | None = None
         self.stalled = False
         self.held_until = 0.0  # run clock: an injected stall holds back whatever arrives before its end
-        self.budget = ReadBudget(0.0, "")
+        self.budget = ReadBudget(0.0, "", head_bytes=self.limits.head_bytes, headers=self.limits.headers)
         self.mono_offset = 0.0
         self.hard_end = 0.0
         self.hard_reason = ""
@@ -238,21 +268,35 @@ class _Attempt:
                 rec.retry_after_s = h.retry_after_s
                 rec.ratelimit_remaining_requests = h.ratelimit_remaining_requests
                 rec.ratelimit_remaining_tokens = h.ratelimit_remaining_tokens
+                # bakeoff asks for identity and never decodes: a gzip bomb stays 1 MB of bytes
+                encoding = resp.headers.get("content-encoding", "").strip().lower()
                 if not 200 <= resp.status_code < 300:
                     err_body = bytearray()
                     for data in resp.iter_raw():
                         err_body += data
                         if len(err_body) >= ERROR_BODY_MAX:
                             break
-                    self._error_status(resp.status_code, resp.headers, bytes(err_body[:ERROR_BODY_MAX]))
+                    body = bytes(err_body[:ERROR_BODY_MAX]) if encoding in _IDENTITY else b""
+                    self._error_status(resp.status_code, resp.headers, body)
+                    if encoding not in _IDENTITY:
+                        rec.error_detail = short(
+                            f"{rec.error_detail} (error body sent with Content-Encoding: {encoding}, "
+                            "not decoded)"
+                        )
                     rec.t_end = clock()
                     return
+                if encoding not in _IDENTITY:
+                    raise _Stop(
+                        "unrequested_encoding",
+                        f"2xx body sent with Content-Encoding: {encoding} although bakeoff asked for "
+                        "identity; not decoded",
+                    )
                 ctype = resp.headers.get("content-type", "")
                 if ep.stream and "json" not in ctype:
                     phase = "stream"
                     self._read_stream(resp)
                 else:
-                    body = resp.read()
+                    body = self._read_body(resp)
                     now = self._arrival()
                     self._on_events(self.dialect.parse_response(body), now)
                     if not self.done and rec.error_class is None:
@@ -261,6 +305,9 @@ class _Attempt:
         except _Stop as stop:
             self._fail(stop.error_class, stop.detail)
             rec.t_end = clock()
+        except RunEnded as cut:  # the load ended with this attempt in flight: keep what it reached
+            rec.t_end = clock()
+            self._fail("run_ended", f"in flight when the run ended ({cut.reason})")
         except httpx.HTTPError as exc:
             rec.t_end = clock()
             self._fail(
@@ -289,26 +336,51 @@ class _Attempt:
                 f"after the proxy closed it: {self.rec.error_class}, {self.rec.error_detail})",
             )
 
+    @staticmethod
+    def _chunks(resp: httpx.Response) -> Iterator[bytes]:
+        stream = resp.stream  # the transport's stream itself: iter_raw adds a generator and a list per read
+        return iter(stream) if isinstance(stream, httpx.SyncByteStream) else resp.iter_raw()
+
+    def _read_body(self, resp: httpx.Response) -> bytes:
+        """A whole (non-streamed) body, as sent (never decoded), at most ``limits.body_bytes``."""
+        limit = self.limits.body_bytes
+        body = bytearray()
+        for data in self._chunks(resp):
+            if len(body) + len(data) > limit:  # checked first: the bound is what it holds at most
+                raise _Stop("response_too_large", f"response body over {limit} bytes (limits.body_bytes)")
+            body += data
+        return bytes(body)
+
     def _read_stream(self, resp: httpx.Response) -> None:
         rec, clock = self.rec, self.clock
-        parser = self.dialect.stream_parser()
+        parser = self.dialect.stream_parser(self.limits.event_bytes)
         inj = self.injection
         if inj is not None and inj.after_tokens == 0:  # acts before the first chunk
             self._inject_mid_stream(inj, clock())
-        stream = resp.stream  # the transport's stream itself: iter_raw adds a generator and a list per read
-        chunks = iter(stream) if isinstance(stream, httpx.SyncByteStream) else resp.iter_raw()
+        chunks = self._chunks(resp)
         seen = False  # any event at all: a 200 body that never was an event stream is malformed
         head = b""
         arrival = self._arrival
+        size_left = int(self.limits.body_bytes)
+        events_left = self.limits.chunks
         for data in chunks:
             now = arrival()
+            size_left -= len(data)
+            if size_left < 0:
+                raise _Stop(
+                    "response_too_large", f"stream over {self.limits.body_bytes} bytes (limits.body_bytes)"
+                )
             events = parser.feed(data)
+            events_left -= len(events)
+            if events_left < 0:
+                raise _Stop("response_too_large", f"stream over {self.limits.chunks} events (limits.chunks)")
             if not seen:
                 seen = bool(events)
                 head = head or data[:80]
             if self._on_events(events, now):
                 rec.t_end = now
-                self._drain(chunks)
+                if rec.error_class != "response_too_large":
+                    self._drain(chunks)
                 return
         now = clock()
         events = parser.close()
@@ -323,13 +395,18 @@ class _Attempt:
             self._fail("stream_truncated", "stream ended without its terminal event")
 
     def _drain(self, chunks: Iterator[bytes]) -> None:
-        """Read what follows the terminal event so the connection can be reused; never fails the attempt."""
+        """Read what follows the terminal event so the connection can be reused; never fails the attempt
+        (the attempt is over: a stop landing here ends the drain, not the answer). More than
+        ``_DRAIN_BYTES`` or ``_DRAIN_S``: the connection is closed instead."""
         self.budget.deadline = time.monotonic() + _DRAIN_S
         self.budget.reason = "drain"
+        left = _DRAIN_BYTES
         try:
-            for _ in chunks:
-                pass
-        except httpx.HTTPError:
+            for data in chunks:
+                left -= len(data)
+                if left < 0:
+                    return
+        except (httpx.HTTPError, RunEnded):
             pass
 
     def _on_events(self, events: list[Event], now: float) -> bool:
@@ -345,7 +422,11 @@ class _Attempt:
                     rec.t_first_token = now
                 if ev.kind != "reasoning" and rec.t_first_output is None:
                     rec.t_first_output = now
-                (self.output if ev.kind == "output" else self.other).append(ev.text)
+                n = len(ev.text)
+                self.text_chars += n
+                if self.kept_chars + n <= TEXT_KEEP_CHARS:
+                    self.kept_chars += n
+                    (self.output if ev.kind == "output" else self.other).append(ev.text)
                 self.read_deltas += 1
                 self.deltas += 1
                 if inj is not None and self.deltas >= inj.after_tokens and inj.kind != "http_status":
@@ -430,7 +511,10 @@ class _Attempt:
         if self.response_id and rec.vendor_request_id is None:
             rec.vendor_request_id = self.response_id
         if generated:
-            rec.estimated_output_tokens = count_tokens(generated)
+            tokens = count_tokens(generated)
+            if self.text_chars > self.kept_chars:  # a flood: extrapolate from the text kept
+                tokens = round(tokens * self.text_chars / max(1, self.kept_chars))
+            rec.estimated_output_tokens = tokens
         reached = rec.status is not None and 200 <= rec.status < 300  # the vendor accepted: it bills
         if self.usage_seen and (u.input_tokens is not None or u.output_tokens is not None):
             rec.usage_source = "reported"
@@ -537,7 +621,11 @@ def run_attempt(
     the record takes from the vendor (error detail, answer excerpt, served model, request id, finish
     reason) has ``target.api_key`` redacted, so a vendor echoing the key cannot get it stored.
     Streams when the endpoint does; timeouts connect / ttft / idle / total are enforced separately,
-    and ``deadline_at`` (run clock) caps the whole attempt. No retries happen inside.
+    and ``deadline_at`` (run clock) caps the whole attempt. No retries happen inside. Whatever the
+    vendor sends, the attempt stays within the endpoint's ``limits`` (``response_too_large`` past one;
+    a 2xx body in an encoding bakeoff did not ask for is ``unrequested_encoding``, never decoded) and
+    within ``timeouts.total``, which no trickle of bytes extends. A :class:`RunEnded` thrown into it
+    (the load is over) makes it ``run_ended`` with the timings it reached.
 
         client = make_http_client()
         rec = run_attempt(client, target, prompt, clock=clock, run_id="r1", request_id="alpha-000001",
@@ -558,11 +646,17 @@ def run_attempt(
     )
     try:
         _Attempt(client, target, prompt, rec, clock, faults, deadline_at).run()
+    except RunEnded as cut:  # landed outside the request itself (an injected stall before dispatch)
+        rec.outcome = "error"
+        rec.error_class = "run_ended"
+        rec.error_detail = short(f"in flight when the run ended ({cut.reason})")
+        rec.t_dispatch = rec.t_dispatch or clock()
+        rec.t_end = clock()
     except Exception as exc:  # a harness bug: recorded, never raised into the load generator
         rec.outcome = "error"
         rec.error_class = "client_error"
         rec.error_detail = short(_redact(f"{type(exc).__name__}: {exc}", target.api_key))
         if rec.t_end == 0.0:
             rec.t_end = clock()
-    _redact_record(rec, target.api_key)
+    _redact_record(rec, target.api_key, target.endpoint.limits.field_chars)
     return rec

@@ -34,6 +34,7 @@ __all__ = [
     "TIMEOUT_CLASSES",
     "ErrorRule",
     "Phase",
+    "ResponseTooLarge",
     "Step",
     "StepRule",
     "classify_error",
@@ -42,6 +43,12 @@ __all__ = [
     "from_httpcore",
     "transport_error",
 ]
+
+
+class ResponseTooLarge(httpx.RemoteProtocolError):
+    """A transport refused a response head over the attempt's bounds (``limits.head_bytes``,
+    ``limits.headers``): the message says which. Recorded as ``response_too_large``."""
+
 
 Step = Literal["connect", "tls", "write", "read", "parse"]
 """A transport's socket step: dial, TLS handshake, send the request, read, parse the response."""
@@ -145,6 +152,14 @@ class ErrorRule:
 
 
 ERROR_RULES: tuple[ErrorRule, ...] = (
+    ErrorRule(ResponseTooLarge, "response_too_large", "{text}"),
+    # h11 (under httpcore) buffers at most 100 KiB of an unfinished response head
+    ErrorRule(
+        httpx.RemoteProtocolError,
+        "response_too_large",
+        "response head over h11's 100 KiB buffer ({text})",
+        says="receive buffer too long",
+    ),
     ErrorRule(httpx.ConnectTimeout, "connect_timeout", "no connection within {connect_s:g} s ({text})"),
     ErrorRule(httpx.PoolTimeout, "connect_timeout", "no free connection in the client pool ({text})"),
     ErrorRule(httpx.ReadTimeout, "read_timeout", "{reason}"),  # ttft, idle gap, total or deadline

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from harness._errors import ConfigError
-from harness.client._attempt import new_record, run_attempt
+from harness._vocab import RUN_CLASSES
+from harness.client._attempt import RunEnded, new_record, run_attempt
 from harness.client._faults import HttpFaultLayer
 from harness.client._transport import Target
 from harness.config import Contender, PromptItem
@@ -25,8 +26,9 @@ from harness.record import ErrorClass, RequestRecord
 
 __all__ = ["Router"]
 
-_NO_COOLDOWN_CLASSES: frozenset[ErrorClass] = frozenset({"http_4xx", "client_error", "deadline_exceeded"})
-_NEVER_REROUTE: frozenset[ErrorClass] = frozenset({"client_error", "deadline_exceeded"})
+_NEVER: frozenset[ErrorClass] = frozenset({"client_error", "deadline_exceeded"})
+_NO_COOLDOWN_CLASSES: frozenset[ErrorClass] = _NEVER.union(RUN_CLASSES, ("http_4xx",))
+_NEVER_REROUTE: frozenset[ErrorClass] = _NEVER.union(RUN_CLASSES)
 _COOL_AT_ONCE = frozenset({401, 403, 404})  # LiteLLM cools these down on the first failure
 
 
@@ -40,6 +42,11 @@ class Router:
     Every attempt's record is passed to ``emit`` as soon as the next step is decided, with
     ``is_final_attempt`` and ``fallback_from`` set; the final record is also returned. Backoff sleeps use
     ``sleep`` (``gevent.sleep`` under Locust). The deadline is ``t_intended + contender.deadline``.
+
+    When the load ends, :class:`~harness.client.RunEnded` thrown into ``route`` ends the logical request
+    with a final record: the attempt in flight becomes ``run_ended``; a retry or fallback waiting for its
+    backoff becomes a ``not_sent`` attempt. Nothing is retried after the end. :meth:`not_sent` makes the
+    record of a logical request the load never got to.
     """
 
     def __init__(
@@ -179,7 +186,57 @@ class Router:
             else:
                 fallback_from, idx, retries_done = name, j, 0
             if delay > 0:
-                self.sleep(delay)
+                try:
+                    self.sleep(delay)
+                except RunEnded as cut:  # the load ended during the backoff: the next attempt never goes
+                    rec = new_record(
+                        self.targets[self.chain[idx]].endpoint,
+                        prompt,
+                        run_id=self.run_id,
+                        request_id=request_id,
+                        attempt=attempt + 1,
+                        contender=c.name,
+                        t_intended=t_intended,
+                        seq=seq,
+                        user=user,
+                        worker=worker,
+                        fallback_from=fallback_from,
+                    )
+                    rec.t_dispatch = rec.t_end = self.clock()
+                    rec.error_class = "not_sent"
+                    rec.error_detail = f"retry never sent: the run ended during its backoff ({cut.reason})"
+                    emit(rec)
+                    return rec
+
+    def not_sent(
+        self,
+        request_id: str,
+        prompt: PromptItem,
+        *,
+        t_intended: float,
+        seq: int,
+        user: int,
+        worker: str,
+        why: str,
+    ) -> RequestRecord:
+        """The record of a logical request the load never dispatched (``not_sent``, final, on the primary
+        endpoint): ``t_dispatch = t_end`` = now, the moment it was given up. Not emitted: the caller does."""
+        rec = new_record(
+            self.targets[self.chain[0]].endpoint,
+            prompt,
+            run_id=self.run_id,
+            request_id=request_id,
+            attempt=1,
+            contender=self.contender.name,
+            t_intended=t_intended,
+            seq=seq,
+            user=user,
+            worker=worker,
+        )
+        rec.t_dispatch = rec.t_end = self.clock()
+        rec.error_class = "not_sent"
+        rec.error_detail = f"never sent: {why}"
+        return rec
 
     def _refused(
         self,

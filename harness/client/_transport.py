@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,15 +35,18 @@ from typing import Any
 import httpcore
 import httpx
 
-from harness.client._errormap import from_httpcore
+from harness.client._errormap import ResponseTooLarge, from_httpcore
 from harness.config import Endpoint, Price
 from harness.tokens import count_tokens
 
 __all__ = [
+    "HEADERS",
+    "HEAD_BYTES",
     "ReadBudget",
     "Target",
     "arrival_of",
     "make_http_client",
+    "read_deadline",
     "recv_stamped",
     "route_request",
     "stamp_arrivals",
@@ -51,23 +55,58 @@ __all__ = [
 ]
 
 
+HEAD_BYTES = 64 * 1024
+"""Default bound on a response head, 1xx heads included (``limits.head_bytes``)."""
+HEADERS = 256
+"""Default bound on the number of response header fields (``limits.headers``)."""
+
+
 class ReadBudget:
     """Per-attempt read state shared with the transport.
 
-    ``deadline``: the monotonic time (``time.monotonic``) after which reads of the current attempt fail.
-    ``rx``: written back by the transport on every read, the monotonic time the kernel received the
-    bytes just read (see :func:`recv_stamped`), or 0.0 when it is not known (TLS, no kernel support).
+    ``deadline``: the monotonic time (``time.monotonic``) after which reads of the current attempt fail;
+    it is absolute, so no trickle of bytes extends it. ``rx``: written back by the transport on every
+    read, the monotonic time the kernel received the bytes just read (see :func:`recv_stamped`), or 0.0
+    when it is not known (TLS, no kernel support). ``head_bytes`` and ``headers``: bounds on the response
+    head the transport accepts (``ResponseTooLarge`` past them).
     """
 
-    __slots__ = ("deadline", "reason", "rx")
+    __slots__ = ("deadline", "head_bytes", "headers", "reason", "rx")
 
-    def __init__(self, deadline: float, reason: str) -> None:
+    def __init__(
+        self, deadline: float, reason: str, *, head_bytes: int = HEAD_BYTES, headers: int = HEADERS
+    ) -> None:
         self.deadline = deadline
         self.reason = reason
         self.rx = 0.0
+        self.head_bytes = head_bytes
+        self.headers = headers
 
 
 BUDGET: ContextVar[ReadBudget | None] = ContextVar("bakeoff_read_budget", default=None)
+
+
+@contextmanager
+def read_deadline(
+    seconds: float, reason: str, *, head_bytes: int = HEAD_BYTES, headers: int = HEADERS
+) -> Iterator[ReadBudget]:
+    """Bound every read of the requests made inside to one wall-clock deadline, ``seconds`` from now, and
+    their response heads to ``head_bytes`` and ``headers`` fields (either transport).
+
+    A read timeout alone restarts on every byte: one header byte a second, or endless ``100 Continue``
+    heads, would hold a request for ever. Past the deadline a read fails with ``httpx.ReadTimeout(reason)``::
+
+        with read_deadline(10.0, "probe time limit 10 s"):
+            with client.stream("POST", url, content=body) as resp:
+                ...
+    """
+    budget = ReadBudget(time.monotonic() + seconds, reason, head_bytes=head_bytes, headers=headers)
+    token = BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        BUDGET.reset(token)
+
 
 _SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
 _ANC_BYTES = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
@@ -260,6 +299,15 @@ class _Transport(httpx.BaseTransport):
                 raise
             raise mapped from exc
         assert isinstance(resp.stream, Iterable)
+        budget = BUDGET.get()
+        if budget is not None:  # h11 bounds the head's size (100 KiB); the attempt's own bounds apply too
+            size = sum(len(k) + len(v) + 4 for k, v in resp.headers)
+            if len(resp.headers) > budget.headers or size > budget.head_bytes:
+                resp.close()
+                raise ResponseTooLarge(
+                    f"response head of {len(resp.headers)} header fields, {size} bytes: over the "
+                    f"bounds of {budget.headers} fields and {budget.head_bytes} bytes (limits)"
+                )
         return httpx.Response(
             status_code=resp.status,
             headers=resp.headers,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness._model import Duration, Name, Rate, UserModel
@@ -27,6 +27,7 @@ __all__ = [
     "FaultEntry",
     "FaultFile",
     "FaultSpec",
+    "Limits",
     "LoadProfile",
     "Message",
     "Price",
@@ -47,6 +48,34 @@ class Timeouts(UserModel):
     ttft: Duration = Field(60.0, gt=0, description="dispatch to first token")
     idle: Duration = Field(30.0, gt=0, description="longest gap between two chunks")
     total: Duration = Field(300.0, gt=0, description="whole attempt")
+
+
+class Limits(UserModel):
+    """Bounds on what one attempt takes from a vendor; crossing one ends that attempt as
+    ``response_too_large`` (and nothing else suffers).
+
+    The defaults are far above any real answer (a 128k-token stream at one token per event is about
+    130,000 events and 32 MB); lower them to catch a vendor that floods, raise them only for a vendor
+    that really sends more. Sizes accept ``64KiB``, ``1MiB``, ``64MB`` or a number of bytes. The one
+    wall-clock limit per attempt is ``timeouts.total``.
+    """
+
+    head_bytes: ByteSize = Field(
+        ByteSize(64 * 1024), ge=1024, description="response head (status line and headers, 1xx included)"
+    )
+    headers: int = Field(256, ge=8, description="response header fields")
+    event_bytes: ByteSize = Field(
+        ByteSize(1 << 20), ge=1024, description="one SSE line, or one event's data lines together"
+    )
+    body_bytes: ByteSize = Field(
+        ByteSize(64 << 20), ge=1024, description="response body of one attempt (streamed or not)"
+    )
+    chunks: int = Field(262_144, ge=16, description="stream events of one attempt")
+    field_chars: int = Field(
+        256,
+        ge=16,
+        description="vendor text stored in a record field (request id, served model, finish reason)",
+    )
 
 
 class PriceTier(UserModel):
@@ -137,6 +166,7 @@ class Endpoint(UserModel):
     headers: dict[str, str] = Field(default_factory=dict, description="extra non-secret request headers")
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    limits: Limits = Field(default_factory=Limits)
 
     @field_validator("base_url")
     @classmethod
@@ -181,10 +211,13 @@ RetryClass = Literal[
     "stream_truncated",
     "stream_error_event",
     "malformed_response",
+    "response_too_large",
+    "unrequested_encoding",
 ]
 """The error classes (:data:`harness._vocab.ErrorClass`) a retry or a fallback may answer: all but
-``http_4xx`` (the request itself is wrong), ``deadline_exceeded`` (never sent) and ``client_error``
-(a harness bug). tests/test_vocabulary.py keeps the two lists in step."""
+``http_4xx`` (the request itself is wrong), ``deadline_exceeded`` (never sent), ``run_ended`` and
+``not_sent`` (the run was over) and ``client_error`` (a harness bug). tests/test_vocabulary.py keeps the
+two lists in step."""
 
 _DEFAULT_RETRY_ON: tuple[RetryClass, ...] = (
     "connect_refused",

@@ -47,11 +47,12 @@ from harness.dialects._events import (
 from harness.dialects._gemini import GeminiStreamParser, GeminiWire
 from harness.dialects._openai import AzureOpenAIWire, OpenAIChatWire, OpenAIStreamParser
 from harness.dialects._registry import DIALECT_NAMES, get_dialect
-from harness.dialects._sse import SSEDecoder, SSEEvent
+from harness.dialects._sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent, SSETooLarge
 
 __all__ = [
     "ANTHROPIC_VERSION",
     "DIALECT_NAMES",
+    "MAX_EVENT_BYTES",
     "AnthropicMessagesWire",
     "AnthropicStreamParser",
     "AzureOpenAIWire",
@@ -70,6 +71,7 @@ __all__ = [
     "OpenAIStreamParser",
     "SSEDecoder",
     "SSEEvent",
+    "SSETooLarge",
     "StreamError",
     "StreamParser",
     "Usage",

@@ -25,7 +25,7 @@ from harness.dialects._events import (
     StreamError,
     Usage,
 )
-from harness.dialects._sse import SSEDecoder, SSEEvent
+from harness.dialects._sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent, SSETooLarge
 
 __all__ = ["ANTHROPIC_VERSION", "AnthropicMessagesWire", "AnthropicStreamParser"]
 
@@ -123,12 +123,18 @@ class AnthropicStreamParser:
 
     __slots__ = ("_done", "_sse")
 
-    def __init__(self) -> None:
-        self._sse = SSEDecoder()
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._sse = SSEDecoder(max_event_bytes)
         self._done = False
 
     def feed(self, data: bytes) -> list[Event]:
-        return self._events(self._sse.feed(data))
+        if self._done:  # nothing after the end counts (and a line past the bound is not read on)
+            return []
+        try:
+            return self._events(self._sse.feed(data))
+        except SSETooLarge as exc:  # a bound crossed: the stream ends here
+            self._done = True
+            return [StreamError("response_too_large", str(exc))]
 
     def close(self) -> list[Event]:
         return self._events(self._sse.close())
@@ -239,8 +245,8 @@ class AnthropicMessagesWire(CommonResponses):
         url = join_url(base_url, "/v1/messages")
         return HttpRequest("POST", url, headers, json.dumps(body, separators=(",", ":")).encode())
 
-    def stream_parser(self) -> AnthropicStreamParser:
-        return AnthropicStreamParser()
+    def stream_parser(self, max_event_bytes: int = MAX_EVENT_BYTES) -> AnthropicStreamParser:
+        return AnthropicStreamParser(max_event_bytes)
 
     def parse_response(self, body: bytes) -> list[Event]:
         try:

@@ -157,8 +157,9 @@ class WireDialect(Protocol):
         """The HTTP request for ``prompt`` on ``endpoint`` (``base_url`` as given to the vendor's SDK)."""
         ...
 
-    def stream_parser(self) -> StreamParser:
-        """A fresh parser for one streamed 2xx body."""
+    def stream_parser(self, max_event_bytes: int = ...) -> StreamParser:
+        """A fresh parser for one streamed 2xx body. One SSE line or event over ``max_event_bytes``
+        (default ``harness.dialects.MAX_EVENT_BYTES``) ends it with ``StreamError("response_too_large")``."""
         ...
 
     def parse_response(self, body: bytes) -> list[Event]:

@@ -26,7 +26,7 @@ from harness.dialects._events import (
     StreamError,
     Usage,
 )
-from harness.dialects._sse import SSEDecoder, SSEEvent
+from harness.dialects._sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent, SSETooLarge
 
 __all__ = ["GeminiStreamParser", "GeminiWire"]
 
@@ -98,14 +98,20 @@ class GeminiStreamParser:
 
     __slots__ = ("_done", "_finished", "_meta_sent", "_sse")
 
-    def __init__(self) -> None:
-        self._sse = SSEDecoder()
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._sse = SSEDecoder(max_event_bytes)
         self._meta_sent = False
         self._finished = False
         self._done = False
 
     def feed(self, data: bytes) -> list[Event]:
-        return self._events(self._sse.feed(data))
+        if self._done:  # nothing after the end counts (and a line past the bound is not read on)
+            return []
+        try:
+            return self._events(self._sse.feed(data))
+        except SSETooLarge as exc:  # a bound crossed: the stream ends here
+            self._done = True
+            return [StreamError("response_too_large", str(exc))]
 
     def close(self) -> list[Event]:
         out = self._events(self._sse.close())
@@ -220,8 +226,8 @@ class GeminiWire(CommonResponses):
             headers["x-goog-api-key"] = api_key
         return HttpRequest("POST", url, headers, json.dumps(body, separators=(",", ":")).encode())
 
-    def stream_parser(self) -> GeminiStreamParser:
-        return GeminiStreamParser()
+    def stream_parser(self, max_event_bytes: int = MAX_EVENT_BYTES) -> GeminiStreamParser:
+        return GeminiStreamParser(max_event_bytes)
 
     def parse_response(self, body: bytes) -> list[Event]:
         try:

@@ -26,7 +26,7 @@ from harness.dialects._events import (
     StreamError,
     Usage,
 )
-from harness.dialects._sse import SSEDecoder
+from harness.dialects._sse import MAX_EVENT_BYTES, SSEDecoder, SSETooLarge
 
 __all__ = ["AzureOpenAIWire", "OpenAIChatWire", "OpenAIStreamParser"]
 
@@ -171,13 +171,19 @@ class OpenAIStreamParser:
 
     __slots__ = ("_done", "_meta_sent", "_sse")
 
-    def __init__(self) -> None:
-        self._sse = SSEDecoder()
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._sse = SSEDecoder(max_event_bytes)
         self._meta_sent = False
         self._done = False
 
     def feed(self, data: bytes) -> list[Event]:
-        return self._events(self._sse.feed(data))
+        if self._done:  # nothing after the end counts (and a line past the bound is not read on)
+            return []
+        try:
+            return self._events(self._sse.feed(data))
+        except SSETooLarge as exc:  # a bound crossed: the stream ends here
+            self._done = True
+            return [StreamError("response_too_large", str(exc))]
 
     def close(self) -> list[Event]:
         return self._events(self._sse.close())
@@ -260,8 +266,8 @@ class OpenAIChatWire(CommonResponses):
         body = json.dumps(self.body(endpoint, prompt, stream=stream), separators=(",", ":")).encode()
         return HttpRequest("POST", self.url(endpoint, base_url), headers, body)
 
-    def stream_parser(self) -> OpenAIStreamParser:
-        return OpenAIStreamParser()
+    def stream_parser(self, max_event_bytes: int = MAX_EVENT_BYTES) -> OpenAIStreamParser:
+        return OpenAIStreamParser(max_event_bytes)
 
     def parse_response(self, body: bytes) -> list[Event]:
         try:

@@ -1,4 +1,5 @@
-"""The load side of ``python -m harness.bench.load``: one benchmark load process per invocation.
+"""The load side of ``python -m harness.bench.load`` and ``python -m harness.bench.hostile``: one benchmark
+load process per invocation.
 
 Run by the benchmark driver as ``python -m harness.load._bench_child SPEC_JSON``; it lives in
 harness/load because it imports Locust, which monkey-patches the process with gevent at import.
@@ -25,7 +26,12 @@ _ = _runner
 
 def main(argv: list[str] | None = None) -> int:
     spec: dict[str, Any] = json.loads((argv if argv is not None else sys.argv[1:])[0])
-    result = _child_bare(spec) if spec["kind"] in ("bare", "transport") else _child_bakeoff(spec)
+    if spec["kind"] in ("bare", "transport"):
+        result = _child_bare(spec)
+    elif spec["kind"] == "fair":
+        result = _child_fair(spec)
+    else:
+        result = _child_bakeoff(spec)
     Path(spec["out"]).write_text(json.dumps(result))
     return 0
 
@@ -208,6 +214,62 @@ def _child_bakeoff(spec: dict[str, Any]) -> dict[str, Any]:
     if prof is not None:
         prof.disable()
         prof.dump_stats(spec["profile"])
+    execution.close()
+    writer.close()
+    gevent.sleep(0)
+    return {"ended": ended, "records": spec["records"]}
+
+
+def _child_fair(spec: dict[str, Any]) -> dict[str, Any]:
+    """A control contender, alone or beside a hostile one, on bakeoff's load path (no proxy): records out."""
+    import gevent
+
+    from harness.config import Price, PromptItem, Scenario
+    from harness.load._local import LocalExecution
+    from harness.load._plan import RunPlan
+    from harness.load._schedule import build_schedule
+    from harness.record import JsonlWriter, RequestRecord
+
+    urls: dict[str, str] = {"control": spec["control_url"]}
+    if spec.get("hostile_url"):
+        urls["hostile"] = spec["hostile_url"]
+    seconds: float = spec["seconds"]
+    endpoints = [{**_endpoint(url), "name": f"{name}-ep"} for name, url in urls.items()]
+    scenario = {
+        "name": "fair",
+        "seed": 1,
+        "prompts": "inline.jsonl",
+        "endpoints": endpoints,
+        "contenders": [{"name": name, "primary": f"{name}-ep"} for name in urls],
+        "load": {
+            "model": "open",
+            "arrival": "poisson",
+            "rate": spec["rate"],
+            "users": spec["users"],
+            "duration": seconds,
+            "grace": spec["grace"],
+        },
+    }
+    sc = Scenario.model_validate(scenario)
+    plan = RunPlan(
+        run_id="fair",
+        scenario=sc,
+        prompts=[PromptItem.model_validate(_PROMPT)],
+        prices={f"{name}-ep": Price() for name in urls},
+        base_urls={f"{name}-ep": url for name, url in urls.items()},
+        connect_to={},
+        schedule=build_schedule(sc.load, 1, sc.seed),
+    )
+    writer = JsonlWriter(Path(spec["records"]))
+
+    def emit(rec: RequestRecord) -> None:
+        writer.write(rec.to_dict())
+
+    keys = {f"{name}-ep": "k" for name in urls}
+    execution = LocalExecution(plan, emit=emit, api_keys=keys, max_connections=spec["users"] * 4 + 16)
+    execution.start()
+    print(f"go {time.monotonic()}", flush=True)
+    ended = execution.run(deadline=lambda: seconds + spec["grace"], aborted=lambda: False)
     execution.close()
     writer.close()
     gevent.sleep(0)

@@ -33,7 +33,10 @@ Private names used, what for, and why no public API does it:
 Relied on, though public names: ``httpx.Client.stream``/``request`` build the request with
 ``self.build_request`` and hand it to ``self.send`` (``stream=True``/``False``), which the load path's
 lean client overrides; its timeout default is ``httpx.USE_CLIENT_DEFAULT`` (compared by identity).
-Canaries check both. ``harness.load._runner`` hides trio from httpcore (``sys.modules["trio"] = None``)
+gevent's ``hub.loop.now()`` moves only when the loop turns (the gevent transport's flood lane tells a
+read that found data waiting from one that waited by it), and ``Greenlet.kill(instance)`` raises that
+instance where the greenlet waits (``LoadExecutor.end`` cuts attempts in flight with ``RunEnded``).
+Canaries check all four. ``harness.load._runner`` hides trio from httpcore (``sys.modules["trio"] = None``)
 before anything imports it: httpcore probes for trio at import, and trio breaks under gevent's patched
 ``select``; every load test would fail loudly if that changed.
 

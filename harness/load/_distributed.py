@@ -5,7 +5,10 @@ local processes started with ``--workers N`` and/or remote ``bakeoff worker --ma
 ``RunPlan`` over Locust's message channel, serve their share of the schedule (``seq % N == index``) for
 every contender, and ship records back in batches. The run ends with an explicit flush that every live
 worker acknowledges with the number of records it sent, because Locust's own stop events fire before the
-last batches arrive. A worker that disappears is reported with the number of requests it lost.
+last batches arrive; the flush carries how the load ended, and each worker first ends its own load
+(``LoadExecutor.end``: in-flight attempts cut as ``run_ended``, requests never dispatched recorded as
+``not_sent``), so those records are in the flush. A worker that disappears is reported with the number of
+requests it lost.
 """
 
 from __future__ import annotations
@@ -259,15 +262,15 @@ class DistributedExecution:
             if self.clock() >= deadline():
                 reason = "deadline"
                 break
-        self._flush()
+        self._flush(reason)
         return reason
 
-    def _flush(self, timeout: float = 15.0) -> None:
-        """Ask every live worker to ship what it holds; wait until each acknowledged and all arrived."""
+    def _flush(self, reason: ExecutionEnd, timeout: float = 15.0) -> None:
+        """Ask every live worker to end its load (``reason``: how it ended) and ship what it holds; wait
+        until each acknowledged and all arrived."""
         alive = self._alive()
-        self.broadcast("bakeoff_stop", {})
-        for w in alive:
-            self.master.send_message("bakeoff_flush", {}, client_id=w.client_id)
+        for w in alive:  # each worker stops scheduling, ends its load and ships the rest
+            self.master.send_message("bakeoff_flush", {"reason": reason}, client_id=w.client_id)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if all(w.flushed_sent is not None and w.received >= w.flushed_sent for w in alive):

@@ -13,6 +13,15 @@ buffering. It honours what ``harness.client`` relies on:
 * arrival times: every read is a ``recvmsg`` that brings the kernel's receive stamp of the bytes
   (``SO_TIMESTAMPNS``) into the attempt's budget (``ReadBudget.rx``); TLS runs on ``ssl.MemoryBIO`` over
   the plain socket (:class:`_TLS`) so encrypted reads are stamped too;
+* bounds on the response head (``ReadBudget.head_bytes`` and ``.headers``, 1xx heads included):
+  ``ResponseTooLarge`` past them;
+* fairness: a body that is always ready to read (a vendor streaming as fast as loopback allows) cannot
+  starve the other greenlets. A read that finds data waiting returns without a turn of the event loop
+  (the loop's clock, ``loop.now()``, has not moved); once a stream has read ``_FLOOD_BYTES`` that way in
+  a row, each of its reads (and what the caller does with it) is a turn of the process-wide
+  :class:`_FloodLane`: one flooding stream at a time, each turn followed by a pause as long as itself,
+  so the loop polls I/O between two turns and every other stream keeps at least half the CPU. A read
+  that has to wait ends the flood;
 * one shared ``ssl.SSLContext`` for every connection;
 * errors mapped to httpx's classes by the table the client path uses
   (``harness.client._errormap.STEP_ERRORS``) with the ``OSError`` chained (so errno-based classification
@@ -39,20 +48,69 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import gevent
+import gevent.event
 import gevent.lock
 import gevent.monkey
 import gevent.socket
 import gevent.ssl
 import httpx
 
-from harness.client._errormap import transport_error
-from harness.client._transport import _VIA, BUDGET, STAMPS_AVAILABLE, ReadBudget, stamp_arrivals
+from harness.client._errormap import ResponseTooLarge, transport_error
+from harness.client._transport import (
+    _VIA,
+    BUDGET,
+    HEAD_BYTES,
+    HEADERS,
+    STAMPS_AVAILABLE,
+    ReadBudget,
+    stamp_arrivals,
+)
 from harness.load._compat import HTTPParseError, ResponseParser, recv_stamped
 from harness.tokens import count_tokens
 
 __all__ = ["GeventTransport", "make_gevent_client"]
 
 _RECV = 65536
+_FLOOD_BYTES = 2 * _RECV  # read in a row without the loop turning once: the stream is a flood
+
+
+class _FloodLane:
+    """Turns for flooding streams (see the module docstring): one at a time, each followed by a pause as
+    long as the turn took. The pause is a timer, so the loop polls I/O before the next turn; handing the
+    lane straight to the next flood at the end of a turn (a lock) would run every flood back to back,
+    since gevent polls I/O between callbacks only every 50 of them (measured: 2 ms turns delayed a waiting
+    read by 45 ms at the median with ``gevent.sleep(0)``, 2 ms with a timer). A turn whose read has to
+    wait keeps the lane: the others wait on an event, not a spinning timer."""
+
+    __slots__ = ("_free", "busy", "free_at")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.free_at = 0.0
+        self._free = gevent.event.Event()
+        self._free.set()
+
+    def enter(self) -> float:
+        """Wait for a turn; returns when it started (for :meth:`leave`)."""
+        while True:
+            if self.busy:
+                self._free.wait()
+                continue
+            wait = self.free_at - time.monotonic()
+            if wait <= 0:
+                self.busy = True
+                self._free.clear()
+                return time.monotonic()
+            gevent.sleep(wait)
+
+    def leave(self, started: float) -> None:
+        now = time.monotonic()
+        self.busy = False
+        self.free_at = now + (now - started)
+        self._free.set()
+
+
 _KEEPALIVE_S = 30.0  # as httpcore's keepalive_expiry in harness.client: an older idle socket is not reused
 _poll: Any = gevent.monkey.get_original("select", "poll")
 _POLLIN = 0x001
@@ -222,31 +280,52 @@ class _Stream(httpx.SyncByteStream):
         sock = self._sock
         body = parser.body
         recv = self._transport._recv
+        lane = self._transport._lane
+        loop_now = gevent.get_hub().loop.now  # moves only when the loop turns
         budget = BUDGET.get()  # the attempt's budget object: its deadline moves, the object stays
-        while not parser.message_complete and sock is not None:
-            data = recv(sock, self._read_timeout, budget)
-            try:
-                parser.feed(data)
-            except HTTPParseError as exc:
-                self._discard()
+        ready = 0  # bytes read in a row by reads that found them waiting (no turn of the loop)
+        turn = 0.0  # when this stream's turn in the flood lane started (0.0: not in the lane)
+        try:
+            while not parser.message_complete and sock is not None:
+                if ready >= _FLOOD_BYTES:  # a turn is one read plus what the caller did with it
+                    if turn:
+                        lane.leave(turn)
+                        turn = 0.0
+                    turn = lane.enter()  # before the read: a stop landing here loses no bytes read
+                before = loop_now()
+                data = recv(sock, self._read_timeout, budget)
+                if loop_now() == before:
+                    ready += len(data)
+                else:  # the read waited: no flood (now)
+                    ready = 0
+                    if turn:
+                        lane.leave(turn)
+                        turn = 0.0
+                try:
+                    parser.feed(data)
+                except HTTPParseError as exc:
+                    self._discard()
+                    if not data:
+                        raise httpx.RemoteProtocolError(
+                            "peer closed connection without sending complete message body"
+                        ) from exc
+                    raise transport_error("parse", exc, "response body") from exc
                 if not data:
+                    if parser.message_complete:  # a body delimited by the end of the connection
+                        if body:
+                            yield bytes(body)
+                        break
+                    self._discard()
                     raise httpx.RemoteProtocolError(
                         "peer closed connection without sending complete message body"
-                    ) from exc
-                raise transport_error("parse", exc, "response body") from exc
-            if not data:
-                if parser.message_complete:  # a body delimited by the end of the connection
-                    if body:
-                        yield bytes(body)
-                    break
-                self._discard()
-                raise httpx.RemoteProtocolError(
-                    "peer closed connection without sending complete message body"
-                )
-            if body:
-                chunk = bytes(body)
-                body.clear()
-                yield chunk
+                    )
+                if body:
+                    chunk = bytes(body)
+                    body.clear()
+                    yield chunk
+        finally:
+            if turn:
+                lane.leave(turn)
         self.close()
 
     def _discard(self) -> None:
@@ -284,6 +363,7 @@ class GeventTransport(httpx.BaseTransport):
             self._ssl = httpx.create_ssl_context(verify=verify)
         self._pools: dict[tuple[bytes, str, int], _Pool] = {}
         self._slots = gevent.lock.BoundedSemaphore(max_connections)
+        self._lane = _FloodLane()
         self._closed = False
 
     # --- connections ------------------------------------------------------------------------
@@ -392,13 +472,25 @@ class GeventTransport(httpx.BaseTransport):
         parser = ResponseParser(head_only=method == b"HEAD")
         read_timeout = to.get("read")
         budget = BUDGET.get()
+        max_head, max_fields = (budget.head_bytes, budget.headers) if budget else (HEAD_BYTES, HEADERS)
+        got = 0
         try:
             head_filter = HeadFilter()
-            while not parser.headers_complete or parser.get_code() < 200:  # 1xx: read on
+            while True:  # 1xx heads: read on, and they count towards the bounds
                 data = self._recv(sock, read_timeout, budget)
                 if not data:
                     raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+                got += len(data)
                 parser.feed(head_filter(data))
+                if len(parser.headers) > max_fields:
+                    raise ResponseTooLarge(
+                        f"response head with over {max_fields} header fields (limits.headers)"
+                    )
+                done = parser.headers_complete and parser.get_code() >= 200
+                if got - len(parser.body) > max_head:
+                    raise ResponseTooLarge(f"response head over {max_head} bytes (limits.head_bytes)")
+                if done:
+                    break
         except HTTPParseError as exc:
             self._release(sock)
             raise transport_error("parse", exc, "response head") from exc

@@ -58,7 +58,7 @@ class LocalExecution:
         prompts = self.plan.prompts
         slot = self.load.duration if self.load.mode == "sequential" else 0.0
         self.lanes = [
-            Lane(c.name, c.primary, routers[c.name].route, share, prompts, offset=k * slot)
+            Lane(c.name, routers[c.name], share, prompts, offset=k * slot)
             for k, c in enumerate(self.scenario.contenders)
         ]
         self.executor = LoadExecutor(
@@ -108,4 +108,9 @@ class LocalExecution:
 
     def close(self) -> list[str]:
         self.http_client.close()
+        late = self.executor.unwound_late if self.executor is not None else 0
+        if late:
+            return [
+                f"{late} load users did not unwind when the run ended: their requests have no final record"
+            ]
         return []

@@ -11,6 +11,12 @@ so the lag shows up in ``t_dispatch - t_intended`` and in user latency. Nothing 
 Closed model: each user loops (request, think time) until the run's duration; the prompt order is the
 same seeded sequence for every contender.
 
+However the load ends (drained, deadline, stop, abort), :meth:`LoadExecutor.end` makes every scheduled
+request a record: it throws ``RunEnded`` into every busy user, so an attempt in flight records the timings
+it reached as ``run_ended`` (and a retry waiting for its backoff is ``not_sent``), then records each request
+still waiting for its time or for a free user, and each one never taken, as ``not_sent``. Open model:
+records per contender = the schedule, always. Closed model: every request started ends as a record.
+
 Records are the single source of truth: users do not fire Locust's per-request event (its rounded
 statistics are never used, and feeding them cost about 10 % of the load process's CPU per request in
 ``python -m harness.bench.load``).
@@ -22,6 +28,7 @@ import gc
 import itertools
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +45,7 @@ from locust.env import Environment  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
 # isort: on
 
+from harness.client import Router, RunEnded  # noqa: E402
 from harness.config import LoadProfile, PromptItem  # noqa: E402
 from harness.load._execution import ExecutionEnd  # noqa: E402
 from harness.load._schedule import ScheduledRequest, prompt_order  # noqa: E402
@@ -46,13 +54,22 @@ from harness.record import RequestRecord  # noqa: E402
 __all__ = ["Lane", "LoadExecutor"]
 
 
+_WHY: dict[str, str] = {
+    "completed": "the run ended",
+    "stopped": "the run was stopped",
+    "deadline": "the run's deadline (planned end + grace) passed",
+    "aborted": "the run was aborted",
+    "workers_lost": "every worker was lost",
+}
+"""How the load ended (``ExecutionEnd``), in the words records use."""
+
+
 @dataclass
 class Lane:
     """One contender's share of the work: its schedule, its router and live counters."""
 
     contender: str
-    primary: str
-    route: Callable[..., RequestRecord]  # Router.route
+    router: Router
     schedule: Sequence[ScheduledRequest]
     prompts: Sequence[PromptItem]
     offset: float = 0.0  # sequential mode: this lane's schedule starts later
@@ -64,13 +81,20 @@ class Lane:
     fallbacks: int = 0
     stopped_reason: str | None = None
     closed_order: list[int] = field(default_factory=list)
+    waiting: dict[int, tuple[ScheduledRequest, int]] = field(default_factory=dict)
+    """Taken by a user and not dispatched yet (seq → item, user): what a sudden end records as not sent."""
 
-    def take(self) -> ScheduledRequest | None:
+    @property
+    def primary(self) -> str:
+        return self.router.chain[0]
+
+    def take(self, user: int) -> ScheduledRequest | None:
         if self.stopped_reason is not None or self.next_index >= len(self.schedule):
             return None
         item = self.schedule[self.next_index]
         self.next_index += 1
         self.held += 1
+        self.waiting[item.seq] = (item, user)
         return item
 
     @property
@@ -101,17 +125,24 @@ class _BakeoffUser(User):
     @task
     def work(self) -> None:
         ex = self.executor
-        ex.go.wait()
-        if ex.load.model == "open":
-            self._open_loop(ex)
-        else:
-            self._closed_loop(ex)
+        me = gevent.getcurrent()
+        ex.users.add(me)
+        try:
+            ex.go.wait()
+            if ex.load.model == "open":
+                self._open_loop(ex)
+            else:
+                self._closed_loop(ex)
+        except RunEnded:
+            pass  # the load is over: the attempt recorded itself; the executor records what was held
+        finally:
+            ex.users.discard(me)
         raise StopUser
 
     def _open_loop(self, ex: LoadExecutor) -> None:
         lane = self.lane
         while not ex.stopping:
-            item = lane.take()
+            item = lane.take(self.user_no)
             if item is None:
                 return
             try:
@@ -120,7 +151,8 @@ class _BakeoffUser(User):
                 if wait > 0:
                     gevent.sleep(wait)
                 if ex.stopping:
-                    return
+                    return  # still in lane.waiting: the executor records it as not sent
+                lane.waiting.pop(item.seq, None)
                 ex.send(lane, item.seq, item.prompt_index, t_intended, self.user_no)
             finally:
                 lane.held -= 1
@@ -165,6 +197,10 @@ class LoadExecutor:
         self.emit = emit
         self.worker = worker
         self.stopping = False
+        self.stop_asked = False  # stop() was called (a signal), as opposed to the load's own end
+        self.ended = False
+        self.users: set[gevent.Greenlet] = set()  # user greenlets inside work(): what end() cuts
+        self.unwound_late = 0  # user greenlets end() could not unwind (their requests have no record)
         self._assign = itertools.cycle([(lane, n) for n in range(load.users) for lane in lanes])
         self._lock = threading.Lock()
         self.env: Environment | None = None
@@ -179,7 +215,7 @@ class LoadExecutor:
         request_id = f"{lane.contender}-{seq:06d}"
         lane.in_flight += 1
         try:
-            final = lane.route(
+            final = lane.router.route(
                 request_id,
                 prompt,
                 t_intended=t_intended,
@@ -215,8 +251,52 @@ class LoadExecutor:
         )
 
     def stop(self) -> None:
-        """Stop scheduling new requests; in-flight ones go on until they finish or ``abort()``."""
+        """Stop scheduling new requests; in-flight ones go on until they finish or :meth:`end`."""
         self.stopping = True
+        self.stop_asked = True
+
+    def end(self, reason: str, *, patience_s: float = 5.0) -> None:
+        """End the load now, leaving a record for every scheduled request (idempotent).
+
+        Throws ``RunEnded`` into every busy user until all have unwound (at most ``patience_s``): an
+        attempt in flight records itself as ``run_ended`` with the timings it reached, a retry waiting for
+        its backoff as ``not_sent``. Then every request a user held before dispatching it, and every one
+        never taken (open model), is recorded as ``not_sent``. ``reason`` is how the load ended
+        (``ExecutionEnd``)."""
+        if self.ended:
+            return
+        self.ended = True
+        self.stopping = True
+        why = _WHY.get(reason, reason)
+        if reason == "deadline" and self.stop_asked:
+            why = "the run was stopped and its grace passed"
+        cut = RunEnded(why)
+        until = time.monotonic() + patience_s
+        while self.users and time.monotonic() < until:
+            busy = list(self.users)
+            for g in busy:
+                g.kill(cut, block=False)
+            gevent.joinall(busy, timeout=0.2)
+        self.unwound_late = len(self.users)
+        for lane in self.lanes:
+            held = sorted(lane.waiting.values(), key=lambda iu: iu[0].seq)
+            lane.waiting.clear()
+            rest = lane.schedule[lane.next_index :] if self.load.model == "open" else ()
+            if self.load.model == "open":
+                lane.next_index = len(lane.schedule)
+            lane_why = f"contender stopped early: {lane.stopped_reason}" if lane.stopped_reason else why
+            for item, user in itertools.chain(held, ((r, -1) for r in rest)):
+                self.emit(
+                    lane.router.not_sent(
+                        f"{lane.contender}-{item.seq:06d}",
+                        lane.prompts[item.prompt_index],
+                        t_intended=item.t_intended + lane.offset,
+                        seq=item.seq,
+                        user=user,
+                        worker=self.worker,
+                        why=lane_why,
+                    )
+                )
 
     def run(
         self,
@@ -237,7 +317,7 @@ class LoadExecutor:
         runner = self.env.create_local_runner()
         total_users = self.load.users * len(self.lanes)
         runner.start(total_users, spawn_rate=100, wait=False)  # Locust warns above 100/s
-        reason: ExecutionEnd = "completed"
+        reason: ExecutionEnd = "aborted"  # unless the loop below says otherwise
         try:
             for _ in range(400):
                 if self._spawned(runner, total_users):
@@ -247,6 +327,7 @@ class LoadExecutor:
             if on_ready is not None:
                 on_ready()
             self.go.set()
+            reason = "completed"
             while True:
                 gevent.sleep(tick_s)
                 if on_tick is not None:
@@ -263,8 +344,11 @@ class LoadExecutor:
                     reason = "deadline"
                     break
         finally:
-            runner.quit()
-            self.env = None
+            try:
+                self.end(reason)
+            finally:
+                runner.quit()
+                self.env = None
         return reason
 
     @staticmethod

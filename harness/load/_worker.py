@@ -1,8 +1,10 @@
 """A Locust worker process for ``bakeoff run --workers N`` and ``bakeoff worker --master HOST[:PORT]``.
 
 It connects to the master, waits for its ``RunPlan``, serves its share of the schedule for every
-contender and ships records back in batches (every 0.25 s and on the master's final flush). API keys
-come from this process's own environment, by the variable names in the scenario.
+contender and ships records back in batches (every 0.25 s and on the master's final flush). The final
+flush first ends this worker's load (``LoadExecutor.end``), so attempts cut in flight and requests never
+dispatched are records shipped with it. API keys come from this process's own environment, by the
+variable names in the scenario.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from harness.record import RequestRecord
 __all__ = ["run_worker"]
 
 _ = _runner
+_BATCH = 2000  # records per message: a run stopped early may ship a whole schedule of not_sent records
 
 
 class _WorkerState:
@@ -52,7 +55,7 @@ class _WorkerState:
             return
         ex = self.executor
         if self.buffer or ex is not None:
-            batch, self.buffer = self.buffer, []
+            rows, self.buffer = self.buffer, []
             in_flight: dict[str, int] = {}
             stopped: dict[str, str] = {}
             if ex is not None:
@@ -60,10 +63,12 @@ class _WorkerState:
                     in_flight[lane.contender] = in_flight.get(lane.contender, 0) + lane.in_flight
                     if lane.stopped_reason:
                         stopped[lane.contender] = lane.stopped_reason
-            runner.send_message(
-                "bakeoff_records", {"records": batch, "in_flight": in_flight, "stopped": stopped}
-            )
-            self.sent += len(batch)
+            for k in range(0, max(1, len(rows)), _BATCH):
+                batch = rows[k : k + _BATCH]
+                self.sent += len(batch)  # counted before the send: a flush that follows includes it
+                runner.send_message(
+                    "bakeoff_records", {"records": batch, "in_flight": in_flight, "stopped": stopped}
+                )
         if ex is not None and not self.done_sent and ex.finished():
             self.done_sent = True
             runner.send_message("bakeoff_done", {})
@@ -108,7 +113,7 @@ class _WorkerState:
         prompts = plan.prompts
         slot = scenario.load.duration if scenario.load.mode == "sequential" else 0.0
         lanes = [
-            Lane(c.name, c.primary, routers[c.name].route, share, prompts, offset=k * slot)
+            Lane(c.name, routers[c.name], share, prompts, offset=k * slot)
             for k, c in enumerate(scenario.contenders)
         ]
         ex = LoadExecutor(
@@ -153,8 +158,20 @@ class _WorkerState:
             self.executor.stop()
 
     def on_flush(self, environment: Environment, msg: Any, **_: Any) -> None:
+        reason = str((msg.data or {}).get("reason", "completed"))
+        gevent.spawn(self._end_and_flush, reason)  # not in the message loop: ending takes a moment
+
+    def _end_and_flush(self, reason: str) -> None:
+        ex = self.executor
+        if ex is not None:
+            ex.end(reason)
+            if ex.unwound_late:
+                print(
+                    f"{ex.unwound_late} load users did not unwind: their requests have no final record",
+                    flush=True,
+                )
         self.ship()
-        runner = environment.runner
+        runner = self.env.runner
         assert runner is not None
         runner.send_message("bakeoff_flushed", {"sent": self.sent})
 

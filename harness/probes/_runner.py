@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from harness._text import redact, redact_bytes, safe_text
-from harness.client import TIMEOUT_CLASSES, Target, error_class_of, route_request
+from harness.client import TIMEOUT_CLASSES, Target, error_class_of, read_deadline, route_request
 from harness.config import Endpoint, Price
 from harness.dialects import Done, Malformed, StreamError, get_dialect
 from harness.probes._evaluate import Exchange, TlsInfo, evaluate
@@ -55,21 +55,29 @@ def _exchange(
     error: str | None = None
     t0 = clock()
     deadline = time.monotonic() + limit
+    lim = target.endpoint.limits
     try:
-        with client.stream(
-            req.method,
-            url,
-            headers={**req.headers, **extra_headers},
-            content=req.body,
-            timeout=timeout,
-            extensions=extensions,
-        ) as resp:
+        # one deadline for the whole probe: the read timeout alone restarts on every byte, so endless
+        # 1xx heads or one header byte a second would hold the probe phase for ever
+        with (
+            read_deadline(
+                limit, f"probe time limit {limit:g} s", head_bytes=lim.head_bytes, headers=lim.headers
+            ),
+            client.stream(
+                req.method,
+                url,
+                headers={**req.headers, **extra_headers},
+                content=req.body,
+                timeout=timeout,
+                extensions=extensions,
+            ) as resp,
+        ):
             status = resp.status_code
             headers = {k.lower(): v for k, v in resp.headers.items()}
             ok = 200 <= status < 300
             cap = ANSWER_BODY_MAX if ok else ERROR_BODY_MAX
             parser = (
-                get_dialect(target.endpoint.dialect).stream_parser()
+                get_dialect(target.endpoint.dialect).stream_parser(lim.event_bytes)
                 if ok and preq.stream and "json" not in headers.get("content-type", "")
                 else None
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 
@@ -73,3 +74,34 @@ def test_load_bench_runs_every_phase() -> None:
     rows = {line[:2]: line.split() for line in out.stdout.splitlines() if line[:2] in ("a ", "b ", "c ")}
     assert set(rows) == {"a ", "b ", "c "}, out.stdout
     assert rows["b "][6] == "0" and rows["c "][6] == "0", out.stdout  # no failed request in either phase
+
+
+def test_hostile_bench_prints_the_control_beside_a_flood_and_a_case() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.bench.hostile",
+            "--seconds",
+            "2",
+            "--rate",
+            "2",
+            "--users",
+            "8",
+            "--cases",
+            "gzip_bomb",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    rows = [re.match(r"^(control alone|control \+ flood)\s+(\d+)\s+(\d+)\s", line) for line in lines]
+    counts = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in rows if m}
+    assert set(counts) == {"control alone", "control + flood"}, out.stdout
+    assert all(n > 0 and errors == 0 for n, errors in counts.values()), out.stdout
+    assert any(v.startswith("(f) control TTFT p95") for v in lines), out.stdout
+    [case] = [v for v in lines if v.startswith("(c) gzip_bomb")]
+    assert "every scheduled request a record PASS" in case, out.stdout

@@ -180,7 +180,12 @@ def clock() -> float:
 
 
 def make_endpoint(
-    dialect: str = "openai-chat", *, stream: bool = True, name: str = "ep", **timeouts: float
+    dialect: str = "openai-chat",
+    *,
+    stream: bool = True,
+    name: str = "ep",
+    limits: dict | None = None,
+    **timeouts: float,
 ) -> Endpoint:
     return Endpoint.model_validate(
         {
@@ -191,6 +196,7 @@ def make_endpoint(
             "api_version": "2024-10-21",
             "stream": stream,
             "timeouts": {"connect": 2.0, "ttft": 2.0, "idle": 2.0, "total": 5.0, **timeouts},
+            "limits": limits or {},
         }
     )
 

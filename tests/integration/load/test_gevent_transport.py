@@ -111,6 +111,30 @@ def test_interim_response_is_skipped(probe: dict[str, Any]) -> None:
     assert probe["interim"] == [200, "ok"]
 
 
+@pytest.mark.parametrize(
+    ("case", "detail"),
+    [
+        ("many_headers", "over 256 header fields (limits.headers)"),
+        ("endless_interim", "response head over 65536 bytes (limits.head_bytes)"),
+        ("head_over_bound", "response head over 16384 bytes (limits.head_bytes)"),
+    ],
+)
+def test_a_response_head_past_its_bounds_ends_the_attempt(
+    probe: dict[str, Any], case: str, detail: str
+) -> None:
+    rec = probe["bounds"][case]
+    assert rec["error_class"] == "response_too_large" and detail in rec["error_detail"], rec
+    assert rec["elapsed"] < 2.0, rec  # the bound, not a timeout, ended it
+
+
+def test_an_attempt_cut_in_flight_keeps_its_timings(probe: dict[str, Any]) -> None:
+    cut = probe["cut"]
+    assert cut["error_class"] == "run_ended" and "test cut" in cut["error_detail"], cut
+    assert cut["t_headers"] is not None and cut["chunks"] == 1  # what it reached before the cut
+    assert cut["t_end"] >= cut["t_first_token"]
+    assert cut["released"]  # the connection was closed, its pool slot returned
+
+
 def test_pool_slots_are_returned(probe: dict[str, Any]) -> None:
     # after every scenario (errors included) all slots are free again: a leak would block new requests
     assert probe["free_slots"] == probe["max_connections"]
@@ -256,7 +280,12 @@ def _main() -> None:  # pragma: no cover - runs in the child
     def clock() -> float:
         return round(time.perf_counter() - t0, 6)
 
-    def target(base_url: str, connect_to: tuple[str, int] | None = None, **timeouts: float) -> Target:
+    def target(
+        base_url: str,
+        connect_to: tuple[str, int] | None = None,
+        limits: dict[str, Any] | None = None,
+        **timeouts: float,
+    ) -> Target:
         ep = Endpoint.model_validate(
             {
                 "name": "v",
@@ -264,6 +293,7 @@ def _main() -> None:  # pragma: no cover - runs in the child
                 "model": "m",
                 "base_url": base_url,
                 "timeouts": {"connect": 2, "ttft": 5, "idle": 5, "total": 10, **timeouts},
+                "limits": limits or {},
             }
         )
         return Target(endpoint=ep, base_url=base_url, connect_to=connect_to, api_key="k", price=Price())
@@ -431,6 +461,61 @@ def _main() -> None:  # pragma: no cover - runs in the child
     late_attempt("tls_unstamped", late_tls, False, client_ctx)
     errors["tls_untrusted"] = attempt(client, t_tls)  # the default trust store does not know this CA
     tls_client.close()
+
+    def many_headers(conn: socket.socket, stats: dict[str, Any]) -> None:
+        if read_request(conn, stats, bytearray()):
+            fields = b"".join(b"x-h%d: v\r\n" % i for i in range(300))
+            conn.sendall(b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n")
+            gevent.sleep(2)
+
+    def endless_interim(conn: socket.socket, stats: dict[str, Any]) -> None:
+        if read_request(conn, stats, bytearray()):
+            for _ in range(100_000):
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" * 100)
+
+    def big_head(conn: socket.socket, stats: dict[str, Any]) -> None:
+        if read_request(conn, stats, bytearray()):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nx-request-id: " + b"r" * 20_000 + b"\r\n\r\n")
+            gevent.sleep(2)
+
+    bounds: dict[str, Any] = {}
+    for name, handler, limits in (
+        ("many_headers", many_headers, {}),
+        ("endless_interim", endless_interim, {}),
+        ("head_over_bound", big_head, {"head_bytes": "16KiB"}),
+    ):
+        port, _ = serve(handler)
+        bounds[name] = attempt(client, target(f"http://127.0.0.1:{port}/v1", limits=limits))
+    result["bounds"] = bounds
+
+    from harness.client import RunEnded
+
+    port, _ = serve(stall_after_first)
+    free_before = client.gevent_transport._slots.counter  # type: ignore[attr-defined]
+    g = gevent.spawn(
+        run_attempt,
+        client,
+        target(f"http://127.0.0.1:{port}/v1"),
+        prompt,
+        clock=clock,
+        run_id="r",
+        request_id="cut",
+        attempt=1,
+        contender="c",
+        t_intended=0,
+    )
+    gevent.sleep(0.3)
+    g.kill(RunEnded("test cut"), block=True, timeout=2)
+    cut = g.value
+    result["cut"] = {
+        "error_class": cut.error_class,
+        "error_detail": cut.error_detail,
+        "t_headers": cut.t_headers,
+        "t_first_token": cut.t_first_token,
+        "t_end": cut.t_end,
+        "chunks": len(cut.chunk_times),
+        "released": client.gevent_transport._slots.counter == free_before,  # type: ignore[attr-defined]
+    }
 
     result["errors"] = errors
     result["free_slots"] = client.gevent_transport._slots.counter  # type: ignore[attr-defined]

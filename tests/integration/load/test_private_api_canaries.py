@@ -32,6 +32,13 @@ CANARIES = {
 }
 
 
+# public names whose behaviour the load path leans on (not in the fence's list: they are not private)
+RELIED_ON = {
+    "gevent.hub.Hub.loop.now": "gevent",  # the flood lane: the loop's clock moves only when the loop turns
+    "gevent.Greenlet.kill": "gevent",  # LoadExecutor.end: the exception instance lands where it waits
+}
+
+
 def _broken(package: str, name: str, problem: str) -> str:
     return (
         f"{package} {version(package)} no longer has {name} as {FENCE} uses it: {problem}. "
@@ -59,6 +66,14 @@ def test_private_name_keeps_the_shape_the_fence_uses(report: dict[str, str | Non
     problem = report[name]
     if problem is not None:
         pytest.fail(_broken(CANARIES[name], name, problem))
+
+
+@pytest.mark.parametrize("name", sorted(RELIED_ON))
+def test_public_behaviour_the_load_path_leans_on_holds(report: dict[str, str | None], name: str) -> None:
+    assert name in report, f"the child process did not check {name}"
+    problem = report[name]
+    if problem is not None:
+        pytest.fail(_broken(RELIED_ON[name], name, problem))
 
 
 def test_every_private_name_in_the_fence_has_a_canary() -> None:
@@ -241,7 +256,41 @@ def _main() -> None:  # pragma: no cover - runs in the child
         assert lines == [b"line1\n", b"line2\n", b""], lines
         ls.close()
 
+    def loop_now() -> None:
+        now = gevent.get_hub().loop.now
+        a, b = tcp_pair()
+        b.sendall(b"ready")
+        t0 = now()
+        busy = time.perf_counter() + 0.005
+        while time.perf_counter() < busy:  # work without a switch
+            pass
+        data, _rx = recv_stamped(a, 16, 2.0)  # data waiting: no turn of the loop
+        assert data == b"ready" and now() == t0, "the loop's clock moved without a turn of the loop"
+        gevent.spawn_later(0.01, b.sendall, b"later")
+        assert recv_stamped(a, 16, 2.0)[0] == b"later"
+        assert now() > t0, "a read that waited did not move the loop's clock"
+        a.close()
+        b.close()
+
+    def kill() -> None:
+        class Cut(BaseException):
+            pass
+
+        def waits() -> str:
+            try:
+                gevent.sleep(5)
+            except Cut as exc:
+                return f"cut: {exc}"
+            return "not cut"
+
+        g = gevent.spawn(waits)
+        gevent.sleep(0.01)
+        g.kill(Cut("now"), block=True, timeout=2)
+        assert g.value == "cut: now", f"the instance did not land where the greenlet waited: {g.value!r}"
+
     checks = {
+        "gevent.hub.Hub.loop.now": loop_now,
+        "gevent.Greenlet.kill": kill,
         "gevent.socket.socket._sock": sock_,
         "gevent.socket.socket._read_event": read_event,
         "geventhttpclient._parser.HTTPResponseParser": parser,

@@ -126,7 +126,10 @@ def test_ctrl_c_keeps_records_reports_and_leaves_no_fault_behind(tmp_path: Path)
         run = read_run(run_dir)
         assert run.interrupted and run.end is not None and run.end.ended == "interrupted"
         df = read_records(run_dir)
-        assert 0 < df.request_id.nunique() < 3 * run.manifest.schedule.logical_requests_per_contender
+        # every scheduled request is a record: those the stop left unsent say so
+        assert df.request_id.nunique() == 3 * run.manifest.schedule.logical_requests_per_contender
+        final = df[df.is_final_attempt]
+        assert 0 < (final.error_class == "not_sent").sum() < len(final)
         assert (run_dir / "report.html").is_file()
         with ToxiproxyClient(srv.url) as api:
             assert api.proxies() == {}  # every proxy this run made is gone, none left disabled
@@ -186,6 +189,9 @@ load: {{model: open, arrival: constant, rate: 5/s, users: 50, duration: 30s, gra
     df = read_records(run_dir)
     end = read_run(run_dir).end
     assert len(df) >= 1 and end is not None and end.ended == "aborted"
+    # requests in flight were cut (their timings kept), the rest recorded as never sent
+    assert df.request_id.nunique() == read_run(run_dir).manifest.schedule.logical_requests_per_contender
+    assert {"run_ended", "not_sent"} <= set(df.error_class.dropna())
     rebuilt = subprocess.run(
         [sys.executable, "-m", "harness.cli", "report", str(run_dir)],
         capture_output=True,

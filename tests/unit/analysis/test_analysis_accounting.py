@@ -97,3 +97,33 @@ def test_report_shows_the_banner_and_the_table(tmp_path: Path) -> None:
     assert summary["meta"]["accounting"]["alpha"]["recorded"] == 30
     verdict_csv = (run_dir / "verdict.csv").read_text().splitlines()
     assert "unequal_share" in verdict_csv[0] and "measured_requests" in verdict_csv[0]
+
+
+def _cut_run(ended: str) -> tuple[object, RunInfo]:
+    rows = [
+        *_rows("A", 8, t_intended=1.0, t_dispatch=1.0, t_end=1.5),
+        *(
+            record_row(contender="A", request_id=f"A-{i:06d}", outcome="error", error_class="not_sent")
+            for i in range(8, 10)
+        ),
+        record_row(contender="A", request_id="A-000010", outcome="error", error_class="run_ended"),
+    ]
+    run = run_info(schedule={"logical_requests_per_contender": 11}, interrupted=ended != "completed")
+    assert run.end is not None
+    return records_frame(rows), RunInfo(run.manifest, run.end.model_copy(update={"ended": ended}))
+
+
+def test_requests_never_sent_are_not_the_vendors_errors() -> None:
+    """not_sent never reached the vendor: left out of every metric (and kept in the accounting);
+    run_ended was cut in flight after the time the run gave it: a failure to answer in time."""
+    df, run = _cut_run("completed")
+    a = analyse(df, [], run)
+    row = a.run_rows()["A"]
+    assert row["requests"] == 9 and row["failed"] == 1  # 8 ok + 1 run_ended; the 2 not_sent are left out
+    assert a.meta["accounting"]["A"]["not_sent"] == 2 and a.meta["accounting"]["A"]["measured"] == 9
+
+
+def test_after_an_abort_cut_requests_are_not_judged_either() -> None:
+    df, run = _cut_run("aborted")
+    row = analyse(df, [], run).run_rows()["A"]
+    assert row["requests"] == 8 and row["failed"] == 0

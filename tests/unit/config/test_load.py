@@ -322,3 +322,17 @@ def test_credentials_in_a_base_url_are_refused_without_echoing_them(
 def test_a_base_url_with_an_ordinary_query_is_fine(tmp_path: Path) -> None:
     path = write(tmp_path, REAL.replace("https://api.example.com/v1", '"https://gw.example/v1?tenant=a"'))
     assert load_scenario(path, environ={"VENDOR_KEY": "sk-0123456789"}).scenario.endpoints[0].base_url
+
+
+def test_limits_take_sizes_and_refuse_unknown_keys(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    model: m2\n", "    model: m2\n    limits: {head_bytes: 32KiB, body_bytes: 8MB, chunks: 1000}\n"
+    )
+    limits = load_scenario(write(tmp_path, text)).scenario.endpoints[1].limits
+    assert (limits.head_bytes, limits.body_bytes, limits.chunks) == (32 * 1024, 8_000_000, 1000)
+    assert limits.event_bytes == 1 << 20 and limits.field_chars == 256  # the defaults stay
+    path = write(tmp_path, GOOD.replace("    model: m2\n", "    model: m2\n    limits: {body_size: 1MB}\n"))
+    assert problems(path) == ["S:12: endpoints[1].limits.body_size: unknown key"]
+    path = write(tmp_path, GOOD.replace("    model: m2\n", "    model: m2\n    limits: {head_bytes: 12}\n"))
+    [line] = problems(path)
+    assert line.startswith("S:12: endpoints[1].limits.head_bytes: ") and "1024" in line

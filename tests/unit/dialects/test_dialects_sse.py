@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.dialects import SSEDecoder, SSEEvent, parse_retry_after
+from harness.config import Limits
+from harness.dialects import (
+    MAX_EVENT_BYTES,
+    SSEDecoder,
+    SSEEvent,
+    SSETooLarge,
+    StreamError,
+    get_dialect,
+    parse_retry_after,
+)
 
 
 def test_multiline_data_and_fields() -> None:
@@ -43,6 +53,64 @@ def test_any_split_gives_the_same_events(payloads: list[str], step: int) -> None
         out += d.feed(body[i : i + step])
     out += d.close()
     assert [e.data for e in out] == payloads
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"data: a", b"data:b", b"event: e", b": c", b"", b"data: \xc3\xa9"]), max_size=12
+    ),
+    st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    st.lists(st.integers(1, 9), min_size=1, max_size=6),
+)
+def test_any_line_ending_and_any_split_match_one_feed(
+    lines: list[bytes], end: bytes, steps: list[int]
+) -> None:
+    """The decoder keeps an unfinished line as pieces and joins it once: the pieces never change a result."""
+    body = b"".join(line + end for line in lines) + end
+    whole = SSEDecoder()
+    expected = whole.feed(body) + whole.close()
+    d = SSEDecoder()
+    out: list[SSEEvent] = []
+    i = k = 0
+    while i < len(body):
+        step = steps[k % len(steps)]
+        out += d.feed(body[i : i + step])
+        i, k = i + step, k + 1
+    assert out + d.close() == expected
+
+
+def test_a_line_arriving_in_many_pieces_is_one_line() -> None:
+    d = SSEDecoder()
+    for piece in (b"da", b"ta: ", b"x" * 1000, b"y" * 1000):
+        assert d.feed(piece) == []
+    assert d.feed(b"\n\n") == [SSEEvent(None, "x" * 1000 + "y" * 1000)]
+
+
+def test_one_line_past_the_bound_raises_without_a_newline_ever() -> None:
+    d = SSEDecoder(max_event_bytes=4096)
+    d.feed(b"data: " + b"x" * 4000)
+    with pytest.raises(SSETooLarge, match="one SSE line over 4096 bytes"):
+        d.feed(b"x" * 200)
+
+
+def test_one_event_of_many_small_lines_past_the_bound_raises() -> None:
+    d = SSEDecoder(max_event_bytes=4096)
+    with pytest.raises(SSETooLarge, match="one SSE event's data over 4096 bytes"):
+        d.feed(b"data: " + b"x" * 1000 + b"\n" + (b"data: " + b"x" * 1000 + b"\r\n") * 4)
+
+
+def test_the_default_bound_is_the_scenarios_default() -> None:
+    assert Limits().event_bytes == MAX_EVENT_BYTES
+
+
+@pytest.mark.parametrize("dialect", ["openai-chat", "anthropic-messages", "gemini", "azure-openai"])
+def test_every_dialect_ends_a_stream_past_the_bound_as_too_large(dialect: str) -> None:
+    p = get_dialect(dialect).stream_parser(2048)
+    assert p.feed(b"data: " + b"x" * 1000) == []
+    events = p.feed(b"x" * 2000)
+    assert len(events) == 1 and isinstance(events[0], StreamError)
+    assert events[0].error_class == "response_too_large"
+    assert p.feed(b"data: {}\n\n") == []  # the stream is over
 
 
 def test_retry_after_forms() -> None:
