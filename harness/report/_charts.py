@@ -35,6 +35,10 @@ _ERR_STYLE: dict[ErrorClass, tuple[str, str]] = {
     "malformed_response": ("#E69F00", "/"),
     "deadline_exceeded": ("#999999", ""),
     "client_error": ("#0072B2", "x"),
+    "response_too_large": ("#56B4E9", "/"),
+    "unrequested_encoding": ("#F0E442", "/"),
+    "run_ended": ("#999999", "/"),
+    "not_sent": ("#999999", "x"),
 }
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", "size": 12}
 _CDF_P = np.concatenate([np.linspace(0.0, 0.99, 199), [0.995, 0.999, 1.0]])
