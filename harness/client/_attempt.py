@@ -264,7 +264,7 @@ class _Attempt:
         rec, clock = self.rec, self.clock
         parser = self.dialect.stream_parser()
         inj = self.injection
-        if inj is not None and inj.after_tokens == 0:  # acts before the first chunk
+        if inj is not None and inj.after_chunks == 0:  # acts before the first chunk
             self._inject_mid_stream(inj, clock())
         stream = resp.stream  # the transport's stream itself: iter_raw adds a generator and a list per read
         chunks = iter(stream) if isinstance(stream, httpx.SyncByteStream) else resp.iter_raw()
@@ -319,7 +319,7 @@ class _Attempt:
                 (self.output if ev.kind == "output" else self.other).append(ev.text)
                 got_delta = True
                 self.deltas += 1
-                if inj is not None and self.deltas >= inj.after_tokens and inj.kind != "http_status":
+                if inj is not None and self.deltas >= inj.after_chunks and inj.kind != "http_status":
                     self._inject_mid_stream(inj, now)
             elif isinstance(ev, Usage):
                 self.usage = self.usage.merged(ev)
@@ -344,7 +344,7 @@ class _Attempt:
         return self.done or rec.error_class is not None
 
     def _inject_mid_stream(self, inj: Injection, now: float) -> None:
-        """Act on the stream once ``inj.after_tokens`` chunks have arrived (0: before the first one)."""
+        """Act on the stream once ``inj.after_chunks`` chunks have arrived (0: before the first one)."""
         started = self.deltas > 0
         if inj.kind == "stream_cut":
             if started:
@@ -352,7 +352,7 @@ class _Attempt:
                 self.rec.chunk_times.append(now)
             raise _Stop(
                 "stream_truncated",
-                f"stream ended without its terminal event (injected cut after {inj.after_tokens}, "
+                f"stream ended without its terminal event (injected cut after {inj.after_chunks}, "
                 f"{inj.fault_id})",
             )
         if inj.kind == "malformed_chunk":

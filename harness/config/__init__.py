@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from harness.config._builtin import (
+    USER_FAULTS_ENV,
+    BuiltinScenario,
+    builtin_dir,
+    builtin_scenarios,
+    fault_search_dirs,
+    find_scenario,
+    user_fault_dirs,
+)
 from harness.config._load import (
     ResolvedFault,
     ResolvedScenario,
+    fault_fit_warnings,
+    find_fault,
     load_fault_file,
     load_prompts,
     load_scenario,
@@ -34,6 +45,8 @@ from harness.config._models import (
 __all__ = [
     "DIALECT_NAMES",
     "SLO",
+    "USER_FAULTS_ENV",
+    "BuiltinScenario",
     "Check",
     "Contender",
     "Endpoint",
@@ -52,8 +65,15 @@ __all__ = [
     "Sweep",
     "Timeouts",
     "ToolCall",
+    "builtin_dir",
+    "builtin_scenarios",
+    "fault_fit_warnings",
+    "fault_search_dirs",
+    "find_fault",
+    "find_scenario",
     "load_fault_file",
     "load_prompts",
     "load_scenario",
     "resolve_price",
+    "user_fault_dirs",
 ]
