@@ -93,7 +93,12 @@ def build_manifest(
         classes[p.prompt_class] = classes.get(p.prompt_class, 0) + 1
     return Manifest(
         run_id=run_id,
-        scenario=ScenarioInfo(name=sc.name, description=sc.description, path=str(resolved.path)),
+        scenario=ScenarioInfo(
+            name=sc.name,
+            description=sc.description,
+            path=str(resolved.path),
+            duration_s=resolved.scenario_duration_s,
+        ),
         seed=sc.seed,
         started_at=now_utc(),
         duration_s=duration_s,
