@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness._model import NAME_PATTERN
 from harness.behaviour import PRESETS, SimBehaviour
 from harness.config._builtin import builtin_dir, fault_search_dirs
 from harness.config._models import (
@@ -233,6 +234,10 @@ def _used_endpoints(data: Any) -> set[str]:
     return used
 
 
+def _is_name(text: str) -> bool:
+    return re.fullmatch(NAME_PATTERN.removeprefix("^").removesuffix("$"), text) is not None
+
+
 def find_fault(name: str, scenario_path: Path, environ: Mapping[str, str] | None = None) -> Path | str:
     """The file of library fault ``name``, or a message naming every folder searched (and a near name)."""
     dirs = fault_search_dirs(scenario_path, environ)
@@ -330,7 +335,7 @@ def _reference_problems(
                 )
             )
         fault = entry.get("fault")
-        if isinstance(fault, str) and re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", fault):
+        if isinstance(fault, str) and _is_name(fault):  # a bad name is the schema's problem
             found = find_fault(fault, path, env)
             if isinstance(found, str):
                 problems.append(p(("faults", i, "fault"), found))
@@ -532,7 +537,7 @@ def load_scenario(
             description = entry.fault.description or name
         else:
             found = find_fault(entry.fault, path, env)
-            if isinstance(found, str):
+            if isinstance(found, str):  # reported with the references
                 continue
             try:
                 ffile, fproblems = load_fault_file(found)

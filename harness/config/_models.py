@@ -512,7 +512,7 @@ class FaultEntry(UserModel):
     at: Duration
     duration: PositiveDuration | None = Field(None, description="omit to keep the fault until the run ends")
     target: Name
-    fault: Annotated[str | FaultSpec, Field(description="name in faults/ or an inline spec")]
+    fault: Annotated[Name | FaultSpec, Field(description="a library fault's name, or an inline spec")]
     name: Name | None = Field(None, description="inline faults: the name the report uses (default: the kind)")
 
     @model_validator(mode="after")

@@ -284,3 +284,11 @@ def test_built_in_scenarios_are_found_by_name(tmp_path: Path, monkeypatch: pytes
         f"brwnout: no such file, and no built-in scenario named 'brwnout' (in {root}); "
         "did you mean 'brownout'?"
     ]
+
+
+def test_a_fault_name_that_cannot_be_a_file_name_is_a_problem_not_a_silent_drop(tmp_path: Path) -> None:
+    out = fails(write(tmp_path, GOOD.replace("fault: {kind: outage}", "fault: ../../etc/outage"))).problems
+    assert [line.split(": ", 1)[1] for line in out] == [
+        "faults[0].fault: bad name '../../etc/outage': "
+        "use letters, digits, '-', '_' or '.', at most 64 characters"
+    ]
