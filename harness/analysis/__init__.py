@@ -1,4 +1,5 @@
-"""Analysis of a run's records with pandas: metrics per contender × phase × class, SLOs, faults, scorecard.
+"""Analysis of a run's records with pandas: metrics per contender × phase × class, SLOs, faults, the
+decision (gates, objectives with bootstrap noise, ties) and the scorecard.
 
 Pure functions over DataFrames; the only file access is in ``compare_runs`` and ``load_declared`` (reading)
 and ``write_synthetic_run`` (test and benchmark data).

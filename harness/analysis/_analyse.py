@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis._decision import decide, exposure_or_stand_in
 from harness.analysis._faults import fault_impact
-from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_settings
+from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_met, slo_settings
 from harness.analysis._phases import (
     BASELINE,
     FaultWindow,
@@ -21,10 +22,11 @@ from harness.analysis._phases import (
     snap_windows,
 )
 from harness.analysis._prepare import _bool, chains, chunk_gaps, logical_requests, obj_values
-from harness.analysis._risks import risks_and_verdict
+from harness.analysis._risks import find_risks, gate_checks
 from harness.analysis._scorecard import DeclaredScores, scorecard
 from harness.analysis._sequential import align_sequential
-from harness.record import RunInfo
+from harness.analysis._verdict import attribute_failures, headline, verdict_rows
+from harness.record import Manifest, RunInfo
 
 __all__ = ["Analysis", "analyse", "records_of"]
 
@@ -50,6 +52,7 @@ class Analysis:
     verdict: list[dict[str, Any]]  # ranked, one per contender
     risks: list[dict[str, Any]]  # {"severity", "contender", "text"}, most severe first
     contenders: list[str] = field(default_factory=list)
+    decision: dict[str, Any] = field(default_factory=dict)  # gates, objectives, ties, robustness, headline
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
@@ -261,6 +264,7 @@ def analyse(
     lg["phase"] = assign_phases(lg["t_intended"].to_numpy(dtype=float), phase_windows) if len(lg) else []
     good = good_mask(lg, slo)
     lg["good"] = good
+    met = slo_met(lg, slo)
 
     # chunk gaps of succeeded final attempts, tagged with their attempt row
     fin_ok = np.flatnonzero(att["ok"] & att["final"])
@@ -274,6 +278,10 @@ def analyse(
     gap_phase = _Coded(att["phase"][gap_rows])
     gap_class = _Coded(att["prompt_class"][gap_rows])
 
+    priced = _priced(manifest)
+    if len(lg):  # a cost that was recorded is known, whatever the manifest says
+        spent = lg.groupby("contender", sort=False)["cost"].sum()
+        priced |= {str(c) for c, v in spent.items() if v > 0}
     cols = {k: lg[k].to_numpy() for k in _LG_COLS} if len(lg) else {}
     phase_order = list(phases)
     req_rows: list[dict[str, Any]] = []
@@ -287,7 +295,11 @@ def analyse(
             gsel = gsel & (gap_class == grp)
         seconds = phases.get(grp, 0.0) if scope == "phase" else window.length
         key = {"contender": c, "scope": scope, "group": grp}
-        req_rows.append({**key, **request_metrics(sub, good[idx], seconds, n_chunk_gaps=int(gsel.sum()))})
+        shares = {f"{k}_met": float(v[idx].mean()) if idx.size else np.nan for k, v in met.items()}
+        metrics = request_metrics(sub, good[idx], seconds, n_chunk_gaps=int(gsel.sum()))
+        if c not in priced:
+            metrics.update(dict.fromkeys(_COST_METRICS, np.nan))
+        req_rows.append({**key, **metrics, **shares})
         lat_rows.extend({**key, **r} for r in latency_rows(sub, gaps[gsel]))
     requests = pd.DataFrame(req_rows)
     latency = pd.DataFrame(lat_rows)
@@ -308,9 +320,42 @@ def analyse(
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     meta = _meta(run, len(records), skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
-    score = scorecard(run_rows, records_of(impact), obs, declared, probes)
-    verdict, risks = risks_and_verdict(
-        contenders, run_rows, records_of(impact), obs, score, slo, meta, windows
+    impact_rows = records_of(impact)
+    score = scorecard(
+        run_rows, impact_rows, obs, declared, probes, slo=slo, load=manifest.load.model_dump(mode="json")
+    )
+    gates_of = manifest.decision.gates
+    checks = {c: gate_checks(run_rows.get(c), slo, gates_of) for c in contenders}
+    passed = {c: all(x["passed"] for x in checks[c]) for c in contenders}
+    exposure = exposure_or_stand_in(None, impact_rows, contenders)  # issue 13 part A: pass its table
+    decision = decide(
+        contenders,
+        lg,
+        passed,
+        manifest.decision,
+        impact_rows,
+        exposure,
+        {c: c in priced for c in contenders},
+        window_end=window.end,
+        seed=manifest.seed,
+    )
+    names = {str(w.fault_id): str(w.name) for w in windows}
+    failing = [c for c in contenders if not passed[c]]
+    attributions = attribute_failures(failing, lg, slo, names, decision["resilience"]["unshared"])
+    decision["attributions"] = attributions
+    decision["gate_checks"] = checks
+    decision["headline"] = headline(decision, checks, slo, attributions, bool(len(lg)))
+    verdict = verdict_rows(contenders, run_rows, decision, checks, score, meta, attributions)
+    risks = find_risks(
+        contenders,
+        run_rows,
+        impact_rows,
+        obs,
+        slo,
+        meta,
+        windows,
+        gates=gates_of,
+        attributions=attributions,
     )
     return Analysis(
         meta=meta,
@@ -328,7 +373,24 @@ def analyse(
         verdict=verdict,
         risks=risks,
         contenders=contenders,
+        decision=decision,
     )
+
+
+_COST_METRICS = ("cost_usd", "wasted_cost_usd", "cost_per_1k_requests", "cost_per_good_request")
+
+
+def _priced(manifest: Manifest) -> set[str]:
+    """Contenders whose cost is known. One whose route's endpoints are all listed in the manifest without a
+    price (every price 0) has an unknown cost: shown as such ("—"), never as $0."""
+    listed = {e.name for e in manifest.endpoints}
+    has_price = set()
+    for e in manifest.endpoints:
+        p = e.price
+        values = (p.input_per_mtok, p.output_per_mtok, p.per_request, p.cached_input_per_mtok)
+        if any(v for v in values) or p.tiers:
+            has_price.add(e.name)
+    return {c.name for c in manifest.contenders if set(c.chain) & has_price or not set(c.chain) <= listed}
 
 
 def _meta(run: RunInfo, n_records: int, skipped: int, window: Window) -> dict[str, Any]:
@@ -355,6 +417,10 @@ def _meta(run: RunInfo, n_records: int, skipped: int, window: Window) -> dict[st
         "contenders": [c.model_dump(mode="json") for c in m.contenders],
         "load": m.load.model_dump(mode="json"),
         "monthly_requests": m.monthly_requests,
+        "schedule": m.schedule.model_dump(),
+        "faults_planned": [f.model_dump(mode="json") for f in m.faults],
+        "slo": m.slo.model_dump(mode="json"),
+        "decision": m.decision.model_dump(mode="json"),
         "attempt_records": n_records,
         "skipped_lines": skipped,
         "window": {

@@ -34,6 +34,7 @@ __all__ = [
     "good_mask",
     "latency_rows",
     "request_metrics",
+    "slo_met",
     "slo_settings",
 ]
 
@@ -73,25 +74,35 @@ def slo_settings(
     return out
 
 
-def good_mask(lg: pd.DataFrame, slo: dict[str, float | None]) -> np.ndarray:
-    """Which logical requests are good: succeeded and met every per-request SLO (user-perceived times).
+def slo_met(lg: pd.DataFrame, slo: dict[str, float | None]) -> dict[str, np.ndarray]:
+    """Per set per-request SLO (ttft, tpot, e2e): which logical requests succeeded and met that one threshold.
 
-    A request without a first-token time (non-streaming) uses its user latency as TTFT;
-    one with fewer than two output tokens has no TPOT and cannot miss the TPOT SLO.
+    A request without a first-token time (non-streaming) uses its user latency as TTFT; one with fewer than
+    two output tokens has no TPOT and cannot miss the TPOT SLO.
     """
-    good = lg["ok"].to_numpy(dtype=bool).copy()
+    out: dict[str, np.ndarray] = {}
     if lg.empty:
-        return good
+        return {k: np.zeros(0, dtype=bool) for k in ("ttft", "tpot", "e2e") if slo.get(k) is not None}
+    ok = lg["ok"].to_numpy(dtype=bool)
     ulat = lg["user_latency"].to_numpy(dtype=float)
     if slo.get("ttft") is not None:
         uttft = lg["user_ttft"].to_numpy(dtype=float)
         uttft = np.where(np.isnan(uttft), ulat, uttft)
-        good &= uttft <= float(slo["ttft"])  # type: ignore[arg-type]
+        out["ttft"] = ok & (uttft <= float(slo["ttft"]))  # type: ignore[arg-type]
     if slo.get("tpot") is not None:
         tpot = lg["tpot"].to_numpy(dtype=float)
-        good &= np.isnan(tpot) | (tpot <= float(slo["tpot"]))  # type: ignore[arg-type]
+        out["tpot"] = ok & (np.isnan(tpot) | (tpot <= float(slo["tpot"])))  # type: ignore[arg-type]
     if slo.get("e2e") is not None:
-        good &= ulat <= float(slo["e2e"])  # type: ignore[arg-type]
+        out["e2e"] = ok & (ulat <= float(slo["e2e"]))  # type: ignore[arg-type]
+    return out
+
+
+def good_mask(lg: pd.DataFrame, slo: dict[str, float | None]) -> np.ndarray:
+    """Which logical requests are good: succeeded and met every per-request SLO (user-perceived times;
+    see :func:`slo_met`)."""
+    good = lg["ok"].to_numpy(dtype=bool).copy()
+    for met in slo_met(lg, slo).values():
+        good &= met
     return good
 
 
@@ -218,6 +229,19 @@ FORMULAS: tuple[tuple[str, str], ...] = (
         "first t ≥ fault end at which requests asked for in [t, t+W) have p95 user latency ≤ "
         "max(1.5 × baseline, baseline + 0.25 s) and error rate ≤ baseline + 5 points; W ≈ 20 "
         "requests at the baseline rate, 5–30 s, stepped by 0.5 s",
+    ),
+    (
+        "decision score",
+        "weighted mean over the objectives (p95 user TTFT; p95 and p99 user latency; good fraction; cost per "
+        "good request; under the faults every contender faced: share served, p95 latency added, slowest "
+        "recovery) of best/value (lower is better) or value/best (higher is better); weights from the "
+        "scenario's decision section",
+    ),
+    (
+        "proven / tie",
+        "a difference is proven when its bootstrap interval (each contender's logical requests resampled, "
+        "seeded) excludes 0; a contender proven better on one objective and worse on none dominates; "
+        "contenders no one above has proven better than share a rank (=2)",
     ),
     (
         "percentiles",

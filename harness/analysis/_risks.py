@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from harness.analysis._faults import NOT_RECOVERED
 from harness.analysis._phases import FaultWindow
 
-__all__ = ["risks_and_verdict", "slo_check"]
+__all__ = ["DEFAULT_GATES", "find_risks", "gate_checks", "slo_check", "slo_text"]
 
 
 def _pct(x: float) -> str:
@@ -16,34 +17,95 @@ def _pct(x: float) -> str:
 
 
 def _secs(x: float) -> str:
+    if not _finite(x):
+        return "n/a"
     return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.1f} s"
+
+
+def _threshold(x: float) -> str:
+    """An SLO threshold as people write it: 800 ms, 1 s, 2.5 s."""
+    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:g} s"
 
 
 def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and math.isfinite(x)
 
 
-def slo_check(row: dict[str, Any] | None, slo: dict[str, float | None]) -> tuple[bool, list[str]]:
-    """Does a contender pass its run-level SLOs? (pass, reasons with the numbers)."""
+DEFAULT_GATES: tuple[str, ...] = ("max_error_rate", "min_good_fraction")
+_PER_REQUEST = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "latency"}
+
+
+def gate_checks(
+    row: dict[str, Any] | None, slo: dict[str, float | None], gates: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """One check per must-pass gate: ``{"gate", "passed", "text"}`` with the number and its threshold.
+
+    ``max_error_rate`` / ``min_good_fraction`` compare the contender's error rate and good fraction with the
+    SLO; ``ttft`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of its requests met that one
+    threshold (``<gate>_met`` of the run row). A gate whose threshold is unset is left out.
+    """
     if not row or not row.get("requests"):
-        return False, ["no requests completed in the measured window"]
-    reasons: list[str] = []
-    er, gf = row.get("error_rate", math.nan), row.get("good_fraction", math.nan)
-    max_er, min_gf = slo.get("max_error_rate"), slo.get("min_good_fraction")
-    ok = True
-    if max_er is not None:
-        if _finite(er) and er <= max_er:
-            reasons.append(f"error rate {_pct(er)} ≤ {_pct(max_er)}")
+        return [{"gate": "requests", "passed": False, "text": "no requests completed in the measured window"}]
+    out: list[dict[str, Any]] = []
+    min_gf = slo.get("min_good_fraction")
+    for gate in gates if gates is not None else DEFAULT_GATES:
+        if gate == "max_error_rate":
+            limit, er = slo.get("max_error_rate"), row.get("error_rate", math.nan)
+            if limit is None:
+                continue
+            ok = _finite(er) and er <= limit
+            text = f"error rate {_pct(er)} {'≤' if ok else '>'} {_pct(limit)}"
+        elif gate == "min_good_fraction":
+            gf = row.get("good_fraction", math.nan)
+            if min_gf is None:
+                continue
+            ok = _finite(gf) and gf >= min_gf
+            text = f"good fraction {_pct(gf)} {'≥' if ok else '<'} {_pct(min_gf)}"
+        elif gate in _PER_REQUEST:
+            limit, met = slo.get(gate), row.get(f"{gate}_met", math.nan)
+            if limit is None:
+                continue
+            need = min_gf if min_gf is not None else 1.0
+            ok = _finite(met) and met >= need
+            sign = "≥" if ok else "<"
+            text = f"{_PER_REQUEST[gate]} ≤ {_threshold(limit)} met by {_pct(met)} {sign} {_pct(need)}"
         else:
-            ok = False
-            reasons.append(f"error rate {_pct(er)} > {_pct(max_er)}")
-    if min_gf is not None:
-        if _finite(gf) and gf >= min_gf:
-            reasons.append(f"good fraction {_pct(gf)} ≥ {_pct(min_gf)}")
-        else:
-            ok = False
-            reasons.append(f"good fraction {_pct(gf)} < {_pct(min_gf)}")
-    return ok, reasons
+            continue
+        out.append({"gate": gate, "passed": bool(ok), "text": text})
+    return out
+
+
+def slo_check(
+    row: dict[str, Any] | None, slo: dict[str, float | None], gates: Sequence[str] | None = None
+) -> tuple[bool, list[str]]:
+    """Does a contender pass its must-pass SLO gates? (pass, reasons with the numbers and thresholds).
+
+    ``gates`` defaults to the run-level limits: ``max_error_rate`` and ``min_good_fraction``.
+    """
+    checks = gate_checks(row, slo, gates)
+    return all(c["passed"] for c in checks), [c["text"] for c in checks]
+
+
+def slo_text(slo: dict[str, float | None]) -> str:
+    """The SLO thresholds in a few words: 'TTFT ≤ 1 s and latency ≤ 6 s per request; error rate ≤ 5.0 %
+    and good fraction ≥ 90.0 % per contender'."""
+    set_ = {k: float(v) for k, v in slo.items() if v is not None}
+    per_request = [f"{label} ≤ {_threshold(set_[k])}" for k, label in _PER_REQUEST.items() if k in set_]
+    per_run = []
+    if "max_error_rate" in set_:
+        per_run.append(f"error rate ≤ {_pct(set_['max_error_rate'])}")
+    if "min_good_fraction" in set_:
+        per_run.append(f"good fraction ≥ {_pct(set_['min_good_fraction'])}")
+
+    def joined(items: list[str]) -> str:
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+    parts = []
+    if per_request:
+        parts.append(joined(per_request) + " per request")
+    if per_run:
+        parts.append(joined(per_run) + " per contender")
+    return "; ".join(parts) if parts else "no SLOs set"
 
 
 def _fault_phrase(f: dict[str, Any]) -> str:
@@ -51,16 +113,22 @@ def _fault_phrase(f: dict[str, Any]) -> str:
     return f"the {f['duration_s']:.0f} s {what} ({f['fault_id']})"
 
 
-def risks_and_verdict(
+def find_risks(
     contenders: list[str],
     run_rows: dict[str, dict[str, Any]],
     impact: list[dict[str, Any]],
     obs: dict[str, dict[str, Any]],
-    score: dict[str, Any],
     slo: dict[str, float | None],
     meta: dict[str, Any],
     windows: list[FaultWindow],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    *,
+    gates: Sequence[str] | None = None,
+    attributions: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The risks found, most severe first: ``{"severity", "contender", "text"}``.
+
+    ``attributions`` (contender → sentence) says which fault window an SLO failure came from.
+    """
     risks: list[dict[str, Any]] = []
 
     def add(sev: float, who: str | None, text: str) -> None:
@@ -116,15 +184,11 @@ def risks_and_verdict(
             add(0.001, c, f"{c} lost {_pct(lr)} of requests during {_fault_phrase(f)}: it {react}{tail}.")
     for c in contenders:
         row = run_rows.get(c)
-        ok, reasons = slo_check(row, slo)
-        if not ok and row and row.get("requests"):
-            add(
-                1.5,
-                c,
-                f"{c} fails its SLOs: "
-                + "; ".join(r for r in reasons if "≤" not in r and "≥" not in r)
-                + ".",
-            )
+        checks = gate_checks(row, slo, gates)
+        if not all(x["passed"] for x in checks) and row and row.get("requests"):
+            failed = "; ".join(x["text"] for x in checks if not x["passed"])
+            why = (attributions or {}).get(c)
+            add(1.5, c, f"{c} fails its must-pass SLOs ({failed})" + (f": {why}." if why else "."))
         if not row or not row.get("requests"):
             continue
         o = obs.get(c, {})
@@ -173,57 +237,4 @@ def risks_and_verdict(
                 f"{c} gave {int(row['check_failed'])} answers that failed the prompt's check.",
             )
     risks.sort(key=lambda r: -r["severity"])
-
-    overall = score.get("overall", {})
-    verdict: list[dict[str, Any]] = []
-    for c in contenders:
-        row = run_rows.get(c) or {}
-        ok, reasons = slo_check(row, slo)
-        cpg = row.get("cost_per_good_request", math.nan)
-        per_req = row["cost_usd"] / row["requests"] if row.get("requests") else math.nan
-        monthly = meta.get("monthly_requests")
-        crit = [r for r in score.get("rows", []) if r["contender"] == c and r["score"] is not None]
-        strengths = [
-            f"{r['layer_title']}: {r['reason']}"
-            for r in sorted(crit, key=lambda r: -r["score"])[:2]
-            if r["score"] >= 4
-        ]
-        weaknesses = [
-            f"{r['layer_title']}: {r['reason']}"
-            for r in sorted(crit, key=lambda r: r["score"])[:2]
-            if r["score"] <= 2
-        ]
-        verdict.append(
-            {
-                "contender": c,
-                "slo_pass": ok,
-                "slo_reasons": reasons,
-                "score": overall.get(c),
-                "requests": row.get("requests", 0.0),
-                "good_fraction": row.get("good_fraction", math.nan),
-                "error_rate": row.get("error_rate", math.nan),
-                "user_ttft_p95": row.get("user_ttft_p95", math.nan),
-                "user_latency_p95": row.get("user_latency_p95", math.nan),
-                "cost_per_good_request": cpg,
-                "cost_per_1k_requests": row.get("cost_per_1k_requests", math.nan),
-                "monthly_cost_usd": per_req * monthly if monthly and _finite(per_req) else None,
-                "strengths": strengths,
-                "weaknesses": weaknesses,
-            }
-        )
-
-    def key(v: dict[str, Any]) -> tuple[int, float, float]:
-        s = v["score"]
-        cpg = v["cost_per_good_request"]
-        return (0 if v["slo_pass"] else 1, -(s if _finite(s) else -1.0), cpg if _finite(cpg) else math.inf)
-
-    verdict.sort(key=key)
-    for i, v in enumerate(verdict, 1):
-        v["rank"] = i
-        why = ["passes its SLOs" if v["slo_pass"] else "fails its SLOs"]
-        if _finite(v["score"]):
-            why.append(f"scorecard {v['score']:.2f}/5")
-        if _finite(v["cost_per_good_request"]) and v["cost_per_good_request"] > 0:
-            why.append(f"${v['cost_per_good_request']:.5f} per good request")
-        v["reason"] = ", ".join(why)
-    return verdict, risks
+    return risks

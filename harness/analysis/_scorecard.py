@@ -23,6 +23,7 @@ __all__ = [
     "DeclaredScore",
     "DeclaredScores",
     "LayerWeights",
+    "capacity_score",
     "load_declared",
     "scorecard",
 ]
@@ -121,6 +122,7 @@ _EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("autoscaling", "declared"),
     ],
     "model_serving": [
+        ("latency_vs_slo", "measured"),
         ("slo_attainment", "measured"),
         ("reliability_under_faults", "measured"),
         ("fallback_rescue", "measured"),
@@ -144,6 +146,48 @@ _EXPECTED: dict[str, list[tuple[str, str]]] = {
 }
 
 
+_MIN_FOR_P99 = 20
+# (SLO key, run-row percentile, what it is)
+_SLO_METRICS: dict[str, tuple[str, str]] = {
+    "ttft": ("user_ttft_p95", "p95 user TTFT"),
+    "tpot": ("tpot_p95", "p95 TPOT"),
+    "e2e": ("user_latency_p95", "p95 user latency"),
+}
+
+
+def _latency_vs_slo(run: dict[str, Any], slo: dict[str, float | None]) -> tuple[float, str] | None:
+    """Absolute latency against the SLO thresholds: the worst p95 / threshold ratio decides
+    (≤ 0.5 → 5, ≤ 0.75 → 4, ≤ 1 → 3, ≤ 1.25 → 2, ≤ 1.5 → 1, beyond → 0)."""
+    parts: list[tuple[float, str]] = []
+    for key, (col, label) in _SLO_METRICS.items():
+        limit, value = slo.get(key), run.get(col, math.nan)
+        if limit and _finite(value):
+            parts.append((value / limit, f"{label} {_fmt_s(value)} vs SLO {_fmt_s(limit)}"))
+    if not parts:
+        return None
+    worst = max(r for r, _ in parts)
+    return _steps(worst, (0.5, 0.75, 1.0, 1.25, 1.5)), "; ".join(t for _, t in parts)
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
+
+
+def capacity_score(load: Any) -> tuple[float, str] | None:
+    """The capacity criterion: measured only from a stepped load (``load.sweep`` or ``load.stages``), where
+    the rate at which a contender starts to throttle or queue can be read. The stepped-load capacity analysis
+    is a separate piece of work: until it lands this is the seam, and it returns None (not measured).
+    Throttling at one steady rate proves nothing about capacity."""
+    return None
+
+
+def _capacity_unmeasured(load: Any) -> str:
+    stepped = isinstance(load, dict) and bool(load.get("sweep") or load.get("stages"))
+    if stepped:
+        return "capacity analysis of stepped loads is not built yet"
+    return "needs a stepped load (load.sweep or load.stages); this run held one rate"
+
+
 def _measured(
     c: str,
     probes: dict[str, Any] | None,
@@ -152,27 +196,37 @@ def _measured(
     obs: dict[str, Any],
     cheapest: float,
     unmeasured: dict[str, str],
+    *,
+    slo: dict[str, float | None] | None = None,
+    load: Any = None,
 ) -> dict[str, tuple[float, str] | None]:
     """criterion → (score, reason with the number) or None when the run does not measure it
     (``unmeasured`` then says why, when there is more to say than "no data")."""
     out: dict[str, tuple[float, str] | None] = {}
     n = run.get("requests", 0.0) or 0.0
-    att = obs.get("answered", 0.0) or 0.0  # attempts that got an HTTP answer: capacity shows only there
-    cap = obs.get("capacity_errors", 0.0) or 0.0
-    out["capacity_under_load"] = (
-        (
-            _steps(cap / att, (0.001, 0.01, 0.03, 0.1, 0.25)),
-            f"{_fmt_pct(cap / att)} of answered attempts throttled or overloaded (429/529/503)",
-        )
-        if att
-        else None
-    )
+    out["capacity_under_load"] = capacity_score(load)
+    if out["capacity_under_load"] is None:
+        unmeasured["capacity_under_load"] = _capacity_unmeasured(load)
     p50, p99 = run.get("user_latency_p50", math.nan), run.get("user_latency_p99", math.nan)
-    out["latency_stability"] = (
-        (_steps(p99 / p50, (2, 3, 5, 8, 15)), f"p99/p50 user latency = {p99 / p50:.1f}")
-        if p50 and math.isfinite(p50) and math.isfinite(p99)
-        else None
-    )
+    if (run.get("succeeded") or 0.0) < _MIN_FOR_P99:
+        out["latency_stability"] = None
+        if n:
+            unmeasured["latency_stability"] = (
+                f"{int(run.get('succeeded') or 0)} answers: too few to judge a p99 (needs {_MIN_FOR_P99})"
+            )
+    else:
+        out["latency_stability"] = (
+            (_steps(p99 / p50, (2, 3, 5, 8, 15)), f"p99/p50 user latency = {p99 / p50:.1f}")
+            if p50 and math.isfinite(p50) and math.isfinite(p99)
+            else None
+        )
+    out["latency_vs_slo"] = _latency_vs_slo(run, slo or {})
+    if out["latency_vs_slo"] is None and n:
+        unmeasured["latency_vs_slo"] = (
+            "no latency SLO (slo.ttft, slo.tpot, slo.e2e) in the scenario"
+            if not any((slo or {}).get(k) for k in _SLO_METRICS)
+            else "no answer to measure"
+        )
     mine = [f for f in faults if f["contender"] == c and f["affected"]]
     if mine:
         never = [f for f in mine if f["recovery"] == NOT_RECOVERED]
@@ -197,14 +251,12 @@ def _measured(
             if n_in
             else None
         )
-    else:
+    else:  # no fault hit it: the run says nothing about how it behaves under one
         out["recovery_after_faults"] = None
-        er = run.get("error_rate", math.nan)
-        out["reliability_under_faults"] = (
-            (_steps(er, (0.001, 0.01, 0.05, 0.1, 0.25)), f"no fault hit it; error rate {_fmt_pct(er)}")
-            if n and math.isfinite(er)
-            else None
-        )
+        out["reliability_under_faults"] = None
+        if n:
+            unmeasured["recovery_after_faults"] = "no fault hit it in this run"
+            unmeasured["reliability_under_faults"] = "no fault hit it in this run"
     gf = run.get("good_fraction", math.nan)
     out["slo_attainment"] = (
         (_steps(gf, (0.99, 0.95, 0.9, 0.8, 0.5), True), f"good fraction {_fmt_pct(gf)}")
@@ -223,11 +275,13 @@ def _measured(
             round(5.0 * cheapest / cpg, 1),
             f"${cpg:.5f} per good request ({cpg / cheapest:.2f}× the cheapest)",
         )
-    elif (run.get("cost_usd") or 0.0) > 0 and not run.get("good"):
+    elif _finite(run.get("cost_usd")) and run["cost_usd"] > 0 and not run.get("good"):
         out["cost_per_good_request"] = (0.0, f"spent ${run['cost_usd']:.4f} without a single good request")
     else:
         out["cost_per_good_request"] = None
-        if n and not (run.get("cost_usd") or 0.0):
+        if n and not _finite(run.get("cost_usd")):
+            unmeasured["cost_per_good_request"] = "no price table for its endpoints: cost unknown"
+        elif n and not run.get("cost_usd"):
             unmeasured["cost_per_good_request"] = "no prices in the scenario: every attempt cost $0"
     for key, label in (
         ("model_pinning", "answers from the requested model"),
@@ -284,6 +338,9 @@ def scorecard(
     observability: dict[str, dict[str, Any]],
     declared: DeclaredScores | None,
     probes: dict[str, dict[str, Any]] | None = None,
+    *,
+    slo: dict[str, float | None] | None = None,
+    load: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Scorecard rows, per-layer and overall scores, and the ranking with reasons (plain data).
 
@@ -310,7 +367,15 @@ def scorecard(
     for c in contenders:
         unmeasured: dict[str, str] = {}
         meas = _measured(
-            c, (probes or {}).get(c), run_rows[c], faults, observability.get(c, {}), cheapest, unmeasured
+            c,
+            (probes or {}).get(c),
+            run_rows[c],
+            faults,
+            observability.get(c, {}),
+            cheapest,
+            unmeasured,
+            slo=slo,
+            load=load,
         )
         decl = declared.contenders.get(c, {}) if declared else {}
         layer_scores[c] = {}

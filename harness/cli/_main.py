@@ -402,13 +402,21 @@ def gate(run_dir: Path, slos: tuple[str, ...]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the comparison here (.html for a page, anything else for text); default: print it.",
 )
+@click.option(
+    "--allow-mismatch",
+    is_flag=True,
+    help="Compare runs of different designs or durations anyway; each mismatch is printed as a warning.",
+)
 @_errors_to_exit
-def compare(run_dirs: tuple[Path, ...], out: Path | None) -> None:
-    """Pool repeated runs of one scenario: mean, spread and confidence intervals per metric."""
+def compare(run_dirs: tuple[Path, ...], out: Path | None, allow_mismatch: bool) -> None:
+    """Pool repeated runs of one scenario: mean and 95 % bootstrap interval per metric, every pair compared.
+
+    Runs of different scenarios, designs or durations are refused unless --allow-mismatch.
+    """
     from harness.analysis import compare_runs
     from harness.report import comparison_text, write_comparison
 
     if out is not None:
-        click.echo(str(write_comparison(list(run_dirs), out)))
+        click.echo(str(write_comparison(list(run_dirs), out, allow_mismatch=allow_mismatch)))
     else:
-        click.echo(comparison_text(compare_runs(list(run_dirs))))
+        click.echo(comparison_text(compare_runs(list(run_dirs), allow_mismatch=allow_mismatch)), nl=False)

@@ -339,6 +339,14 @@ def _reference_problems(
             found = find_fault(fault, path, env)
             if isinstance(found, str):
                 problems.append(p(("faults", i, "fault"), found))
+    decision = data.get("decision") if isinstance(data, dict) else None
+    gates = decision.get("gates") if isinstance(decision, dict) else None
+    slo = data.get("slo") if isinstance(data, dict) else None
+    for i, gate in enumerate(gates if isinstance(gates, list) else []):
+        if gate in ("ttft", "tpot", "e2e") and not (isinstance(slo, dict) and slo.get(gate) is not None):
+            problems.append(
+                p(("decision", "gates", i), f"{gate} is a must-pass gate but slo.{gate} sets no threshold")
+            )
     prompts = data.get("prompts") if isinstance(data, dict) else None
     if isinstance(prompts, str) and not (base_dir / prompts).is_file():
         problems.append(

@@ -22,6 +22,8 @@ __all__ = [
     "SLO",
     "Check",
     "Contender",
+    "Decision",
+    "DecisionWeights",
     "Endpoint",
     "FaultEntry",
     "FaultFile",
@@ -538,6 +540,60 @@ class SLO(UserModel):
     min_good_fraction: float = Field(0.9, ge=0, le=1)
 
 
+Gate = Literal["max_error_rate", "min_good_fraction", "ttft", "tpot", "e2e"]
+"""A must-pass check: ``max_error_rate`` / ``min_good_fraction`` compare the contender's error rate and good
+fraction with the SLO; ``ttft`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of its requests
+met that one per-request threshold."""
+
+
+_DEFAULT_GATES: tuple[Gate, ...] = ("max_error_rate", "min_good_fraction")
+
+
+class DecisionWeights(UserModel):
+    """How much each objective counts in the ranking, relative to the others (0 leaves one out)."""
+
+    ttft: float = Field(1.0, ge=0, description="p95 user TTFT")
+    latency: float = Field(1.0, ge=0, description="p95 and p99 user latency (half each)")
+    good_fraction: float = Field(1.0, ge=0, description="share of requests that succeeded and met every SLO")
+    cost: float = Field(
+        1.0, ge=0, description="cost per good request (left out when a contender is unpriced)"
+    )
+    resilience: float = Field(
+        1.0,
+        ge=0,
+        description="under the faults every contender faced: requests lost, latency added and time to "
+        "recover (a third each)",
+    )
+
+
+class Decision(UserModel):
+    """How the verdict ranks: must-pass gates first, then a weighted comparison of objectives in which
+    differences the run cannot prove are ties::
+
+        decision:
+          gates: [max_error_rate, min_good_fraction, ttft]
+          weights: {cost: 2, resilience: 0.5}
+    """
+
+    gates: list[Gate] = Field(
+        default_factory=lambda: list(_DEFAULT_GATES),
+        description="SLO checks a contender must pass to rank above every contender that fails one",
+    )
+    weights: DecisionWeights = Field(default_factory=DecisionWeights)
+    confidence: float = Field(
+        0.95, ge=0.5, le=0.999, description="a difference is proven when its bootstrap interval excludes 0"
+    )
+    bootstrap: int = Field(500, ge=100, le=20_000, description="bootstrap resamples of the logical requests")
+
+    @model_validator(mode="after")
+    def _something_to_rank_on(self) -> Decision:
+        if not any(self.weights.model_dump().values()):
+            raise ValueError("at least one objective weight must be above 0")
+        if len(set(self.gates)) != len(self.gates):
+            raise ValueError("a gate is listed twice")
+        return self
+
+
 class Scenario(UserModel):
     """A bake-off: who is compared, on which prompts, under which load, with which faults and SLOs."""
 
@@ -551,5 +607,6 @@ class Scenario(UserModel):
     load: LoadProfile = Field(default_factory=LoadProfile)
     faults: list[FaultEntry] = Field(default_factory=list)
     slo: SLO = Field(default_factory=SLO)
+    decision: Decision = Field(default_factory=Decision, description="how the verdict ranks contenders")
     sim_profiles: dict[Name, SimBehaviour] = Field(default_factory=dict)
     monthly_requests: int | None = Field(None, ge=1, description="declared volume for the cost projection")

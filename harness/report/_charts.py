@@ -16,15 +16,25 @@ from harness.record import ErrorClass
 
 __all__ = ["build_figures"]
 
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-_ERR_COLORS: dict[ErrorClass, str] = {
-    "http_429": "#ff7f0e",
-    "overloaded": "#d62728",
-    "http_5xx": "#8c564b",
-    "connect_refused": "#7f7f7f",
-    "connect_timeout": "#bcbd22",
-    "read_timeout": "#17becf",
-    "conn_reset": "#9467bd",
+# Okabe & Ito's colour-blind-safe palette (blue, orange, bluish green, reddish purple, vermillion, sky blue,
+# yellow, black): every hue stays distinct under the common colour-vision deficiencies.
+_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
+# One colour per error class, from the same palette; classes that share a hue are told apart by hatching.
+_ERR_STYLE: dict[ErrorClass, tuple[str, str]] = {
+    "http_429": ("#E69F00", ""),
+    "overloaded": ("#D55E00", ""),
+    "http_5xx": ("#CC79A7", ""),
+    "http_4xx": ("#F0E442", ""),
+    "connect_refused": ("#000000", ""),
+    "connect_timeout": ("#56B4E9", ""),
+    "read_timeout": ("#0072B2", ""),
+    "conn_reset": ("#009E73", ""),
+    "conn_closed_early": ("#009E73", "/"),
+    "stream_truncated": ("#CC79A7", "/"),
+    "stream_error_event": ("#D55E00", "/"),
+    "malformed_response": ("#E69F00", "/"),
+    "deadline_exceeded": ("#999999", ""),
+    "client_error": ("#0072B2", "x"),
 }
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif", "size": 12}
 _CDF_P = np.concatenate([np.linspace(0.0, 0.99, 199), [0.995, 0.999, 1.0]])
@@ -151,7 +161,7 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
             "x": xs,
             "y": _clean(rps),
             "yaxis": "y3",
-            "line": {"color": "#1f77b4", "width": 1.5},
+            "line": {"color": "#0072B2", "width": 1.5},
         },
         {
             "type": "scatter",
@@ -160,7 +170,7 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
             "x": xs,
             "y": _clean(goodps),
             "yaxis": "y3",
-            "line": {"color": "#2ca02c", "width": 1, "dash": "dot"},
+            "line": {"color": "#009E73", "width": 1, "dash": "dot"},
         },
         {
             "type": "scatter",
@@ -169,7 +179,7 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
             "x": xs,
             "y": _clean(p95),
             "yaxis": "y2",
-            "line": {"color": "#9467bd", "width": 1.5},
+            "line": {"color": "#CC79A7", "width": 1.5},
             "connectgaps": False,
         },
         {
@@ -178,12 +188,12 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
             "x": xs,
             "y": _clean(errs),
             "yaxis": "y",
-            "marker": {"color": "#d62728"},
+            "marker": {"color": "#D55E00"},
             "width": width,
         },
     ]
     layout = _layout(
-        title={"text": f"{_t(c)}: timeline (buckets of {width:g} s by intended start)", "font": {"size": 13}},
+        title=_title(f"{_t(c)}: timeline (buckets of {width:g} s by intended start)"),
         height=420,
         shapes=_fault_shapes(a, c),
         annotations=_fault_labels(a, c),
@@ -231,11 +241,24 @@ def _cdf(a: Analysis, metric: str, title: str) -> dict[str, Any] | None:
     return {
         "data": data,
         "layout": _layout(
-            title={"text": f"CDF of {title}", "font": {"size": 13}},
+            title=_title(f"CDF of {title}"),
             xaxis=_axis(title, type="linear" if metric == "schedule_lag" else "log"),
             yaxis=_axis("fraction ≤ x", range=[0, 1.01]),
         ),
     }
+
+
+def _err_marker(cls: str) -> dict[str, Any]:
+    color, hatch = _ERR_STYLE.get(cls, ("#999999", "."))  # type: ignore[call-overload]
+    marker: dict[str, Any] = {"color": color, "line": {"color": "white", "width": 0.5}}
+    if hatch:
+        marker["pattern"] = {"shape": hatch, "fillmode": "overlay", "fgcolor": "white", "solidity": 0.35}
+    return marker
+
+
+def _title(text: str) -> dict[str, Any]:
+    """A chart title on the left: the chart's toolbar (shown on hover) sits on the right."""
+    return {"text": text, "font": {"size": 13}, "x": 0.0, "xref": "paper", "xanchor": "left"}
 
 
 def _errors(a: Analysis) -> dict[str, Any] | None:
@@ -255,16 +278,16 @@ def _errors(a: Analysis) -> dict[str, Any] | None:
                 "name": _t(cls),
                 "x": labels,
                 "y": [m.get(k, 0) for k in cats],
-                "marker": {"color": _ERR_COLORS.get(cls, "#555")},
+                "marker": _err_marker(cls),
             }
         )
     return {
         "data": data,
         "layout": _layout(
-            title={"text": "Failed attempts by error class and phase", "font": {"size": 13}},
+            title=_title("Failed attempts by error class and phase"),
             barmode="stack",
             height=400,
-            legend={"orientation": "h", "y": 1.12},
+            legend={"orientation": "v", "x": 1.02, "y": 1.0},
             xaxis=_axis("", tickangle=-30, automargin=True),
             yaxis=_axis("failed attempts"),
         ),
@@ -302,7 +325,7 @@ def _fallback(a: Analysis) -> dict[str, Any] | None:
     return {
         "data": data,
         "layout": _layout(
-            title={"text": "Fallback rate (bars) and error rate (×) by phase", "font": {"size": 13}},
+            title=_title("Fallback rate (bars) and error rate (×) by phase"),
             barmode="group",
             yaxis=_axis("share of requests", tickformat=".0%", rangemode="tozero"),
             xaxis=_axis("phase", automargin=True),
@@ -329,6 +352,8 @@ def _cost_latency(a: Analysis) -> dict[str, Any] | None:
                 "y": [y],
                 "text": [_t(c)],
                 "textposition": "top center",
+                "hovertemplate": "%{text}<br>p95 user latency %{x:.3f} s<br>$%{y:.6f} per good request"
+                "<extra></extra>",
                 "marker": {"size": 16, "color": _COLORS[i % len(_COLORS)]},
             }
         )
@@ -337,12 +362,11 @@ def _cost_latency(a: Analysis) -> dict[str, Any] | None:
     return {
         "data": data,
         "layout": _layout(
-            title={
-                "text": "Cost per good request vs p95 user latency (lower left is better)",
-                "font": {"size": 13},
-            },
+            title=_title("Cost per good request vs p95 user latency (lower left is better)"),
             xaxis=_axis("p95 user latency (s)", rangemode="tozero"),
-            yaxis=_axis("USD per good request", rangemode="tozero"),
+            yaxis=_axis(
+                "per good request", rangemode="tozero", tickprefix="$", tickformat=",.2~r", automargin=True
+            ),
             showlegend=False,
         ),
     }
@@ -367,4 +391,16 @@ def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
     ):
         if fig_or_none:
             figs[key] = fig_or_none
-    return figs
+    return {key: _checked(key, fig) for key, fig in figs.items()}
+
+
+def _checked(key: str, fig: dict[str, Any]) -> dict[str, Any]:
+    """``fig`` after plotly.py checked it against plotly's own schema: a misspelt or misplaced property
+    fails here, naming it, instead of being silently ignored by plotly.js in the reader's browser."""
+    import plotly.graph_objects as go
+
+    try:
+        go.Figure(fig)
+    except ValueError as exc:
+        raise ValueError(f"chart {key} is not a valid plotly figure: {exc}") from None
+    return fig

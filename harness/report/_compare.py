@@ -37,6 +37,7 @@ def _context(cmp: Comparison) -> dict[str, Any]:
             "contenders": cmp.contenders,
             "grid": grid,
             "findings": cmp.findings,
+            "pairs": cmp.pairs,
             "warnings": cmp.warnings,
         }
     )
@@ -61,16 +62,32 @@ def comparison_text(cmp: Comparison) -> str:
     widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
     out = [
         f"scenario {cmp.scenario}: {len(cmp.runs)} runs ({', '.join(cmp.runs)})",
+        "each cell: mean over the runs [95 % bootstrap interval: runs and their requests resampled], "
+        "n = runs with data",
+        "",
         "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
     ]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in lines]
-    out += ["", *(f["text"] for f in cmp.findings), *(f"warning: {w}" for w in cmp.warnings)]
+    out += [
+        "",
+        "every pair (a difference is proven when its 95 % interval excludes 0, with two runs or more):",
+    ]
+    for pair in cmp.pairs:
+        parts = []
+        if pair["a_better"]:
+            parts.append(f"{pair['a']} better on {', '.join(pair['a_better'])}")
+        if pair["b_better"]:
+            parts.append(f"{pair['b']} better on {', '.join(pair['b_better'])}")
+        if pair["not_proven"]:
+            parts.append(f"not proven: {', '.join(pair['not_proven'])}")
+        out.append(f"  {pair['a']} vs {pair['b']}: " + ("; ".join(parts) or "nothing to compare"))
+    out += [f"warning: {w}" for w in cmp.warnings]
     return "\n".join(out) + "\n"
 
 
-def write_comparison(run_dirs: list[Path], out: Path) -> Path:
+def write_comparison(run_dirs: list[Path], out: Path, *, allow_mismatch: bool = False) -> Path:
     """Compare repeats of one scenario; write HTML when ``out`` ends in .html, else a text table."""
-    cmp = compare_runs([Path(d) for d in run_dirs])
+    cmp = compare_runs([Path(d) for d in run_dirs], allow_mismatch=allow_mismatch)
     out = Path(out)
     if out.suffix.lower() in (".html", ".htm"):
         text = _env().get_template("compare.html.j2").render(**_context(cmp))

@@ -11,6 +11,7 @@ import pandas as pd
 from harness._text import terminal_safe
 from harness.analysis import FORMULAS, LATENCY_METRICS, PERCENTILES, Analysis
 from harness.analysis._faults import TOLERANCE
+from harness.analysis._risks import slo_text
 from harness.analysis._scorecard import LAYER_TITLES, LAYERS
 
 __all__ = ["SIDE_BY_SIDE", "build_context", "plain", "shown"]
@@ -66,6 +67,15 @@ PHASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("rescue_rate", "rescue", "pct"),
     ("cost_per_good_request", "$/good", "usd"),
 )
+
+
+_GATE_NAMES = {
+    "max_error_rate": "error rate",
+    "min_good_fraction": "good fraction",
+    "ttft": "TTFT",
+    "tpot": "TPOT",
+    "e2e": "latency",
+}
 
 
 def plain(value: Any) -> Any:
@@ -238,6 +248,10 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
             "window": meta["window"],
             "contenders": a.contenders,
             "verdict": a.verdict,
+            "decision": a.decision,
+            "slo_text": slo_text(a.slo),
+            "gate_names": [_GATE_NAMES.get(g, g) for g in a.decision.get("gates", [])],
+            "ties": any(v.get("tied_with") for v in a.verdict),
             "risks": a.risks,
             "top_risks": a.risks[:5],
             "run": {c: run.get(c, {}) for c in a.contenders},

@@ -38,7 +38,9 @@ def summary(a: Analysis) -> dict[str, Any]:
                 }
                 for w in a.faults
             ],
+            "headline": a.decision.get("headline"),
             "verdict": a.verdict,
+            "decision": a.decision,
             "risks": a.risks,
             "contenders": {c: a.run_rows().get(c, {}) for c in a.contenders},
             "fault_impact": a.fault_impact.to_dict("records"),
@@ -63,8 +65,12 @@ def write_exports(a: Analysis, run_dir: Path) -> list[Path]:
     _atomic_write(out[0], json.dumps(summary(a), indent=2, allow_nan=False) + "\n")
     verdict_cols = [
         "rank",
+        "rank_label",
         "contender",
         "slo_pass",
+        "decision_score",
+        "decision_score_low",
+        "decision_score_high",
         "score",
         "requests",
         "good_fraction",

@@ -140,6 +140,7 @@ def build_manifest(
         load=sc.load,
         faults=tuple(_fault_info(f) for f in faults),
         slo=sc.slo,
+        decision=sc.decision,
         monthly_requests=sc.monthly_requests,
         schedule=ScheduleInfo(logical_requests_per_contender=logical_per_contender, sha256=schedule_sha),
         toxiproxy=ToxiproxyInfo(url=toxiproxy_url, embedded=embedded_proxy),

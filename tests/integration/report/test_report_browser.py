@@ -90,3 +90,57 @@ def test_empty_run_report_opens_cleanly(tmp_path: Path) -> None:
         page.pump(0.5)
         problems = _problems(page, url)
     assert problems == {"console": [], "exceptions": [], "log": [], "network": []}
+
+
+_RANKING_FITS = """(() => {
+  const table = document.getElementById('ranking');
+  const width = document.documentElement.clientWidth;
+  const cells = [...table.querySelectorAll('th, td')];
+  const right = Math.max(...cells.map(c => c.getBoundingClientRect().right));
+  const box = table.parentElement.getBoundingClientRect();
+  return {width, right, tableRight: table.getBoundingClientRect().right, boxRight: box.right,
+          heads: [...table.querySelectorAll('th')].map(h => h.innerText.trim()),
+          docScroll: document.documentElement.scrollWidth};
+})()"""
+
+_TITLES_CLEAR = """(() => {
+  const out = [];
+  for (const d of document.querySelectorAll('div.plot')) {
+    const t = d.querySelector('.gtitle'), m = d.querySelector('.modebar');
+    if (!t || !m) { out.push([d.id, !!t, !!m]); continue; }
+    const a = t.getBoundingClientRect(), b = m.getBoundingClientRect();
+    const overlap = a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    if (overlap) out.push([d.id, 'overlap']);
+  }
+  return out;
+})()"""
+
+
+def test_report_at_800px_keeps_every_verdict_column_and_charts_clear(tmp_path: Path) -> None:
+    """Issue 16 (11): the verdict table fits 800 px, chart toolbars never cover titles, cost in dollars,
+    the verdict opens with its sentence and the SLO thresholds."""
+    run = write_synthetic_run(tmp_path / "run", n_requests=400)
+    report = write_report(run)
+    url = report.resolve().as_uri()
+    with open_page(url, width=800, height=900) as page:
+        assert page.wait_for(_DRAWN, timeout=60)
+        fit = page.evaluate(_RANKING_FITS)
+        assert fit["heads"][-2:] == ["per good request", "monthly cost (1,000,000 req)"]
+        assert fit["right"] <= fit["width"] and fit["docScroll"] <= fit["width"], fit
+        headline = page.evaluate("document.getElementById('headline').innerText")
+        assert headline.startswith("Choose beta") and "TTFT ≤ 1 s" in headline and "≥ 90.0 %" in headline
+        assert "SLOs: TTFT ≤ 1 s" in page.evaluate("document.getElementById('slo-line').innerText")
+        assert page.evaluate(_TITLES_CLEAR) == []
+        # the toolbar is invisible until the pointer is over a chart
+        opacity = page.evaluate(
+            "getComputedStyle(document.querySelector('#fig-cost .modebar-container')).opacity"
+        )
+        assert opacity == "0"
+        ticks = page.evaluate(
+            "[...document.querySelectorAll('#fig-cost .ytick text')].map(t => t.textContent)"
+        )
+        assert ticks and all(t.startswith("$") for t in ticks), ticks
+        assert not any("µ" in t for t in ticks)
+        page.pump(0.5)
+        problems = _problems(page, url)
+    assert problems == {"console": [], "exceptions": [], "log": [], "network": []}

@@ -140,3 +140,25 @@ def test_no_other_percentile_implementation_in_the_harness() -> None:
         if own.search(line) and "report/_charts.py" not in str(path)  # chart CDF points, not a metric
     ]
     assert offenders == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.floats(-1e6, 1e6), st.just(math.nan), st.just(math.inf)), min_size=1, max_size=30
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_row_percentiles_agree_with_the_one_percentile_row_by_row(rows: list[list[float]]) -> None:
+    """The bootstrap takes thousands of p95s at once; each is the number percentile() gives."""
+    from harness._percentile import row_percentiles
+
+    width = max(len(r) for r in rows)
+    matrix = np.array([r + [math.nan] * (width - len(r)) for r in rows])
+    got = row_percentiles(matrix, (50, 95, 99))
+    for row, out in zip(matrix, got, strict=True):
+        want = percentiles(row, (50, 95, 99))
+        assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(out, want, strict=True))

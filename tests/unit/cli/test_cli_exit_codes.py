@@ -36,22 +36,24 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_gate_exits_3_when_a_contender_fails_its_slos(run_dir: Path) -> None:
     res = bakeoff("gate", str(run_dir))
     assert res.exit_code == EXIT_SLO_FAILED == 3
-    assert res.stdout.splitlines() == [
-        "FAIL alpha: error rate 10.0 % > 5.0 %; good fraction 90.0 % ≥ 90.0 %",
-        "PASS beta: error rate 0.0 % ≤ 5.0 %; good fraction 99.3 % ≥ 90.0 %",
-    ]
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("SLOs: TTFT ≤ 1 s") and lines[1].startswith("must-pass: ")
+    assert lines[2].startswith("FAIL alpha: error rate 10.0 % > 5.0 %; good fraction 90.0 % ≥ 90.0 %")
+    assert lines[3] == "PASS beta: error rate 0.0 % ≤ 5.0 %; good fraction 99.3 % ≥ 90.0 %"
+    assert len(lines) == 4
 
 
 def test_gate_exits_0_when_every_contender_passes(run_dir: Path) -> None:
     res = bakeoff("gate", str(run_dir), *LAX)
     assert res.exit_code == 0, res.output
-    assert [line.split()[:2] for line in res.stdout.splitlines()] == [["PASS", "alpha:"], ["PASS", "beta:"]]
+    verdicts = [line.split()[:2] for line in res.stdout.splitlines()[2:]]
+    assert verdicts == [["PASS", "alpha:"], ["PASS", "beta:"]]
 
 
 def test_gate_slo_override_can_fail_every_contender(run_dir: Path) -> None:
     res = bakeoff("gate", str(run_dir), "--slo", "ttft=1us")
     assert res.exit_code == 3
-    assert all(line.startswith("FAIL ") for line in res.stdout.splitlines())
+    assert all(line.startswith("FAIL ") for line in res.stdout.splitlines()[2:])
 
 
 def test_bad_slo_is_invalid_input_one_line_per_problem(run_dir: Path) -> None:

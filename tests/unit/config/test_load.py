@@ -189,3 +189,35 @@ def test_inline_fault_takes_a_name_library_fault_does_not(tmp_path: Path) -> Non
     wrong = GOOD.replace("    fault: {kind: outage}\n", "    fault: dark\n    name: other\n")
     [line] = problems(write(tmp_path, wrong))
     assert line.startswith("S:17: faults[0]: name is for inline faults")
+
+
+def test_decision_section_defaults_and_weights(tmp_path: Path) -> None:
+    r = load_scenario(write(tmp_path, GOOD))
+    d = r.scenario.decision
+    assert d.gates == ["max_error_rate", "min_good_fraction"]
+    assert d.weights.model_dump() == {
+        "ttft": 1.0,
+        "latency": 1.0,
+        "good_fraction": 1.0,
+        "cost": 1.0,
+        "resilience": 1.0,
+    }
+    assert (d.confidence, d.bootstrap) == (0.95, 500)
+    text = GOOD + "slo: {ttft: 800ms}\ndecision:\n  gates: [ttft, max_error_rate]\n"
+    text += "  weights: {cost: 2, resilience: 0}\n"
+    d = load_scenario(write(tmp_path, text)).scenario.decision
+    assert d.gates == ["ttft", "max_error_rate"] and d.weights.cost == 2.0 and d.weights.resilience == 0.0
+
+
+def test_decision_section_problems_name_their_line(tmp_path: Path) -> None:
+    text = GOOD + "decision:\n  gates: [e2e, latency]\n  weights: {cost: 2, speed: 1}\n  confidnce: 0.9\n"
+    found = problems(write(tmp_path, text))
+    assert found[0].startswith("S:22: decision.gates[1]: Input should be 'max_error_rate'")
+    assert found[1] == "S:22: decision.gates[0]: e2e is a must-pass gate but slo.e2e sets no threshold"
+    assert found[2:] == [
+        "S:23: decision.weights.speed: unknown key",
+        "S:24: decision.confidnce: unknown key (did you mean 'confidence'?)",
+    ]
+    zero = GOOD + "decision:\n  weights: {ttft: 0, latency: 0, good_fraction: 0, cost: 0, resilience: 0}\n"
+    [line] = problems(write(tmp_path, zero))
+    assert line.startswith("S:21: decision: ") and "at least one objective weight must be above 0" in line

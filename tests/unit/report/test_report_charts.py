@@ -46,3 +46,47 @@ def test_number_formats() -> None:
     assert _fmt(0.05, "pct") == "5.0 %" and _fmt(float("nan"), "pct") == "—" and _fmt(None) == "—"
     assert _fmt(9.05e-05, "usd") == "$0.0000905" and _fmt(1817.16, "usd") == "$1,817.16"
     assert _fmt(1234567, "int") == "1,234,567"
+
+
+def test_colours_are_distinct_colour_blind_safe_and_cost_is_in_dollars() -> None:
+    """Issue 16 (11): two near-identical greys in the errors chart; a cost axis reading '600µ'."""
+    from harness._vocab import ERROR_CLASSES
+    from harness.report._charts import _COLORS, _ERR_STYLE
+
+    okabe_ito = {"#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000"}
+    assert set(_COLORS) == okabe_ito
+    assert set(_ERR_STYLE) == set(ERROR_CLASSES)
+    styles = list(_ERR_STYLE.values())
+    assert len(set(styles)) == len(styles)  # no two classes drawn alike
+    assert {c for c, _ in styles} <= okabe_ito | {"#999999"}
+    df, ev, m = synthetic_run(400, seed=2)
+    figs = build_figures(analyse(df, ev, m))
+    bars = [
+        (t["marker"]["color"], t["marker"].get("pattern", {}).get("shape", ""))
+        for t in figs["fig-errors"]["data"]
+    ]
+    assert len(set(bars)) == len(bars)
+    y = figs["fig-cost"]["layout"]["yaxis"]
+    assert y["tickprefix"] == "$" and "s" not in y["tickformat"]  # no SI prefixes (µ, m) on dollars
+    assert all(f["layout"]["title"]["xanchor"] == "left" for f in figs.values())  # clear of the toolbar
+
+
+def test_the_inlined_plotly_js_is_the_one_plotly_py_checks_against() -> None:
+    """The figures are validated by plotly.py's schema and drawn by the vendored basic bundle: same major
+    version of plotly.js, or a property valid for one could be ignored by the other."""
+    from plotly.offline import get_plotlyjs_version
+
+    from harness.report._render import plotly_version
+
+    assert plotly_version().lstrip("v").split(".")[0] == get_plotlyjs_version().split(".")[0]
+
+
+def test_a_figure_plotly_does_not_know_fails_loudly() -> None:
+    import pytest
+
+    from harness.report._charts import _checked
+
+    good = {"data": [{"type": "bar", "x": [1], "y": [2]}], "layout": {"title": {"text": "t"}}}
+    assert _checked("fig-ok", good) is good
+    with pytest.raises(ValueError, match=r"chart fig-bad .*colour"):
+        _checked("fig-bad", {"data": [{"type": "bar", "x": [1], "y": [2], "marker": {"colour": "red"}}]})

@@ -52,7 +52,7 @@ def test_write_report_writes_html_summary_and_csvs(run_dir: Path) -> None:
     out = write_report(run_dir)
     assert out == run_dir / "report.html"
     html = out.read_text(encoding="utf-8")
-    assert html.count("plotly.js v") == 1  # inlined once
+    assert html.count("* plotly.js (basic - minified) v") == 1  # inlined once: the basic bundle
     assert 'id="verdict"' in html and 'id="ranking"' in html and "Top risks" in html
     summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))  # strict JSON: no NaN
     assert summary["schema"] == "bakeoff.summary/1"
@@ -80,7 +80,7 @@ def test_zero_records_give_a_clear_report(tmp_path: Path) -> None:
     html = write_report(d).read_text(encoding="utf-8")
     assert 'id="no-records"' in html and "No requests completed" in html
     ok, lines = gate(d)
-    assert not ok and all(line.startswith("FAIL") for line in lines)
+    assert not ok and all(line.startswith("FAIL") for line in lines[2:])
 
 
 def test_interrupted_run_with_torn_last_line(tmp_path: Path) -> None:
@@ -99,7 +99,14 @@ def test_gate_passes_and_fails_with_overrides(run_dir: Path) -> None:
     assert not ok and any(line.startswith("FAIL alpha") for line in lines)
     assert any(line.startswith("PASS beta") for line in lines)
     ok, lines = gate(run_dir, {"max_error_rate": 0.5, "min_good_fraction": 0.5})
-    assert ok and len(lines) == 2
+    assert ok and len(lines) == 4
+    # issue 16 (8): the thresholds the gate judged against are printed with it
+    assert lines[0] == (
+        "SLOs: TTFT ≤ 1 s, TPOT ≤ 50 ms and latency ≤ 6 s per request; "
+        "error rate ≤ 50.0 % and good fraction ≥ 50.0 % per contender"
+    )
+    assert lines[1] == "must-pass: error rate, good fraction"
+    assert lines[2].startswith("PASS alpha: error rate 7.0 % ≤ 50.0 %; good fraction ")
 
 
 def test_not_a_run_folder(tmp_path: Path) -> None:
@@ -187,3 +194,52 @@ def test_probe_results_fill_the_probe_rows(run_dir: Path) -> None:
     # beta is judged on its primary (beta-ep), which was not probed; its fallback's result does not count
     beta = rows.loc[rows["contender"] == "beta"].set_index("criterion")
     assert beta.loc["bad_key_rejection", "source"] == "none"
+
+
+# ---- issue 16 (observation 11, deliverable 7): what the page shows and how big it is --------------------
+
+
+def test_page_is_small_self_contained_and_opens_with_the_verdict_sentence(run_dir: Path) -> None:
+    out = write_report(run_dir)
+    size = out.stat().st_size
+    assert size <= 1_500_000, size  # the full plotly.js bundle alone was 4.8 MB
+    html = out.read_text(encoding="utf-8")
+    headline = re.search(r'<p id="headline" class="headline">(.*?)</p>', html, re.S)
+    assert headline and headline.group(1).startswith("Choose beta: it passes every must-pass SLO (TTFT ≤ 1 s")
+    assert 'id="slo-line"' in html and "Must-pass: error rate, good fraction." in html
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert summary["headline"] == headline.group(1).replace("&#39;", "'")
+    assert summary["verdict"][0]["rank_label"] == "1" and "decision" in summary
+
+
+def test_the_footer_regenerate_command_works_as_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    write_synthetic_run(Path("reports") / "synthetic-7", n_requests=60)
+    html = write_report(Path("reports/synthetic-7")).read_text(encoding="utf-8")
+    m = re.search(r"regenerate with <code>bakeoff (report [^<]+)</code>", html)
+    assert m and m.group(1) == "report reports/synthetic-7"
+    (tmp_path / "reports/synthetic-7/report.html").unlink()
+    res = CliRunner().invoke(cli, m.group(1).split())
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "reports/synthetic-7/report.html").exists()
+
+
+def test_unknown_cost_is_a_dash_never_a_bold_zero(tmp_path: Path) -> None:
+    d = write_synthetic_run(tmp_path / "run", n_requests=100)
+    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    for ep in manifest["endpoints"]:
+        ep["price"] = {}
+    (d / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    records = pd.read_json(d / RECORDS_FILE, lines=True)
+    records["cost_usd"] = 0.0
+    records.to_json(d / RECORDS_FILE, orient="records", lines=True)
+    html = write_report(d).read_text(encoding="utf-8")
+    ranking = html[html.index('<table id="ranking">') : html.index("</table>", html.index('id="ranking"'))]
+    assert "$0" not in ranking and "<strong>—</strong>" in ranking
+    assert "cost not compared: no price table for alpha, beta" in html
