@@ -20,10 +20,12 @@ class BakeoffError(Exception):
 
 
 class ConfigError(BakeoffError, ValueError):
-    """User-written input is invalid. ``problems`` holds one ``file:line: field: message`` per problem."""
+    """User-written input is invalid. ``problems`` holds one ``file:line: field: message`` per problem;
+    ``warnings`` what was found beside them that does not fail validation on its own."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: list[str] | tuple[str, ...] = ()) -> None:
         self.problems = list(problems)
+        self.warnings = list(warnings)
         super().__init__("\n".join(self.problems))
 
 

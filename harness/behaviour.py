@@ -154,8 +154,20 @@ class SimBehaviour(UserModel):
         return self
 
 
+def _behaviour_or_preset(schema: dict[str, Any]) -> None:
+    """The exported schema of ``behaviour``: the model, or a preset's name (what ``_preset`` reads)."""
+    field = schema["properties"]["behaviour"]
+    ref = {k: v for k, v in field.items() if k == "$ref"} or {"type": "object"}
+    schema["properties"]["behaviour"] = {
+        "anyOf": [ref, {"type": "string", "enum": sorted(PRESETS)}],
+        **{k: v for k, v in field.items() if k != "$ref"},
+    }
+
+
 class SimEndpoint(UserModel):
     """One named simulated endpoint; ``behaviour`` may be a preset name ("fast", "steady", "slow")."""
+
+    model_config = UserModel.model_config | {"json_schema_extra": _behaviour_or_preset}
 
     name: Name
     dialect: DialectName
@@ -187,8 +199,10 @@ class SimEndpoint(UserModel):
 
 
 class SimConfig(UserModel):
-    seed: int = 0
-    endpoints: list[SimEndpoint]
+    """The file of ``bakeoff sim --config``: a seed and the simulated endpoints to serve."""
+
+    seed: int = Field(0, description="seeds every simulated draw (latency jitter, errors, answers)")
+    endpoints: list[SimEndpoint] = Field(min_length=1, description="the endpoints to serve, names unique")
 
     @model_validator(mode="after")
     def _unique_names(self) -> SimConfig:

@@ -513,6 +513,7 @@ def _meta(run: RunInfo, n_records: int, skipped: int, window: Window) -> dict[st
         "problems": list(end.problems) if end is not None else [],
         "workers": [w.model_dump() for w in end.workers] if end is not None else [],
         "planned_duration_s": window.planned_duration,
+        "scenario_duration_s": m.scenario.duration_s,
         "elapsed_s": end.elapsed_s if end is not None else None,
         "versions": dict(m.versions),
         "prompts": m.prompts.model_dump(),

@@ -74,7 +74,7 @@ class FaultWindow:
     start: float
     end: float
     recovery_end: float
-    applied: bool  # False: the apply failed or the run ended first; no phase is made for it
+    applied: bool  # False: not measured (apply failed, or outside the measured window); no phase for it
     ends_with_run: bool  # no removal seen or planned: the fault lasted until the window ended
     source: str  # "events" or "manifest"
     detail: str | None = None
@@ -163,7 +163,7 @@ def fault_windows(
         applied = True
         detail = None
         if apply and apply.get("outcome") == "error":
-            applied, detail = False, f"apply failed: {apply.get('detail') or 'no detail'}"
+            applied, detail = False, f"its apply failed: {apply.get('detail') or 'no detail'}"
         if not math.isfinite(start):
             applied, detail, start = False, "no start time recorded or planned", window.end
         ends_with_run = False
@@ -176,7 +176,17 @@ def fault_windows(
         else:
             end, ends_with_run = window.end, True
         if applied and start >= window.end:
-            applied, detail = False, "not reached before the measured window ended"
+            applied = False
+            if apply is not None:
+                detail = f"applied at {start:.1f} s, after the measured window had ended ({window.end:.1f} s)"
+            elif math.isfinite(at) and at >= window.planned_duration:
+                detail = (
+                    f"planned at {at:g} s, but this run lasted {window.planned_duration:g} s: never applied"
+                )
+            elif window.interrupted:
+                detail = f"planned at {at:g} s, but the run was stopped first: never applied"
+            else:
+                detail = f"planned at {at:g} s, after the measured window ended ({window.end:.1f} s)"
         end = min(max(end, start), window.end)
         endpoints = info.get("endpoints") or plan.get("endpoints") or []
         paths = apply.get("paths") if apply is not None and "paths" in apply else plan.get("paths")

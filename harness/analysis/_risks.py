@@ -193,7 +193,7 @@ def find_risks(
         add(10, None, "No requests completed in the measured window: there is nothing to compare.")
     for w in windows:
         if not w.applied:
-            add(3, None, f"Fault {w.fault_id} ({w.name}) was not applied: {w.detail}.")
+            add(3, None, f"Fault {w.fault_id} ({w.name}) was not measured: {w.detail}.")
     for f in impact:
         if not f["affected"] or not (f["requests"] or f.get("transition_requests")):
             continue

@@ -66,6 +66,7 @@ class _LazyGroup(click.Group):
 @click.group(
     cls=_LazyGroup,
     lazy={
+        "init": "harness.cli._init:init",
         "probe": "harness.cli._probe:probe",
         "repro": "harness.cli._repro:repro",
         "replay": "harness.cli._repro:replay",
@@ -85,7 +86,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("scenario", default="scenarios/default.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", required=False, metavar="[SCENARIO]")
 @click.option("--seed", type=int, help="Override the scenario's seed.")
 @click.option("--duration", help="Override the load duration (e.g. 20s, 2m).")
 @click.option(
@@ -103,9 +104,17 @@ def cli() -> None:
     help="Folder in which the run writes its own folder, <out>/<run-id>/.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No live progress (for CI); still prints the report path.")
-@click.option("--no-report", is_flag=True, help="Record only; build the report later with `bakeoff report`.")
+@click.option(
+    "--no-report", is_flag=True, help="Record only; build the report later with 'bakeoff report RUN_DIR'."
+)
 @click.option(
     "--no-probes", is_flag=True, help="Skip the conformance probes (bad key, malformed input, ...)."
+)
+@click.option(
+    "--no-preflight",
+    is_flag=True,
+    help="Start the load even if an endpoint cannot be reached (by default one unreachable endpoint "
+    "stops the run before the load, exit 1).",
 )
 @click.option(
     "--ground-truth", is_flag=True, help="Simulated vendors log what they sent, for accuracy checks."
@@ -127,7 +136,7 @@ def cli() -> None:
 @click.option(
     "--expect-workers",
     type=click.IntRange(1, 1024),
-    help="Wait for this many workers in all (remote ones join with `bakeoff worker --master`).",
+    help="Wait for this many workers in all (remote ones join with 'bakeoff worker --master').",
 )
 @click.option(
     "--master-bind",
@@ -143,7 +152,7 @@ def cli() -> None:
 )
 @_errors_to_exit
 def run(
-    scenario: Path,
+    scenario: str | None,
     seed: int | None,
     duration: str | None,
     toxiproxy_url: str | None,
@@ -152,13 +161,19 @@ def run(
     no_report: bool,
     ground_truth: bool,
     no_probes: bool,
+    no_preflight: bool,
     sim_processes: int,
     workers: int,
     expect_workers: int | None,
     master_bind: str,
     master_port: int,
 ) -> None:
-    """Run a bake-off (default: the one-minute embedded scenario, no keys, no Docker).
+    """Run a bake-off: records, report and inputs go to <out>/<run-id>/ (--out: reports/ in the current
+    folder by default).
+
+    SCENARIO is a scenario file or the name of a built-in one ("bakeoff scenarios" lists them, e.g.
+    brownout or short/brownout); without it, the built-in one-minute default runs (simulated vendors:
+    no keys, no Docker).
 
     Exit codes: 0 done; 1 the run failed; 2 invalid input; 4 scheduled requests have no record (a worker
     died, records lost); 5 no attempt reached a vendor (refused, timed out, key refused); 130 aborted.
@@ -171,7 +186,7 @@ def run(
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
     from harness._http import is_loopback
-    from harness.config import load_scenario
+    from harness.config import fault_fit_warnings, find_scenario, load_scenario
     from harness.run import run_scenario
 
     if not is_loopback(master_bind):
@@ -180,8 +195,10 @@ def run(
             "anyone who can reach it can join as a worker.",
             err=True,
         )
-    resolved = load_scenario(scenario)
+    resolved = load_scenario(find_scenario(scenario))
     resolved = _override(resolved, seed=seed, duration=duration)
+    for line in (*resolved.warnings, *fault_fit_warnings(resolved)):
+        click.echo(terminal_safe(line), err=True)
     result = run_scenario(
         resolved,
         out_root=out_root,
@@ -194,6 +211,7 @@ def run(
         master_bind=master_bind,
         master_port=master_port,
         probes=not no_probes,
+        preflight=not no_preflight,
         sim_processes=sim_processes,
     )
     for line in result.problems:
@@ -239,55 +257,122 @@ def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:
         update["load"] = resolved.scenario.load.model_copy(update={"duration": secs})
     if not update:
         return resolved
-    return dataclasses.replace(resolved, scenario=resolved.scenario.model_copy(update=update))
+    planned = resolved.scenario.load.duration
+    return dataclasses.replace(
+        resolved,
+        scenario=resolved.scenario.model_copy(update=update),
+        scenario_duration_s=planned if "load" in update else resolved.scenario_duration_s,
+    )
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="SCENARIO...")
+@click.option(
+    "--lint",
+    "--no-keys",
+    "lint",
+    is_flag=True,
+    help="Check without secrets (for CI): key variables that are not set are not problems.",
+)
 @_errors_to_exit
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check scenario files (and everything they reference): one line per problem, exit 2 if any."""
-    from harness.config import load_scenario
+def validate(paths: tuple[str, ...], lint: bool) -> None:
+    """Check scenarios and everything they reference: one line per problem (exit 2 if any).
+
+    SCENARIO is a file or a built-in scenario's name. Every problem of a file is reported in one
+    pass, as file:line: field: message; warnings (file:line: warning: ...) do not fail validation.
+    """
+    from harness.config import fault_fit_warnings, find_scenario, load_scenario
 
     problems: list[str] = []
-    for path in paths:
+    for arg in paths:
         try:
-            resolved = load_scenario(path)
+            path = find_scenario(arg)
+            resolved = load_scenario(path, lint=lint)
         except ConfigError as exc:
+            for line in exc.warnings:
+                click.echo(terminal_safe(line), err=True)
             problems.extend(exc.problems)
             continue
+        for line in (*resolved.warnings, *fault_fit_warnings(resolved)):
+            click.echo(terminal_safe(line), err=True)
         sc = resolved.scenario
-        click.echo(
-            f"{path}: ok ({len(sc.endpoints)} endpoints, {len(sc.contenders)} contenders, "
-            f"{len(resolved.prompts)} prompts, {len(resolved.faults)} faults)"
-        )
+        unused = len(resolved.unused_endpoints())
+        counts = [
+            _count(len(sc.endpoints), "endpoint") + (f" ({unused} unused)" if unused else ""),
+            _count(len(sc.contenders), "contender"),
+            _count(len(resolved.prompts), "prompt"),
+            _count(len(resolved.faults), "fault"),
+        ]
+        click.echo(f"{path}: ok ({', '.join(counts)})")
     if problems:
         raise ConfigError(problems)
 
 
 @cli.command()
+def scenarios() -> None:
+    """List the built-in scenarios: name (for "bakeoff run NAME"), planned duration, what it tests."""
+    from harness.config import builtin_dir, builtin_scenarios
+
+    found = builtin_scenarios()
+    width = max((len(s.name) for s in found), default=4)
+    click.echo(f"built-in scenarios in {builtin_dir('scenarios')} (run one with: bakeoff run NAME)")
+    click.echo(f"{'NAME'.ljust(width)}  DURATION  WHAT IT TESTS")
+    for s in found:
+        click.echo(f"{s.name.ljust(width)}  {_fmt_duration(s.duration_s).ljust(8)}  {s.summary}")
+    click.echo(f"built-in faults: {builtin_dir('faults')}   prompt sets: {builtin_dir('prompts')}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+_SCHEMA_KINDS = {
+    "scenario": "a scenario file (scenarios/*.yaml)",
+    "fault": "a fault library file (faults/<name>.yaml)",
+    "prompt": "one line of a prompt set (prompts/*.jsonl)",
+    "sim-profile": "one entry of a scenario's sim_profiles (simulated vendor behaviour)",
+    "sim": "the file of bakeoff sim --config (seed and simulated endpoints)",
+}
+
+
+@cli.command()
 @click.option(
     "--kind",
-    type=click.Choice(["scenario", "fault", "prompt", "sim"]),
+    type=click.Choice(list(_SCHEMA_KINDS)),
     default="scenario",
     show_default=True,
-    help="Which file's schema to print.",
+    help="Which schema: " + "; ".join(f"{k}: {v}" for k, v in _SCHEMA_KINDS.items()) + ".",
 )
 def schema(kind: str) -> None:
-    """Print the JSON Schema of a user-written file (for editors)."""
+    """Print the JSON Schema of a user-written file (for editors and CI).
+
+    It accepts what bakeoff validate accepts, durations and rates written as text (500ms, 5/s)
+    included; references between names (a contender's primary, a fault's target) are checked by
+    bakeoff validate only.
+    """
     from pydantic import BaseModel
 
+    from harness.behaviour import SimBehaviour, SimConfig
     from harness.config import FaultFile, PromptItem, Scenario
-    from harness.sim.config import SimConfig
 
     models: dict[str, type[BaseModel]] = {
         "scenario": Scenario,
         "fault": FaultFile,
         "prompt": PromptItem,
+        "sim-profile": SimBehaviour,
         "sim": SimConfig,
     }
-    model = models[kind]
-    click.echo(json.dumps(model.model_json_schema(), indent=2))
+    out = models[kind].model_json_schema()
+    out = {"$schema": "https://json-schema.org/draft/2020-12/schema", **out}
+    click.echo(json.dumps(out, indent=2, ensure_ascii=False))
 
 
 @cli.command()

@@ -41,7 +41,7 @@ def _table(results: list[ProbeResult]) -> list[str]:
 
 
 @click.command("probe")
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario")
 @click.option("-e", "--endpoint", "endpoints", multiple=True, help="Probe only this endpoint (repeatable).")
 @click.option(
     "--out",
@@ -73,7 +73,7 @@ def _table(results: list[ProbeResult]) -> list[str]:
 @click.option("--strict", is_flag=True, help="Exit with code 3 when any probe fails.")
 @_errors_to_exit
 def probe(
-    scenario: Path,
+    scenario: str,
     endpoints: tuple[str, ...],
     out: Path | None,
     as_json: bool,
@@ -83,12 +83,15 @@ def probe(
     strict: bool,
 ) -> None:
     """Probe every endpoint once: bad key, malformed input, unknown model, over-long context, max_tokens,
-    stream end, usage, request id, rate-limit headers, TLS. One request per probe; no load."""
+    stream end, usage, request id, rate-limit headers, TLS. One request per probe; no load.
+
+    SCENARIO is a scenario file or a built-in scenario's name.
+    """
     from harness._errors import ConfigError
-    from harness.config import load_scenario
+    from harness.config import find_scenario, load_scenario
     from harness.probes import write_probes
 
-    resolved = load_scenario(scenario)
+    resolved = load_scenario(find_scenario(scenario))
     names = [ep.name for ep in resolved.scenario.endpoints]
     unknown = [e for e in endpoints if e not in names]
     if unknown:
@@ -96,6 +99,11 @@ def probe(
             [f"--endpoint: unknown endpoint {e!r} (scenario has: {', '.join(names)})" for e in unknown]
         )
     chosen = [ep for ep in resolved.scenario.endpoints if not endpoints or ep.name in endpoints]
+    keyless = [ep for ep in chosen if ep.api_key_env is not None and ep.name not in resolved.api_keys]
+    if keyless:  # an endpoint no contender uses needs no key to validate, but a probe needs one
+        raise ConfigError(
+            [f"endpoint {ep.name}: environment variable {ep.api_key_env} is not set" for ep in keyless]
+        )
     options = ProbeOptions(timeout_s=timeout_s, overlong_tokens=overlong_tokens, skip=frozenset(skip))
     results = _run(resolved, chosen, options)
     if out is not None:

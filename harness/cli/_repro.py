@@ -36,7 +36,7 @@ def repro() -> None:
 )
 @_errors_to_exit
 def export(run_dir: Path, contender: str, fault: str | None, redact_prompts: bool, out: Path | None) -> None:
-    """Write a .tar.gz a vendor can replay with nothing but `pip install bakeoff`."""
+    """Write a .tar.gz a vendor can replay with nothing but "pip install bakeoff"."""
     from harness.repro import export_bundle
 
     path = export_bundle(run_dir, contender, fault=fault, redact_prompts=redact_prompts, out=out)
@@ -63,9 +63,14 @@ def verify(bundle: Path) -> None:
 @click.option(
     "--endpoint",
     required=True,
-    help="Base URL to replay against (as for the vendor's SDK), or `sim` for a simulated vendor.",
+    help="Base URL to replay against (as for the vendor's SDK), or 'sim' for a simulated vendor.",
 )
-@click.option("--api-key-env", help="Name of the environment variable that holds the API key.")
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    help="Name of the environment variable that holds the API key (needed unless the endpoint is on "
+    "this machine).",
+)
 @click.option("--model", help="Model (or deployment) to request instead of the bundle's.")
 @click.option(
     "--toxiproxy", "toxiproxy_url", metavar="URL", help="Use a running Toxiproxy instead of the embedded one."
@@ -79,6 +84,19 @@ def verify(bundle: Path) -> None:
     help="Folder that receives the replay's run folder.",
 )
 @click.option("--report", is_flag=True, help="Also write report.html for the replay run.")
+@click.option(
+    "--probes",
+    is_flag=True,
+    help="Also send the conformance probes first (bad key, malformed input, unknown model, ...: one "
+    "small request each), without the over-long prompt.",
+)
+@click.option(
+    "--billable-overlong-probe",
+    is_flag=True,
+    help="With the probes, also send the over-long prompt (about 2.1 million tokens; a vendor that "
+    "accepts it bills it).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines while the replay runs.")
 @_errors_to_exit
 def replay(
     bundle: Path,
@@ -88,8 +106,15 @@ def replay(
     toxiproxy_url: str | None,
     out_root: Path,
     report: bool,
+    probes: bool,
+    billable_overlong_probe: bool,
+    quiet: bool,
 ) -> None:
-    """Replay a bundle's schedule and faults against one endpoint; print observed vs original."""
+    """Replay a bundle's schedule and faults against one endpoint; print observed vs original.
+
+    Sends the bundle's requests and nothing else unless asked (--probes). An endpoint that is not on
+    this machine needs --api-key-env. Progress goes to stderr as plain lines when there is no terminal.
+    """
     from harness.load import ensure_patched
 
     ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
@@ -102,8 +127,10 @@ def replay(
         model=model,
         out_root=out_root,
         toxiproxy_url=toxiproxy_url,
-        quiet=True,
+        quiet=quiet,
         report=report,
+        probes=probes,
+        overlong_probe=billable_overlong_probe,
     )
     for line in result.problems:
         click.echo(f"warning: {line}", err=True)

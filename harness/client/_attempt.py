@@ -355,7 +355,7 @@ class _Attempt:
         rec, clock = self.rec, self.clock
         parser = self.dialect.stream_parser(self.limits.event_bytes)
         inj = self.injection
-        if inj is not None and inj.after_tokens == 0:  # acts before the first chunk
+        if inj is not None and inj.after_chunks == 0:  # acts before the first chunk
             self._inject_mid_stream(inj, clock())
         chunks = self._chunks(resp)
         seen = False  # any event at all: a 200 body that never was an event stream is malformed
@@ -429,7 +429,7 @@ class _Attempt:
                     (self.output if ev.kind == "output" else self.other).append(ev.text)
                 self.read_deltas += 1
                 self.deltas += 1
-                if inj is not None and self.deltas >= inj.after_tokens and inj.kind != "http_status":
+                if inj is not None and self.deltas >= inj.after_chunks and inj.kind != "http_status":
                     self._inject_mid_stream(inj, now)
             elif isinstance(ev, Usage):
                 self.usage = self.usage.merged(ev)
@@ -461,14 +461,14 @@ class _Attempt:
         self.read_deltas = 0
 
     def _inject_mid_stream(self, inj: Injection, now: float) -> None:
-        """Act on the stream once ``inj.after_tokens`` chunks have arrived (0: before the first one)."""
+        """Act on the stream once ``inj.after_chunks`` chunks have arrived (0: before the first one)."""
         started = self.deltas > 0
         if inj.kind == "stream_cut":
             if started:
                 self._chunk(now)
             raise _Stop(
                 "stream_truncated",
-                f"stream ended without its terminal event (injected cut after {inj.after_tokens}, "
+                f"stream ended without its terminal event (injected cut after {inj.after_chunks}, "
                 f"{inj.fault_id})",
             )
         if inj.kind == "malformed_chunk":

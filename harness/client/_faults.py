@@ -35,7 +35,7 @@ class Injection:
     kind: str
     status: int = 0
     retry_after_s: float | None = None
-    after_tokens: int = 0
+    after_chunks: int = 0
     stall_for: float = 0.0
     message: str = ""
 
@@ -63,9 +63,9 @@ class HttpFaultLayer:
     Kinds: ``http_status`` (``status``, ``retry_after``; 429/500/503/529 get the dialect's error body),
     ``rate_limit`` (``rpm`` and/or ``tpm`` over a sliding 60 s window per key; excess requests get
     429 with Retry-After until the window frees; not probabilistic), ``stream_cut`` (end the stream after
-    ``after_tokens`` content chunks without its terminal event), ``stall`` (stop reading for
-    ``stall_for`` after ``after_tokens`` chunks, default 1; the idle timeout still applies),
-    ``malformed_chunk`` (a broken event after ``after_tokens`` chunks). ``probability`` applies to every
+    ``after_chunks`` content chunks without its terminal event), ``stall`` (stop reading for
+    ``stall_for`` after ``after_chunks`` chunks, default 1; the idle timeout still applies),
+    ``malformed_chunk`` (a broken event after ``after_chunks`` chunks). ``probability`` applies to every
     kind except ``rate_limit``. Several faults on one endpoint: the first activated that hits wins.
     Thread- and greenlet-safe.
     """
@@ -143,15 +143,15 @@ class HttpFaultLayer:
                     retry_after_s=spec.retry_after,
                     message=f"injected HTTP {status} (bakeoff fault {fault_id})",
                 )
-            after = spec.after_tokens
+            after = spec.after_chunks
             if spec.kind == "stall":
                 return Injection(
                     fault_id,
                     "stall",
-                    after_tokens=1 if after is None else after,
+                    after_chunks=1 if after is None else after,
                     stall_for=spec.stall_for if spec.stall_for is not None else 30.0,
                 )
-            return Injection(fault_id, spec.kind, after_tokens=after or 0)
+            return Injection(fault_id, spec.kind, after_chunks=after or 0)
         return None
 
     def _rate_limit(

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from harness.config._builtin import (
+    USER_FAULTS_ENV,
+    BuiltinScenario,
+    builtin_dir,
+    builtin_scenarios,
+    fault_search_dirs,
+    find_scenario,
+    user_fault_dirs,
+)
 from harness.config._load import (
     ResolvedFault,
     ResolvedScenario,
     api_key_problem,
+    fault_fit_warnings,
+    find_fault,
     load_fault_file,
     load_scenario,
     resolve_price,
@@ -47,6 +58,8 @@ __all__ = [
     "DIALECT_NAMES",
     "EACH_CONTENDER",
     "SLO",
+    "USER_FAULTS_ENV",
+    "BuiltinScenario",
     "Check",
     "Contender",
     "Decision",
@@ -72,6 +85,12 @@ __all__ = [
     "ToolCall",
     "api_key_problem",
     "as_prompt_set",
+    "builtin_dir",
+    "builtin_scenarios",
+    "fault_fit_warnings",
+    "fault_search_dirs",
+    "find_fault",
+    "find_scenario",
     "load_fault_file",
     "load_prompts",
     "load_scenario",
@@ -80,4 +99,5 @@ __all__ = [
     "resolve_price",
     "split_path_key",
     "target_paths",
+    "user_fault_dirs",
 ]

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness._errors import ConfigError
+from harness._model import NAME_PATTERN
 from harness.behaviour import PRESETS, SimBehaviour
-from harness.config._models import Endpoint, FaultEntry, FaultFile, FaultSpec, Price, Scenario
+from harness.config._builtin import builtin_dir, fault_search_dirs
+from harness.config._models import (
+    AFTER_TOKENS_RENAMED,
+    Endpoint,
+    FaultEntry,
+    FaultFile,
+    FaultSpec,
+    Price,
+    Scenario,
+)
+from harness.config._modeltree import duration_values
 from harness.config._paths import EACH_CONTENDER, FaultScope, target_paths
 from harness.config._prompts import PromptSet, load_prompts
 from harness.config._yaml import (
     Located,
+    PathKey,
     display_path,
+    format_path,
     load_yaml_located,
     validate_located,
 )
@@ -25,6 +41,8 @@ __all__ = [
     "ResolvedFault",
     "ResolvedScenario",
     "api_key_problem",
+    "fault_fit_warnings",
+    "find_fault",
     "load_fault_file",
     "load_scenario",
     "resolve_price",
@@ -49,6 +67,7 @@ class ResolvedFault:
     endpoints: tuple[str, ...]  # endpoints the target stands for
     paths: tuple[str, ...] = ()
     scope: FaultScope = "endpoint"
+    origin: str = ""  # "file:line" of the timeline entry, for messages
 
     @property
     def path_keys(self) -> tuple[str, ...]:
@@ -75,12 +94,50 @@ class ResolvedScenario:
     prices: dict[str, Price]
     sim_behaviours: dict[str, SimBehaviour]
     api_keys: Mapping[str, str] = field(repr=False, default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """``file:line: warning: field: message`` lines: valid, but probably not what the author meant."""
+    scenario_duration_s: float | None = None
+    """The load duration the file gives, when a command-line override (``--duration``) changed it."""
 
     def endpoint(self, name: str) -> Endpoint:
         for ep in self.scenario.endpoints:
             if ep.name == name:
                 return ep
         raise KeyError(name)
+
+    def unused_endpoints(self) -> list[str]:
+        """Endpoints no contender routes to (neither primary nor fallback)."""
+        used = {e for c in self.scenario.contenders for e in (c.primary, *c.fallbacks)}
+        return [ep.name for ep in self.scenario.endpoints if ep.name not in used]
+
+    def without_unused_endpoints(self) -> ResolvedScenario:
+        """This scenario as a run sends it: endpoints no contender uses, and faults only they had, left out.
+
+        A starter scenario lists real vendors beside a simulated stand-in; until a contender uses them
+        they are not started, probed, proxied or keyed.
+        """
+        unused = set(self.unused_endpoints())
+        if not unused:
+            return self
+        faults = [
+            dataclasses.replace(f, endpoints=tuple(e for e in f.endpoints if e not in unused))
+            for f in self.faults
+        ]
+        kept = [f for f in faults if f.endpoints]
+        scenario = self.scenario.model_copy(
+            update={
+                "endpoints": [ep for ep in self.scenario.endpoints if ep.name not in unused],
+                "faults": [f.entry for f in kept],
+            }
+        )
+        return dataclasses.replace(
+            self,
+            scenario=scenario,
+            faults=kept,
+            prices={k: v for k, v in self.prices.items() if k not in unused},
+            sim_behaviours={k: v for k, v in self.sim_behaviours.items() if k not in unused},
+            api_keys={k: v for k, v in self.api_keys.items() if k not in unused},
+        )
 
 
 def api_key_problem(value: str) -> str | None:
@@ -113,11 +170,6 @@ def load_fault_file(path: Path) -> tuple[FaultFile | None, list[str]]:
     located = load_yaml_located(path)
     item, problems = validate_located(FaultFile, located)
     return item, problems
-
-
-def _faults_dirs(scenario_path: Path) -> list[Path]:
-    here = scenario_path.resolve().parent
-    return [here / "faults", here.parent / "faults", Path.cwd() / "faults"]
 
 
 def resolve_price(price: Price, base_dir: Path) -> tuple[Price, str | None]:
@@ -180,16 +232,50 @@ def _raw_list(data: Any, key: str) -> list[dict[str, Any]]:
 _RESERVED = f"{EACH_CONTENDER!r} is reserved: as a fault target it means every contender at once"
 
 
+def _used_endpoints(data: Any) -> set[str]:
+    """Endpoint names some contender routes to (primary or fallback), from the raw data."""
+    used: set[str] = set()
+    for ct in _raw_list(data, "contenders"):
+        if isinstance(ct.get("primary"), str):
+            used.add(ct["primary"])
+        chain = ct.get("fallbacks")
+        if isinstance(chain, list):
+            used.update(x for x in chain if isinstance(x, str))
+    return used
+
+
+def _is_name(text: str) -> bool:
+    return re.fullmatch(NAME_PATTERN.removeprefix("^").removesuffix("$"), text) is not None
+
+
+def find_fault(name: str, scenario_path: Path, environ: Mapping[str, str] | None = None) -> Path | str:
+    """The file of library fault ``name``, or a message naming every folder searched (and a near name)."""
+    dirs = fault_search_dirs(scenario_path, environ)
+    for d, _label in dirs:
+        if (d / f"{name}.yaml").is_file():
+            return d / f"{name}.yaml"
+    known = sorted({p.stem for d, _ in dirs if d.is_dir() for p in d.glob("*.yaml")})
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    where = "; ".join(f"{display_path(d)}/ ({label})" for d, label in dirs)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"no fault named {name!r} (looked for {name}.yaml in: {where}){hint}"
+
+
 def _reference_problems(
-    located: Located, env: Mapping[str, str], require_keys: bool, base_dir: Path
+    located: Located,
+    env: Mapping[str, str],
+    check_env: bool,
+    path: Path,
 ) -> list[str]:
     """Checks that need no valid model: names, references, environment, files. Run on the raw data so
-    they are reported together with schema problems."""
+    they are reported together with schema problems, in one pass."""
     p = located.problem
     data = located.data
+    base_dir = path.resolve().parent
     problems: list[str] = []
     endpoints = _raw_list(data, "endpoints")
     contenders = _raw_list(data, "contenders")
+    used = _used_endpoints(data)
     ep_names: dict[str, int] = {}
     for i, ep in enumerate(endpoints):
         name = ep.get("name")
@@ -198,8 +284,14 @@ def _reference_problems(
                 problems.append(p(("endpoints", i, "name"), f"duplicate endpoint name {name!r}"))
             ep_names.setdefault(name, i)
         var = ep.get("api_key_env")
-        if isinstance(var, str) and require_keys and not env.get(var):
-            problems.append(p(("endpoints", i, "api_key_env"), f"environment variable {var} is not set"))
+        if isinstance(var, str) and check_env and isinstance(name, str) and name in used and not env.get(var):
+            problems.append(
+                p(
+                    ("endpoints", i, "api_key_env"),
+                    f"environment variable {var} is not set (bakeoff validate --lint checks "
+                    "a scenario without its keys)",
+                )
+            )
         if "api_key" in ep or "key" in ep:
             field = "api_key" if "api_key" in ep else "key"
             problems.append(
@@ -229,7 +321,9 @@ def _reference_problems(
             ct_names.setdefault(name, i)
         primary = ct.get("primary")
         if isinstance(primary, str) and primary not in ep_names:
-            problems.append(p(("contenders", i, "primary"), f"unknown endpoint {primary!r}"))
+            problems.append(
+                p(("contenders", i, "primary"), f"unknown endpoint {primary!r}{_near(primary, ep_names)}")
+            )
         chain = ct.get("fallbacks")
         if isinstance(chain, list):
             for j, fb in enumerate(chain):
@@ -237,12 +331,31 @@ def _reference_problems(
                     continue
                 if fb not in ep_names:
                     problems.append(
-                        p(("contenders", i, "fallbacks", j), f"fallback chain names unknown endpoint {fb!r}")
+                        p(
+                            ("contenders", i, "fallbacks", j),
+                            f"fallback chain names unknown endpoint {fb!r}{_near(fb, ep_names)}",
+                        )
                     )
                 elif fb == primary or fb in chain[:j]:
                     problems.append(
                         p(("contenders", i, "fallbacks", j), f"endpoint {fb!r} appears twice in the chain")
                     )
+    for i, entry in enumerate(_raw_list(data, "faults")):
+        target = entry.get("target")
+        known = [*ep_names, *ct_names, EACH_CONTENDER]
+        if isinstance(target, str) and target not in known:
+            problems.append(
+                p(
+                    ("faults", i, "target"),
+                    f"unknown endpoint or contender {target!r}{_near(target, known)} (or {EACH_CONTENDER}: "
+                    "every contender at once, each on its own path to its primary)",
+                )
+            )
+        fault = entry.get("fault")
+        if isinstance(fault, str) and _is_name(fault):  # a bad name is the schema's problem
+            found = find_fault(fault, path, env)
+            if isinstance(found, str):
+                problems.append(p(("faults", i, "fault"), found))
     decision = data.get("decision") if isinstance(data, dict) else None
     gates = decision.get("gates") if isinstance(decision, dict) else None
     slo = data.get("slo") if isinstance(data, dict) else None
@@ -253,14 +366,128 @@ def _reference_problems(
             )
     prompts = data.get("prompts") if isinstance(data, dict) else None
     if isinstance(prompts, str) and not (base_dir / prompts).is_file():
-        problems.append(p(("prompts",), f"file not found: {display_path(base_dir / prompts)}"))
+        problems.append(
+            p(
+                ("prompts",),
+                f"file not found: {display_path(base_dir / prompts)}{_builtin_prompts_hint(prompts)}",
+            )
+        )
     return problems
 
 
+def _near(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _builtin_prompts_hint(prompts: str) -> str:
+    try:
+        folder = builtin_dir("prompts")
+    except ConfigError:
+        return ""
+    if (folder / Path(prompts).name).is_file():
+        return f" (bakeoff's own {Path(prompts).name} is {display_path(folder / Path(prompts).name)})"
+    return ""
+
+
+def _warnings(located: Located) -> list[str]:
+    """What validates but is probably not what the author meant, as ``file:line: warning: field: …``."""
+    data = located.data
+    out: list[str] = []
+    for path, value in duration_values(Scenario, data):
+        if isinstance(value, int | float) and not isinstance(value, bool) and value != 0:
+            out.append(
+                warning(
+                    located,
+                    path,
+                    f"bare number {value!r} is read as {value:g} seconds; write {value:g}ms or {value:g}s "
+                    "to say which",
+                )
+            )
+    used = _used_endpoints(data)
+    for i, ep in enumerate(_raw_list(data, "endpoints")):
+        base_url = ep.get("base_url")
+        if (
+            ep.get("dialect") == "anthropic-messages"
+            and isinstance(base_url, str)
+            and base_url.rstrip("/").endswith("/v1")
+        ):
+            out.append(
+                warning(
+                    located,
+                    ("endpoints", i, "base_url"),
+                    f"ends in /v1, but the anthropic-messages dialect adds /v1/messages itself: requests "
+                    f"would go to {base_url.rstrip('/')}/v1/messages (404); drop the /v1",
+                )
+            )
+    unused = [
+        (i, ep["name"])
+        for i, ep in enumerate(_raw_list(data, "endpoints"))
+        if isinstance(ep.get("name"), str) and ep["name"] not in used
+    ]
+    if unused:
+        names = ", ".join(repr(name) for _, name in unused)
+        it = "it" if len(unused) == 1 else "them"
+        out.append(
+            warning(
+                located,
+                ("endpoints", unused[0][0], "name"),
+                f"no contender uses endpoint{'s' if len(unused) > 1 else ''} {names}: a run does not "
+                f"start, probe or load {it} (nor needs {'its key' if len(unused) == 1 else 'their keys'})",
+            )
+        )
+    for i, entry in enumerate(_raw_list(data, "faults")):
+        fault = entry.get("fault")
+        if isinstance(fault, dict) and "after_tokens" in fault:
+            out.append(warning(located, ("faults", i, "fault", "after_tokens"), AFTER_TOKENS_RENAMED))
+    return out
+
+
+def warning(located: Located, path: PathKey, message: str) -> str:
+    """``file:line: warning: field: message`` (the compiler convention, so editors jump to the line)."""
+    field = format_path(path)
+    return f"{located.file}:{located.line_of(path)}: warning: {field + ': ' if field else ''}{message}"
+
+
+def fault_fit_warnings(resolved: ResolvedScenario) -> list[str]:
+    """Faults that start at or after the end of the load, or last beyond it (e.g. after ``--duration``)."""
+    duration = resolved.scenario.load.duration
+    shortened = (
+        f" (shortened from {resolved.scenario_duration_s:g} s)"
+        if resolved.scenario_duration_s is not None and resolved.scenario_duration_s != duration
+        else ""
+    )
+    out: list[str] = []
+    for f in resolved.faults:
+        at, length = f.entry.at, f.entry.duration
+        where = f"{f.origin}: warning: " if f.origin else "warning: "
+        if at >= duration:
+            out.append(
+                f"{where}fault {f.fault_id} starts at {at:g} s, but the run lasts {duration:g} s{shortened}: "
+                "it will not be applied"
+            )
+        elif length is not None and at + length > duration:
+            out.append(
+                f"{where}fault {f.fault_id} runs {at:g}–{at + length:g} s, but the run lasts {duration:g} s"
+                f"{shortened}: it is removed when the run ends, {at + length - duration:g} s early"
+            )
+    return out
+
+
 def load_scenario(
-    path: str | Path, *, environ: Mapping[str, str] | None = None, require_keys: bool = True
+    path: str | Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    require_keys: bool = True,
+    lint: bool = False,
 ) -> ResolvedScenario:
-    """Validate a scenario file and everything it references. Raises ``ConfigError`` listing every problem."""
+    """Validate a scenario file and everything it references. Raises ``ConfigError`` listing every problem.
+
+    ``require_keys``: endpoints with a ``base_url`` must name their key variable, and the variables of
+    endpoints a contender uses must be set. ``lint`` keeps the first rule and drops the second, so a
+    scenario can be checked where its secrets are not (CI). Warnings (``ResolvedScenario.warnings``,
+    ``ConfigError.warnings``) never fail the load.
+    """
     env = os.environ if environ is None else environ
     path = Path(path)
     located = load_yaml_located(path)
@@ -268,16 +495,13 @@ def load_scenario(
         raise ConfigError([f"{located.file}:1: a scenario must be a mapping of keys to values"])
     base_dir = path.resolve().parent
     scenario, problems = validate_located(Scenario, located)
-    references = _reference_problems(located, env, require_keys, base_dir)
+    references = _reference_problems(located, env, require_keys and not lint, path)
     explained = {": ".join(line.split(": ", 2)[:2]) for line in references}
-    problems = [
-        line
-        for line in problems
-        if not (line.endswith(": unknown key") and line.removesuffix(": unknown key") in explained)
-    ]
+    problems = [line for line in problems if line.split(": unknown key")[0] not in explained]
     problems = _merge(problems, references)
-    if scenario is None or problems:
-        raise ConfigError(problems)
+    warnings = _warnings(located)
+    if scenario is None:
+        raise ConfigError(problems, warnings=warnings)
     assert isinstance(scenario, Scenario)
     p = located.problem
 
@@ -310,26 +534,22 @@ def load_scenario(
             problems.append(p(("endpoints", i, "price"), problem))
         prices[ep.name] = price
 
-    # prompts
+    # prompts (a missing file is already reported)
     prompts_path = (base_dir / scenario.prompts).resolve()
-    prompts, sha, prompt_problems = load_prompts(prompts_path)
-    problems.extend(prompt_problems)
+    prompts = PromptSet.from_items(())
+    sha = ""
+    if prompts_path.is_file():
+        prompts, sha, prompt_problems = load_prompts(prompts_path)
+        problems.extend(prompt_problems)
     if scenario.prompt_limit:
         prompts = prompts[: scenario.prompt_limit]
 
-    # fault timeline
+    # fault timeline (unknown targets and library names are already reported)
     faults: list[ResolvedFault] = []
     for i, entry in enumerate(scenario.faults):
         where = ("faults", i)
         resolved_target = target_paths(entry.target, scenario.endpoints, scenario.contenders)
-        if resolved_target is None:
-            problems.append(
-                p(
-                    (*where, "target"),
-                    f"unknown endpoint or contender {entry.target!r} (or {EACH_CONTENDER}: every "
-                    "contender at once, each on its own path to its primary)",
-                )
-            )
+        if resolved_target is None:  # reported with the references
             continue
         scope, endpoints, paths = resolved_target
         if entry.duration is None and entry.at >= scenario.load.duration:
@@ -340,21 +560,8 @@ def load_scenario(
             name = entry.name or entry.fault.kind
             description = entry.fault.description or name
         else:
-            found = next(
-                (
-                    d / f"{entry.fault}.yaml"
-                    for d in _faults_dirs(path)
-                    if (d / f"{entry.fault}.yaml").is_file()
-                ),
-                None,
-            )
-            if found is None:
-                problems.append(
-                    p(
-                        (*where, "fault"),
-                        f"no fault named {entry.fault!r} (looked for faults/{entry.fault}.yaml)",
-                    )
-                )
+            found = find_fault(entry.fault, path, env)
+            if isinstance(found, str):  # reported with the references
                 continue
             try:
                 ffile, fproblems = load_fault_file(found)
@@ -367,12 +574,16 @@ def load_scenario(
             spec = FaultSpec.model_validate(ffile.model_dump(exclude={"name"}))
             name = ffile.name
             description = ffile.description
+            fault_located = load_yaml_located(found)
+            if isinstance(fault_located.data, dict) and "after_tokens" in fault_located.data:
+                warnings.append(warning(fault_located, ("after_tokens",), AFTER_TOKENS_RENAMED))
+        origin = f"{located.file}:{located.line_of(where)}"
         faults.append(
-            ResolvedFault(f"f{i + 1}-{name}", name, entry, spec, description, endpoints, paths, scope)
+            ResolvedFault(f"f{i + 1}-{name}", name, entry, spec, description, endpoints, paths, scope, origin)
         )
 
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_merge(problems), warnings=warnings)
     return ResolvedScenario(
         path=path,
         scenario=scenario,
@@ -383,6 +594,7 @@ def load_scenario(
         prices=prices,
         sim_behaviours=sim_behaviours,
         api_keys=api_keys,
+        warnings=tuple(dict.fromkeys(warnings)),
     )
 
 

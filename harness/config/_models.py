@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal
 from pydantic import ByteSize, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from harness._model import Duration, Name, Rate, UserModel
+from harness._model import Duration, EnvName, Name, PositiveDuration, PositiveRate, Rate, UserModel
 from harness._vocab import DIALECT_NAMES, DialectName
 from harness.behaviour import SimBehaviour
 
 __all__ = [
+    "AFTER_TOKENS_RENAMED",
     "DIALECT_NAMES",
     "SLO",
     "Check",
@@ -44,10 +45,10 @@ __all__ = [
 class Timeouts(UserModel):
     """Separate limits per phase of one attempt (seconds)."""
 
-    connect: Duration = Field(5.0, gt=0, description="TCP (+TLS) connect")
-    ttft: Duration = Field(60.0, gt=0, description="dispatch to first token")
-    idle: Duration = Field(30.0, gt=0, description="longest gap between two chunks")
-    total: Duration = Field(300.0, gt=0, description="whole attempt")
+    connect: PositiveDuration = Field(5.0, description="TCP (+TLS) connect")
+    ttft: PositiveDuration = Field(60.0, description="dispatch to first token")
+    idle: PositiveDuration = Field(30.0, description="longest gap between two chunks")
+    total: PositiveDuration = Field(300.0, description="whole attempt")
 
 
 class Limits(UserModel):
@@ -146,18 +147,43 @@ def url_credential_problem(url: str) -> str | None:
     return None
 
 
+def _set(field: str) -> dict[str, Any]:
+    """JSON Schema: ``field`` is given and not null."""
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+def _endpoint_schema(schema: dict[str, Any]) -> None:
+    """What ``Endpoint``'s validators check, for editors: one target, http(s) URLs, Azure's api_version,
+    no credential headers."""
+    schema["oneOf"] = [_set("sim"), _set("base_url")]
+    base_url = schema["properties"]["base_url"]
+    base_url["anyOf"][0]["pattern"] = "^https?://"
+    schema["if"] = {
+        "required": ["dialect"],
+        "properties": {"dialect": {"const": "azure-openai"}},
+        "not": _set("sim"),
+    }
+    schema["then"] = _set("api_version")
+    names = "|".join(_any_case(h) for h in sorted(_CREDENTIAL_HEADERS))
+    schema["properties"]["headers"]["propertyNames"] = {"not": {"pattern": f"^({names})$"}}
+
+
 class Endpoint(UserModel):
     """One vendor API target. Either ``sim`` (a simulated vendor the harness starts) or ``base_url``."""
+
+    model_config = UserModel.model_config | {"json_schema_extra": _endpoint_schema}
 
     name: Name
     dialect: DialectName
     model: str = Field(description="model (or Azure deployment) requested")
     base_url: str | None = Field(None, description="what you would pass to the vendor's SDK as base URL")
     sim: str | None = Field(None, description="simulated vendor profile: a preset or a key of sim_profiles")
-    api_key_env: str | None = Field(
-        None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="name of the environment variable holding the API key",
+    api_key_env: EnvName | None = Field(
+        None, description="name of the environment variable holding the API key"
     )
     api_version: str | None = Field(None, description="Azure api-version query parameter")
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
@@ -247,11 +273,15 @@ class Contender(UserModel):
     backoff_cap: Duration = Field(8.0, ge=0, description="longest backoff, Retry-After included")
     cooldown_after: int = Field(3, ge=1, description="consecutive failures that cool an endpoint down")
     cooldown: Duration = Field(5.0, ge=0, description="how long a cooled-down endpoint is skipped")
-    deadline: Duration = Field(120.0, gt=0, description="per logical request, all attempts included")
+    deadline: PositiveDuration = Field(120.0, description="per logical request, all attempts included")
 
 
 class Check(UserModel):
     """An expectation on the answer; exactly one kind."""
+
+    model_config = UserModel.model_config | {
+        "json_schema_extra": {"oneOf": [_set(k) for k in ("contains", "regex", "exact", "json_schema")]}
+    }
 
     contains: str | None = None
     regex: str | None = None
@@ -307,9 +337,22 @@ class Message(UserModel):
         None, min_length=1, description="assistant messages: the tool calls it made"
     )
 
-    # the exported schema says what _content_required checks: content, unless the message calls tools
+    # the exported schema says what the validators check: content unless the message calls tools; tool
+    # messages name their call; only assistants call tools
     model_config = UserModel.model_config | {
-        "json_schema_extra": {"anyOf": [{"required": ["content"]}, {"required": ["tool_calls"]}]}
+        "json_schema_extra": {
+            "anyOf": [{"required": ["content"]}, _set("tool_calls")],
+            "allOf": [
+                {
+                    "if": {"required": ["role"], "properties": {"role": {"const": "tool"}}},
+                    "then": {
+                        "required": ["tool_call_id"],
+                        "properties": {"tool_call_id": {"type": "string", "minLength": 1}},
+                    },
+                },
+                {"if": _set("tool_calls"), "then": {"properties": {"role": {"const": "assistant"}}}},
+            ],
+        }
     }
 
     @model_validator(mode="before")
@@ -363,7 +406,7 @@ class PromptItem(UserModel):
 class Stage(UserModel):
     """A piece of an open-model load: hold or ramp the arrival rate for a while."""
 
-    duration: Duration = Field(gt=0)
+    duration: PositiveDuration = Field(description="how long the stage lasts")
     rate: Rate = Field(description="arrival rate at the end of the stage (requests/s)")
     ramp: bool = Field(False, description="ramp linearly from the previous rate instead of stepping")
 
@@ -371,10 +414,10 @@ class Stage(UserModel):
 class Sweep(UserModel):
     """Walk the arrival rate up in equal steps to find where a contender breaks (open model)."""
 
-    start: Rate = Field(gt=0, description="rate of the first step (requests/s)")
-    end: Rate = Field(gt=0, description="rate of the last step (requests/s)")
+    start: PositiveRate = Field(description="rate of the first step (requests/s)")
+    end: PositiveRate = Field(description="rate of the last step (requests/s)")
     steps: int = Field(ge=2, le=100)
-    step_duration: Duration = Field(gt=0)
+    step_duration: PositiveDuration = Field(description="how long each step lasts")
 
     def rates(self) -> list[float]:
         return [self.start + (self.end - self.start) * k / (self.steps - 1) for k in range(self.steps)]
@@ -387,17 +430,27 @@ class LoadProfile(UserModel):
     ``sweep`` walks it up in equal steps. Warm-up and cool-down windows are excluded from metrics.
     """
 
+    # the exported schema refuses stages and a sweep together (the sums are checked by the loader only)
+    model_config = UserModel.model_config | {
+        "json_schema_extra": {
+            "not": {
+                "required": ["stages", "sweep"],
+                "properties": {"stages": {"minItems": 1}, "sweep": {"type": "object"}},
+            }
+        }
+    }
+
     model: Literal["open", "closed"] = "open"
     mode: Literal["parallel", "sequential"] = Field("parallel", description="contenders at once or in turn")
     arrival: Literal["constant", "poisson", "gamma"] = "poisson"
-    rate: Rate = Field(2.0, gt=0, description="open model: requests/s per contender")
+    rate: PositiveRate = Field(2.0, description="open model: requests/s per contender")
     burstiness: float = Field(1.0, gt=0, description="gamma shape; < 1 is burstier than Poisson")
     stages: list[Stage] = Field(default_factory=list, description="open model: overrides rate over time")
     sweep: Sweep | None = Field(None, description="open model: step the rate up; sets duration")
     users: int = Field(4, ge=1, description="closed model: concurrent users per contender; open: pool size")
     spawn_rate: float = Field(10.0, gt=0, description="closed model: users started per second per contender")
     think_time: Duration = Field(0.0, ge=0)
-    duration: Duration = Field(60.0, gt=0)
+    duration: PositiveDuration = Field(60.0, description="how long requests are scheduled")
     warmup: Duration = Field(0.0, ge=0, description="excluded from metrics")
     cooldown: Duration = Field(0.0, ge=0, description="excluded from metrics")
     max_requests: int | None = Field(
@@ -449,9 +502,55 @@ FaultKind = Literal[
 ]
 
 
+AFTER_TOKENS_RENAMED = (
+    "after_tokens is now after_chunks: it always counted content chunks (SSE events), not tokens; "
+    "the old name is still read"
+)
+
+
+def _fault_spec_schema(schema: dict[str, Any]) -> None:
+    """What ``FaultSpec``'s validators check, for editors; after_tokens is read as after_chunks."""
+    schema.setdefault("properties", {})["after_tokens"] = {
+        "anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}],
+        "deprecated": True,
+        "description": "the former name of after_chunks",
+    }
+    schema["allOf"] = [
+        {"not": {"required": ["after_tokens", "after_chunks"]}},
+        {
+            "if": {"required": ["kind"], "properties": {"kind": {"const": "http_status"}}},
+            "then": _set("status"),
+        },
+        {
+            "if": {"required": ["kind"], "properties": {"kind": {"const": "rate_limit"}}},
+            "then": {"anyOf": [_set("rpm"), _set("tpm")]},
+        },
+    ]
+
+
 class FaultSpec(UserModel):
     """One fault. TCP kinds map to Toxiproxy toxics (attributes in Toxiproxy's units); HTTP kinds act
     per request in the client path."""
+
+    # after_tokens (its first name) is read as after_chunks; the exported schema accepts it too
+    model_config = UserModel.model_config | {"json_schema_extra": _fault_spec_schema}
+
+    @model_validator(mode="after")
+    def _needs(self) -> FaultSpec:
+        if self.kind == "http_status" and self.status is None:
+            raise ValueError("an http_status fault needs status (the HTTP status to answer)")
+        if self.kind == "rate_limit" and self.rpm is None and self.tpm is None:
+            raise ValueError("a rate_limit fault needs rpm or tpm (or both)")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _after_tokens_renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "after_tokens" in data:
+            if "after_chunks" in data:
+                raise ValueError("give after_chunks only (after_tokens is its former name)")
+            data = {("after_chunks" if k == "after_tokens" else k): v for k, v in data.items()}
+        return data
 
     kind: FaultKind
     description: str = ""
@@ -461,8 +560,11 @@ class FaultSpec(UserModel):
     probability: float = Field(1.0, ge=0, le=1, description="HTTP: share of requests affected (seeded)")
     status: int | None = Field(None, ge=400, le=599, description="http_status: status to answer")
     retry_after: Duration | None = Field(None, description="http_status 429/503: Retry-After to send")
-    after_tokens: int | None = Field(
-        None, ge=0, description="stream_cut / stall / malformed_chunk: after N chunks"
+    after_chunks: int | None = Field(
+        None,
+        ge=0,
+        description="stream_cut / stall / malformed_chunk: act after N content chunks (SSE events with "
+        "text; a vendor may put several tokens in one). Formerly after_tokens, still read.",
     )
     stall_for: Duration | None = Field(None, description="stall: how long the stream stops")
     rpm: int | None = Field(None, ge=1, description="rate_limit: requests per minute allowed")
@@ -483,14 +585,21 @@ class FaultEntry(UserModel):
     contender at once (``each-contender``). Every contender reaches every endpoint on a network path of
     its own, so a target says which paths the fault acts on (docs/scenarios.md)."""
 
+    model_config = UserModel.model_config | {
+        "json_schema_extra": {
+            "if": {"required": ["fault"], "properties": {"fault": {"type": "string"}}},
+            "then": {"not": _set("name")},
+        }
+    }
+
     at: Duration
-    duration: Duration | None = Field(None, gt=0, description="omit to keep the fault until the run ends")
+    duration: PositiveDuration | None = Field(None, description="omit to keep the fault until the run ends")
     target: Name = Field(
         description="an endpoint (the vendor itself fails, for every contender using it), a contender "
         "(its own paths only), or each-contender (every contender at the same offset, each on its own "
         "path to its primary)"
     )
-    fault: Annotated[str | FaultSpec, Field(description="name in faults/ or an inline spec")]
+    fault: Annotated[Name | FaultSpec, Field(description="a library fault's name, or an inline spec")]
     name: Name | None = Field(None, description="inline faults: the name the report uses (default: the kind)")
 
     @model_validator(mode="after")
@@ -503,9 +612,15 @@ class FaultEntry(UserModel):
 class SLO(UserModel):
     """Per-request thresholds that make a request "good", and run-level limits that make a contender pass."""
 
-    ttft: Duration | None = Field(None, gt=0)
-    tpot: Duration | None = Field(None, gt=0)
-    e2e: Duration | None = Field(None, gt=0)
+    ttft: PositiveDuration | None = Field(
+        None, description="user TTFT a good request stays within (from when it was scheduled)"
+    )
+    tpot: PositiveDuration | None = Field(
+        None, description="time per output token a good request stays within"
+    )
+    e2e: PositiveDuration | None = Field(
+        None, description="user latency a good request stays within (retries and fallbacks included)"
+    )
     max_error_rate: float = Field(0.05, ge=0, le=1)
     min_good_fraction: float = Field(0.9, ge=0, le=1)
 

@@ -164,47 +164,89 @@ class _FlatLocated(Located):
         super().__init__(file, data, {(): line})
 
 
-def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
-    """Keep only the parts of a pydantic ``loc`` that index into the data (drop union/validator tags)."""
+_PLAIN_TYPES = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "tuple"})
+
+
+def _is_tag(part: str) -> bool:
+    """A pydantic location part that names a union member or a validator, not a key: 'str', 'FaultSpec',
+    'function-after[_needs(), FaultSpec]' (the keys of bakeoff's files are lower-case words)."""
+    return "[" in part or part[:1].isupper() or part in _PLAIN_TYPES
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathKey, bool]:
+    """Keep only the parts of a pydantic ``loc`` that index into the data, dropping union and validator
+    tags (``('fault', 'FaultSpec', 'kind')`` → ``('fault', 'kind')``); and whether a tag was dropped."""
     out: list[str | int] = []
     cur = data
+    tagged = False
     for part in loc:
         if isinstance(cur, dict) and isinstance(part, str):
-            out.append(part)
-            cur = cur.get(part)
+            if part in cur or not _is_tag(part):
+                out.append(part)
+                cur = cur.get(part)
+            else:
+                tagged = True
         elif isinstance(cur, list) and isinstance(part, int):
             out.append(part)
             cur = cur[part] if 0 <= part < len(cur) else None
         elif cur is None and isinstance(part, str | int):
-            out.append(part)
-    return tuple(out)
+            if isinstance(part, str) and _is_tag(part):
+                tagged = True
+            else:
+                out.append(part)
+        else:
+            tagged = True
+    return tuple(out), tagged
 
 
-def format_validation_error(located: Located, exc: ValidationError, base: PathKey = ()) -> list[str]:
-    """One ``file:line: field.path: message`` line per pydantic error, deduplicated, in input order."""
+_TYPE_MISMATCH = frozenset(
+    {
+        "string_type",
+        "int_type",
+        "float_type",
+        "bool_type",
+        "list_type",
+        "dict_type",
+        "model_type",
+        "int_parsing",
+        "float_parsing",
+        "bool_parsing",
+    }
+)
+
+
+def format_validation_error(
+    located: Located, exc: ValidationError, base: PathKey = (), model: type[BaseModel] | None = None
+) -> list[str]:
+    """One ``file:line: field.path: message`` line per pydantic error, deduplicated, in input order.
+
+    With ``model`` (the one validated), an unknown key names the nearest accepted one when it looks
+    like a typo: ``contenders[0].retires: unknown key (did you mean 'retries'?)``.
+    """
+    from harness.config._modeltree import suggest_key  # local: _modeltree imports harness._model
+
     problems: list[str] = []
     seen: set[str] = set()
-    for err in exc.errors(include_url=False):
-        loc = _data_path(_get(located.data, base), tuple(err["loc"]))
+    errors = exc.errors(include_url=False)
+    data = _get(located.data, base)
+    located_errors = [(err, *_data_path(data, tuple(err["loc"]))) for err in errors]
+    # A value that fits no member of a union gets one error per member; the members of another type than
+    # the value (e.g. "not a string" for an inline fault mapping) only add noise when another says why.
+    informative = {loc for err, loc, tagged in located_errors if tagged and err["type"] not in _TYPE_MISMATCH}
+    for err, loc, tagged in located_errors:
+        if tagged and err["type"] in _TYPE_MISMATCH and any(k[: len(loc)] == loc for k in informative):
+            continue
         path = (*base, *loc)
         msg = str(err["msg"])
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+            near = suggest_key(model, tuple(err["loc"])) if model is not None else None
+            if near is not None:
+                msg += f" (did you mean {near!r}?)"
         elif err["type"] == "missing":
             msg = "required field missing"
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if err["type"] in (
-            "string_type",
-            "int_type",
-            "float_type",
-            "bool_type",
-            "list_type",
-            "dict_type",
-            "model_type",
-            "int_parsing",
-            "float_parsing",
-            "bool_parsing",
-        ):
+        if err["type"] in _TYPE_MISMATCH:
             msg = f"{msg} (got {_short(err.get('input'))})"
         line = located.problem(path, msg)
         if line not in seen:
@@ -229,4 +271,4 @@ def validate_located(model: type[BaseModel], located: Located, base: PathKey = (
     try:
         return model.model_validate(_get(located.data, base)), []
     except ValidationError as exc:
-        return None, format_validation_error(located, exc, base)
+        return None, format_validation_error(located, exc, base, model)

@@ -35,7 +35,7 @@ __all__ = ["proxy"]
 def proxy(host: str, port: int, seed: int | None) -> None:
     """Serve the embedded Toxiproxy-compatible API (Toxiproxy 2.x HTTP API).
 
-    Prints `toxiproxy-compatible API listening on URL` once ready, then serves until SIGTERM or
+    Prints "toxiproxy-compatible API listening on URL" once ready, then serves until SIGTERM or
     Ctrl-C (exit 0). The proxies it creates listen on loopback unless told otherwise.
     """
     if not is_loopback(host):

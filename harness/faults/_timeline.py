@@ -57,6 +57,9 @@ class TimelineAction:
 class FaultTimeline:
     """Drive a resolved fault list against the proxies and the HTTP fault layer.
 
+    A fault that starts at or after ``run_end`` is not applied (there is no load left to meet it); one
+    that would last beyond it stays until ``cleanup()``.
+
     ``proxy_names`` maps path key (``alpha@alpha-fast``, or an endpoint name for a run with one path per
     endpoint) → Toxiproxy proxy name; paths without a proxy can take only HTTP faults. ``emit`` receives
     every ``FaultEvent``. Call ``run(stop)`` in a greenlet or
@@ -87,6 +90,8 @@ class FaultTimeline:
         self._active: dict[str, ResolvedFault] = {}
         self.actions: list[TimelineAction] = []
         for f in faults:
+            if f.entry.at >= run_end:  # never applied: the load has ended by then (e.g. --duration)
+                continue
             self.actions.append(TimelineAction(f.entry.at, "apply", f))
             if f.entry.duration is not None and f.entry.at + f.entry.duration < run_end:
                 self.actions.append(TimelineAction(f.entry.at + f.entry.duration, "remove", f))

@@ -41,7 +41,7 @@ def _master(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str
     show_default=True,
     metavar="HOST[:PORT]",
     callback=_master,
-    help=f"Address of the master (`bakeoff run --expect-workers N`); the port defaults to {_DEFAULT_PORT}.",
+    help=f"Address of the master ('bakeoff run --expect-workers N'); the port defaults to {_DEFAULT_PORT}.",
 )
 def worker(master: tuple[str, int]) -> None:
     """Join a distributed run as a Locust worker.

@@ -75,6 +75,10 @@ class ScenarioInfo(_Frozen):
     name: str
     description: str = ""
     path: str = ""
+    duration_s: float | None = Field(
+        None,
+        description="the load duration the scenario file gives, when an override (--duration) changed it",
+    )
 
 
 class PromptsInfo(_Frozen):

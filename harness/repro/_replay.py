@@ -23,10 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from harness._errors import ConfigError, RunError
+from harness._http import is_loopback
 from harness.repro._bundle import Bundle, _clean, verify_bundle
 from harness.repro._readme import fmt_s
 from harness.repro._stats import summarise
@@ -90,6 +92,15 @@ def build_replay_scenario(
         if not endpoint.startswith(("http://", "https://")):
             raise ConfigError(
                 [f"--endpoint: expected a base URL starting with http:// or https://, got {endpoint!r}"]
+            )
+        host = urlsplit(endpoint).hostname or ""
+        if not api_key_env and not is_loopback(host):
+            raise ConfigError(
+                [
+                    f"--endpoint: {host} is not this machine and no key was named: give --api-key-env VAR "
+                    "(the variable holding your API key); without one every request would be refused "
+                    "and still reach your service"
+                ]
             )
         ep["base_url"] = endpoint
         if api_key_env:
@@ -224,8 +235,15 @@ def replay_bundle(
     quiet: bool = True,
     report: bool = False,
     environ: Mapping[str, str] | None = None,
+    probes: bool = False,
+    overlong_probe: bool = False,
 ) -> ReplayResult:
-    """Verify the bundle, run its schedule and faults against ``endpoint``, compare with the original."""
+    """Verify the bundle, run its schedule and faults against ``endpoint``, compare with the original.
+
+    A replay sends the bundle's schedule and nothing else unless asked: ``probes`` adds the conformance
+    probes (one request each), ``overlong_probe`` also their over-long prompt (about 2.1M tokens, which a
+    vendor that accepts it bills). A non-loopback ``endpoint`` needs ``api_key_env``.
+    """
     from harness.load import ensure_patched
 
     ensure_patched()  # Locust patches the process (gevent): before anything else opens sockets
@@ -267,7 +285,13 @@ def replay_bundle(
                     f"bakeoff {manifest['bakeoff_version']}"
                 )
         result = run_scenario(
-            resolved, out_root=out_root, toxiproxy_url=toxiproxy_url, quiet=quiet, report=report
+            resolved,
+            out_root=out_root,
+            toxiproxy_url=toxiproxy_url,
+            quiet=quiet,
+            report=report,
+            probes=probes or overlong_probe,
+            overlong_probe=overlong_probe,
         )
         shutil.copy(work / "scenario.yaml", result.run_dir / "replay-scenario.yaml")
         shutil.copy(work / "prompts.jsonl", result.run_dir / "replay-prompts.jsonl")

@@ -94,7 +94,12 @@ def build_manifest(
     classes = resolved.prompts.classes
     return Manifest(
         run_id=run_id,
-        scenario=ScenarioInfo(name=sc.name, description=sc.description, path=str(resolved.path)),
+        scenario=ScenarioInfo(
+            name=sc.name,
+            description=sc.description,
+            path=str(resolved.path),
+            duration_s=resolved.scenario_duration_s,
+        ),
         seed=sc.seed,
         started_at=now_utc(),
         duration_s=duration_s,

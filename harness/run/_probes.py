@@ -27,14 +27,16 @@ def probe_endpoints(
     spawn: Callable[..., Any],
     sleep: Callable[[float], None],
     stop: Callable[[], bool] = lambda: False,
+    overlong: bool = True,
 ) -> bool:
     """Probe every endpoint of the running stack; results go to probes.jsonl for the scorecard.
 
     ``spawn``/``sleep`` are the run's runtime (``harness.load._runtime``); ``stop()`` true ends the
-    phase at once. Returns whether every probe ran (False: stopped).
+    phase at once. ``overlong=False`` skips the over-long prompt (its probe reads as not applicable).
+    Returns whether every probe ran (False: stopped).
     """
     from harness.client import make_http_client
-    from harness.probes import ProbeResult, build_targets, run_probes, write_probes
+    from harness.probes import ProbeOptions, ProbeResult, build_targets, run_probes, write_probes
 
     targets = build_targets(
         resolved.scenario.endpoints,
@@ -44,9 +46,12 @@ def probe_endpoints(
         prices=resolved.prices,
         sim_api_key=SIM_API_KEY,
     )
+    options = ProbeOptions() if overlong else ProbeOptions(skip=frozenset({"overlong_context"}))
     results: list[ProbeResult] = []
     with make_http_client(max_connections=8) as client:
-        task = spawn(lambda: run_probes(targets, client, run_id=run_id, on_result=results.append))
+        task = spawn(
+            lambda: run_probes(targets, client, run_id=run_id, options=options, on_result=results.append)
+        )
         try:
             while not task.done:
                 if stop():

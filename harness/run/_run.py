@@ -5,6 +5,7 @@ The phases, in order (each is one call below, so this function reads as the run 
     folder     reports/<run-id>/, the schedule built once (the same for every contender)
     stack      simulated vendors and one proxy per (contender, endpoint) path         harness.run._stack
     manifest   manifest.json, scenario.yaml, prompts.jsonl: written once              harness.run._folder
+    preflight  every endpoint reached once (TCP, TLS, HTTP); one that is not stops   harness.run._preflight
     probes     conformance probes before the load                                     harness.run._probes
     load       an Execution (local or distributed) runs the plan while the fault
                timeline applies and removes faults; records stream into the folder   harness.load
@@ -30,6 +31,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness._children import StartCancelled
 from harness.config import ResolvedFault, ResolvedScenario
@@ -50,6 +52,9 @@ from harness.record import (
 from harness.run._folder import build_manifest, new_run_dir, now_utc, write_inputs
 from harness.run._signals import SignalState
 from harness.run._stack import Stack
+
+if TYPE_CHECKING:
+    from harness.run._progress import Progress
 
 __all__ = ["EXIT_ABORTED", "EXIT_INCOMPLETE", "EXIT_NOTHING_SUCCEEDED", "RunResult", "run_scenario"]
 
@@ -111,19 +116,26 @@ def run_scenario(
     master_port: int = 0,
     probes: bool = True,
     sim_processes: int = 1,
+    preflight: bool = True,
+    overlong_probe: bool = True,
 ) -> RunResult:
     """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller.
 
     ``workers=0`` runs load in this process; ``workers=N`` starts a Locust master here and N local
     worker processes; ``expect_workers`` waits for more (remote ``bakeoff worker`` processes).
-    ``probes`` runs the conformance probes (bad key, malformed input, headers, TLS) before the load.
+    ``probes`` runs the conformance probes (bad key, malformed input, headers, TLS) before the load;
+    ``overlong_probe=False`` leaves out their over-long prompt (~2.1M tokens, billed by a vendor that
+    accepts it).
     ``sim_processes`` serves the simulated vendors from that many processes (SO_REUSEPORT), for
     scenarios one simulator process cannot keep up with (about 30,000 SSE chunks/s each).
+    ``preflight`` reaches every endpoint once before the load and raises ``RunError`` (after writing
+    end.json) when one cannot be reached. Endpoints no contender uses are left out of the run.
     """
     ensure_patched()
     from harness.load import _runtime as rt
     from harness.run._progress import Progress
 
+    resolved = resolved.without_unused_endpoints()
     sc = resolved.scenario
     load = sc.load
     shown: list[Progress] = []  # the live progress, once it exists
@@ -174,7 +186,7 @@ def run_scenario(
     load_ran_its_course = False
     try:
         # --- stack and manifest ----------------------------------------------------------------------------
-        progress.message(f"bakeoff run {run_id}: starting simulated vendors and proxies")
+        progress.message(f"bakeoff run {run_id}: {_starting(resolved, toxiproxy_url)}")
         stack.start(cancelled=lambda: state.stopped)
         write_manifest(
             run_dir,
@@ -193,6 +205,9 @@ def run_scenario(
         )
         manifest_written = True
         write_inputs(resolved, run_dir)
+        # --- preflight ---------------------------------------------------------------------------------
+        if preflight and not state.stopped:
+            _preflight(resolved, stack, progress)
         # --- probes ----------------------------------------------------------------------------------------
         if probes and not state.stopped:
             from harness.run._probes import probe_endpoints
@@ -200,7 +215,14 @@ def run_scenario(
             state.enter("probes")
             progress.message("probing every endpoint (bad key, malformed input, headers, TLS)")
             probe_endpoints(
-                resolved, stack, run_id, run_dir, spawn=rt.spawn, sleep=rt.sleep, stop=lambda: state.stopped
+                resolved,
+                stack,
+                run_id,
+                run_dir,
+                spawn=rt.spawn,
+                sleep=rt.sleep,
+                stop=lambda: state.stopped,
+                overlong=overlong_probe,
             )
         if state.stopped:
             raise _Interrupted
@@ -353,6 +375,35 @@ def run_scenario(
         unrecorded=unrecorded,
         workers_died=died,
     )
+
+
+def _starting(resolved: ResolvedScenario, toxiproxy_url: str | None) -> str:
+    """What the stack phase really starts, in words."""
+    sims = sum(ep.sim is not None for ep in resolved.scenario.endpoints)
+    proxy = (
+        "the embedded Toxiproxy-compatible proxy"
+        if toxiproxy_url is None
+        else f"proxies on the Toxiproxy at {toxiproxy_url}"
+    )
+    if sims:
+        return f"starting {sims} simulated vendor{'s' if sims > 1 else ''} and {proxy}"
+    return f"starting {proxy} (no simulated vendors: every endpoint is a real one)"
+
+
+def _preflight(resolved: ResolvedScenario, stack: Stack, progress: Progress) -> None:
+    from harness._errors import RunError
+    from harness.run._preflight import check_reachable, preflight
+
+    eps = resolved.scenario.endpoints
+    progress.message(f"preflight: reaching {len(eps)} endpoint{'s' if len(eps) > 1 else ''} (TCP, TLS, HTTP)")
+    results = preflight(
+        {ep.name: stack.base_urls[ep.name] for ep in eps},
+        stack.endpoint_connect_to(),
+        {ep.name: ep.timeouts.connect for ep in eps},
+    )
+    stop = check_reachable(results)
+    if stop is not None:
+        raise RunError(stop)
 
 
 def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:

@@ -125,7 +125,7 @@ async def _serve(server: SimServer, opts: _Options) -> int:
     "--config",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Simulator file (YAML: seed and endpoints); `bakeoff schema --kind sim` prints its schema.",
+    help="Simulator file (YAML: seed and endpoints); 'bakeoff schema --kind sim' prints its schema.",
 )
 @click.option(
     "--host",
@@ -183,7 +183,7 @@ def sim(
 ) -> None:
     """Serve simulated vendors: OpenAI, Anthropic, Azure OpenAI and Gemini wire protocols.
 
-    Prints `name dialect base_url` per endpoint once listening, then serves until SIGTERM or
+    Prints "name dialect base_url" per endpoint once listening, then serves until SIGTERM or
     Ctrl-C (exit 0). A bad simulator file prints one line per problem and exits 2.
     """
     sys.exit(

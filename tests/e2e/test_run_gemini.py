@@ -53,7 +53,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_gemini_sim_scenario_validates(scenario: Path) -> None:
     proc = _cli("validate", str(scenario))
     assert proc.returncode == 0, proc.stderr
-    assert "ok (1 endpoints" in proc.stdout
+    assert "ok (1 endpoint, 1 contender," in proc.stdout
 
 
 def test_short_run_against_simulated_gemini(scenario: Path, tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_rate_limit_rpm(serve, client) -> None:
 def test_stream_cut_after_n_chunks(serve, client) -> None:
     srv = serve(words_handler)
     layer = HttpFaultLayer(1)
-    layer.activate("cut", ["ep"], FaultSpec(kind="stream_cut", after_tokens=2))
+    layer.activate("cut", ["ep"], FaultSpec(kind="stream_cut", after_chunks=2))
     rec = attempt(client, make_target(srv.url, make_endpoint()), layer)
     assert rec.error_class == "stream_truncated" and rec.fault_injected == "cut"
     assert rec.output_excerpt == "Hello one" and rec.status == 200
@@ -91,7 +91,7 @@ def test_stall_shorter_than_idle_only_delays(serve, client) -> None:
 def test_stall_longer_than_idle_times_out(serve, client) -> None:
     srv = serve(words_handler)
     layer = HttpFaultLayer(1)
-    layer.activate("st", ["ep"], FaultSpec(kind="stall", stall_for=5, after_tokens=1))
+    layer.activate("st", ["ep"], FaultSpec(kind="stall", stall_for=5, after_chunks=1))
     rec = attempt(client, make_target(srv.url, make_endpoint(idle=0.3)), layer)
     assert rec.error_class == "read_timeout" and "idle" in rec.error_detail and "stall" in rec.error_detail
     assert 0.28 <= rec.t_end - rec.t_first_token < 0.6
@@ -100,7 +100,7 @@ def test_stall_longer_than_idle_times_out(serve, client) -> None:
 def test_malformed_chunk(serve, client) -> None:
     srv = serve(words_handler)
     layer = HttpFaultLayer(1)
-    layer.activate("mc", ["ep", "other"], FaultSpec(kind="malformed_chunk", after_tokens=1))
+    layer.activate("mc", ["ep", "other"], FaultSpec(kind="malformed_chunk", after_chunks=1))
     rec = attempt(client, make_target(srv.url, make_endpoint("anthropic-messages")), layer)
     assert rec.error_class == "malformed_response" and rec.fault_injected == "mc"
 
@@ -146,7 +146,7 @@ def test_router_retries_an_injected_429_and_recovers(serve, client) -> None:
 def test_cut_before_first_chunk(serve, client) -> None:
     srv = serve(words_handler)
     layer = HttpFaultLayer(1)
-    layer.activate("cut0", ["ep"], FaultSpec(kind="stream_cut", after_tokens=0))
+    layer.activate("cut0", ["ep"], FaultSpec(kind="stream_cut", after_chunks=0))
     rec = attempt(client, make_target(srv.url, make_endpoint()), layer)
     assert rec.error_class == "stream_truncated" and rec.t_first_token is None and rec.status == 200
 
@@ -154,8 +154,8 @@ def test_cut_before_first_chunk(serve, client) -> None:
 @pytest.mark.parametrize(
     ("spec", "error_class"),
     [
-        (FaultSpec(kind="malformed_chunk", after_tokens=0), "malformed_response"),
-        (FaultSpec(kind="stall", after_tokens=0, stall_for=5), "read_timeout"),
+        (FaultSpec(kind="malformed_chunk", after_chunks=0), "malformed_response"),
+        (FaultSpec(kind="stall", after_chunks=0, stall_for=5), "read_timeout"),
     ],
 )
 def test_faults_before_the_first_chunk(serve, client, spec, error_class) -> None:

@@ -158,7 +158,7 @@ def test_simulator_failures_classify(client, sim, name, dialect, error_class, re
 
 def test_fault_layer_in_front_of_the_simulator(client, sim) -> None:
     layer = HttpFaultLayer(5)
-    layer.activate("cut", ["oa"], FaultSpec(kind="stream_cut", after_tokens=3))
+    layer.activate("cut", ["oa"], FaultSpec(kind="stream_cut", after_chunks=3))
     rec = run(client, sim, "oa", "openai-chat", faults=layer)
     assert rec.error_class == "stream_truncated" and len(rec.chunk_times) >= 3 and rec.fault_injected == "cut"
 

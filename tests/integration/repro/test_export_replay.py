@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -100,9 +101,11 @@ def test_replay_reproduces_the_schedule_and_the_fault_effect(
     assert "original" in proc.stdout and "replay" in proc.stdout
     assert "schedule: identical" in proc.stdout
     assert "f1-latency on other" in proc.stderr  # the fallback's fault cannot apply to one endpoint
-    comparison = json.loads(
-        (Path(proc.stdout.strip().splitlines()[-1]) / "replay-comparison.json").read_text()
-    )
+    # no terminal here: progress still shows, as plain lines
+    assert re.search(r"^\[ *\d+\.\d s\] with-fallback: \d+ done", proc.stderr, re.MULTILINE), proc.stderr
+    replay_dir = Path(proc.stdout.strip().splitlines()[-1])
+    assert not (replay_dir / "probes.jsonl").exists()  # the vendor gets the bundle's requests, nothing else
+    comparison = json.loads((replay_dir / "replay-comparison.json").read_text())
     assert comparison["schedule_identical"] is True
     same, compared = comparison["first_attempt_agreement"]
     assert compared == comparison["original"]["requests"] and same == compared
@@ -112,6 +115,39 @@ def test_replay_reproduces_the_schedule_and_the_fault_effect(
     assert (
         orig["primary_errors"] == obs["primary_errors"] and orig["primary_errors"]["overloaded"] >= 2
     )  # 503
+
+
+def test_replay_probes_only_when_asked_and_never_the_overlong_prompt_unless_billable(
+    bundle: Path, vendor: str, tmp_path: Path
+) -> None:
+    proc = bakeoff(
+        "replay",
+        str(bundle),
+        "--endpoint",
+        vendor,
+        "--probes",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        env={"REPLAY_KEY": "vendor-key"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not re.search(r"^\[ *\d+\.\d s\]", proc.stderr, re.MULTILINE)  # --quiet
+    rows = [json.loads(line) for line in (Path(proc.stdout.strip().splitlines()[-1]) / "probes.jsonl").open()]
+    by_probe = {r["probe"]: r for r in rows}
+    assert by_probe["bad_key"]["passed"] is not None  # the probes ran ...
+    assert by_probe["overlong_context"]["passed"] is None  # ... but not the over-long prompt
+
+
+def test_replay_refuses_a_remote_endpoint_without_a_key(bundle: Path, tmp_path: Path) -> None:
+    proc = bakeoff(
+        "replay", str(bundle), "--endpoint", "https://inference.vendor.example/v1", "--out", str(tmp_path)
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        "inference.vendor.example is not this machine and no key was named: give --api-key-env" in proc.stderr
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before anything started
 
 
 def _rewrite(src: Path, dst: Path, name: str, data: bytes | None) -> None:

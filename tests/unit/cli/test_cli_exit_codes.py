@@ -109,12 +109,12 @@ def test_compare_of_a_folder_that_is_no_run_folder_exits_1(tmp_path: Path) -> No
 def test_validate_ok_and_invalid(tmp_path: Path) -> None:
     res = bakeoff("validate", str(SHORT))
     assert res.exit_code == 0
-    assert res.stdout == f"{SHORT}: ok (3 endpoints, 3 contenders, 24 prompts, 1 faults)\n"
+    assert res.stdout == f"{SHORT}: ok (3 endpoints, 3 contenders, 24 prompts, 1 fault)\n"
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nseed: 1\nendpointz: []\n", encoding="utf-8")
     res = bakeoff("validate", str(SHORT), str(bad))
     assert res.exit_code == 2
-    assert f"{bad}:3: endpointz: unknown key" in res.stderr.splitlines()
+    assert f"{bad}:3: endpointz: unknown key (did you mean 'endpoints'?)" in res.stderr.splitlines()
     assert all(line.startswith(f"{bad}:") for line in res.stderr.splitlines())
 
 

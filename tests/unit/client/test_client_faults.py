@@ -71,11 +71,11 @@ def test_stream_kinds_carry_their_parameters() -> None:
     layer = HttpFaultLayer(1)
     layer.activate("s", ["a"], FaultSpec(kind="stall", stall_for=2.5))
     inj = layer.decide("a", seq=1, attempt=1, now=0)
-    assert inj is not None and (inj.kind, inj.after_tokens, inj.stall_for) == ("stall", 1, 2.5)
+    assert inj is not None and (inj.kind, inj.after_chunks, inj.stall_for) == ("stall", 1, 2.5)
     layer.deactivate("s")
-    layer.activate("c", ["a"], FaultSpec(kind="stream_cut", after_tokens=5))
+    layer.activate("c", ["a"], FaultSpec(kind="stream_cut", after_chunks=5))
     inj = layer.decide("a", seq=1, attempt=1, now=0)
-    assert inj is not None and (inj.kind, inj.after_tokens) == ("stream_cut", 5)
+    assert inj is not None and (inj.kind, inj.after_chunks) == ("stream_cut", 5)
 
 
 def test_rpm_limit_sliding_window() -> None:

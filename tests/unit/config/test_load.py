@@ -126,7 +126,10 @@ def test_missing_environment_variable(tmp_path: Path) -> None:
         "    sim: fast\n", "    base_url: https://api.example.com/v1\n    api_key_env: NO_SUCH_KEY_X\n"
     )
     path = write(tmp_path, text)
-    assert problems(path) == ["S:7: endpoints[0].api_key_env: environment variable NO_SUCH_KEY_X is not set"]
+    assert problems(path) == [
+        "S:7: endpoints[0].api_key_env: environment variable NO_SUCH_KEY_X is not set "
+        "(bakeoff validate --lint checks a scenario without its keys)"
+    ]
     # with the variable set, the same file loads and the key stays out of the repr
     r = load_scenario(path, environ={"NO_SUCH_KEY_X": "sk-secret-canary"})
     assert r.api_keys == {"a": "sk-secret-canary"}
@@ -145,9 +148,12 @@ def test_missing_referenced_files(tmp_path: Path) -> None:
     [line] = problems(path)
     assert line.startswith("S:2: prompts: file not found: ") and line.endswith("nope.jsonl")
     path = write(tmp_path, GOOD.replace("fault: {kind: outage}", "fault: no-such-fault"))
-    assert problems(path) == [
-        "S:20: faults[0].fault: no fault named 'no-such-fault' (looked for faults/no-such-fault.yaml)"
-    ]
+    [line] = problems(path)
+    assert line.startswith(
+        "S:20: faults[0].fault: no fault named 'no-such-fault' (looked for no-such-fault.yaml in: "
+    )
+    for place in ("(next to the scenario)", "(beside the scenario's folder)", "(user library)", "(built-in)"):
+        assert place in line
 
 
 def test_duplicate_names(tmp_path: Path) -> None:
@@ -200,7 +206,7 @@ def test_prompt_file_problems_name_their_line(tmp_path: Path) -> None:
     prompts = str(tmp_path / "p.jsonl")
     shown = [line.replace(prompts, "P") for line in out]
     assert any(x.startswith("P:2: messages: ") for x in shown)
-    assert "P:2: temprature: unknown key" in shown
+    assert "P:2: temprature: unknown key (did you mean 'temperature'?)" in shown
     assert any(x.startswith("P:3: invalid JSON") for x in shown)
     assert "P:4: id: duplicate prompt id 'p1' (first on line 1)" in shown
 
@@ -212,7 +218,7 @@ def test_fault_library_file_validated(tmp_path: Path) -> None:
     )
     path = write(tmp_path, GOOD.replace("fault: {kind: outage}", "fault: slow"))
     out = [line.replace(str(tmp_path / "faults" / "slow.yaml"), "F") for line in problems(path)]
-    assert out == ["F:4: latnecy: unknown key"]
+    assert out == ["F:4: latnecy: unknown key"]  # no key of a fault spec is close to it
 
 
 def test_shipped_scenarios_validate() -> None:
@@ -258,7 +264,10 @@ def test_decision_section_problems_name_their_line(tmp_path: Path) -> None:
     found = problems(write(tmp_path, text))
     assert found[0].startswith("S:22: decision.gates[1]: Input should be 'max_error_rate'")
     assert found[1] == "S:22: decision.gates[0]: e2e is a must-pass gate but slo.e2e sets no threshold"
-    assert found[2:] == ["S:23: decision.weights.speed: unknown key", "S:24: decision.confidnce: unknown key"]
+    assert found[2:] == [
+        "S:23: decision.weights.speed: unknown key",
+        "S:24: decision.confidnce: unknown key (did you mean 'confidence'?)",
+    ]
     zero = GOOD + "decision:\n  weights: {ttft: 0, latency: 0, good_fraction: 0, cost: 0, resilience: 0}\n"
     [line] = problems(write(tmp_path, zero))
     assert line.startswith("S:21: decision: ") and "at least one objective weight must be above 0" in line

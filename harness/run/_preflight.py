@@ -1,0 +1,151 @@
+"""Preflight: reach every endpoint once before the load, through the path the load uses.
+
+One ``GET <base_url>`` per endpoint, without a key (nothing is billed, no secret leaves), dialled
+through the endpoint's proxy with the vendor's Host and TLS SNI kept, as every load attempt is: TCP
+connect, TLS handshake (certificate checked), one HTTP answer. Any status counts as reached (a vendor
+answers 401 or 404 to a bare GET); a refused or reset connection, a name that does not resolve, a TLS
+failure or no answer in time does not. Behind a proxy a refused upstream shows up as a connection the
+proxy closes, so a failure is then checked once directly to name its cause.
+
+An unreachable endpoint stops the run before the load (``RunError``: ``bakeoff run`` exits 1) unless
+the user opts out with ``--no-preflight``.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+
+from harness.client import make_http_client, route_request
+from harness.run._stack import upstream_of
+
+__all__ = ["Reach", "check_reachable", "preflight"]
+
+ANSWER_TIMEOUT_S = 10.0
+"""How long a reached endpoint may take to answer the bare GET."""
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What reaching one endpoint gave: ``detail`` is ``HTTP 404 in 12 ms`` or the error."""
+
+    endpoint: str
+    base_url: str
+    address: str  # the vendor's host:port (what the proxy dials)
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"endpoint {self.endpoint} ({self.base_url}, {self.address}): {self.detail}"
+
+
+def _direct_cause(host: str, port: int, timeout_s: float) -> str | None:
+    """Why ``host:port`` cannot be reached from here, or None when it can."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"name does not resolve ({exc.strerror or exc})"
+    last = "no address"
+    for family, kind, proto, _name, addr in infos:
+        where = f"{addr[0]!s}:{addr[1]!r}"
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(addr)
+            return None
+        except ConnectionRefusedError:
+            last = f"connection refused by {where}"
+        except TimeoutError:
+            last = f"no answer from {where} within {timeout_s:g} s (connect timeout)"
+        except OSError as exc:
+            last = f"{exc.strerror or exc} ({where})"
+        finally:
+            sock.close()
+    return last
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connect timeout ({text})"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no HTTP answer in time ({text})"
+    return text
+
+
+def _reach_one(
+    client: httpx.Client,
+    endpoint: str,
+    base_url: str,
+    connect_to: tuple[str, int] | None,
+    connect_timeout_s: float,
+) -> Reach:
+    host, port = upstream_of(base_url)
+    address = f"{host}:{port}"
+    url, headers, extensions = route_request(base_url, connect_to)
+    timeout = httpx.Timeout(
+        connect=connect_timeout_s, read=ANSWER_TIMEOUT_S, write=ANSWER_TIMEOUT_S, pool=ANSWER_TIMEOUT_S
+    )
+    t0 = time.perf_counter()
+    try:
+        with client.stream("GET", url, headers=headers, timeout=timeout, extensions=extensions) as resp:
+            status = resp.status_code
+        return Reach(
+            endpoint, base_url, address, True, f"HTTP {status} in {(time.perf_counter() - t0) * 1e3:.0f} ms"
+        )
+    except httpx.HTTPError as exc:
+        error = _describe(exc)
+    if connect_to is None:
+        return Reach(endpoint, base_url, address, False, error)
+    cause = _direct_cause(host, port, connect_timeout_s)
+    if cause is None:
+        via = f"{connect_to[0]}:{connect_to[1]}"
+        return Reach(
+            endpoint, base_url, address, False, f"reached directly, but not through its proxy {via}: {error}"
+        )
+    return Reach(endpoint, base_url, address, False, cause)
+
+
+def preflight(
+    base_urls: Mapping[str, str],
+    connect_to: Mapping[str, tuple[str, int]],
+    connect_timeouts: Mapping[str, float],
+) -> list[Reach]:
+    """Reach every endpoint of ``base_urls`` once (concurrently), in the given order."""
+    names = list(base_urls)
+    if not names:
+        return []
+    with (
+        make_http_client(max_connections=len(names)) as client,
+        ThreadPoolExecutor(min(len(names), 8)) as pool,
+    ):
+        futures = [
+            pool.submit(
+                _reach_one,
+                client,
+                name,
+                base_urls[name],
+                connect_to.get(name),
+                connect_timeouts.get(name, 5.0),
+            )
+            for name in names
+        ]
+        return [f.result() for f in futures]
+
+
+def check_reachable(results: list[Reach]) -> str | None:
+    """The message that stops the run when an endpoint was not reached, else None."""
+    bad = [r for r in results if not r.ok]
+    if not bad:
+        return None
+    lines = [
+        f"preflight: {len(bad)} of {len(results)} endpoints cannot be reached; the run stops before the "
+        "load (bakeoff run --no-preflight starts it anyway):",
+        *(f"  {r.line()}" for r in bad),
+    ]
+    return "\n".join(lines)

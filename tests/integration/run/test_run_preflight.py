@@ -1,0 +1,146 @@
+"""Preflight: before the load every endpoint is reached once through its proxy; one that refuses stops
+the run (exit 1) with a line naming the endpoint, its address and the error, unless --no-preflight."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from harness.client import make_http_client
+from harness.run import _preflight
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # bound, never listening: connections to it are refused
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scenario(tmp_path: Path, dead_url: str) -> Path:
+    path = tmp_path / "dead.yaml"
+    path.write_text(
+        f"""\
+name: preflight
+prompts: {ROOT / "prompts" / "default.jsonl"}
+endpoints:
+  - {{name: dead, dialect: openai-chat, base_url: "{dead_url}", api_key_env: PREFLIGHT_KEY, model: m}}
+  - {{name: alive, dialect: openai-chat, sim: fast, model: m}}
+contenders:
+  - {{name: one, primary: dead}}
+  - {{name: two, primary: alive}}
+load: {{model: open, arrival: constant, rate: 2/s, users: 4, duration: 2s, grace: 1s}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _bakeoff(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PREFLIGHT_KEY": "k", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def test_a_refusing_endpoint_stops_the_run_before_the_load(tmp_path: Path) -> None:
+    port = _closed_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    proc = _bakeoff("run", _scenario(tmp_path, url), "--out", tmp_path / "reports", "--no-probes")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "starting 1 simulated vendor and the embedded Toxiproxy-compatible proxy" in proc.stderr
+    assert "error: preflight: 1 of 2 endpoints cannot be reached" in proc.stderr
+    assert f"  endpoint dead ({url}, 127.0.0.1:{port}): connection refused by 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    [run_dir] = (tmp_path / "reports").iterdir()
+    end = json.loads((run_dir / "end.json").read_text())
+    assert end["ended"] == "error" and "preflight" in end["problems"][0]
+    assert (run_dir / "records.jsonl").read_text() == ""  # no load was sent
+
+
+def test_no_preflight_sends_the_load_anyway(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    proc = _bakeoff(
+        "run",
+        _scenario(tmp_path, url),
+        "--out",
+        tmp_path / "reports",
+        "--no-preflight",
+        "--no-probes",
+        "--no-report",
+        "--quiet",
+    )
+    assert "preflight" not in proc.stderr, proc.stderr[-3000:]
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    rows = [json.loads(line) for line in (run_dir / "records.jsonl").open()]
+    dead = [r for r in rows if r["endpoint"] == "dead"]
+    assert dead and all(r["outcome"] == "error" for r in dead)
+    assert any(r["endpoint"] == "alive" and r["outcome"] == "ok" for r in rows)
+
+
+def test_only_real_endpoints_say_no_simulated_vendor_is_started(tmp_path: Path) -> None:
+    port = _closed_port()
+    path = _scenario(tmp_path, f"http://127.0.0.1:{port}/v1")
+    path.write_text(path.read_text().replace("  - {name: two, primary: alive}\n", ""))
+    proc = _bakeoff("run", path, "--out", tmp_path / "reports", "--no-probes")
+    assert "starting the embedded Toxiproxy-compatible proxy (no simulated vendors" in proc.stderr
+    assert "simulated vendors and proxies" not in proc.stderr
+    assert proc.returncode == 1
+
+
+class _Answer404(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Answer404)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_any_http_answer_counts_as_reached(server: str) -> None:
+    [reach] = _preflight.preflight({"v": server}, {}, {"v": 2.0})
+    assert reach.ok and reach.detail.startswith("HTTP 404 in ")
+    assert _preflight.check_reachable([reach]) is None
+
+
+def test_a_name_that_does_not_resolve_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the resolver's answer is the input here (no DNS traffic from tests): the message must carry it
+    def no_such_name(*_: object, **__: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    with make_http_client(max_connections=1) as client:
+        reach = _preflight._reach_one(
+            client, "v", "https://api.vendor.example/v1", ("127.0.0.1", _closed_port()), 1.0
+        )
+    assert not reach.ok
+    assert reach.line() == (
+        "endpoint v (https://api.vendor.example/v1, api.vendor.example:443): "
+        "name does not resolve (Name or service not known)"
+    )
