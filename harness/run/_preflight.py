@@ -7,6 +7,10 @@ answers 401 or 404 to a bare GET); a refused or reset connection, a name that do
 failure or no answer in time does not. Behind a proxy a refused upstream shows up as a connection the
 proxy closes, so a failure is then checked once directly to name its cause.
 
+Each endpoint gets one overall deadline (its connect timeout plus ``ANSWER_TIMEOUT_S``): a vendor that
+trickles header bytes (each byte restarts a read timeout) cannot hold the run, and a stop signal ends
+the phase at once. The checks run as background tasks of the run's runtime.
+
 An unreachable endpoint stops the run before the load (``RunError``: ``bakeoff run`` exits 1) unless
 the user opts out with ``--no-preflight``.
 """
@@ -15,9 +19,9 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -27,7 +31,7 @@ from harness.run._stack import upstream_of
 __all__ = ["Reach", "check_reachable", "preflight"]
 
 ANSWER_TIMEOUT_S = 10.0
-"""How long a reached endpoint may take to answer the bare GET."""
+"""How long a reached endpoint may take to answer the bare GET (status line and headers, in all)."""
 
 
 @dataclass(frozen=True)
@@ -115,27 +119,60 @@ def preflight(
     base_urls: Mapping[str, str],
     connect_to: Mapping[str, tuple[str, int]],
     connect_timeouts: Mapping[str, float],
-) -> list[Reach]:
-    """Reach every endpoint of ``base_urls`` once (concurrently), in the given order."""
+    *,
+    spawn: Callable[..., Any],
+    sleep: Callable[[float], None],
+    stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Reach] | None:
+    """Reach every endpoint of ``base_urls`` once (concurrently), in the given order.
+
+    ``spawn``/``sleep`` are the run's runtime (``harness.load._runtime``). An endpoint that has not
+    answered by its deadline is not reached; ``stop()`` true ends the phase at once (returns None).
+    """
     names = list(base_urls)
     if not names:
         return []
-    with (
-        make_http_client(max_connections=len(names)) as client,
-        ThreadPoolExecutor(min(len(names), 8)) as pool,
-    ):
-        futures = [
-            pool.submit(
-                _reach_one,
-                client,
-                name,
-                base_urls[name],
-                connect_to.get(name),
-                connect_timeouts.get(name, 5.0),
-            )
-            for name in names
-        ]
-        return [f.result() for f in futures]
+    results: dict[str, Reach] = {}
+    with make_http_client(max_connections=len(names)) as client:
+        t0 = clock()
+        deadlines: dict[str, float] = {}
+        tasks: dict[str, Any] = {}
+        for name in names:
+            connect_s = connect_timeouts.get(name, 5.0)
+            deadlines[name] = t0 + connect_s + ANSWER_TIMEOUT_S
+
+            def one(name: str = name, connect_s: float = connect_s) -> None:
+                results[name] = _reach_one(client, name, base_urls[name], connect_to.get(name), connect_s)
+
+            tasks[name] = spawn(one)
+        try:
+            while any(not t.done for t in tasks.values()):
+                if stop():
+                    return None
+                now = clock()
+                for name, task in tasks.items():
+                    if not task.done and now >= deadlines[name]:
+                        task.stop()
+                        budget = deadlines[name] - t0
+                        host, port = upstream_of(base_urls[name])
+                        results[name] = Reach(
+                            name,
+                            base_urls[name],
+                            f"{host}:{port}",
+                            False,
+                            f"no complete HTTP answer within {budget:g} s (the vendor accepted the "
+                            "connection but did not finish its status line and headers)",
+                        )
+                sleep(0.05)
+        finally:
+            for task in tasks.values():
+                if not task.done:
+                    task.stop()
+        for task in tasks.values():
+            if task.error is not None:
+                raise task.error
+    return [results[name] for name in names]
 
 
 def check_reachable(results: list[Reach]) -> str | None:

@@ -29,9 +29,10 @@ import dataclasses
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness._children import StartCancelled
 from harness.config import ResolvedFault, ResolvedScenario
@@ -207,7 +208,8 @@ def run_scenario(
         write_inputs(resolved, run_dir)
         # --- preflight ---------------------------------------------------------------------------------
         if preflight and not state.stopped:
-            _preflight(resolved, stack, progress)
+            state.enter("preflight")
+            _preflight(resolved, stack, progress, spawn=rt.spawn, sleep=rt.sleep, stop=lambda: state.stopped)
         # --- probes ----------------------------------------------------------------------------------------
         if probes and not state.stopped:
             from harness.run._probes import probe_endpoints
@@ -390,7 +392,15 @@ def _starting(resolved: ResolvedScenario, toxiproxy_url: str | None) -> str:
     return f"starting {proxy} (no simulated vendors: every endpoint is a real one)"
 
 
-def _preflight(resolved: ResolvedScenario, stack: Stack, progress: Progress) -> None:
+def _preflight(
+    resolved: ResolvedScenario,
+    stack: Stack,
+    progress: Progress,
+    *,
+    spawn: Callable[..., Any],
+    sleep: Callable[[float], None],
+    stop: Callable[[], bool],
+) -> None:
     from harness._errors import RunError
     from harness.run._preflight import check_reachable, preflight
 
@@ -400,10 +410,15 @@ def _preflight(resolved: ResolvedScenario, stack: Stack, progress: Progress) -> 
         {ep.name: stack.base_urls[ep.name] for ep in eps},
         stack.endpoint_connect_to(),
         {ep.name: ep.timeouts.connect for ep in eps},
+        spawn=spawn,
+        sleep=sleep,
+        stop=stop,
     )
-    stop = check_reachable(results)
-    if stop is not None:
-        raise RunError(stop)
+    if results is None:  # stopped: the caller sees state.stopped
+        return
+    message = check_reachable(results)
+    if message is not None:
+        raise RunError(message)
 
 
 def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:

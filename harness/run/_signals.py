@@ -6,6 +6,7 @@ Every phase answers within the scenario's ``load.grace`` plus a few seconds:
 phase          first signal
 =============  ==========================================================================================
 start-up       stop starting children at once (``StartCancelled``), clean up, write end.json, report
+preflight      stop reaching the endpoints at once, clean up, write end.json, report
 probes         stop the probe in progress at once (its partial results are written), clean up, report
 load           stop scheduling; in-flight requests get ``grace`` to finish; faults removed; report
 report         the report gets ``grace`` more seconds, then its child is stopped (``bakeoff report``
@@ -27,7 +28,7 @@ from harness.load import Execution
 
 __all__ = ["RunPhase", "SignalState"]
 
-RunPhase = Literal["start-up", "probes", "load", "report"]
+RunPhase = Literal["start-up", "preflight", "probes", "load", "report"]
 
 
 @dataclass

@@ -21,7 +21,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 
-def bakeoff_run(scenario: Path, out: Path, *extra: str, env: dict[str, str] | None = None) -> Path:
+def bakeoff_run(
+    scenario: Path, out: Path, *extra: str, env: dict[str, str] | None = None, exit_code: int = 0
+) -> Path:
     proc = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", str(scenario), "--out", str(out), "--quiet", *extra],
         capture_output=True,
@@ -31,7 +33,7 @@ def bakeoff_run(scenario: Path, out: Path, *extra: str, env: dict[str, str] | No
         cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == exit_code, proc.stderr[-3000:]
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
@@ -110,7 +112,13 @@ load: {{model: open, arrival: constant, rate: 4/s, users: 4, duration: 2s, grace
         encoding="utf-8",
     )
     run_dir = bakeoff_run(
-        scenario, tmp_path / "out", "--no-report", "--no-probes", env={"BAKEOFF_E2E_KEY": "sk-e2e-test"}
+        scenario,
+        tmp_path / "out",
+        "--no-report",
+        "--no-probes",
+        "--no-preflight",  # the load itself must meet the refusal
+        env={"BAKEOFF_E2E_KEY": "sk-e2e-test"},
+        exit_code=5,  # no attempt reached a vendor
     )
     manifest = read_run(run_dir).manifest
     assert manifest.endpoints[0].proxied  # the load went through the embedded proxy

@@ -38,7 +38,16 @@ load: {{model: open, arrival: constant, rate: 5/s, users: 4, duration: 2s, grace
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out_dir = tmp_path / "out"
-    run_args = ["run", str(scenario), "--quiet", "--no-probes", "--no-report", "--out", str(out_dir)]
+    run_args = [
+        "run",
+        str(scenario),
+        "--quiet",
+        "--no-preflight",
+        "--no-probes",
+        "--no-report",
+        "--out",
+        str(out_dir),
+    ]
     run = subprocess.Popen(
         [*BAKEOFF, *run_args, "--expect-workers", "1", "--master-port", str(port)],
         stdout=subprocess.PIPE,
@@ -87,7 +96,16 @@ load: {{model: open, arrival: constant, rate: 5/s, users: 4, duration: 2s, grace
     port = _free_port()
     key = "sk-remote-0123456789"
     out_dir = tmp_path / "out"
-    run_args = ["run", str(scenario), "--quiet", "--no-probes", "--no-report", "--out", str(out_dir)]
+    run_args = [
+        "run",
+        str(scenario),
+        "--quiet",
+        "--no-preflight",
+        "--no-probes",
+        "--no-report",
+        "--out",
+        str(out_dir),
+    ]
     run = subprocess.Popen(
         [*BAKEOFF, *run_args, "--expect-workers", "1", "--master-port", str(port)],
         stdout=subprocess.PIPE,

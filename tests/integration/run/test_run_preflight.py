@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -123,8 +124,39 @@ def server() -> Iterator[str]:
     srv.server_close()
 
 
+class _ThreadTask:
+    """The run's runtime Task, on a daemon thread (this test process is not patched by gevent): a stopped
+    task is only abandoned, which is all a test of the deadline needs."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._call, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            self._error = exc
+
+    @property
+    def done(self) -> bool:
+        return self._stopped or not self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopped = True
+
+
+RUNTIME: dict[str, object] = {"spawn": _ThreadTask, "sleep": time.sleep}
+
+
 def test_any_http_answer_counts_as_reached(server: str) -> None:
-    [reach] = _preflight.preflight({"v": server}, {}, {"v": 2.0})
+    [reach] = _preflight.preflight({"v": server}, {}, {"v": 2.0}, **RUNTIME)  # type: ignore[arg-type]
     assert reach.ok and reach.detail.startswith("HTTP 404 in ")
     assert _preflight.check_reachable([reach]) is None
 
@@ -144,3 +176,113 @@ def test_a_name_that_does_not_resolve_is_named(monkeypatch: pytest.MonkeyPatch) 
         "endpoint v (https://api.vendor.example/v1, api.vendor.example:443): "
         "name does not resolve (Name or service not known)"
     )
+
+
+@pytest.fixture
+def trickler() -> Iterator[str]:
+    """Accepts, sends a status line, then one header byte every 0.2 s for ever (each byte restarts a read
+    timeout, so only an overall deadline ends the wait)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nx-slow: ")
+                while not stop.is_set():
+                    conn.sendall(b"a")
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(5)
+    srv.close()
+
+
+def test_a_vendor_trickling_header_bytes_is_not_reached_after_the_deadline(
+    trickler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_preflight, "ANSWER_TIMEOUT_S", 1.0)
+    t0 = time.monotonic()
+    [reach] = _preflight.preflight({"v": trickler}, {}, {"v": 0.5}, **RUNTIME)  # type: ignore[arg-type]
+    took = time.monotonic() - t0
+    assert not reach.ok
+    assert reach.detail.startswith("no complete HTTP answer within 1.5 s"), reach.detail
+    assert 1.5 <= took < 1.5 + 5, took
+
+
+def test_a_stop_ends_the_preflight_at_once(trickler: str) -> None:
+    t0 = time.monotonic()
+    got = _preflight.preflight(
+        {"v": trickler},
+        {},
+        {"v": 2.0},
+        stop=lambda: time.monotonic() - t0 > 0.5,
+        **RUNTIME,  # type: ignore[arg-type]
+    )
+    assert got is None
+    assert time.monotonic() - t0 < 0.5 + 2
+
+
+def test_sigterm_during_preflight_against_a_trickling_vendor_ends_the_run_at_once(
+    trickler: str, tmp_path: Path
+) -> None:
+    """Through the real command: the preflight's GET is held by the trickle; SIGTERM ends the run."""
+    scenario = tmp_path / "trickle.yaml"
+    scenario.write_text(
+        f"""\
+name: trickle
+prompts: {ROOT / "prompts" / "default.jsonl"}
+endpoints:
+  - {{name: slow, dialect: openai-chat, base_url: "{trickler}", api_key_env: PREFLIGHT_KEY, model: m}}
+contenders:
+  - {{name: one, primary: slow}}
+load: {{model: open, arrival: constant, rate: 2/s, users: 4, duration: 2s, grace: 1s}}
+""",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(scenario),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-report",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PREFLIGHT_KEY": "k", "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stderr is not None
+    line, end = "", time.monotonic() + 90
+    while "preflight: reaching" not in line:
+        assert time.monotonic() < end and proc.poll() is None, "the run never reached its preflight"
+        line = proc.stderr.readline()
+    time.sleep(0.5)  # the GET is now reading one byte at a time
+    proc.send_signal(15)
+    t0 = time.monotonic()
+    _out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 0, err[-2000:]
+    assert "stopping: the run is in its preflight phase" in err and "Traceback" not in err
+    [run_dir] = (tmp_path / "out").iterdir()
+    end_info = json.loads((run_dir / "end.json").read_text())
+    assert end_info["ended"] == "interrupted"

@@ -157,7 +157,7 @@ def _wait(cond: object, proc: subprocess.Popen[str], what: str, timeout: float =
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_probe_phase_while_a_vendor_trickles(tmp_path: Path, sig: int) -> None:
     with trickling_vendor() as (port, seen):
-        proc = _run(_scenario(tmp_path, port), tmp_path / "out")
+        proc = _run(_scenario(tmp_path, port), tmp_path / "out", "--no-preflight")  # its GET would trickle
         _wait(lambda: seen, proc, "probe request")
         time.sleep(1.0)  # the probe is now reading one byte at a time
         proc.send_signal(sig)
@@ -176,7 +176,13 @@ def test_a_signal_ends_the_probe_phase_while_a_vendor_trickles(tmp_path: Path, s
 
 def test_sigterm_during_load_against_a_trickling_vendor_ends_within_grace(tmp_path: Path) -> None:
     with trickling_vendor() as (port, seen):
-        proc = _run(_scenario(tmp_path, port, grace="2s"), tmp_path / "out", "--no-probes", "--no-report")
+        proc = _run(
+            _scenario(tmp_path, port, grace="2s"),
+            tmp_path / "out",
+            "--no-preflight",
+            "--no-probes",
+            "--no-report",
+        )
         _wait(lambda: len(seen) >= 3, proc, "load requests")
         proc.send_signal(signal.SIGTERM)
         t0 = time.monotonic()
@@ -246,6 +252,7 @@ def test_a_run_that_reached_no_vendor_exits_5(tmp_path: Path) -> None:
             "run",
             str(scenario),
             "--quiet",
+            "--no-preflight",  # the load itself must find that nothing is there
             "--no-probes",
             "--no-report",
             *out,
