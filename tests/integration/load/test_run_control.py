@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.faults import ToxiproxyClient, serve_proxy_in_thread
 from harness.record import read_fault_events, read_records, read_run
 
+RUN = [sys.executable, "-m", "harness.cli", "run"]
 SHORT = Path(__file__).resolve().parents[2] / "e2e" / "short.yaml"
 
 
@@ -144,6 +145,43 @@ def test_ctrl_c_keeps_records_reports_and_leaves_no_fault_behind(tmp_path: Path)
         check=False,
     )
     assert rebuilt.returncode == 0, rebuilt.stderr
+
+
+def test_ctrl_c_lets_in_flight_requests_finish_within_grace(tmp_path: Path) -> None:
+    """The grace period is real: requests in flight at Ctrl-C end as answers, not as cut attempts."""
+    prompts = SHORT.parents[2] / "prompts" / "default.jsonl"
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(f"""\
+name: slow
+prompts: {prompts}
+endpoints:
+  - {{name: e, dialect: openai-chat, sim: slowpoke, model: m}}
+contenders:
+  - {{name: c, primary: e}}
+sim_profiles:
+  slowpoke: {{ttft_ms: 1500, ttft_jitter_ms: 0, tokens_per_s: 200}}
+load: {{model: open, arrival: constant, rate: 4/s, users: 50, duration: 30s, grace: 30s}}
+""")
+    out_dir = tmp_path / "out"
+    proc = subprocess.Popen(
+        [*RUN, str(scenario), "--quiet", "--out", str(out_dir), "--no-probes", "--no-report"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    wait_for_records(out_dir, 1)  # each answer takes 1.5 s at 4/s: about six are in flight now
+    proc.send_signal(signal.SIGINT)
+    [records_file] = out_dir.glob("*/records.jsonl")
+    done_at_signal = len(records_file.read_text().splitlines())
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err[-2000:]
+    df = read_records(run_dir_of(out))
+    sent = df[df.error_class != "not_sent"]
+    # more answers than had arrived at the signal: the in-flight ones were waited for, and all succeeded
+    assert len(sent) > done_at_signal + 1, (len(sent), done_at_signal)
+    assert (sent.outcome == "ok").all(), sent.error_class.value_counts()
+    assert "run_ended" not in set(df.error_class.dropna())
 
 
 def test_second_ctrl_c_aborts_and_records_stay_readable(tmp_path: Path) -> None:
