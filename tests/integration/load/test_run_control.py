@@ -90,7 +90,7 @@ def test_a_dead_worker_is_accounted_for_and_the_run_goes_on(tmp_path: Path) -> N
         time.sleep(0.2)
         workers = _children(proc.pid, "harness.load._worker")
     assert len(workers) == 2
-    time.sleep(6)  # the run is under way
+    wait_for_records(tmp_path, 5)  # the run is under way
     os.kill(workers[1], signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 4, err[-3000:]  # the evidence is incomplete: a documented non-zero exit
