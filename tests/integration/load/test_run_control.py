@@ -10,26 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+from clirun import bakeoff_popen, run_dir_of
+
 from harness.faults import ToxiproxyClient, serve_proxy_in_thread
 from harness.record import read_fault_events, read_records, read_run
 
-RUN = [sys.executable, "-m", "harness.cli", "run"]
 SHORT = Path(__file__).resolve().parents[2] / "e2e" / "short.yaml"
 
 
 def bakeoff(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(SHORT), "--quiet", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def run_dir_of(stdout: str) -> Path:
-    last = Path(stdout.strip().splitlines()[-1])
-    return last.parent if last.name == "report.html" else last
+    return bakeoff_popen("run", SHORT, "--quiet", *args)
 
 
 def test_two_local_workers_lose_nothing(tmp_path: Path) -> None:
@@ -163,13 +153,7 @@ sim_profiles:
 load: {{model: open, arrival: constant, rate: 4/s, users: 50, duration: 30s, grace: 30s}}
 """)
     out_dir = tmp_path / "out"
-    proc = subprocess.Popen(
-        [*RUN, str(scenario), "--quiet", "--out", str(out_dir), "--no-probes", "--no-report"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = bakeoff_popen("run", scenario, "--quiet", "--out", out_dir, "--no-probes", "--no-report")
     wait_for_records(out_dir, 1)  # each answer takes 1.5 s at 4/s: about six are in flight now
     proc.send_signal(signal.SIGINT)
     [records_file] = out_dir.glob("*/records.jsonl")
@@ -198,23 +182,7 @@ sim_profiles:
   slowpoke: {{ttft_ms: 3000, ttft_jitter_ms: 0, tokens_per_s: 50}}
 load: {{model: open, arrival: constant, rate: 5/s, users: 50, duration: 30s, grace: 20s}}
 """)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            str(scenario),
-            "--quiet",
-            "--out",
-            str(tmp_path / "out"),
-            "--no-probes",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = bakeoff_popen("run", scenario, "--quiet", "--out", tmp_path / "out", "--no-probes")
     wait_for_records(tmp_path / "out", 1)  # requests finish after 3 s, so many are in flight now
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
