@@ -48,6 +48,11 @@ class Reach:
         return f"endpoint {self.endpoint} ({self.base_url}, {self.address}): {self.detail}"
 
 
+_NO_ANSWER = "without sending a response"
+"""httpx's words when the connection closed before any byte of an answer (behind a proxy: the vendor
+refused the proxy's dial); any other protocol error means bytes of an answer arrived."""
+
+
 def _direct_cause(host: str, port: int, timeout_s: float) -> str | None:
     """Why ``host:port`` cannot be reached from here, or None when it can."""
     try:
@@ -102,6 +107,11 @@ def _reach_one(
         return Reach(
             endpoint, base_url, address, True, f"HTTP {status} in {(time.perf_counter() - t0) * 1e3:.0f} ms"
         )
+    except httpx.RemoteProtocolError as exc:
+        if _NO_ANSWER not in str(exc):  # bytes came back, just not valid or bounded HTTP: reached
+            detail = f"answered, but not with valid HTTP ({exc}); the load will record what it sends"
+            return Reach(endpoint, base_url, address, True, detail)
+        error = _describe(exc)
     except httpx.HTTPError as exc:
         error = _describe(exc)
     if connect_to is None:

@@ -264,3 +264,26 @@ load: {{model: open, arrival: constant, rate: 2/s, users: 4, duration: 2s, grace
     [run_dir] = (tmp_path / "out").iterdir()
     end_info = json.loads((run_dir / "end.json").read_text())
     assert end_info["ended"] == "interrupted"
+
+
+def test_a_vendor_answering_with_broken_http_is_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A head too long for any client is the vendor's answer, not an unreachable endpoint: the load
+    records it (response_too_large); the preflight must not stop the run over it."""
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * 200_000 + b"\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.getsockname()[1]}/v1"
+        [reach] = _preflight.preflight({"v": url}, {}, {"v": 2.0}, **RUNTIME)  # type: ignore[arg-type]
+    finally:
+        thread.join(5)
+        srv.close()
+    assert reach.ok, reach.detail
+    assert reach.detail.startswith("answered, but not with valid HTTP"), reach.detail
