@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 
 def test_client_accuracy_bench_runs_both_paths() -> None:
     out = subprocess.run(
@@ -38,6 +40,7 @@ def test_client_accuracy_bench_runs_both_paths() -> None:
         assert all(math.isfinite(float(v)) for v in errors), out.stdout  # every column was measured
 
 
+@pytest.mark.slow  # 30-45 s; the bench itself is run on demand (python -m harness.bench ...)
 def test_load_bench_runs_every_phase() -> None:
     out = subprocess.run(
         [
@@ -76,6 +79,7 @@ def test_load_bench_runs_every_phase() -> None:
     assert rows["b "][6] == "0" and rows["c "][6] == "0", out.stdout  # no failed request in either phase
 
 
+@pytest.mark.slow  # 30-45 s; the bench itself is run on demand (python -m harness.bench ...)
 def test_hostile_bench_prints_the_control_beside_a_flood_and_a_case() -> None:
     out = subprocess.run(
         [
