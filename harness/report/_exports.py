@@ -59,6 +59,8 @@ def summary(a: Analysis) -> dict[str, Any]:
             "observability": a.observability,
         }
     )
+    if a.capacity:  # a stepped load only: a plain one has no knee to report
+        out["capacity"] = plain(a.capacity)
     return out
 
 
