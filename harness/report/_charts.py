@@ -487,7 +487,7 @@ def _capacity_load(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, Any]:
     return {
         "data": data,
         "layout": _layout(
-            title=_title(f"{_t(c)}: throughput and goodput vs offered load (× = step missed the SLOs)"),
+            title=_title(f"{_t(c)}: goodput vs offered load"),
             shapes=shapes,
             annotations=notes,
             xaxis=_axis("offered load (req/s)", rangemode="tozero"),
@@ -549,7 +549,7 @@ def _capacity_latency(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, An
     return {
         "data": data,
         "layout": _layout(
-            title=_title(f"{_t(c)}: latency vs throughput, per step"),
+            title=_title(f"{_t(c)}: latency vs throughput"),
             shapes=shapes,
             annotations=notes,
             xaxis=_axis("throughput (req/s)", rangemode="tozero"),

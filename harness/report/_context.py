@@ -10,8 +10,8 @@ import pandas as pd
 
 from harness._text import terminal_safe
 from harness.analysis import FORMULAS, LATENCY_METRICS, PERCENTILES, Analysis
-from harness.analysis._faults import TOLERANCE
 from harness.analysis._capacity import HARNESS_LAG_S, capacity_verdict
+from harness.analysis._faults import TOLERANCE
 from harness.analysis._risks import slo_text
 from harness.analysis._scorecard import LAYER_TITLES, LAYERS
 

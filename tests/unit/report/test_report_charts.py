@@ -90,3 +90,29 @@ def test_a_figure_plotly_does_not_know_fails_loudly() -> None:
     assert _checked("fig-ok", good) is good
     with pytest.raises(ValueError, match=r"chart fig-bad .*colour"):
         _checked("fig-bad", {"data": [{"type": "bar", "x": [1], "y": [2], "marker": {"colour": "red"}}]})
+
+
+def test_a_stepped_load_draws_the_knee_and_the_slo_lines() -> None:
+    from harness.report._context import build_context
+
+    df, ev, m = synthetic_run(400, seed=2)
+    m = m.with_manifest(
+        load={"duration": 40.0, "stages": [{"duration": 20, "rate": 5}, {"duration": 20, "rate": 10}]}
+    )
+    a = analyse(df, ev, m)
+    figs = build_figures(a)
+    assert {"fig-capacity-load-0", "fig-capacity-latency-0", "fig-capacity-load-1"} <= set(figs)
+    for i, c in enumerate(a.contenders):
+        knee = a.capacity[c]
+        load = figs[f"fig-capacity-load-{i}"]
+        assert [t["name"] for t in load["data"]][-2:] == ["throughput", "goodput"]
+        assert load["data"][2]["x"] == [5.0, 10.0]  # one point per step, by offered rate
+        if knee["sustainable_rps"] is not None:  # the knee's dashed line sits at the sustainable rate
+            lines = [s for s in load["layout"]["shapes"] if s["type"] == "line"]
+            assert lines[0]["x0"] == knee["sustainable_rps"]
+        slo_lines = [s for s in figs[f"fig-capacity-latency-{i}"]["layout"]["shapes"] if s.get("yref") == "y"]
+        assert [s["y0"] for s in slo_lines] == [a.slo[k] for k in ("e2e", "ttft") if a.slo.get(k)]
+    ctx = build_context(a, figs, scores_declared=False)
+    assert ctx["capacity_verdict"] and "req/s" in ctx["capacity_verdict"]
+    plain_run = analyse(*synthetic_run(200, seed=2))
+    assert not any(k.startswith("fig-capacity") for k in build_figures(plain_run))
