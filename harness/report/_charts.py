@@ -488,6 +488,9 @@ def _capacity_load(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, Any]:
         "data": data,
         "layout": _layout(
             title=_title(f"{_t(c)}: goodput vs offered load"),
+            height=380,
+            margin={"l": 60, "r": 20, "t": 40, "b": 60},
+            legend={"orientation": "h", "y": -0.3},
             shapes=shapes,
             annotations=notes,
             xaxis=_axis("offered load (req/s)", rangemode="tozero"),
@@ -550,6 +553,9 @@ def _capacity_latency(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, An
         "data": data,
         "layout": _layout(
             title=_title(f"{_t(c)}: latency vs throughput"),
+            height=380,
+            margin={"l": 60, "r": 20, "t": 40, "b": 60},
+            legend={"orientation": "h", "y": -0.3},
             shapes=shapes,
             annotations=notes,
             xaxis=_axis("throughput (req/s)", rangemode="tozero"),
