@@ -23,9 +23,10 @@ anywhere in it.
 
 The limit is read at the first failing step (``f``), from its requests that were not good:
 
-- ``harness``: the load process could not keep the schedule (p95 schedule lag above
-  :data:`HARNESS_LAG_S`) at or before ``f``: the rate it offered was not the rate asked for, so no
-  sustainable rate is claimed;
+- ``harness``: the load process could not keep the schedule at or before ``f`` (p95 schedule lag above
+  :data:`HARNESS_LAG_S`), or ``f``'s slow requests gained their latency mostly as schedule lag (p50 lag
+  grew by at least half the p50 latency's growth over the first step): the rate it offered was not the
+  rate asked for, so no sustainable rate is claimed;
 - ``quota``: most of them were refused with 429 (or retried through one);
 - ``overload``: most were refused with 503/529 (``overloaded``), or they were slow and the latency they
   gained over the first step is mostly time before the first token (queueing for a slot);
@@ -207,6 +208,9 @@ def _limit(fail: dict[str, Any], base: dict[str, Any] | None) -> str:
     if base is not None:
         d_lat = fail.get("user_latency_p50", math.nan) - base.get("user_latency_p50", math.nan)
         d_ttft = fail.get("user_ttft_p50", math.nan) - base.get("user_ttft_p50", math.nan)
+        d_lag = fail.get("schedule_lag_p50", 0.0) - base.get("schedule_lag_p50", 0.0)
+        if _finite(d_lat) and d_lat > 0 and _finite(d_lag) and d_lag >= 0.5 * d_lat:
+            return "harness"  # the time added is mostly the load process sending late
         if _finite(d_lat) and _finite(d_ttft) and d_lat > 0 and d_ttft >= 0.5 * d_lat:
             return "overload"  # the time added is mostly waiting before the first token: a queue
     return "latency"
@@ -215,7 +219,8 @@ def _limit(fail: dict[str, Any], base: dict[str, Any] | None) -> str:
 def find_knee(steps: list[dict[str, Any]], slo: Mapping[str, float | None]) -> dict[str, Any]:
     """The knee of one contender's step table (rows as :func:`capacity_steps` makes them; a hand-made
     table needs ``offered_rps``, ``requests``, ``good_fraction``, ``error_rate``, ``schedule_lag_p95`` and
-    ``bad``, plus ``user_latency_p50`` / ``user_ttft_p50`` to tell queueing from slow answers).
+    ``bad``, plus ``user_latency_p50`` / ``user_ttft_p50`` / ``schedule_lag_p50`` to tell queueing and a
+    late load process from slow answers).
 
     Returns ``{sustainable_rps, uncertainty_rps, limit, bracket_rps, note, steps}``; the rows are
     judged in place (``slack``, ``passed``, ``failed_on``, ``harness_saturated``).
@@ -250,6 +255,13 @@ def find_knee(steps: list[dict[str, Any]], slo: Mapping[str, float | None]) -> d
         if not s["passed"]:
             out["limit"] = _limit(s, judged[0] if judged[0] is not s else None)
             r_f, s_f = float(s["offered_rps"]), float(s["slack"])
+            if out["limit"] == "harness":
+                out["note"] = (
+                    f"at {r_f:g} req/s the requests were late mostly because the load process sent them "
+                    "late (schedule lag), not because the vendor answered slowly: no rate is claimed; "
+                    "raise load.users, run fewer contenders at once, or use distributed load"
+                )
+                return out
             if last_pass is None:
                 out["bracket_rps"] = [None, r_f]
                 out["note"] = f"fails its SLOs already at the lowest step, {r_f:g} req/s"

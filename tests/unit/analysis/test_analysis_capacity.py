@@ -119,6 +119,19 @@ def test_a_saturated_load_process_claims_no_rate() -> None:
     assert "not measured" in (capacity_verdict({"a": knee}) or "")
 
 
+def test_latency_gained_as_schedule_lag_is_the_harness_not_the_vendor() -> None:
+    # p95 lag stays under the bound (0.4 s), but at 6/s the p50 latency grew 0.5 s over the first step's
+    # and the p50 lag grew 0.35 s of it (≥ half): the requests were late because they were sent late
+    steps = [step(2, 1.0), step(6, 0.5, ttft=0.65, lat=1.5, lag=0.4, bad={"latency": 50})]
+    steps[0]["schedule_lag_p50"], steps[1]["schedule_lag_p50"] = 0.01, 0.36
+    knee = find_knee(steps, SLO)
+    assert knee["limit"] == "harness" and knee["sustainable_rps"] is None
+    assert not steps[1]["harness_saturated"]  # the p95 bound alone would not have caught it
+    # the same step with the lag gone: the 0.35 s before the first token reads as a queue at the vendor
+    steps[1]["schedule_lag_p50"] = 0.01
+    assert find_knee(steps, SLO)["limit"] == "overload"
+
+
 def test_saturation_after_the_knee_does_not_void_it() -> None:
     lag = HARNESS_LAG_S * 3
     steps = [step(2, 1.0), step(4, 0.5, bad={"latency": 50}), step(6, 0.2, lag=lag, bad={"latency": 80})]
