@@ -116,3 +116,19 @@ def test_a_stepped_load_draws_the_knee_and_the_slo_lines() -> None:
     assert ctx["capacity_verdict"] and "req/s" in ctx["capacity_verdict"]
     plain_run = analyse(*synthetic_run(200, seed=2))
     assert not any(k.startswith("fig-capacity") for k in build_figures(plain_run))
+
+
+def test_summary_json_has_capacity_for_a_stepped_load_only() -> None:
+    from harness.report._exports import summary
+
+    df, ev, m = synthetic_run(400, seed=2)
+    stepped = m.with_manifest(
+        load={"duration": 40.0, "stages": [{"duration": 20, "rate": 5}, {"duration": 20, "rate": 10}]}
+    )
+    out = summary(analyse(df, ev, stepped))
+    assert set(out["capacity"]) == {"alpha", "beta"}
+    for knee in out["capacity"].values():
+        assert {"sustainable_rps", "uncertainty_rps", "limit", "steps"} <= set(knee)
+        assert [s["offered_rps"] for s in knee["steps"]] == [5.0, 10.0]
+    json.dumps(out, allow_nan=False)  # NaN percentiles of empty steps become null
+    assert "capacity" not in summary(analyse(df, ev, m))
