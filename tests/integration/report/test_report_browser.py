@@ -144,3 +144,32 @@ def test_report_at_800px_keeps_every_verdict_column_and_charts_clear(tmp_path: P
         page.pump(0.5)
         problems = _problems(page, url)
     assert problems == {"console": [], "exceptions": [], "log": [], "network": []}
+
+
+def test_capacity_section_draws_its_charts_and_fits_800px(tmp_path: Path) -> None:
+    from harness.record import MANIFEST_FILE, read_run, write_manifest
+
+    run = write_synthetic_run(tmp_path / "run", n_requests=400)
+    manifest = read_run(run).manifest
+    stepped = manifest.model_copy(
+        update={
+            "load": manifest.load.model_validate(
+                {"duration": 40.0, "stages": [{"duration": 20, "rate": 5}, {"duration": 20, "rate": 10}]}
+            )
+        }
+    )
+    (run / MANIFEST_FILE).unlink()  # written once per run: this one is rewritten as a stepped load's
+    write_manifest(run, stepped)
+    report = write_report(run)
+    url = report.resolve().as_uri()
+    with open_page(url, width=800, height=900) as page:
+        assert page.wait_for(_DRAWN, timeout=60)
+        drawn = page.evaluate("[...document.querySelectorAll('#capacity div.js-plotly-plot')].map(d => d.id)")
+        assert "fig-capacity-load-0" in drawn and "fig-capacity-latency-1" in drawn
+        assert "req/s" in page.evaluate("document.getElementById('capacity-verdict').innerText")
+        width = page.evaluate("document.documentElement.clientWidth")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert page.evaluate(_TITLES_CLEAR) == []
+        page.pump(0.5)
+        problems = _problems(page, url)
+    assert problems == {"console": [], "exceptions": [], "log": [], "network": []}
