@@ -131,4 +131,6 @@ def test_summary_json_has_capacity_for_a_stepped_load_only() -> None:
         assert {"sustainable_rps", "uncertainty_rps", "limit", "steps"} <= set(knee)
         assert [s["offered_rps"] for s in knee["steps"]] == [5.0, 10.0]
     json.dumps(out, allow_nan=False)  # NaN percentiles of empty steps become null
-    assert "capacity" not in summary(analyse(df, ev, m))
+    assert "req/s" in out["capacity_verdict"]
+    plain_load = summary(analyse(df, ev, m))
+    assert "capacity" not in plain_load and "capacity_verdict" not in plain_load
