@@ -5,36 +5,18 @@ baseline (observation 4), and a vendor refusing connections behind the proxy is 
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from clirun import bakeoff_run
 
 from harness.analysis import analyse
 from harness.record import read_fault_events, read_records, read_run
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-
-
-def bakeoff_run(
-    scenario: Path, out: Path, *extra: str, env: dict[str, str] | None = None, exit_code: int = 0
-) -> Path:
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(scenario), "--out", str(out), "--quiet", *extra],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.returncode == exit_code, proc.stderr[-3000:]
-    return Path(proc.stdout.strip().splitlines()[-1])
 
 
 def analysed(run_dir: Path):

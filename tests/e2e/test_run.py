@@ -14,21 +14,8 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("reports")
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(HERE / "short.yaml"), "--out", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.endswith("report.html"), proc.stdout
-    report = Path(last)
-    assert report.is_file()
-    return report.parent
+def run_dir(real_run: Path) -> Path:
+    return real_run  # tests/conftest.py: one real run of short.yaml per session
 
 
 def test_every_attempt_recorded_once(run_dir: Path) -> None:

@@ -4,6 +4,7 @@ never a traceback and never a hang."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -105,6 +106,44 @@ def _check(tmp: Path, text: str) -> None:
         assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
     else:
         assert isinstance(result, ResolvedScenario)
+        _assert_usable(result)
+
+
+def _finite(x: float | None, *, low: float = 0.0) -> bool:
+    return x is None or (math.isfinite(x) and x >= low)
+
+
+def _assert_usable(r: ResolvedScenario) -> None:
+    """What a loaded scenario promises the run, whatever text it came from: names are unique text, every
+    reference resolves, every number is finite and in range. A loader that lets a bad value through
+    (NaN, a negative duration, a dangling name) fails here, not half-way through a run."""
+    sc = r.scenario
+    names = [e.name for e in sc.endpoints]
+    assert len(set(names)) == len(names) and all(isinstance(n, str) and n for n in names)
+    assert [c.name for c in sc.contenders] and len({c.name for c in sc.contenders}) == len(sc.contenders)
+    for c in sc.contenders:
+        assert c.primary in names and all(f in names for f in c.fallbacks)
+    ld = sc.load
+    assert ld.duration > 0 and math.isfinite(ld.duration)
+    assert all(_finite(x) for x in (ld.warmup, ld.cooldown, ld.grace, ld.think_time))
+    assert ld.warmup + ld.cooldown < ld.duration
+    assert ld.users >= 1 and ld.spawn_rate > 0 and math.isfinite(ld.spawn_rate)
+    if ld.model == "open" and not ld.stages and ld.sweep is None:
+        assert ld.rate is not None and math.isfinite(ld.rate) and ld.rate > 0
+    for e in sc.endpoints:
+        t = e.timeouts
+        assert all(math.isfinite(x) and x > 0 for x in (t.connect, t.ttft, t.idle, t.total))
+        assert (e.sim is None) != (e.base_url is None)
+        assert e.base_url is None or e.api_key_env is None or e.name in r.api_keys
+    for f in r.faults:
+        assert f.entry.at >= 0 and math.isfinite(f.entry.at)
+        assert f.entry.duration is None or (f.entry.duration > 0 and math.isfinite(f.entry.duration))
+        assert f.endpoints and all(n in names for n in f.endpoints)
+        assert 0 <= f.spec.toxicity <= 1 and 0 <= f.spec.probability <= 1
+    slo = sc.slo
+    assert all(_finite(x) for x in (slo.ttft, slo.tpot, slo.e2e))
+    assert slo.max_error_rate is None or 0 <= slo.max_error_rate <= 1
+    assert slo.min_good_fraction is None or 0 <= slo.min_good_fraction <= 1
 
 
 @FUZZ

@@ -10,10 +10,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.dialects import DIALECT_NAMES, SSEDecoder, get_dialect
+from harness.dialects import (
+    DIALECT_NAMES,
+    Delta,
+    Done,
+    Finish,
+    Malformed,
+    Meta,
+    SSEDecoder,
+    StreamError,
+    Usage,
+    get_dialect,
+)
 from harness.probes import Exchange, evaluate
 from harness.record import ERROR_CLASSES
 
+EVENT_TYPES = (Delta, Usage, Finish, Meta, StreamError, Malformed, Done)
 FUZZ = settings(max_examples=100, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
@@ -119,7 +131,15 @@ def test_sse_decoder_is_split_invariant(data: bytes, cuts: list[int]) -> None:
 @FUZZ
 @given(body=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_parse_response_never_raises(dialect: str, body: bytes) -> None:
-    get_dialect(dialect).parse_response(body)
+    events = get_dialect(dialect).parse_response(body)
+    assert all(isinstance(e, EVENT_TYPES) for e in events)
+    try:
+        doc = json.loads(body)
+    except ValueError:  # what json.loads refuses is malformed, and nothing else is made of it
+        assert events == [Malformed(events[0].detail)] and events[0].detail.startswith("invalid JSON body")
+        return
+    if not isinstance(doc, dict):
+        assert events == [Malformed("response body is not a JSON object")]
 
 
 @pytest.mark.parametrize("dialect", DIALECT_NAMES)
@@ -311,13 +331,24 @@ def test_vendor_shaped_documents_never_raise(dialect: str, data: st.DataObject) 
     docs = openai_docs() if dialect != "anthropic-messages" else anthropic_docs()
     doc = data.draw(docs)
     d = get_dialect(dialect)
-    d.parse_response(json.dumps(doc).encode())
+    whole = d.parse_response(json.dumps(doc).encode())
     name = doc.get("type") if isinstance(doc.get("type"), str) else None
     head = f"event: {name}\n".encode() if name and dialect == "anthropic-messages" else b""
     parser = d.stream_parser()
-    parser.feed(head + b"data: " + json.dumps(doc).encode() + b"\n\n")
-    parser.close()
-    d.classify(400, {}, json.dumps(doc).encode())
+    streamed = parser.feed(head + b"data: " + json.dumps(doc).encode() + b"\n\n")
+    streamed += parser.close()
+    for events in (whole, streamed):
+        assert all(isinstance(e, EVENT_TYPES) for e in events)
+        for e in events:  # what a document yields is typed as the record needs it, whatever the vendor sent
+            if isinstance(e, Delta):
+                assert isinstance(e.text, str) and e.kind in ("output", "reasoning", "tool")
+            elif isinstance(e, Usage):
+                counts = (e.input_tokens, e.output_tokens, e.cached_input_tokens, e.cache_write_tokens)
+                assert all(c is None or (type(c) is int and c >= 0) for c in (*counts, e.reasoning_tokens))
+            elif isinstance(e, Meta):
+                assert e.model is None or isinstance(e.model, str)
+    info = d.classify(400, {}, json.dumps(doc).encode())
+    assert info.error_class in ERROR_CLASSES
 
 
 @pytest.mark.parametrize("where", ["delta", "message"])
@@ -325,10 +356,9 @@ def test_non_text_tool_call_fields_are_malformed_not_a_crash(where: str) -> None
     choice = {"index": 0, where: {"tool_calls": [{"function": {"name": 5, "arguments": {"a": 1}}}]}}
     doc = json.dumps({"model": "m", "choices": [choice]}).encode()
     d = get_dialect("openai-chat")
-    if where == "delta":
-        d.stream_parser().feed(b"data: " + doc + b"\n\n")
-    else:
-        d.parse_response(doc)
+    events = d.stream_parser().feed(b"data: " + doc + b"\n\n") if where == "delta" else d.parse_response(doc)
+    assert Malformed("tool call name is not text: 5") in events
+    assert not [e for e in events if isinstance(e, Delta)]  # nothing of the broken call counts as output
 
 
 @pytest.mark.parametrize(
@@ -346,4 +376,7 @@ def test_non_text_tool_call_fields_are_malformed_not_a_crash(where: str) -> None
     ],
 )
 def test_non_finite_usage_counts_are_ignored(dialect: str, body: bytes) -> None:
-    get_dialect(dialect).parse_response(body)
+    events = get_dialect(dialect).parse_response(body)
+    [usage] = [e for e in events if isinstance(e, Usage)]
+    assert usage.input_tokens is None and usage.output_tokens is None  # neither inf nor NaN becomes a count
+    assert Delta("x") in events and Done() in events  # the answer itself is kept

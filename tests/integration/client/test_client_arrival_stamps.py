@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import statistics
 import time
 
 import pytest
@@ -60,7 +61,8 @@ def test_recv_stamped_reports_when_the_bytes_arrived_not_when_they_were_read() -
         data, rx = recv_stamped(cli, 100)
         read_at = time.monotonic()
         assert data == b"hello"
-        assert abs(rx - sent) < TOLERANCE_S, (rx - sent, read_at - sent)
+        # at the send (a busy machine may preempt between noting the time and the send), not 60 ms later
+        assert -0.001 < rx - sent < 0.02, (rx - sent, read_at - sent)
         assert read_at - rx >= 0.05  # the read itself came 60 ms later
         # an unstamped socket reads the same bytes with no stamp (0.0: the caller falls back to its clock)
         plain = socket.create_connection(lsock.getsockname())
@@ -120,7 +122,10 @@ def test_late_reader_still_records_the_arrival_times(serve) -> None:
     assert rec.outcome == "ok", rec.error_detail
     assert len(rec.chunk_times) == len(writes) == 4
     errors = [t - w for t, w in zip(rec.chunk_times, writes, strict=True)]
-    assert all(0 <= e < TOLERANCE_S for e in errors), errors  # never before the write, never the read's delay
+    # typically within TOLERANCE_S of the write (one sample may be preempted on a busy machine), never
+    # before it, never as late as the reader
+    assert statistics.median(errors) < TOLERANCE_S, errors
+    assert all(0 <= e < LATE_S - 0.001 for e in errors), errors
     assert rec.t_first_token == rec.chunk_times[0] and rec.t_last_token == rec.chunk_times[-1]
     assert rec.t_end - rec.t_last_token < TOLERANCE_S  # the terminal event came with the last chunk
 

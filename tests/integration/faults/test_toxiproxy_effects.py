@@ -90,6 +90,10 @@ def listen(
     api.delete_proxy(name)
 
 
+LATE_S = 0.025
+"""How late a timer may fire on a busy 2-core machine (two suites at once, a CPU hog beside)."""
+
+
 def connect(addr: tuple[str, int]) -> socket.socket:
     s = socket.create_connection(addr, timeout=5)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -125,14 +129,16 @@ def test_latency_adds_its_value_to_ttft(
         drift between two separate series cannot pass for the toxic's effect."""
         return statistics.median(ttft(listen) - ttft(target) for _ in range(n))
 
-    assert added(7) < 0.005
+    # A toxic never delays less than its value; a busy machine may add to it (timers fire late), so the
+    # upper bounds allow LATE_S. Without a toxic the proxy adds next to nothing.
+    assert added(7) < LATE_S
     api.add_toxic(listen_name(api, listen), "latency", {"latency": 100})
     with_latency = added(7)
-    assert abs(with_latency - 0.100) <= 0.005, with_latency
+    assert 0.100 - 0.002 <= with_latency <= 0.100 + LATE_S, with_latency
     # Upstream latency delays the request bytes, which adds to TTFT too; several latencies add up.
     api.add_toxic(listen_name(api, listen), "latency", {"latency": 50}, stream="upstream")
     both = added(5)
-    assert abs(both - 0.150) <= 0.005, both
+    assert 0.150 - 0.002 <= both <= 0.150 + LATE_S, both
 
 
 def listen_name(api: ToxiproxyClient, addr: tuple[str, int]) -> str:
@@ -250,9 +256,9 @@ def test_disable_refuses_and_cuts_open_streams(api: ToxiproxyClient, listen: tup
 
 
 def test_toxicity_is_per_connection(api: ToxiproxyClient, listen: tuple[str, int]) -> None:
-    api.add_toxic(listen_name(api, listen), "latency", {"latency": 8}, toxicity=0.5)
+    api.add_toxic(listen_name(api, listen), "latency", {"latency": 20}, toxicity=0.5)
     toxic = mixed = 0
-    for _ in range(200):
+    for _ in range(150):
         with connect(listen) as s:
             s.sendall(b"w")  # warm-up: the first request also waits for the upstream dial
             assert s.recv(4) == b"w"
@@ -261,10 +267,10 @@ def test_toxicity_is_per_connection(api: ToxiproxyClient, listen: tuple[str, int
                 t = time.perf_counter()
                 s.sendall(b"p")
                 assert s.recv(4) == b"p"
-                slow += time.perf_counter() - t >= 0.0075  # a drawn toxic holds every chunk >= 8 ms
+                slow += time.perf_counter() - t >= 0.019  # a drawn toxic holds every chunk >= 20 ms
             toxic += slow == 3
             mixed += slow in (1, 2)
-    assert 70 <= toxic <= 130, toxic  # 50 % of 200 connections; binomial sd ~7
+    assert 45 <= toxic <= 105, toxic  # 50 % of 150 connections; binomial sd ~6
     # Every request of a connection shares its draw: a per-request coin would mix ~75 % of connections.
-    # A few may show a scheduling hiccup of >= 7.5 ms on a loaded 2-core machine.
+    # A few may show a scheduling hiccup of >= 19 ms on a loaded 2-core machine.
     assert mixed <= 10, mixed

@@ -12,12 +12,24 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+BUSY_MS = 250
+"""How late a timer or a write may fire on a busy 2-core machine (two suites at once, a CPU hog beside):
+bounds below that are about lateness allow it; bounds about earliness or ordering never do."""
+
+
+def _at_arrival(errors_ms: list[float]) -> bool:
+    """Stamped chunk times sit on the server's writes: typically under 4 ms after it, never before it,
+    and never as late as the reader (15 ms). One sample may be preempted between noting the time and the
+    write on a busy machine, so the typical error is the median."""
+    return statistics.median(errors_ms) < 4 and all(0 <= e < 14 for e in errors_ms)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +49,8 @@ def probe() -> dict[str, Any]:
 def test_chunks_are_yielded_as_they_arrive(probe: dict[str, Any]) -> None:
     gaps = probe["raw_gaps_ms"]
     assert len(gaps) == 4, gaps  # five chunks, each its own read
-    assert all(40 <= g <= 80 for g in gaps), gaps  # written 50 ms apart
+    # written 50 ms apart: never coalesced nor early; late only by how busy the machine is
+    assert all(40 <= g <= 50 + BUSY_MS for g in gaps), gaps
     assert probe["raw_body"] == "one|two|three|four|five|"
 
 
@@ -45,8 +58,8 @@ def test_attempt_ok_times_chunks_and_reuses_the_connection(probe: dict[str, Any]
     ok = probe["ok"]
     assert ok["outcome"] == "ok" and ok["status"] == 200, ok
     assert ok["chunks"] == 3 and ok["output_tokens"] == 3
-    assert all(25 <= g <= 70 for g in ok["gaps_ms"]), ok["gaps_ms"]  # written 40 ms apart
-    assert 80 <= ok["ttft_ms"] <= 160, ok  # first token written 100 ms after the request
+    assert all(25 <= g <= 40 + BUSY_MS for g in ok["gaps_ms"]), ok["gaps_ms"]  # written 40 ms apart
+    assert 80 <= ok["ttft_ms"] <= 100 + BUSY_MS, ok  # first token written 100 ms after the request
     assert probe["ok_connections"] == 1 and probe["ok_requests"] == 3  # one keep-alive connection
 
 
@@ -54,7 +67,7 @@ def test_chunk_times_are_the_kernel_arrival_times_when_the_reader_is_late(probe:
     # the server blocks the whole hub for 15 ms after each write, so every read comes >= 15 ms late
     late = probe["late"]
     assert late["stamped"]["outcome"] == "ok" and len(late["stamped"]["errors_ms"]) == 4, late
-    assert all(0 <= e < 4 for e in late["stamped"]["errors_ms"]), late  # recorded at the arrival
+    assert _at_arrival(late["stamped"]["errors_ms"]), late  # recorded at the arrival
     assert all(e >= 14 for e in late["unstamped"]["errors_ms"]), late  # without stamps: at the read
 
 
@@ -62,7 +75,7 @@ def test_over_tls_too_chunk_times_are_the_kernel_arrival_times(probe: dict[str, 
     # TLS runs over memory BIOs on the plain socket, so the encrypted bytes are read with their stamps
     late = probe["late"]
     assert late["tls_stamped"]["outcome"] == "ok" and len(late["tls_stamped"]["errors_ms"]) == 4, late
-    assert all(0 <= e < 4 for e in late["tls_stamped"]["errors_ms"]), late
+    assert _at_arrival(late["tls_stamped"]["errors_ms"]), late
     assert late["tls_unstamped"]["outcome"] == "ok", late
     assert all(e >= 14 for e in late["tls_unstamped"]["errors_ms"]), late
 
@@ -88,8 +101,9 @@ def test_errors_keep_the_taxonomy(probe: dict[str, Any], case: str, error_class:
 
 
 def test_timeouts_fire_on_time(probe: dict[str, Any]) -> None:
-    assert 0.28 <= probe["errors"]["ttft_timeout"]["elapsed"] <= 0.6
-    assert 0.28 <= probe["errors"]["connect_timeout"]["elapsed"] <= 0.8
+    # 0.3 s timeouts: never early; late only by how busy the machine is
+    assert 0.28 <= probe["errors"]["ttft_timeout"]["elapsed"] <= 0.3 + BUSY_MS / 1e3
+    assert 0.28 <= probe["errors"]["connect_timeout"]["elapsed"] <= 0.3 + BUSY_MS / 1e3 + 0.2
 
 
 def test_https_through_proxy_address_keeps_host_and_sni(probe: dict[str, Any]) -> None:

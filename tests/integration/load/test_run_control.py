@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from clirun import bakeoff_popen, run_dir_of
+
 from harness.faults import ToxiproxyClient, serve_proxy_in_thread
 from harness.record import read_fault_events, read_records, read_run
 
@@ -17,18 +19,7 @@ SHORT = Path(__file__).resolve().parents[2] / "e2e" / "short.yaml"
 
 
 def bakeoff(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(SHORT), "--quiet", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def run_dir_of(stdout: str) -> Path:
-    last = Path(stdout.strip().splitlines()[-1])
-    return last.parent if last.name == "report.html" else last
+    return bakeoff_popen("run", SHORT, "--quiet", *args)
 
 
 def test_two_local_workers_lose_nothing(tmp_path: Path) -> None:
@@ -89,7 +80,7 @@ def test_a_dead_worker_is_accounted_for_and_the_run_goes_on(tmp_path: Path) -> N
         time.sleep(0.2)
         workers = _children(proc.pid, "harness.load._worker")
     assert len(workers) == 2
-    time.sleep(6)  # the run is under way
+    wait_for_records(tmp_path, 5)  # the run is under way
     os.kill(workers[1], signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 4, err[-3000:]  # the evidence is incomplete: a documented non-zero exit
@@ -146,6 +137,37 @@ def test_ctrl_c_keeps_records_reports_and_leaves_no_fault_behind(tmp_path: Path)
     assert rebuilt.returncode == 0, rebuilt.stderr
 
 
+def test_ctrl_c_lets_in_flight_requests_finish_within_grace(tmp_path: Path) -> None:
+    """The grace period is real: requests in flight at Ctrl-C end as answers, not as cut attempts."""
+    prompts = SHORT.parents[2] / "prompts" / "default.jsonl"
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(f"""\
+name: slow
+prompts: {prompts}
+endpoints:
+  - {{name: e, dialect: openai-chat, sim: slowpoke, model: m}}
+contenders:
+  - {{name: c, primary: e}}
+sim_profiles:
+  slowpoke: {{ttft_ms: 1500, ttft_jitter_ms: 0, tokens_per_s: 200}}
+load: {{model: open, arrival: constant, rate: 4/s, users: 50, duration: 30s, grace: 30s}}
+""")
+    out_dir = tmp_path / "out"
+    proc = bakeoff_popen("run", scenario, "--quiet", "--out", out_dir, "--no-probes", "--no-report")
+    wait_for_records(out_dir, 1)  # each answer takes 1.5 s at 4/s: about six are in flight now
+    proc.send_signal(signal.SIGINT)
+    [records_file] = out_dir.glob("*/records.jsonl")
+    done_at_signal = len(records_file.read_text().splitlines())
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err[-2000:]
+    df = read_records(run_dir_of(out))
+    sent = df[df.error_class != "not_sent"]
+    # more answers than had arrived at the signal: the in-flight ones were waited for, and all succeeded
+    assert len(sent) > done_at_signal + 1, (len(sent), done_at_signal)
+    assert (sent.outcome == "ok").all(), sent.error_class.value_counts()
+    assert "run_ended" not in set(df.error_class.dropna())
+
+
 def test_second_ctrl_c_aborts_and_records_stay_readable(tmp_path: Path) -> None:
     prompts = SHORT.parents[2] / "prompts" / "default.jsonl"
     scenario = tmp_path / "slow.yaml"
@@ -160,23 +182,7 @@ sim_profiles:
   slowpoke: {{ttft_ms: 3000, ttft_jitter_ms: 0, tokens_per_s: 50}}
 load: {{model: open, arrival: constant, rate: 5/s, users: 50, duration: 30s, grace: 20s}}
 """)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            str(scenario),
-            "--quiet",
-            "--out",
-            str(tmp_path / "out"),
-            "--no-probes",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = bakeoff_popen("run", scenario, "--quiet", "--out", tmp_path / "out", "--no-probes")
     wait_for_records(tmp_path / "out", 1)  # requests finish after 3 s, so many are in flight now
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)

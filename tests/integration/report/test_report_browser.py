@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from report_cdp import CHROMIUM, Page, open_page
+from report_truth import ROWS, expected_numbers, shown_seconds
 
 from harness.analysis import write_synthetic_run
 from harness.record import RECORDS_FILE
@@ -144,6 +145,31 @@ def test_report_at_800px_keeps_every_verdict_column_and_charts_clear(tmp_path: P
         page.pump(0.5)
         problems = _problems(page, url)
     assert problems == {"console": [], "exceptions": [], "log": [], "network": []}
+
+
+_METRIC_ROWS = """(() => {
+  const table = document.querySelectorAll('#metrics table')[1];
+  return [...table.querySelectorAll('tr')].map(r => [...r.children].map(c => c.innerText.trim()));
+})()"""
+
+
+def test_a_real_runs_report_as_a_person_sees_it(real_run: Path) -> None:
+    """A real run's report (tests/conftest.py), not synthetic data: it draws every chart without an error
+    or a request, and the side-by-side numbers a reader sees are the ones computed from its records."""
+    expected = expected_numbers(real_run)
+    url = (real_run / "report.html").resolve().as_uri()
+    with open_page(url) as page:
+        assert page.wait_for(_DRAWN, timeout=60)
+        rows = {r[0]: r[1:] for r in page.evaluate(_METRIC_ROWS) if r}
+        page.pump(0.5)
+        problems = _problems(page, url)
+    assert problems == {"console": [], "exceptions": [], "log": [], "network": []}
+    header = rows["metric"]
+    assert header == sorted(expected)
+    for label, key in ROWS.items():
+        for contender, cell in zip(header, rows[label], strict=True):
+            shown, half_digit = shown_seconds(cell)
+            assert abs(shown - expected[contender][key]) <= half_digit, (label, contender, cell)
 
 
 def test_capacity_section_draws_its_charts_and_fits_800px(tmp_path: Path) -> None:

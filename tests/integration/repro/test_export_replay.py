@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.repro import verify_bundle
 from harness.sim import SimConfig, SimEndpoint, serve_in_thread
@@ -80,7 +81,19 @@ def test_bundle_holds_the_contender_and_verifies(bundle: Path, run_dir: Path) ->
     assert b.files["prompts.jsonl"] == (ROOT / "prompts" / "chat.jsonl").read_bytes()
     readme = b.files["README.md"].decode()
     assert "bakeoff replay" in readme and "f2-http_status" in readme
-    assert b"api_key" not in b.files["scenario.yaml"] or b"api_key_env" in b.files["scenario.yaml"]
+    # keys travel by variable name only: no field of the bundled scenario holds a key itself
+    fields = set(_field_names(yaml.safe_load(b.files["scenario.yaml"])))
+    assert "endpoints" in fields and not {"api_key", "key", "authorization", "x-api-key"} & fields
+
+
+def _field_names(doc: object) -> Iterator[str]:
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield str(k).lower()
+            yield from _field_names(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _field_names(v)
 
 
 def test_replay_reproduces_the_schedule_and_the_fault_effect(

@@ -4,10 +4,8 @@ the run (exit 1) with a line naming the endpoint, its address and the error, unl
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from clirun import bakeoff, bakeoff_popen
 
 from harness.client import make_http_client
 from harness.run import _preflight
@@ -48,15 +47,7 @@ load: {{model: open, arrival: constant, rate: 2/s, users: 4, duration: 2s, grace
 
 
 def _bakeoff(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PREFLIGHT_KEY": "k", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+    return bakeoff(*args, env={"PREFLIGHT_KEY": "k"})
 
 
 def test_a_refusing_endpoint_stops_the_run_before_the_load(tmp_path: Path) -> None:
@@ -255,21 +246,8 @@ load: {{model: open, arrival: constant, rate: 2/s, users: 4, duration: 2s, grace
 """,
         encoding="utf-8",
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            str(scenario),
-            "--out",
-            str(tmp_path / "out"),
-            "--no-report",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PREFLIGHT_KEY": "k", "PYTHONPATH": str(ROOT)},
+    proc = bakeoff_popen(
+        "run", scenario, "--out", tmp_path / "out", "--no-report", env={"PREFLIGHT_KEY": "k"}
     )
     assert proc.stderr is not None
     line, end = "", time.monotonic() + 90

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,15 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clirun import bakeoff, bakeoff_popen, cli_env
 
 from harness.record import read_run
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMPTS = ROOT / "prompts" / "default.jsonl"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
 HOOK = """
@@ -48,7 +44,7 @@ def _signal_on_import(module: str, sig: str, argv: list[str]) -> subprocess.Comp
     """Run ``bakeoff argv`` in a process that sends itself ``sig`` the moment ``module`` is imported."""
     code = textwrap.dedent(HOOK.format(module=module, sig=sig, argv=argv))
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=_env(), check=False
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=cli_env(), check=False
     )
 
 
@@ -136,13 +132,8 @@ def _scenario(tmp_path: Path, port: int, grace: str = "1s") -> Path:
 
 
 def _run(scenario: Path, out: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(scenario), "--quiet", "--out", str(out), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(TRICKLE_KEY="sk-trickle-0123456789"),
-        start_new_session=True,
+    return bakeoff_popen(
+        "run", scenario, "--quiet", "--out", out, *args, env={"TRICKLE_KEY": "sk-trickle-0123456789"}
     )
 
 
@@ -243,25 +234,16 @@ def test_a_run_that_reached_no_vendor_exits_5(tmp_path: Path) -> None:
         """),
         encoding="utf-8",
     )
-    out = ["--out", str(tmp_path / "out")]
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            str(scenario),
-            "--quiet",
-            "--no-preflight",  # the load itself must find that nothing is there
-            "--no-probes",
-            "--no-report",
-            *out,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_env(K="sk-dead-0123456789"),
-        check=False,
+    res = bakeoff(
+        "run",
+        scenario,
+        "--quiet",
+        "--no-preflight",  # the load itself must find that nothing is there
+        "--no-probes",
+        "--no-report",
+        "--out",
+        tmp_path / "out",
+        env={"K": "sk-dead-0123456789"},
     )
     assert res.returncode == 5, res.stderr[-2000:]
     assert "error: no attempt reached a vendor" in res.stderr

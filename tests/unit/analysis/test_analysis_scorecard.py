@@ -45,8 +45,21 @@ def test_declared_scores_fill_rows_and_weights_change_the_overall(tmp_path: Path
     assert (r["source"], r["score"], r["reason"]) == ("declared", 5.0, "PrivateLink, SSO, audit log export")
     assert a.scorecard["layers"]["alpha"]["security"] == 5.0
     assert a.scorecard["weights"]["model_serving"] == 3.0
+    # the overall is the weighted mean of the layers that have a score, recomputed here from the rows:
+    # a layer's score is the mean of its scored criteria; model_serving counts 3 times, others once
+    weights = {"model_serving": 3.0, "security": 1.0}
+    by_layer: dict[str, list[float]] = {}
+    for row in a.scorecard["rows"]:
+        if row["contender"] == "alpha" and row["score"] is not None:
+            by_layer.setdefault(row["layer"], []).append(row["score"])
+    means = {layer: sum(v) / len(v) for layer, v in by_layer.items()}
+    expected = sum(weights.get(k, 1.0) * m for k, m in means.items()) / sum(
+        weights.get(k, 1.0) for k in means
+    )
+    assert a.scorecard["overall"]["alpha"] == pytest.approx(expected)
     base = _analysis()
-    assert a.scorecard["overall"]["alpha"] != base.scorecard["overall"]["alpha"]
+    assert "security" not in {r["layer"] for r in base.scorecard["rows"] if r["score"] is not None}
+    assert a.scorecard["overall"]["alpha"] != pytest.approx(base.scorecard["overall"]["alpha"])
 
 
 def test_scores_file_errors_are_one_line_each(tmp_path: Path) -> None:
