@@ -146,7 +146,7 @@ def capacity_steps(
             "requests": n,
             "succeeded": n_ok,
             "good": n_good,
-            "sent_rps": _rate(n, sec),
+            "scheduled_rps": _rate(n, sec),
             "throughput_rps": _rate(int((ends & ok).sum()), sec),
             "goodput_rps": _rate(int((ends & gd).sum()), sec),
             "good_fraction": n_good / n if n else math.nan,
