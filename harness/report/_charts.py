@@ -539,7 +539,7 @@ def _capacity_latency(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, An
             notes.append(
                 {
                     "x": 0.0,
-                    "y": v,
+                    "y": math.log10(v),  # annotations on a log axis are placed in log10 units
                     "xref": "paper",
                     "yref": "y",
                     "xanchor": "left",

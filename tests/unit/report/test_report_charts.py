@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness.analysis import analyse, synthetic_run
 from harness.report._charts import build_figures
 from harness.report._render import _fmt, _safe_json
@@ -112,6 +114,9 @@ def test_a_stepped_load_draws_the_knee_and_the_slo_lines() -> None:
             assert lines[0]["x0"] == knee["sustainable_rps"]
         slo_lines = [s for s in figs[f"fig-capacity-latency-{i}"]["layout"]["shapes"] if s.get("yref") == "y"]
         assert [s["y0"] for s in slo_lines] == [a.slo[k] for k in ("e2e", "ttft") if a.slo.get(k)]
+        # their labels sit on the lines: a log axis places annotations in log10 units (1 s → 0)
+        labels = [n for n in figs[f"fig-capacity-latency-{i}"]["layout"]["annotations"] if n["yref"] == "y"]
+        assert [10 ** n["y"] for n in labels] == pytest.approx([s["y0"] for s in slo_lines])
     ctx = build_context(a, figs, scores_declared=False)
     assert ctx["capacity_verdict"] and "req/s" in ctx["capacity_verdict"]
     plain_run = analyse(*synthetic_run(200, seed=2))
