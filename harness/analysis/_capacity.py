@@ -242,7 +242,7 @@ def find_knee(steps: list[dict[str, Any]], slo: Mapping[str, float | None]) -> d
     if not judged:
         out["note"] = "no constant-rate step has requests in the measured window"
         return out
-    last_pass: dict[str, Any] | None = None
+    passes: list[dict[str, Any]] = []
     for s in judged:
         if s["harness_saturated"]:
             out["limit"] = "harness"
@@ -262,11 +262,14 @@ def find_knee(steps: list[dict[str, Any]], slo: Mapping[str, float | None]) -> d
                     "raise load.users, run fewer contenders at once, or use distributed load"
                 )
                 return out
-            if last_pass is None:
+            # a rate passes only when every step at it passed (stages may repeat a rate)
+            lower = [p for p in passes if float(p["offered_rps"]) < r_f]
+            if not lower:
                 out["bracket_rps"] = [None, r_f]
-                out["note"] = f"fails its SLOs already at the lowest step, {r_f:g} req/s"
+                out["note"] = f"fails its SLOs already at the lowest rate, {r_f:g} req/s"
                 return out
-            r_p, s_p = float(last_pass["offered_rps"]), float(last_pass["slack"])
+            r_p = max(float(p["offered_rps"]) for p in lower)
+            s_p = min(float(p["slack"]) for p in lower if float(p["offered_rps"]) == r_p)
             frac = s_p / (s_p - s_f) if s_p - s_f > 0 else 0.5
             r = r_p + (r_f - r_p) * frac
             out["sustainable_rps"] = r
@@ -274,9 +277,8 @@ def find_knee(steps: list[dict[str, Any]], slo: Mapping[str, float | None]) -> d
             out["bracket_rps"] = [r_p, r_f]
             out["note"] = f"passes at {r_p:g} req/s, fails at {r_f:g} req/s"
             return out
-        last_pass = s
-    assert last_pass is not None
-    top = float(last_pass["offered_rps"])
+        passes.append(s)
+    top = max(float(p["offered_rps"]) for p in passes)
     out["sustainable_rps"] = top
     out["limit"] = "not_reached"
     out["bracket_rps"] = [top, None]

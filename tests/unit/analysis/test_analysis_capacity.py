@@ -164,6 +164,15 @@ def test_steps_are_read_in_order_of_rate_and_ramps_are_left_out() -> None:
     assert knee["bracket_rps"] == [4, 8]
 
 
+def test_a_rate_passes_only_when_every_step_at_it_passed() -> None:
+    # stages 2/s, 4/s, 8/s, 4/s: the second 4/s step (after the 8/s one) fails, so 4/s fails and the
+    # bracket is [2, 4]; slack at 2/s min(0.1, 0.05) = 0.05, at the failing 4/s step min(-0.3, 0.05) = -0.3
+    steps = [step(2, 1.0), step(4, 1.0), step(8, 0.1, bad={"latency": 90}), step(4, 0.6, bad={"latency": 40})]
+    knee = find_knee(steps, SLO)
+    assert knee["bracket_rps"] == [2, 4]
+    assert knee["sustainable_rps"] == pytest.approx(2 + 2 * 0.05 / 0.35)
+
+
 def _lg(rows: list[dict[str, Any]]) -> pd.DataFrame:
     base = {
         "contender": "a",
