@@ -8,6 +8,7 @@ and ``write_synthetic_run`` (test and benchmark data).
 from __future__ import annotations
 
 from harness.analysis._analyse import Analysis, analyse
+from harness.analysis._capacity import CAPACITY_LIMITS, capacity_verdict, find_knee
 from harness.analysis._compare import COMPARE_METRICS, Comparison, compare_analyses, compare_runs
 from harness.analysis._metrics import FORMULAS, LATENCY_METRICS, SLO_KEYS, good_mask, slo_settings
 from harness.analysis._phases import FaultWindow, Window, assign_phases, fault_windows, measurement_window
@@ -18,6 +19,7 @@ from harness.analysis._stats import PERCENTILES, describe, mean_ci
 from harness.analysis._synthetic import synthetic_run, write_synthetic_run
 
 __all__ = [
+    "CAPACITY_LIMITS",
     "COMPARE_METRICS",
     "FORMULAS",
     "LATENCY_METRICS",
@@ -33,11 +35,13 @@ __all__ = [
     "Window",
     "analyse",
     "assign_phases",
+    "capacity_verdict",
     "chunk_gaps",
     "compare_analyses",
     "compare_runs",
     "describe",
     "fault_windows",
+    "find_knee",
     "good_mask",
     "load_declared",
     "logical_requests",

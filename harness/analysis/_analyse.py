@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis._accounting import accounting, incomplete, share_notes
+from harness.analysis._capacity import capacity as capacity_of
 from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
@@ -67,6 +68,9 @@ class Analysis:
     # fault × contender → exposed, seconds and requests inside, shared (harness.analysis._exposure)
     exposure: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EXPOSURE_COLUMNS)))
     phase_groups: list[str] = field(default_factory=list)  # phases in time order, transition groups too
+    # contender → knee of a stepped load (sustainable_rps, uncertainty_rps, limit, steps); {} for a plain
+    # load (harness.analysis._capacity)
+    capacity: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
@@ -362,8 +366,19 @@ def analyse(
     meta = _meta(run, len(records), skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     impact_rows = records_of(impact)
+    knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end))
+    need_rps = manifest.capacity.need_rps(manifest.monthly_requests)
+    meta["capacity_need_rps"] = need_rps
     score = scorecard(
-        run_rows, impact_rows, obs, declared, probes, slo=slo, load=manifest.load.model_dump(mode="json")
+        run_rows,
+        impact_rows,
+        obs,
+        declared,
+        probes,
+        slo=slo,
+        load=manifest.load.model_dump(mode="json"),
+        capacity=knees,
+        need_rps=need_rps,
     )
     gates_of = manifest.decision.gates
     checks = {c: gate_checks(run_rows.get(c), slo, gates_of) for c in contenders}
@@ -417,6 +432,7 @@ def analyse(
         decision=decision,
         exposure=exposure,
         phase_groups=phase_order,
+        capacity=knees,
     )
 
 

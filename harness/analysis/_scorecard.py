@@ -8,6 +8,7 @@ Criteria the run cannot measure and nobody declared are shown as "not measured",
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -173,18 +174,57 @@ def _fmt_s(x: float) -> str:
     return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
 
 
-def capacity_score(load: Any) -> tuple[float, str] | None:
-    """The capacity criterion: measured only from a stepped load (``load.sweep`` or ``load.stages``), where
-    the rate at which a contender starts to throttle or queue can be read. The stepped-load capacity analysis
-    is a separate piece of work: until it lands this is the seam, and it returns None (not measured).
-    Throttling at one steady rate proves nothing about capacity."""
+def capacity_score(
+    knee: Mapping[str, Any] | None, need_rps: float | None, best_rps: float | None = None
+) -> tuple[float, str] | None:
+    """The capacity criterion from the sustainable rate a stepped load measured (harness.analysis._capacity),
+    or None (not measured: no stepped load, or the load process could not keep the schedule).
+
+    Against the need the scenario declares (``capacity.peak_rps``, or ``monthly_requests`` × peak factor):
+    sustainable / need ≥ 2 → 5, ≥ 1.5 → 4, ≥ 1 → 3, ≥ 0.75 → 2, ≥ 0.5 → 1, below → 0. Without a declared
+    need, relative to the best contender: 5 × sustainable / best. A contender that never failed sustains
+    at least the highest step: its score is a lower bound, and says so. Throttling at one steady rate
+    proves nothing about capacity, so a plain load is never scored."""
+    if not knee or knee.get("limit") in (None, "harness"):
+        return None
+    found = knee.get("sustainable_rps")
+    if not isinstance(found, int | float) or not math.isfinite(found):
+        # failed at the lowest step: it sustains less than that, how much is unknown
+        low = (knee.get("bracket_rps") or [None, None])[1]
+        if need_rps and _finite(low) and low <= 0.5 * need_rps:
+            return 0.0, (
+                f"misses the SLOs already at {low:g} req/s, limited by {knee.get('limit')}: under half the "
+                f"declared peak of {need_rps:.2f} req/s"
+            )
+        return None
+    rate = float(found)
+    u = knee.get("uncertainty_rps")
+    at_least = knee.get("limit") == "not_reached"
+    shown = ("at least " if at_least else "") + f"{rate:.1f} req/s" + (f" (± {u:.1f})" if _finite(u) else "")
+    limit = "" if at_least else f", limited by {knee.get('limit')}"
+    if need_rps:
+        ratio = rate / need_rps
+        return (
+            _steps(ratio, (2.0, 1.5, 1.0, 0.75, 0.5), higher_is_better=True),
+            f"sustains {shown} at the SLOs{limit}: {ratio:.2f}× the declared peak of {need_rps:.2f} req/s",
+        )
+    if best_rps:
+        return (
+            round(5.0 * min(rate / best_rps, 1.0), 1),
+            f"sustains {shown} at the SLOs{limit}: {rate / best_rps:.2f}× the best contender (no need "
+            "declared: capacity.peak_rps, or monthly_requests)",
+        )
     return None
 
 
-def _capacity_unmeasured(load: Any) -> str:
+def _capacity_unmeasured(load: Any, knee: Mapping[str, Any] | None) -> str:
+    if knee and knee.get("limit") == "harness":
+        return f"stepped load, but no rate claimed: {knee.get('note')}"
+    if knee and knee.get("limit") and knee.get("sustainable_rps") is None:
+        return f"{knee.get('note')}, limited by {knee.get('limit')}: start the sweep lower to measure it"
     stepped = isinstance(load, dict) and bool(load.get("sweep") or load.get("stages"))
     if stepped:
-        return "capacity analysis of stepped loads is not built yet"
+        return "stepped load without two constant-rate steps of different rates in the measured window"
     return "needs a stepped load (load.sweep or load.stages); this run held one rate"
 
 
@@ -199,14 +239,17 @@ def _measured(
     *,
     slo: dict[str, float | None] | None = None,
     load: Any = None,
+    knee: Mapping[str, Any] | None = None,
+    need_rps: float | None = None,
+    best_rps: float | None = None,
 ) -> dict[str, tuple[float, str] | None]:
     """criterion → (score, reason with the number) or None when the run does not measure it
     (``unmeasured`` then says why, when there is more to say than "no data")."""
     out: dict[str, tuple[float, str] | None] = {}
     n = run.get("requests", 0.0) or 0.0
-    out["capacity_under_load"] = capacity_score(load)
+    out["capacity_under_load"] = capacity_score(knee, need_rps, best_rps)
     if out["capacity_under_load"] is None:
-        unmeasured["capacity_under_load"] = _capacity_unmeasured(load)
+        unmeasured["capacity_under_load"] = _capacity_unmeasured(load, knee)
     p50, p99 = run.get("user_latency_p50", math.nan), run.get("user_latency_p99", math.nan)
     if (run.get("succeeded") or 0.0) < _MIN_FOR_P99:
         out["latency_stability"] = None
@@ -341,11 +384,15 @@ def scorecard(
     *,
     slo: dict[str, float | None] | None = None,
     load: dict[str, Any] | None = None,
+    capacity: Mapping[str, Mapping[str, Any]] | None = None,
+    need_rps: float | None = None,
 ) -> dict[str, Any]:
     """Scorecard rows, per-layer and overall scores, and the ranking with reasons (plain data).
 
     ``probes`` (contender → criterion → {"passed", "score", "detail"}) fills the probe criteria
-    (bad keys, malformed input, regional failover) once a probe run has produced them.
+    (bad keys, malformed input, regional failover) once a probe run has produced them. ``capacity`` (the
+    knees of a stepped load, harness.analysis._capacity) and ``need_rps`` (the declared peak) score the
+    capacity criterion.
     """
     weights = (declared.weights if declared else LayerWeights()).model_dump()
     contenders = list(run_rows)
@@ -361,6 +408,13 @@ def scorecard(
     costs = [r.get("cost_per_good_request", math.nan) for r in run_rows.values()]
     finite = [x for x in costs if isinstance(x, float) and math.isfinite(x) and x > 0]
     cheapest = min(finite) if finite else math.nan
+    knees = capacity or {}
+    rates = [
+        float(k["sustainable_rps"])
+        for k in knees.values()
+        if k.get("limit") != "harness" and _finite(k.get("sustainable_rps"))
+    ]
+    best_rps = max(rates) if rates else None
     rows: list[dict[str, Any]] = []
     layer_scores: dict[str, dict[str, float | None]] = {}
     overall: dict[str, float | None] = {}
@@ -376,6 +430,9 @@ def scorecard(
             unmeasured,
             slo=slo,
             load=load,
+            knee=knees.get(c),
+            need_rps=need_rps,
+            best_rps=best_rps,
         )
         decl = declared.contenders.get(c, {}) if declared else {}
         layer_scores[c] = {}

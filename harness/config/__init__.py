@@ -24,6 +24,7 @@ from harness.config._load import (
 from harness.config._models import (
     DIALECT_NAMES,
     SLO,
+    CapacityNeed,
     Check,
     Contender,
     Decision,
@@ -60,6 +61,7 @@ __all__ = [
     "SLO",
     "USER_FAULTS_ENV",
     "BuiltinScenario",
+    "CapacityNeed",
     "Check",
     "Contender",
     "Decision",

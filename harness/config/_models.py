@@ -20,6 +20,7 @@ __all__ = [
     "AFTER_TOKENS_RENAMED",
     "DIALECT_NAMES",
     "SLO",
+    "CapacityNeed",
     "Check",
     "Contender",
     "Decision",
@@ -679,6 +680,36 @@ class Decision(UserModel):
         return self
 
 
+SECONDS_PER_MONTH = 30 * 86_400
+"""The month of ``monthly_requests``: 30 days."""
+
+
+class CapacityNeed(UserModel):
+    """The rate each contender must sustain at your peak, which the scorecard's capacity criterion measures
+    the sustainable rate of a stepped load against: ``peak_rps`` when given, else ``monthly_requests``
+    spread over a 30-day month × ``peak_factor``::
+
+        monthly_requests: 10000000
+        capacity: {peak_factor: 4}        # 10 M / 2,592,000 s × 4 ≈ 15.4 req/s
+        # or: capacity: {peak_rps: 20/s}
+    """
+
+    peak_rps: PositiveRate | None = Field(
+        None, description="the peak rate each contender must sustain (requests/s); overrides the estimate"
+    )
+    peak_factor: float = Field(
+        3.0, ge=1, le=1000, description="peak over the average rate of monthly_requests"
+    )
+
+    def need_rps(self, monthly_requests: int | None) -> float | None:
+        """The declared need (requests/s per contender), or None when there is nothing to derive it from."""
+        if self.peak_rps is not None:
+            return float(self.peak_rps)
+        if monthly_requests:
+            return monthly_requests / SECONDS_PER_MONTH * self.peak_factor
+        return None
+
+
 class Scenario(UserModel):
     """A bake-off: who is compared, on which prompts, under which load, with which faults and SLOs."""
 
@@ -695,3 +726,7 @@ class Scenario(UserModel):
     decision: Decision = Field(default_factory=Decision, description="how the verdict ranks contenders")
     sim_profiles: dict[Name, SimBehaviour] = Field(default_factory=dict)
     monthly_requests: int | None = Field(None, ge=1, description="declared volume for the cost projection")
+    capacity: CapacityNeed = Field(
+        default_factory=CapacityNeed,
+        description="the peak rate the capacity criterion checks a stepped load's sustainable rate against",
+    )

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness._errors import ReportError
-from harness.config import SLO, Decision, LoadProfile, Price, Timeouts
+from harness.config import SLO, CapacityNeed, Decision, LoadProfile, Price, Timeouts
 
 __all__ = [
     "END_FILE",
@@ -160,6 +160,7 @@ class Manifest(_Frozen):
     slo: SLO = Field(default_factory=SLO)
     decision: Decision = Field(default_factory=Decision)
     monthly_requests: int | None = None
+    capacity: CapacityNeed = Field(default_factory=CapacityNeed)
     schedule: ScheduleInfo = Field(default_factory=ScheduleInfo)
     toxiproxy: ToxiproxyInfo = Field(default_factory=ToxiproxyInfo)
 

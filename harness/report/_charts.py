@@ -376,6 +376,194 @@ def _cost_latency(a: Analysis) -> dict[str, Any] | None:
     }
 
 
+def _knee_marks(knee: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A band over the knee's uncertainty and a dashed line at the sustainable rate (shapes, annotations)."""
+    r, u = knee.get("sustainable_rps"), knee.get("uncertainty_rps")
+    if knee.get("limit") in (None, "harness") or not isinstance(r, int | float) or not math.isfinite(r):
+        return [], []
+    shapes: list[dict[str, Any]] = []
+    if isinstance(u, int | float) and math.isfinite(u) and u > 0:
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": r - u,
+                "x1": r + u,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "rgba(0,114,178,0.10)",
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+    shapes.append(
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": r,
+            "x1": r,
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": "#0072B2", "width": 1.5, "dash": "dash"},
+        }
+    )
+    label = f"at least {r:.2f} req/s" if knee.get("limit") == "not_reached" else f"knee {r:.2f} req/s"
+    notes = [
+        {
+            "x": r,
+            "y": 1.0,
+            "xref": "x",
+            "yref": "paper",
+            "yanchor": "bottom",
+            "text": _t(label),
+            "showarrow": False,
+            "font": {"size": 10, "color": "#0072B2"},
+        }
+    ]
+    return shapes, notes
+
+
+def _step_xy(steps: list[dict[str, Any]], x: str, y: str) -> tuple[list[float | None], list[float | None]]:
+    rows = [s for s in steps if not s.get("ramp")]
+    return _clean([s.get(x) if s.get(x) is not None else math.nan for s in rows]), _clean(
+        [s.get(y) if s.get(y) is not None else math.nan for s in rows]
+    )
+
+
+def _capacity_load(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, Any]:
+    """Throughput and goodput against offered load, the line a contender meeting every request sits on,
+    the good-fraction SLO's line, and the knee."""
+    steps = knee.get("steps") or []
+    ox, thr = _step_xy(steps, "offered_rps", "throughput_rps")
+    _, gp = _step_xy(steps, "offered_rps", "goodput_rps")
+    passed = [s.get("passed") for s in steps if not s.get("ramp")]
+    top = max([v for v in ox if v is not None] or [1.0])
+    min_good = a.slo.get("min_good_fraction") or 0.0
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "offered",
+            "x": [0, top],
+            "y": [0, top],
+            "line": {"color": "#999999", "width": 1, "dash": "dot"},
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": _t(f"SLO: good ≥ {100 * min_good:g} % of offered"),
+            "x": [0, top],
+            "y": [0, top * min_good],
+            "line": {"color": "#D55E00", "width": 1, "dash": "dash"},
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "throughput",
+            "x": ox,
+            "y": thr,
+            "line": {"color": "#0072B2", "width": 2},
+            "marker": {"size": 7},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "goodput",
+            "x": ox,
+            "y": gp,
+            "line": {"color": "#009E73", "width": 2},
+            "marker": {
+                "size": 9,
+                "symbol": ["circle" if p else "x" for p in passed],
+            },
+            "hovertemplate": "offered %{x:.2f} req/s<br>goodput %{y:.2f} req/s<extra></extra>",
+        },
+    ]
+    shapes, notes = _knee_marks(knee)
+    return {
+        "data": data,
+        "layout": _layout(
+            title=_title(f"{_t(c)}: goodput vs offered load"),
+            height=380,
+            margin={"l": 60, "r": 20, "t": 40, "b": 60},
+            legend={"orientation": "h", "y": -0.3},
+            shapes=shapes,
+            annotations=notes,
+            xaxis=_axis("offered load (req/s)", rangemode="tozero"),
+            yaxis=_axis("completed (req/s)", rangemode="tozero"),
+        ),
+    }
+
+
+def _capacity_latency(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, Any]:
+    """p95 user latency and TTFT per step against the throughput achieved, with the SLO lines and the
+    knee (below it, throughput is the offered rate)."""
+    steps = knee.get("steps") or []
+    data: list[dict[str, Any]] = []
+    for key, label, color in (
+        ("user_latency_p95", "p95 user latency", "#CC79A7"),
+        ("user_ttft_p95", "p95 user TTFT", "#E69F00"),
+    ):
+        x, y = _step_xy(steps, "throughput_rps", key)
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": label,
+                "x": x,
+                "y": y,
+                "line": {"color": color, "width": 2},
+                "marker": {"size": 7},
+            }
+        )
+    shapes, notes = _knee_marks(knee)
+    for slo_key, label, color in (("e2e", "SLO e2e", "#CC79A7"), ("ttft", "SLO TTFT", "#E69F00")):
+        v = a.slo.get(slo_key)
+        if v:
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "yref": "y",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": v,
+                    "y1": v,
+                    "line": {"color": color, "width": 1, "dash": "dot"},
+                }
+            )
+            notes.append(
+                {
+                    "x": 0.0,
+                    "y": math.log10(v),  # annotations on a log axis are placed in log10 units
+                    "xref": "paper",
+                    "yref": "y",
+                    "xanchor": "left",
+                    "yanchor": "bottom",
+                    "text": _t(f"{label} {v:g} s"),
+                    "showarrow": False,
+                    "font": {"size": 10, "color": color},
+                }
+            )
+    return {
+        "data": data,
+        "layout": _layout(
+            title=_title(f"{_t(c)}: latency vs throughput"),
+            height=380,
+            margin={"l": 60, "r": 20, "t": 40, "b": 60},
+            legend={"orientation": "h", "y": -0.3},
+            shapes=shapes,
+            annotations=notes,
+            xaxis=_axis("throughput (req/s)", rangemode="tozero"),
+            yaxis=_axis("seconds", type="log"),
+        ),
+    }
+
+
 def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
     """Figure id → {data, layout}. Every id is a div in the template."""
     figs: dict[str, dict[str, Any]] = {}
@@ -384,6 +572,11 @@ def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
     for i, c in enumerate(a.contenders):
         if (a.logical["contender"] == c).any():
             figs[f"fig-timeline-{i}"] = _timeline(a, c)
+    for i, c in enumerate(a.contenders):
+        knee = a.capacity.get(c)
+        if knee and knee.get("steps"):
+            figs[f"fig-capacity-load-{i}"] = _capacity_load(a, c, knee)
+            figs[f"fig-capacity-latency-{i}"] = _capacity_latency(a, c, knee)
     for metric, title in _CDF_METRICS:
         fig = _cdf(a, metric, title)
         if fig:

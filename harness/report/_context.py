@@ -10,6 +10,7 @@ import pandas as pd
 
 from harness._text import terminal_safe
 from harness.analysis import FORMULAS, LATENCY_METRICS, PERCENTILES, Analysis
+from harness.analysis._capacity import HARNESS_LAG_S, capacity_verdict
 from harness.analysis._faults import TOLERANCE
 from harness.analysis._risks import slo_text
 from harness.analysis._scorecard import LAYER_TITLES, LAYERS
@@ -304,6 +305,14 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
                 c: f"fig-timeline-{i}" for i, c in enumerate(a.contenders) if f"fig-timeline-{i}" in figures
             },
             "has_records": not a.logical.empty,
+            "capacity": a.capacity,
+            "capacity_verdict": capacity_verdict(a.capacity),
+            "capacity_ids": {
+                c: (f"fig-capacity-load-{i}", f"fig-capacity-latency-{i}")
+                for i, c in enumerate(a.contenders)
+                if f"fig-capacity-load-{i}" in figures
+            },
+            "harness_lag_s": HARNESS_LAG_S,
         }
     )
     return dict(shown(ctx))

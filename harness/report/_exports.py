@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.analysis import Analysis
+from harness.analysis import Analysis, capacity_verdict
 from harness.report._context import plain
 
 __all__ = ["CSV_FILES", "SUMMARY_FILE", "summary", "write_exports"]
@@ -59,6 +59,9 @@ def summary(a: Analysis) -> dict[str, Any]:
             "observability": a.observability,
         }
     )
+    if a.capacity:  # a stepped load only: a plain one has no knee to report
+        out["capacity"] = plain(a.capacity)
+        out["capacity_verdict"] = capacity_verdict(a.capacity)
     return out
 
 

@@ -143,6 +143,7 @@ def build_manifest(
         slo=sc.slo,
         decision=sc.decision,
         monthly_requests=sc.monthly_requests,
+        capacity=sc.capacity,
         schedule=ScheduleInfo(logical_requests_per_contender=logical_per_contender, sha256=schedule_sha),
         toxiproxy=ToxiproxyInfo(url=toxiproxy_url, embedded=embedded_proxy),
     )

@@ -130,6 +130,7 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[st
             run_dir = Path(proc.stdout.strip().splitlines()[-1])
             df = read_records(run_dir)
             df.attrs["faults"] = read_fault_events(run_dir)
+            df.attrs["run_dir"] = run_dir
             df["ttft"] = df["t_first_token"] - df["t_dispatch"]
             df["e2e"] = df["t_end"] - df["t_dispatch"]
             done[name] = df
@@ -262,6 +263,20 @@ def test_mid_stream_cuts_truncate_streams_inside_the_window(short_run: Callable[
     assert (cut.status == 200).all() and (cut.t_first_token.notna()).all()  # the answer had started
     retried = df[(df.contender == "retrying") & (df.attempt == 2)]
     assert len(retried) >= 3
+
+
+@pytest.mark.slow
+def test_capacity_short_finds_each_knee_and_its_limit(short_run: Callable[[str], pd.DataFrame]) -> None:
+    from harness.analysis import analyse
+    from harness.record import read_run
+
+    run_dir = short_run("capacity").attrs["run_dir"]
+    cap = analyse(read_records(run_dir), read_fault_events(run_dir), read_run(run_dir)).capacity
+    assert set(cap) == {"roomy", "tight", "metered"}
+    # answers take 1.0 s: tight's 4 slots give 4 req/s, roomy's 8 give 8; metered is held to 300 RPM = 5/s
+    assert cap["tight"]["limit"] == "overload" and 3.25 <= cap["tight"]["sustainable_rps"] <= 4.5
+    assert cap["roomy"]["limit"] == "overload" and 7.0 <= cap["roomy"]["sustainable_rps"] <= 9.5
+    assert cap["metered"]["limit"] == "quota" and 4.5 <= cap["metered"]["sustainable_rps"] <= 5.75
 
 
 @pytest.mark.slow

@@ -170,3 +170,32 @@ def test_a_real_runs_report_as_a_person_sees_it(real_run: Path) -> None:
         for contender, cell in zip(header, rows[label], strict=True):
             shown, half_digit = shown_seconds(cell)
             assert abs(shown - expected[contender][key]) <= half_digit, (label, contender, cell)
+
+
+def test_capacity_section_draws_its_charts_and_fits_800px(tmp_path: Path) -> None:
+    from harness.record import MANIFEST_FILE, read_run, write_manifest
+
+    run = write_synthetic_run(tmp_path / "run", n_requests=400)
+    manifest = read_run(run).manifest
+    stepped = manifest.model_copy(
+        update={
+            "load": manifest.load.model_validate(
+                {"duration": 40.0, "stages": [{"duration": 20, "rate": 5}, {"duration": 20, "rate": 10}]}
+            )
+        }
+    )
+    (run / MANIFEST_FILE).unlink()  # written once per run: this one is rewritten as a stepped load's
+    write_manifest(run, stepped)
+    report = write_report(run)
+    url = report.resolve().as_uri()
+    with open_page(url, width=800, height=900) as page:
+        assert page.wait_for(_DRAWN, timeout=60)
+        drawn = page.evaluate("[...document.querySelectorAll('#capacity div.js-plotly-plot')].map(d => d.id)")
+        assert "fig-capacity-load-0" in drawn and "fig-capacity-latency-1" in drawn
+        assert "req/s" in page.evaluate("document.getElementById('capacity-verdict').innerText")
+        width = page.evaluate("document.documentElement.clientWidth")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert page.evaluate(_TITLES_CLEAR) == []
+        page.pump(0.5)
+        problems = _problems(page, url)
+    assert problems == {"console": [], "exceptions": [], "log": [], "network": []}

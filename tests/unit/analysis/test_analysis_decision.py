@@ -288,14 +288,17 @@ def test_no_full_marks_without_evidence() -> None:
     assert all(r["reason"] for r in a.scorecard["rows"] if r["score"] is not None)
 
 
-def test_a_stepped_load_still_waits_for_the_capacity_analysis() -> None:
+def test_a_stepped_load_is_measured_by_the_capacity_analysis() -> None:
     df, ev, m = synthetic_run(200, seed=1)
     m = m.with_manifest(
         load={"duration": 20.0, "stages": [{"duration": 10, "rate": 5}, {"duration": 10, "rate": 10}]}
     )
-    rows = {(r["contender"], r["criterion"]): r for r in analyse(df, ev, m).scorecard["rows"]}
-    assert rows[("alpha", "capacity_under_load")]["score"] is None
-    assert "not built yet" in rows[("alpha", "capacity_under_load")]["reason"]
+    a = analyse(df, ev, m)
+    rows = {(r["contender"], r["criterion"]): r for r in a.scorecard["rows"]}
+    assert set(a.capacity) == {"alpha", "beta"}
+    assert [s["offered_rps"] for s in a.capacity["alpha"]["steps"]] == [5.0, 10.0]
+    row = rows[("beta", "capacity_under_load")]
+    assert row["label"] == "measured" and "req/s" in row["reason"]
 
 
 def test_an_unpriced_contender_has_an_unknown_cost_not_zero() -> None:

@@ -56,6 +56,7 @@ def test_public_api_is_pinned() -> None:
 
     assert sorted(harness.analysis.__all__) == sorted(
         [
+            "CAPACITY_LIMITS",
             "COMPARE_METRICS",
             "FORMULAS",
             "LATENCY_METRICS",
@@ -71,11 +72,13 @@ def test_public_api_is_pinned() -> None:
             "Window",
             "analyse",
             "assign_phases",
+            "capacity_verdict",
             "chunk_gaps",
             "compare_analyses",
             "compare_runs",
             "describe",
             "fault_windows",
+            "find_knee",
             "good_mask",
             "load_declared",
             "logical_requests",

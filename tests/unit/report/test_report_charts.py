@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness.analysis import analyse, synthetic_run
 from harness.report._charts import build_figures
 from harness.report._render import _fmt, _safe_json
@@ -90,3 +92,50 @@ def test_a_figure_plotly_does_not_know_fails_loudly() -> None:
     assert _checked("fig-ok", good) is good
     with pytest.raises(ValueError, match=r"chart fig-bad .*colour"):
         _checked("fig-bad", {"data": [{"type": "bar", "x": [1], "y": [2], "marker": {"colour": "red"}}]})
+
+
+def test_a_stepped_load_draws_the_knee_and_the_slo_lines() -> None:
+    from harness.report._context import build_context
+
+    df, ev, m = synthetic_run(400, seed=2)
+    m = m.with_manifest(
+        load={"duration": 40.0, "stages": [{"duration": 20, "rate": 5}, {"duration": 20, "rate": 10}]}
+    )
+    a = analyse(df, ev, m)
+    figs = build_figures(a)
+    assert {"fig-capacity-load-0", "fig-capacity-latency-0", "fig-capacity-load-1"} <= set(figs)
+    for i, c in enumerate(a.contenders):
+        knee = a.capacity[c]
+        load = figs[f"fig-capacity-load-{i}"]
+        assert [t["name"] for t in load["data"]][-2:] == ["throughput", "goodput"]
+        assert load["data"][2]["x"] == [5.0, 10.0]  # one point per step, by offered rate
+        if knee["sustainable_rps"] is not None:  # the knee's dashed line sits at the sustainable rate
+            lines = [s for s in load["layout"]["shapes"] if s["type"] == "line"]
+            assert lines[0]["x0"] == knee["sustainable_rps"]
+        slo_lines = [s for s in figs[f"fig-capacity-latency-{i}"]["layout"]["shapes"] if s.get("yref") == "y"]
+        assert [s["y0"] for s in slo_lines] == [a.slo[k] for k in ("e2e", "ttft") if a.slo.get(k)]
+        # their labels sit on the lines: a log axis places annotations in log10 units (1 s → 0)
+        labels = [n for n in figs[f"fig-capacity-latency-{i}"]["layout"]["annotations"] if n["yref"] == "y"]
+        assert [10 ** n["y"] for n in labels] == pytest.approx([s["y0"] for s in slo_lines])
+    ctx = build_context(a, figs, scores_declared=False)
+    assert ctx["capacity_verdict"] and "req/s" in ctx["capacity_verdict"]
+    plain_run = analyse(*synthetic_run(200, seed=2))
+    assert not any(k.startswith("fig-capacity") for k in build_figures(plain_run))
+
+
+def test_summary_json_has_capacity_for_a_stepped_load_only() -> None:
+    from harness.report._exports import summary
+
+    df, ev, m = synthetic_run(400, seed=2)
+    stepped = m.with_manifest(
+        load={"duration": 40.0, "stages": [{"duration": 20, "rate": 5}, {"duration": 20, "rate": 10}]}
+    )
+    out = summary(analyse(df, ev, stepped))
+    assert set(out["capacity"]) == {"alpha", "beta"}
+    for knee in out["capacity"].values():
+        assert {"sustainable_rps", "uncertainty_rps", "limit", "steps"} <= set(knee)
+        assert [s["offered_rps"] for s in knee["steps"]] == [5.0, 10.0]
+    json.dumps(out, allow_nan=False)  # NaN percentiles of empty steps become null
+    assert "req/s" in out["capacity_verdict"]
+    plain_load = summary(analyse(df, ev, m))
+    assert "capacity" not in plain_load and "capacity_verdict" not in plain_load
