@@ -285,7 +285,6 @@ def test_soak_short_stays_clean(short_run: Callable[[str], pd.DataFrame]) -> Non
     assert len(df) >= 10 and (df.outcome == "ok").all()
 
 
-@pytest.mark.slow
 def test_default_short_falls_back_during_the_outage(short_run: Callable[[str], pd.DataFrame]) -> None:
     df = short_run("default")
     alpha = _final(df, "alpha")

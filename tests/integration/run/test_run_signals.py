@@ -252,16 +252,33 @@ def test_a_run_that_reached_no_vendor_exits_5(tmp_path: Path) -> None:
     assert rows and {r["outcome"] for r in rows} == {"error"}  # the proxy accepts, the vendor is not there
 
 
+def _listening(port: int) -> set[str]:
+    """The IPv4 addresses with a socket listening on ``port`` (from /proc/net/tcp: state 0A)."""
+    found = set()
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = row.split()[1], row.split()[3]
+        addr, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(addr)[::-1]))
+    return found
+
+
 def test_a_signal_while_the_master_waits_for_workers_ends_the_run_at_once(tmp_path: Path) -> None:
     """Waiting for remote workers (up to a minute) is part of start-up: a stop ends it at once."""
     out = tmp_path / "out"
-    proc = _run(ROOT / "tests" / "e2e" / "short.yaml", out, "--no-probes", "--expect-workers", "1")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ("--no-probes", "--expect-workers", "1", "--master-port", str(port))
+    proc = _run(ROOT / "tests" / "e2e" / "short.yaml", out, *args)
     assert proc.stderr is not None
     line = ""
     end = time.monotonic() + 90
     while "waiting for 1 worker(s)" not in line:
         assert time.monotonic() < end and proc.poll() is None, "the master never started waiting"
         line = proc.stderr.readline()
+    # the Locust master listens on loopback only (the default --master-bind), seen on the real socket
+    assert _listening(port) == {"127.0.0.1"}
     proc.send_signal(signal.SIGTERM)
     t0 = time.monotonic()
     _stdout, err = proc.communicate(timeout=60)
