@@ -125,7 +125,8 @@ def test_rate_limit_resets_are_a_hint_on_a_429_only() -> None:
         "anthropic-ratelimit-output-tokens-reset": "2025-06-01T12:00:42Z",
     }
     hint = retry_hint(a, now=NOON, status=429)
-    assert hint is not None and (hint.seconds, hint.source) == (42.0, "anthropic-ratelimit-output-tokens-reset")
+    assert hint is not None
+    assert (hint.seconds, hint.source) == (42.0, "anthropic-ratelimit-output-tokens-reset")
     hint = retry_hint({**a, "retry-after": "7"}, now=NOON, status=429)  # an explicit hint comes first
     assert hint is not None and (hint.seconds, hint.source) == (7.0, "retry-after")
 
