@@ -163,6 +163,22 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     return None if hint is None else hint.seconds
 
 
+def _without_credentials(url: str) -> str:
+    """A URL a gateway reports without what may carry a secret: user info, query, fragment
+    (``https://key@h/v1?api-key=x`` → ``https://h/v1``). Text that is no URL is kept as it is."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return url.strip()
+    if not parts.scheme or not host:
+        return url.strip().split("?", 1)[0]
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
 def _gateway_count(value: str | None) -> int | None:
     if value is None:
         return None
@@ -193,6 +209,7 @@ def read_common_headers(headers: Mapping[str, str], *, now: float | None = None)
     base = headers.get(_GATEWAY_API_BASE)
     if base and _HEADER_CTL.search(base):
         base = _HEADER_CTL.sub(" ", base)
+    base = _without_credentials(base) if base else None
     return HeaderInfo(
         vendor_request_id=rid or None,
         retry_after_s=None if hint is None else hint.seconds,
