@@ -13,6 +13,7 @@ from harness.analysis._accounting import accounting, incomplete, share_notes
 from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
+from harness.analysis._gateway import gateway_evidence, same_model
 from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_met, slo_settings
 from harness.analysis._phases import (
     BASELINE,
@@ -129,6 +130,9 @@ def _attempt_arrays(records: pd.DataFrame, rows: np.ndarray, phase: np.ndarray) 
     def num(col: str) -> np.ndarray:
         return _num(records, col)[rows] if len(records) else np.empty(0)
 
+    def num_or_nan(col: str) -> np.ndarray:  # a field newer than some frames a test builds by hand
+        return num(col) if col in records.columns else np.full(len(rows), np.nan)
+
     out = {
         "contender": obj("contender", ""),
         "endpoint": obj("endpoint", ""),
@@ -144,6 +148,8 @@ def _attempt_arrays(records: pd.DataFrame, rows: np.ndarray, phase: np.ndarray) 
         "usage_source": obj("usage_source", "none"),
         "model_requested": obj("model_requested", ""),
         "model_served": obj("model_served"),
+        "dialect": obj("dialect", ""),
+        "gateway_fallbacks": num_or_nan("gateway_fallbacks"),
         "has_request_id": present("vendor_request_id"),
         "has_ratelimit": present("ratelimit_remaining_requests") | present("ratelimit_remaining_tokens"),
     }
@@ -198,7 +204,7 @@ def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         if served.any():
             req = att["model_requested"][served].astype(str)
             got = att["model_served"][served].astype(str)
-            pinned = float(np.mean([g == r or g.startswith(r) for g, r in zip(got, req, strict=True)]))
+            pinned = float(np.mean([same_model(r, g) for g, r in zip(got, req, strict=True)]))
         n_ans, n_ok = int(answered.sum()), int(ok.sum())
         out[str(c)] = {
             "attempts": float(sel.sum()),
@@ -209,6 +215,7 @@ def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
             "ratelimit_headers": float(att["has_ratelimit"][answered].mean()) if n_ans else None,
             "usage_reported": float(reported_all[ok].mean()) if n_ok else None,
             "model_pinning": pinned,
+            "gateway": gateway_evidence(att, sel),
         }
     return out
 

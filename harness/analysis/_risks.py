@@ -173,6 +173,30 @@ def _fault_phrase(f: dict[str, Any]) -> str:
     return f"the {f['duration_s']:.0f} s {what} ({f['fault_id']})"
 
 
+def _gateway_sentence(c: str, gw: dict[str, Any]) -> str:
+    """The risk a gateway hid: it fell back (LiteLLM's ``x-litellm-attempted-fallbacks``) or another model
+    than the one requested answered; "" when neither happened."""
+    fell, other, answers = gw.get("gateway_fallbacks", 0), gw.get("served_other", 0), gw.get("answers", 0)
+    if not fell and not other:
+        return ""
+    parts = []
+    if fell:
+        parts.append(
+            f"its gateway fell back to another deployment on {fell} of {answers} answers "
+            "(x-litellm-attempted-fallbacks)"
+        )
+    if other:
+        asked, served = gw.get("served_other_example") or ("?", "?")
+        parts.append(
+            f"{other} of {gw.get('served_checked', answers)} answers came from another model than the one "
+            f"requested (asked for {asked}, served by {served})"
+        )
+    return (
+        f"{c}: " + " and ".join(parts) + ": its numbers partly measure what the gateway routed to, not only "
+        "the model under evaluation."
+    )
+
+
 def find_risks(
     contenders: list[str],
     run_rows: dict[str, dict[str, Any]],
@@ -293,6 +317,11 @@ def find_risks(
                 c,
                 f"{c}: token counts were estimated (no usage from the vendor) for {_pct(est)} of answers.",
             )
+        gw = o.get("gateway") or {}
+        said = _gateway_sentence(c, gw)
+        if said:
+            share = max(gw["gateway_fallbacks"], gw["served_other"]) / max(gw["answers"], 1)
+            add(0.2 + share, c, said)
         if row.get("max_tokens_overruns"):
             add(0.03, c, f"{c} exceeded max_tokens on {int(row['max_tokens_overruns'])} answers.")
         if row.get("check_failed"):
