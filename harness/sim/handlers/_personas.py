@@ -4,16 +4,22 @@
   the served model name must match, no rate-limit headers, no request id header.
 * ``tgi``: error body ``{"error": "<string>", "error_type": "validation|overloaded|generation"}``,
   ``model`` ignored, no rate-limit headers, no request id header; over the context window: 422.
-* ``litellm``: OpenAI bodies plus ``x-litellm-*`` response headers (call id, model id, api base,
-  attempted retries / fallbacks, response cost).
+* ``litellm``: a LiteLLM proxy (1.108, no database) in front of an OpenAI-like backend: OpenAI bodies and
+  ``x-litellm-*`` response headers (model id, api base, attempted retries / fallbacks, response cost); its
+  request id is ``x-litellm-call-id`` (a UUID), sent on every answer past the key check but on no key
+  refusal, and no ``x-request-id``; a wrong key gets 400 ``no_db_connection`` "No connected db.", a
+  missing one 500; no rate-limit headers; a 429 says when to retry only in ``llm_provider-retry-after``
+  (the backend's header, passed on). What the backend checks (parameters, context window) it still
+  checks: the real proxy passes such requests on to its backend, whose answer is what comes back.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
-from harness.sim.handlers._base import Ctx, Parsed, SimHTTPError
+from harness.sim.handlers._base import Ctx, Parsed, SimHTTPError, key_matches
 from harness.sim.handlers._openai import OpenAISim, parse_chat
 
 if TYPE_CHECKING:
@@ -87,15 +93,47 @@ class TGIPersona(VLLMPersona):
 
 class LiteLLMPersona(OpenAISim):
     name = "openai-chat/litellm"
+    request_id_header = "x-litellm-call-id"
+
+    def id_headers(self, request_id: str) -> list[tuple[str, str]]:
+        h = request_id.removeprefix("req_").ljust(32, "0")[:32]
+        return [(self.request_id_header, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")]
+
+    def error_id_headers(self, exc: SimHTTPError, request_id: str) -> list[tuple[str, str]]:
+        return [] if exc.kind == "auth" else self.id_headers(request_id)  # refused before any call
+
+    def check_auth(self, ep: SimEndpoint, req: Request) -> None:
+        if ep.api_key is None:  # a proxy without a master key lets everyone in
+            return
+        auth = req.headers.get("authorization") or ""
+        scheme, _, key = auth.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise SimHTTPError(500, "auth", "Authentication Error, No api key passed in.")
+        if not key_matches(key.strip(), ep.api_key):
+            raise SimHTTPError(400, "auth", "No connected db.")
+
+    def error(self, exc: SimHTTPError, request_id: str) -> tuple[list[tuple[str, str]], bytes]:
+        if exc.kind != "auth":
+            return super().error(exc, request_id)
+        etype = "no_db_connection" if exc.status == 400 else "auth_error"
+        body = {"error": {"message": exc.message, "type": etype, "param": None, "code": str(exc.status)}}
+        return [("content-type", "application/json")], _dumps(body)
+
+    def ratelimit_headers(
+        self, rpm: TokenBucket | None, tpm: TokenBucket | None, now: float, wall: float
+    ) -> list[tuple[str, str]]:
+        return []
+
+    def retry_headers(self, seconds: float) -> list[tuple[str, str]]:
+        return [("llm_provider-retry-after", str(max(1, math.ceil(seconds))))]
 
     def extra_headers(self, ctx: Ctx) -> list[tuple[str, str]]:
         return [
-            ("x-litellm-call-id", ctx.request_id[4:12] + "-sim"),
             ("x-litellm-model-id", f"sim-{ctx.model}"),
             ("x-litellm-model-api-base", "http://sim.invalid/v1"),
             ("x-litellm-attempted-retries", "0"),
             ("x-litellm-max-retries", "0"),
             ("x-litellm-attempted-fallbacks", "0"),
             ("x-litellm-response-cost", "0.0"),
-            ("x-litellm-version", "1.0.0-sim"),
+            ("x-litellm-version", "1.108.0-sim"),
         ]

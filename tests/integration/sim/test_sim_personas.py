@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import openai
 import pytest
@@ -61,7 +63,69 @@ def test_personas_on_the_wire_and_through_the_sdk() -> None:
             headers={"authorization": "Bearer sk-1"},
         )
         assert r.status_code == 200 and r.headers["x-litellm-attempted-fallbacks"] == "0"
-        assert r.headers["x-request-id"].startswith("req_")
+        assert "x-request-id" not in r.headers  # LiteLLM's id is its call id, a UUID
+        assert re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", r.headers["x-litellm-call-id"]
+        )
+
+
+def test_litellm_persona_answers_keys_and_limits_as_the_real_proxy() -> None:
+    """LiteLLM 1.108 without a database, as the issue observed it: a wrong key 400 "No connected db.", no
+    key 500, neither with a call id; no rate-limit headers; a 429 that says when to retry only in
+    ``llm_provider-retry-after``; and what bakeoff reads from that."""
+    from harness.dialects import get_dialect
+
+    limited = B.model_copy(update={"error_rates": {429: 1.0}, "error_retry_after_ms": 2500})
+    cfg = SimConfig(
+        endpoints=[
+            SimEndpoint(
+                name="ll",
+                dialect="openai-chat",
+                model="gpt-sim",
+                persona="litellm",
+                api_key="sk-m",
+                behaviour=B,
+            ),
+            SimEndpoint(
+                name="rl", dialect="openai-chat", model="gpt-sim", persona="litellm", behaviour=limited
+            ),
+        ]
+    )
+    body = {"model": "gpt-sim", "messages": MSG}
+    with serve_in_thread(cfg) as sim:
+        url = sim.base_urls["ll"] + "/chat/completions"
+        wrong = httpx.post(url, json=body, headers={"authorization": "Bearer sk-wrong"})
+        assert wrong.status_code == 400
+        assert wrong.json() == {
+            "error": {"message": "No connected db.", "type": "no_db_connection", "param": None, "code": "400"}
+        }
+        missing = httpx.post(url, json=body)
+        assert missing.status_code == 500 and missing.json()["error"]["type"] == "auth_error"
+        for r in (wrong, missing):
+            assert not {"x-litellm-call-id", "x-request-id"} & set(r.headers)
+        ok = httpx.post(url, json=body, headers={"authorization": "Bearer sk-m"})
+        assert ok.status_code == 200 and "x-litellm-call-id" in ok.headers
+        assert not [h for h in ok.headers if h.startswith(("x-ratelimit-", "retry-after"))]
+        r = httpx.post(
+            sim.base_urls["rl"] + "/chat/completions", json=body, headers={"authorization": "Bearer x"}
+        )
+        assert (
+            r.status_code == 429 and r.headers["llm_provider-retry-after"] == "3"
+        )  # 2.5 s, in whole seconds
+        assert "retry-after" not in r.headers and "retry-after-ms" not in r.headers
+        info = get_dialect("openai-chat").classify(r.status_code, r.headers, r.content)
+        assert (info.retry_after_s, info.retry_after_source) == (3.0, "llm_provider-retry-after")
+        assert (
+            get_dialect("openai-chat").read_headers(r.headers).vendor_request_id
+            == r.headers["x-litellm-call-id"]
+        )
+        # the official SDK reads none of it: it would retry after its own backoff
+        with pytest.raises(openai.RateLimitError) as exc:
+            openai.OpenAI(base_url=sim.base_urls["rl"], api_key="x", max_retries=0).chat.completions.create(
+                model="gpt-sim",
+                messages=MSG,  # type: ignore[arg-type]
+            )
+        assert exc.value.status_code == 429
 
 
 def test_persona_only_for_openai_chat() -> None:
