@@ -38,8 +38,12 @@ NOMINAL_RPM = 100_000
 """Requests per minute advertised (and counted down, never enforced) when no ``rpm_limit`` is set."""
 NOMINAL_TPM = 100_000_000
 """Tokens per minute advertised (and counted down, never enforced) when no ``tpm_limit`` is set."""
-_ID_HEADER_NAMES = frozenset({"x-request-id", "request-id", "apim-request-id", "x-litellm-call-id"})
-_RETRY_HEADER_NAMES = frozenset({"retry-after", "retry-after-ms", "llm_provider-retry-after"})
+_ID_HEADER_NAMES = frozenset(
+    {"x-request-id", "request-id", "apim-request-id", "x-litellm-call-id", "llm_provider-x-request-id"}
+)
+_RETRY_HEADER_NAMES = frozenset(
+    {"retry-after", "retry-after-ms", "llm_provider-retry-after", "llm_provider-retry-after-ms"}
+)
 
 _ERROR_KIND = {
     400: ("bad_request", "The request was invalid."),
