@@ -11,6 +11,7 @@ from typing import Any
 
 from harness._errors import ConfigError
 from harness._model import parse_duration
+from harness._text import terminal_safe
 from harness.analysis import SLO_KEYS
 from harness.analysis._risks import gate_checks, slo_text
 from harness.report._context import _GATE_NAMES, plain
@@ -227,13 +228,16 @@ def gate_json(result: GateResult) -> dict[str, Any]:
     return out
 
 
-# XML 1.0 allows no C0 control but tab, newline and carriage return, no surrogates, no U+FFFE/U+FFFF.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# XML 1.0 allows no surrogate and no U+FFFE/U+FFFF (controls are escaped before, by terminal_safe)
+_XML_ILLEGAL = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
 def _xml_text(text: str) -> str:
-    """``text`` as XML 1.0 can hold it (ElementTree escapes ``<&>"`` but writes control characters raw)."""
-    return _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` as XML 1.0 can hold it and a test report shows it inertly: control, escape and bidi
+    characters as visible escapes (``\\x1b``, ``\\u202e``; ElementTree escapes ``<&>"`` but writes controls
+    raw), line breaks and tabs kept."""
+    text = terminal_safe(text, keep_newlines=True)
+    return _XML_ILLEGAL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def junit_xml(result: GateResult) -> str:
@@ -297,9 +301,9 @@ _MD_SPECIAL = re.compile(r"[\\`*_\[\]|~]")
 
 def _md(text: str) -> str:
     """Text safe inside a line of GitHub-flavoured markdown that does not start with it (a table cell):
-    HTML characters as entities (GitHub renders HTML in a step summary), markdown's inline characters
-    backslash-escaped, line breaks and control characters made spaces."""
-    text = re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", text)
+    control, escape and bidi characters as visible escapes, HTML characters as entities (GitHub renders
+    HTML in a step summary), markdown's inline characters backslash-escaped."""
+    text = terminal_safe(text)
     text = re.sub("[&<>]", lambda m: _MD_ENTITIES[m.group()], text)
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(), text)
 
