@@ -150,6 +150,7 @@ def _attempt_arrays(records: pd.DataFrame, rows: np.ndarray, phase: np.ndarray) 
         "model_served": obj("model_served"),
         "dialect": obj("dialect", ""),
         "gateway_fallbacks": num_or_nan("gateway_fallbacks"),
+        "gateway_retries": num_or_nan("gateway_retries"),
         "has_request_id": present("vendor_request_id"),
         "has_ratelimit": present("ratelimit_remaining_requests") | present("ratelimit_remaining_tokens"),
     }

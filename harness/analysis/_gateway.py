@@ -48,10 +48,12 @@ def same_model(requested: str, served: str) -> bool:
 
 
 def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, Any]:
-    """For the attempts ``sel`` of one contender: answers a gateway fell back for, answers from another
-    model than requested (with the most common such pair), out of the answers that could say so."""
+    """For the attempts ``sel`` of one contender: answers a gateway fell back for or retried before
+    answering, answers from another model than requested (with the most common such pair), out of the
+    answers that could say so."""
     ok = sel & att["ok"]
     fell = ok & (np.nan_to_num(att["gateway_fallbacks"], nan=0.0) > 0)
+    retried = ok & (np.nan_to_num(att["gateway_retries"], nan=0.0) > 0)
     served = ok & pd.notna(att["model_served"])
     served &= ~np.isin(att["dialect"], list(NO_MODEL_CHECK_DIALECTS))
     pairs: Counter[tuple[str, str]] = Counter()
@@ -62,6 +64,7 @@ def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, A
     return {
         "answers": int(ok.sum()),
         "gateway_fallbacks": int(fell.sum()),
+        "gateway_retries": int(retried.sum()),
         "served_checked": int(served.sum()),
         "served_other": int(sum(pairs.values())),
         "served_other_example": list(top[0][0]) if top else None,

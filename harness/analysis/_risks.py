@@ -174,10 +174,12 @@ def _fault_phrase(f: dict[str, Any]) -> str:
 
 
 def _gateway_sentence(c: str, gw: dict[str, Any]) -> str:
-    """The risk a gateway hid: it fell back (LiteLLM's ``x-litellm-attempted-fallbacks``) or another model
-    than the one requested answered; "" when neither happened."""
+    """The risk a gateway hid: it fell back (LiteLLM's ``x-litellm-attempted-fallbacks``), another model than
+    the one requested answered, or it retried before answering (``x-litellm-attempted-retries``: latency
+    the vendor's own numbers do not show); "" when none of these happened."""
     fell, other, answers = gw.get("gateway_fallbacks", 0), gw.get("served_other", 0), gw.get("answers", 0)
-    if not fell and not other:
+    retried = gw.get("gateway_retries", 0)
+    if not fell and not other and not retried:
         return ""
     parts = []
     if fell:
@@ -191,10 +193,17 @@ def _gateway_sentence(c: str, gw: dict[str, Any]) -> str:
             f"{other} of {gw.get('served_checked', answers)} answers came from another model than the one "
             f"requested (asked for {asked}, served by {served})"
         )
-    return (
-        f"{c}: " + " and ".join(parts) + ": its numbers partly measure what the gateway routed to, not only "
-        "the model under evaluation."
+    if retried:
+        parts.append(
+            f"its gateway retried {retried} of {answers} answers before answering "
+            "(x-litellm-attempted-retries; their time is in the latency)"
+        )
+    tail = (
+        "its numbers partly measure what the gateway routed to, not only the model under evaluation."
+        if fell or other
+        else "the gateway's own retries are part of what was measured."
     )
+    return f"{c}: " + " and ".join(parts) + ": " + tail
 
 
 def find_risks(
@@ -320,8 +329,9 @@ def find_risks(
         gw = o.get("gateway") or {}
         said = _gateway_sentence(c, gw)
         if said:
-            share = max(gw["gateway_fallbacks"], gw["served_other"]) / max(gw["answers"], 1)
-            add(0.2 + share, c, said)
+            routed = max(gw["gateway_fallbacks"], gw["served_other"]) / max(gw["answers"], 1)
+            retried = gw.get("gateway_retries", 0) / max(gw["answers"], 1)
+            add((0.2 + routed) if routed else 0.05 + retried / 4, c, said)
         if row.get("max_tokens_overruns"):
             add(0.03, c, f"{c} exceeded max_tokens on {int(row['max_tokens_overruns'])} answers.")
         if row.get("check_failed"):

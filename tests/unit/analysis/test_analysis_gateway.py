@@ -88,6 +88,16 @@ def test_a_fallback_to_the_same_model_is_still_named() -> None:
     assert "fell back to another deployment on 40 of 200 answers" in text and "another model" not in text
 
 
+def test_retries_inside_the_gateway_are_named() -> None:
+    rows = _rows("A", "a1", 200, gateway_retries=2) + _rows("B", "b1", 200, gateway_retries=0)
+    a = analyse(records_frame(rows), [], run_info())
+    texts = [r["text"] for r in a.risks if "gateway" in r["text"]]
+    assert texts == [
+        "A: its gateway retried 40 of 200 answers before answering (x-litellm-attempted-retries; their time "
+        "is in the latency): the gateway's own retries are part of what was measured."
+    ]
+
+
 def test_azure_deployment_names_are_not_model_names() -> None:
     rows = _rows("A", "a1", 200, dialect="azure-openai", model_requested="prod-deployment") + _rows(
         "B", "b1", 200
@@ -97,6 +107,8 @@ def test_azure_deployment_names_are_not_model_names() -> None:
 
 
 def test_old_records_without_gateway_fields_say_nothing() -> None:
-    frame = records_frame(_rows("A", "a1", 50) + _rows("B", "b1", 50)).drop(columns=["gateway_fallbacks"])
+    frame = records_frame(_rows("A", "a1", 50) + _rows("B", "b1", 50)).drop(
+        columns=["gateway_fallbacks", "gateway_retries"]
+    )
     a = analyse(frame, [], run_info())
     assert not [r for r in a.risks if "gateway" in r["text"]]
