@@ -15,8 +15,9 @@ where                                           form
 
 :func:`retry_hint` picks one in the order the official SDKs read the explicit ones (``retry-after-ms``,
 then ``retry-after`` as seconds, then as a date), then the gateway's pass-through, then the body's
-``RetryInfo``, then, on a 429 only, the rate-limit resets (a reset time says when a limit refills, which
-is a wait hint only once a request was refused). The hint says which of them it came from
+``RetryInfo``, then, on a 429 only, the reset of a rate limit that ran out (a reset time says when a
+limit refills, which is a wait hint only once a request was refused, and only for the limit that
+refused it). The hint says which of them it came from
 (``source``), and is bounded: negative waits are 0, waits over :data:`MAX_HINT_S` are cut to it,
 non-finite values are no hint.
 """
@@ -156,33 +157,39 @@ _ANTHROPIC_RESETS = tuple(
 )
 
 
-def _exhausted(headers: Mapping[str, str], remaining: str) -> bool:
-    value = headers.get(remaining)
+def _remaining(headers: Mapping[str, str], name: str) -> float | None:
+    value = headers.get(name)
     try:
-        return value is not None and float(value) <= 0
+        return None if value is None else float(value)
     except ValueError:
-        return False
+        return None
 
 
 def _reset_hint(headers: Mapping[str, str], now: float) -> RetryHint | None:
-    """The wait until the refused limit refills: among the reset headers present, those of a limit whose
-    remaining count is 0 (all of them when none says so); the longest wait (every exhausted limit must
-    have refilled before a request can pass)."""
-    found: list[tuple[float, str, bool]] = []
-    for reset, remaining in _OPENAI_RESETS:
-        value = headers.get(reset)
-        seconds = parse_go_duration(value) if value is not None else None
-        if seconds is not None:
-            found.append((seconds, reset, _exhausted(headers, remaining)))
-    for reset, remaining in _ANTHROPIC_RESETS:
-        value = headers.get(reset)
-        seconds = parse_rfc3339(value, now=now) if value is not None else None
-        if seconds is not None:
-            found.append((seconds, reset, _exhausted(headers, remaining)))
-    if not found:
+    """The wait until the refused limit refills. A limit whose remaining count is 0 was refused; without
+    one, a limit whose remaining count is not sent may have been; a limit with requests or tokens left was
+    not (its reset says nothing about this 429). Of the candidates, the longest wait: every exhausted
+    limit must have refilled before a request can pass."""
+    exhausted: list[tuple[float, str]] = []
+    unknown: list[tuple[float, str]] = []
+    for resets, parse in (
+        (_OPENAI_RESETS, parse_go_duration),
+        (_ANTHROPIC_RESETS, lambda v: parse_rfc3339(v, now=now)),
+    ):
+        for reset, remaining in resets:
+            value = headers.get(reset)
+            seconds = parse(value) if value is not None else None
+            if seconds is None:
+                continue
+            left = _remaining(headers, remaining)
+            if left is None:
+                unknown.append((seconds, reset))
+            elif left <= 0:
+                exhausted.append((seconds, reset))
+    pick = exhausted or unknown
+    if not pick:
         return None
-    pick = [f for f in found if f[2]] or found
-    seconds, source, _ = max(pick, key=lambda f: f[0])
+    seconds, source = max(pick)
     return RetryHint(seconds, source)
 
 

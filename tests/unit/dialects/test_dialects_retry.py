@@ -114,9 +114,17 @@ def test_rate_limit_resets_are_a_hint_on_a_429_only() -> None:
     assert retry_hint(h, now=0.0, status=200) is None  # a reset on a success is no request to wait
     hint = retry_hint(h, now=0.0, status=429)
     assert hint is not None and (hint.seconds, hint.source) == (1.0, "x-ratelimit-reset-requests")
-    # no limit says it is exhausted: wait until every one has reset (the longest)
+    # both limits ran out: wait until both have refilled (the longer)
+    hint = retry_hint({**h, "x-ratelimit-remaining-tokens": "0"}, now=0.0, status=429)
+    assert hint is not None and (hint.seconds, hint.source) == (360.0, "x-ratelimit-reset-tokens")
+    # requests and tokens left on every limit: the 429 was not theirs, their resets are no hint
+    assert retry_hint({**h, "x-ratelimit-remaining-requests": "12"}, now=0.0, status=429) is None
+    # a limit whose remaining count is not sent may have refused it; one with tokens left did not
     h.pop("x-ratelimit-remaining-requests")
     hint = retry_hint(h, now=0.0, status=429)
+    assert hint is not None and (hint.seconds, hint.source) == (1.0, "x-ratelimit-reset-requests")
+    resets_only = {"x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "6m0s"}
+    hint = retry_hint(resets_only, now=0.0, status=429)  # nothing known: the longest
     assert hint is not None and (hint.seconds, hint.source) == (360.0, "x-ratelimit-reset-tokens")
     a = {
         "anthropic-ratelimit-requests-remaining": "40",
