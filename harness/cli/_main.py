@@ -496,7 +496,9 @@ def _print_json(data: object) -> None:
 
 
 def _write_text(path: Path, text: str, *, append: bool = False) -> None:
+    """Write (or append) ``text``; the folder is made when missing (``--junit test-results/gate.xml``)."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a" if append else "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:

@@ -90,7 +90,7 @@ def test_gate_junit_has_one_testcase_per_contender_and_slo_and_failures_carry_th
 
 
 def test_gate_junit_of_a_passing_gate_has_no_failures(run_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "gate.xml"
+    out = tmp_path / "test-results" / "gate.xml"  # the folder is made
     res = bakeoff("gate", str(run_dir), *LAX, "--junit", str(out))
     assert res.exit_code == 0, res.output
     suite = _junit(out)
@@ -152,6 +152,14 @@ def test_gate_json_is_the_result_on_stdout_with_the_exit_code_unchanged(run_dir:
     assert res.stderr.splitlines()[2].startswith("FAIL alpha: ")  # the lines moved to stderr
     res = bakeoff("gate", str(run_dir), "--json", *LAX)
     assert res.exit_code == 0 and json.loads(res.stdout)["passed"] is True
+
+
+def test_an_unwritable_junit_file_is_one_line_exit_1(run_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    res = bakeoff("gate", str(run_dir), "--junit", str(blocker / "gate.xml"))
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.stderr.splitlines()[-1].startswith(f"error: {blocker / 'gate.xml'}: cannot write")
 
 
 def test_gate_json_on_a_folder_that_is_no_run_folder_exits_1_with_an_error_object(tmp_path: Path) -> None:
