@@ -179,7 +179,9 @@ class SimEndpoint(UserModel):
     persona: Persona = Field(
         "native",
         description="openai-chat only: answer like an OpenAI-compatible server with its quirks "
-        "(vllm: flat error body; tgi: string error; litellm: x-litellm-* headers)",
+        "(vllm: flat error body; tgi: string error; litellm: a LiteLLM proxy without a database: "
+        "x-litellm-* headers and call id, 400 to a wrong key, 500 to none, no rate-limit headers, "
+        "llm_provider-retry-after on a 429)",
     )
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from harness.analysis._capacity import capacity as capacity_of
 from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
+from harness.analysis._gateway import gateway_evidence, same_model
 from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_met, slo_settings
 from harness.analysis._phases import (
     BASELINE,
@@ -133,6 +134,9 @@ def _attempt_arrays(records: pd.DataFrame, rows: np.ndarray, phase: np.ndarray) 
     def num(col: str) -> np.ndarray:
         return _num(records, col)[rows] if len(records) else np.empty(0)
 
+    def num_or_nan(col: str) -> np.ndarray:  # a field newer than some frames a test builds by hand
+        return num(col) if col in records.columns else np.full(len(rows), np.nan)
+
     out = {
         "contender": obj("contender", ""),
         "endpoint": obj("endpoint", ""),
@@ -148,6 +152,9 @@ def _attempt_arrays(records: pd.DataFrame, rows: np.ndarray, phase: np.ndarray) 
         "usage_source": obj("usage_source", "none"),
         "model_requested": obj("model_requested", ""),
         "model_served": obj("model_served"),
+        "dialect": obj("dialect", ""),
+        "gateway_fallbacks": num_or_nan("gateway_fallbacks"),
+        "gateway_retries": num_or_nan("gateway_retries"),
         "has_request_id": present("vendor_request_id"),
         "has_ratelimit": present("ratelimit_remaining_requests") | present("ratelimit_remaining_tokens"),
     }
@@ -202,7 +209,7 @@ def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         if served.any():
             req = att["model_requested"][served].astype(str)
             got = att["model_served"][served].astype(str)
-            pinned = float(np.mean([g == r or g.startswith(r) for g, r in zip(got, req, strict=True)]))
+            pinned = float(np.mean([same_model(r, g) for g, r in zip(got, req, strict=True)]))
         n_ans, n_ok = int(answered.sum()), int(ok.sum())
         out[str(c)] = {
             "attempts": float(sel.sum()),
@@ -213,6 +220,7 @@ def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
             "ratelimit_headers": float(att["has_ratelimit"][answered].mean()) if n_ans else None,
             "usage_reported": float(reported_all[ok].mean()) if n_ok else None,
             "model_pinning": pinned,
+            "gateway": gateway_evidence(att, sel),
         }
     return out
 

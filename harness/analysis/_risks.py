@@ -38,14 +38,25 @@ _PER_REQUEST = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "latency"}
 def gate_checks(
     row: dict[str, Any] | None, slo: dict[str, float | None], gates: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
-    """One check per must-pass gate: ``{"gate", "passed", "text"}`` with the number and its threshold.
+    """One check per must-pass gate: ``{"gate", "passed", "text", "measured", "target", "op"}``: the text
+    with the number and its threshold, and the numbers themselves (``measured op target`` passes; fractions
+    0–1; ``threshold_s`` too for a per-request gate, the latency each request had to meet).
 
     ``max_error_rate`` / ``min_good_fraction`` compare the contender's error rate and good fraction with the
     SLO; ``ttft`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of its requests met that one
     threshold (``<gate>_met`` of the run row). A gate whose threshold is unset is left out.
     """
     if not row or not row.get("requests"):
-        return [{"gate": "requests", "passed": False, "text": "no requests completed in the measured window"}]
+        return [
+            {
+                "gate": "requests",
+                "passed": False,
+                "text": "no requests completed in the measured window",
+                "measured": 0,
+                "target": 1,
+                "op": "≥",
+            }
+        ]
     out: list[dict[str, Any]] = []
     min_gf = slo.get("min_good_fraction")
     for gate in gates if gates is not None else DEFAULT_GATES:
@@ -55,12 +66,14 @@ def gate_checks(
                 continue
             ok = _finite(er) and er <= limit
             text = f"error rate {_pct(er)} {'≤' if ok else '>'} {_pct(limit)}"
+            nums: dict[str, Any] = {"measured": _number(er), "target": limit, "op": "≤"}
         elif gate == "min_good_fraction":
             gf = row.get("good_fraction", math.nan)
             if min_gf is None:
                 continue
             ok = _finite(gf) and gf >= min_gf
             text = f"good fraction {_pct(gf)} {'≥' if ok else '<'} {_pct(min_gf)}"
+            nums = {"measured": _number(gf), "target": min_gf, "op": "≥"}
         elif gate in _PER_REQUEST:
             limit, met = slo.get(gate), row.get(f"{gate}_met", math.nan)
             if limit is None:
@@ -69,9 +82,10 @@ def gate_checks(
             ok = _finite(met) and met >= need
             sign = "≥" if ok else "<"
             text = f"{_PER_REQUEST[gate]} ≤ {_threshold(limit)} met by {_pct(met)} {sign} {_pct(need)}"
+            nums = {"measured": _number(met), "target": need, "op": "≥", "threshold_s": limit}
         else:
             continue
-        out.append({"gate": gate, "passed": bool(ok), "text": text})
+        out.append({"gate": gate, "passed": bool(ok), "text": text, **nums})
     return out
 
 
@@ -157,6 +171,39 @@ def _changed(f: dict[str, Any]) -> str:
 def _fault_phrase(f: dict[str, Any]) -> str:
     what = f.get("fault") or f.get("kind") or "fault"
     return f"the {f['duration_s']:.0f} s {what} ({f['fault_id']})"
+
+
+def _gateway_sentence(c: str, gw: dict[str, Any]) -> str:
+    """The risk a gateway hid: it fell back (LiteLLM's ``x-litellm-attempted-fallbacks``), another model than
+    the one requested answered, or it retried before answering (``x-litellm-attempted-retries``: latency
+    the vendor's own numbers do not show); "" when none of these happened."""
+    fell, other, answers = gw.get("gateway_fallbacks", 0), gw.get("served_other", 0), gw.get("answers", 0)
+    retried = gw.get("gateway_retries", 0)
+    if not fell and not other and not retried:
+        return ""
+    parts = []
+    if fell:
+        parts.append(
+            f"its gateway fell back to another deployment on {fell} of {answers} answers "
+            "(x-litellm-attempted-fallbacks)"
+        )
+    if other:
+        asked, served = gw.get("served_other_example") or ("?", "?")
+        parts.append(
+            f"{other} of {gw.get('served_checked', answers)} answers came from another model than the one "
+            f"requested (asked for {asked}, served by {served})"
+        )
+    if retried:
+        parts.append(
+            f"its gateway retried {retried} of {answers} answers before answering "
+            "(x-litellm-attempted-retries; their time is in the latency)"
+        )
+    tail = (
+        "its numbers partly measure what the gateway routed to, not only the model under evaluation."
+        if fell or other
+        else "the gateway's own retries are part of what was measured."
+    )
+    return f"{c}: " + " and ".join(parts) + ": " + tail
 
 
 def find_risks(
@@ -279,6 +326,12 @@ def find_risks(
                 c,
                 f"{c}: token counts were estimated (no usage from the vendor) for {_pct(est)} of answers.",
             )
+        gw = o.get("gateway") or {}
+        said = _gateway_sentence(c, gw)
+        if said:
+            routed = max(gw["gateway_fallbacks"], gw["served_other"]) / max(gw["answers"], 1)
+            retried = gw.get("gateway_retries", 0) / max(gw["answers"], 1)
+            add((0.2 + routed) if routed else 0.05 + retried / 4, c, said)
         if row.get("max_tokens_overruns"):
             add(0.03, c, f"{c} exceeded max_tokens on {int(row['max_tokens_overruns'])} answers.")
         if row.get("check_failed"):

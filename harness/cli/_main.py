@@ -274,8 +274,15 @@ def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:
     is_flag=True,
     help="Check without secrets (for CI): key variables that are not set are not problems.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON on stdout (problems and warnings still go to stderr); exit codes "
+    "unchanged.",
+)
 @_errors_to_exit
-def validate(paths: tuple[str, ...], lint: bool) -> None:
+def validate(paths: tuple[str, ...], lint: bool, as_json: bool) -> None:
     """Check scenarios and everything they reference: one line per problem (exit 2 if any).
 
     SCENARIO is a file or a built-in scenario's name. Every problem of a file is reported in one
@@ -284,16 +291,22 @@ def validate(paths: tuple[str, ...], lint: bool) -> None:
     from harness.config import fault_fit_warnings, find_scenario, load_scenario
 
     problems: list[str] = []
+    results: list[dict[str, object]] = []
     for arg in paths:
+        entry: dict[str, object] = {"scenario": arg, "path": None, "ok": False}
+        results.append(entry)
         try:
             path = find_scenario(arg)
+            entry["path"] = str(path)
             resolved = load_scenario(path, lint=lint)
         except ConfigError as exc:
             for line in exc.warnings:
                 click.echo(terminal_safe(line), err=True)
             problems.extend(exc.problems)
+            entry.update(problems=list(exc.problems), warnings=list(exc.warnings))
             continue
-        for line in (*resolved.warnings, *fault_fit_warnings(resolved)):
+        warnings = [*resolved.warnings, *fault_fit_warnings(resolved)]
+        for line in warnings:
             click.echo(terminal_safe(line), err=True)
         sc = resolved.scenario
         unused = len(resolved.unused_endpoints())
@@ -303,7 +316,22 @@ def validate(paths: tuple[str, ...], lint: bool) -> None:
             _count(len(resolved.prompts), "prompt"),
             _count(len(resolved.faults), "fault"),
         ]
-        click.echo(f"{path}: ok ({', '.join(counts)})")
+        entry.update(
+            ok=True,
+            problems=[],
+            warnings=warnings,
+            counts={
+                "endpoints": len(sc.endpoints),
+                "unused_endpoints": unused,
+                "contenders": len(sc.contenders),
+                "prompts": len(resolved.prompts),
+                "faults": len(resolved.faults),
+            },
+        )
+        if not as_json:
+            click.echo(f"{path}: ok ({', '.join(counts)})")
+    if as_json:
+        _print_json({"ok": not problems, "lint": lint, "scenarios": results, "problems": problems})
     if problems:
         raise ConfigError(problems)
 
@@ -399,18 +427,82 @@ def report(run_dir: Path, scores: Path | None) -> None:
     metavar="KEY=VALUE",
     help="Override an SLO for the gate, e.g. --slo ttft=800ms --slo max_error_rate=2%. Repeatable.",
 )
+@click.option(
+    "--junit",
+    "junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write JUnit XML here: one testcase per contender and SLO, failures with the numbers.",
+)
+@click.option(
+    "--github-summary",
+    is_flag=True,
+    help="Append a markdown table to the file named by $GITHUB_STEP_SUMMARY (GitHub Actions); a note "
+    "and nothing else when it is not set.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON on stdout (the lines go to stderr); exit codes unchanged.",
+)
 @_errors_to_exit
-def gate(run_dir: Path, slos: tuple[str, ...]) -> None:
-    """Exit 3 when a contender fails its SLOs (for pipelines); prints one line per contender."""
-    from harness.report import EXIT_SLO_FAILED, parse_slo_overrides
-    from harness.report import gate as run_gate
+def gate(
+    run_dir: Path, slos: tuple[str, ...], junit: Path | None, github_summary: bool, as_json: bool
+) -> None:
+    """Exit 3 when a contender fails its SLOs (for pipelines); prints one line per contender.
+
+    Exit codes: 0 every contender passed; 1 not a run folder (or unreadable); 2 invalid input (a bad
+    --slo); 3 a contender failed a must-pass SLO. docs/ci.md shows a GitHub Actions job.
+    """
+    import os
+
+    from harness.report import EXIT_SLO_FAILED, evaluate_gate, gate_json, junit_xml, parse_slo_overrides
+    from harness.report import github_summary as summary_markdown
 
     overrides = parse_slo_overrides(list(slos))  # ConfigError: one line per bad --slo, exit 2
-    passed, lines = run_gate(run_dir, overrides or None)
-    for line in lines:
-        click.echo(line)
-    if not passed:
+    try:
+        result = evaluate_gate(run_dir, overrides or None)
+    except BakeoffError as exc:
+        if as_json:
+            _print_json({"passed": False, "error": str(exc)})
+        raise
+    for line in result.lines:
+        click.echo(terminal_safe(line), err=as_json)
+    if junit is not None:
+        _write_text(junit, junit_xml(result))
+        click.echo(f"JUnit XML written to {junit}", err=True)
+    if github_summary:
+        target = os.environ.get("GITHUB_STEP_SUMMARY")
+        if target:
+            _write_text(Path(target), summary_markdown(result), append=True)
+            click.echo(f"step summary appended to {target}", err=True)
+        else:
+            click.echo(
+                "note: --github-summary: $GITHUB_STEP_SUMMARY is not set (not in GitHub Actions?); "
+                "no summary written",
+                err=True,
+            )
+    if as_json:
+        _print_json(gate_json(result))
+    if not result.passed:
         sys.exit(EXIT_SLO_FAILED)
+
+
+def _print_json(data: object) -> None:
+    """Machine-readable output: one JSON document on stdout, ASCII only (every character a vendor or a
+    file could send, control characters and bidi overrides included, arrives as an escape)."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False))
+
+
+def _write_text(path: Path, text: str, *, append: bool = False) -> None:
+    """Write (or append) ``text``; the folder is made when missing (``--junit test-results/gate.xml``)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a" if append else "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise BakeoffError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 @cli.command()
@@ -427,16 +519,30 @@ def gate(run_dir: Path, slos: tuple[str, ...]) -> None:
     is_flag=True,
     help="Compare runs of different designs or durations anyway; each mismatch is printed as a warning.",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout (not with --out)."
+)
 @_errors_to_exit
-def compare(run_dirs: tuple[Path, ...], out: Path | None, allow_mismatch: bool) -> None:
+def compare(run_dirs: tuple[Path, ...], out: Path | None, allow_mismatch: bool, as_json: bool) -> None:
     """Pool repeated runs of one scenario: mean and 95 % bootstrap interval per metric, every pair compared.
 
     Runs of different scenarios, designs or durations are refused unless --allow-mismatch.
+    Exit codes: 0 compared; 1 a folder is no run folder, or the runs differ (without --allow-mismatch);
+    2 invalid input.
     """
     from harness.analysis import compare_runs
-    from harness.report import comparison_text, write_comparison
+    from harness.report import comparison_json, comparison_text, write_comparison
 
-    if out is not None:
+    if as_json and out is not None:
+        raise click.UsageError("--json prints the comparison; it does not go with --out")
+    if as_json:
+        try:
+            cmp = compare_runs(list(run_dirs), allow_mismatch=allow_mismatch)
+        except BakeoffError as exc:
+            _print_json({"error": str(exc)})
+            raise
+        _print_json(comparison_json(cmp))
+    elif out is not None:
         click.echo(str(write_comparison(list(run_dirs), out, allow_mismatch=allow_mismatch)))
     else:
         click.echo(comparison_text(compare_runs(list(run_dirs), allow_mismatch=allow_mismatch)), nl=False)

@@ -77,7 +77,15 @@ class _Stop(Exception):
 
 # Record fields whose text comes from the vendor (headers, body, answer): a vendor or gateway that
 # echoes the API key back must not get it stored, whichever field it lands in.
-_VENDOR_TEXT_FIELDS = ("error_detail", "finish_reason", "model_served", "output_excerpt", "vendor_request_id")
+_VENDOR_TEXT_FIELDS = (
+    "error_detail",
+    "finish_reason",
+    "model_served",
+    "output_excerpt",
+    "vendor_request_id",
+    "gateway_api_base",
+    "gateway_provider",
+)
 
 
 def _redact(text: str, secret: str | None) -> str:
@@ -106,7 +114,9 @@ def _redact_bytes(body: bytes, secret: str | None) -> bytes:
     return body if clean == text else clean.encode("utf-8", "surrogateescape")
 
 
-_BOUNDED_FIELDS = frozenset({"finish_reason", "model_served", "vendor_request_id"})
+_BOUNDED_FIELDS = frozenset(
+    {"finish_reason", "model_served", "vendor_request_id", "gateway_api_base", "gateway_provider"}
+)
 """Vendor text fields with no bound of their own (the detail and the excerpt have theirs)."""
 
 
@@ -266,8 +276,12 @@ class _Attempt:
                 h = self.dialect.read_headers(resp.headers)
                 rec.vendor_request_id = h.vendor_request_id
                 rec.retry_after_s = h.retry_after_s
+                rec.retry_after_source = h.retry_after_source
                 rec.ratelimit_remaining_requests = h.ratelimit_remaining_requests
                 rec.ratelimit_remaining_tokens = h.ratelimit_remaining_tokens
+                rec.gateway_fallbacks = h.gateway_fallbacks
+                rec.gateway_retries = h.gateway_retries
+                rec.gateway_api_base = h.gateway_api_base
                 # bakeoff asks for identity and never decodes: a gzip bomb stays 1 MB of bytes
                 encoding = resp.headers.get("content-encoding", "").strip().lower()
                 if not 200 <= resp.status_code < 300:
@@ -439,6 +453,8 @@ class _Attempt:
             elif isinstance(ev, Meta):
                 if ev.model:
                     rec.model_served = ev.model
+                if ev.provider and rec.gateway_provider is None:
+                    rec.gateway_provider = ev.provider
                 self.response_id = self.response_id or ev.response_id
             elif isinstance(ev, Done):
                 self.done = True
@@ -501,6 +517,7 @@ class _Attempt:
         info = self.dialect.classify(status, headers, _redact_bytes(body, self.target.api_key))
         if info.retry_after_s is not None:
             self.rec.retry_after_s = info.retry_after_s
+            self.rec.retry_after_source = info.retry_after_source
         self._fail(info.error_class, info.detail)
 
     def _finish(self) -> None:

@@ -8,7 +8,6 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +15,7 @@ import orjson
 
 from harness._vocab import ErrorClass
 from harness.dialects._events import ErrorInfo, HeaderInfo, Malformed
+from harness.dialects._retry import parse_proto_duration, retry_hint
 
 __all__ = [
     "DETAIL_MAX",
@@ -34,10 +34,20 @@ __all__ = [
 
 DETAIL_MAX = 200
 
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id", "x-amzn-requestid")
+_REQUEST_ID_HEADERS = (
+    "x-request-id",  # OpenAI, Azure, Groq, vLLM, most OpenAI-compatible servers
+    "request-id",  # Anthropic
+    "apim-request-id",  # Azure API Management (Azure OpenAI)
+    "x-amzn-requestid",  # AWS (Bedrock)
+    "x-litellm-call-id",  # LiteLLM proxy (sends no x-request-id of its own)
+    "x-generation-id",  # OpenRouter (the generation id, as GET /generation?id= takes it)
+)
+"""Request-id headers vendors and gateways document, the vendor's own first (a gateway passing one on)."""
+_GATEWAY_FALLBACKS = "x-litellm-attempted-fallbacks"
+_GATEWAY_RETRIES = "x-litellm-attempted-retries"
+_GATEWAY_API_BASE = "x-litellm-model-api-base"
 _REMAINING_REQUESTS = ("x-ratelimit-remaining-requests", "anthropic-ratelimit-requests-remaining")
 _REMAINING_TOKENS = ("x-ratelimit-remaining-tokens", "anthropic-ratelimit-tokens-remaining")
-_PROTO_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _HEADER_CTL = re.compile("[\x01-\x08\x0e-\x1f\x7f]")  # kept by h11, replaced by the load path
 
 
@@ -146,29 +156,39 @@ def _int(value: str | None) -> int | None:
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait: ``retry-after-ms``, then ``retry-after`` as seconds, then as an HTTP date."""
-    ms = headers.get("retry-after-ms")
-    if ms is not None:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if ra is None:
-        return None
+    """Seconds to wait from the explicit retry headers: ``retry-after-ms``, then ``retry-after`` as seconds,
+    then as an HTTP date, then LiteLLM's pass-through ``llm_provider-retry-after(-ms)``
+    (:func:`harness.dialects.retry_hint` has every form, and says which one spoke)."""
+    hint = retry_hint(headers, now=time.time() if now is None else now)
+    return None if hint is None else hint.seconds
+
+
+def _without_credentials(url: str) -> str:
+    """A URL a gateway reports without what may carry a secret: user info, query, fragment
+    (``https://key@h/v1?api-key=x`` → ``https://h/v1``). Text that is no URL is kept as it is."""
     try:
-        return max(0.0, float(ra))
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(ra).timestamp()
-    except (TypeError, ValueError, IndexError):
+        return url.strip()
+    if not parts.scheme or not host:
+        return url.strip().split("?", 1)[0]
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def _gateway_count(value: str | None) -> int | None:
+    if value is None:
         return None
-    return max(0.0, when - (time.time() if now is None else now))
+    value = value.strip()
+    return int(value) if value.isdigit() and len(value) <= 6 else None
 
 
-def read_common_headers(headers: Mapping[str, str]) -> HeaderInfo:
-    """Request id, Retry-After and remaining requests/tokens from OpenAI- or Anthropic-style headers."""
+def read_common_headers(headers: Mapping[str, str], *, now: float | None = None) -> HeaderInfo:
+    """Request id, explicit retry hint, remaining requests/tokens and LiteLLM's routing evidence from
+    OpenAI-, Anthropic- or gateway-style headers."""
     rid = None
     for name in _REQUEST_ID_HEADERS:
         rid = headers.get(name)
@@ -185,11 +205,20 @@ def read_common_headers(headers: Mapping[str, str]) -> HeaderInfo:
             break
     if rid and _HEADER_CTL.search(rid):  # as the load path's parser reads it (RFC 9110 5.5: CTL -> SP)
         rid = _HEADER_CTL.sub(" ", rid)
+    hint = retry_hint(headers, now=time.time() if now is None else now)
+    base = headers.get(_GATEWAY_API_BASE)
+    if base and _HEADER_CTL.search(base):
+        base = _HEADER_CTL.sub(" ", base)
+    base = _without_credentials(base) if base else None
     return HeaderInfo(
         vendor_request_id=rid or None,
-        retry_after_s=parse_retry_after(headers),
+        retry_after_s=None if hint is None else hint.seconds,
         ratelimit_remaining_requests=rem_r,
         ratelimit_remaining_tokens=rem_t,
+        retry_after_source=None if hint is None else hint.source,
+        gateway_fallbacks=_gateway_count(headers.get(_GATEWAY_FALLBACKS)),
+        gateway_retries=_gateway_count(headers.get(_GATEWAY_RETRIES)),
+        gateway_api_base=(base.strip() or None) if base else None,
     )
 
 
@@ -200,9 +229,9 @@ def _body_retry_delay(err: Mapping[str, Any]) -> float | None:
         return None
     for d in details:
         if isinstance(d, dict) and isinstance(d.get("retryDelay"), str):
-            m = _PROTO_DURATION.match(d["retryDelay"])
-            if m:
-                return float(m.group(1))
+            seconds = parse_proto_duration(d["retryDelay"])
+            if seconds is not None:
+                return seconds
     return None
 
 
@@ -234,14 +263,18 @@ def error_info(status: int, headers: Mapping[str, str], body: bytes) -> ErrorInf
             message = _str(data.get("message")) or ""
     elif body:
         message = body[:DETAIL_MAX].decode("utf-8", errors="replace")
-    hinfo = read_common_headers(headers)
-    retry_after = hinfo.retry_after_s if hinfo.retry_after_s is not None else retry_body
+    hint = retry_hint(headers, now=time.time(), status=status, body_delay=retry_body)
     detail = f"HTTP {status}"
     if etype:
         detail += f" {etype}"
     if message:
         detail += f": {message}"
-    return ErrorInfo(class_for_status(status, etype), short(detail), retry_after)
+    return ErrorInfo(
+        class_for_status(status, etype),
+        short(detail),
+        None if hint is None else hint.seconds,
+        retry_after_source=None if hint is None else hint.source,
+    )
 
 
 def _str(value: Any) -> str | None:

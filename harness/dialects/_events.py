@@ -75,10 +75,12 @@ class Finish:
 
 @dataclass(slots=True, frozen=True)
 class Meta:
-    """Which model served the answer, and the body's response id (``chatcmpl-…``, ``msg_…``)."""
+    """Which model served the answer, the body's response id (``chatcmpl-…``, ``msg_…``, ``gen-…``) and
+    the upstream provider a router names in the body (OpenRouter's ``provider``)."""
 
     model: str | None = None
     response_id: str | None = None
+    provider: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -116,22 +118,31 @@ class HttpRequest:
 
 @dataclass(slots=True, frozen=True)
 class HeaderInfo:
-    """What response headers told us (any status)."""
+    """What response headers told us (any status): the vendor's or gateway's request id, an explicit retry
+    hint and which header gave it, remaining rate limits, and a gateway's routing evidence (LiteLLM's
+    ``x-litellm-attempted-fallbacks`` / ``-attempted-retries`` / ``-model-api-base``, unbounded text:
+    the caller bounds and redacts it)."""
 
     vendor_request_id: str | None = None
     retry_after_s: float | None = None
     ratelimit_remaining_requests: int | None = None
     ratelimit_remaining_tokens: int | None = None
+    retry_after_source: str | None = None
+    gateway_fallbacks: int | None = None
+    gateway_retries: int | None = None
+    gateway_api_base: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
 class ErrorInfo:
-    """Classification of a non-2xx response: its error class, a short detail, Retry-After if any."""
+    """Classification of a non-2xx response: its error class, a short detail, the retry hint if any and
+    where it came from (:func:`harness.dialects.retry_hint`)."""
 
     error_class: ErrorClass
     detail: str
     retry_after_s: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    retry_after_source: str | None = None
 
 
 class StreamParser(Protocol):

@@ -211,9 +211,9 @@ class OpenAIStreamParser:
                 self._done = True
                 break
             if not self._meta_sent:
-                model = chunk.get("model")
-                if isinstance(model, str) and model:
-                    out.append(Meta(model, chunk.get("id") if isinstance(chunk.get("id"), str) else None))
+                meta = _meta(chunk)
+                if meta is not None:
+                    out.append(meta)
                     self._meta_sent = True
             choices = chunk.get("choices")
             if isinstance(choices, list):
@@ -227,6 +227,19 @@ class OpenAIStreamParser:
             if isinstance(usage, dict):
                 out.append(_usage(usage))
         return out
+
+
+def _meta(data: dict[str, Any]) -> Meta | None:
+    """Served model, response id and, from a router such as OpenRouter, the upstream ``provider``."""
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        return None
+    rid, provider = data.get("id"), data.get("provider")
+    return Meta(
+        model,
+        rid if isinstance(rid, str) else None,
+        provider if isinstance(provider, str) and provider else None,
+    )
 
 
 class OpenAIChatWire(CommonResponses):
@@ -280,9 +293,9 @@ class OpenAIChatWire(CommonResponses):
         if err is not None:
             return [err]
         out: list[Event] = []
-        model = data.get("model")
-        if isinstance(model, str) and model:
-            out.append(Meta(model, data.get("id") if isinstance(data.get("id"), str) else None))
+        meta = _meta(data)
+        if meta is not None:
+            out.append(meta)
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices:
             return [*out, Malformed("response has no choices")]

@@ -123,7 +123,8 @@ def read_fault_events(run_dir: Path) -> list[dict[str, Any]]:
 def read_records(run_dir: Path) -> pd.DataFrame:
     """All attempt records of a run as a pandas DataFrame with exactly ``RECORD_FIELDS`` as columns.
 
-    Reads ``records.parquet`` when it exists, else ``records.jsonl`` (skipping a torn last line).
+    Reads ``records.parquet`` when it exists, else ``records.jsonl`` (skipping a torn last line). A run
+    written by an older version lacks the newer fields: they read as their defaults (``None``).
     ``df.attrs["skipped_lines"]`` tells how many lines could not be read.
     """
     import pandas as pd
@@ -134,6 +135,10 @@ def read_records(run_dir: Path) -> pd.DataFrame:
             df = pd.read_parquet(parquet)
         except Exception as exc:
             raise ReportError(f"{parquet}: cannot read: {exc}") from None
+        missing = [f for f in RECORD_FIELDS if f not in df.columns]
+        if missing:  # written before these fields existed: they read as their defaults
+            defaults = _defaults()
+            df = df.assign(**{f: [defaults[f]] * len(df) for f in missing})[list(RECORD_FIELDS)]
         df.attrs["skipped_lines"] = 0
         return df
     if not (run_dir / RECORDS_FILE).exists():
@@ -144,12 +149,16 @@ def read_records(run_dir: Path) -> pd.DataFrame:
     return df
 
 
+def _defaults() -> dict[str, Any]:
+    return RequestRecord(
+        run_id="", request_id="", attempt=0, contender="", endpoint="", dialect="", model_requested=""
+    ).to_dict()
+
+
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
-    defaults = RequestRecord(
-        run_id="", request_id="", attempt=0, contender="", endpoint="", dialect="", model_requested=""
-    ).to_dict()
+    defaults = _defaults()
     columns = {f: [r.get(f, defaults[f]) for r in rows] for f in RECORD_FIELDS}
     return pd.DataFrame(columns, columns=list(RECORD_FIELDS))
 

@@ -75,9 +75,15 @@ class RequestRecord:
     cost_usd: float = 0.0
     # what the vendor told us
     retry_after_s: float | None = None
+    retry_after_source: str | None = None  # which header (or error body) gave retry_after_s
     ratelimit_remaining_requests: int | None = None
     ratelimit_remaining_tokens: int | None = None
     vendor_request_id: str | None = None
+    # what a gateway in front of the vendor told us about its own routing (LiteLLM headers, OpenRouter body)
+    gateway_fallbacks: int | None = None  # x-litellm-attempted-fallbacks
+    gateway_retries: int | None = None  # x-litellm-attempted-retries
+    gateway_api_base: str | None = None  # x-litellm-model-api-base, without credentials or query
+    gateway_provider: str | None = None  # OpenRouter's body "provider"
     # routing
     fallback_from: str | None = None
     is_final_attempt: bool = True

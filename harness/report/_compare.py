@@ -11,7 +11,7 @@ from harness.analysis._analyse import records_of
 from harness.report._context import plain
 from harness.report._render import _env, _fmt
 
-__all__ = ["comparison_text", "write_comparison"]
+__all__ = ["comparison_json", "comparison_text", "write_comparison"]
 
 
 def _context(cmp: Comparison) -> dict[str, Any]:
@@ -41,6 +41,39 @@ def _context(cmp: Comparison) -> dict[str, Any]:
             "warnings": cmp.warnings,
         }
     )
+    return out
+
+
+def comparison_json(cmp: Comparison) -> dict[str, Any]:
+    """The comparison as plain JSON data (``bakeoff compare --json``): runs, contenders, one row per metric
+    with each contender's mean, 95 % interval and run count, the findings, every pair, the warnings."""
+    ctx = _context(cmp)
+    metrics = [
+        {
+            "metric": g["metric"],
+            "label": g["label"],
+            "kind": g["kind"],
+            "better": g["better"],
+            "contenders": {c: _cell(cell) for c, cell in zip(cmp.contenders, g["cells"], strict=True)},
+        }
+        for g in ctx["grid"]
+    ]
+    return {
+        "scenario": ctx["scenario"],
+        "runs": ctx["runs"],
+        "contenders": ctx["contenders"],
+        "metrics": metrics,
+        "findings": ctx["findings"],
+        "pairs": ctx["pairs"],
+        "warnings": ctx["warnings"],
+    }
+
+
+def _cell(cell: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not cell:
+        return None
+    out = {k: cell.get(k) for k in ("mean", "ci_low", "ci_high")}
+    out["n"] = None if cell.get("n") is None else int(cell["n"])  # runs with data
     return out
 
 

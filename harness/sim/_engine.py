@@ -38,8 +38,12 @@ NOMINAL_RPM = 100_000
 """Requests per minute advertised (and counted down, never enforced) when no ``rpm_limit`` is set."""
 NOMINAL_TPM = 100_000_000
 """Tokens per minute advertised (and counted down, never enforced) when no ``tpm_limit`` is set."""
-_ID_HEADER_NAMES = frozenset({"x-request-id", "request-id", "apim-request-id"})
-_RETRY_HEADER_NAMES = frozenset({"retry-after", "retry-after-ms"})
+_ID_HEADER_NAMES = frozenset(
+    {"x-request-id", "request-id", "apim-request-id", "x-litellm-call-id", "llm_provider-x-request-id"}
+)
+_RETRY_HEADER_NAMES = frozenset(
+    {"retry-after", "retry-after-ms", "llm_provider-retry-after", "llm_provider-retry-after-ms"}
+)
 
 _ERROR_KIND = {
     400: ("bad_request", "The request was invalid."),
@@ -235,7 +239,7 @@ class EndpointRuntime:
         """``extra`` may hold retry-after(-ms) for ``exc.retry_after_s``; a dialect that carries the delay
         in its body (Gemini's RetryInfo) sends no such header."""
         headers, body = self.dialect.error(exc, rid)
-        headers.extend(self.id_headers(rid))
+        headers.extend(self.dialect.error_id_headers(exc, rid) if self.send_id else [])
         if extra:
             if self.dialect.retry_in_body:
                 extra = [h for h in extra if h[0] not in _RETRY_HEADER_NAMES]
@@ -336,11 +340,7 @@ class EndpointRuntime:
                     f"Rate limit reached for {self.ep.model} on {what} per min (RPM/TPM): "
                     f"Limit {int(limit.limit_per_min)}. Please try again in {math.ceil(wait * 1000)}ms."
                 )
-                extra = [
-                    *self._rl_headers(now, wall),
-                    ("retry-after", str(max(1, math.ceil(wait)))),
-                    ("retry-after-ms", str(max(1, math.ceil(wait * 1000)))),
-                ]
+                extra = [*self._rl_headers(now, wall), *d.retry_headers(wait)]
                 self._send_error(resp, SimHTTPError(429, kind, msg, retry_after_s=wait), rid, extra)
                 return
             if self.rpm is not None:
@@ -362,10 +362,7 @@ class EndpointRuntime:
                 retry_s = None
                 if status in (429, 503, 529) and b.error_retry_after_ms is not None:
                     retry_s = b.error_retry_after_ms / 1000
-                    extra += [
-                        ("retry-after", str(max(1, math.ceil(b.error_retry_after_ms / 1000)))),
-                        ("retry-after-ms", str(math.ceil(b.error_retry_after_ms))),
-                    ]
+                    extra += d.retry_headers(retry_s)
                 exc = SimHTTPError(status, kind, msg, retry_after_s=retry_s)
                 self._send_error(resp, exc, rid, extra)
                 return

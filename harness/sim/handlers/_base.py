@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,17 @@ class SimDialect:
 
     def id_headers(self, request_id: str) -> list[tuple[str, str]]:
         return [(self.request_id_header, request_id)] if self.request_id_header else []
+
+    def error_id_headers(self, exc: SimHTTPError, request_id: str) -> list[tuple[str, str]]:
+        """The request-id headers of an error answer (by default the same as any answer's)."""
+        return self.id_headers(request_id)
+
+    def retry_headers(self, seconds: float) -> list[tuple[str, str]]:
+        """The headers that tell a client to wait ``seconds`` (OpenAI's and Anthropic's by default)."""
+        return [
+            ("retry-after", str(max(1, math.ceil(seconds)))),
+            ("retry-after-ms", str(max(1, math.ceil(round(seconds * 1000, 6))))),
+        ]
 
     def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
         """``(operation, argument)`` for a path below ``/<endpoint>`` ("chat", "models"), or None (404)."""

@@ -77,6 +77,27 @@ def test_gate_exit_code_reaches_the_shell(run_dir: Path) -> None:
     assert passed.returncode == 0, passed.stderr
 
 
+def test_gate_ci_outputs_from_the_console_script(run_dir: Path, tmp_path: Path) -> None:
+    """--junit, --github-summary and --json together, as a GitHub Actions step runs them."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    junit, summary = tmp_path / "gate.xml", tmp_path / "step-summary.md"
+    res = subprocess.run(
+        [*BAKEOFF, "gate", str(run_dir), "--junit", str(junit), "--github-summary", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**_env(), "GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert res.returncode == 3, res.stderr
+    assert json.loads(res.stdout)["passed"] is False
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    assert "| alpha | error rate ≤ 5.0 % | yes | ❌ FAIL | 10.0 % | ≤ 5.0 % |" in summary.read_text("utf-8")
+
+
 def test_failure_and_invalid_input_codes(tmp_path: Path) -> None:
     report = bakeoff("report", str(tmp_path))
     assert report.returncode == 1 and report.stderr.startswith("error: ") and "Traceback" not in report.stderr

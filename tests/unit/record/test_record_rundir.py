@@ -186,6 +186,38 @@ def test_a_record_written_by_an_older_harness_gets_the_missing_fields_defaults(t
     assert df.loc[0, "output_excerpt"] is None and not df.loc[0, "max_tokens_exceeded"]
 
 
+def test_a_parquet_file_written_before_the_gateway_fields_reads_with_them_empty(tmp_path: Path) -> None:
+    # issue 17 added retry_after_source and gateway_*: a run folder compacted before stays readable
+    new = (
+        "retry_after_source",
+        "gateway_fallbacks",
+        "gateway_retries",
+        "gateway_api_base",
+        "gateway_provider",
+    )
+    old = pd.DataFrame([make_record(request_id=f"q{i}").to_dict() for i in range(3)]).drop(columns=list(new))
+    old.to_parquet(tmp_path / RECORDS_PARQUET, index=False)
+    df = read_records(tmp_path)
+    assert list(df.columns) == list(RECORD_FIELDS) and list(df["request_id"]) == ["q0", "q1", "q2"]
+    assert all(df[c].isna().all() for c in new)
+
+
+def test_gateway_fields_round_trip_through_jsonl_and_parquet(tmp_path: Path) -> None:
+    rec = make_record(
+        retry_after_s=60.0,
+        retry_after_source="llm_provider-retry-after",
+        gateway_fallbacks=1,
+        gateway_retries=2,
+        gateway_api_base="https://api.anthropic.com",
+        gateway_provider="Anthropic",
+        model_served="claude-3-5-haiku-20241022",
+    )
+    write_run(tmp_path, [rec])
+    compact_records(tmp_path)
+    (back,) = [RequestRecord.from_dict(row) for row in _cells(read_records(tmp_path))]
+    assert back == rec
+
+
 def test_unreadable_run_folders_are_report_errors(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match=r"no records\.jsonl or records\.parquet"):
         read_records(tmp_path)

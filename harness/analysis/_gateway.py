@@ -1,0 +1,71 @@
+"""Which model answered, and what a gateway did on the way: the evidence behind "the numbers measure the
+model you asked for".
+
+A gateway (LiteLLM, OpenRouter) may fall back to another deployment or another model and still answer
+200; the record keeps what it said (``gateway_fallbacks``, ``model_served``). This module tells a served
+model that *is* the requested one (a dated snapshot, a version suffix, a provider prefix) from one that
+is not, without any I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["NO_MODEL_CHECK_DIALECTS", "gateway_evidence", "same_model"]
+
+NO_MODEL_CHECK_DIALECTS = frozenset({"azure-openai"})
+"""Dialects whose ``model_requested`` is no model name (Azure: the deployment name chooses the model)."""
+
+# what may follow the requested name in the served one and still be the same model: dates, version
+# numbers, "latest", "preview", "exp" ("gpt-4o-2024-08-06", "gemini-2.0-flash-001", "claude-x-20241022")
+_SUFFIX = re.compile(r"(?:[-_@:.](?:\d+|v\d+(?:\.\d+)*|latest|preview|exp))*")
+_ALIAS = re.compile(r"[-_@:.]latest$")
+
+
+def _norm(name: str) -> str:
+    """Lower case, without a provider or organisation prefix (``openai/gpt-4o`` → ``gpt-4o``)."""
+    return name.strip().lower().rsplit("/", 1)[-1]
+
+
+def same_model(requested: str, served: str) -> bool:
+    """Is ``served`` the model that was ``requested``, as vendors name snapshots of it?
+
+    >>> same_model("gpt-4o", "gpt-4o-2024-08-06"), same_model("x-latest", "x-20241022")
+    (True, True)
+    >>> same_model("gpt-4o", "gpt-4o-mini"), same_model("gpt-4o", "claude-3-5-haiku-20241022")
+    (False, False)
+    """
+    r, s = _norm(requested), _norm(served)
+    if not r or not s or r == s:
+        return True
+    r = _ALIAS.sub("", r)
+    return any(a.startswith(b) and _SUFFIX.fullmatch(a[len(b) :]) for a, b in ((r, s), (s, r)))
+
+
+def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, Any]:
+    """For the attempts ``sel`` of one contender: answers a gateway fell back for or retried before
+    answering, answers from another model than requested (with the most common such pair), out of the
+    answers that could say so."""
+    ok = sel & att["ok"]
+    fell = ok & (np.nan_to_num(att["gateway_fallbacks"], nan=0.0) > 0)
+    retried = ok & (np.nan_to_num(att["gateway_retries"], nan=0.0) > 0)
+    served = ok & pd.notna(att["model_served"])
+    served &= ~np.isin(att["dialect"], list(NO_MODEL_CHECK_DIALECTS))
+    pairs: Counter[tuple[str, str]] = Counter()
+    for r, s in zip(att["model_requested"][served], att["model_served"][served], strict=True):
+        if not same_model(str(r), str(s)):
+            pairs[(str(r), str(s))] += 1
+    top = pairs.most_common(1)
+    return {
+        "answers": int(ok.sum()),
+        "gateway_fallbacks": int(fell.sum()),
+        "gateway_retries": int(retried.sum()),
+        "served_checked": int(served.sum()),
+        "served_other": int(sum(pairs.values())),
+        "served_other_example": list(top[0][0]) if top else None,
+    }
