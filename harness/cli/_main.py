@@ -150,6 +150,19 @@ def cli() -> None:
     default=0,
     help="Port the Locust master listens on (default: a free one, printed at start).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve live Prometheus metrics at http://<bind>:PORT/metrics for the whole run (0: a free "
+    "port, printed at start). See docs/telemetry.md.",
+)
+@click.option(
+    "--metrics-bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics server listens on (loopback unless you say otherwise).",
+)
 @_errors_to_exit
 def run(
     scenario: str | None,
@@ -167,6 +180,8 @@ def run(
     expect_workers: int | None,
     master_bind: str,
     master_port: int,
+    metrics_port: int | None,
+    metrics_bind: str,
 ) -> None:
     """Run a bake-off: records, report and inputs go to <out>/<run-id>/ (--out: reports/ in the current
     folder by default).
@@ -195,6 +210,12 @@ def run(
             "anyone who can reach it can join as a worker.",
             err=True,
         )
+    if metrics_port is not None and not is_loopback(metrics_bind):
+        click.echo(
+            f"WARNING: the live metrics will be served on {metrics_bind}, reachable from other machines; "
+            "anyone who can reach it can read the run's contender, endpoint and fault names and its numbers.",
+            err=True,
+        )
     resolved = load_scenario(find_scenario(scenario))
     resolved = _override(resolved, seed=seed, duration=duration)
     for line in (*resolved.warnings, *fault_fit_warnings(resolved)):
@@ -213,6 +234,8 @@ def run(
         probes=not no_probes,
         preflight=not no_preflight,
         sim_processes=sim_processes,
+        metrics_port=metrics_port,
+        metrics_bind=metrics_bind,
     )
     for line in result.problems:
         click.echo(terminal_safe(f"warning: {line}"), err=True)
