@@ -83,6 +83,7 @@ class MetricsServer:
                 head += chunk
                 if len(head) > _MAX_HEAD:
                     self._answer(conn, 431, "Request Header Fields Too Large", "request head too large\n")
+                    _drain(conn)
                     return
             method, _, rest = head.split(b"\n", 1)[0].decode("latin-1").strip().partition(" ")
             path = rest.split(" ", 1)[0].split("?", 1)[0]
@@ -121,3 +122,16 @@ class MetricsServer:
             f"Content-Length: {len(data)}\r\n{extra}Connection: close\r\n\r\n"
         ).encode("ascii")
         conn.sendall(head if head_only else head + data)
+
+
+def _drain(conn: socket.socket, limit: int = 65536) -> None:
+    """Read (a bounded amount of) what the client still sends, so closing does not reset the connection
+    before it has read the answer."""
+    conn.shutdown(socket.SHUT_WR)
+    conn.settimeout(1.0)
+    read = 0
+    while read < limit:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        read += len(chunk)
