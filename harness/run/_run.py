@@ -57,6 +57,7 @@ from harness.run._signals import SignalState
 from harness.run._stack import Stack
 
 if TYPE_CHECKING:
+    from harness.run._otlp import OtlpExporter
     from harness.run._progress import Progress
 
 __all__ = ["EXIT_ABORTED", "EXIT_INCOMPLETE", "EXIT_NOTHING_SUCCEEDED", "RunResult", "run_scenario"]
@@ -123,6 +124,7 @@ def run_scenario(
     overlong_probe: bool = True,
     metrics_port: int | None = None,
     metrics_bind: str = "127.0.0.1",
+    otlp_endpoint: str | None = None,
 ) -> RunResult:
     """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller.
 
@@ -137,7 +139,8 @@ def run_scenario(
     end.json) when one cannot be reached. Endpoints no contender uses are left out of the run.
     ``metrics_port`` serves live Prometheus metrics at ``http://<metrics_bind>:<port>/metrics`` for the
     whole run (0: a free port; the address is printed); a port that cannot be bound raises ``RunError``
-    before anything starts.
+    before anything starts. ``otlp_endpoint`` exports a span per logical request and per attempt over
+    OTLP/HTTP (needs the ``otel`` extra; a failed export is a warning in the run's problems).
     """
     ensure_patched()
     from harness.load import _runtime as rt
@@ -174,6 +177,7 @@ def run_scenario(
             sim_processes=sim_processes,
             preflight=preflight,
             overlong_probe=overlong_probe,
+            otlp_endpoint=otlp_endpoint,
         )
     finally:
         if server is not None and serving is not None:
@@ -198,6 +202,7 @@ def _run_scenario(
     sim_processes: int,
     preflight: bool,
     overlong_probe: bool,
+    otlp_endpoint: str | None,
 ) -> RunResult:
     from harness.load import _runtime as rt
     from harness.run._progress import Progress
@@ -220,6 +225,14 @@ def _run_scenario(
     run_id, run_dir = new_run_dir(out_root, sc.name)
     if live is not None:
         live.run_id = run_id
+    otlp: OtlpExporter | None = None
+    otlp_task = None
+    if otlp_endpoint is not None:
+        from harness.run._otlp import OtlpExporter
+
+        otlp = OtlpExporter(otlp_endpoint, scenario=sc.name, warn=say, sleep=rt.sleep)
+        otlp.start(run_id)
+        otlp_task = rt.spawn(otlp.run)
     schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
     n_lanes = len(sc.contenders)
     slot = load.duration if load.mode == "sequential" else 0.0
@@ -309,6 +322,8 @@ def _run_scenario(
             progress.add(rec)
             if live is not None:
                 live.add(rec)
+            if otlp is not None:
+                otlp.add(rec)
 
         plan = RunPlan(
             run_id=run_id,
@@ -336,6 +351,8 @@ def _run_scenario(
             fault_log.write(ev.to_dict())
             if live is not None:
                 live.fault(ev)
+            if otlp is not None:
+                otlp.fault(ev)
             progress.message(
                 f"[{ev.t_applied:6.1f} s] fault {ev.action} {ev.fault_id} on "
                 f"{', '.join(ev.endpoints) or ev.target}: {ev.outcome}"
@@ -357,6 +374,8 @@ def _run_scenario(
             progress.clock = execution.clock
             progress.active_faults = timeline.active
             progress.in_flight = execution.in_flight_of
+            if otlp is not None:
+                otlp.clock = execution.clock
             if live is not None:
                 live.clock = execution.clock
                 live.in_flight = execution.in_flight_of
@@ -400,6 +419,9 @@ def _run_scenario(
     finally:
         # --- cleanup (every exit path) ---------------------------------------------------------------------
         progress.close()
+        if otlp is not None and otlp_task is not None:  # the spans of every record, before the stack goes
+            problems.extend(otlp.close())
+            otlp_task.stop()
         problems.extend(stack.stop())
         records.close()
         fault_log.close()
