@@ -152,6 +152,7 @@ def test_a_failing_collector_is_one_warning_and_a_problem_not_an_exception() -> 
     ]
 
 
+@pytest.mark.slow  # about 20 s: the short default scenario with its simulated stack
 def test_a_run_exports_a_span_per_request_and_per_attempt(tmp_path: Path) -> None:
     with _receiver() as (got, url):
         run_dir = bakeoff_run("short/default", tmp_path, "--no-probes", "--no-report", "--otlp-endpoint", url)
