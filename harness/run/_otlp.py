@@ -274,7 +274,13 @@ class OtlpExporter:
             return
         if not self.builder.epoch:
             self.builder.epoch = time.time() - (self.clock() if self.clock is not None else rec.t_end)
-        for span in self.builder.spans(rec):
+        try:
+            spans = self.builder.spans(rec)
+        except Exception as exc:  # a value protobuf refuses: that record's spans are lost, not the run
+            self.failed += 1 + rec.is_final_attempt
+            self._warn_once(f"a record could not become a span ({type(exc).__name__}: {exc})"[:300])
+            return
+        for span in spans:
             if len(self._queue) >= MAX_QUEUED:
                 self.dropped += 1
             else:
@@ -312,12 +318,15 @@ class OtlpExporter:
             self.sent += len(batch)
             return True
         self.failed += len(batch)
+        self._warn_once(problem)
+        return False
+
+    def _warn_once(self, problem: str) -> None:
         if not self._warned:
             self._warned = True
             self._warn(
                 f"warning: OTLP export to {self.url} failed ({problem}); spans are dropped, the run goes on"
             )
-        return False
 
     def close(self, budget_s: float = 5.0) -> list[str]:
         """Send what is queued (for at most ``budget_s``), stop; the problems met, as one line or none."""

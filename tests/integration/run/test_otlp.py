@@ -152,6 +152,29 @@ def test_a_failing_collector_is_one_warning_and_a_problem_not_an_exception() -> 
     ]
 
 
+def test_a_record_protobuf_cannot_carry_is_a_warning_not_an_exception() -> None:
+    warnings: list[str] = []
+    sent: list[bytes] = []
+
+    def accept(url: str, body: bytes) -> int:
+        sent.append(body)
+        return 200
+
+    exp = OtlpExporter("http://c:4318", scenario="s", warn=warnings.append, sleep=lambda s: None, post=accept)
+    exp.start("r")
+    exp.add(make_record(request_id="q1", output_tokens=2**70))  # beyond int64: protobuf refuses it
+    exp.add(make_record(request_id="q2"))
+    assert exp.close() == [
+        "OTLP export: 2 of 4 spans not delivered to http://c:4318/v1/traces "
+        "(2 failed to send, 0 dropped from a full queue)"
+    ]
+    assert len(warnings) == 1 and "could not become a span" in warnings[0]
+    msg = ExportTraceServiceRequest()
+    msg.ParseFromString(b"".join(sent))
+    spans = [s for rs in msg.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert {_attrs(s)["bakeoff.request_id"] for s in spans} == {"q2"} and len(spans) == 2
+
+
 @pytest.mark.slow  # about 20 s: the short default scenario with its simulated stack
 def test_a_run_exports_a_span_per_request_and_per_attempt(tmp_path: Path) -> None:
     with _receiver() as (got, url):
