@@ -101,7 +101,9 @@ def test_a_hostile_vendor_cannot_hurt_the_run_the_control_or_the_records(
         elif r["error_class"] == "not_sent":  # scheduled, never dispatched: given up at the end
             assert r["t_dispatch"] == r["t_end"] >= DURATION + GRACE - 0.5 and r["t_headers"] is None, r
         elif r["error_class"] is not None:
-            assert r["t_end"] < DURATION + GRACE, r  # the bound ended it, not the run's deadline
+            # the bound ended it (its class says so), not the run's deadline: by then, or within the
+            # moment a busy machine takes to act on the deadline
+            assert r["t_end"] < DURATION + GRACE + 2, r
     if mode == "endless":
         assert all(r["chunk_times"] for r in res.finals("hostile") if r["error_class"] == "run_ended")
     if mode == "long_id":
