@@ -68,6 +68,7 @@ class _LazyGroup(click.Group):
     lazy={
         "init": "harness.cli._init:init",
         "probe": "harness.cli._probe:probe",
+        "prompts": "harness.cli._prompts:prompts",
         "repro": "harness.cli._repro:repro",
         "replay": "harness.cli._repro:replay",
         "sim": "harness.sim._command:sim",
