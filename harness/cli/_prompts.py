@@ -153,3 +153,78 @@ def _summary(tokens: dict[str, list[int]]) -> None:
     for r in rows:
         cells = [str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i]) for i, c in enumerate(r)]
         click.echo(terminal_safe("  " + "  ".join(cells)))
+
+
+def _token_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    """``100,1k,10000`` → ``[100, 1000, 10000]`` (each a positive whole number; ``k`` is 1000)."""
+    out = []
+    for part in value.split(","):
+        word = part.strip().lower()
+        scale = 1000 if word.endswith("k") else 1
+        try:
+            n = int(word.removesuffix("k")) * scale
+        except ValueError:
+            raise click.BadParameter(f"{part.strip()!r} is not a token count (e.g. 100, 1k, 10000)") from None
+        if not 1 <= n <= 1_000_000:
+            raise click.BadParameter(f"{n} is out of range (1 to 1000000 tokens)")
+        out.append(n)
+    return out
+
+
+@prompts.command("synth")
+@click.option(
+    "--in",
+    "inputs",
+    required=True,
+    callback=_token_list,
+    help="Input lengths in tokens, comma-separated (e.g. 100,1k,10k,100k): each prompt's user message "
+    "is exactly this long in o200k_base tokens.",
+)
+@click.option(
+    "--out-tokens",
+    "outputs",
+    required=True,
+    callback=_token_list,
+    help="Output lengths (max_tokens), comma-separated (e.g. 300,2000); every input length gets each.",
+)
+@click.option(
+    "--per-tier",
+    type=click.IntRange(1, 100_000),
+    default=10,
+    show_default=True,
+    help="Prompts per (input, output) pair, each unique.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the prompts' texts and ids.")
+@click.option(
+    "--openai-framing",
+    is_flag=True,
+    help="Count the OpenAI chat framing too (6 tokens less text), so usage.prompt_tokens equals --in.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("length-tiers.jsonl"),
+    show_default=True,
+    help="Prompt set to write (JSONL).",
+)
+@_errors_to_exit
+def synth(
+    inputs: list[int], outputs: list[int], per_tier: int, seed: int, openai_framing: bool, out: Path
+) -> None:
+    """Build unique prompts at exact input lengths and set output lengths (standard length tiers).
+
+    The text is the shipped public-domain corpus (Shakespeare) repeated as needed, behind a first line
+    no other prompt shares, so no prompt cache serves one prompt from another. Each (input, output) pair
+    is a class named after it, e.g. in10k-out300.
+    """
+    from harness.config import prompt_text_tokens, synth_prompts
+
+    items = synth_prompts(inputs, outputs, per_tier=per_tier, seed=seed, framing=openai_framing)
+    with _Writer(out) as sink:
+        for item in items:
+            sink(item)
+    tokens: dict[str, list[int]] = {}
+    for item in items:
+        tokens.setdefault(item.prompt_class, []).append(prompt_text_tokens(item))
+    click.echo(terminal_safe(f"wrote {len(items)} prompts in {len(tokens)} classes to {out}"))
+    _summary(tokens)

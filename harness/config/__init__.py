@@ -65,10 +65,12 @@ from harness.config._paths import (
     target_paths,
 )
 from harness.config._prompts import PromptSet, as_prompt_set, load_prompts
+from harness.config._synth import FRAMING_TOKENS, synth_prompts, tier_name
 
 __all__ = [
     "DIALECT_NAMES",
     "EACH_CONTENDER",
+    "FRAMING_TOKENS",
     "HISTOGRAM_EDGES",
     "IMPORT_FORMATS",
     "SLO",
@@ -120,6 +122,8 @@ __all__ = [
     "prompt_text_tokens",
     "resolve_price",
     "split_path_key",
+    "synth_prompts",
     "target_paths",
+    "tier_name",
     "user_fault_dirs",
 ]
