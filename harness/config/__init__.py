@@ -32,6 +32,7 @@ from harness.config._load import (
 )
 from harness.config._models import (
     DIALECT_NAMES,
+    EXTRA_BODY_RESERVED,
     SLO,
     CapacityNeed,
     Check,
@@ -70,6 +71,7 @@ from harness.config._synth import FRAMING_TOKENS, synth_prompts, tier_name
 __all__ = [
     "DIALECT_NAMES",
     "EACH_CONTENDER",
+    "EXTRA_BODY_RESERVED",
     "FRAMING_TOKENS",
     "HISTOGRAM_EDGES",
     "IMPORT_FORMATS",

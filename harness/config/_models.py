@@ -388,6 +388,14 @@ class Message(UserModel):
         return value
 
 
+EXTRA_BODY_RESERVED = frozenset(
+    {"model", "messages", "stream", "stream_options", "contents", "system", "systemInstruction"}
+)
+"""Request fields a prompt's ``extra_body`` may never hold: the model, the conversation and streaming,
+which bakeoff sets in every dialect. Other fields conflict only where a dialect sets them too (the
+dialect refuses those when it builds the request)."""
+
+
 class JsonSchemaFormat(UserModel):
     """A JSON Schema the answer must follow (OpenAI's ``response_format.json_schema``)."""
 
@@ -437,9 +445,25 @@ class PromptItem(UserModel):
     response_format: ResponseFormat | None = Field(
         None, description="JSON mode or a JSON Schema for the answer (OpenAI form; converted per dialect)"
     )
+    extra_body: dict[str, Any] | None = Field(
+        None,
+        description="extra request fields merged into the body as sent (vendor-specific options); "
+        "a field bakeoff sets (model, messages, stream, ...) cannot be overwritten",
+    )
     check: Check | None = None
 
     model_config = UserModel.model_config | {"populate_by_name": True}
+
+    @field_validator("extra_body")
+    @classmethod
+    def _extra_body_adds_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        taken = sorted(k for k in value or () if k in EXTRA_BODY_RESERVED)
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)}: bakeoff sets {'these' if len(taken) > 1 else 'this'} itself; "
+                "extra_body may only add fields (set the model on the endpoint, streaming with stream:)"
+            )
+        return value
 
 
 class Stage(UserModel):

@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness._children import StartCancelled
+from harness._errors import ConfigError
 from harness.config import ResolvedFault, ResolvedScenario
+from harness.dialects import extra_body_problems
 from harness.faults import FaultTimeline
 from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
 from harness.record import (
@@ -137,6 +139,9 @@ def run_scenario(
     from harness.run._progress import Progress
 
     resolved = resolved.without_unused_endpoints()
+    conflicts = extra_body_problems(resolved)
+    if conflicts:
+        raise ConfigError(conflicts)
     sc = resolved.scenario
     load = sc.load
     shown: list[Progress] = []  # the live progress, once it exists
