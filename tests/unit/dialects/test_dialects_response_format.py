@@ -121,3 +121,30 @@ def test_the_loader_refuses_model_messages_and_stream_in_extra_body(tmp_path: Pa
         and "json_schema is given with type json_schema" in problems[1]
     )
     assert problems[2].startswith(f"{path}:3: response_format.type: ")
+
+
+def test_validate_names_a_conflicting_extra_body_per_endpoint(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    rows = [
+        {"id": "ok", "messages": [{"role": "user", "content": "x"}], "extra_body": {"top_p": 0.5}},
+        {"id": "clash", "messages": [{"role": "user", "content": "x"}], "extra_body": {"max_tokens": 9}},
+    ]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: s\nseed: 1\nprompts: p.jsonl\nendpoints:\n"
+        "  - {name: g, dialect: gemini, sim: fast, model: m}\n"
+        "  - {name: o, dialect: openai-chat, sim: fast, model: m}\n"
+        "contenders:\n  - {name: a, primary: g}\n  - {name: b, primary: o}\n",
+        encoding="utf-8",
+    )
+    res = CliRunner().invoke(cli, ["validate", str(scenario)])
+    assert res.exit_code == 2
+    # gemini names its budget maxOutputTokens: only the OpenAI endpoint clashes
+    assert res.stderr.splitlines() == [
+        f"{tmp_path / 'p.jsonl'}: endpoint o: prompt 'clash': extra_body.max_tokens: the openai-chat request "
+        "already sets max_tokens from the prompt or the endpoint; extra_body may only add fields"
+    ]
