@@ -30,7 +30,9 @@ def extra_body_problems(resolved: ResolvedScenario) -> list[str]:
                     ep, prompt, base_url="http://127.0.0.1", api_key=None, stream=ep.stream
                 )
             except ExtraBodyConflict as exc:
-                out.append(f"{shown}: endpoint {ep.name}: {exc}")
+                line = prompts.line_number(i)
+                where = f"{shown}:{line}" if line is not None else shown
+                out.append(f"{where}: {exc.field}: endpoint {ep.name}: {exc.detail}")
                 break
         if len(out) >= _MAX:
             out.append(f"{shown}: ... (stopped after {_MAX} prompts with conflicting extra_body)")

@@ -39,7 +39,14 @@ DETAIL_MAX = 200
 
 
 class ExtraBodyConflict(ValueError):
-    """A prompt's ``extra_body`` would overwrite a field the dialect sets itself."""
+    """A prompt's ``extra_body`` would overwrite a field the dialect sets itself: ``field`` is its path
+    (``extra_body.max_tokens``), ``detail`` what is wrong."""
+
+    def __init__(self, prompt_id: str, field: str, detail: str) -> None:
+        super().__init__(f"prompt {prompt_id!r}: {field}: {detail}")
+        self.prompt_id = prompt_id
+        self.field = field
+        self.detail = detail
 
 
 def merge_extra_body(
@@ -57,8 +64,10 @@ def merge_extra_body(
                 merge(dst[key], value, here)
             else:
                 raise ExtraBodyConflict(
-                    f"prompt {prompt_id!r}: extra_body.{here}: the {dialect} request already sets {here} "
-                    "from the prompt or the endpoint; extra_body may only add fields"
+                    prompt_id,
+                    f"extra_body.{here}",
+                    f"the {dialect} request already sets {here} from the prompt or the endpoint; "
+                    "extra_body may only add fields",
                 )
 
     if extra:

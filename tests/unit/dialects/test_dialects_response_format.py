@@ -132,7 +132,8 @@ def test_validate_names_a_conflicting_extra_body_per_endpoint(tmp_path: Path) ->
         {"id": "ok", "messages": [{"role": "user", "content": "x"}], "extra_body": {"top_p": 0.5}},
         {"id": "clash", "messages": [{"role": "user", "content": "x"}], "extra_body": {"max_tokens": 9}},
     ]
-    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    lines = [json.dumps(rows[0]), "// the next prompt clashes on OpenAI endpoints", json.dumps(rows[1])]
+    (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     scenario = tmp_path / "s.yaml"
     scenario.write_text(
         "name: s\nseed: 1\nprompts: p.jsonl\nendpoints:\n"
@@ -145,6 +146,6 @@ def test_validate_names_a_conflicting_extra_body_per_endpoint(tmp_path: Path) ->
     assert res.exit_code == 2
     # gemini names its budget maxOutputTokens: only the OpenAI endpoint clashes
     assert res.stderr.splitlines() == [
-        f"{tmp_path / 'p.jsonl'}: endpoint o: prompt 'clash': extra_body.max_tokens: the openai-chat request "
-        "already sets max_tokens from the prompt or the endpoint; extra_body may only add fields"
+        f"{tmp_path / 'p.jsonl'}:3: extra_body.max_tokens: endpoint o: the openai-chat request already sets "
+        "max_tokens from the prompt or the endpoint; extra_body may only add fields"
     ]
