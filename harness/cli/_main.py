@@ -112,6 +112,12 @@ def cli() -> None:
     "--no-probes", is_flag=True, help="Skip the conformance probes (bad key, malformed input, ...)."
 )
 @click.option(
+    "--billable-overlong-probe",
+    is_flag=True,
+    help="Send the over-long prompt probe (~2.1M tokens) to real endpoints too; a vendor may bill it. "
+    "By default only simulated endpoints get it (the probe reads as not applicable elsewhere).",
+)
+@click.option(
     "--no-preflight",
     is_flag=True,
     help="Start the load even if an endpoint cannot be reached (by default one unreachable endpoint "
@@ -151,6 +157,25 @@ def cli() -> None:
     default=0,
     help="Port the Locust master listens on (default: a free one, printed at start).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve live Prometheus metrics at http://<bind>:PORT/metrics for the whole run (0: a free "
+    "port, printed at start). See docs/telemetry.md.",
+)
+@click.option(
+    "--metrics-bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics server listens on (loopback unless you say otherwise).",
+)
+@click.option(
+    "--otlp-endpoint",
+    metavar="URL",
+    help="Export OpenTelemetry traces (a span per request, a child per attempt) over OTLP/HTTP to URL "
+    "(e.g. http://127.0.0.1:4318; /v1/traces is added when URL has no path). Needs bakeoff[otel].",
+)
 @_errors_to_exit
 def run(
     scenario: str | None,
@@ -162,12 +187,16 @@ def run(
     no_report: bool,
     ground_truth: bool,
     no_probes: bool,
+    billable_overlong_probe: bool,
     no_preflight: bool,
     sim_processes: int,
     workers: int,
     expect_workers: int | None,
     master_bind: str,
     master_port: int,
+    metrics_port: int | None,
+    metrics_bind: str,
+    otlp_endpoint: str | None,
 ) -> None:
     """Run a bake-off: records, report and inputs go to <out>/<run-id>/ (--out: reports/ in the current
     folder by default).
@@ -196,6 +225,21 @@ def run(
             "anyone who can reach it can join as a worker.",
             err=True,
         )
+    if otlp_endpoint is not None:
+        from harness.run._otlp import EXTRA_MISSING, otlp_available, traces_url
+
+        try:
+            traces_url(otlp_endpoint)
+        except ValueError as exc:
+            raise ConfigError([str(exc)]) from None
+        if not otlp_available():
+            raise ConfigError([EXTRA_MISSING])
+    if metrics_port is not None and not is_loopback(metrics_bind):
+        click.echo(
+            f"WARNING: the live metrics will be served on {metrics_bind}, reachable from other machines; "
+            "anyone who can reach it can read the run's contender, endpoint and fault names and its numbers.",
+            err=True,
+        )
     resolved = load_scenario(find_scenario(scenario))
     resolved = _override(resolved, seed=seed, duration=duration)
     for line in (*resolved.warnings, *fault_fit_warnings(resolved)):
@@ -212,8 +256,12 @@ def run(
         master_bind=master_bind,
         master_port=master_port,
         probes=not no_probes,
+        overlong_probe=billable_overlong_probe,
         preflight=not no_preflight,
         sim_processes=sim_processes,
+        metrics_port=metrics_port,
+        metrics_bind=metrics_bind,
+        otlp_endpoint=otlp_endpoint,
     )
     for line in result.problems:
         click.echo(terminal_safe(f"warning: {line}"), err=True)

@@ -53,10 +53,13 @@ from harness.record import (
     write_manifest,
 )
 from harness.run._folder import build_manifest, new_run_dir, now_utc, write_inputs
+from harness.run._live_metrics import RunMetrics
+from harness.run._metrics_server import MetricsServer
 from harness.run._signals import SignalState
 from harness.run._stack import Stack
 
 if TYPE_CHECKING:
+    from harness.run._otlp import OtlpExporter
     from harness.run._progress import Progress
 
 __all__ = ["EXIT_ABORTED", "EXIT_INCOMPLETE", "EXIT_NOTHING_SUCCEEDED", "RunResult", "run_scenario"]
@@ -120,28 +123,95 @@ def run_scenario(
     probes: bool = True,
     sim_processes: int = 1,
     preflight: bool = True,
-    overlong_probe: bool = True,
+    overlong_probe: bool = False,
+    metrics_port: int | None = None,
+    metrics_bind: str = "127.0.0.1",
+    otlp_endpoint: str | None = None,
 ) -> RunResult:
     """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller.
 
     ``workers=0`` runs load in this process; ``workers=N`` starts a Locust master here and N local
     worker processes; ``expect_workers`` waits for more (remote ``bakeoff worker`` processes).
     ``probes`` runs the conformance probes (bad key, malformed input, headers, TLS) before the load;
-    ``overlong_probe=False`` leaves out their over-long prompt (~2.1M tokens, billed by a vendor that
-    accepts it).
+    their over-long prompt (~2.1M tokens, billed by a vendor that accepts it) goes to simulated
+    endpoints only, and to real ones too with ``overlong_probe=True`` (``--billable-overlong-probe``).
     ``sim_processes`` serves the simulated vendors from that many processes (SO_REUSEPORT), for
     scenarios one simulator process cannot keep up with (about 30,000 SSE chunks/s each).
     ``preflight`` reaches every endpoint once before the load and raises ``RunError`` (after writing
     end.json) when one cannot be reached. Endpoints no contender uses are left out of the run.
+    ``metrics_port`` serves live Prometheus metrics at ``http://<metrics_bind>:<port>/metrics`` for the
+    whole run (0: a free port; the address is printed); a port that cannot be bound raises ``RunError``
+    before anything starts. ``otlp_endpoint`` exports a span per logical request and per attempt over
+    OTLP/HTTP (needs the ``otel`` extra; a failed export is a warning in the run's problems).
     """
     ensure_patched()
     from harness.load import _runtime as rt
-    from harness.run._progress import Progress
 
     resolved = resolved.without_unused_endpoints()
     conflicts = extra_body_problems(resolved)
     if conflicts:
         raise ConfigError(conflicts)
+    live: RunMetrics | None = None
+    server: MetricsServer | None = None
+    if metrics_port is not None:
+        from harness._errors import RunError
+
+        live = RunMetrics(resolved.scenario.name, [c.name for c in resolved.scenario.contenders])
+        try:
+            server = MetricsServer(metrics_bind, metrics_port, live.render, rt.spawn)
+        except OSError as exc:
+            raise RunError(
+                f"--metrics-port {metrics_port}: cannot listen on {metrics_bind}: {exc.strerror or exc}"
+            ) from None
+        print(f"live metrics: {server.url} (Prometheus text format)", file=sys.stderr, flush=True)
+    serving = rt.spawn(server.serve) if server is not None else None
+    try:
+        return _run_scenario(
+            resolved,
+            live,
+            out_root=out_root,
+            toxiproxy_url=toxiproxy_url,
+            quiet=quiet,
+            report=report,
+            ground_truth=ground_truth,
+            workers=workers,
+            expect_workers=expect_workers,
+            master_bind=master_bind,
+            master_port=master_port,
+            probes=probes,
+            sim_processes=sim_processes,
+            preflight=preflight,
+            overlong_probe=overlong_probe,
+            otlp_endpoint=otlp_endpoint,
+        )
+    finally:
+        if server is not None and serving is not None:
+            server.close()
+            serving.stop()
+
+
+def _run_scenario(
+    resolved: ResolvedScenario,
+    live: RunMetrics | None,
+    *,
+    out_root: Path,
+    toxiproxy_url: str | None,
+    quiet: bool,
+    report: bool,
+    ground_truth: bool,
+    workers: int,
+    expect_workers: int | None,
+    master_bind: str,
+    master_port: int,
+    probes: bool,
+    sim_processes: int,
+    preflight: bool,
+    overlong_probe: bool,
+    otlp_endpoint: str | None,
+) -> RunResult:
+    from harness.load import _runtime as rt
+    from harness.run._progress import Progress
+
     sc = resolved.scenario
     load = sc.load
     shown: list[Progress] = []  # the live progress, once it exists
@@ -158,6 +228,16 @@ def run_scenario(
     cancel_signals = rt.on_signals(state.on_signal)
     # --- folder and the one schedule ---------------------------------------------------------------------
     run_id, run_dir = new_run_dir(out_root, sc.name)
+    if live is not None:
+        live.run_id = run_id
+    otlp: OtlpExporter | None = None
+    otlp_task = None
+    if otlp_endpoint is not None:
+        from harness.run._otlp import OtlpExporter
+
+        otlp = OtlpExporter(otlp_endpoint, scenario=sc.name, warn=say, sleep=rt.sleep)
+        otlp.start(run_id)
+        otlp_task = rt.spawn(otlp.run)
     schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
     n_lanes = len(sc.contenders)
     slot = load.duration if load.mode == "sequential" else 0.0
@@ -165,6 +245,8 @@ def run_scenario(
     if load.mode == "sequential":  # every contender meets the same faults in its own slot
         faults = [_shift(f, k * slot, k) for k in range(n_lanes) for f in resolved.faults]
     run_end = load.duration + slot * (n_lanes - 1)
+    if live is not None:
+        live.faults_planned([(f.fault_id, f.entry.target) for f in faults])
 
     records = JsonlWriter(run_dir / RECORDS_FILE)
     fault_log = JsonlWriter(run_dir / FAULTS_FILE)
@@ -243,6 +325,10 @@ def run_scenario(
             succeeded += rec.outcome == "ok"
             reached += rec.status is not None and rec.status not in (401, 403) and rec.fault_injected is None
             progress.add(rec)
+            if live is not None:
+                live.add(rec)
+            if otlp is not None:
+                otlp.add(rec)
 
         plan = RunPlan(
             run_id=run_id,
@@ -268,6 +354,10 @@ def run_scenario(
 
         def emit_fault(ev: FaultEvent) -> None:
             fault_log.write(ev.to_dict())
+            if live is not None:
+                live.fault(ev)
+            if otlp is not None:
+                otlp.fault(ev)
             progress.message(
                 f"[{ev.t_applied:6.1f} s] fault {ev.action} {ev.fault_id} on "
                 f"{', '.join(ev.endpoints) or ev.target}: {ev.outcome}"
@@ -289,6 +379,11 @@ def run_scenario(
             progress.clock = execution.clock
             progress.active_faults = timeline.active
             progress.in_flight = execution.in_flight_of
+            if otlp is not None:
+                otlp.clock = execution.clock
+            if live is not None:
+                live.clock = execution.clock
+                live.in_flight = execution.in_flight_of
             progress.set_primaries({c.name: c.primary for c in sc.contenders})
             state.execution = execution
             if state.stopped:
@@ -314,6 +409,10 @@ def run_scenario(
         finally:
             if timeline is not None:
                 problems.extend(timeline.cleanup())
+            if live is not None:  # the execution closes: its last clock reading stays, nothing is in flight
+                elapsed_at_end = execution.clock()
+                live.clock = lambda: elapsed_at_end
+                live.in_flight = lambda _c: 0
             problems.extend(execution.close())
     except (_Interrupted, StartCancelled):
         ended = "interrupted" if not state.aborted else "aborted"
@@ -325,6 +424,9 @@ def run_scenario(
     finally:
         # --- cleanup (every exit path) ---------------------------------------------------------------------
         progress.close()
+        if otlp is not None and otlp_task is not None:  # the spans of every record, before the stack goes
+            problems.extend(otlp.close())
+            otlp_task.stop()
         problems.extend(stack.stop())
         records.close()
         fault_log.close()
