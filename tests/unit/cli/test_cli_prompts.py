@@ -249,3 +249,31 @@ def test_csv_columns_and_bad_rows(tmp_path: Path) -> None:
     assert res.exit_code == 2 and res.stderr.strip().endswith(
         "q.csv:1: a CSV needs a 'prompt' column (found: text)"
     )
+
+
+def test_sharegpt_jsonl_an_empty_file_and_an_out_onto_the_source(tmp_path: Path) -> None:
+    src = _write(
+        tmp_path / "sg.jsonl",
+        [
+            {
+                "id": "x/1",
+                "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}],
+            },
+            {"id": "x/2", "conversations": [{"from": "gpt", "value": "I start"}]},
+        ],
+    )
+    out = tmp_path / "set.jsonl"
+    res = bakeoff("prompts", "import", str(src), "--format", "sharegpt", "--out", str(out))
+    assert res.exit_code == 2
+    assert res.stderr.strip().endswith("sg.jsonl:2: conversations: no human turn: nothing to send")
+    res = bakeoff("prompts", "import", str(src), "--format", "sharegpt", "--out", str(out), "--skip-bad")
+    assert [r["id"] for r in _lines(out)] == ["x_1-t1"]
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n// nothing here\n", encoding="utf-8")
+    res = bakeoff("prompts", "import", str(empty), "--format", "openai-requests", "--skip-bad")
+    assert res.exit_code == 2 and res.stderr.strip().endswith("empty.jsonl:1: no prompts in the file")
+
+    res = bakeoff("prompts", "import", str(src), "--format", "sharegpt", "--out", str(src))
+    assert res.exit_code == 2 and "--out would overwrite the file being imported" in res.stderr
+    assert len(src.read_text(encoding="utf-8").splitlines()) == 2  # untouched
