@@ -68,6 +68,7 @@ class _LazyGroup(click.Group):
     lazy={
         "init": "harness.cli._init:init",
         "probe": "harness.cli._probe:probe",
+        "prompts": "harness.cli._prompts:prompts",
         "repro": "harness.cli._repro:repro",
         "replay": "harness.cli._repro:replay",
         "sim": "harness.sim._command:sim",
@@ -337,6 +338,7 @@ def validate(paths: tuple[str, ...], lint: bool, as_json: bool) -> None:
     pass, as file:line: field: message; warnings (file:line: warning: ...) do not fail validation.
     """
     from harness.config import fault_fit_warnings, find_scenario, load_scenario
+    from harness.dialects import extra_body_problems
 
     problems: list[str] = []
     results: list[dict[str, object]] = []
@@ -352,6 +354,11 @@ def validate(paths: tuple[str, ...], lint: bool, as_json: bool) -> None:
                 click.echo(terminal_safe(line), err=True)
             problems.extend(exc.problems)
             entry.update(problems=list(exc.problems), warnings=list(exc.warnings))
+            continue
+        conflicts = extra_body_problems(resolved)
+        if conflicts:
+            problems.extend(conflicts)
+            entry.update(problems=conflicts, warnings=list(resolved.warnings))
             continue
         warnings = [*resolved.warnings, *fault_fit_warnings(resolved)]
         for line in warnings:

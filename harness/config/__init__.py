@@ -11,6 +11,15 @@ from harness.config._builtin import (
     find_scenario,
     user_fault_dirs,
 )
+from harness.config._import import (
+    HISTOGRAM_EDGES,
+    IMPORT_FORMATS,
+    ImportFormat,
+    ImportResult,
+    import_prompts,
+    length_histogram,
+    prompt_text_tokens,
+)
 from harness.config._load import (
     ResolvedFault,
     ResolvedScenario,
@@ -23,6 +32,7 @@ from harness.config._load import (
 )
 from harness.config._models import (
     DIALECT_NAMES,
+    EXTRA_BODY_RESERVED,
     SLO,
     CapacityNeed,
     Check,
@@ -33,12 +43,14 @@ from harness.config._models import (
     FaultEntry,
     FaultFile,
     FaultSpec,
+    JsonSchemaFormat,
     Limits,
     LoadProfile,
     Message,
     Price,
     PriceTier,
     PromptItem,
+    ResponseFormat,
     Scenario,
     Stage,
     Sweep,
@@ -54,10 +66,15 @@ from harness.config._paths import (
     target_paths,
 )
 from harness.config._prompts import PromptSet, as_prompt_set, load_prompts
+from harness.config._synth import FRAMING_TOKENS, synth_prompts, tier_name
 
 __all__ = [
     "DIALECT_NAMES",
     "EACH_CONTENDER",
+    "EXTRA_BODY_RESERVED",
+    "FRAMING_TOKENS",
+    "HISTOGRAM_EDGES",
+    "IMPORT_FORMATS",
     "SLO",
     "USER_FAULTS_ENV",
     "BuiltinScenario",
@@ -71,6 +88,9 @@ __all__ = [
     "FaultFile",
     "FaultScope",
     "FaultSpec",
+    "ImportFormat",
+    "ImportResult",
+    "JsonSchemaFormat",
     "Limits",
     "LoadProfile",
     "Message",
@@ -80,6 +100,7 @@ __all__ = [
     "PromptSet",
     "ResolvedFault",
     "ResolvedScenario",
+    "ResponseFormat",
     "Scenario",
     "Stage",
     "Sweep",
@@ -93,13 +114,18 @@ __all__ = [
     "fault_search_dirs",
     "find_fault",
     "find_scenario",
+    "import_prompts",
+    "length_histogram",
     "load_fault_file",
     "load_prompts",
     "load_scenario",
     "network_paths",
     "path_key",
+    "prompt_text_tokens",
     "resolve_price",
     "split_path_key",
+    "synth_prompts",
     "target_paths",
+    "tier_name",
     "user_fault_dirs",
 ]

@@ -388,6 +388,49 @@ class Message(UserModel):
         return value
 
 
+EXTRA_BODY_RESERVED = frozenset(
+    {"model", "messages", "stream", "stream_options", "contents", "system", "systemInstruction"}
+)
+"""Request fields a prompt's ``extra_body`` may never hold: the model, the conversation and streaming,
+which bakeoff sets in every dialect. Other fields conflict only where a dialect sets them too (the
+dialect refuses those when it builds the request)."""
+
+
+class JsonSchemaFormat(UserModel):
+    """A JSON Schema the answer must follow (OpenAI's ``response_format.json_schema``)."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the schema's name (letters, digits, _ and -)"
+    )
+    schema_: dict[str, Any] = Field(alias="schema", description="the JSON Schema of the answer")
+    description: str | None = None
+    strict: bool | None = Field(None, description="OpenAI: follow the schema exactly")
+
+    model_config = UserModel.model_config | {"populate_by_name": True}
+
+
+class ResponseFormat(UserModel):
+    """The answer's form, written as OpenAI writes it and converted per dialect: ``{"type": "json_object"}``
+    (any JSON object) or ``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}``."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = Field(None, description="with type json_schema: the schema")
+
+    model_config = UserModel.model_config | {
+        "json_schema_extra": {
+            "if": {"required": ["type"], "properties": {"type": {"const": "json_schema"}}},
+            "then": {"required": ["json_schema"]},
+            "else": {"properties": {"json_schema": {"type": "null"}}},
+        }
+    }
+
+    @model_validator(mode="after")
+    def _schema_iff_json_schema(self) -> ResponseFormat:
+        if (self.type == "json_schema") != (self.json_schema is not None):
+            raise ValueError("json_schema is given with type json_schema, and only then")
+        return self
+
+
 class PromptItem(UserModel):
     """One prompt of a prompt set (one JSON object per line of a ``.jsonl`` file)."""
 
@@ -399,9 +442,28 @@ class PromptItem(UserModel):
     temperature: float | None = Field(None, ge=0, le=2)
     seed: int | None = None
     tools: list[dict[str, Any]] | None = None
+    response_format: ResponseFormat | None = Field(
+        None, description="JSON mode or a JSON Schema for the answer (OpenAI form; converted per dialect)"
+    )
+    extra_body: dict[str, Any] | None = Field(
+        None,
+        description="extra request fields merged into the body as sent (vendor-specific options); "
+        "a field bakeoff sets (model, messages, stream, ...) cannot be overwritten",
+    )
     check: Check | None = None
 
     model_config = UserModel.model_config | {"populate_by_name": True}
+
+    @field_validator("extra_body")
+    @classmethod
+    def _extra_body_adds_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        taken = sorted(k for k in value or () if k in EXTRA_BODY_RESERVED)
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)}: bakeoff sets {'these' if len(taken) > 1 else 'this'} itself; "
+                "extra_body may only add fields (set the model on the endpoint, streaming with stream:)"
+            )
+        return value
 
 
 class Stage(UserModel):

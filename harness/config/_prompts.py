@@ -144,6 +144,13 @@ class PromptSet(Sequence[PromptItem]):
         if self._file is not None:
             self._file.reopen(path)
 
+    def line_number(self, index: int) -> int | None:
+        """The 1-based line of prompt ``index`` in the file the set was read from (None for a set held in
+        memory or a slice of one). Reads the file up to that line: for error messages, not hot paths."""
+        if self._file is None or not 0 <= index < self._count:
+            return None
+        return self._file.line_number(index)
+
     def raw(self, index: int) -> bytes:
         """Prompt ``index`` as its JSON line (validated when the set was loaded)."""
         return self._line(index)
@@ -210,6 +217,18 @@ class _FileLines:
 
     def class_of(self, i: int) -> str:
         return self.class_names[self.class_codes[i]]
+
+    def line_number(self, i: int) -> int:
+        start = self.starts[i]
+        lines = 1
+        with self.path.open("rb") as fh:
+            while start > 0:
+                block = fh.read(min(start, 1 << 20))
+                if not block:
+                    break
+                lines += block.count(b"\n")
+                start -= len(block)
+        return lines
 
     def __del__(self) -> None:
         if self._fd is not None:

@@ -30,7 +30,8 @@ vendors and gateways send (one parser per form). Usage::
 from __future__ import annotations
 
 from harness.dialects._anthropic import ANTHROPIC_VERSION, AnthropicMessagesWire, AnthropicStreamParser
-from harness.dialects._common import class_for_status, parse_retry_after
+from harness.dialects._checks import extra_body_problems
+from harness.dialects._common import ExtraBodyConflict, class_for_status, merge_extra_body, parse_retry_after
 from harness.dialects._events import (
     Delta,
     Done,
@@ -73,6 +74,7 @@ __all__ = [
     "Done",
     "ErrorInfo",
     "Event",
+    "ExtraBodyConflict",
     "Finish",
     "GeminiStreamParser",
     "GeminiWire",
@@ -91,7 +93,9 @@ __all__ = [
     "Usage",
     "WireDialect",
     "class_for_status",
+    "extra_body_problems",
     "get_dialect",
+    "merge_extra_body",
     "parse_go_duration",
     "parse_http_date",
     "parse_proto_duration",

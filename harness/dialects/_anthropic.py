@@ -12,6 +12,8 @@ from harness.dialects._common import (
     count,
     event_object,
     join_url,
+    json_instruction,
+    merge_extra_body,
     short,
 )
 from harness.dialects._events import (
@@ -220,6 +222,9 @@ class AnthropicMessagesWire(CommonResponses):
         systems = [m.content for m in prompt.messages if m.role == "system"]
         if prompt.system is not None:
             systems.insert(0, prompt.system)
+        instruction = json_instruction(prompt.response_format)  # no JSON mode: asked for in the system
+        if instruction is not None:
+            systems.append(instruction)
         body: dict[str, Any] = {
             "model": endpoint.model,
             "max_tokens": prompt.max_tokens,
@@ -234,6 +239,7 @@ class AnthropicMessagesWire(CommonResponses):
         if stream:
             body["stream"] = True
         # Anthropic has no ``seed``: the prompt's seed is not sent.
+        merge_extra_body(body, prompt.extra_body, prompt_id=prompt.id, dialect=self.name)
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",

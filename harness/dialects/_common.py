@@ -20,19 +20,72 @@ from harness.dialects._retry import parse_proto_duration, retry_hint
 __all__ = [
     "DETAIL_MAX",
     "CommonResponses",
+    "ExtraBodyConflict",
     "class_for_status",
     "count",
     "error_info",
     "event_object",
     "join_url",
     "json_body",
+    "json_instruction",
     "loads",
+    "merge_extra_body",
     "parse_retry_after",
     "read_common_headers",
     "short",
 ]
 
 DETAIL_MAX = 200
+
+
+class ExtraBodyConflict(ValueError):
+    """A prompt's ``extra_body`` would overwrite a field the dialect sets itself: ``field`` is its path
+    (``extra_body.max_tokens``), ``detail`` what is wrong."""
+
+    def __init__(self, prompt_id: str, field: str, detail: str) -> None:
+        super().__init__(f"prompt {prompt_id!r}: {field}: {detail}")
+        self.prompt_id = prompt_id
+        self.field = field
+        self.detail = detail
+
+
+def merge_extra_body(
+    body: dict[str, Any], extra: Mapping[str, Any] | None, *, prompt_id: str, dialect: str
+) -> None:
+    """Add ``extra`` to ``body`` in place: new fields are added, objects present in both are merged key
+    by key, and any value already set (a number, a string, a list) is refused, never overwritten."""
+
+    def merge(dst: dict[str, Any], src: Mapping[str, Any], path: str) -> None:
+        for key, value in src.items():
+            here = f"{path}.{key}" if path else key
+            if key not in dst:
+                dst[key] = value
+            elif isinstance(dst[key], dict) and isinstance(value, Mapping):
+                merge(dst[key], value, here)
+            else:
+                raise ExtraBodyConflict(
+                    prompt_id,
+                    f"extra_body.{here}",
+                    f"the {dialect} request already sets {here} from the prompt or the endpoint; "
+                    "extra_body may only add fields",
+                )
+
+    if extra:
+        merge(body, extra, "")
+
+
+def json_instruction(response_format: Any) -> str | None:
+    """The system instruction that asks for JSON where a dialect has no JSON mode (Anthropic): for
+    ``json_object`` any JSON object, for ``json_schema`` one following the schema (given in the text);
+    ``None`` for ``text`` or no response format."""
+    if response_format is None or response_format.type == "text":
+        return None
+    text = "Answer with one JSON object only: no text before or after it and no code fence."
+    if response_format.json_schema is not None:
+        schema = json.dumps(response_format.json_schema.schema_, ensure_ascii=False, separators=(",", ":"))
+        text += f" The object must follow this JSON Schema:\n{schema}"
+    return text
+
 
 _REQUEST_ID_HEADERS = (
     "x-request-id",  # OpenAI, Azure, Groq, vLLM, most OpenAI-compatible servers

@@ -13,6 +13,7 @@ from harness.dialects._common import (
     count,
     event_object,
     join_url,
+    merge_extra_body,
     short,
 )
 from harness.dialects._events import (
@@ -202,6 +203,11 @@ class GeminiWire(CommonResponses):
             gen["temperature"] = prompt.temperature
         if prompt.seed is not None:
             gen["seed"] = prompt.seed
+        rf = prompt.response_format
+        if rf is not None and rf.type != "text":
+            gen["responseMimeType"] = "application/json"
+            if rf.json_schema is not None:  # JSON Schema as written (responseSchema takes an OpenAPI subset)
+                gen["responseJsonSchema"] = rf.json_schema.schema_
         body: dict[str, Any] = {"contents": contents, "generationConfig": gen}
         if systems:
             body["systemInstruction"] = {"parts": [{"text": "\n\n".join(systems)}]}
@@ -218,6 +224,7 @@ class GeminiWire(CommonResponses):
                     decl["parameters"] = params
                 decls.append(decl)
             body["tools"] = [{"functionDeclarations": decls}]
+        merge_extra_body(body, prompt.extra_body, prompt_id=prompt.id, dialect=self.name)
         model = quote(endpoint.model, safe="")
         method = "streamGenerateContent" if stream else "generateContent"
         url = join_url(base_url, f"/models/{model}:{method}", "alt=sse" if stream else "")

@@ -13,6 +13,7 @@ from harness.dialects._common import (
     count,
     event_object,
     join_url,
+    merge_extra_body,
     short,
 )
 from harness.dialects._events import (
@@ -262,9 +263,12 @@ class OpenAIChatWire(CommonResponses):
             body["seed"] = prompt.seed
         if prompt.tools:
             body["tools"] = _openai_tools(prompt.tools)
+        if prompt.response_format is not None:
+            body["response_format"] = prompt.response_format.model_dump(by_alias=True, exclude_none=True)
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        merge_extra_body(body, prompt.extra_body, prompt_id=prompt.id, dialect=self.name)
         return body
 
     def build_request(

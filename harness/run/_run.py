@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness._children import StartCancelled
+from harness._errors import ConfigError
 from harness.config import ResolvedFault, ResolvedScenario
+from harness.dialects import extra_body_problems
 from harness.faults import FaultTimeline
 from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
 from harness.record import (
@@ -146,6 +148,9 @@ def run_scenario(
     from harness.load import _runtime as rt
 
     resolved = resolved.without_unused_endpoints()
+    conflicts = extra_body_problems(resolved)
+    if conflicts:
+        raise ConfigError(conflicts)
     live: RunMetrics | None = None
     server: MetricsServer | None = None
     if metrics_port is not None:
