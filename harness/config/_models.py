@@ -194,14 +194,26 @@ class Endpoint(UserModel):
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     limits: Limits = Field(default_factory=Limits)
+    metrics_url: str | None = Field(
+        None,
+        description="the server's Prometheus metrics URL, scraped during the run into server_metrics.parquet "
+        "(a simulated vendor's own /metrics by default)",
+    )
 
-    @field_validator("base_url")
+    @field_validator("base_url", "metrics_url")
     @classmethod
     def _no_url_credentials(cls, url: str | None) -> str | None:
         if url is not None:
             problem = url_credential_problem(url)
             if problem:
                 raise ValueError(problem)
+        return url
+
+    @field_validator("metrics_url")
+    @classmethod
+    def _metrics_url_is_http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("metrics_url must start with http:// or https://")
         return url
 
     @field_validator("headers")
@@ -729,4 +741,9 @@ class Scenario(UserModel):
     capacity: CapacityNeed = Field(
         default_factory=CapacityNeed,
         description="the peak rate the capacity criterion checks a stepped load's sustainable rate against",
+    )
+    metrics_interval: PositiveDuration = Field(
+        2.0,
+        description="how often each endpoint's server metrics (metrics_url; simulated vendors' /metrics) "
+        "are scraped during the load",
     )

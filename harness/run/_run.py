@@ -9,6 +9,7 @@ The phases, in order (each is one call below, so this function reads as the run 
     probes     conformance probes before the load                                     harness.run._probes
     load       an Execution (local or distributed) runs the plan while the fault
                timeline applies and removes faults; records stream into the folder   harness.load
+               and each endpoint's server metrics are scraped       harness.servermetrics
     cleanup    faults removed, execution closed, stack stopped, writers closed (every exit path)
     end        end.json: how it ended, the problems met
     report     records compacted and report.html built in a child process           harness.run._report
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness._children import StartCancelled
-from harness.config import ResolvedFault, ResolvedScenario
+from harness.config import ResolvedFault, ResolvedScenario, Scenario
 from harness.faults import FaultTimeline
 from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
 from harness.record import (
@@ -53,6 +54,7 @@ from harness.record import (
 from harness.run._folder import build_manifest, new_run_dir, now_utc, write_inputs
 from harness.run._signals import SignalState
 from harness.run._stack import Stack
+from harness.servermetrics import Scraper, ScrapeTarget
 
 if TYPE_CHECKING:
     from harness.run._progress import Progress
@@ -182,6 +184,7 @@ def run_scenario(
     ended: EndReason = "error"
     manifest_written = False
     timeline: FaultTimeline | None = None
+    scraper: Scraper | None = None
     worker_rows: list[WorkerInfo] = []
     failure: Exception | None = None
     load_ran_its_course = False
@@ -290,11 +293,17 @@ def run_scenario(
                 raise _Interrupted
             execution.start()
             tl_task = rt.spawn(timeline.run, lambda: execution.stopping)
+            scraper = _scraper(sc, stack, execution.clock, rt.sleep)
+            scrape_tasks = [
+                rt.spawn(scraper.run_target, t, lambda: execution.stopping) for t in scraper.targets
+            ]
             ended = execution.run(
                 deadline=lambda: state.deadline(run_end, execution.clock),
                 aborted=lambda: state.aborted,
                 on_tick=progress.tick,
             )
+            for task in scrape_tasks:
+                task.stop()
             load_ran_its_course = ended in ("completed", "deadline") and not state.stopped
             if state.stopped:
                 ended = "interrupted" if ended != "aborted" else "aborted"
@@ -320,6 +329,8 @@ def run_scenario(
     finally:
         # --- cleanup (every exit path) ---------------------------------------------------------------------
         progress.close()
+        if scraper is not None and scraper.targets:
+            problems.extend(_write_server_metrics(scraper, run_dir))
         problems.extend(stack.stop())
         records.close()
         fault_log.close()
@@ -419,6 +430,25 @@ def _preflight(
     message = check_reachable(results)
     if message is not None:
         raise RunError(message)
+
+
+def _scraper(
+    sc: Scenario, stack: Stack, clock: Callable[[], float], sleep: Callable[[float], None]
+) -> Scraper:
+    """The server-metrics scraper of the run: every endpoint with a ``metrics_url``, every simulated one."""
+    targets = [ScrapeTarget(name, url) for name, url in stack.metrics_urls().items()]
+    return Scraper(targets, interval=sc.metrics_interval, clock=clock, sleep=sleep)
+
+
+def _write_server_metrics(scraper: Scraper, run_dir: Path) -> list[str]:
+    """server_metrics.parquet; a failed write is a problem of the run, never its end."""
+    try:
+        scraper.write(run_dir)
+    except Exception as exc:
+        return [f"could not write server metrics: {exc}"]
+    if scraper.scrapes and scraper.failures == scraper.scrapes:
+        return [f"every server-metrics scrape failed ({scraper.failures}): see server_metrics.parquet"]
+    return []
 
 
 def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:

@@ -4,6 +4,7 @@ the same series (vLLM, SGLang, TGI, DCGM), and the scraper a run uses to record 
 
 from __future__ import annotations
 
+from harness.servermetrics._scrape import SERVER_METRICS_FILE, Scraper, ScrapeTarget
 from harness.servermetrics._series import MEAN_SERIES, SERIES_OF, series_of
 from harness.servermetrics._text import (
     Family,
@@ -18,10 +19,13 @@ from harness.servermetrics._text import (
 __all__ = [
     "MEAN_SERIES",
     "SERIES_OF",
+    "SERVER_METRICS_FILE",
     "Family",
     "Histogram",
     "ParsedText",
     "Sample",
+    "ScrapeTarget",
+    "Scraper",
     "format_labels",
     "parse_text",
     "render_text",
