@@ -4,6 +4,7 @@ own queue), and an endpoint whose metrics_url refuses connections leaves gaps, n
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -85,3 +86,18 @@ def test_waiting_requests_show_in_server_metrics_during_the_load(tmp_path: Path)
     roomy = df[df["endpoint"] == "roomy"]
     assert len(roomy) >= 4 and roomy["metric"].isna().all()
     assert set(roomy["error"]) == {"connect failed"}
+    # the report draws the series with the fault bands, and scores the server criteria from them
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert 'id="fig-server-0"' in html and "server metrics of tight" in html
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    tight_sum = summary["server_metrics"]["a"]
+    assert tight_sum["endpoint"] == "tight" and tight_sum["peak_waiting"] >= 3
+    assert tight_sum["peak_running"] == 2.0 and tight_sum["peak_kv_cache"] == 1.0
+    roomy_sum = summary["server_metrics"]["b"]  # every scrape failed: counted, nothing measured
+    assert roomy_sum["failed_scrapes"] == roomy_sum["scrapes"] >= 4 and roomy_sum["peak_waiting"] is None
+    rows = {(r["contender"], r["criterion"]): r for r in summary["scorecard"]["rows"]}
+    assert rows[("a", "server_saturation")]["source"] == "measured"
+    assert rows[("a", "queueing_under_spike")]["source"] == "measured"
+    assert rows[("a", "queueing_under_spike")]["score"] <= 1.0  # ≥ 3 waiting behind 2 running
+    assert rows[("b", "server_saturation")]["label"] == "not measured"
+    assert rows[("b", "server_saturation")]["reason"].startswith("every scrape of its server metrics failed")
