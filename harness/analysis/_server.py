@@ -21,25 +21,48 @@ import pandas as pd
 from harness.analysis._phases import FaultWindow, Window
 from harness.servermetrics import MEAN_SERIES, SERIES_OF
 
-__all__ = ["SATURATED_KV", "SERIES_COLUMNS", "key_series", "scrape_gaps", "server_summary"]
+__all__ = ["SATURATED_KV", "SERIES_COLUMNS", "by_contender", "key_series", "scrape_gaps", "server_summary"]
 
-SERIES_COLUMNS = ("t", "endpoint", "series", "value")
+SERIES_COLUMNS = ("contender", "t", "endpoint", "series", "value")
 SATURATED_KV = 0.95
 """KV-cache use at or above which a scrape counts as saturated."""
 _BASELINE_S = 10.0  # the queue before a fault: the median over this many seconds before it started
 
 
+def by_contender(
+    raw: pd.DataFrame | None, primaries: dict[str, str], slot_s: float | None = None
+) -> pd.DataFrame | None:
+    """The rows of each contender's primary endpoint, with a ``contender`` column. ``slot_s``: a sequential
+    run, in which contender k ran in slot k: only its slot's rows, shifted back by k × slot_s (the same
+    alignment as its records, harness.analysis._sequential)."""
+    if raw is None or raw.empty:
+        return None
+    parts = []
+    for k, (c, ep) in enumerate(primaries.items()):
+        mine = raw.loc[raw["endpoint"] == ep]
+        if slot_s:
+            t = mine["t"].to_numpy(dtype=float)
+            last = k == len(primaries) - 1
+            mine = mine.loc[(t >= k * slot_s) & ((t < (k + 1) * slot_s) | last)]
+            mine = mine.assign(t=mine["t"].astype(float) - k * slot_s)
+        parts.append(mine.assign(contender=c))
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
 def key_series(raw: pd.DataFrame | None) -> pd.DataFrame:
-    """``t, endpoint, series, value`` from the rows of ``server_metrics.parquet`` (empty when none)."""
+    """``contender, t, endpoint, series, value`` from :func:`by_contender` rows (empty when none)."""
     if raw is None or raw.empty or "series" not in raw.columns:
         return pd.DataFrame(columns=list(SERIES_COLUMNS))
-    df = raw.loc[raw["series"].notna() & raw["error"].isna(), ["t", "endpoint", "metric", "series", "value"]]
+    df = raw.loc[
+        raw["series"].notna() & raw["error"].isna(),
+        ["contender", "t", "endpoint", "metric", "series", "value"],
+    ]
     df = df.loc[np.isfinite(pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float))]
     if df.empty:
         return pd.DataFrame(columns=list(SERIES_COLUMNS))
     scale = df["metric"].map(lambda m: SERIES_OF[m][1] if m in SERIES_OF else 1.0).astype(float)
     df = df.assign(value=df["value"].astype(float) * scale)
-    grouped = df.groupby(["t", "endpoint", "series"], sort=True)["value"]
+    grouped = df.groupby(["contender", "t", "endpoint", "series"], sort=True)["value"]
     out = pd.concat([grouped.sum().rename("sum"), grouped.mean().rename("mean")], axis=1).reset_index()
     out["value"] = np.where(out["series"].isin(list(MEAN_SERIES)), out["mean"], out["sum"])
     result: pd.DataFrame = out[list(SERIES_COLUMNS)].reset_index(drop=True)
@@ -47,11 +70,11 @@ def key_series(raw: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def scrape_gaps(raw: pd.DataFrame | None) -> dict[str, list[float]]:
-    """endpoint → run-clock times of its failed scrapes."""
+    """contender → run-clock times of its primary endpoint's failed scrapes (:func:`by_contender` rows)."""
     if raw is None or raw.empty or "error" not in raw.columns:
         return {}
     failed = raw.loc[raw["error"].notna()]
-    return {str(ep): sorted(map(float, g["t"])) for ep, g in failed.groupby("endpoint")}
+    return {str(c): sorted(map(float, g["t"])) for c, g in failed.groupby("contender")}
 
 
 def _peak(s: pd.DataFrame, name: str) -> float | None:
@@ -68,18 +91,19 @@ def server_summary(
     hit: dict[str, set[str]],
 ) -> dict[str, dict[str, Any]]:
     """contender → what its primary endpoint's server metrics showed in the measured window (contenders
-    whose endpoint was not scraped are left out). ``hit``: contender → ids of the faults that hit it."""
+    whose endpoint was not scraped are left out). ``series`` and ``raw`` are per contender
+    (:func:`key_series`, :func:`by_contender`); ``hit``: contender → ids of the faults that hit it."""
     out: dict[str, dict[str, Any]] = {}
     if raw is None or raw.empty:
         return out
     for c, ep in primaries.items():
-        mine_raw = raw.loc[raw["endpoint"] == ep]
+        mine_raw = raw.loc[raw["contender"] == c]
         if mine_raw.empty:
             continue
         t_raw = mine_raw["t"].to_numpy(dtype=float)
         in_win = (t_raw >= window.start) & (t_raw <= window.end)
         failed = int(mine_raw.loc[in_win, "error"].notna().sum())
-        s = series.loc[series["endpoint"] == ep]
+        s = series.loc[series["contender"] == c]
         s_win = s.loc[(s["t"] >= window.start) & (s["t"] <= window.end)]
         scrapes = int(pd.Series(t_raw[in_win]).nunique())
         row: dict[str, Any] = {

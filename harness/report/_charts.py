@@ -223,13 +223,13 @@ _SERVER_SERIES = (
 def _server(a: Analysis, c: str, endpoint: str) -> dict[str, Any] | None:
     """The vendor's own metrics for ``c``'s primary endpoint on the run clock, fault windows shaded;
     None when it has none of the key series. A failed scrape is a gap in every line."""
-    s = a.server.loc[a.server["endpoint"] == endpoint]
+    s = a.server.loc[a.server["contender"] == c]
     if s.empty:
         return None
     w = a.window
     s = s.loc[(s["t"] >= w.start) & (s["t"] <= w.end)]
     wide = s.pivot_table(index="t", columns="series", values="value", aggfunc="first").sort_index()
-    gaps = a.server_gaps.get(endpoint, [])
+    gaps = a.server_gaps.get(c, [])
     if gaps:  # a failed scrape: a row of NaN at its time, so every line breaks there
         wide = pd.concat([wide, pd.DataFrame(index=pd.Index(gaps, name="t"))]).sort_index()
     step = max(1, math.ceil(len(wide) / 600))  # at most ~600 points per line

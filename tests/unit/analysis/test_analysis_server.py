@@ -10,7 +10,7 @@ import pandas as pd
 
 from harness.analysis import FaultWindow, Window
 from harness.analysis._scorecard import server_scores
-from harness.analysis._server import key_series, scrape_gaps, server_summary
+from harness.analysis._server import by_contender, key_series, scrape_gaps, server_summary
 
 COLS = ["t", "endpoint", "metric", "labels", "value", "series", "error"]
 
@@ -63,12 +63,13 @@ def test_key_series_sums_engines_means_fractions_and_scales_dcgm() -> None:
             _row(2.0, None, None, None, err="timeout"),
         ]
     )
-    got = {(r.t, r.series): r.value for r in key_series(raw).itertuples()}
+    mine = by_contender(raw, {"A": "e"})
+    got = {(r.t, r.series): r.value for r in key_series(mine).itertuples()}
     assert got.keys() == {(1.0, "waiting"), (1.0, "kv_cache"), (1.0, "gpu_util")}
     assert got[(1.0, "waiting")] == 5.0
     assert math.isclose(got[(1.0, "kv_cache")], 0.4)
     assert math.isclose(got[(1.0, "gpu_util")], 0.6)
-    assert scrape_gaps(raw) == {"e": [2.0]}
+    assert scrape_gaps(mine) == {"A": [2.0]}
     assert key_series(None).empty and key_series(_raw([])).empty
 
 
@@ -97,10 +98,9 @@ def test_summary_peaks_saturation_and_queue_drain_after_a_fault() -> None:
         rows.append(_row(float(t), "vllm:num_requests_running", 4.0, "running"))
         rows.append(_row(float(t), "vllm:gpu_cache_usage_perc", 0.5, "kv_cache"))
     rows.append(_row(30.0, None, None, None, err="HTTP 503"))
-    raw = _raw(rows)
-    s = server_summary(
-        key_series(raw), raw, {"A": "e", "B": "other"}, WIN, [_fault(10.0, 20.0)], {"A": {"f1"}}
-    )
+    prim = {"A": "e", "B": "other"}
+    raw = by_contender(_raw(rows), prim)
+    s = server_summary(key_series(raw), raw, prim, WIN, [_fault(10.0, 20.0)], {"A": {"f1"}})
     assert set(s) == {"A"}  # B's endpoint was never scraped
     a = s["A"]
     assert a["scrapes"] == 16 and a["failed_scrapes"] == 1
@@ -114,7 +114,10 @@ def test_summary_peaks_saturation_and_queue_drain_after_a_fault() -> None:
 
 
 def test_a_fault_that_lasts_to_the_end_or_hit_another_contender_is_not_a_recovery() -> None:
-    raw = _raw([_row(float(t), "vllm:num_requests_waiting", 0.0, "waiting") for t in range(0, 30, 2)])
+    raw = by_contender(
+        _raw([_row(float(t), "vllm:num_requests_waiting", 0.0, "waiting") for t in range(0, 30, 2)]),
+        {"A": "e"},
+    )
     s = server_summary(
         key_series(raw),
         raw,
@@ -124,6 +127,18 @@ def test_a_fault_that_lasts_to_the_end_or_hit_another_contender_is_not_a_recover
         {"A": {"f2"}, "B": {"f1"}},
     )
     assert s["A"]["recoveries"] == []
+
+
+def test_a_sequential_run_gives_each_contender_its_own_slot_on_its_own_clock() -> None:
+    # slots of 10 s: A ran 0-10, B 10-20 on the same endpoint; each sees only its slot, shifted to 0
+    raw = _raw([_row(float(t), "vllm:num_requests_waiting", float(t), "waiting") for t in (2, 8, 12, 18, 25)])
+    both = by_contender(raw, {"A": "e", "B": "e"}, slot_s=10.0)
+    assert both is not None
+    got = {c: list(zip(g["t"], g["value"], strict=True)) for c, g in both.groupby("contender")}
+    assert got == {
+        "A": [(2.0, 2.0), (8.0, 8.0)],
+        "B": [(2.0, 12.0), (8.0, 18.0), (15.0, 25.0)],
+    }  # the last slot keeps its tail
 
 
 def _summary(**kw: Any) -> dict[str, Any]:
