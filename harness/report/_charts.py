@@ -258,7 +258,10 @@ def _server(a: Analysis, c: str, endpoint: str) -> dict[str, Any] | None:
         showlegend=True,
         xaxis=_axis("run time (s)", range=[w.start, w.end]),
         yaxis=_axis("requests", rangemode="tozero"),
-        yaxis2=_axis("fraction", overlaying="y", side="right", range=[0, 1.05], showgrid=False),
+        yaxis2=_axis(
+            "KV cache, GPU", overlaying="y", side="right", range=[0, 1.05], showgrid=False, tickformat=".0%"
+        ),
+        margin={"l": 60, "r": 70, "t": 40, "b": 45},
     )
     return {"data": data, "layout": layout}
 
