@@ -116,7 +116,7 @@ _SECRET_QUERY_NAMES = frozenset(
 )
 
 
-def url_credential_problem(url: str) -> str | None:
+def url_credential_problem(url: str, field: str = "base_url") -> str | None:
     """Why ``url`` cannot be a base URL because it carries a credential (never quoting it), or None.
 
     A password in ``http://user:secret@host/v1`` or a key in ``?key=...`` would be written to the
@@ -126,15 +126,15 @@ def url_credential_problem(url: str) -> str | None:
     from urllib.parse import parse_qsl, urlsplit
 
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
-        return "base_url contains whitespace or a control character"
+        return f"{field} contains whitespace or a control character"
     try:
         parts = urlsplit(url)
         _ = parts.port
     except ValueError:
-        return "base_url is not a valid URL"
+        return f"{field} is not a valid URL"
     if "@" in parts.netloc:
         return (
-            "base_url carries credentials (user:password@host): they would be written to the manifest, "
+            f"{field} carries credentials (user:password@host): they would be written to the manifest, "
             "the report and bundles; remove them and name the variable holding the key with api_key_env"
         )
     secret = sorted(
@@ -142,7 +142,7 @@ def url_credential_problem(url: str) -> str | None:
     )
     if secret:
         return (
-            f"base_url carries a credential in its query string ({', '.join(secret)}=...): it would be "
+            f"{field} carries a credential in its query string ({', '.join(secret)}=...): it would be "
             "written to the manifest, the report and bundles; remove it and use api_key_env"
         )
     return None
@@ -202,9 +202,9 @@ class Endpoint(UserModel):
 
     @field_validator("base_url", "metrics_url")
     @classmethod
-    def _no_url_credentials(cls, url: str | None) -> str | None:
+    def _no_url_credentials(cls, url: str | None, info: ValidationInfo) -> str | None:
         if url is not None:
-            problem = url_credential_problem(url)
+            problem = url_credential_problem(url, info.field_name or "base_url")
             if problem:
                 raise ValueError(problem)
         return url
