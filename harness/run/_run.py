@@ -446,9 +446,10 @@ def _write_server_metrics(scraper: Scraper, run_dir: Path) -> list[str]:
         scraper.write(run_dir)
     except Exception as exc:
         return [f"could not write server metrics: {exc}"]
-    if scraper.scrapes and scraper.failures == scraper.scrapes:
-        return [f"every server-metrics scrape failed ({scraper.failures}): see server_metrics.parquet"]
-    return []
+    return [
+        f"every scrape of {ep}'s server metrics failed ({scraper.failures[ep]}): see server_metrics.parquet"
+        for ep in scraper.all_failed()
+    ]
 
 
 def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:

@@ -67,8 +67,8 @@ class Scraper:
         self.max_bytes = max_bytes
         self.max_samples = max_samples
         self.rows: list[dict[str, Any]] = []
-        self.scrapes = 0
-        self.failures = 0
+        self.scrapes: dict[str, int] = {}  # endpoint → scrapes tried
+        self.failures: dict[str, int] = {}  # endpoint → scrapes failed
 
     # ------------------------------------------------------------------------------------------ one
     def _fetch(self, client: httpx.Client, url: str) -> str:
@@ -87,11 +87,12 @@ class Scraper:
 
     def scrape_once(self, client: httpx.Client, target: ScrapeTarget) -> None:
         t = round(self.clock(), 3)
-        self.scrapes += 1
+        ep = target.endpoint
+        self.scrapes[ep] = self.scrapes.get(ep, 0) + 1
         try:
             text = self._fetch(client, target.url)
         except Exception as exc:  # any failure is a gap, never the run's failure
-            self.failures += 1
+            self.failures[ep] = self.failures.get(ep, 0) + 1
             self.rows.append(
                 {
                     "t": t,
@@ -137,6 +138,10 @@ class Scraper:
                     if left <= 0:
                         break
                     self.sleep(min(0.1, left))
+
+    def all_failed(self) -> list[str]:
+        """Endpoints whose every scrape failed."""
+        return [ep for ep, n in self.scrapes.items() if n and self.failures.get(ep, 0) == n]
 
     def write(self, run_dir: Path) -> Path:
         """``server_metrics.parquet`` in ``run_dir`` (empty, with its columns, when nothing was seen)."""

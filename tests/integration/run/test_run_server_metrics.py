@@ -86,6 +86,10 @@ def test_waiting_requests_show_in_server_metrics_during_the_load(tmp_path: Path)
     roomy = df[df["endpoint"] == "roomy"]
     assert len(roomy) >= 4 and roomy["metric"].isna().all()
     assert set(roomy["error"]) == {"connect failed"}
+    end = json.loads((run / "end.json").read_text(encoding="utf-8"))
+    assert [p for p in end["problems"] if "server metrics" in p] == [
+        f"every scrape of roomy's server metrics failed ({len(roomy)}): see server_metrics.parquet"
+    ]
     # the report draws the series with the fault bands, and scores the server criteria from them
     html = (run / "report.html").read_text(encoding="utf-8")
     assert 'id="fig-server-0"' in html and "server metrics of tight" in html
