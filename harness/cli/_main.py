@@ -111,6 +111,12 @@ def cli() -> None:
     "--no-probes", is_flag=True, help="Skip the conformance probes (bad key, malformed input, ...)."
 )
 @click.option(
+    "--billable-overlong-probe",
+    is_flag=True,
+    help="Send the over-long prompt probe (~2.1M tokens) to real endpoints too; a vendor may bill it. "
+    "By default only simulated endpoints get it (the probe reads as not applicable elsewhere).",
+)
+@click.option(
     "--no-preflight",
     is_flag=True,
     help="Start the load even if an endpoint cannot be reached (by default one unreachable endpoint "
@@ -161,6 +167,7 @@ def run(
     no_report: bool,
     ground_truth: bool,
     no_probes: bool,
+    billable_overlong_probe: bool,
     no_preflight: bool,
     sim_processes: int,
     workers: int,
@@ -211,6 +218,7 @@ def run(
         master_bind=master_bind,
         master_port=master_port,
         probes=not no_probes,
+        overlong_probe=billable_overlong_probe,
         preflight=not no_preflight,
         sim_processes=sim_processes,
     )

@@ -27,12 +27,13 @@ def probe_endpoints(
     spawn: Callable[..., Any],
     sleep: Callable[[float], None],
     stop: Callable[[], bool] = lambda: False,
-    overlong: bool = True,
+    overlong: bool = False,
 ) -> bool:
     """Probe every endpoint of the running stack; results go to probes.jsonl for the scorecard.
 
     ``spawn``/``sleep`` are the run's runtime (``harness.load._runtime``); ``stop()`` true ends the
-    phase at once. ``overlong=False`` skips the over-long prompt (its probe reads as not applicable).
+    phase at once. The over-long prompt goes to simulated endpoints, and to real ones only with
+    ``overlong`` (a vendor may bill it); elsewhere its probe reads as not applicable.
     Returns whether every probe ran (False: stopped).
     """
     from harness.client import make_http_client
@@ -46,12 +47,20 @@ def probe_endpoints(
         prices=resolved.prices,
         sim_api_key=SIM_API_KEY,
     )
-    options = ProbeOptions() if overlong else ProbeOptions(skip=frozenset({"overlong_context"}))
+    # the over-long prompt may be billed by a real vendor: simulated endpoints always get it, real ones
+    # only when asked (``overlong``); elsewhere its probe reads as not applicable
+    billable = {n: t for n, t in targets.items() if t.endpoint.sim is None and not overlong}
+    free = {n: t for n, t in targets.items() if n not in billable}
+    no_overlong = ProbeOptions(skip=frozenset({"overlong_context"}))
     results: list[ProbeResult] = []
+
+    def probe_all() -> None:
+        for group, options in ((free, ProbeOptions()), (billable, no_overlong)):
+            if group:
+                run_probes(group, client, run_id=run_id, options=options, on_result=results.append)
+
     with make_http_client(max_connections=8) as client:
-        task = spawn(
-            lambda: run_probes(targets, client, run_id=run_id, options=options, on_result=results.append)
-        )
+        task = spawn(probe_all)
         try:
             while not task.done:
                 if stop():

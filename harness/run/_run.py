@@ -120,15 +120,15 @@ def run_scenario(
     probes: bool = True,
     sim_processes: int = 1,
     preflight: bool = True,
-    overlong_probe: bool = True,
+    overlong_probe: bool = False,
 ) -> RunResult:
     """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller.
 
     ``workers=0`` runs load in this process; ``workers=N`` starts a Locust master here and N local
     worker processes; ``expect_workers`` waits for more (remote ``bakeoff worker`` processes).
     ``probes`` runs the conformance probes (bad key, malformed input, headers, TLS) before the load;
-    ``overlong_probe=False`` leaves out their over-long prompt (~2.1M tokens, billed by a vendor that
-    accepts it).
+    their over-long prompt (~2.1M tokens, billed by a vendor that accepts it) goes to simulated
+    endpoints only, and to real ones too with ``overlong_probe=True`` (``--billable-overlong-probe``).
     ``sim_processes`` serves the simulated vendors from that many processes (SO_REUSEPORT), for
     scenarios one simulator process cannot keep up with (about 30,000 SSE chunks/s each).
     ``preflight`` reaches every endpoint once before the load and raises ``RunError`` (after writing

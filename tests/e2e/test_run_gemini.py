@@ -74,4 +74,8 @@ def test_short_run_against_simulated_gemini(scenario: Path, tmp_path: Path) -> N
         for r in map(json.loads, (run_dir / "probes.jsonl").read_text(encoding="utf-8").splitlines())
     }
     assert probes["bad_key"]["passed"] is True and probes["stream_terminal"]["passed"] is True
-    assert {p for p, r in probes.items() if r["passed"] is False} == {"request_id", "ratelimit_headers"}
+    failed = {p for p, r in probes.items() if r["passed"] is False}
+    assert failed >= {"request_id", "ratelimit_headers"}  # what the Gemini API does not send
+    # anything else may only fail for being slow (a busy machine), never for what was answered
+    others = {p: probes[p]["observed"] for p in failed - {"request_id", "ratelimit_headers"}}
+    assert all(o.startswith("slow: ") for o in others.values()), others

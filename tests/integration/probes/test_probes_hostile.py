@@ -25,6 +25,8 @@ KEY = "hostile-probe-key-0123456789"
 # every request of the probe set but the 4 MB over-long prompt, each with a limit of 1 to 1.5 s
 OPTS = ProbeOptions(overlong_tokens=0, timeout_s=1.0, answer_timeout_s=1.5, prompt_error_s=0.5)
 LIMITS_S = 1.5 + 1.0 * (len(REQUESTS) - 2)
+BOUND_S = 2 * LIMITS_S + 10
+"""The probes' own limits, with room for a busy machine: a wait that restarts on every byte never ends."""
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def test_probes_end_within_their_limits_whatever_the_vendor_sends(vendor: str, m
         t0 = time.monotonic()
         res = {r.probe: r for r in run_probes({"v": target(f"{vendor}/{mode}/v1")}, client, options=OPTS)}
         elapsed = time.monotonic() - t0
-    assert elapsed < LIMITS_S + 3, elapsed  # a read timeout restarted per byte would never end
+    assert elapsed < BOUND_S, elapsed  # a read timeout restarted per byte would never end
     assert res["bad_key"].passed is not True  # nothing usable came back
     if mode in ("endless_1xx", "slow_head"):
         assert "timed out" in res["bad_key"].observed or "no answer" in res["bad_key"].observed, res[
@@ -79,4 +81,4 @@ def test_endless_interim_heads_cannot_hold_the_probes_under_gevent(vendor: str) 
     )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["elapsed"] < LIMITS_S + 3 and result["probes"] > 0, result
+    assert result["elapsed"] < BOUND_S and result["probes"] > 0, result
