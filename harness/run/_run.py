@@ -185,6 +185,7 @@ def run_scenario(
     manifest_written = False
     timeline: FaultTimeline | None = None
     scraper: Scraper | None = None
+    scrape_tasks: list[Any] = []
     worker_rows: list[WorkerInfo] = []
     failure: Exception | None = None
     load_ran_its_course = False
@@ -294,7 +295,7 @@ def run_scenario(
             execution.start()
             tl_task = rt.spawn(timeline.run, lambda: execution.stopping)
             scraper = _scraper(sc, stack, execution.clock, rt.sleep)
-            scrape_tasks = [
+            scrape_tasks += [
                 rt.spawn(scraper.run_target, t, lambda: execution.stopping) for t in scraper.targets
             ]
             ended = execution.run(
@@ -302,8 +303,7 @@ def run_scenario(
                 aborted=lambda: state.aborted,
                 on_tick=progress.tick,
             )
-            for task in scrape_tasks:
-                task.stop()
+            _stop_all(scrape_tasks)
             load_ran_its_course = ended in ("completed", "deadline") and not state.stopped
             if state.stopped:
                 ended = "interrupted" if ended != "aborted" else "aborted"
@@ -329,6 +329,7 @@ def run_scenario(
     finally:
         # --- cleanup (every exit path) ---------------------------------------------------------------------
         progress.close()
+        _stop_all(scrape_tasks)  # already stopped unless the load phase failed
         if scraper is not None and scraper.targets:
             problems.extend(_write_server_metrics(scraper, run_dir))
         problems.extend(stack.stop())
@@ -438,6 +439,11 @@ def _scraper(
     """The server-metrics scraper of the run: every endpoint with a ``metrics_url``, every simulated one."""
     targets = [ScrapeTarget(name, url) for name, url in stack.metrics_urls().items()]
     return Scraper(targets, interval=sc.metrics_interval, clock=clock, sleep=sleep)
+
+
+def _stop_all(tasks: list[Any]) -> None:
+    while tasks:
+        tasks.pop().stop()
 
 
 def _write_server_metrics(scraper: Scraper, run_dir: Path) -> list[str]:

@@ -132,7 +132,7 @@ class Scraper:
             next_at = self.clock()
             while not stopping():
                 self.scrape_once(client, target)
-                next_at += self.interval
+                next_at = max(next_at + self.interval, self.clock())  # missed ticks are not made up
                 while not stopping():
                     left = next_at - self.clock()
                     if left <= 0:

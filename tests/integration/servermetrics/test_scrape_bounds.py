@@ -116,3 +116,15 @@ def test_hostile_answers_are_gaps_within_bounds(base: str, path: str, error: str
         }
     ]
     assert took < 5.0  # bounded by the 1 s deadline (plus one read timeout), not by the server
+
+
+def test_run_target_scrapes_on_the_interval_until_stopped(base: str) -> None:
+    now = [0.0]
+
+    def sleep(s: float) -> None:  # the run's clock, advanced by the sleeps alone
+        now[0] += s
+
+    s = Scraper([], interval=0.5, clock=lambda: now[0], sleep=sleep, timeout_s=1.0)
+    s.run_target(ScrapeTarget("e", base + "/good"), stopping=lambda: now[0] >= 1.9)
+    assert [r["t"] for r in s.rows] == [0.0, 0.5, 1.0, 1.5]
+    assert s.scrapes == {"e": 4} and s.failures == {} and s.all_failed() == []
