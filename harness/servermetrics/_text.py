@@ -77,7 +77,7 @@ def format_labels(labels: Mapping[str, str]) -> str:
 
 def render_text(families: Iterable[Family]) -> str:
     """The exposition text of ``families``: HELP and TYPE lines, then the samples; histograms as
-    ``_bucket{le=…}``, ``_sum`` and ``_count``."""
+    ``_bucket{le=…}`` (``le`` first, as prometheus_client writes it), ``_sum`` and ``_count``."""
     lines: list[str] = []
     for f in families:
         lines.append(
@@ -87,7 +87,7 @@ def render_text(families: Iterable[Family]) -> str:
         for labels, v in f.samples:
             if isinstance(v, Histogram):
                 for le, n in v.cumulative():
-                    lines.append(f"{f.name}_bucket{format_labels({**labels, 'le': _value(le)})} {_value(n)}")
+                    lines.append(f"{f.name}_bucket{format_labels({'le': _value(le), **labels})} {_value(n)}")
                 lines.append(f"{f.name}_sum{format_labels(labels)} {_value(v.total)}")
                 lines.append(f"{f.name}_count{format_labels(labels)} {_value(v.count)}")
             else:

@@ -28,9 +28,9 @@ def test_render_gauge_counter_and_histogram_exactly() -> None:
         'vllm:prompt_tokens_total{model_name="a\\"b\\\\c"} 12.0',
         "# HELP vllm:time_to_first_token_seconds TTFT.",
         "# TYPE vllm:time_to_first_token_seconds histogram",
-        'vllm:time_to_first_token_seconds_bucket{model_name="m",le="0.1"} 2.0',
-        'vllm:time_to_first_token_seconds_bucket{model_name="m",le="1.0"} 3.0',
-        'vllm:time_to_first_token_seconds_bucket{model_name="m",le="+Inf"} 4.0',
+        'vllm:time_to_first_token_seconds_bucket{le="0.1",model_name="m"} 2.0',
+        'vllm:time_to_first_token_seconds_bucket{le="1.0",model_name="m"} 3.0',
+        'vllm:time_to_first_token_seconds_bucket{le="+Inf",model_name="m"} 4.0',
         'vllm:time_to_first_token_seconds_sum{model_name="m"} 3.65',
         'vllm:time_to_first_token_seconds_count{model_name="m"} 4.0',
     ]
