@@ -50,6 +50,20 @@ FORBIDDEN = {
     "dialects": {"load", "run", "client", "sim", "faults", "probes", "report", "repro", "analysis", "cli"},
     # config never loads the simulator or a server (the behaviour model lives in harness.behaviour)
     "config": {"load", "run", "client", "sim", "faults", "probes", "report", "repro", "analysis", "cli"},
+    # vendor server metrics: the text format, the series map, the scraper; the simulator, the run and the
+    # analysis use it, it uses none of them
+    "servermetrics": {
+        "load",
+        "run",
+        "client",
+        "sim",
+        "faults",
+        "probes",
+        "report",
+        "repro",
+        "analysis",
+        "cli",
+    },
     # the middle layer never reaches up to the run or the CLI
     "client": {"load", "run", "report", "repro", "cli"},
     "faults": {"load", "run", "report", "repro", "cli"},

@@ -38,6 +38,7 @@ from harness.analysis._prepare import (
 from harness.analysis._risks import find_risks, gate_checks
 from harness.analysis._scorecard import DeclaredScores, scorecard
 from harness.analysis._sequential import align_sequential
+from harness.analysis._server import SERIES_COLUMNS, by_contender, key_series, scrape_gaps, server_summary
 from harness.analysis._verdict import attribute_failures, headline, verdict_rows
 from harness.record import Manifest, RunInfo
 
@@ -72,6 +73,11 @@ class Analysis:
     # contender → knee of a stepped load (sustainable_rps, uncertainty_rps, limit, steps); {} for a plain
     # load (harness.analysis._capacity)
     capacity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the key server-metrics series of each contender's primary endpoint per scrape (harness.analysis._server)
+    server: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SERIES_COLUMNS)))
+    # contender → what its primary endpoint's server metrics showed (peaks, saturation, queue drains)
+    server_summary: dict[str, dict[str, Any]] = field(default_factory=dict)
+    server_gaps: dict[str, list[float]] = field(default_factory=dict)  # contender → times of failed scrapes
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
@@ -258,11 +264,13 @@ def analyse(
     declared: DeclaredScores | None = None,
     slo_overrides: dict[str, float] | None = None,
     probes: dict[str, dict[str, Any]] | None = None,
+    server_metrics: pd.DataFrame | None = None,
 ) -> Analysis:
     """Analyse one run. Pure: reads nothing, writes nothing.
 
     ``declared`` adds the analyst's scores; ``probes`` (contender → criterion → {"passed", "score",
-    "detail"}) adds probe results for bad keys, malformed input and regional failover.
+    "detail"}) adds probe results for bad keys, malformed input and regional failover;
+    ``server_metrics`` (the rows of server_metrics.parquet) the vendors' own metrics.
 
     >>> a = analyse(read_records(run_dir), read_fault_events(run_dir), read_run(run_dir))
     >>> a.run_rows()["vendor-a"]["good_fraction"]
@@ -377,6 +385,17 @@ def analyse(
     knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end))
     need_rps = manifest.capacity.need_rps(manifest.monthly_requests)
     meta["capacity_need_rps"] = need_rps
+    primaries = {c.name: c.primary for c in manifest.contenders}
+    sequential = manifest.load.mode == "sequential" and len(primaries) > 1
+    server_raw = by_contender(
+        server_metrics, primaries, float(manifest.load.duration) if sequential else None
+    )
+    series = key_series(server_raw)
+    hit: dict[str, set[str]] = {}
+    for r in impact_rows:
+        if r.get("affected"):
+            hit.setdefault(str(r["contender"]), set()).add(str(r["fault_id"]))
+    server = server_summary(series, server_raw, primaries, window, windows, hit)
     score = scorecard(
         run_rows,
         impact_rows,
@@ -387,6 +406,7 @@ def analyse(
         load=manifest.load.model_dump(mode="json"),
         capacity=knees,
         need_rps=need_rps,
+        server=server,
     )
     gates_of = manifest.decision.gates
     checks = {c: gate_checks(run_rows.get(c), slo, gates_of) for c in contenders}
@@ -441,6 +461,9 @@ def analyse(
         exposure=exposure,
         phase_groups=phase_order,
         capacity=knees,
+        server=series,
+        server_summary=server,
+        server_gaps=scrape_gaps(server_raw),
     )
 
 

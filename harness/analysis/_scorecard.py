@@ -114,12 +114,15 @@ _EXPECTED: dict[str, list[tuple[str, str]]] = {
     # criteria (name, what) per layer; measured ones are computed below, the rest can be declared
     "compute": [
         ("capacity_under_load", "measured"),
+        ("server_saturation", "measured"),
         ("capacity_commitments", "declared"),
         ("burst_capacity", "declared"),
     ],
     "orchestration": [
         ("latency_stability", "measured"),
         ("recovery_after_faults", "measured"),
+        ("queueing_under_spike", "measured"),
+        ("server_recovery", "measured"),
         ("autoscaling", "declared"),
     ],
     "model_serving": [
@@ -242,6 +245,7 @@ def _measured(
     knee: Mapping[str, Any] | None = None,
     need_rps: float | None = None,
     best_rps: float | None = None,
+    server: Mapping[str, Any] | None = None,
 ) -> dict[str, tuple[float, str] | None]:
     """criterion → (score, reason with the number) or None when the run does not measure it
     (``unmeasured`` then says why, when there is more to say than "no data")."""
@@ -336,6 +340,7 @@ def _measured(
         out[key] = (_share_score(share), f"{_fmt_pct(share)} of {label}") if share is not None else None
     for key in PROBE_CRITERIA:
         out[key] = _probe(probes.get(key)) if probes else None
+    out.update(server_scores(server, unmeasured, bool(mine)))
     # a fault on one region while the route has an endpoint in another: the run measured failover itself.
     # (A route within one region says nothing about failover: its cost already shows under reliability.)
     regional = [f for f in mine if f.get("regional") and f.get("other_region_fallback")]
@@ -350,6 +355,85 @@ def _measured(
             )
             if pf
             else (5.0, "the regional fault cost it no request")
+        )
+    return out
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+_NO_SERVER = "no server metrics for its primary endpoint (metrics_url; simulated vendors are scraped)"
+
+
+def server_scores(
+    server: Mapping[str, Any] | None, unmeasured: dict[str, str], fault_hit: bool = False
+) -> dict[str, tuple[float, str] | None]:
+    """The criteria scored from the vendor's own server metrics (harness.analysis._server), or None each.
+
+    - ``server_saturation`` (compute): share of scrapes in which requests waited or the KV cache was
+      ≥ 95 % full: ≤ 1 % → 5, ≤ 5 % → 4, ≤ 15 % → 3, ≤ 30 % → 2, ≤ 50 % → 1, beyond → 0;
+    - ``queueing_under_spike`` (orchestration): the longest queue, in batches of the most requests it
+      ran at once (peak waiting / peak running): 0 → 5, ≤ 0.25 → 4, ≤ 0.5 → 3, ≤ 1 → 2, ≤ 2 → 1, beyond → 0;
+    - ``server_recovery`` (orchestration): after each fault that hit it, seconds until the waiting queue
+      was back to its level before the fault; the slowest decides as for ``recovery_after_faults``
+      (≤ 5 s → 5 … ≤ 120 s → 1), never drained before the run ended → 0.
+    """
+    out: dict[str, tuple[float, str] | None] = {
+        "server_saturation": None,
+        "queueing_under_spike": None,
+        "server_recovery": None,
+    }
+    if not server or not server.get("scrapes"):
+        for k in out:
+            unmeasured[k] = _NO_SERVER
+        return out
+    n = int(server["scrapes"])
+    gaps = int(server.get("failed_scrapes") or 0)
+    if gaps >= n:
+        for k in out:
+            unmeasured[k] = f"every scrape of its server metrics failed ({gaps})"
+        return out
+    seen = f"{n} scrapes" + (f", {gaps} failed" if gaps else "")
+    share = _num(server.get("saturated_share"))
+    if share is not None:
+        kv = _num(server.get("peak_kv_cache"))
+        out["server_saturation"] = (
+            _steps(share, (0.01, 0.05, 0.15, 0.3, 0.5)),
+            f"saturated in {_fmt_pct(share)} of {seen} (requests waiting or KV cache ≥ 95 %)"
+            + (f"; peak KV cache {_fmt_pct(kv)}" if kv is not None else ""),
+        )
+    else:
+        unmeasured["server_saturation"] = f"its server metrics have no waiting queue or KV-cache use ({seen})"
+    wait, run = _num(server.get("peak_waiting")), _num(server.get("peak_running"))
+    if wait is not None:
+        batches = wait / max(run or 0.0, 1.0)
+        out["queueing_under_spike"] = (
+            5.0 if wait <= 0 else _steps(batches, (0.0, 0.25, 0.5, 1.0, 2.0)),
+            f"longest queue {wait:g} waiting"
+            + (f" behind {run:g} running ({batches:.2f} batches)" if run is not None else ""),
+        )
+    else:
+        unmeasured["queueing_under_spike"] = f"its server metrics have no waiting queue ({seen})"
+    recs = server.get("recoveries") or []
+    if recs:
+        never = [r for r in recs if r.get("drain_s") is None]
+        if never:
+            out["server_recovery"] = (
+                0.0,
+                f"queue not back to its level before {never[0]['fault_id']} by the end",
+            )
+        else:
+            worst = max(float(r["drain_s"]) for r in recs)
+            out["server_recovery"] = (
+                _steps(worst, (5, 15, 30, 60, 120)),
+                f"waiting queue back to its level before the fault {worst:.1f} s after it ended",
+            )
+    else:
+        unmeasured["server_recovery"] = (
+            "a fault hit it but its server metrics have no waiting queue"
+            if fault_hit
+            else "no fault hit it in this run"
         )
     return out
 
@@ -386,13 +470,15 @@ def scorecard(
     load: dict[str, Any] | None = None,
     capacity: Mapping[str, Mapping[str, Any]] | None = None,
     need_rps: float | None = None,
+    server: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Scorecard rows, per-layer and overall scores, and the ranking with reasons (plain data).
 
     ``probes`` (contender → criterion → {"passed", "score", "detail"}) fills the probe criteria
     (bad keys, malformed input, regional failover) once a probe run has produced them. ``capacity`` (the
     knees of a stepped load, harness.analysis._capacity) and ``need_rps`` (the declared peak) score the
-    capacity criterion.
+    capacity criterion; ``server`` (contender → server-metrics summary, harness.analysis._server) the
+    saturation, queueing and queue-recovery criteria.
     """
     weights = (declared.weights if declared else LayerWeights()).model_dump()
     contenders = list(run_rows)
@@ -433,6 +519,7 @@ def scorecard(
             knee=knees.get(c),
             need_rps=need_rps,
             best_rps=best_rps,
+            server=(server or {}).get(c),
         )
         decl = declared.contenders.get(c, {}) if declared else {}
         layer_scores[c] = {}

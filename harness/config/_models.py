@@ -116,7 +116,7 @@ _SECRET_QUERY_NAMES = frozenset(
 )
 
 
-def url_credential_problem(url: str) -> str | None:
+def url_credential_problem(url: str, field: str = "base_url") -> str | None:
     """Why ``url`` cannot be a base URL because it carries a credential (never quoting it), or None.
 
     A password in ``http://user:secret@host/v1`` or a key in ``?key=...`` would be written to the
@@ -126,15 +126,15 @@ def url_credential_problem(url: str) -> str | None:
     from urllib.parse import parse_qsl, urlsplit
 
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
-        return "base_url contains whitespace or a control character"
+        return f"{field} contains whitespace or a control character"
     try:
         parts = urlsplit(url)
         _ = parts.port
     except ValueError:
-        return "base_url is not a valid URL"
+        return f"{field} is not a valid URL"
     if "@" in parts.netloc:
         return (
-            "base_url carries credentials (user:password@host): they would be written to the manifest, "
+            f"{field} carries credentials (user:password@host): they would be written to the manifest, "
             "the report and bundles; remove them and name the variable holding the key with api_key_env"
         )
     secret = sorted(
@@ -142,7 +142,7 @@ def url_credential_problem(url: str) -> str | None:
     )
     if secret:
         return (
-            f"base_url carries a credential in its query string ({', '.join(secret)}=...): it would be "
+            f"{field} carries a credential in its query string ({', '.join(secret)}=...): it would be "
             "written to the manifest, the report and bundles; remove it and use api_key_env"
         )
     return None
@@ -194,14 +194,26 @@ class Endpoint(UserModel):
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     limits: Limits = Field(default_factory=Limits)
+    metrics_url: str | None = Field(
+        None,
+        description="the server's Prometheus metrics URL, scraped during the run into server_metrics.parquet "
+        "(a simulated vendor's own /metrics by default)",
+    )
 
-    @field_validator("base_url")
+    @field_validator("base_url", "metrics_url")
     @classmethod
-    def _no_url_credentials(cls, url: str | None) -> str | None:
+    def _no_url_credentials(cls, url: str | None, info: ValidationInfo) -> str | None:
         if url is not None:
-            problem = url_credential_problem(url)
+            problem = url_credential_problem(url, info.field_name or "base_url")
             if problem:
                 raise ValueError(problem)
+        return url
+
+    @field_validator("metrics_url")
+    @classmethod
+    def _metrics_url_is_http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("metrics_url must start with http:// or https://")
         return url
 
     @field_validator("headers")
@@ -791,4 +803,9 @@ class Scenario(UserModel):
     capacity: CapacityNeed = Field(
         default_factory=CapacityNeed,
         description="the peak rate the capacity criterion checks a stepped load's sustainable rate against",
+    )
+    metrics_interval: PositiveDuration = Field(
+        2.0,
+        description="how often each endpoint's server metrics (metrics_url; simulated vendors' /metrics) "
+        "are scraped during the load",
     )

@@ -211,6 +211,61 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
     return {"data": data, "layout": layout}
 
 
+_SERVER_SERIES = (
+    # (series, label, axis, colour, dash)
+    ("running", "running requests", "y", "#0072B2", "solid"),
+    ("waiting", "waiting requests", "y", "#D55E00", "solid"),
+    ("kv_cache", "KV-cache use", "y2", "#009E73", "dot"),
+    ("gpu_util", "GPU utilisation", "y2", "#CC79A7", "dash"),
+)
+
+
+def _server(a: Analysis, c: str, endpoint: str) -> dict[str, Any] | None:
+    """The vendor's own metrics for ``c``'s primary endpoint on the run clock, fault windows shaded;
+    None when it has none of the key series. A failed scrape is a gap in every line."""
+    s = a.server.loc[a.server["contender"] == c]
+    if s.empty:
+        return None
+    w = a.window
+    s = s.loc[(s["t"] >= w.start) & (s["t"] <= w.end)]
+    wide = s.pivot_table(index="t", columns="series", values="value", aggfunc="first").sort_index()
+    gaps = a.server_gaps.get(c, [])
+    if gaps:  # a failed scrape: a row of NaN at its time, so every line breaks there
+        wide = pd.concat([wide, pd.DataFrame(index=pd.Index(gaps, name="t"))]).sort_index()
+    step = max(1, math.ceil(len(wide) / 600))  # at most ~600 points per line
+    wide = wide.iloc[::step]
+    xs = _clean(wide.index.to_numpy(dtype=float))
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": label,
+            "x": xs,
+            "y": _clean(wide[name].to_numpy(dtype=float)),
+            "yaxis": axis,
+            "line": {"color": color, "width": 1.5, "dash": dash, "shape": "hv"},
+            "connectgaps": False,
+        }
+        for name, label, axis, color, dash in _SERVER_SERIES
+        if name in wide.columns
+    ]
+    if not data:
+        return None
+    layout = _layout(
+        title=_title(f"{_t(c)}: server metrics of {_t(endpoint)} (scraped)"),
+        shapes=_fault_shapes(a, c),
+        annotations=_fault_labels(a, c),
+        showlegend=True,
+        xaxis=_axis("run time (s)", range=[w.start, w.end]),
+        yaxis=_axis("requests", rangemode="tozero"),
+        yaxis2=_axis(
+            "KV cache, GPU", overlaying="y", side="right", range=[0, 1.05], showgrid=False, tickformat=".0%"
+        ),
+        margin={"l": 60, "r": 70, "t": 40, "b": 45},
+    )
+    return {"data": data, "layout": layout}
+
+
 _CDF_METRICS = (
     ("user_ttft", "user TTFT (s)"),
     ("user_latency", "user latency (s)"),
@@ -572,6 +627,11 @@ def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
     for i, c in enumerate(a.contenders):
         if (a.logical["contender"] == c).any():
             figs[f"fig-timeline-{i}"] = _timeline(a, c)
+    for i, c in enumerate(a.contenders):
+        ep = a.server_summary.get(c, {}).get("endpoint")
+        fig = _server(a, c, str(ep)) if ep else None
+        if fig:
+            figs[f"fig-server-{i}"] = fig
     for i, c in enumerate(a.contenders):
         knee = a.capacity.get(c)
         if knee and knee.get("steps"):

@@ -304,6 +304,9 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
             "timeline_ids": {
                 c: f"fig-timeline-{i}" for i, c in enumerate(a.contenders) if f"fig-timeline-{i}" in figures
             },
+            "server_ids": {
+                c: f"fig-server-{i}" for i, c in enumerate(a.contenders) if f"fig-server-{i}" in figures
+            },
             "has_records": not a.logical.empty,
             "capacity": a.capacity,
             "capacity_verdict": capacity_verdict(a.capacity),

@@ -57,6 +57,7 @@ def summary(a: Analysis) -> dict[str, Any]:
             "fault_impact": a.fault_impact.to_dict("records"),
             "scorecard": a.scorecard,
             "observability": a.observability,
+            "server_metrics": a.server_summary,
         }
     )
     if a.capacity:  # a stepped load only: a plain one has no knee to report

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pandas as pd
 
 from harness.analysis import Analysis, analyse, load_declared
 from harness.record import Manifest, read_fault_events, read_run, records_for_report
@@ -134,7 +135,21 @@ def load_run(
         declared=declared,
         slo_overrides=slo_overrides,
         probes=_read_probes(run_dir, run.manifest),
+        server_metrics=_read_server_metrics(run_dir),
     )
+
+
+def _read_server_metrics(run_dir: Path) -> pd.DataFrame | None:
+    """The rows of server_metrics.parquet, or None when the run scraped none (or the file is unreadable)."""
+    from harness.servermetrics import SERVER_METRICS_FILE
+
+    path = run_dir / SERVER_METRICS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except Exception:  # a damaged file costs the server-metrics section, never the report
+        return None
 
 
 def _read_probes(run_dir: Path, manifest: Manifest) -> dict[str, dict[str, Any]] | None:

@@ -9,6 +9,7 @@ The phases, in order (each is one call below, so this function reads as the run 
     probes     conformance probes before the load                                     harness.run._probes
     load       an Execution (local or distributed) runs the plan while the fault
                timeline applies and removes faults; records stream into the folder   harness.load
+               and each endpoint's server metrics are scraped       harness.servermetrics
     cleanup    faults removed, execution closed, stack stopped, writers closed (every exit path)
     end        end.json: how it ended, the problems met
     report     records compacted and report.html built in a child process           harness.run._report
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness._children import StartCancelled
 from harness._errors import ConfigError
-from harness.config import ResolvedFault, ResolvedScenario
+from harness.config import ResolvedFault, ResolvedScenario, Scenario
 from harness.dialects import extra_body_problems
 from harness.faults import FaultTimeline
 from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
@@ -57,6 +58,7 @@ from harness.run._live_metrics import RunMetrics
 from harness.run._metrics_server import MetricsServer
 from harness.run._signals import SignalState
 from harness.run._stack import Stack
+from harness.servermetrics import Scraper, ScrapeTarget
 
 if TYPE_CHECKING:
     from harness.run._otlp import OtlpExporter
@@ -269,6 +271,8 @@ def _run_scenario(
     ended: EndReason = "error"
     manifest_written = False
     timeline: FaultTimeline | None = None
+    scraper: Scraper | None = None
+    scrape_tasks: list[Any] = []
     worker_rows: list[WorkerInfo] = []
     failure: Exception | None = None
     load_ran_its_course = False
@@ -390,11 +394,16 @@ def _run_scenario(
                 raise _Interrupted
             execution.start()
             tl_task = rt.spawn(timeline.run, lambda: execution.stopping)
+            scraper = _scraper(sc, stack, execution.clock, rt.sleep)
+            scrape_tasks += [
+                rt.spawn(scraper.run_target, t, lambda: execution.stopping) for t in scraper.targets
+            ]
             ended = execution.run(
                 deadline=lambda: state.deadline(run_end, execution.clock),
                 aborted=lambda: state.aborted,
                 on_tick=progress.tick,
             )
+            _stop_all(scrape_tasks)
             load_ran_its_course = ended in ("completed", "deadline") and not state.stopped
             if state.stopped:
                 ended = "interrupted" if ended != "aborted" else "aborted"
@@ -427,6 +436,9 @@ def _run_scenario(
         if otlp is not None and otlp_task is not None:  # the spans of every record, before the stack goes
             problems.extend(otlp.close())
             otlp_task.stop()
+        _stop_all(scrape_tasks)  # already stopped unless the load phase failed
+        if scraper is not None and scraper.targets:
+            problems.extend(_write_server_metrics(scraper, run_dir))
         problems.extend(stack.stop())
         records.close()
         fault_log.close()
@@ -526,6 +538,31 @@ def _preflight(
     message = check_reachable(results)
     if message is not None:
         raise RunError(message)
+
+
+def _scraper(
+    sc: Scenario, stack: Stack, clock: Callable[[], float], sleep: Callable[[float], None]
+) -> Scraper:
+    """The server-metrics scraper of the run: every endpoint with a ``metrics_url``, every simulated one."""
+    targets = [ScrapeTarget(name, url) for name, url in stack.metrics_urls().items()]
+    return Scraper(targets, interval=sc.metrics_interval, clock=clock, sleep=sleep)
+
+
+def _stop_all(tasks: list[Any]) -> None:
+    while tasks:
+        tasks.pop().stop()
+
+
+def _write_server_metrics(scraper: Scraper, run_dir: Path) -> list[str]:
+    """server_metrics.parquet; a failed write is a problem of the run, never its end."""
+    try:
+        scraper.write(run_dir)
+    except Exception as exc:
+        return [f"could not write server metrics: {exc}"]
+    return [
+        f"every scrape of {ep}'s server metrics failed ({scraper.failures[ep]}): see server_metrics.parquet"
+        for ep in scraper.all_failed()
+    ]
 
 
 def _shift(f: ResolvedFault, offset: float, slot: int) -> ResolvedFault:

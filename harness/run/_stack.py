@@ -146,6 +146,18 @@ class Stack:
             self.connect_to[key] = (listen_host if local else api_host, int(lport))
             self.proxy_names[key] = name
 
+    def metrics_urls(self) -> dict[str, str]:
+        """Where each endpoint's server metrics are scraped: its ``metrics_url``, or a simulated vendor's
+        own ``/<endpoint>/metrics`` (reached directly, not through the proxies: faults never hide them)."""
+        out: dict[str, str] = {}
+        for ep in self.resolved.scenario.endpoints:
+            if ep.metrics_url is not None:
+                out[ep.name] = ep.metrics_url
+            elif ep.sim is not None and ep.name in self.base_urls:
+                parts = urlsplit(self.base_urls[ep.name])
+                out[ep.name] = f"{parts.scheme}://{parts.netloc}/{ep.name}/metrics"
+        return out
+
     def endpoint_connect_to(self) -> dict[str, tuple[str, int]]:
         """One proxy address per endpoint (the first path to it), for what is not a contender's traffic:
         the conformance probes before the load, which no fault touches."""

@@ -1,4 +1,5 @@
-"""The simulator process: one HTTP server, several named endpoints under ``/<name>/…``, ``GET /healthz``."""
+"""The simulator process: one HTTP server, several named endpoints under ``/<name>/…``, ``GET /healthz``,
+and vLLM-named Prometheus metrics at ``GET /metrics`` (every endpoint) and ``GET /<name>/metrics`` (one)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from harness._http import HttpServer, Request, Response
 from harness.behaviour import SimConfig, SimEndpoint
+from harness.servermetrics import Family, render_text
 from harness.sim._engine import EndpointRuntime
 from harness.sim._groundtruth import GroundTruthWriter
 from harness.sim.handlers import SimHTTPError
@@ -99,14 +101,34 @@ class SimServer:
             rt, (op, arg) = target
             await rt.handle(req, resp, op, arg)
 
+    @staticmethod
+    def _send_metrics(resp: Response, runtimes: list[EndpointRuntime]) -> None:
+        """vLLM-named metrics of ``runtimes`` (``/metrics``: every endpoint, one ``model_name`` each;
+        ``/<endpoint>/metrics``: that endpoint alone, as its own vLLM server would answer)."""
+        merged: dict[str, Family] = {}
+        for rt in runtimes:
+            for fam in rt.metrics.families():
+                if fam.name in merged:
+                    merged[fam.name].samples.extend(fam.samples)
+                else:
+                    merged[fam.name] = fam
+        body = render_text(merged.values()).encode()
+        resp.send(200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], body)
+
     def _route(self, req: Request, resp: Response) -> tuple[EndpointRuntime, tuple[str, str]] | None:
         """The endpoint and operation of a request, or None once it has been answered (404, healthz)."""
         path = req.path
         if path == "/healthz":
             resp.send(200, [("content-type", "text/plain")], b"ok\n")
             return None
+        if path == "/metrics" and req.method == "GET":
+            self._send_metrics(resp, list(self.runtimes.values()))
+            return None
         name, _, rest = path[1:].partition("/")
         rt = self.runtimes.get(name)
+        if rt is not None and rest == "metrics" and req.method == "GET":
+            self._send_metrics(resp, [rt])
+            return None
         if rt is None:
             body = json.dumps(
                 {"error": {"message": f"no simulated endpoint named {name!r}", "type": "not_found"}}

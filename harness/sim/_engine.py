@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from harness.sim._answer import make_plan, prompt_tokens
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
 from harness.sim._limits import CapacityGate, TokenBucket, WindowCounter
+from harness.sim._metrics import EndpointMetrics
 from harness.sim.handlers import Ctx, SimHTTPError, dialect_for
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class _Emitter:
         "resp",
         "rng",
         "stall_s",
+        "t_first",
         "target",
     )
 
@@ -121,6 +123,7 @@ class _Emitter:
         self.rec_times = rec_times
         self.handle: asyncio.TimerHandle | None = None
         self.target = 0.0
+        self.t_first = 0.0
         self.done: asyncio.Future[str] = self.loop.create_future()
 
     def start_at(self, when: float) -> None:
@@ -155,6 +158,8 @@ class _Emitter:
             return
         data = self.enc.piece(i)
         self.i = i + 1
+        if i == 0:
+            self.t_first = time.monotonic()
         # the time recorded is taken just before the bytes go to the kernel: a client on this
         # machine can never see a chunk before its recorded write time
         if self.i == self.n and self.fail_at > self.n:
@@ -222,6 +227,7 @@ class EndpointRuntime:
                 self.error_table.append((cum, status))
         self.requests = 0
         self.chunks = 0
+        self.metrics = EndpointMetrics(ep.model, self.gate)
 
     # ------------------------------------------------------------------------------------------
     def id_headers(self, rid: str) -> list[tuple[str, str]]:
@@ -391,6 +397,8 @@ class EndpointRuntime:
             )
             self._send_error(resp, SimHTTPError(status, kind, message), rid, rl_headers)
             return
+        met = self.metrics
+        met.prompt_tokens += plan.prompt_tokens
         try:
             t_adm = time.monotonic()
             if rec is not None:
@@ -423,6 +431,11 @@ class EndpointRuntime:
                     rec.output_tokens = plan.completion_tokens
                 resp.send(200, headers, out)
                 self.chunks += 1
+                t_done = time.monotonic()
+                met.ttft.observe(t_done - req.t_received)
+                met.e2e.observe(t_done - req.t_received)
+                met.generation_tokens += plan.completion_tokens
+                met.finished[plan.finish] = met.finished.get(plan.finish, 0) + 1
                 return
             headers += [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
             enc = d.encoder(plan, ctx)
@@ -453,6 +466,12 @@ class EndpointRuntime:
             finally:
                 em.cancel()
                 self.chunks += em.i
+                if em.t_first:
+                    met.ttft.observe(em.t_first - req.t_received)
+                met.generation_tokens += min(plan.completion_tokens, min(em.i, n) * b.tokens_per_chunk)
+            if outcome == "ok":
+                met.e2e.observe(time.monotonic() - req.t_received)
+                met.finished[plan.finish] = met.finished.get(plan.finish, 0) + 1
             if rec is not None:
                 rec.outcome = outcome
                 done = min(em.i, n)

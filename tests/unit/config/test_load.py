@@ -345,3 +345,35 @@ def test_limits_take_sizes_and_refuse_unknown_keys(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    model: m2\n", "    model: m2\n    limits: {head_bytes: 12}\n"))
     [line] = problems(path)
     assert line.startswith("S:12: endpoints[1].limits.head_bytes: ") and "1024" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://alice:secret@gpu-box:8000/metrics", "metrics_url carries credentials (user:password@host)"),
+        ("http://gpu-box:8000/metrics?token=s3cret", "metrics_url carries a credential in its query string"),
+        ("gpu-box:8000/metrics", "metrics_url must start with http:// or https://"),
+    ],
+)
+def test_a_metrics_url_is_checked_like_a_base_url(tmp_path: Path, url: str, message: str) -> None:
+    text = REAL.replace(
+        "    base_url: https://api.example.com/v1\n",
+        f'    base_url: https://api.example.com/v1\n    metrics_url: "{url}"\n',
+    )
+    lines = problems(write(tmp_path, text), environ={"VENDOR_KEY": "sk-0123456789"})
+    assert (
+        len(lines) == 1 and lines[0].startswith("S:7: endpoints[0].metrics_url: ") and message in lines[0]
+    ), lines
+    assert "secret" not in lines[0].lower().replace("a credential", "") and "s3cret" not in lines[0]
+
+
+def test_a_metrics_url_is_kept_and_the_interval_takes_a_duration(tmp_path: Path) -> None:
+    text = (
+        REAL.replace(
+            "    base_url: https://api.example.com/v1\n",
+            "    base_url: https://api.example.com/v1\n    metrics_url: http://gpu-box:8000/metrics\n",
+        )
+        + "metrics_interval: 500ms\n"
+    )
+    sc = load_scenario(write(tmp_path, text), environ={"VENDOR_KEY": "sk-0123456789"}).scenario
+    assert sc.endpoints[0].metrics_url == "http://gpu-box:8000/metrics" and sc.metrics_interval == 0.5

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from harness.analysis import analyse, synthetic_run
@@ -139,3 +140,46 @@ def test_summary_json_has_capacity_for_a_stepped_load_only() -> None:
     assert "req/s" in out["capacity_verdict"]
     plain_load = summary(analyse(df, ev, m))
     assert "capacity" not in plain_load and "capacity_verdict" not in plain_load
+
+
+def _server_rows() -> pd.DataFrame:
+    rows = []
+    for t in range(0, 40, 2):  # alpha-ep: queue during its outage (16-20 s); one failed scrape at 30 s
+        if t == 30:
+            rows.append([30.0, "alpha-ep", None, None, None, None, "timeout"])
+            continue
+        rows.append(
+            [float(t), "alpha-ep", "vllm:num_requests_running", '{model_name="m"}', 4.0, "running", None]
+        )
+        rows.append(
+            [
+                float(t),
+                "alpha-ep",
+                "vllm:num_requests_waiting",
+                '{model_name="m"}',
+                5.0 if 16 <= t <= 20 else 0.0,
+                "waiting",
+                None,
+            ]
+        )
+        rows.append(
+            [float(t), "alpha-ep", "vllm:gpu_cache_usage_perc", '{model_name="m"}', 0.5, "kv_cache", None]
+        )
+    return pd.DataFrame(rows, columns=["t", "endpoint", "metric", "labels", "value", "series", "error"])
+
+
+def test_server_metrics_chart_with_fault_bands_and_gaps() -> None:
+    df, ev, m = synthetic_run(400, seed=2)
+    a = analyse(df, ev, m, server_metrics=_server_rows())
+    figs = build_figures(a)
+    assert "fig-server-1" not in figs  # beta's endpoint was not scraped
+    fig = figs["fig-server-0"]
+    names = [tr["name"] for tr in fig["data"]]
+    assert names == ["running requests", "waiting requests", "KV-cache use"]  # no GPU series: not drawn
+    waiting = fig["data"][1]
+    assert waiting["x"][8:11] == [16.0, 18.0, 20.0] and waiting["y"][8:11] == [5.0, 5.0, 5.0]
+    assert waiting["x"][15] == 30.0 and waiting["y"][15] is None  # the failed scrape breaks the line
+    assert fig["data"][2]["yaxis"] == "y2"
+    # the same bands as the contender's timeline: its own outage red, beta's 429 storm grey
+    assert fig["layout"]["shapes"] == figs["fig-timeline-0"]["layout"]["shapes"]
+    assert a.server_summary["alpha"]["peak_waiting"] == 5.0
