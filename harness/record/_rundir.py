@@ -373,26 +373,32 @@ def _record_tables(run_dir: Path, names: list[str], batch: int) -> Iterator[tupl
         yield arrow_table(rows, names), bad
 
 
-def _to_frame(table: pa.Table, arrow_lists: bool) -> pd.DataFrame:
+def _to_frame(table: pa.Table, lean: bool) -> pd.DataFrame:
+    """``lean``: list columns stay Arrow (``pd.ArrowDtype``) and columns without nulls share Arrow's
+    memory (read-only); else a frame of plain NumPy columns, writable, a NumPy array per list cell."""
     import pandas as pd
     import pyarrow as pa
 
+    if not lean:
+        return table.to_pandas()
+
     def mapper(typ: pa.DataType) -> Any:
-        return pd.ArrowDtype(typ) if arrow_lists and pa.types.is_list(typ) else None
+        return pd.ArrowDtype(typ) if pa.types.is_list(typ) else None
 
     return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=mapper)
 
 
 def read_records(
-    run_dir: Path, columns: Sequence[str] | None = None, *, arrow_lists: bool = False
+    run_dir: Path, columns: Sequence[str] | None = None, *, lean: bool = False
 ) -> pd.DataFrame:
     """The attempt records of a run as a pandas DataFrame with ``columns`` (default: all of
     ``RECORD_FIELDS``), in that order; only those columns are read.
 
     Reads ``records.parquet`` when it exists, else the Parquet parts and the ``records.jsonl`` lines after
     them (skipping a torn last line). ``df.attrs["skipped_lines"]`` tells how many lines could not be
-    read. ``arrow_lists`` keeps the list columns (chunk_times, chunk_deltas) in Arrow memory
-    (``pd.ArrowDtype``) rather than one NumPy array object per record.
+    read. ``lean`` keeps the list columns (chunk_times, chunk_deltas) in Arrow memory (``pd.ArrowDtype``)
+    rather than one NumPy array object per record, and shares Arrow's memory where it can: the frame is
+    then read-only (for the report, which never changes it).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -410,7 +416,7 @@ def read_records(
             skipped = int((pf.metadata.metadata or {}).get(_SKIPPED_KEY, b"0"))
         except Exception as exc:
             raise ReportError(f"{parquet}: cannot read: {exc}") from None
-        df = _to_frame(table, arrow_lists)
+        df = _to_frame(table, lean)
         df.attrs["skipped_lines"] = skipped
         return df
     if not (run_dir / RECORDS_FILE).exists() and not _part_files(run_dir / RECORDS_PARTS):
@@ -422,7 +428,7 @@ def read_records(
         skipped += bad
     whole = pa.concat_tables(tables) if tables else arrow_table([], names)
     del tables
-    df = _to_frame(whole, arrow_lists)
+    df = _to_frame(whole, lean)
     df.attrs["skipped_lines"] = skipped
     return df
 
@@ -449,7 +455,7 @@ def compact_records(run_dir: Path) -> int:
 
 
 def records_for_report(
-    run_dir: Path, columns: Sequence[str] | None = None, *, arrow_lists: bool = False
+    run_dir: Path, columns: Sequence[str] | None = None, *, lean: bool = False
 ) -> pd.DataFrame:
     """The run's records (``columns`` of them), compacting them to ``records.parquet`` first when that has
     not happened (a run that ended, or was killed, before compaction)."""
@@ -457,9 +463,9 @@ def records_for_report(
         (run_dir / RECORDS_FILE).exists() or _part_files(run_dir / RECORDS_PARTS)
     ):
         compact_records(run_dir)
-    return read_records(run_dir, columns, arrow_lists=arrow_lists)
+    return read_records(run_dir, columns, lean=lean)
 
 
 def _frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """The frame ``read_records`` gives for these record dicts (missing fields at their defaults)."""
-    return _to_frame(arrow_table(rows), arrow_lists=False)
+    return _to_frame(arrow_table(rows), lean=False)
