@@ -307,7 +307,7 @@ def _flat_lists(cells: pd.Series, dtype: type) -> tuple[np.ndarray, np.ndarray]:
         lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         flat = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
         return np.asarray(flat, dtype=dtype), lengths
-    lists = [
+    lists: list[np.ndarray] = [
         np.asarray(x, dtype=dtype) if x is not None and not isinstance(x, float) else np.empty(0, dtype)
         for x in cells.tolist()
     ]

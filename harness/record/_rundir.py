@@ -193,7 +193,7 @@ _SCHEMA: list[Any] = []
 def record_schema() -> pa.Schema:
     """The Arrow type of every record field, from the annotations of :class:`RequestRecord`."""
     if _SCHEMA:
-        return _SCHEMA[0]  # type: ignore[no-any-return]
+        return _SCHEMA[0]
     import dataclasses
 
     import pyarrow as pa
@@ -206,9 +206,7 @@ def record_schema() -> pa.Schema:
         base = annotation.replace(" | None", "").strip()
         return {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}.get(base, pa.string())
 
-    schema = pa.schema(
-        [pa.field(f.name, arrow_type(str(f.type))) for f in dataclasses.fields(RequestRecord)]
-    )
+    schema = pa.schema([pa.field(f.name, arrow_type(str(f.type))) for f in dataclasses.fields(RequestRecord)])
     _SCHEMA.append(schema)
     return schema
 
@@ -289,7 +287,7 @@ def _readable_parts(parts_dir: Path) -> tuple[list[Path], int]:
         try:
             meta = pq.read_metadata(path).metadata or {}
             part_end = int(meta[_END_KEY])
-        except Exception:  # noqa: BLE001 - a damaged part: the JSONL still has its records
+        except Exception:  # a damaged part: the JSONL still has its records
             break
         if part_end < end:
             break
@@ -380,17 +378,17 @@ def _to_frame(table: pa.Table, lean: bool) -> pd.DataFrame:
     import pyarrow as pa
 
     if not lean:
-        return table.to_pandas()
+        df: pd.DataFrame = table.to_pandas()
+        return df
 
     def mapper(typ: pa.DataType) -> Any:
         return pd.ArrowDtype(typ) if pa.types.is_list(typ) else None
 
-    return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=mapper)
+    lean_df: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=mapper)
+    return lean_df
 
 
-def read_records(
-    run_dir: Path, columns: Sequence[str] | None = None, *, lean: bool = False
-) -> pd.DataFrame:
+def read_records(run_dir: Path, columns: Sequence[str] | None = None, *, lean: bool = False) -> pd.DataFrame:
     """The attempt records of a run as a pandas DataFrame with ``columns`` (default: all of
     ``RECORD_FIELDS``), in that order; only those columns are read.
 
