@@ -75,20 +75,44 @@ def _measure(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _child(args: list[str]) -> tuple[str, float, float]:
-    """Run ``python -m harness.bench.report ARGS`` in a process of its own: (stdout, seconds, peak RSS GB)."""
+def _rss_gb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1e6  # kB
+    except OSError:
+        pass
+    return 0.0
+
+
+def _child(args: list[str], cap_gb: float) -> tuple[str | None, float, float]:
+    """Run ``python -m harness.bench.report ARGS`` in a process of its own: (stdout, seconds, peak RSS GB).
+
+    The machine is shared: a child whose resident memory passes ``cap_gb`` is killed (stdout None)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "harness.bench.report", *args], stdout=subprocess.PIPE, env=os.environ.copy()
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "harness.bench.report", *args], stdout=out, env=os.environ.copy()
+        )
+        killed = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if not killed and _rss_gb(proc.pid) > cap_gb:
+                proc.kill()
+                killed = True
+            time.sleep(0.2)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    seconds, peak = time.perf_counter() - t0, usage.ru_maxrss / 1e6  # ru_maxrss: kB on Linux
+    if killed:
+        return None, seconds, peak
     if proc.returncode != 0:
         raise SystemExit(f"bench child {' '.join(args)} failed (exit {proc.returncode})")
-    return out, time.perf_counter() - t0, usage.ru_maxrss / 1e6  # ru_maxrss: kB on Linux
+    return text, seconds, peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=MILLION, help="attempt records to generate (about)")
     parser.add_argument(
         "--keep", type=Path, default=None, help="write the run folders under here and keep them"
+    )
+    parser.add_argument(
+        "--cap-gb",
+        type=float,
+        default=8.0,
+        help="kill a step whose resident memory passes this (shared machine)",
     )
     parser.add_argument("--generate", type=Path, default=None, help=argparse.SUPPRESS)  # child: write a run
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)  # child: time a report
@@ -113,13 +143,25 @@ def main(argv: list[str] | None = None) -> int:
         root = args.keep or Path(tmp)
         for n in sizes:
             run_dir = root / f"run-{n}"
-            _, t_gen, _ = _child(["--generate", str(run_dir), "--records", str(n)])
-            out, _, rss = _child(["--measure", str(run_dir)])
+            gen, t_gen, _ = _child(["--generate", str(run_dir), "--records", str(n)], args.cap_gb)
+            if gen is None:
+                raise SystemExit(f"generating {n:,} records passed {args.cap_gb:g} GB: stopped")
+            out, t_child, rss = _child(["--measure", str(run_dir)], args.cap_gb)
+            if out is None:  # stopped at the cap: what is known is how far it got
+                results.append({"records": n, "generate": t_gen, "rss_gb": rss, "killed_after": t_child})
+                continue
             results.append({**json.loads(out.strip().splitlines()[-1]), "generate": t_gen, "rss_gb": rss})
 
     ok = True
     notes: list[str] = []
     for n, r in zip(sizes, results, strict=True):
+        if "killed_after" in r:
+            ok = False
+            notes.append(
+                f"{n:,} records: report step stopped after {r['killed_after']:.0f} s, resident memory past "
+                f"the {args.cap_gb:g} GB cap (--cap-gb): MISSED"
+            )
+            continue
         target_s = TARGET_S.get(n)
         target_gb = TARGET_RSS_GB.get(n)
         if target_s is not None and r["total"] >= target_s:
@@ -135,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     def row(name: str, fmt: str, key: str) -> tuple[str, list[str]]:
-        return name, [fmt.format(r[key]) for r in results]
+        return name, [fmt.format(r[key]) if key in r else "stopped" for r in results]
 
     rows = [
         row("attempt records", "{:,}", "records"),
