@@ -143,9 +143,12 @@ class _Rows:
 
 
 def _obj(series: pd.Series, idx: np.ndarray) -> np.ndarray:
-    """Column values at positions ``idx`` as an object array (None for missing)."""
-    arr = obj_values(series, None)
-    return np.asarray(arr[idx], dtype=object)
+    """Column values at positions ``idx`` as an object array (None for missing): only those rows are
+    converted (a column of unique strings costs a Python object per converted row)."""
+    if len(idx) < len(series):
+        series = series.take(idx)
+        return np.asarray(obj_values(series, None), dtype=object)
+    return np.asarray(obj_values(series, None)[idx], dtype=object)
 
 
 def obj_values(series: pd.Series, fill: Any = None) -> np.ndarray:
