@@ -279,3 +279,23 @@ def test_asking_for_an_unknown_column_is_an_error(tmp_path: Path) -> None:
     write_run(tmp_path, [_record(0)])
     with pytest.raises(ValueError, match="not record fields: nope"):
         read_records(tmp_path, ["request_id", "nope"])
+
+
+def test_the_writer_holds_at_most_one_part_of_records_however_many_it_writes(tmp_path: Path) -> None:
+    """A soak's master: 8,000 records of ~1 kB go through the writer; what it keeps is one part's worth."""
+    import tracemalloc
+
+    writer = RecordWriter(tmp_path, part_rows=200, part_seconds=1e9)
+    row = make_record(output_excerpt="x" * 1000).to_dict()
+    tracemalloc.start()
+    try:
+        for i in range(8_000):
+            writer.write({**row, "request_id": f"q{i}"})
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    writer.close()
+    # every record kept would be 8 MB and more; one part's records are about 0.3 MB
+    assert held < 2 * 1024 * 1024, held
+    assert len(_parts(tmp_path)) == 40
+    assert len(read_records(tmp_path, ["request_id"])) == 8_000
