@@ -80,7 +80,6 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
 UNREAD_FIELDS: frozenset[str] = frozenset(
     {
         "run_id",
-        "dialect",
         "worker",
         "user",
         "seq",
@@ -93,6 +92,9 @@ UNREAD_FIELDS: frozenset[str] = frozenset(
         "estimated_output_tokens",
         "max_tokens",
         "retry_after_s",
+        "retry_after_source",
+        "gateway_api_base",
+        "gateway_provider",
     }
 )
 """Record fields no analysis (and so no report) reads: the report's read leaves them on disk."""
