@@ -12,13 +12,14 @@ from harness.analysis._capacity import CAPACITY_LIMITS, capacity_verdict, find_k
 from harness.analysis._compare import COMPARE_METRICS, Comparison, compare_analyses, compare_runs
 from harness.analysis._metrics import FORMULAS, LATENCY_METRICS, SLO_KEYS, good_mask, slo_settings
 from harness.analysis._phases import FaultWindow, Window, assign_phases, fault_windows, measurement_window
-from harness.analysis._prepare import chunk_gaps, logical_requests
+from harness.analysis._prepare import ANALYSIS_COLUMNS, chunk_gaps, logical_requests
 from harness.analysis._risks import slo_check
 from harness.analysis._scorecard import LAYERS, DeclaredScore, DeclaredScores, LayerWeights, load_declared
 from harness.analysis._stats import PERCENTILES, describe, mean_ci
 from harness.analysis._synthetic import synthetic_run, write_synthetic_run
 
 __all__ = [
+    "ANALYSIS_COLUMNS",
     "CAPACITY_LIMITS",
     "COMPARE_METRICS",
     "FORMULAS",

@@ -311,12 +311,9 @@ def analyse(
     # chunk gaps (and reads) of succeeded final attempts, tagged with their attempt row
     fin_ok = np.flatnonzero(att["ok"] & att["final"])
     if fin_ok.size:
-        chunks = records["chunk_times"].to_numpy(dtype=object)[rows[fin_ok]]
-        gaps, gap_owner = chunk_gaps(pd.Series(chunks, dtype=object))
+        gaps, gap_owner = chunk_gaps(records["chunk_times"].take(rows[fin_ok]))
         gap_rows = fin_ok[gap_owner]
-        reads, merged = read_counts(
-            pd.Series(records["chunk_deltas"].to_numpy(dtype=object)[rows[fin_ok]], dtype=object)
-        )
+        reads, merged = read_counts(records["chunk_deltas"].take(rows[fin_ok]))
     else:
         gaps, gap_rows = np.empty(0), np.empty(0, dtype=int)
         reads = merged = np.empty(0, dtype=np.int64)

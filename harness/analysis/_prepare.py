@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.record import Manifest
+from harness.record import RECORD_FIELDS, Manifest
 
 __all__ = [
+    "ANALYSIS_COLUMNS",
     "LOGICAL_COLUMNS",
+    "UNREAD_FIELDS",
     "chains",
     "chunk_gaps",
     "logical_requests",
@@ -75,6 +77,30 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "fault_injected",
 )
 
+UNREAD_FIELDS: frozenset[str] = frozenset(
+    {
+        "run_id",
+        "worker",
+        "user",
+        "seq",
+        "t_headers",
+        "t_first_output",
+        "finish_reason",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "estimated_output_tokens",
+        "max_tokens",
+        "retry_after_s",
+        "retry_after_source",
+        "gateway_api_base",
+        "gateway_provider",
+    }
+)
+"""Record fields no analysis (and so no report) reads: the report's read leaves them on disk."""
+ANALYSIS_COLUMNS: tuple[str, ...] = tuple(f for f in RECORD_FIELDS if f not in UNREAD_FIELDS)
+"""The record columns :func:`harness.analysis.analyse` reads, in record order."""
+
 _FLOAT_COLS = (
     "t_intended",
     "t_dispatch",
@@ -119,9 +145,12 @@ class _Rows:
 
 
 def _obj(series: pd.Series, idx: np.ndarray) -> np.ndarray:
-    """Column values at positions ``idx`` as an object array (None for missing)."""
-    arr = obj_values(series, None)
-    return np.asarray(arr[idx], dtype=object)
+    """Column values at positions ``idx`` as an object array (None for missing): only those rows are
+    converted (a column of unique strings costs a Python object per converted row)."""
+    if len(idx) < len(series):
+        series = series.take(idx)
+        return np.asarray(obj_values(series, None), dtype=object)
+    return np.asarray(obj_values(series, None)[idx], dtype=object)
 
 
 def obj_values(series: pd.Series, fill: Any = None) -> np.ndarray:
@@ -266,38 +295,67 @@ def logical_requests_indexed(
     return lg, owner
 
 
+_BATCH = 1 << 20  # list cells flattened at a time: bounds the transient arrays of a 10M-record run
+
+
+def _flat_lists(cells: pd.Series, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """The lists of ``cells`` flattened into one array, and each cell's length (a missing list: 0).
+
+    Cells are Python lists or NumPy arrays (a frame from JSONL, or a plain Parquet read), or an Arrow list
+    column (``pd.ArrowDtype``, the report's lean read), which is flattened without a Python object per
+    cell."""
+    if isinstance(cells.dtype, pd.ArrowDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(cells)
+        lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
+        return np.asarray(flat, dtype=dtype), lengths
+    lists: list[np.ndarray] = [
+        np.asarray(x, dtype=dtype) if x is not None and not isinstance(x, float) else np.empty(0, dtype)
+        for x in cells.tolist()
+    ]
+    lengths = np.fromiter((a.size for a in lists), dtype=np.int64, count=len(lists))
+    flat = np.concatenate(lists) if lists else np.empty(0, dtype)
+    return flat, lengths
+
+
 def chunk_gaps(chunk_times: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Every gap between consecutive reads that carried deltas, pooled, and the position (in
     ``chunk_times``) each came from. Only reads at distinct times make a gap: two chunks stamped with the
     same time arrived together (a gap of 0 is no gap), and one read has none."""
-    lists = [
-        np.asarray(x, dtype=float) if x is not None and not isinstance(x, float) else np.empty(0)
-        for x in chunk_times.tolist()
-    ]
-    if not lists:
+    gaps: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    for start in range(0, len(chunk_times), _BATCH):
+        flat, lengths = _flat_lists(chunk_times.iloc[start : start + _BATCH], float)
+        if lengths.sum() < 2:
+            continue
+        owner = np.repeat(np.arange(start, start + lengths.size), lengths)
+        diff = np.diff(flat)
+        keep = (owner[1:] == owner[:-1]) & (diff > 0)
+        gaps.append(diff[keep])
+        owners.append(owner[1:][keep])
+    if not gaps:
         return np.empty(0), np.empty(0, dtype=int)
-    lengths = np.fromiter((a.size for a in lists), dtype=int, count=len(lists))
-    if lengths.sum() < 2:
-        return np.empty(0), np.empty(0, dtype=int)
-    flat = np.concatenate(lists)
-    owner = np.repeat(np.arange(len(lists)), lengths)
-    gaps = np.diff(flat)
-    keep = (owner[1:] == owner[:-1]) & (gaps > 0)
-    return gaps[keep], owner[1:][keep]
+    return np.concatenate(gaps), np.concatenate(owners)
 
 
 def read_counts(chunk_deltas: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Per record: reads that carried deltas, and those of them that carried more than one (merged
     deltas: the vendor or the network sent them together). Records written before ``chunk_deltas``
     existed count 0 and 0."""
-    lists = [
-        np.asarray(x, dtype=np.int64) if x is not None and not isinstance(x, float) else np.empty(0, np.int64)
-        for x in chunk_deltas.tolist()
-    ]
-    n = len(lists)
-    reads = np.fromiter((a.size for a in lists), dtype=np.int64, count=n)
-    if not reads.sum():
-        return reads, np.zeros(n, dtype=np.int64)
-    owner = np.repeat(np.arange(n), reads)
-    merged = np.bincount(owner, weights=np.concatenate(lists) > 1, minlength=n).astype(np.int64)
-    return reads, merged
+    reads: list[np.ndarray] = []
+    merged: list[np.ndarray] = []
+    for start in range(0, len(chunk_deltas), _BATCH):
+        flat, lengths = _flat_lists(chunk_deltas.iloc[start : start + _BATCH], np.int64)
+        n = lengths.size
+        reads.append(lengths)
+        if not lengths.sum():
+            merged.append(np.zeros(n, dtype=np.int64))
+            continue
+        owner = np.repeat(np.arange(n), lengths)
+        merged.append(np.bincount(owner, weights=flat > 1, minlength=n).astype(np.int64))
+    if not reads:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(reads), np.concatenate(merged)

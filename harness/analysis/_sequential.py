@@ -35,8 +35,8 @@ def align_sequential(
     offset_of = {n: k * slot for k, n in enumerate(names)}
     if len(records):
         offsets = records["contender"].map(offset_of).fillna(0.0).to_numpy(dtype=float)
-        records = records.copy()
-        for col in TIME_FIELDS:
+        records = records.copy(deep=False)  # columns replaced below, never changed in place
+        for col in (c for c in TIME_FIELDS if c in records.columns):  # a projected frame may lack some
             records[col] = pd.to_numeric(records[col], errors="coerce").to_numpy(dtype=float) - offsets
     events: list[dict[str, Any]] = []
     for ev in fault_events:

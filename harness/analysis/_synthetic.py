@@ -7,6 +7,7 @@ An outage hits ``alpha-ep`` and a 429 storm hits ``beta-ep``, so every part of t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from harness.record import (
     ScenarioInfo,
     ScheduleInfo,
     ToxiproxyInfo,
+    record_schema,
     write_end,
     write_manifest,
 )
@@ -118,10 +120,13 @@ def synthetic_run(
     warmup: float = 0.0,
     cooldown: float = 0.0,
     faults: bool = True,
-) -> tuple[pd.DataFrame, list[dict[str, Any]], RunInfo]:
+    slice_requests: int | None = None,
+) -> tuple[Any, list[dict[str, Any]], RunInfo]:
     """``n_requests`` logical requests per contender at ``rate``/s; returns (records, fault events, run).
 
     ``payload`` replaces one answer excerpt (to test escaping of untrusted model text).
+    ``slice_requests`` makes the records an iterator of frames of that many logical requests each (the
+    same run, drawn slice by slice: a 10M-record run without a 10M-row frame in memory).
     """
     rng = np.random.default_rng(seed)
     duration = n_requests / rate
@@ -155,6 +160,7 @@ def synthetic_run(
         if faults
         else []
     )
+    run = _run_info(duration, rate, seed, fault_plan, monthly_requests, warmup, cooldown)
     events: list[dict[str, Any]] = []
     for f in fault_plan:
         for action, t in (("apply", f["at_s"] + 0.003), ("remove", f["at_s"] + f["duration_s"] + 0.004)):
@@ -177,6 +183,31 @@ def synthetic_run(
             )
     t_int = np.sort(rng.uniform(0, duration, n_requests))
     prompt_idx = rng.integers(0, 30, n_requests)
+    windows = (faults, out_at, out_len, thr_at, thr_len)
+    if slice_requests is not None:
+        return _sliced(rng, t_int, prompt_idx, windows, chunks, seed, slice_requests), events, run
+    df = _records(rng, t_int, prompt_idx, windows, chunks, seed, 0)
+    if payload is not None and len(df):
+        i = int(np.flatnonzero((df["outcome"] == "ok").to_numpy())[0])
+        df.loc[i, "output_excerpt"] = payload
+        df.loc[i, "t_end"] = (
+            float(df["t_end"].to_numpy()[i]) + 30.0
+        )  # make it the slowest, so the drill-down shows it
+    return df[list(RECORD_FIELDS)], events, run
+
+
+def _records(
+    rng: np.random.Generator,
+    t_int: np.ndarray,
+    prompt_idx: np.ndarray,
+    windows: tuple[bool, float, float, float, float],
+    chunks: int,
+    seed: int,
+    id_base: int,
+) -> pd.DataFrame:
+    """The attempts of the logical requests asked for at ``t_int``; request numbers start at ``id_base``."""
+    faults, out_at, out_len, thr_at, thr_len = windows
+    n_requests = t_int.size
     frames: list[pd.DataFrame] = []
     for cname, primary, fallback in (("alpha", "alpha-ep", None), ("beta", "beta-ep", "beta-small")):
         lag = rng.exponential(0.002, n_requests)
@@ -184,7 +215,7 @@ def synthetic_run(
         in_outage = faults & (t_int >= out_at) & (t_int < out_at + out_len) & (primary == "alpha-ep")
         storm = faults & (t_int >= thr_at) & (t_int < thr_at + thr_len) & (primary == "beta-ep")
         fail1 = in_outage | (storm & (rng.random(n_requests) < 0.6)) | (rng.random(n_requests) < 0.005)
-        rows1 = _attempts(rng, cname, primary, 1, t_int, disp1, prompt_idx, ~fail1, chunks)
+        rows1 = _attempts(rng, cname, primary, 1, t_int, disp1, prompt_idx, ~fail1, chunks, id_base)
         cls1 = np.where(in_outage, "connect_refused", np.where(storm, "http_429", "http_5xx"))
         rows1 = _fail(rows1, fail1, cls1)
         parts = [rows1]
@@ -209,14 +240,22 @@ def synthetic_run(
         frames.append(pd.concat(parts, ignore_index=True))
     df = pd.concat(frames, ignore_index=True)
     df["run_id"] = f"synthetic-{seed}"
-    if payload is not None and len(df):
-        i = int(np.flatnonzero((df["outcome"] == "ok").to_numpy())[0])
-        df.loc[i, "output_excerpt"] = payload
-        df.loc[i, "t_end"] = (
-            float(df["t_end"].to_numpy()[i]) + 30.0
-        )  # make it the slowest, so the drill-down shows it
-    run = _run_info(duration, rate, seed, fault_plan, monthly_requests, warmup, cooldown)
-    return df[list(RECORD_FIELDS)], events, run
+    return df
+
+
+def _sliced(
+    rng: np.random.Generator,
+    t_int: np.ndarray,
+    prompt_idx: np.ndarray,
+    windows: tuple[bool, float, float, float, float],
+    chunks: int,
+    seed: int,
+    size: int,
+) -> Iterator[pd.DataFrame]:
+    for start in range(0, t_int.size, max(size, 1)):
+        stop = start + max(size, 1)
+        df = _records(rng, t_int[start:stop], prompt_idx[start:stop], windows, chunks, seed, start)
+        yield df[list(RECORD_FIELDS)]
 
 
 def _attempts(
@@ -229,6 +268,7 @@ def _attempts(
     prompt_idx: np.ndarray,
     ok: np.ndarray,
     chunks: int,
+    id_base: int = 0,
 ) -> pd.DataFrame:
     n = t_int.size
     ttft0, tpot0 = _SPEED[endpoint]
@@ -247,7 +287,7 @@ def _attempts(
     cls = _CLASSES
     return pd.DataFrame(
         {
-            "request_id": [f"{contender}-{i:07d}" for i in range(n)] if attempt == 1 else [""] * n,
+            "request_id": [f"{contender}-{id_base + i:07d}" for i in range(n)] if attempt == 1 else [""] * n,
             "attempt": attempt,
             "contender": contender,
             "endpoint": endpoint,
@@ -258,7 +298,7 @@ def _attempts(
             "prompt_class": [cls[i % 3] for i in prompt_idx],
             "worker": "local",
             "user": 0,
-            "seq": np.arange(n),
+            "seq": id_base + np.arange(n),
             "t_intended": np.round(t_int, 6),
             "t_dispatch": np.round(disp, 6),
             "t_headers": np.round(disp + ttft * 0.8, 6),
@@ -287,7 +327,7 @@ def _attempts(
             "retry_after_source": None,
             "ratelimit_remaining_requests": 100 if endpoint.startswith("beta") else None,
             "ratelimit_remaining_tokens": None,
-            "vendor_request_id": [f"req_{endpoint}_{i}" for i in range(n)],
+            "vendor_request_id": [f"req_{endpoint}_{id_base + i}" for i in range(n)],
             "gateway_fallbacks": None,
             "gateway_retries": None,
             "gateway_api_base": None,
@@ -334,15 +374,28 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, cls: np.ndarray) -> pd.DataFrame:
     return df
 
 
-def write_synthetic_run(run_dir: Path, *, parquet: bool = False, **kwargs: Any) -> Path:
-    """Write a synthetic run folder (manifest, end, faults.jsonl, records .jsonl or .parquet); returns it."""
-    df, events, run = synthetic_run(**kwargs)
+def write_synthetic_run(
+    run_dir: Path, *, parquet: bool = False, slice_requests: int | None = None, **kwargs: Any
+) -> Path:
+    """Write a synthetic run folder (manifest, end, faults.jsonl, records .jsonl or .parquet); returns it.
+
+    With ``parquet`` and ``slice_requests``, the records are drawn and written a slice at a time (one row
+    group each), so a run of millions of records never sits in memory whole."""
+    df, events, run = synthetic_run(slice_requests=slice_requests if parquet else None, **kwargs)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_manifest(run_dir, run.manifest)
     if run.end is not None:
         write_end(run_dir, run.end)
     (run_dir / FAULTS_FILE).write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-    if parquet:
+    if parquet and slice_requests is not None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = record_schema()
+        with pq.ParquetWriter(run_dir / RECORDS_PARQUET, schema) as writer:
+            for part in df:
+                writer.write_table(pa.Table.from_pandas(part, preserve_index=False).cast(schema))
+    elif parquet:
         df.to_parquet(run_dir / RECORDS_PARQUET, index=False)
     else:
         df.to_json(run_dir / RECORDS_FILE, orient="records", lines=True)

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from harness.analysis import Analysis, analyse, load_declared
+from harness.analysis import ANALYSIS_COLUMNS, Analysis, analyse, load_declared
 from harness.record import Manifest, read_fault_events, read_run, records_for_report
 from harness.report._charts import build_figures
 from harness.report._context import build_context
@@ -126,7 +126,8 @@ def load_run(
 ) -> Analysis:
     """Read a run folder and analyse it (compacting its records first if the run did not get to it)."""
     run = read_run(run_dir)
-    records = records_for_report(run_dir)
+    # only the columns the analysis reads, list columns kept in Arrow: memory follows what is used
+    records = records_for_report(run_dir, ANALYSIS_COLUMNS, lean=True)
     declared = load_declared(scores_file) if scores_file is not None else None
     return analyse(
         records,

@@ -66,7 +66,12 @@ class Progress:
             tot[1] += 1
         if record.endpoint != self._primary.get(record.contender, record.endpoint):
             tot[2] += 1
-        self._recent.setdefault(record.contender, deque()).append(record)
+        recent = self._recent.setdefault(record.contender, deque())
+        recent.append(record)
+        # pruned here too, not only when the table is drawn: a quiet run (or one without a terminal) must
+        # not keep every record of a soak in the master
+        while recent and recent[0].t_end < record.t_end - _WINDOW_S:
+            recent.popleft()
 
     def _table(self) -> Table:
         now = self.clock()

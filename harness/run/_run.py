@@ -43,10 +43,10 @@ from harness.faults import FaultTimeline
 from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
 from harness.record import (
     FAULTS_FILE,
-    RECORDS_FILE,
     EndReason,
     FaultEvent,
     JsonlWriter,
+    RecordWriter,
     RequestRecord,
     RunEnd,
     WorkerInfo,
@@ -250,7 +250,7 @@ def _run_scenario(
     if live is not None:
         live.faults_planned([(f.fault_id, f.entry.target) for f in faults])
 
-    records = JsonlWriter(run_dir / RECORDS_FILE)
+    records = RecordWriter(run_dir)  # records.jsonl, and Parquet parts as records arrive
     fault_log = JsonlWriter(run_dir / FAULTS_FILE)
     progress = Progress(
         [c.name for c in sc.contenders],

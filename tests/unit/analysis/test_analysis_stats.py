@@ -56,6 +56,7 @@ def test_public_api_is_pinned() -> None:
 
     assert sorted(harness.analysis.__all__) == sorted(
         [
+            "ANALYSIS_COLUMNS",
             "CAPACITY_LIMITS",
             "COMPARE_METRICS",
             "FORMULAS",

@@ -77,3 +77,27 @@ def test_a_stop_asked_for_before_the_report_still_gets_its_report() -> None:
     assert not state.report_overdue()
     state.on_signal()  # a second signal aborts
     assert state.report_overdue()
+
+
+def test_a_quiet_progress_keeps_only_the_last_window_of_records() -> None:
+    """The master's live view must not hold every record of a soak: its table is never drawn when quiet."""
+    import io
+
+    from factories import make_record
+
+    from harness.run._progress import Progress
+
+    progress = Progress(
+        ["A"],
+        duration=3600.0,
+        clock=lambda: 0.0,
+        active_faults=list,
+        in_flight=lambda _c: 0,
+        quiet=True,
+        stream=io.StringIO(),
+    )
+    for i in range(20_000):  # 100 records a second for 200 s
+        progress.add(make_record(request_id=f"q{i}", t_end=i / 100))
+    kept = progress._recent["A"]
+    assert 1000 <= len(kept) <= 1001  # the last 10 s
+    assert kept[-1].request_id == "q19999"
