@@ -18,15 +18,17 @@ import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 
+from harness.servermetrics import escape_label_value as _escape
+
 __all__ = [
     "CONTENT_TYPE",
     "MAX_LABEL_CHARS",
     "MAX_SERIES",
     "Counter",
     "Gauge",
-    "Histogram",
+    "HistogramSeries",
     "Registry",
-    "escape_label_value",
+    "bounded_label_value",
     "format_value",
 ]
 
@@ -37,11 +39,10 @@ MAX_SERIES = 2000
 Labels = tuple[str, ...]
 
 
-def escape_label_value(value: str) -> str:
+def bounded_label_value(value: str) -> str:
     """A label value as written between double quotes: cut to ``MAX_LABEL_CHARS``, then ``\\``, ``"`` and
-    line feeds escaped."""
-    value = value[:MAX_LABEL_CHARS]
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    line feeds escaped (the format's escaping: :func:`harness.servermetrics.escape_label_value`)."""
+    return _escape(value[:MAX_LABEL_CHARS])
 
 
 def _escape_help(text: str) -> str:
@@ -62,7 +63,8 @@ def format_value(value: float) -> str:
 def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
     if not names:
         return ""
-    return "{" + ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(names, values, strict=True)) + "}"
+    pairs = (f'{n}="{bounded_label_value(v)}"' for n, v in zip(names, values, strict=True))
+    return "{" + ",".join(pairs) + "}"
 
 
 class _Metric:
@@ -157,7 +159,7 @@ class Gauge(_Metric):
         return [f"{self.name}{_label_text(self.labels, k)} {format_value(v)}" for k, v in items]
 
 
-class Histogram(_Metric):
+class HistogramSeries(_Metric):
     """Fixed upper bounds (``le``); ``+Inf`` is added. Renders cumulative ``_bucket`` counts, ``_sum`` and
     ``_count`` per label set."""
 
@@ -233,8 +235,8 @@ class Registry:
 
     def histogram(
         self, name: str, help_text: str, buckets: Sequence[float], labels: Sequence[str] = ()
-    ) -> Histogram:
-        metric = Histogram(name, help_text, labels, self._lock, buckets)
+    ) -> HistogramSeries:
+        metric = HistogramSeries(name, help_text, labels, self._lock, buckets)
         self._add(metric)
         return metric
 

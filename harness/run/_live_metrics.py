@@ -16,11 +16,11 @@ from harness._vocab import RUN_CLASSES
 from harness.record import FaultEvent, RequestRecord
 from harness.run._exposition import Registry
 
-__all__ = ["LAG_BUCKETS", "LATENCY_BUCKETS", "TTFT_BUCKETS", "RunMetrics"]
+__all__ = ["LIVE_LAG_BUCKETS", "LIVE_LATENCY_BUCKETS", "LIVE_TTFT_BUCKETS", "RunMetrics"]
 
-TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 60.0)
-LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0)
-LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LIVE_TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 60.0)
+LIVE_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+LIVE_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class RunMetrics:
@@ -57,20 +57,20 @@ class RunMetrics:
         self.ttft = reg.histogram(
             "bakeoff_ttft_seconds",
             "Time to first token of each attempt that got one (t_first_token - t_dispatch).",
-            TTFT_BUCKETS,
+            LIVE_TTFT_BUCKETS,
             ("contender",),
         )
         self.latency = reg.histogram(
             "bakeoff_user_latency_seconds",
             "What the user waited for each logical request: t_end of the final attempt - t_intended "
             "(schedule lag, retries and fallbacks included).",
-            LATENCY_BUCKETS,
+            LIVE_LATENCY_BUCKETS,
             ("contender",),
         )
         self.lag = reg.histogram(
             "bakeoff_schedule_lag_seconds",
             "How late each logical request's first attempt left: t_dispatch - t_intended.",
-            LAG_BUCKETS,
+            LIVE_LAG_BUCKETS,
             ("contender",),
         )
         reg.gauge(

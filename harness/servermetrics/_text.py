@@ -13,7 +13,16 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Family", "Histogram", "ParsedText", "Sample", "format_labels", "parse_text", "render_text"]
+__all__ = [
+    "Family",
+    "Histogram",
+    "ParsedText",
+    "Sample",
+    "escape_label_value",
+    "format_labels",
+    "parse_text",
+    "render_text",
+]
 
 
 # ------------------------------------------------------------------------------------------- render
@@ -64,7 +73,8 @@ def _value(v: float) -> str:
     return repr(float(v))
 
 
-def _escape(v: str) -> str:
+def escape_label_value(v: str) -> str:
+    """A label value as written between double quotes: ``\\``, ``"`` and line feeds escaped."""
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
@@ -72,7 +82,7 @@ def format_labels(labels: Mapping[str, str]) -> str:
     """``{a="x",b="y"}`` in the given order (empty string when there are none)."""
     if not labels:
         return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+    return "{" + ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labels.items()) + "}"
 
 
 def render_text(families: Iterable[Family]) -> str:

@@ -19,11 +19,28 @@ from __future__ import annotations
 from harness.servermetrics import Family, Histogram
 from harness.sim._limits import CapacityGate
 
-__all__ = ["E2E_BUCKETS", "TTFT_BUCKETS", "EndpointMetrics"]
+__all__ = ["SIM_E2E_BUCKETS", "SIM_TTFT_BUCKETS", "EndpointMetrics"]
 
-TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+SIM_TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+)
 """Upper bounds of the TTFT histogram (seconds), as vLLM's."""
-E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0)
+SIM_E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0)
 """Upper bounds of the end-to-end latency histogram (seconds)."""
 
 
@@ -36,8 +53,8 @@ class EndpointMetrics:
         self.prompt_tokens = 0
         self.generation_tokens = 0
         self.finished: dict[str, int] = {}
-        self.ttft = Histogram(TTFT_BUCKETS)
-        self.e2e = Histogram(E2E_BUCKETS)
+        self.ttft = Histogram(SIM_TTFT_BUCKETS)
+        self.e2e = Histogram(SIM_E2E_BUCKETS)
 
     def families(self) -> list[Family]:
         lab = {"model_name": self.model}

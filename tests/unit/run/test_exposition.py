@@ -7,15 +7,15 @@ from __future__ import annotations
 import pytest
 from factories import make_fault_event, make_record
 
-from harness.run._exposition import MAX_LABEL_CHARS, MAX_SERIES, Registry, escape_label_value, format_value
+from harness.run._exposition import MAX_LABEL_CHARS, MAX_SERIES, Registry, bounded_label_value, format_value
 from harness.run._live_metrics import RunMetrics
 
 
 def test_label_values_escape_backslash_quote_and_line_feed() -> None:
-    assert escape_label_value('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
-    assert escape_label_value("plain-name_1") == "plain-name_1"
+    assert bounded_label_value('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
+    assert bounded_label_value("plain-name_1") == "plain-name_1"
     # cut before escaping: a long vendor string stays bounded
-    assert escape_label_value("x" * 500) == "x" * MAX_LABEL_CHARS
+    assert bounded_label_value("x" * 500) == "x" * MAX_LABEL_CHARS
 
 
 def test_values_are_written_as_the_format_spells_them() -> None:
