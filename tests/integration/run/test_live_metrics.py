@@ -165,12 +165,14 @@ def _poll(api: str, promql: str, ok: Callable[[list[dict[str, Any]]], bool], tim
 
 # about 20 s: a simulated stack, a Prometheus server, scrapes every second
 @pytest.mark.skipif(PROMETHEUS is None, reason=NEEDS_PROMETHEUS)
-def test_a_real_prometheus_scrapes_a_live_run_and_answers_promql(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_real_prometheus_scrapes_a_live_run_and_answers_promql(tmp_path: Path, workers: int) -> None:
     """The run goes on (60 s planned) until Prometheus has answered; then one Ctrl-C ends it cleanly, and
-    what Prometheus stored is compared with the run's own records."""
+    what Prometheus stored is compared with the run's own records. With --workers 2 the master serves
+    the sum of what both workers did."""
     run = bakeoff_popen(
         "run", "short/default", "--out", tmp_path / "out", "--quiet", "--no-probes", "--no-report",
-        "--duration", "60s", "--metrics-port", "0",
+        "--duration", "60s", "--metrics-port", "0", *(["--workers", str(workers)] if workers else []),
     )  # fmt: skip
     prom: subprocess.Popen[str] | None = None
     try:
@@ -222,3 +224,9 @@ def test_a_real_prometheus_scrapes_a_live_run_and_answers_promql(tmp_path: Path)
             & (records.error_class.fillna("none") == lab["error_class"])
         ]
         assert 0 < float(row["value"][1]) <= len(mine), lab
+    if workers:  # both workers' records reached the master, and its counters hold them all
+        assert set(records.worker) == {"w0", "w1"}
+        served = sum(float(row["value"][1]) for row in scraped)
+        per_worker = records.groupby("worker").size()
+        # more than either worker alone sent (what came after the last scrape aside)
+        assert per_worker.max() < served <= len(records), (served, per_worker.to_dict())
