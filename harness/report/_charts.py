@@ -487,6 +487,28 @@ def _step_xy(steps: list[dict[str, Any]], x: str, y: str) -> tuple[list[float | 
     )
 
 
+def _capacity_figure(
+    data: list[dict[str, Any]],
+    title: str,
+    shapes: list[dict[str, Any]],
+    notes: list[dict[str, Any]],
+    **axes: Any,
+) -> dict[str, Any]:
+    """A capacity chart: its traces, the knee's marks, the legend under the plot."""
+    return {
+        "data": data,
+        "layout": _layout(
+            title=_title(title),
+            height=380,
+            margin={"l": 60, "r": 20, "t": 40, "b": 60},
+            legend={"orientation": "h", "y": -0.3},
+            shapes=shapes,
+            annotations=notes,
+            **axes,
+        ),
+    }
+
+
 def _capacity_load(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, Any]:
     """Throughput and goodput against offered load, the line a contender meeting every request sits on,
     the good-fraction SLO's line, and the knee."""
@@ -539,19 +561,14 @@ def _capacity_load(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, Any]:
         },
     ]
     shapes, notes = _knee_marks(knee)
-    return {
-        "data": data,
-        "layout": _layout(
-            title=_title(f"{_t(c)}: goodput vs offered load"),
-            height=380,
-            margin={"l": 60, "r": 20, "t": 40, "b": 60},
-            legend={"orientation": "h", "y": -0.3},
-            shapes=shapes,
-            annotations=notes,
-            xaxis=_axis("offered load (req/s)", rangemode="tozero"),
-            yaxis=_axis("completed (req/s)", rangemode="tozero"),
-        ),
-    }
+    return _capacity_figure(
+        data,
+        f"{_t(c)}: goodput vs offered load",
+        shapes,
+        notes,
+        xaxis=_axis("offered load (req/s)", rangemode="tozero"),
+        yaxis=_axis("completed (req/s)", rangemode="tozero"),
+    )
 
 
 def _capacity_latency(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, Any]:
@@ -604,19 +621,14 @@ def _capacity_latency(a: Analysis, c: str, knee: dict[str, Any]) -> dict[str, An
                     "font": {"size": 10, "color": color},
                 }
             )
-    return {
-        "data": data,
-        "layout": _layout(
-            title=_title(f"{_t(c)}: latency vs throughput"),
-            height=380,
-            margin={"l": 60, "r": 20, "t": 40, "b": 60},
-            legend={"orientation": "h", "y": -0.3},
-            shapes=shapes,
-            annotations=notes,
-            xaxis=_axis("throughput (req/s)", rangemode="tozero"),
-            yaxis=_axis("seconds", type="log"),
-        ),
-    }
+    return _capacity_figure(
+        data,
+        f"{_t(c)}: latency vs throughput",
+        shapes,
+        notes,
+        xaxis=_axis("throughput (req/s)", rangemode="tozero"),
+        yaxis=_axis("seconds", type="log"),
+    )
 
 
 def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:

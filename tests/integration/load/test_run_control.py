@@ -137,8 +137,8 @@ def test_ctrl_c_keeps_records_reports_and_leaves_no_fault_behind(tmp_path: Path)
     assert rebuilt.returncode == 0, rebuilt.stderr
 
 
-def test_ctrl_c_lets_in_flight_requests_finish_within_grace(tmp_path: Path) -> None:
-    """The grace period is real: requests in flight at Ctrl-C end as answers, not as cut attempts."""
+def _slow_scenario(tmp_path: Path, *, ttft_ms: int, tokens_per_s: int, rate: int, grace: str) -> Path:
+    """One contender on a simulated vendor slow enough that many requests are in flight at any moment."""
     prompts = SHORT.parents[2] / "prompts" / "default.jsonl"
     scenario = tmp_path / "slow.yaml"
     scenario.write_text(f"""\
@@ -149,9 +149,15 @@ endpoints:
 contenders:
   - {{name: c, primary: e}}
 sim_profiles:
-  slowpoke: {{ttft_ms: 1500, ttft_jitter_ms: 0, tokens_per_s: 200}}
-load: {{model: open, arrival: constant, rate: 4/s, users: 50, duration: 30s, grace: 30s}}
+  slowpoke: {{ttft_ms: {ttft_ms}, ttft_jitter_ms: 0, tokens_per_s: {tokens_per_s}}}
+load: {{model: open, arrival: constant, rate: {rate}/s, users: 50, duration: 30s, grace: {grace}}}
 """)
+    return scenario
+
+
+def test_ctrl_c_lets_in_flight_requests_finish_within_grace(tmp_path: Path) -> None:
+    """The grace period is real: requests in flight at Ctrl-C end as answers, not as cut attempts."""
+    scenario = _slow_scenario(tmp_path, ttft_ms=1500, tokens_per_s=200, rate=4, grace="30s")
     out_dir = tmp_path / "out"
     proc = bakeoff_popen("run", scenario, "--quiet", "--out", out_dir, "--no-probes", "--no-report")
     wait_for_records(out_dir, 1)  # each answer takes 1.5 s at 4/s: about six are in flight now
@@ -169,19 +175,7 @@ load: {{model: open, arrival: constant, rate: 4/s, users: 50, duration: 30s, gra
 
 
 def test_second_ctrl_c_aborts_and_records_stay_readable(tmp_path: Path) -> None:
-    prompts = SHORT.parents[2] / "prompts" / "default.jsonl"
-    scenario = tmp_path / "slow.yaml"
-    scenario.write_text(f"""\
-name: slow
-prompts: {prompts}
-endpoints:
-  - {{name: e, dialect: openai-chat, sim: slowpoke, model: m}}
-contenders:
-  - {{name: c, primary: e}}
-sim_profiles:
-  slowpoke: {{ttft_ms: 3000, ttft_jitter_ms: 0, tokens_per_s: 50}}
-load: {{model: open, arrival: constant, rate: 5/s, users: 50, duration: 30s, grace: 20s}}
-""")
+    scenario = _slow_scenario(tmp_path, ttft_ms=3000, tokens_per_s=50, rate=5, grace="20s")
     proc = bakeoff_popen("run", scenario, "--quiet", "--out", tmp_path / "out", "--no-probes")
     wait_for_records(tmp_path / "out", 1)  # requests finish after 3 s, so many are in flight now
     proc.send_signal(signal.SIGINT)
