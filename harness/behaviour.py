@@ -74,6 +74,28 @@ class SimBehaviour(UserModel):
     output_tokens_jitter_frac: float = Field(
         0.0, ge=0, le=1, description="relative spread of the answer length, drawn per prompt (uniform ±)"
     )
+    # --- reasoning (thinking before the answer) -----------------------------------------------
+    reasoning_tokens: int = Field(
+        512,
+        ge=0,
+        description="thinking tokens of an answer to a request that asks for reasoning (OpenAI "
+        "reasoning_effort, Anthropic thinking, Gemini thinkingConfig) at medium effort; minimal ×0.25, low "
+        "×0.5, high ×2; capped by the request's budget and by max_tokens − 1 (thinking counts against it)",
+    )
+    always_reason: bool = Field(
+        False, description="think before every answer, asked or not (an o-series-like reasoning model)"
+    )
+    reasoning_tokens_per_s: float | None = Field(
+        None, gt=0, description="thinking speed, tokens/s; None: tokens_per_s"
+    )
+    reasoning_text: Literal["auto", "streamed", "hidden"] = Field(
+        "auto",
+        description="whether the thinking text is sent: auto = as the dialect does (Anthropic thinking "
+        "blocks with a signature, Gemini thought parts, vLLM-style reasoning_content for the openai-chat "
+        "vllm persona; native OpenAI and Azure send none, the first token only comes later); streamed: "
+        "always (an openai-chat endpoint then sends reasoning_content, as DeepSeek and vLLM do); hidden: "
+        "never. The reasoning tokens are counted in usage either way",
+    )
     # --- context window -----------------------------------------------------------------------
     max_context_tokens: int | None = Field(
         128_000,

@@ -41,6 +41,7 @@ def _dumps(obj: Any) -> bytes:
 class VLLMPersona(OpenAISim):
     name = "openai-chat/vllm"
     request_id_header = ""
+    shows_reasoning = True  # a reasoning parser streams the thinking as ``reasoning_content``
 
     def check_auth(self, ep: SimEndpoint, req: Request) -> None:
         if ep.api_key is None:  # vLLM without --api-key accepts anything, even no key
@@ -71,6 +72,7 @@ class VLLMPersona(OpenAISim):
 
 class TGIPersona(VLLMPersona):
     name = "openai-chat/tgi"
+    shows_reasoning = False
 
     def parse(self, ep: SimEndpoint, req: Request, body: Any, op_arg: str) -> Parsed:
         return parse_chat(body, model_check=None)  # TGI serves one model and ignores the name
