@@ -753,6 +753,11 @@ class SLO(UserModel):
     ttft: PositiveDuration | None = Field(
         None, description="user TTFT a good request stays within (from when it was scheduled)"
     )
+    ttfot: PositiveDuration | None = Field(
+        None,
+        description="user time to first output token a good request stays within: the answer's first "
+        "token, after any reasoning (from when it was scheduled)",
+    )
     tpot: PositiveDuration | None = Field(
         None, description="time per output token a good request stays within"
     )
@@ -763,10 +768,11 @@ class SLO(UserModel):
     min_good_fraction: float = Field(0.9, ge=0, le=1)
 
 
-Gate = Literal["max_error_rate", "min_good_fraction", "ttft", "tpot", "e2e"]
+Gate = Literal["max_error_rate", "min_good_fraction", "ttft", "ttfot", "tpot", "e2e"]
 """A must-pass check: ``max_error_rate`` / ``min_good_fraction`` compare the contender's error rate and good
-fraction with the SLO; ``ttft`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of its requests
-met that one per-request threshold."""
+fraction with the SLO; ``ttft`` / ``ttfot`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of
+its requests met that one per-request threshold (``ttfot``: time to first output token, after any
+reasoning)."""
 
 
 _DEFAULT_GATES: tuple[Gate, ...] = ("max_error_rate", "min_good_fraction")

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 EXIT_SLO_FAILED = 3  # bakeoff gate's exit code when a contender fails its SLOs
-_TIME_KEYS = ("ttft", "tpot", "e2e")
+_TIME_KEYS = ("ttft", "ttfot", "tpot", "e2e")
 
 
 def parse_slo_overrides(items: list[str]) -> dict[str, float]:
