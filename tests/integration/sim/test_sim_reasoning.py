@@ -68,7 +68,7 @@ def test_openai_counts_reasoning_and_sends_none_of_its_text(sim: SimThread) -> N
     usage = chunks[-1].usage
     assert usage is not None and usage.completion_tokens_details is not None
     assert usage.completion_tokens_details.reasoning_tokens == 2 * THINK
-    with pytest.raises(openai.BadRequestError, match="reasoning_effort|Supported values"):
+    with pytest.raises(openai.BadRequestError, match="Supported values"):
         _oa(sim, "oa").chat.completions.create(**kw, reasoning_effort="huge")  # type: ignore[call-overload]
 
 
