@@ -1,9 +1,11 @@
 """The behaviour model of one simulated endpoint: limits, errors, queueing, timing, stream failures.
 
-Order per request: auth → body → answer plan → context window (400) → RPM/TPM buckets (429) →
-background errors → capacity gate (queue, or refuse with ``overload_status``) → headers → TTFT →
-chunks → terminal event. Every answer, errors included, is the dialect's own (an unexpected exception
-in a handler answers the dialect's 500 envelope with the request id, and is logged).
+Order per request: auth → body → answer plan (preceded by thinking when the request asks for reasoning
+or the model always reasons) → context window (400) → RPM/TPM buckets (429) → background errors →
+capacity gate (queue, or refuse with ``overload_status``) → headers → TTFT (plus the thinking time when
+the dialect hides the thinking) → chunks (the thinking's first when it is shown) → terminal event.
+Every answer, errors included, is the dialect's own (an unexpected exception in a handler answers the
+dialect's 500 envelope with the request id, and is logged).
 Streams are driven by one ``loop.call_at`` callback per chunk (no task wake-up per chunk), and every
 chunk is written to the socket as it is produced.
 """

@@ -1,7 +1,8 @@
 """OpenAI-compatible servers with their own quirks (vendor-apis §2): vLLM, TGI, LiteLLM proxy.
 
 * ``vllm``: flat error body ``{"object": "error", "message", "type", "param", "code": <int status>}``,
-  the served model name must match, no rate-limit headers, no request id header.
+  the served model name must match, no rate-limit headers, no request id header; a reasoning model's
+  thinking streams as ``reasoning_content`` deltas before the answer (vLLM's reasoning parsers, DeepSeek).
 * ``tgi``: error body ``{"error": "<string>", "error_type": "validation|overloaded|generation"}``,
   ``model`` ignored, no rate-limit headers, no request id header; over the context window: 422.
 * ``litellm``: a LiteLLM proxy (1.108, master key, no database) in front of an OpenAI-like backend, as
