@@ -205,6 +205,12 @@ def _endpoints(manifest_endpoints: Any) -> list[dict[str, Any]]:
             if isinstance(t, dict)
         ]
         target = f"sim: {e['sim']}" if e.get("sim") else str(e.get("base_url") or "")
+        r = e.get("reasoning")
+        asked = [
+            f"{k.replace('_', ' ')} {v}"
+            for k, v in (r.items() if isinstance(r, dict) else ())
+            if v is not None
+        ]
         out.append(
             {
                 "name": str(e.get("name", "")),
@@ -214,6 +220,7 @@ def _endpoints(manifest_endpoints: Any) -> list[dict[str, Any]]:
                 "target": target,
                 "price": {k: price.get(k) for k in _PRICE_KEYS},
                 "tiers": tiers,
+                "reasoning": ", ".join(asked),
             }
         )
     return out
