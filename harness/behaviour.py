@@ -21,12 +21,21 @@ its HTTP server. A simulator config file is YAML::
         dialect: openai-chat
         model: gpt-sim-small
         behaviour: {send_ratelimit_headers: false, send_request_id: false}
+      - name: vendor-d                # an o-series-like model: thinks 800 tokens before every answer,
+        dialect: openai-chat          # counted in usage, never streamed (native OpenAI)
+        model: o-sim
+        behaviour: {always_reason: true, reasoning_tokens: 800}
 
 Realism by default: a context window of 128,000 tokens (``max_context_tokens``; the presets keep a
 realistic one, 128k or 200k; ``null`` turns it off), the dialect's rate-limit headers on every answer
 (nominal limits, counted but never enforced, when ``rpm_limit`` / ``tpm_limit`` are not set) and its
 request-id header. Turn ``send_ratelimit_headers`` / ``send_request_id`` off to play a vendor with poor
 observability; ``bakeoff probe`` then fails its ratelimit_headers / request_id probes.
+
+Reasoning: an endpoint thinks ``reasoning_tokens`` (scaled by the requested effort, capped by the
+budget and ``max_tokens``) when the request asks for it (OpenAI ``reasoning_effort``, Anthropic
+``thinking``, Gemini ``thinkingConfig``) or ``always_reason`` is set, and streams the thinking in its
+dialect's form (see ``reasoning_text``); the answer text is the same with or without it.
 
 Determinism: the same seed and prompt give the same answer text and the same usage. Timing, error and
 failure draws come from one stream per endpoint seeded by ``seed`` and the endpoint name, consumed in
