@@ -138,8 +138,11 @@ def sim():
         yield s
 
 
-def _sim_run(client, sim, name: str, reasoning: dict | None, price: Price) -> RequestRecord:
-    ep = _endpoint(sim.dialects[name], reasoning).model_copy(update={"sim": "fast", "base_url": None})
+def _sim_run(
+    client, sim, name: str, reasoning: dict | None, price: Price, *, stream: bool = True
+) -> RequestRecord:
+    ep = _endpoint(sim.dialects[name], reasoning, stream=stream)
+    ep = ep.model_copy(update={"sim": "fast", "base_url": None})
     t = Target(ep, sim.base_urls[name], None, KEY, price)
     prompt = PROMPT.model_copy(update={"max_tokens": 4000, "check": None})
     rec = _attempt(client, t, prompt)
@@ -177,3 +180,12 @@ def test_time_to_first_output_comes_after_the_thinking(client, sim, name: str, r
 def test_no_reasoning_asked_no_thinking(client, sim) -> None:
     rec = _sim_run(client, sim, "an", None, Price())
     assert rec.t_first_output == rec.t_first_token and not rec.reasoning_tokens
+
+
+@pytest.mark.parametrize("name", ["oa", "an", "gm"])
+def test_a_non_streamed_answer_counts_its_reasoning_too(client, sim, name: str) -> None:
+    reasoning = {"effort": "medium"} if name == "oa" else {"budget_tokens": 1024}
+    rec = _sim_run(client, sim, name, reasoning, Price(output_per_mtok=10.0), stream=False)
+    assert rec.reasoning_tokens == THINK
+    assert rec.output_tokens == THINK + count_tokens(rec.output_excerpt or "")
+    assert rec.t_end - rec.t_dispatch >= THINK / SPEED  # the thinking took its time before the body came
