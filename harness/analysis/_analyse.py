@@ -39,7 +39,7 @@ from harness.analysis._risks import find_risks, gate_checks
 from harness.analysis._scorecard import DeclaredScores, scorecard
 from harness.analysis._sequential import align_sequential
 from harness.analysis._server import SERIES_COLUMNS, by_contender, key_series, scrape_gaps, server_summary
-from harness.analysis._turns import TURN_COLUMNS, by_turn, window_times
+from harness.analysis._turns import TURN_COLUMNS, by_turn, unsent_turns, window_times
 from harness.analysis._verdict import attribute_failures, headline, verdict_rows
 from harness.record import Manifest, RunInfo
 
@@ -464,7 +464,7 @@ def analyse(
         server=series,
         server_summary=server,
         server_gaps=scrape_gaps(server_raw),
-        turns=by_turn(lg, contenders),
+        turns=by_turn(lg, contenders, unsent_turns(every_record, window.start, window.end)),
     )
 
 

@@ -16,10 +16,13 @@ Per contender and turn (1-based), over the logical requests of the measured wind
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["TURN_COLUMNS", "by_turn", "window_times"]
+__all__ = ["TURN_COLUMNS", "by_turn", "unsent_turns", "window_times"]
 
 TURN_COLUMNS = (
     "contender",
@@ -39,14 +42,22 @@ def _pct(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if values.size else float("nan")
 
 
-def by_turn(logical: pd.DataFrame, contenders: list[str] | None = None) -> pd.DataFrame:
-    """One row per (contender, turn) of the session turns in ``logical`` (``TURN_COLUMNS``); empty when
-    the run had no sessions. Contenders in ``contenders`` order, then any other; turns ascending."""
+def by_turn(
+    logical: pd.DataFrame,
+    contenders: list[str] | None = None,
+    not_sent: Mapping[tuple[str, int], int] | None = None,
+) -> pd.DataFrame:
+    """One row per (contender, turn) of the session turns in ``logical`` (``TURN_COLUMNS``) and in
+    ``not_sent`` ((contender, turn) → turns never sent, which the metrics' frame leaves out:
+    :func:`unsent_turns`); empty when the run had no sessions. Contenders in ``contenders`` order, then any
+    other; turns ascending."""
+    unsent = dict(not_sent or {})
     if not len(logical) or "turn" not in logical.columns:
-        return pd.DataFrame(columns=list(TURN_COLUMNS))
+        logical = pd.DataFrame({c: [] for c in ("contender", "turn", "ok", "error_class", "ttft")})
+        logical["input_tokens"] = logical["cached_input_tokens"] = []
     turn = pd.to_numeric(logical["turn"], errors="coerce").to_numpy(dtype=float)
     sel = ~np.isnan(turn)
-    if not sel.any():
+    if not sel.any() and not unsent:
         return pd.DataFrame(columns=list(TURN_COLUMNS))
     contender = logical["contender"].to_numpy(dtype=object)[sel]
     turn = turn[sel].astype(int)
@@ -56,22 +67,23 @@ def by_turn(logical: pd.DataFrame, contenders: list[str] | None = None) -> pd.Da
     inp = pd.to_numeric(logical["input_tokens"], errors="coerce").to_numpy(dtype=float)[sel]
     cached = pd.to_numeric(logical["cached_input_tokens"], errors="coerce").to_numpy(dtype=float)[sel]
     order = list(contenders or [])
-    order += sorted(set(map(str, contender)) - set(order))
+    order += sorted((set(map(str, contender)) | {c for c, _k in unsent}) - set(order))
     rows = []
     for c in order:
         mine = contender == c
-        for k in sorted(set(turn[mine].tolist())):
+        for k in sorted(set(turn[mine].tolist()) | {k for cc, k in unsent if cc == c}):
             m = mine & (turn == k)
             good = m & ok
             both = good & ~np.isnan(inp) & ~np.isnan(cached)
             total_in = float(inp[both].sum())
+            never = unsent.get((c, int(k)), 0)
             rows.append(
                 {
                     "contender": c,
                     "turn": int(k),
-                    "requests": int(m.sum()),
+                    "requests": int(m.sum()) + never,
                     "ok": int(good.sum()),
-                    "not_sent": int((m & (error == "not_sent")).sum()),
+                    "not_sent": int((m & (error == "not_sent")).sum()) + never,
                     "ttft_p50": _pct(ttft[good], 50),
                     "ttft_p95": _pct(ttft[good], 95),
                     "input_tokens": _pct(inp[good], 50),
@@ -101,3 +113,19 @@ def window_times(records: pd.DataFrame, t_intended: np.ndarray) -> np.ndarray:
     out = t_intended.copy()
     out[sel] = frame.groupby(["c", "s"], sort=False)["t"].transform("min").to_numpy(dtype=float)
     return out
+
+
+def unsent_turns(records: pd.DataFrame, start: float, end: float) -> dict[tuple[str, int], int]:
+    """(contender, turn) → session turns recorded as ``not_sent`` (never dispatched: the run ended, or an
+    earlier turn failed with history: own) whose session started in [start, end)."""
+    if not len(records) or "turn" not in records.columns:
+        return {}
+    turn = pd.to_numeric(records["turn"], errors="coerce").to_numpy(dtype=float)
+    unsent = (records["error_class"].to_numpy(dtype=object) == "not_sent") & ~np.isnan(turn)
+    unsent &= pd.to_numeric(records["attempt"], errors="coerce").to_numpy(dtype=float) == 1
+    if not unsent.any():
+        return {}
+    t = window_times(records, pd.to_numeric(records["t_intended"], errors="coerce").to_numpy(dtype=float))
+    sel = unsent & (t >= start) & (t < end)
+    names = records["contender"].to_numpy(dtype=object)[sel]
+    return dict(Counter((str(c), int(k)) for c, k in zip(names, turn[sel], strict=True)))
