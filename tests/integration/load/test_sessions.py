@@ -131,7 +131,9 @@ def vendor() -> Iterator[tuple[Vendor, str]]:
         server.server_close()
 
 
-def _run(tmp_path: Path, base_url: str, history: str, *extra: str) -> tuple[Path, pd.DataFrame]:
+def _run(
+    tmp_path: Path, base_url: str, history: str, *extra: str, load: str = "grace: 15s, think_time: 50ms"
+) -> tuple[Path, pd.DataFrame]:
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(s) + "\n" for s in SESSIONS))
     scenario = tmp_path / "s.yaml"
     scenario.write_text(
@@ -144,8 +146,8 @@ def _run(tmp_path: Path, base_url: str, history: str, *extra: str) -> tuple[Path
               stream: false}}
         contenders:
           - {{name: c, primary: rec}}
-        load: {{model: open, arrival: constant, rate: 1/s, users: 2, duration: 2s, grace: 15s,
-                think_time: 50ms, history: {history}}}
+        load: {{model: open, arrival: constant, rate: 1/s, users: 2, duration: 2s, {load},
+                history: {history}}}
         """)
     )
     run_dir = bakeoff_run(scenario, tmp_path, "--no-probes", *extra, env=cli_env({"REC_KEY": "k-123"}))
@@ -239,3 +241,21 @@ def test_with_two_workers_a_session_stays_on_one_worker(tmp_path: Path, vendor: 
     assert workers["s-ok"] != workers["s-fail"]  # seq 0 and 1 went to different workers
     ok = v.by_session()["ok one"]
     assert ok[2][0][3] == ("assistant", ok[1][1])  # the worker kept its own answers across turns
+
+
+def test_turns_the_run_never_got_to_are_recorded_as_not_sent(
+    tmp_path: Path, vendor: tuple[Vendor, str]
+) -> None:
+    """Sessions start at 0.5 s and 1.5 s; turns follow 2 s after each answer; the run ends at 3 s (2 s +
+    1 s grace): the first session's turn 3 (due at about 4.5 s) and the second's turns 2 and 3 (3.5 s on)
+    are never sent, and each has its record."""
+    v, base_url = vendor
+    run_dir, df = _run(tmp_path, base_url, "recorded", "--no-report", load="grace: 1s, think_time: 2s")
+    records = _check_records(run_dir, df)
+    first, second = sorted(records.values(), key=lambda g: float(g.t_intended.iloc[0]))
+    assert first.outcome.tolist()[:2] == ["ok", "ok"]
+    assert first.error_class.tolist()[2] == "not_sent"
+    assert second.outcome.tolist()[0] == "ok"
+    assert second.error_class.tolist()[1:] == ["not_sent", "not_sent"]
+    assert all("the run" in d for d in [first.error_detail.iloc[2], *second.error_detail.iloc[1:]])
+    assert len(v.seen) == 3  # the vendor got exactly the three turns sent
