@@ -96,6 +96,15 @@ def test_long_context_set_is_generated_from_the_shipped_corpus() -> None:
     assert "public domain" in (PROMPTS / "corpus" / "README.md").read_text(encoding="utf-8")
 
 
+def test_sessions_set_is_generated_from_the_shipped_corpus() -> None:
+    sys.path.insert(0, str(PROMPTS / "corpus"))
+    try:
+        import build_sessions  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    assert build_sessions.build() == (PROMPTS / "sessions.jsonl").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("dialect", ["openai-chat", "anthropic-messages"])
 def test_malformed_prompts_are_sent_as_written(dialect: str) -> None:
     ep = Endpoint(name="x", dialect=dialect, model="m", sim="fast")  # type: ignore[arg-type]
@@ -277,6 +286,23 @@ def test_capacity_short_finds_each_knee_and_its_limit(short_run: Callable[[str],
     assert cap["tight"]["limit"] == "overload" and 3.25 <= cap["tight"]["sustainable_rps"] <= 4.5
     assert cap["roomy"]["limit"] == "overload" and 7.0 <= cap["roomy"]["sustainable_rps"] <= 9.5
     assert cap["metered"]["limit"] == "quota" and 4.5 <= cap["metered"]["sustainable_rps"] <= 5.75
+
+
+@pytest.mark.slow
+def test_sessions_short_grows_the_prompt_turn_by_turn(short_run: Callable[[str], pd.DataFrame]) -> None:
+    df = short_run("sessions")
+    assert (df.outcome == "ok").all()
+    for contender in ("quick-prefill", "slow-prefill"):
+        final = _final(df, contender)
+        assert len(final) == 20  # two sessions of 10 turns
+        for _seq, rows in final.groupby("seq"):
+            session = rows.sort_values("turn")
+            assert session.turn.tolist() == list(range(1, 11))
+            assert session.input_tokens.is_monotonic_increasing and session.input_tokens.is_unique
+            assert session.input_tokens.iloc[0] > 4000  # the 4,000-token system prompt and the first turn
+    # ~4.1k-4.4k tokens at 150 ms per 1k vs 40 ms per 1k: about 0.45 s more before the first token
+    gap = _final(df, "slow-prefill").ttft.median() - _final(df, "quick-prefill").ttft.median()
+    assert gap > 0.25
 
 
 @pytest.mark.slow
