@@ -288,7 +288,6 @@ def test_capacity_short_finds_each_knee_and_its_limit(short_run: Callable[[str],
     assert cap["metered"]["limit"] == "quota" and 4.5 <= cap["metered"]["sustainable_rps"] <= 5.75
 
 
-@pytest.mark.slow
 def test_sessions_short_grows_the_prompt_turn_by_turn(short_run: Callable[[str], pd.DataFrame]) -> None:
     df = short_run("sessions")
     assert (df.outcome == "ok").all()
