@@ -12,9 +12,9 @@ from harness.load._plan import SIM_API_KEY, RunPlan, api_keys_from_env
 from harness.load._schedule import (
     ScheduledRequest,
     build_schedule,
-    logical_requests,
     prompt_order,
     rate_at,
+    requests_per_contender,
     schedule_digest,
 )
 
@@ -28,10 +28,10 @@ __all__ = [
     "api_keys_from_env",
     "build_schedule",
     "ensure_patched",
-    "logical_requests",
     "open_execution",
     "prompt_order",
     "rate_at",
+    "requests_per_contender",
     "schedule_digest",
 ]
 

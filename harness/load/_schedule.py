@@ -25,9 +25,9 @@ from harness.config import LoadProfile, PromptItem, PromptSet, turn_count
 __all__ = [
     "ScheduledRequest",
     "build_schedule",
-    "logical_requests",
     "prompt_order",
     "rate_at",
+    "requests_per_contender",
     "schedule_digest",
 ]
 
@@ -123,7 +123,7 @@ def build_schedule(load: LoadProfile, n_prompts: int, seed: int) -> list[Schedul
     return [ScheduledRequest(i, round(t, 6), order[i]) for i, t in enumerate(times)]
 
 
-def logical_requests(schedule: Sequence[ScheduledRequest], prompts: Sequence[PromptItem]) -> int:
+def requests_per_contender(schedule: Sequence[ScheduledRequest], prompts: Sequence[PromptItem]) -> int:
     """Logical requests per contender the schedule makes: one per scheduled request, every turn of a
     session (a scheduled session is played whole) one of its own."""
     raw = prompts.raw if isinstance(prompts, PromptSet) else None

@@ -44,8 +44,8 @@ from harness.load import (
     RunPlan,
     build_schedule,
     ensure_patched,
-    logical_requests,
     open_execution,
+    requests_per_contender,
     schedule_digest,
 )
 from harness.record import (
@@ -248,7 +248,7 @@ def _run_scenario(
         otlp.start(run_id)
         otlp_task = rt.spawn(otlp.run)
     schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
-    logical = logical_requests(schedule, resolved.prompts)  # a session's turns are a request each
+    logical = requests_per_contender(schedule, resolved.prompts)  # a session's turns are a request each
     n_lanes = len(sc.contenders)
     slot = load.duration if load.mode == "sequential" else 0.0
     faults = list(resolved.faults)

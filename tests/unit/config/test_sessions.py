@@ -25,7 +25,7 @@ from harness.config import (
     session_turn,
     turn_count,
 )
-from harness.load import ScheduledRequest, logical_requests
+from harness.load import ScheduledRequest, requests_per_contender
 
 SESSION = {
     "id": "s1",
@@ -187,8 +187,8 @@ def test_a_scheduled_session_counts_one_logical_request_per_turn() -> None:
     single = PromptItem.model_validate({"id": "p", "messages": [{"role": "user", "content": "hi"}]})
     prompts = PromptSet.from_items([single, _session()])
     schedule = [ScheduledRequest(0, 0.0, 1), ScheduledRequest(1, 0.5, 0), ScheduledRequest(2, 1.0, 1)]
-    assert logical_requests(schedule, prompts) == 3 + 1 + 3
-    assert logical_requests([], prompts) == 0
+    assert requests_per_contender(schedule, prompts) == 3 + 1 + 3
+    assert requests_per_contender([], prompts) == 0
 
 
 def test_the_shipped_sessions_share_a_4000_token_system_prompt() -> None:
