@@ -464,6 +464,10 @@ MAX_TURNS = 100
 """Turns a session may hold."""
 
 
+_NO_MESSAGES = _Missing()
+_EMPTY_MESSAGES = _Missing()
+
+
 class PromptItem(UserModel):
     """One prompt of a prompt set (one JSON object per line of a ``.jsonl`` file): a single request with
     ``messages``, or a multi-turn session with ``turns`` (exactly one of the two)."""
@@ -509,6 +513,25 @@ class PromptItem(UserModel):
         },
     }
 
+    @model_validator(mode="before")
+    @classmethod
+    def _messages_unless_turns(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("turns") is None and not data.get("messages"):
+            # reported on the messages field by _messages_given (missing, or an empty list)
+            return {**data, "messages": _NO_MESSAGES if "messages" not in data else _EMPTY_MESSAGES}
+        return data
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _messages_given(cls, value: Any) -> Any:
+        if value is _NO_MESSAGES:
+            raise PydanticCustomError("missing", "Field required (or turns, for a multi-turn session)")
+        if value is _EMPTY_MESSAGES:
+            raise PydanticCustomError(
+                "too_short", "List should have at least 1 item (or give turns, for a multi-turn session)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _messages_or_turns(self) -> PromptItem:
         if self.turns is not None:
@@ -516,8 +539,6 @@ class PromptItem(UserModel):
                 raise ValueError("give either messages (one request) or turns (a session), not both")
             if self.check is not None:
                 raise ValueError("a session's checks go on its turns (turns[i].check), not on the session")
-        elif not self.messages:
-            raise ValueError("give messages (one request) or turns (a multi-turn session)")
         return self
 
     @field_validator("extra_body")

@@ -111,7 +111,7 @@ def test_a_single_request_is_one_turn_and_passes_through() -> None:
     ("change", "message"),
     [
         ({"messages": [{"role": "user", "content": "hi"}]}, "either messages"),
-        ({"turns": None}, "give messages \\(one request\\) or turns"),
+        ({"turns": None}, "Field required \\(or turns"),
         ({"turns": []}, "at least 1 item"),
         ({"check": {"contains": "a"}}, "a session's checks go on its turns"),
         ({"turns": [{"user": ""}]}, "at least 1 character"),
