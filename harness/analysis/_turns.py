@@ -22,6 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from harness._percentile import percentile
+
 __all__ = ["TURN_COLUMNS", "by_turn", "unsent_turns", "window_times"]
 
 TURN_COLUMNS = (
@@ -35,11 +37,6 @@ TURN_COLUMNS = (
     "input_tokens",
     "cache_hit_ratio",
 )
-
-
-def _pct(values: np.ndarray, q: float) -> float:
-    values = values[~np.isnan(values)]
-    return float(np.percentile(values, q)) if values.size else float("nan")
 
 
 def by_turn(
@@ -84,9 +81,9 @@ def by_turn(
                     "requests": int(m.sum()) + never,
                     "ok": int(good.sum()),
                     "not_sent": int((m & (error == "not_sent")).sum()) + never,
-                    "ttft_p50": _pct(ttft[good], 50),
-                    "ttft_p95": _pct(ttft[good], 95),
-                    "input_tokens": _pct(inp[good], 50),
+                    "ttft_p50": percentile(ttft[good], 50),
+                    "ttft_p95": percentile(ttft[good], 95),
+                    "input_tokens": percentile(inp[good], 50),
                     "cache_hit_ratio": float(cached[both].sum()) / total_in if total_in > 0 else float("nan"),
                 }
             )
