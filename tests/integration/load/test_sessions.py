@@ -131,8 +131,15 @@ def vendor() -> Iterator[tuple[Vendor, str]]:
         server.server_close()
 
 
+OPEN = "model: open, arrival: constant, rate: 1/s, users: 2"
+
+
 def _run(
-    tmp_path: Path, base_url: str, history: str, *extra: str, load: str = "grace: 15s, think_time: 50ms"
+    tmp_path: Path,
+    base_url: str,
+    history: str,
+    *extra: str,
+    load: str = f"{OPEN}, grace: 15s, think_time: 50ms",
 ) -> tuple[Path, pd.DataFrame]:
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(s) + "\n" for s in SESSIONS))
     scenario = tmp_path / "s.yaml"
@@ -146,8 +153,7 @@ def _run(
               stream: false}}
         contenders:
           - {{name: c, primary: rec}}
-        load: {{model: open, arrival: constant, rate: 1/s, users: 2, duration: 2s, {load},
-                history: {history}}}
+        load: {{{load}, duration: 2s, history: {history}}}
         """)
     )
     run_dir = bakeoff_run(scenario, tmp_path, "--no-probes", *extra, env=cli_env({"REC_KEY": "k-123"}))
@@ -250,7 +256,9 @@ def test_turns_the_run_never_got_to_are_recorded_as_not_sent(
     1 s grace): the first session's turn 3 (due at about 4.5 s) and the second's turns 2 and 3 (3.5 s on)
     are never sent, and each has its record."""
     v, base_url = vendor
-    run_dir, df = _run(tmp_path, base_url, "recorded", "--no-report", load="grace: 1s, think_time: 2s")
+    run_dir, df = _run(
+        tmp_path, base_url, "recorded", "--no-report", load=f"{OPEN}, grace: 1s, think_time: 2s"
+    )
     records = _check_records(run_dir, df)
     first, second = sorted(records.values(), key=lambda g: float(g.t_intended.iloc[0]))
     assert first.outcome.tolist()[:2] == ["ok", "ok"]
@@ -259,3 +267,29 @@ def test_turns_the_run_never_got_to_are_recorded_as_not_sent(
     assert second.error_class.tolist()[1:] == ["not_sent", "not_sent"]
     assert all("the run" in d for d in [first.error_detail.iloc[2], *second.error_detail.iloc[1:]])
     assert len(v.seen) == 3  # the vendor got exactly the three turns sent
+
+
+def test_closed_model_users_play_whole_sessions_in_turn(tmp_path: Path, vendor: tuple[Vendor, str]) -> None:
+    """One closed-model user plays session after session (turns in order, each with the recorded history)
+    until the duration is over; no turn is left without a record and none is sent after the end."""
+    v, base_url = vendor
+    _run_dir, df = _run(
+        tmp_path,
+        base_url,
+        "recorded",
+        "--no-report",
+        load="model: closed, users: 1, grace: 5s, think_time: 50ms",
+    )
+    final = df[df.is_final_attempt].sort_values("t_dispatch")
+    assert final.request_id.is_unique and final.session_id.notna().all()
+    sessions = [g.sort_values("turn") for _seq, g in final.groupby("seq")]
+    assert len(sessions) >= 2
+    for g in sessions:
+        assert g.turn.tolist() == list(range(1, len(g) + 1))  # from turn 1, in order, no gap
+        assert g.t_dispatch.is_monotonic_increasing
+    assert all(len(g) == 3 for g in sessions[:-1])  # only the last may stop with the duration
+    assert final.t_dispatch.max() < 2.0
+    assert len(v.seen) == len(final)
+    for body, _text in v.seen:  # every turn carried the recorded replies of the turns before it
+        msgs = body["messages"][1:]
+        assert all(m["content"].startswith("recorded ") for m in msgs[1::2])
