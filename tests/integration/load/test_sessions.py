@@ -22,8 +22,6 @@ from clirun import bakeoff_run, cli_env
 
 from harness.record import read_records, read_run
 
-pytestmark = pytest.mark.slow
-
 SYSTEM = "Be brief."
 SESSIONS = [
     {
@@ -178,6 +176,7 @@ def _check_records(run_dir: Path, df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
+@pytest.mark.slow  # over 20 s on a busy 2-core machine (a report; two worker processes)
 def test_own_history_carries_the_contenders_answers_and_a_failed_turn_ends_the_session(
     tmp_path: Path, vendor: tuple[Vendor, str]
 ) -> None:
@@ -238,6 +237,7 @@ def test_recorded_history_sends_the_files_replies_and_goes_on_after_a_failed_tur
     assert records["s-fail"].outcome.tolist() == ["ok", "error", "ok"]
 
 
+@pytest.mark.slow  # over 20 s on a busy 2-core machine (a report; two worker processes)
 def test_with_two_workers_a_session_stays_on_one_worker(tmp_path: Path, vendor: tuple[Vendor, str]) -> None:
     v, base_url = vendor
     run_dir, df = _run(tmp_path, base_url, "own", "--no-report", "--workers", "2")
