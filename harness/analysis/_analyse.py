@@ -379,7 +379,8 @@ def analyse(
     meta = _meta(run, len(records), skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     impact_rows = records_of(impact)
-    knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end))
+    search_steps = (run.end.search or {}).get("steps") if run.end is not None else None
+    knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end), search_steps)
     need_rps = manifest.capacity.need_rps(manifest.monthly_requests)
     meta["capacity_need_rps"] = need_rps
     primaries = {c.name: c.primary for c in manifest.contenders}
