@@ -305,7 +305,7 @@ def capacity(
     if getattr(load, "search", None) is not None:
         out = {}
         for c in contenders:
-            own = [_cut(s, *window) for s in (search_steps or {}).get(c, ())]
+            own = [_cut(s, *window) for s in (search_steps or {}).get(c, ()) if not s.get("superseded")]
             steps = sorted((s for s in own if s is not None), key=lambda s: (s["offered_rps"], s["step"]))
             out[c] = find_knee(capacity_steps(lg, good, steps, c), slo)
         return out

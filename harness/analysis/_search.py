@@ -9,9 +9,13 @@ slack is ≥ 0).
 
 - **Ramp**: while every step of a contender passed, it follows the shared geometric ramp
   ``start × factor^k`` (capped at ``max``): every contender on the ramp gets the same rate.
-- **Stop**: a contender whose step fails is never offered that rate or a higher one again (no money burnt
-  past the knee); a contender that fails at ``start`` is done (it misses its SLOs even there), one that
-  passes at ``max`` is done (``not_reached``), one whose load process fell behind is done (``harness``).
+- **Clearly failed**: a step that misses by at most one request (its slack ≥ −1 / its requests: one more
+  good request would have passed it) is run once more at the same rate, and that repeat is the verdict at
+  that rate (the first run is marked ``superseded`` and left out of the knee, here and in the analysis).
+- **Stop**: a contender whose step clearly fails is never offered that rate or a higher one again (no
+  money burnt past the knee); a contender that fails at ``start`` is done (it misses its SLOs even
+  there), one that passes at ``max`` is done (``not_reached``), one whose load process fell behind is
+  done (``harness``).
 - **Refine**: a contender with a failing step bisects its bracket [highest pass below the lowest fail,
   lowest fail] (the next rate is the bracket's midpoint) until the knee's uncertainty is within
   ``precision`` × the knee (``find_knee``'s uncertainty is at least half the bracket, so the bracket
@@ -55,24 +59,60 @@ class _Contender:
     done: str | None = None
     done_at_s: float | None = None
     scheduled: int = 0
+    repeat: float | None = None  # the rate of a marginal failure, to run once more
+
+
+def _counted(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps the knee is read from: not a marginal failure waiting for its repeat, nor one repeated."""
+    return [s for s in steps if not s.get("marginal")]
 
 
 class SearchBook:
     """The decisions of a search over hand-made or measured step rows (rows as
     :func:`~harness.analysis._capacity.capacity_steps` makes them, with ``offered_rps``)."""
 
-    def __init__(self, search: Search, contenders: Sequence[str], slo: Mapping[str, float | None]) -> None:
+    def __init__(
+        self,
+        search: Search,
+        contenders: Sequence[str],
+        slo: Mapping[str, float | None],
+        *,
+        budget_s: float = math.inf,
+        max_requests: int | None = None,
+    ) -> None:
         self.search = search
         self.slo = dict(slo)
+        self.budget_s = budget_s
+        self.max_requests = max_requests
         self.of: dict[str, _Contender] = {c: _Contender() for c in contenders}
         self.rounds = 0
 
+    def plan(self, now_s: float) -> dict[str, float]:
+        """The next round's rates if it fits the budget (``max_steps`` rounds, a round ending by
+        ``budget_s``, no contender past ``max_requests``); else every contender still searching is done
+        (``budget``) and the answer is ``{}``."""
+        rates = self.next_rates()
+        if not rates:
+            return {}
+        over = (
+            self.rounds >= self.search.max_steps or now_s + self.search.step_duration > self.budget_s + 1e-9
+        )
+        if not over and self.max_requests is not None:
+            over = any(
+                self.of[c].scheduled + _round_requests(self.search, r) > self.max_requests
+                for c, r in rates.items()
+            )
+        if over:
+            self.out_of_budget(now_s)
+            return {}
+        return rates
+
     def knee(self, contender: str) -> dict[str, Any]:
-        """``find_knee`` on the contender's steps so far (on copies: the rows stay as recorded)."""
-        return find_knee(copy.deepcopy(self.of[contender].steps), self.slo)
+        """``find_knee`` on the contender's steps that count so far (on copies: the rows stay as recorded)."""
+        return find_knee(copy.deepcopy(_counted(self.of[contender].steps)), self.slo)
 
     def _ramping(self, c: _Contender) -> bool:
-        return all(s.get("passed") for s in c.steps)
+        return all(s.get("passed") for s in _counted(c.steps))
 
     def next_rates(self) -> dict[str, float]:
         """The rate of each contender still searching in the next round (``{}``: the search is over)."""
@@ -80,8 +120,11 @@ class SearchBook:
         for name, c in self.of.items():
             if c.done is not None:
                 continue
+            if c.repeat is not None:
+                out[name], c.repeat = c.repeat, None
+                continue
             if self._ramping(c):
-                out[name] = self.search.ramp_rate(len(c.steps))
+                out[name] = self.search.ramp_rate(len(_counted(c.steps)))
                 continue
             lo, hi = (self.knee(name).get("bracket_rps") or [None, None])[:2]
             if lo is None or hi is None:  # cannot happen once observe() ran; be safe
@@ -97,11 +140,29 @@ class SearchBook:
     def observe(self, rows: Mapping[str, dict[str, Any]], at_s: float | None = None) -> None:
         """One round's step row per contender that ran in it: judge it and decide who is done."""
         self.rounds += 1
-        for name, row in rows.items():
+        for name, measured in rows.items():
             c = self.of[name]
-            c.steps.append(dict(row))
-            knee = find_knee(c.steps, self.slo)  # judges the rows in place: passed, slack, ...
+            row = dict(measured)
+            rate = float(row["offered_rps"])
+            for earlier in c.steps:  # a repeat: the verdict at this rate is the new step's
+                if (
+                    earlier.get("marginal")
+                    and not earlier.get("superseded")
+                    and math.isclose(float(earlier["offered_rps"]), rate)
+                ):
+                    earlier["superseded"] = True
+            c.steps.append(row)
+            knee = find_knee(_counted(c.steps), self.slo)  # judges the rows in place: passed, slack, ...
             r, u, lim = knee["sustainable_rps"], knee["uncertainty_rps"], knee["limit"]
+            repeated = any(
+                s.get("superseded") and math.isclose(float(s["offered_rps"]), rate) for s in c.steps
+            )
+            if row.get("passed") is False and not row.get("harness_saturated") and not repeated:
+                n = int(row.get("requests") or 0)
+                if n and float(row["slack"]) >= -1.0 / n - 1e-12:
+                    row["marginal"] = True
+                    c.repeat = rate
+                    continue
             bracket = knee.get("bracket_rps") or [None, None]
             if lim == "harness":
                 c.done = "harness"
@@ -140,9 +201,13 @@ class CapacitySearch:
             raise ValueError("the scenario has no load.search")
         self.search: Search = load.search
         self.manifest = manifest
-        self.budget_s = float(load.duration)
-        self.max_requests = load.max_requests
-        self.book = SearchBook(self.search, [c.name for c in manifest.contenders], slo_settings(manifest.slo))
+        self.book = SearchBook(
+            self.search,
+            [c.name for c in manifest.contenders],
+            slo_settings(manifest.slo),
+            budget_s=float(load.duration),
+            max_requests=load.max_requests,
+        )
         self.windows: dict[str, list[dict[str, Any]]] = {c: [] for c in self.book.of}
         self._round: tuple[float, float, dict[str, float]] | None = None
 
@@ -152,19 +217,10 @@ class CapacitySearch:
 
     def plan(self, now_s: float) -> dict[str, float]:
         """The rates of the next round, starting at ``now_s`` (run clock); ``{}`` when the search is over."""
-        rates = self.book.next_rates()
+        rates = self.book.plan(now_s)
         if not rates:
             return {}
         step = self.search.step_duration
-        over = self.book.rounds >= self.search.max_steps or now_s + step > self.budget_s + 1e-9
-        if not over and self.max_requests is not None:
-            over = any(
-                self.book.of[c].scheduled + _round_requests(self.search, r) > self.max_requests
-                for c, r in rates.items()
-            )
-        if over:
-            self.book.out_of_budget(now_s)
-            return {}
         self._round = (now_s, now_s + step, rates)
         for c, r in rates.items():
             self.windows[c].append(
@@ -196,6 +252,9 @@ class CapacitySearch:
         good = good_mask(lg, self.book.slo) if len(lg) else np.zeros(0, dtype=bool)
         rows = {c: capacity_steps(lg, good, [self.windows[c][-1]], c)[0] for c in rates}
         self.book.observe(rows, at_s=now_s)
+        for c, state in self.book.of.items():  # windows and steps are one to one, in time order
+            for window, step in zip(self.windows[c], state.steps, strict=False):
+                window["superseded"] = bool(step.get("superseded"))
         return rows
 
     def log(self) -> dict[str, Any]:
