@@ -1,7 +1,7 @@
 """Accounting: did every scheduled request of every contender end as a record? (pure)
 
 The open model gives every contender the same schedule, so each should have one logical request per
-scheduled one. A load worker that dies takes the requests it held with it; a run cut short leaves some
+scheduled one (a ``load.search`` run: the requests of its own steps, from end.json). A load worker that dies takes the requests it held with it; a run cut short leaves some
 unsent. Rankings built on unequal shares compare unequal evidence, so the counts are shown per contender
 and a contender measured on a smaller share than another is flagged in the verdict.
 
@@ -53,8 +53,11 @@ def accounting(records: pd.DataFrame, run: RunInfo) -> dict[str, dict[str, Any]]
     else:
         recorded = pd.Series(dtype=int)
         by_class = {cls: pd.Series(dtype=int) for cls in UNSENT_CLASSES}
+    searched = (run.end.search or {}).get("done") if run.end is not None else None
     for c in names:
         n = int(recorded.get(c, 0))
+        if searched is not None:  # load.search: each contender was scheduled what its own steps held
+            scheduled = int((searched.get(c) or {}).get("scheduled") or 0)
         row: dict[str, Any] = {
             "scheduled": scheduled,
             "recorded": n,
