@@ -1,9 +1,10 @@
 """Accounting: did every scheduled request of every contender end as a record? (pure)
 
 The open model gives every contender the same schedule, so each should have one logical request per
-scheduled one (a ``load.search`` run: the requests of its own steps, from end.json). A load worker that dies takes the requests it held with it; a run cut short leaves some
-unsent. Rankings built on unequal shares compare unequal evidence, so the counts are shown per contender
-and a contender measured on a smaller share than another is flagged in the verdict.
+scheduled one (a ``load.search`` run: the requests of its own steps, from end.json). A load worker that
+dies takes the requests it held with it; a run cut short leaves some unsent. Rankings built on unequal
+shares compare unequal evidence, so the counts are shown per contender and a contender measured on a
+smaller share than another is flagged in the verdict.
 
     counts = accounting(records, read_run(run_dir))
     counts["alpha"]  # {"scheduled": 40, "recorded": 30, "no_record": 10, "not_sent": 0, "run_ended": 0,
