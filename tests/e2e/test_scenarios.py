@@ -314,13 +314,15 @@ def test_capacity_search_short_finds_each_knee_and_stops_raising_a_failed_conten
     service = 0.1 + 16 / 50
     truth = {"tight": 4 / service, "roomy": 8 / service, "metered": 480 / 60}
     assert cap["tight"]["limit"] == "overload" and cap["roomy"]["limit"] == "overload"
+    for name in ("tight", "roomy"):
+        assert abs(cap[name]["sustainable_rps"] / truth[name] - 1) <= 0.15, (name, cap[name], truth[name])
+    # a quota with no burst (a 1-request bucket) refuses a request dispatched a few ms early: it may read low
     assert cap["metered"]["limit"] == "quota"
-    for name, rate in truth.items():
-        assert abs(cap[name]["sustainable_rps"] / rate - 1) <= 0.15, (name, cap[name], rate)
+    assert 0.7 <= cap["metered"]["sustainable_rps"] / truth["metered"] <= 1.15, cap["metered"]
 
     assert run.end is not None and run.end.search is not None
     log = run.end.search
-    step_s = 1.5
+    step_s = 1.2
     for name in truth:
         final = _final(df, name)
         windows = log["steps"][name]
@@ -343,11 +345,17 @@ def test_capacity_search_short_finds_each_knee_and_stops_raising_a_failed_conten
             assert all(w["offered_rps"] < first["offered_rps"] for w in later), (name, windows)
             after = final[final.t_intended >= first["t_end_s"]]
             assert (after.t_dispatch.dropna() >= first["t_end_s"]).all()
-    # tight failed first on the ramp (12/s, the third step) while roomy went on to 24/s in the fourth
-    ramp = {name: [w["offered_rps"] for w in log["steps"][name] if w["phase"] == "ramp"] for name in truth}
+    # tight failed first on the ramp (at 12/s) while roomy went on to 24/s in the same round as tight's
+    # first refinement step
+    ramp = {
+        name: [w["offered_rps"] for w in log["steps"][name] if w["phase"] == "ramp" and not w["superseded"]]
+        for name in truth
+    }
     assert ramp["tight"] == [3, 6, 12] and ramp["roomy"] == [3, 6, 12, 24]
-    assert log["steps"]["roomy"][3]["t_start_s"] == log["steps"]["tight"][3]["t_start_s"]
-    assert log["steps"]["tight"][3]["offered_rps"] < 12
+    roomy_24 = next(w for w in log["steps"]["roomy"] if w["offered_rps"] == 24)
+    same_round = [w for w in log["steps"]["tight"] if w["step"] == roomy_24["step"]]
+    assert len(same_round) == 1 and same_round[0]["offered_rps"] < 12
+    assert same_round[0]["t_start_s"] == roomy_24["t_start_s"]
     # the search's last request of each contender was asked for before its search ended
     for name in truth:
         end = log["done"][name]["at_s"]
