@@ -313,8 +313,10 @@ def test_capacity_search_short_finds_each_knee_and_stops_raising_a_failed_conten
     # follow at 50 tokens/s: 0.1 + 16 / 50 = 0.42 s; tight has 4 slots, roomy 8; metered 480 RPM = 8/s
     service = 0.1 + 16 / 50
     truth = {"tight": 4 / service, "roomy": 8 / service, "metered": 480 / 60}
-    assert cap["tight"]["limit"] == "overload" and cap["roomy"]["limit"] == "overload"
     for name in ("tight", "roomy"):
+        # too slow past the knee: queueing (overload) — or "latency" when the first step, 4 requests on
+        # fresh connections, is too noisy a baseline to tell the time before the first token apart
+        assert cap[name]["limit"] in ("overload", "latency"), (name, cap[name])
         assert abs(cap[name]["sustainable_rps"] / truth[name] - 1) <= 0.15, (name, cap[name], truth[name])
     # a quota with no burst (a 1-request bucket) refuses a request dispatched a few ms early: it may read low
     assert cap["metered"]["limit"] == "quota"
