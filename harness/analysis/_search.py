@@ -48,9 +48,18 @@ from harness.record import Manifest
 
 __all__ = ["SEARCH_DONE", "CapacitySearch", "SearchBook"]
 
-SEARCH_DONE: tuple[str, ...] = ("precise", "failed_at_start", "not_reached", "harness", "stalled", "budget")
+SEARCH_DONE: tuple[str, ...] = (
+    "precise",
+    "failed_at_start",
+    "not_reached",
+    "harness",
+    "stalled",
+    "budget",
+    "unfinished",
+)
 """Why a contender's search ended: its knee is known to ``precision``; it failed at the first rate; it
-passed at ``max``; the load process fell behind; the next rate was one already run; the budget ran out."""
+passed at ``max``; the load process fell behind; the next rate was one already run; the budget ran out;
+the run ended first (stopped, or its deadline passed while a step's requests were still out)."""
 
 
 @dataclass
@@ -262,7 +271,7 @@ class CapacitySearch:
         return {
             "steps": {c: list(w) for c, w in self.windows.items()},
             "done": {
-                c: {"reason": s.done, "at_s": s.done_at_s, "scheduled": s.scheduled}
+                c: {"reason": s.done or "unfinished", "at_s": s.done_at_s, "scheduled": s.scheduled}
                 for c, s in self.book.of.items()
             },
             "rounds": self.book.rounds,
