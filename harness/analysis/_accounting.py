@@ -93,9 +93,23 @@ def incomplete(counts: dict[str, dict[str, Any]], run: RunInfo) -> str | None:
     return why[0].upper() + why[1:] + "."
 
 
-def share_notes(counts: dict[str, dict[str, Any]], contenders: list[str]) -> dict[str, str | None]:
+def share_notes(
+    counts: dict[str, dict[str, Any]], contenders: list[str], *, own_schedules: bool = False
+) -> dict[str, str | None]:
     """Per contender: a sentence when it was measured on a different share of the schedule than another
-    contender (open model only), else None. Such rankings compare unequal evidence."""
+    contender (open model only), else None. Such rankings compare unequal evidence. ``own_schedules``
+    (a ``load.search``: each contender's steps are its own, unequal by design): a sentence only for a
+    contender measured on fewer requests than its own steps scheduled."""
+    if own_schedules:
+        return {
+            c: (
+                f"measured on {counts[c]['measured']} of the {counts[c]['scheduled']} requests its search "
+                "scheduled"
+                if c in counts and counts[c]["scheduled"] and counts[c]["measured"] < counts[c]["scheduled"]
+                else None
+            )
+            for c in contenders
+        }
     measured = {c: counts[c]["measured"] for c in contenders if c in counts and counts[c]["scheduled"]}
     if len(set(measured.values())) <= 1:
         return dict.fromkeys(contenders)

@@ -510,7 +510,8 @@ def _account(
     ``reason``); missing evidence becomes the first risks."""
     counts = accounting(records, run)
     gap = incomplete(counts, run)
-    notes = share_notes(counts, contenders)
+    searched = run.end is not None and run.end.search is not None
+    notes = share_notes(counts, contenders, own_schedules=searched)
     meta["accounting"] = counts
     meta["incomplete"] = gap
     for v in verdict:
@@ -529,7 +530,17 @@ def _account(
             }
         )
     unequal = [v["contender"] for v in verdict if v["unequal_share"]]
-    if unequal:
+    if unequal and searched:
+        risks.append(
+            {
+                "severity": 8.0,
+                "contender": None,
+                "text": "Requests of the capacity search have no measurement ("
+                + "; ".join(f"{c}: {notes[c]}" for c in unequal)
+                + "): its knees rest on less evidence than its steps planned.",
+            }
+        )
+    elif unequal:
         shares = ", ".join(f"{c} {counts[c]['measured']}" for c in contenders if c in counts)
         risks.append(
             {
