@@ -598,6 +598,8 @@ class LoadProfile(UserModel):
                 raise ValueError("search needs the open model with contenders in parallel")
             if self.warmup or self.cooldown:
                 raise ValueError("search judges every step whole: leave warmup and cooldown at 0")
+            if self.max_error_rate is not None:
+                raise ValueError("search stops a failing contender itself: leave max_error_rate unset")
             if "duration" not in self.model_fields_set:  # room for the pauses between steps
                 object.__setattr__(self, "duration", 1.5 * self.search.max_steps * self.search.step_duration)
             elif self.duration < self.search.step_duration:

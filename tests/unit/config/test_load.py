@@ -396,6 +396,10 @@ def test_a_metrics_url_is_kept_and_the_interval_takes_a_duration(tmp_path: Path)
             "S:21: load: give either sweep or search, not both",
         ),
         (
+            "load:\n  max_error_rate: 0.5\n  search: {start: 1/s, max: 8/s, step_duration: 5s}\n",
+            "S:21: load: search stops a failing contender itself: leave max_error_rate unset",
+        ),
+        (
             "load:\n  search: {start: 4/s, max: 2/s, step_duration: 5s}\n",
             "S:22: load.search: max must be at least start",
         ),
