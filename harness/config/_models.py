@@ -516,6 +516,8 @@ class Search(UserModel):
     def _range(self) -> Search:
         if self.max < self.start:
             raise ValueError("max must be at least start")
+        if self.start * self.step_duration < 2:
+            raise ValueError("start × step_duration must hold at least 2 requests: a step needs evidence")
         return self
 
     def ramp_rate(self, k: int) -> float:
