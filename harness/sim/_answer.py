@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from harness.tokens import count_tokens, decode, encode
 
-__all__ = ["Plan", "Prompt", "ToolSpec", "make_plan", "prompt_tokens"]
+__all__ = ["Plan", "Prompt", "ToolSpec", "make_plan", "prompt_tokens", "tool_tokens"]
 
 FinishKind = Literal["stop", "length", "tool"]
 
@@ -42,6 +42,9 @@ class Prompt:
     json_mode: bool = False
     json_schema: dict[str, Any] | None = None
     stop: tuple[str, ...] = ()
+    # cache breakpoints (Anthropic cache_control): (boundary, "5m"|"1h"); boundary k = the tools and the
+    # first k texts; they change what the cache stores, never the answer (not part of key())
+    breakpoints: tuple[tuple[int, str], ...] = ()
 
     def key(self) -> str:
         blob = json.dumps(
@@ -348,12 +351,14 @@ def prompt_tokens(prompt: Prompt) -> int:
     return _prompt_tokens(prompt)
 
 
+def tool_tokens(prompt: Prompt) -> int:
+    """Prompt tokens of the tool definitions (first on the wire, so first in every cached prefix)."""
+    return sum(count_tokens(t.name) + count_tokens(json.dumps(t.schema)) + 4 for t in prompt.tools)
+
+
 def _prompt_tokens(prompt: Prompt) -> int:
     # OpenAI cookbook framing heuristic: ~3 tokens per message plus 3 for the reply primer.
-    n = sum(count_tokens(t) + 3 for t in prompt.texts) + 3
-    for tool in prompt.tools:
-        n += count_tokens(tool.name) + count_tokens(json.dumps(tool.schema)) + 4
-    return n
+    return sum(count_tokens(t) + 3 for t in prompt.texts) + 3 + tool_tokens(prompt)
 
 
 def _pick_tool(prompt: Prompt) -> ToolSpec | None:

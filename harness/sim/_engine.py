@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from harness.sim._answer import make_plan, prompt_tokens
+from harness.sim._cache import NO_CACHE, PrefixCache
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
 from harness.sim._limits import CapacityGate, TokenBucket, WindowCounter
 from harness.sim._metrics import EndpointMetrics
@@ -228,6 +229,16 @@ class EndpointRuntime:
         self.requests = 0
         self.chunks = 0
         self.metrics = EndpointMetrics(ep.model, self.gate)
+        self.cache = (
+            PrefixCache(
+                self.dialect.cache_mode,
+                min_tokens=b.cache_min_tokens,
+                max_entries=b.cache_entries,
+                ttl_override_s=b.cache_ttl_s,
+            )
+            if b.prompt_cache
+            else None
+        )
 
     # ------------------------------------------------------------------------------------------
     def id_headers(self, rid: str) -> list[tuple[str, str]]:
@@ -373,7 +384,6 @@ class EndpointRuntime:
                 self._send_error(resp, exc, rid, extra)
                 return
         ttft_s = max(0.0, rng.gauss(b.ttft_ms, b.ttft_jitter_ms)) / 1000.0
-        ttft_s += b.prefill_ms_per_1k_tokens * plan.prompt_tokens / 1e6
         u_fail = rng.random()
         fail_kind = ""
         n = len(plan.pieces)
@@ -403,7 +413,11 @@ class EndpointRuntime:
             t_adm = time.monotonic()
             if rec is not None:
                 rec.t_admitted = t_adm
-            ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage)
+            # the cache is read at admission; cached tokens prefill at a fraction of the cost
+            cached = self.cache.use(parsed.prompt, t_adm) if self.cache is not None else NO_CACHE
+            prefill_tokens = plan.prompt_tokens - cached.read + b.cached_prefill_frac * cached.read
+            ttft_s += b.prefill_ms_per_1k_tokens * prefill_tokens / 1e6
+            ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage, cached)
             extra = d.extra_headers(ctx)
             if not self.send_id:
                 extra = [h for h in extra if h[0] not in _ID_HEADER_NAMES]

@@ -49,12 +49,13 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _usage(plan: Plan) -> dict[str, Any]:
+def _usage(plan: Plan, ctx: Ctx) -> dict[str, Any]:
+    """``prompt_tokens`` includes the cached ones (``prompt_tokens_details.cached_tokens``)."""
     return {
         "prompt_tokens": plan.prompt_tokens,
         "completion_tokens": plan.completion_tokens,
         "total_tokens": plan.prompt_tokens + plan.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": ctx.cache.read, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
             "audio_tokens": 0,
@@ -284,7 +285,7 @@ class _ChatEncoder(StreamEncoder):
                     self.ctx.message_id.encode(),
                     self.ctx.created,
                     _dumps(self.ctx.model),
-                    _dumps(_usage(self.plan)),
+                    _dumps(_usage(self.plan, self.ctx)),
                 )
             )
         return out + b"data: [DONE]\n\n"
@@ -379,7 +380,7 @@ class OpenAISim(SimDialect):
                 "choices": [
                     {"index": 0, "message": message, "logprobs": None, "finish_reason": _FINISH[plan.finish]}
                 ],
-                "usage": _usage(plan),
+                "usage": _usage(plan, ctx),
             }
         )
 
