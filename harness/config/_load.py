@@ -217,6 +217,7 @@ def resolve_price(price: Price, base_dir: Path) -> tuple[Price, str | None]:
         "cached_input_per_mtok": per_m("cache_read_input_token_cost")
         or per_m("input_cost_per_token_cache_hit"),
         "cache_write_per_mtok": per_m("cache_creation_input_token_cost"),
+        "cache_write_1h_per_mtok": per_m("cache_creation_input_token_cost_above_1hr"),
         "reasoning_per_mtok": per_m("output_cost_per_reasoning_token"),
         "per_request": price.per_request,
         "tiers": sorted(tiers, key=lambda t: t["above_input_tokens"]),

@@ -112,7 +112,8 @@ def test_openai_sdk_reads_cached_tokens_streamed(sim: SimThread) -> None:
 
 def test_short_prompts_and_caching_off_never_hit(sim: SimThread) -> None:
     short = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
-    for name, messages in (("oa", short), ("oa", short), ("oa-off", _oa_messages("Q")), ("oa-off", _oa_messages("Q"))):
+    long = _oa_messages("Q")
+    for name, messages in (("oa", short), ("oa", short), ("oa-off", long), ("oa-off", long)):
         r = _oa(sim, name).chat.completions.create(model="gpt-sim", messages=messages)  # type: ignore[arg-type]
         assert r.usage is not None and r.usage.prompt_tokens_details is not None
         assert r.usage.prompt_tokens_details.cached_tokens == 0, name
