@@ -86,8 +86,6 @@ UNREAD_FIELDS: frozenset[str] = frozenset(
         "t_headers",
         "t_first_output",
         "finish_reason",
-        "cached_input_tokens",
-        "cache_write_tokens",
         "reasoning_tokens",
         "estimated_output_tokens",
         "max_tokens",
