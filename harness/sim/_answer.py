@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from harness.tokens import count_tokens, decode, encode
 
-__all__ = ["Plan", "Prompt", "ToolSpec", "make_plan", "prompt_tokens", "tool_tokens"]
+__all__ = ["Plan", "Prompt", "ToolSpec", "make_plan", "prompt_tokens", "text_tokens", "tool_tokens"]
 
 FinishKind = Literal["stop", "length", "tool"]
 
@@ -351,6 +351,26 @@ def prompt_tokens(prompt: Prompt) -> int:
     return _prompt_tokens(prompt)
 
 
+_counts: dict[bytes, int] = {}
+_COUNTS_MAX = 4096
+_COUNT_DIRECT_CHARS = 512  # shorter texts are counted each time: hashing would save nothing
+
+
+def text_tokens(text: str) -> int:
+    """``count_tokens(text)``, remembered for long texts by a hash of the text (never the text): a long
+    system prompt or conversation resent with every request is counted once (~0.1 s per 4k tokens)."""
+    if len(text) < _COUNT_DIRECT_CHARS:
+        return count_tokens(text)
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    n = _counts.get(key)
+    if n is None:
+        n = count_tokens(text)
+        if len(_counts) >= _COUNTS_MAX:
+            _counts.pop(next(iter(_counts)))
+        _counts[key] = n
+    return n
+
+
 def tool_tokens(prompt: Prompt) -> int:
     """Prompt tokens of the tool definitions (first on the wire, so first in every cached prefix)."""
     return sum(count_tokens(t.name) + count_tokens(json.dumps(t.schema)) + 4 for t in prompt.tools)
@@ -358,7 +378,7 @@ def tool_tokens(prompt: Prompt) -> int:
 
 def _prompt_tokens(prompt: Prompt) -> int:
     # OpenAI cookbook framing heuristic: ~3 tokens per message plus 3 for the reply primer.
-    return sum(count_tokens(t) + 3 for t in prompt.texts) + 3 + tool_tokens(prompt)
+    return sum(text_tokens(t) + 3 for t in prompt.texts) + 3 + tool_tokens(prompt)
 
 
 def _pick_tool(prompt: Prompt) -> ToolSpec | None:

@@ -30,8 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from harness.sim._answer import tool_tokens
-from harness.tokens import count_tokens
+from harness.sim._answer import text_tokens, tool_tokens
 
 if TYPE_CHECKING:
     from harness.sim._answer import Prompt
@@ -66,7 +65,7 @@ def prefix_tokens(prompt: Prompt) -> list[int]:
     them: 3 framing tokens per message; the reply primer's 3 are never part of a cached prefix)."""
     out = [tool_tokens(prompt)]
     for t in prompt.texts:
-        out.append(out[-1] + count_tokens(t) + 3)
+        out.append(out[-1] + text_tokens(t) + 3)
     return out
 
 
