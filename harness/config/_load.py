@@ -14,6 +14,7 @@ from typing import Any
 
 from harness._errors import ConfigError
 from harness._model import NAME_PATTERN
+from harness._vocab import DIALECT_NAMES
 from harness.behaviour import PRESETS, SimBehaviour
 from harness.config._builtin import builtin_dir, fault_search_dirs
 from harness.config._models import (
@@ -419,6 +420,18 @@ def _warnings(located: Located) -> list[str]:
                     ("endpoints", i, "base_url"),
                     f"ends in /v1, but the anthropic-messages dialect adds /v1/messages itself: requests "
                     f"would go to {base_url.rstrip('/')}/v1/messages (404); drop the /v1",
+                )
+            )
+        cache = ep.get("cache")
+        dialect = ep.get("dialect")
+        asks = isinstance(cache, dict) and cache.get("breakpoints", "system") != "none"
+        if asks and isinstance(dialect, str) and dialect in DIALECT_NAMES and dialect != "anthropic-messages":
+            out.append(
+                warning(
+                    located,
+                    ("endpoints", i, "cache"),
+                    f"{dialect} marks no cache breakpoints: the vendor caches prompts of 1,024 tokens or "
+                    "more by itself, so this sends nothing (only anthropic-messages asks for caching)",
                 )
             )
     unused = [
