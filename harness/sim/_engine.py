@@ -414,7 +414,11 @@ class EndpointRuntime:
             if rec is not None:
                 rec.t_admitted = t_adm
             # the cache is read at admission; cached tokens prefill at a fraction of the cost
-            cached = self.cache.use(parsed.prompt, t_adm) if self.cache is not None else NO_CACHE
+            cached = NO_CACHE
+            if self.cache is not None:
+                cached = self.cache.use(parsed.prompt, t_adm)
+                met.prefix_cache_queries += plan.prompt_tokens
+                met.prefix_cache_hits += cached.read
             prefill_tokens = plan.prompt_tokens - cached.read + b.cached_prefill_frac * cached.read
             ttft_s += b.prefill_ms_per_1k_tokens * prefill_tokens / 1e6
             ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage, cached)

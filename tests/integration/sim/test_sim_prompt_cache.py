@@ -7,6 +7,7 @@ for the reply primer; a cached prefix ends after the system prompt (its tokens +
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 import openai
 import pytest
 
+from harness.servermetrics import parse_text
 from harness.sim import SimBehaviour, SimConfig, SimEndpoint, SimThread, serve_in_thread
 from harness.tokens import count_tokens
 
@@ -40,6 +42,7 @@ def sim() -> Iterator[SimThread]:
     endpoints = [
         _ep("oa", "openai-chat", "gpt-sim"),
         _ep("oa-stream", "openai-chat", "gpt-sim"),
+        _ep("oa-metrics", "openai-chat", "gpt-sim"),
         _ep("oa-off", "openai-chat", "gpt-sim", prompt_cache=False),
         _ep("an", "anthropic-messages", "claude-sim"),
         _ep("an-stream", "anthropic-messages", "claude-sim"),
@@ -108,6 +111,23 @@ def test_openai_sdk_reads_cached_tokens_streamed(sim: SimThread) -> None:
     # the same prompt twice: the whole prompt minus the reply primer is a cached prefix
     whole = SYS_PREFIX + count_tokens("Who speaks first?") + 3
     assert usages[1].prompt_tokens_details.cached_tokens == _openai_cached(whole)
+
+
+def test_vllm_prefix_cache_counters_follow_the_reads(sim: SimThread) -> None:
+    """vLLM v1's prefix-cache counters (tokens): every prompt is a query, cached tokens are hits."""
+    c = _oa(sim, "oa-metrics")
+    usages = [
+        c.chat.completions.create(model="gpt-sim", messages=_oa_messages(q)).usage  # type: ignore[arg-type]
+        for q in ("One?", "Two?", "Three?")
+    ]
+    root = sim.base_urls["oa-metrics"].rsplit("/", 2)[0]  # http://127.0.0.1:PORT
+    text = httpx.get(f"{root}/oa-metrics/metrics", timeout=10).text
+    values = {s.name: s.value for s in parse_text(text).samples}
+    assert all(u is not None and u.prompt_tokens_details is not None for u in usages)
+    queries = sum(u.prompt_tokens for u in usages)  # type: ignore[union-attr]
+    assert values["vllm:prefix_cache_queries_total"] == queries
+    hits = sum(u.prompt_tokens_details.cached_tokens for u in usages)  # type: ignore[union-attr]
+    assert hits > 0 and values["vllm:prefix_cache_hits_total"] == hits
 
 
 def test_short_prompts_and_caching_off_never_hit(sim: SimThread) -> None:
@@ -221,6 +241,11 @@ def test_gemini_reports_implicit_cache_hits(sim: SimThread) -> None:
     whole = SYS_PREFIX + count_tokens("Who speaks first?") + 3
     assert second["cachedContentTokenCount"] == whole  # implicit caching counts to the token
     assert second["promptTokenCount"] == whole + 3  # and the cached tokens are part of the prompt count
+    # streamed: the last chunk carries the same usage
+    stream_url = sim.base_urls["gm"] + "/models/gemini-sim:streamGenerateContent?alt=sse"
+    with httpx.stream("POST", stream_url, json=body, headers={"x-goog-api-key": "k"}, timeout=10) as r:
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[-1]["usageMetadata"]["cachedContentTokenCount"] == whole
 
 
 def test_a_hit_prefills_faster(sim: SimThread) -> None:
