@@ -113,6 +113,10 @@ _LG_COLS = (
     "finished",
     "ttft",
     "user_ttft",
+    "ttfot",
+    "user_ttfot",
+    "reasoning_tokens",
+    "reasoning_cost",
     "tpot",
     "e2e",
     "user_latency",
@@ -470,7 +474,14 @@ def analyse(
     )
 
 
-_COST_METRICS = ("cost_usd", "wasted_cost_usd", "cost_per_1k_requests", "cost_per_good_request")
+_COST_METRICS = (
+    "cost_usd",
+    "wasted_cost_usd",
+    "cost_per_1k_requests",
+    "cost_per_good_request",
+    "reasoning_cost_usd",
+    "reasoning_cost_share",
+)
 
 
 def _priced(manifest: Manifest) -> set[str]:

@@ -14,9 +14,9 @@ in which it was asked for, by ``t_intended``):
     percentiles      = user TTFT and user latency of the step's succeeded requests; schedule lag of all
     slack            = min(good fraction − slo.min_good_fraction, slo.max_error_rate − error rate)
 
-A step **passes** when its slack is ≥ 0 (the per-request SLOs ttft, tpot and e2e are in "good"). The knee
-is found on the constant-rate steps in order of offered rate: the last passing step ``p`` before the first
-failing one ``f``; the sustainable rate is the linear interpolation of the slack to 0 between them,
+A step **passes** when its slack is ≥ 0 (the per-request SLOs ttft, ttfot, tpot and e2e are in "good").
+The knee is found on the constant-rate steps in order of offered rate: the last passing step ``p`` before
+the first failing one ``f``; the sustainable rate is the linear interpolation of the slack to 0 between them,
 ``r = r_p + (r_f − r_p) · s_p / (s_p − s_f)``, and its uncertainty ``max(r − r_p, r_f − r)``: never less
 than half the bracket, and ``r ± uncertainty`` always covers the whole bracket, since the knee can lie
 anywhere in it.

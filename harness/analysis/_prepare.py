@@ -6,6 +6,10 @@ Per-request metrics (seconds; the final attempt unless said otherwise):
     user_latency  = t_end − t_intended            (retries, fallbacks and schedule lag included)
     ttft          = t_first_token − t_dispatch
     user_ttft     = t_first_token − t_intended
+    ttfot         = t_first_output − t_dispatch  (the first token of the answer itself, after any reasoning)
+    user_ttfot    = t_first_output − t_intended
+    reasoning_cost = reasoning_tokens × the endpoint's reasoning price (reasoning_per_mtok, else
+                    output_per_mtok; price tiers aside) of the final attempt
     tpot          = (t_last_token − t_first_token) / (output_tokens − 1), only when output_tokens ≥ 2 and
                     the output arrived in two or more reads at distinct times (t_last_token > t_first_token):
                     a non-streamed answer, or one read in one go, has no TPOT (NaN, never 0)
@@ -45,6 +49,7 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "t_first_dispatch",
     "t_dispatch",
     "t_first_token",
+    "t_first_output",
     "t_last_token",
     "t_end",
     "ok",
@@ -70,6 +75,10 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "user_latency",
     "ttft",
     "user_ttft",
+    "ttfot",
+    "user_ttfot",
+    "reasoning_tokens",
+    "reasoning_cost",
     "tpot",
     "schedule_lag",
     "output_excerpt",
@@ -84,9 +93,7 @@ UNREAD_FIELDS: frozenset[str] = frozenset(
         "user",
         "seq",
         "t_headers",
-        "t_first_output",
         "finish_reason",
-        "reasoning_tokens",
         "estimated_output_tokens",
         "max_tokens",
         "retry_after_s",
@@ -103,10 +110,12 @@ _FLOAT_COLS = (
     "t_intended",
     "t_dispatch",
     "t_first_token",
+    "t_first_output",
     "t_last_token",
     "t_end",
     "output_tokens",
     "input_tokens",
+    "reasoning_tokens",
     "cost_usd",
 )
 
@@ -236,6 +245,10 @@ def logical_requests_indexed(
         if prim_map.get(str(c)):
             primary[contender == c] = prim_map[str(c)]
     fallback = endpoint != primary
+    reasoning_price = np.zeros(endpoint.size)
+    for ep in manifest.endpoints:
+        p = ep.price.reasoning_per_mtok
+        reasoning_price[endpoint == ep.name] = (p if p is not None else ep.price.output_per_mtok) / 1e6
     spread = f["t_last_token"] - f["t_first_token"]  # > 0 only when two reads arrived at distinct times
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where((out_tok >= 2) & (spread > 0), spread / (out_tok - 1), np.nan)
@@ -258,6 +271,7 @@ def logical_requests_indexed(
             "t_first_dispatch": t_first_dispatch,
             "t_dispatch": f["t_dispatch"],
             "t_first_token": f["t_first_token"],
+            "t_first_output": f["t_first_output"],
             "t_last_token": f["t_last_token"],
             "t_end": f["t_end"],
             "ok": ok,
@@ -283,6 +297,10 @@ def logical_requests_indexed(
             "user_latency": f["t_end"] - t_intended,
             "ttft": f["t_first_token"] - f["t_dispatch"],
             "user_ttft": f["t_first_token"] - t_intended,
+            "ttfot": f["t_first_output"] - f["t_dispatch"],
+            "user_ttfot": f["t_first_output"] - t_intended,
+            "reasoning_tokens": f["reasoning_tokens"],
+            "reasoning_cost": np.nan_to_num(f["reasoning_tokens"]) * reasoning_price,
             "tpot": tpot,
             "schedule_lag": t_first_dispatch - t_intended,
             "output_excerpt": _obj(records["output_excerpt"], i_last),

@@ -154,6 +154,7 @@ _MIN_FOR_P99 = 20
 # (SLO key, run-row percentile, what it is)
 _SLO_METRICS: dict[str, tuple[str, str]] = {
     "ttft": ("user_ttft_p95", "p95 user TTFT"),
+    "ttfot": ("user_ttfot_p95", "p95 user time to first output"),
     "tpot": ("tpot_p95", "p95 TPOT"),
     "e2e": ("user_latency_p95", "p95 user latency"),
 }

@@ -103,12 +103,14 @@ def _dominant_miss(g: pd.DataFrame, slo: Mapping[str, float | None]) -> str | No
     ok = g["ok"].to_numpy(dtype=bool)
     lat = g["user_latency"].to_numpy(dtype=float)
     ttft = g["user_ttft"].to_numpy(dtype=float)
+    ttfot = g["user_ttfot"].to_numpy(dtype=float)
     values = {
         "ttft": np.where(np.isnan(ttft), lat, ttft),
+        "ttfot": np.where(np.isnan(ttfot), lat, ttfot),
         "tpot": g["tpot"].to_numpy(dtype=float),
         "e2e": lat,
     }
-    label = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "latency"}
+    label = {"ttft": "TTFT", "ttfot": "time to first output", "tpot": "TPOT", "e2e": "latency"}
     best, best_n = None, int((~ok).sum())
     for k, v in values.items():
         limit = slo.get(k)

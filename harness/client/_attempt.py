@@ -167,6 +167,8 @@ class _Attempt:
         self.limits = self.ep.limits
         self.output: list[str] = []
         self.other: list[str] = []  # reasoning and tool text (token estimate, answer when no output)
+        self.reasoning_chars = 0  # of the reasoning text in ``other`` (its token estimate)
+        self.reasoning_kept: list[str] = []
         self.text_chars = 0  # every delta's text, kept or not
         self.kept_chars = 0  # what output + other hold (at most TEXT_KEEP_CHARS)
         self.usage = Usage()
@@ -441,6 +443,10 @@ class _Attempt:
                 if self.kept_chars + n <= TEXT_KEEP_CHARS:
                     self.kept_chars += n
                     (self.output if ev.kind == "output" else self.other).append(ev.text)
+                    if ev.kind == "reasoning":
+                        self.reasoning_kept.append(ev.text)
+                if ev.kind == "reasoning":
+                    self.reasoning_chars += n
                 self.read_deltas += 1
                 self.deltas += 1
                 if inj is not None and self.deltas >= inj.after_chunks and inj.kind != "http_status":
@@ -520,6 +526,14 @@ class _Attempt:
             self.rec.retry_after_source = info.retry_after_source
         self._fail(info.error_class, info.detail)
 
+    def _reasoning_estimate(self) -> int:
+        """Tokens of the reasoning text received (extrapolated when a flood was not all kept)."""
+        kept = "".join(self.reasoning_kept)
+        tokens = count_tokens(kept)
+        if len(kept) < self.reasoning_chars:
+            tokens = round(tokens * self.reasoning_chars / max(1, len(kept)))
+        return tokens
+
     def _finish(self) -> None:
         """Usage (reported or estimated), max_tokens flag, cost, check and excerpt."""
         rec, u = self.rec, self.usage
@@ -543,6 +557,9 @@ class _Attempt:
             rec.reasoning_tokens = u.reasoning_tokens
             if rec.output_tokens is None:
                 rec.output_tokens = rec.estimated_output_tokens or 0
+            if rec.reasoning_tokens is None and self.reasoning_chars:
+                # Anthropic counts thinking only inside output_tokens: count the thinking text received
+                rec.reasoning_tokens = min(self._reasoning_estimate(), rec.output_tokens)
         elif reached:
             rec.usage_source = "estimated"
             rec.input_tokens = _prompt_tokens_estimate(self.prompt)

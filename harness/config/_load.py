@@ -362,7 +362,9 @@ def _reference_problems(
     gates = decision.get("gates") if isinstance(decision, dict) else None
     slo = data.get("slo") if isinstance(data, dict) else None
     for i, gate in enumerate(gates if isinstance(gates, list) else []):
-        if gate in ("ttft", "tpot", "e2e") and not (isinstance(slo, dict) and slo.get(gate) is not None):
+        if gate in ("ttft", "ttfot", "tpot", "e2e") and not (
+            isinstance(slo, dict) and slo.get(gate) is not None
+        ):
             problems.append(
                 p(("decision", "gates", i), f"{gate} is a must-pass gate but slo.{gate} sets no threshold")
             )

@@ -36,6 +36,7 @@ __all__ = [
     "PriceTier",
     "PromptCache",
     "PromptItem",
+    "Reasoning",
     "Scenario",
     "Stage",
     "Sweep",
@@ -193,6 +194,53 @@ class PromptCache(UserModel):
     )
 
 
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+
+THINKING_BUDGET_FOR_EFFORT: dict[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+"""The token budget sent to a dialect that takes one (Anthropic ``budget_tokens``, Gemini
+``thinkingBudget``) when a scenario gives only ``reasoning.effort``."""
+
+ANTHROPIC_MIN_THINKING_BUDGET = 1024
+"""Anthropic refuses ``thinking.budget_tokens`` below this (and at or above the request's ``max_tokens``)."""
+
+
+class Reasoning(UserModel):
+    """Ask a reasoning model to think before it answers, in the endpoint's dialect::
+
+        reasoning: {effort: high}              # openai-chat / azure-openai: reasoning_effort
+        reasoning: {budget_tokens: 4096}       # anthropic-messages: thinking {type: enabled, budget_tokens}
+                                               # gemini: generationConfig.thinkingConfig.thinkingBudget
+
+    A dialect that takes a budget and is given only ``effort`` gets the budget of that effort
+    (minimal 1,024, low 2,048, medium 8,192, high 24,576 tokens); OpenAI's takes no budget, so an
+    openai-chat or azure-openai endpoint needs ``effort``. Anthropic refuses temperature with thinking: a
+    prompt's temperature is not sent there while thinking is on. Reasoning tokens are billed as output
+    (``price.reasoning_per_mtok`` prices them apart).
+    """
+
+    effort: ReasoningEffort | None = Field(
+        None, description="how hard to think: minimal | low | medium | high (OpenAI reasoning_effort)"
+    )
+    budget_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="most thinking tokens (Anthropic budget_tokens: at least 1,024 and below each prompt's "
+        "max_tokens; Gemini thinkingBudget, 0 turns thinking off)",
+    )
+
+    @model_validator(mode="after")
+    def _something_asked(self) -> Reasoning:
+        if self.effort is None and self.budget_tokens is None:
+            raise ValueError("give effort (minimal|low|medium|high), budget_tokens, or both")
+        return self
+
+    def budget(self) -> int:
+        """The thinking budget a budget-taking dialect is sent."""
+        if self.budget_tokens is not None:
+            return self.budget_tokens
+        return THINKING_BUDGET_FOR_EFFORT[self.effort or "medium"]
+
+
 class Endpoint(UserModel):
     """One vendor API target. Either ``sim`` (a simulated vendor the harness starts) or ``base_url``."""
 
@@ -217,6 +265,9 @@ class Endpoint(UserModel):
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     limits: Limits = Field(default_factory=Limits)
+    reasoning: Reasoning | None = Field(
+        None, description="ask for thinking before the answer, converted to the dialect's own field"
+    )
     metrics_url: str | None = Field(
         None,
         description="the server's Prometheus metrics URL, scraped during the run into server_metrics.parquet "
@@ -258,6 +309,18 @@ class Endpoint(UserModel):
             raise ValueError("base_url must start with http:// or https://")
         if self.dialect == "azure-openai" and self.api_version is None and self.sim is None:
             raise ValueError("azure-openai endpoints need api_version")
+        r = self.reasoning
+        if r is not None:
+            if self.dialect in ("openai-chat", "azure-openai") and r.effort is None:
+                raise ValueError(
+                    f"reasoning.effort: {self.dialect} takes reasoning_effort (minimal|low|medium|high), "
+                    "not a token budget; give effort"
+                )
+            if self.dialect == "anthropic-messages" and r.budget() < ANTHROPIC_MIN_THINKING_BUDGET:
+                raise ValueError(
+                    f"reasoning.budget_tokens: anthropic-messages needs at least "
+                    f"{ANTHROPIC_MIN_THINKING_BUDGET}, got {r.budget()}"
+                )
         return self
 
 
@@ -713,6 +776,11 @@ class SLO(UserModel):
     ttft: PositiveDuration | None = Field(
         None, description="user TTFT a good request stays within (from when it was scheduled)"
     )
+    ttfot: PositiveDuration | None = Field(
+        None,
+        description="user time to first output token a good request stays within: the answer's first "
+        "token, after any reasoning (from when it was scheduled)",
+    )
     tpot: PositiveDuration | None = Field(
         None, description="time per output token a good request stays within"
     )
@@ -723,10 +791,11 @@ class SLO(UserModel):
     min_good_fraction: float = Field(0.9, ge=0, le=1)
 
 
-Gate = Literal["max_error_rate", "min_good_fraction", "ttft", "tpot", "e2e"]
+Gate = Literal["max_error_rate", "min_good_fraction", "ttft", "ttfot", "tpot", "e2e"]
 """A must-pass check: ``max_error_rate`` / ``min_good_fraction`` compare the contender's error rate and good
-fraction with the SLO; ``ttft`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of its requests
-met that one per-request threshold."""
+fraction with the SLO; ``ttft`` / ``ttfot`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of
+its requests met that one per-request threshold (``ttfot``: time to first output token, after any
+reasoning)."""
 
 
 _DEFAULT_GATES: tuple[Gate, ...] = ("max_error_rate", "min_good_fraction")

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness._errors import ReportError
-from harness.config import SLO, CapacityNeed, Decision, LoadProfile, Price, Timeouts
+from harness.config import SLO, CapacityNeed, Decision, LoadProfile, Price, Reasoning, Timeouts
 
 __all__ = [
     "END_FILE",
@@ -100,6 +100,7 @@ class EndpointInfo(_Frozen):
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     proxied: bool = False
+    reasoning: Reasoning | None = Field(None, description="the thinking asked of the model, if any")
 
 
 class ContenderInfo(_Frozen):

@@ -91,7 +91,7 @@ def test_long_context_set_is_generated_from_the_shipped_corpus() -> None:
         sys.path.pop(0)
     assert build_long_context.build() == (PROMPTS / "long-context.jsonl").read_text(encoding="utf-8")
     total = sum(p.stat().st_size for p in (PROMPTS / "corpus").iterdir()) + sum(
-        p.stat().st_size for p in PROMPTS.glob("*.jsonl")
+        p.stat().st_size for p in PROMPTS.glob("*.jsonl") if p.name != "length-tiers.jsonl"
     )
     assert total < 300_000
     assert "public domain" in (PROMPTS / "corpus" / "README.md").read_text(encoding="utf-8")
@@ -105,10 +105,24 @@ def test_caching_set_is_generated_from_the_shipped_corpus() -> None:
         sys.path.pop(0)
     assert build_caching.build() == (PROMPTS / "caching.jsonl").read_text(encoding="utf-8")
     rows = [json.loads(line) for line in (PROMPTS / "caching.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len({r["system"] for r in rows}) == 1 and len({r["messages"][0]["content"] for r in rows}) == len(
-        rows
-    )
+    assert len({r["system"] for r in rows}) == 1  # one shared system prompt
+    assert len({r["messages"][0]["content"] for r in rows}) == len(rows)  # a different question each
     assert 3500 < count_tokens(rows[0]["system"]) < 4500  # the ~4k-token shared system prompt
+
+
+def test_length_tiers_are_bakeoff_prompts_synth_output() -> None:
+    """prompts/length-tiers.jsonl is two `bakeoff prompts synth` runs (see prompts/README.md), kept under
+    2 MB: 100, 1k and 10k input tokens five prompts each, 100k one, each at 300 and 2,000 output tokens."""
+    from harness.config import synth_prompts
+
+    path = PROMPTS / "length-tiers.jsonl"
+    assert path.stat().st_size < 2_000_000
+    items = [
+        *synth_prompts([100, 1000, 10_000], [300, 2000], per_tier=5, seed=19),
+        *synth_prompts([100_000], [300, 2000], per_tier=1, seed=19),
+    ]
+    shipped = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert shipped == [i.model_dump(mode="json", by_alias=True, exclude_defaults=True) for i in items]
 
 
 @pytest.mark.parametrize("dialect", ["openai-chat", "anthropic-messages"])
@@ -318,6 +332,41 @@ def test_capacity_short_finds_each_knee_and_its_limit(short_run: Callable[[str],
     assert cap["tight"]["limit"] == "overload" and 3.25 <= cap["tight"]["sustainable_rps"] <= 4.5
     assert cap["roomy"]["limit"] == "overload" and 7.0 <= cap["roomy"]["sustainable_rps"] <= 9.5
     assert cap["metered"]["limit"] == "quota" and 4.5 <= cap["metered"]["sustainable_rps"] <= 5.75
+
+
+def test_reasoning_short_shows_thinking_before_the_first_output(
+    short_run: Callable[[str], pd.DataFrame],
+) -> None:
+    df = short_run("reasoning")
+    assert (df.outcome == "ok").all() and df.check_passed.all()
+    df["ttfot"] = df["t_first_output"] - df["t_dispatch"]
+    think_s = 120 / 400  # reasoning_tokens at tokens_per_s
+    for name in ("r1-style", "claude-thinking"):  # thinking streamed: early first token, late first output
+        rows = _final(df, name)
+        assert (rows.reasoning_tokens == 120).all(), name
+        assert ((rows.ttfot - rows.ttft) >= 0.8 * think_s).all(), name
+    hidden = _final(df, "o-style")  # counted, never streamed: the first token is the output's, and late
+    assert (hidden.reasoning_tokens == 120).all()
+    assert (hidden.t_first_output == hidden.t_first_token).all()
+    assert (hidden.ttft >= think_s).all()
+    plain = _final(df, "claude-plain")
+    assert plain.reasoning_tokens.isna().all() and (plain.t_first_output == plain.t_first_token).all()
+    assert plain.ttft.median() < think_s
+
+
+def test_length_tiers_short_sends_every_tier_and_prefill_grows_with_input(
+    short_run: Callable[[str], pd.DataFrame],
+) -> None:
+    df = short_run("length-tiers")
+    assert (df.outcome == "ok").all()
+    tiers = {f"in{i}-out{o}" for i in ("100", "1k", "10k", "100k") for o in ("300", "2k")}
+    for name in ("quick-prefill", "slow-prefill"):
+        assert set(_final(df, name).prompt_class) == tiers, name
+    slow = _final(df, "slow-prefill")
+    by_tier = slow.groupby(slow.prompt_class.str.split("-").str[0]).ttft.median()
+    assert by_tier["in100k"] - by_tier["in100"] > 1.0  # ~100k tokens x 15 ms per 1k
+    assert by_tier["in100"] <= by_tier["in10k"] <= by_tier["in100k"]
+    assert (slow.input_tokens >= 100).all() and slow.output_tokens.max() <= 2000
 
 
 @pytest.mark.slow

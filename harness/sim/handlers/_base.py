@@ -58,6 +58,7 @@ class Ctx:
     model: str
     include_usage: bool
     cache: CacheUsage = NO_CACHE  # what this request read from / wrote to the prompt cache
+    show_reasoning: bool = False  # stream/send the plan's thinking text (else only its usage)
 
 
 def key_matches(given: str | None, expected: str | None) -> bool:
@@ -93,6 +94,7 @@ class SimDialect:
     request_id_header = "x-request-id"  # "" = this server sends no request id
     retry_in_body = False  # True: the retry delay goes in the error body only, never in retry-after headers
     cache_mode: CacheMode = "auto"  # how the API caches prompts (harness.sim._cache)
+    shows_reasoning = True  # sends the thinking text (reasoning_text: auto); native OpenAI does not
 
     def id_headers(self, request_id: str) -> list[tuple[str, str]]:
         return [(self.request_id_header, request_id)] if self.request_id_header else []
