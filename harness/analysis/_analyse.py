@@ -40,6 +40,7 @@ from harness.analysis._risks import find_risks, gate_checks
 from harness.analysis._scorecard import DeclaredScores, scorecard
 from harness.analysis._sequential import align_sequential
 from harness.analysis._server import SERIES_COLUMNS, by_contender, key_series, scrape_gaps, server_summary
+from harness.analysis._turns import TURN_COLUMNS, by_turn, unsent_turns, window_times
 from harness.analysis._verdict import attribute_failures, headline, verdict_rows
 from harness.record import Manifest, RunInfo
 
@@ -82,6 +83,8 @@ class Analysis:
     # contender → prompt-cache hit ratio, TTFT with/without a hit, money saved; {} when nothing was cached
     # (harness.analysis._caching)
     caching: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # contender × turn of multi-turn sessions → TTFT, input tokens, cache hit ratio (harness.analysis._turns)
+    turns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TURN_COLUMNS)))
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
@@ -300,7 +303,7 @@ def analyse(
     )  # phases without millisecond slivers; impact uses exact times
     phases = phase_durations(window, phase_windows)
 
-    t_int = _num(records, "t_intended")
+    t_int = window_times(records, _num(records, "t_intended"))  # a session counts where it started
     rows = np.flatnonzero((t_int >= window.start) & (t_int < window.end))
     lg, owner = logical_requests_indexed(records, manifest, rows if rows.size < len(records) else None)
     # a request's phase by when it was asked for, or the transition group of a fault it was in flight across
@@ -471,6 +474,7 @@ def analyse(
         server_summary=server,
         server_gaps=scrape_gaps(server_raw),
         caching=cache,
+        turns=by_turn(lg, contenders, unsent_turns(every_record, window.start, window.end)),
     )
 
 

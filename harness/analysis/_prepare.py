@@ -60,6 +60,9 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "finished",
     "output_tokens",
     "input_tokens",
+    "cached_input_tokens",
+    "session_id",
+    "turn",
     "usage_source",
     "max_tokens_exceeded",
     "check_passed",
@@ -91,7 +94,6 @@ UNREAD_FIELDS: frozenset[str] = frozenset(
         "run_id",
         "worker",
         "user",
-        "seq",
         "t_headers",
         "finish_reason",
         "estimated_output_tokens",
@@ -257,6 +259,7 @@ def logical_requests_indexed(
     error_class = err_all[i_last].copy()
     error_class[ok] = None
     usage = obj_values(records["usage_source"], "none")[i_last]
+    turn, session_id, cached = _session_columns(records, i_last)
     pclass = obj_values(records["prompt_class"], "")[i_last]
     lg = pd.DataFrame(
         {
@@ -282,6 +285,9 @@ def logical_requests_indexed(
             "finished": _bool(records["is_final_attempt"])[i_last],
             "output_tokens": out_tok,
             "input_tokens": f["input_tokens"],
+            "cached_input_tokens": cached,
+            "session_id": session_id,
+            "turn": turn,
             "usage_source": usage,
             "max_tokens_exceeded": over,
             "check_passed": _obj(records["check_passed"], i_last),
@@ -309,6 +315,18 @@ def logical_requests_indexed(
         }
     )
     return lg, owner
+
+
+def _session_columns(records: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(turn, session_id, cached_input_tokens) at positions ``idx``: NaN / None for a request that is no
+    session turn, or for a frame without those fields (written before sessions, or built by hand)."""
+    columns = set(records.df.columns if isinstance(records, _Rows) else records.columns)
+
+    def num(col: str) -> np.ndarray:
+        return _float(records[col])[idx] if col in columns else np.full(len(idx), np.nan)
+
+    session = _obj(records["session_id"], idx) if "session_id" in columns else np.full(len(idx), None)
+    return num("turn"), session, num("cached_input_tokens")
 
 
 _BATCH = 1 << 20  # list cells flattened at a time: bounds the transient arrays of a 10M-record run

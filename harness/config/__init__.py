@@ -57,6 +57,7 @@ from harness.config._models import (
     Sweep,
     Timeouts,
     ToolCall,
+    Turn,
 )
 from harness.config._paths import (
     EACH_CONTENDER,
@@ -67,14 +68,23 @@ from harness.config._paths import (
     target_paths,
 )
 from harness.config._prompts import PromptSet, as_prompt_set, load_prompts
+from harness.config._sessions import (
+    EMPTY_ANSWER,
+    HISTORY_ANSWER_CHARS,
+    missing_replies,
+    session_turn,
+    turn_count,
+)
 from harness.config._synth import FRAMING_TOKENS, synth_prompts, tier_name
 
 __all__ = [
     "DIALECT_NAMES",
     "EACH_CONTENDER",
+    "EMPTY_ANSWER",
     "EXTRA_BODY_RESERVED",
     "FRAMING_TOKENS",
     "HISTOGRAM_EDGES",
+    "HISTORY_ANSWER_CHARS",
     "IMPORT_FORMATS",
     "SLO",
     "USER_FAULTS_ENV",
@@ -108,6 +118,7 @@ __all__ = [
     "Sweep",
     "Timeouts",
     "ToolCall",
+    "Turn",
     "api_key_problem",
     "as_prompt_set",
     "builtin_dir",
@@ -121,13 +132,16 @@ __all__ = [
     "load_fault_file",
     "load_prompts",
     "load_scenario",
+    "missing_replies",
     "network_paths",
     "path_key",
     "prompt_text_tokens",
     "resolve_price",
+    "session_turn",
     "split_path_key",
     "synth_prompts",
     "target_paths",
     "tier_name",
+    "turn_count",
     "user_fault_dirs",
 ]

@@ -42,6 +42,7 @@ __all__ = [
     "Sweep",
     "Timeouts",
     "ToolCall",
+    "Turn",
 ]
 
 
@@ -529,13 +530,47 @@ class ResponseFormat(UserModel):
         return self
 
 
+class Turn(UserModel):
+    """One turn of a session: what the user says, and optionally the reply recorded for it (sent back as
+    the assistant's answer in the later turns' history with ``load.history: recorded``)."""
+
+    user: str = Field(min_length=1, description="the user's message of this turn")
+    assistant: str | None = Field(
+        None,
+        min_length=1,
+        description="the recorded reply (the history of later turns with history: recorded)",
+    )
+    max_tokens: int | None = Field(
+        None, ge=1, description="this turn's answer budget (default: the session's)"
+    )
+    check: Check | None = Field(None, description="an expectation on this turn's answer")
+
+
+MAX_TURNS = 100
+"""Turns a session may hold."""
+
+
+_NO_MESSAGES = _Missing()
+_EMPTY_MESSAGES = _Missing()
+
+
 class PromptItem(UserModel):
-    """One prompt of a prompt set (one JSON object per line of a ``.jsonl`` file)."""
+    """One prompt of a prompt set (one JSON object per line of a ``.jsonl`` file): a single request with
+    ``messages``, or a multi-turn session with ``turns`` (exactly one of the two)."""
 
     id: Name
     prompt_class: str = Field("chat", alias="class")
     system: str | None = None
-    messages: list[Message] = Field(min_length=1)
+    messages: list[Message] = Field(
+        default_factory=list, description="the conversation of a single request (not with turns)"
+    )
+    turns: list[Turn] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_TURNS,
+        description="a multi-turn session: one request per turn, in order, each carrying the conversation so "
+        "far (not with messages)",
+    )
     max_tokens: int = Field(256, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     seed: int | None = None
@@ -550,7 +585,47 @@ class PromptItem(UserModel):
     )
     check: Check | None = None
 
-    model_config = UserModel.model_config | {"populate_by_name": True}
+    model_config = UserModel.model_config | {
+        "populate_by_name": True,
+        "json_schema_extra": {
+            "oneOf": [
+                {"required": ["messages"], "properties": {"messages": {"minItems": 1}}, "not": _set("turns")},
+                {
+                    "required": ["turns"],
+                    "properties": {"turns": {"not": {"type": "null"}}, "messages": {"maxItems": 0}},
+                    "not": _set("check"),
+                },
+            ]
+        },
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _messages_unless_turns(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("turns") is None and not data.get("messages"):
+            # reported on the messages field by _messages_given (missing, or an empty list)
+            return {**data, "messages": _NO_MESSAGES if "messages" not in data else _EMPTY_MESSAGES}
+        return data
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _messages_given(cls, value: Any) -> Any:
+        if value is _NO_MESSAGES:
+            raise PydanticCustomError("missing", "Field required (or turns, for a multi-turn session)")
+        if value is _EMPTY_MESSAGES:
+            raise PydanticCustomError(
+                "too_short", "List should have at least 1 item (or give turns, for a multi-turn session)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _messages_or_turns(self) -> PromptItem:
+        if self.turns is not None:
+            if self.messages:
+                raise ValueError("give either messages (one request) or turns (a session), not both")
+            if self.check is not None:
+                raise ValueError("a session's checks go on its turns (turns[i].check), not on the session")
+        return self
 
     @field_validator("extra_body")
     @classmethod
@@ -610,7 +685,16 @@ class LoadProfile(UserModel):
     sweep: Sweep | None = Field(None, description="open model: step the rate up; sets duration")
     users: int = Field(4, ge=1, description="closed model: concurrent users per contender; open: pool size")
     spawn_rate: float = Field(10.0, gt=0, description="closed model: users started per second per contender")
-    think_time: Duration = Field(0.0, ge=0)
+    think_time: Duration = Field(
+        0.0,
+        ge=0,
+        description="closed model: pause after each request; sessions: from a turn's answer to the next turn",
+    )
+    history: Literal["own", "recorded"] = Field(
+        "own",
+        description="sessions: the answers later turns carry, the contender's own or the replies recorded "
+        "in the prompt file",
+    )
     duration: PositiveDuration = Field(60.0, description="how long requests are scheduled")
     warmup: Duration = Field(0.0, ge=0, description="excluded from metrics")
     cooldown: Duration = Field(0.0, ge=0, description="excluded from metrics")

@@ -299,6 +299,9 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
             "phases": phases,
             "by_phase": by_phase,
             "by_class": by_class,
+            "by_turn": {c: _records(a.turns.loc[a.turns["contender"] == c]) for c in a.contenders}
+            if len(a.turns)
+            else {},
             "latency": latency,
             "percentiles": [f"p{p:g}" for p in PERCENTILES],
             "faults": [

@@ -40,7 +40,14 @@ from harness._errors import ConfigError
 from harness.config import ResolvedFault, ResolvedScenario, Scenario
 from harness.dialects import extra_body_problems
 from harness.faults import FaultTimeline
-from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
+from harness.load import (
+    RunPlan,
+    build_schedule,
+    ensure_patched,
+    open_execution,
+    requests_per_contender,
+    schedule_digest,
+)
 from harness.record import (
     FAULTS_FILE,
     EndReason,
@@ -241,6 +248,7 @@ def _run_scenario(
         otlp.start(run_id)
         otlp_task = rt.spawn(otlp.run)
     schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
+    logical = requests_per_contender(schedule, resolved.prompts)  # a session's turns are a request each
     n_lanes = len(sc.contenders)
     slot = load.duration if load.mode == "sequential" else 0.0
     faults = list(resolved.faults)
@@ -287,7 +295,7 @@ def _run_scenario(
                 run_id=run_id,
                 faults=faults,
                 duration_s=run_end,
-                logical_per_contender=len(schedule),
+                logical_per_contender=logical,
                 schedule_sha=schedule_digest(schedule),
                 toxiproxy_url=stack.toxiproxy_url,
                 embedded_proxy=toxiproxy_url is None,
@@ -446,14 +454,12 @@ def _run_scenario(
     # --- accounting: every scheduled request should have its record ----------------------------------------
     unrecorded: dict[str, int] = {}
     if load_ran_its_course and schedule:
-        unrecorded = {
-            c.name: len(schedule) - finals[c.name] for c in sc.contenders if finals[c.name] < len(schedule)
-        }
+        unrecorded = {c.name: logical - finals[c.name] for c in sc.contenders if finals[c.name] < logical}
     died = sum(1 for w in worker_rows if w.lost or not w.alive_at_end)
     if unrecorded:
         problems.append(
             f"{sum(unrecorded.values())} scheduled requests have no record ("
-            + ", ".join(f"{c} {n} of {len(schedule)}" for c, n in unrecorded.items())
+            + ", ".join(f"{c} {n} of {logical}" for c, n in unrecorded.items())
             + ")"
         )
     if (unrecorded or died) and ended in ("completed", "deadline"):

@@ -125,6 +125,15 @@ def test_length_tiers_are_bakeoff_prompts_synth_output() -> None:
     assert shipped == [i.model_dump(mode="json", by_alias=True, exclude_defaults=True) for i in items]
 
 
+def test_sessions_set_is_generated_from_the_shipped_corpus() -> None:
+    sys.path.insert(0, str(PROMPTS / "corpus"))
+    try:
+        import build_sessions  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    assert build_sessions.build() == (PROMPTS / "sessions.jsonl").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("dialect", ["openai-chat", "anthropic-messages"])
 def test_malformed_prompts_are_sent_as_written(dialect: str) -> None:
     ep = Endpoint(name="x", dialect=dialect, model="m", sim="fast")  # type: ignore[arg-type]
@@ -367,6 +376,22 @@ def test_length_tiers_short_sends_every_tier_and_prefill_grows_with_input(
     assert by_tier["in100k"] - by_tier["in100"] > 1.0  # ~100k tokens x 15 ms per 1k
     assert by_tier["in100"] <= by_tier["in10k"] <= by_tier["in100k"]
     assert (slow.input_tokens >= 100).all() and slow.output_tokens.max() <= 2000
+
+
+def test_sessions_short_grows_the_prompt_turn_by_turn(short_run: Callable[[str], pd.DataFrame]) -> None:
+    df = short_run("sessions")
+    assert (df.outcome == "ok").all()
+    for contender in ("quick-prefill", "slow-prefill"):
+        final = _final(df, contender)
+        assert len(final) == 20  # two sessions of 10 turns
+        for _seq, rows in final.groupby("seq"):
+            session = rows.sort_values("turn")
+            assert session.turn.tolist() == list(range(1, 11))
+            assert session.input_tokens.is_monotonic_increasing and session.input_tokens.is_unique
+            assert session.input_tokens.iloc[0] > 4000  # the 4,000-token system prompt and the first turn
+    # ~4.1k-4.4k tokens at 150 ms per 1k vs 40 ms per 1k: about 0.45 s more before the first token
+    gap = _final(df, "slow-prefill").ttft.median() - _final(df, "quick-prefill").ttft.median()
+    assert gap > 0.25
 
 
 @pytest.mark.slow
