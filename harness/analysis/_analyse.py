@@ -391,7 +391,8 @@ def analyse(
     meta = _meta(run, len(records), skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     impact_rows = records_of(impact)
-    knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end))
+    search_steps = (run.end.search or {}).get("steps") if run.end is not None else None
+    knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end), search_steps)
     need_rps = manifest.capacity.need_rps(manifest.monthly_requests)
     meta["capacity_need_rps"] = need_rps
     primaries = {c.name: c.primary for c in manifest.contenders}
@@ -530,7 +531,8 @@ def _account(
     ``reason``); missing evidence becomes the first risks."""
     counts = accounting(records, run)
     gap = incomplete(counts, run)
-    notes = share_notes(counts, contenders)
+    searched = run.end is not None and run.end.search is not None
+    notes = share_notes(counts, contenders, own_schedules=searched)
     meta["accounting"] = counts
     meta["incomplete"] = gap
     for v in verdict:
@@ -549,7 +551,17 @@ def _account(
             }
         )
     unequal = [v["contender"] for v in verdict if v["unequal_share"]]
-    if unequal:
+    if unequal and searched:
+        risks.append(
+            {
+                "severity": 8.0,
+                "contender": None,
+                "text": "Requests of the capacity search have no measurement ("
+                + "; ".join(f"{c}: {notes[c]}" for c in unequal)
+                + "): its knees rest on less evidence than its steps planned.",
+            }
+        )
+    elif unequal:
         shares = ", ".join(f"{c} {counts[c]['measured']}" for c in contenders if c in counts)
         risks.append(
             {

@@ -562,6 +562,16 @@ def load_scenario(
         prompts = prompts[: scenario.prompt_limit]
     if scenario.load.history == "recorded" and not _prompt_problems_seen(problems, prompts_path):
         problems.extend(_recorded_history_problems(prompts, prompts_path))
+    if scenario.load.search is not None:
+        session = next((i for i in range(len(prompts)) if b'"turns"' in prompts.raw(i)), None)
+        if session is not None:
+            problems.append(
+                p(
+                    ("load", "search"),
+                    f"an adaptive search steps the rate of single requests; {display_path(prompts_path)} "
+                    f"line {prompts.line_number(session)} is a multi-turn session (use load.sweep)",
+                )
+            )
 
     # fault timeline (unknown targets and library names are already reported)
     faults: list[ResolvedFault] = []

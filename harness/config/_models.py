@@ -38,6 +38,7 @@ __all__ = [
     "PromptItem",
     "Reasoning",
     "Scenario",
+    "Search",
     "Stage",
     "Sweep",
     "Timeouts",
@@ -659,6 +660,32 @@ class Sweep(UserModel):
         return [self.start + (self.end - self.start) * k / (self.steps - 1) for k in range(self.steps)]
 
 
+class Search(UserModel):
+    """Find each contender's sustainable rate adaptively (open model): a shared geometric ramp, each
+    contender stopped at its first failing step, then bisection of its own bracket to ``precision``."""
+
+    start: PositiveRate = Field(description="rate of the first step (requests/s)")
+    max: PositiveRate = Field(description="highest rate the ramp offers (requests/s)")
+    factor: float = Field(2.0, gt=1, le=10, description="the ramp multiplies the rate by this each step")
+    step_duration: PositiveDuration = Field(description="how long each step lasts")
+    precision: float = Field(
+        0.1, gt=0, lt=1, description="stop refining when the knee is known to ± this fraction of itself"
+    )
+    max_steps: int = Field(12, ge=2, le=100, description="steps at most, ramp and refinement together")
+
+    @model_validator(mode="after")
+    def _range(self) -> Search:
+        if self.max < self.start:
+            raise ValueError("max must be at least start")
+        if self.start * self.step_duration < 2:
+            raise ValueError("start × step_duration must hold at least 2 requests: a step needs evidence")
+        return self
+
+    def ramp_rate(self, k: int) -> float:
+        """The rate of ramp step ``k`` (0-based): ``start × factor^k``, at most ``max``."""
+        return float(min(self.start * self.factor**k, self.max))
+
+
 class LoadProfile(UserModel):
     """How requests arrive. Open model: a seeded arrival schedule. Closed model: N users in a loop.
 
@@ -669,10 +696,26 @@ class LoadProfile(UserModel):
     # the exported schema refuses stages and a sweep together (the sums are checked by the loader only)
     model_config = UserModel.model_config | {
         "json_schema_extra": {
-            "not": {
-                "required": ["stages", "sweep"],
-                "properties": {"stages": {"minItems": 1}, "sweep": {"type": "object"}},
-            }
+            "allOf": [
+                {
+                    "not": {
+                        "required": ["stages", "sweep"],
+                        "properties": {"stages": {"minItems": 1}, "sweep": {"type": "object"}},
+                    }
+                },
+                {
+                    "not": {
+                        "required": ["stages", "search"],
+                        "properties": {"stages": {"minItems": 1}, "search": {"type": "object"}},
+                    }
+                },
+                {
+                    "not": {
+                        "required": ["sweep", "search"],
+                        "properties": {"sweep": {"type": "object"}, "search": {"type": "object"}},
+                    }
+                },
+            ]
         }
     }
 
@@ -683,6 +726,9 @@ class LoadProfile(UserModel):
     burstiness: float = Field(1.0, gt=0, description="gamma shape; < 1 is burstier than Poisson")
     stages: list[Stage] = Field(default_factory=list, description="open model: overrides rate over time")
     sweep: Sweep | None = Field(None, description="open model: step the rate up; sets duration")
+    search: Search | None = Field(
+        None, description="open model: find each contender's knee adaptively (docs/capacity.md)"
+    )
     users: int = Field(4, ge=1, description="closed model: concurrent users per contender; open: pool size")
     spawn_rate: float = Field(10.0, gt=0, description="closed model: users started per second per contender")
     think_time: Duration = Field(
@@ -709,12 +755,27 @@ class LoadProfile(UserModel):
         if self.sweep is not None:
             if self.stages:
                 raise ValueError("give either stages or sweep, not both")
+            if self.search is not None:
+                raise ValueError("give either sweep or search, not both")
             total = self.sweep.steps * self.sweep.step_duration
             if "duration" in self.model_fields_set and abs(self.duration - total) > 1e-9:
                 raise ValueError(
                     f"duration must equal sweep.steps × sweep.step_duration ({total:g} s) or be omitted"
                 )
             object.__setattr__(self, "duration", total)
+        elif self.search is not None:
+            if self.stages:
+                raise ValueError("give either stages or search, not both")
+            if self.model != "open" or self.mode != "parallel":
+                raise ValueError("search needs the open model with contenders in parallel")
+            if self.warmup or self.cooldown:
+                raise ValueError("search judges every step whole: leave warmup and cooldown at 0")
+            if self.max_error_rate is not None:
+                raise ValueError("search stops a failing contender itself: leave max_error_rate unset")
+            if "duration" not in self.model_fields_set:  # room for the pauses between steps
+                object.__setattr__(self, "duration", 1.5 * self.search.max_steps * self.search.step_duration)
+            elif self.duration < self.search.step_duration:
+                raise ValueError("duration (the search's time budget) is shorter than one step")
         elif self.stages and "duration" not in self.model_fields_set:
             object.__setattr__(self, "duration", sum(st.duration for st in self.stages))
         if self.warmup + self.cooldown >= self.duration:

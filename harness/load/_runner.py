@@ -100,6 +100,7 @@ class Lane:
     failed: int = 0
     fallbacks: int = 0
     stopped_reason: str | None = None
+    feeding: bool = False  # load.search: more requests may be appended to ``schedule`` (a list) later
     closed_order: list[int] = field(default_factory=list)
     waiting: dict[int, tuple[ScheduledRequest, int]] = field(default_factory=dict)
     """Taken by a user and not dispatched yet (seq → item, user): what a sudden end records as not sent."""
@@ -121,7 +122,8 @@ class Lane:
 
     @property
     def drained(self) -> bool:
-        return (self.stopped_reason is not None or self.next_index >= len(self.schedule)) and self.held == 0
+        exhausted = self.next_index >= len(self.schedule) and not self.feeding
+        return (self.stopped_reason is not None or exhausted) and self.held == 0
 
 
 def _quiet_gc() -> None:
@@ -166,6 +168,9 @@ class _BakeoffUser(User):
         while not ex.stopping:
             item = lane.take(self.user_no)
             if item is None:
+                if lane.feeding and lane.stopped_reason is None:
+                    ex.more.wait()  # load.search: the next step's requests, or the end of the search
+                    continue
                 return
             try:
                 t_intended = item.t_intended + lane.offset
@@ -239,6 +244,12 @@ class LoadExecutor:
         self._lock = threading.Lock()
         self.env: Environment | None = None
         self.go = gevent.event.Event()  # users start work only once every user is spawned
+        self.more = gevent.event.Event()  # set (and replaced) when requests are fed to a lane: fed()
+
+    def fed(self) -> None:
+        """Wake the users waiting for more requests (load.search fed a step, ended, or the run stops)."""
+        woken, self.more = self.more, gevent.event.Event()
+        woken.set()
 
     def assign(self) -> tuple[Lane, int]:
         with self._lock:
@@ -375,6 +386,7 @@ class LoadExecutor:
         """Stop scheduling new requests; in-flight ones go on until they finish or :meth:`end`."""
         self.stopping = True
         self.stop_asked = True
+        self.fed()
 
     def end(self, reason: str, *, patience_s: float = 5.0) -> None:
         """End the load now, leaving a record for every scheduled request (idempotent).

@@ -193,6 +193,9 @@ class RunEnd(_Frozen):
     elapsed_s: float = Field(description="wall-clock seconds, start-up and clean-up included")
     problems: tuple[str, ...] = ()
     workers: tuple[WorkerInfo, ...] = ()
+    search: dict[str, Any] | None = Field(
+        None, description="load.search: each contender's steps (run clock, offered rate) and why it ended"
+    )
 
     @property
     def interrupted(self) -> bool:

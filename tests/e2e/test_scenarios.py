@@ -402,3 +402,90 @@ def test_default_short_falls_back_during_the_outage(short_run: Callable[[str], p
         inside = _final(df, name)
         inside = inside[(inside.t_intended > start + 0.3) & (inside.t_end < end)]
         assert len(inside) >= 3 and (inside.error_class == "connect_refused").all(), name
+
+
+def test_capacity_search_short_finds_each_knee_and_stops_raising_a_failed_contender(
+    short_run: Callable[[str], pd.DataFrame],
+) -> None:
+    from harness.analysis import analyse
+    from harness.record import read_run
+
+    df = short_run("capacity-search")
+    run_dir = df.attrs["run_dir"]
+    run = read_run(run_dir)
+    cap = analyse(read_records(run_dir), read_fault_events(run_dir), run).capacity
+    # service time by hand: the first token after 100 ms brings the first chunk of 4 tokens, the other 16
+    # follow at 50 tokens/s: 0.1 + 16 / 50 = 0.42 s; tight has 4 slots, roomy 8; metered 480 RPM = 8/s
+    service = 0.1 + 16 / 50
+    truth = {"tight": 4 / service, "roomy": 8 / service, "metered": 480 / 60}
+    for name in ("tight", "roomy"):
+        # too slow past the knee: queueing (overload) — or "latency" when the first step, 4 requests on
+        # fresh connections, is too noisy a baseline to tell the time before the first token apart
+        assert cap[name]["limit"] in ("overload", "latency"), (name, cap[name])
+        assert abs(cap[name]["sustainable_rps"] / truth[name] - 1) <= 0.15, (name, cap[name], truth[name])
+    # a quota with no burst (a 1-request bucket) refuses a request dispatched a few ms early: it may read low
+    assert cap["metered"]["limit"] == "quota"
+    assert 0.7 <= cap["metered"]["sustainable_rps"] / truth["metered"] <= 1.15, cap["metered"]
+
+    assert run.end is not None and run.end.search is not None
+    log = run.end.search
+    step_s = 1.2
+    for name in truth:
+        final = _final(df, name)
+        windows = log["steps"][name]
+        # every request the search scheduled has its final record, and each belongs to one of its steps
+        assert len(final) == log["done"][name]["scheduled"] == final.request_id.nunique()
+        for w in windows:
+            inside = final[(final.t_intended >= w["t_start_s"]) & (final.t_intended < w["t_end_s"])]
+            assert abs(len(inside) - w["offered_rps"] * step_s) <= 1, (name, w, len(inside))
+        assert sum(
+            ((final.t_intended >= w["t_start_s"]) & (final.t_intended < w["t_end_s"])).sum() for w in windows
+        ) == len(final)
+        # once a step failed clearly, no later step offers that rate or more: no money burnt past the knee
+        steps = {(s["t_start_s"], s["offered_rps"]): s for s in cap[name]["steps"]}
+        failed_at = [
+            w for w in windows if not steps.get((w["t_start_s"], w["offered_rps"]), {}).get("passed", True)
+        ]
+        if failed_at:
+            first = min(failed_at, key=lambda w: w["t_start_s"])
+            later = [w for w in windows if w["t_start_s"] > first["t_start_s"]]
+            assert all(w["offered_rps"] < first["offered_rps"] for w in later), (name, windows)
+            after = final[final.t_intended >= first["t_end_s"]]
+            assert (after.t_dispatch.dropna() >= first["t_end_s"]).all()
+    # tight failed first on the ramp (at 12/s) while roomy went on to 24/s in the same round as tight's
+    # first refinement step
+    ramp = {
+        name: [w["offered_rps"] for w in log["steps"][name] if w["phase"] == "ramp" and not w["superseded"]]
+        for name in truth
+    }
+    assert ramp["tight"] == [3, 6, 12] and ramp["roomy"] == [3, 6, 12, 24]
+    roomy_24 = next(w for w in log["steps"]["roomy"] if w["offered_rps"] == 24)
+    same_round = [w for w in log["steps"]["tight"] if w["step"] == roomy_24["step"]]
+    assert len(same_round) == 1 and same_round[0]["offered_rps"] < 12
+    assert same_round[0]["t_start_s"] == roomy_24["t_start_s"]
+    # no request of a contender was dispatched after its search ended (a contender that is done gets
+    # nothing more while the others go on)
+    for name in truth:
+        end = log["done"][name]["at_s"]
+        assert df[df.contender == name].t_dispatch.dropna().max() < end
+    first_done = min(truth, key=lambda n: log["done"][n]["at_s"])
+    others = df[(df.contender != first_done) & (df.t_dispatch > log["done"][first_done]["at_s"])]
+    assert len(others) or len({log["done"][n]["at_s"] for n in truth}) == 1
+
+
+def test_capacity_search_refuses_distributed_load_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "harness.cli", "run", str(SHORT / "capacity-search.yaml")),
+            *("--out", str(tmp_path), "--workers", "2", "--quiet"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "load.search" in lines[0] and "--workers" in lines[0], proc.stderr
+    assert not list(tmp_path.iterdir())  # nothing started

@@ -145,6 +145,9 @@ INVALID = [
     ("scenario", ("endpoints", 0, "sim"), ...),  # neither target
     ("scenario", ("endpoints", 0, "headers"), {"Authorization": "Bearer x"}),
     ("scenario", ("load", "stages"), [{"duration": "1s", "rate": "1/s"}]),  # with a sweep below
+    ("scenario", ("load", "search"), {"start": "1/s", "max": "8/s", "step_duration": "2s"}),  # and a sweep
+    ("scenario", ("load", "search"), {"start": "1/s", "max": "8/s", "step_duration": "2s", "steps": 3}),
+    ("scenario", ("load", "search"), {"start": "1/s", "max": "8/s", "step_duration": "2s", "factor": 1}),
     ("scenario", ("faults", 0, "name"), "named"),  # with fault: outage below, named by its file
     ("fault", ("after_tokens",), 3),  # beside after_chunks
     ("fault", ("kind",), "http_status"),  # without status
@@ -161,7 +164,7 @@ INVALID = [
 @pytest.mark.parametrize(("kind", "path", "value"), INVALID, ids=[f"{k}:{p}={v!r}" for k, p, v in INVALID])
 def test_invalid_examples_are_refused_by_both(kind: str, path: tuple[str | int, ...], value: Any) -> None:
     data = _with(kind, path, value)
-    if path == ("load", "stages"):
+    if path == ("load", "stages") or (path == ("load", "search") and len(value) == 3):
         data["load"]["sweep"] = {"start": "1/s", "end": "2/s", "steps": 2, "step_duration": "1s"}
     if path == ("faults", 0, "name"):
         data["faults"][0]["fault"] = "outage"
@@ -176,6 +179,7 @@ VALID = [
     ("scenario", ("load", "rate"), "300/min"),
     ("scenario", ("load", "rate"), "0.5 / s"),
     ("scenario", ("load", "rate"), 2),
+    ("scenario", ("load", "search"), {"start": "1/s", "max": "8/s", "step_duration": "2s", "precision": 0.2}),
     ("scenario", ("slo", "ttft"), "800ms"),
     ("scenario", ("slo", "ttft"), None),
     ("scenario", ("faults", 0, "at"), "0s"),
