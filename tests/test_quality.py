@@ -73,3 +73,12 @@ def test_private_apis_of_other_packages_stay_behind_the_fence() -> None:
             if private_module.search(code) or private_attr.search(code):
                 offenders.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()}")
     assert offenders == []
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test files by their base name (the folders are no packages): two files of one name
+    make the second fail to collect."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
