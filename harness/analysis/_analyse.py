@@ -14,7 +14,7 @@ from harness.analysis._capacity import capacity as capacity_of
 from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
-from harness.analysis._gateway import gateway_evidence, same_model
+from harness.analysis._gateway import gateway_evidence, same_models
 from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_met, slo_settings
 from harness.analysis._phases import (
     BASELINE,
@@ -213,9 +213,7 @@ def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         served = sel & served_all
         pinned = None
         if served.any():
-            req = att["model_requested"][served].astype(str)
-            got = att["model_served"][served].astype(str)
-            pinned = float(np.mean([same_model(r, g) for g, r in zip(got, req, strict=True)]))
+            pinned = float(same_models(att["model_requested"][served], att["model_served"][served]).mean())
         n_ans, n_ok = int(answered.sum()), int(ok.sum())
         out[str(c)] = {
             "attempts": float(sel.sum()),

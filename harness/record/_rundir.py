@@ -371,6 +371,29 @@ def _record_tables(run_dir: Path, names: list[str], batch: int) -> Iterator[tupl
         yield arrow_table(rows, names), bad
 
 
+_FEW = 20  # a string column with at most one distinct value per this many rows becomes categorical
+
+
+def _categorical(table: pa.Table) -> pa.Table:
+    """String columns with few distinct values (contender, endpoint, outcome, classes...) dictionary
+    encoded, so pandas holds them as categoricals: a small integer per row, not a string, and grouping or
+    comparing them works on the codes. Which columns qualify is read from the data, not listed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows < 2 * _FEW:
+        return table
+    columns: list[Any] = []
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            coded = pc.dictionary_encode(column).combine_chunks()
+            if len(coded.dictionary) * _FEW <= table.num_rows:
+                columns.append(coded)
+                continue
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
 def _to_frame(table: pa.Table, lean: bool) -> pd.DataFrame:
     """``lean``: list columns stay Arrow (``pd.ArrowDtype``) and columns without nulls share Arrow's
     memory (read-only); else a frame of plain NumPy columns, writable, a NumPy array per list cell."""
@@ -384,6 +407,7 @@ def _to_frame(table: pa.Table, lean: bool) -> pd.DataFrame:
     def mapper(typ: pa.DataType) -> Any:
         return pd.ArrowDtype(typ) if pa.types.is_list(typ) else None
 
+    table = _categorical(table)
     lean_df: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=mapper)
     return lean_df
 
