@@ -295,8 +295,10 @@ def analyse(
     lg, owner = logical_requests_indexed(records, manifest, rows if rows.size < len(records) else None)
     # a request's phase by when it was asked for, or the transition group of a fault it was in flight across
     lg["phase"] = (
-        assign_phases(
-            lg["t_intended"].to_numpy(dtype=float), phase_windows, lg["t_end"].to_numpy(dtype=float)
+        pd.Categorical(
+            assign_phases(
+                lg["t_intended"].to_numpy(dtype=float), phase_windows, lg["t_end"].to_numpy(dtype=float)
+            )
         )
         if len(lg)
         else []
