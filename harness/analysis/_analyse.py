@@ -276,13 +276,14 @@ def analyse(
     slo = slo_settings(run.manifest.slo, slo_overrides)
     skipped = int(records.attrs.get("skipped_lines", 0) or 0)
     records, fault_events, run = align_sequential(records, fault_events, run)
-    every_record = records
-    records = _judged(records, run)
+    counts = accounting(records, run)  # every record, sent or not
+    judged = _judged(records, run)  # a mask, not a copy: the frame is the run's largest object
+    n_judged = int(judged.sum())
     manifest = run.manifest
     t_max = None
-    if len(records):
-        t_end = pd.to_numeric(records["t_end"], errors="coerce")
-        t_max = float(t_end.max()) if t_end.notna().any() else None
+    if n_judged:
+        t_end = _num(records, "t_end")[judged]
+        t_max = float(np.nanmax(t_end)) if (~np.isnan(t_end)).any() else None
     window = measurement_window(run, t_max)
     windows = fault_windows(fault_events, manifest.faults, window)
     phase_windows = snap_windows(
@@ -291,7 +292,7 @@ def analyse(
     phases = phase_durations(window, phase_windows)
 
     t_int = _num(records, "t_intended")
-    rows = np.flatnonzero((t_int >= window.start) & (t_int < window.end))
+    rows = np.flatnonzero(judged & (t_int >= window.start) & (t_int < window.end))
     lg, owner = logical_requests_indexed(records, manifest, rows if rows.size < len(records) else None)
     # a request's phase by when it was asked for, or the transition group of a fault it was in flight across
     lg["phase"] = (
@@ -317,6 +318,8 @@ def analyse(
     else:
         gaps, gap_rows = np.empty(0), np.empty(0, dtype=int)
         reads = merged = np.empty(0, dtype=np.int64)
+    # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
+    del records
     gap_keys = _Coded(att["contender"][gap_rows])
     gap_phase = _Coded(att["phase"][gap_rows])
     gap_class = _Coded(att["prompt_class"][gap_rows])
@@ -376,7 +379,7 @@ def analyse(
     contenders = [c.name for c in manifest.contenders]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     exposure = exposure_table(lg, windows, contenders, chain_of)
-    meta = _meta(run, len(records), skipped, window)
+    meta = _meta(run, n_judged, skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     impact_rows = records_of(impact)
     knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end))
@@ -437,7 +440,7 @@ def analyse(
         gates=gates_of,
         attributions=attributions,
     )
-    _account(every_record, run, contenders, meta, verdict, risks)
+    _account(counts, run, contenders, meta, verdict, risks)
     return Analysis(
         meta=meta,
         slo=slo,
@@ -480,24 +483,21 @@ def _priced(manifest: Manifest) -> set[str]:
     return {c.name for c in manifest.contenders if set(c.chain) & has_price or not set(c.chain) <= listed}
 
 
-def _judged(records: pd.DataFrame, run: RunInfo) -> pd.DataFrame:
-    """The attempts a contender is judged on. ``not_sent`` records (the run ended before they were sent)
-    never reached the vendor; ``run_ended`` ones were cut in flight, which is the vendor's failure to answer
-    in the time the run gave it (planned end, or a stop, plus grace) — except after an abort, which cut them
-    at once. Both stay in the accounting (harness.analysis._accounting), never in the metrics."""
+def _judged(records: pd.DataFrame, run: RunInfo) -> np.ndarray:
+    """Which attempts (a mask) a contender is judged on. ``not_sent`` records (the run ended before
+    they were sent) never reached the vendor; ``run_ended`` ones were cut in flight, which is the vendor's
+    failure to answer in the time the run gave it (planned end, or a stop, plus grace) — except after an
+    abort, which cut them at once. Both stay in the accounting (harness.analysis._accounting), never in the
+    metrics."""
     if not len(records):
-        return records
+        return np.zeros(0, dtype=bool)
     cut = ["not_sent", "run_ended"] if run.end is not None and run.end.ended == "aborted" else ["not_sent"]
-    drop = records["error_class"].isin(cut).to_numpy(dtype=bool)
-    if not drop.any():
-        return records
-    kept = records.loc[~drop].reset_index(drop=True)
-    kept.attrs.update(records.attrs)
-    return kept
+    keep: np.ndarray = ~records["error_class"].isin(cut).to_numpy(dtype=bool)
+    return keep
 
 
 def _account(
-    records: pd.DataFrame,
+    counts: dict[str, dict[str, Any]],
     run: RunInfo,
     contenders: list[str],
     meta: dict[str, Any],
@@ -507,7 +507,6 @@ def _account(
     """Counts per contender (scheduled, recorded, no record, not sent, run ended) into ``meta``; verdict
     rows flag a contender measured on an unequal share (``unequal_share``, ``share_note``, and a clause in
     ``reason``); missing evidence becomes the first risks."""
-    counts = accounting(records, run)
     gap = incomplete(counts, run)
     notes = share_notes(counts, contenders)
     meta["accounting"] = counts
