@@ -21,12 +21,21 @@ its HTTP server. A simulator config file is YAML::
         dialect: openai-chat
         model: gpt-sim-small
         behaviour: {send_ratelimit_headers: false, send_request_id: false}
+      - name: vendor-d                # an o-series-like model: thinks 800 tokens before every answer,
+        dialect: openai-chat          # counted in usage, never streamed (native OpenAI)
+        model: o-sim
+        behaviour: {always_reason: true, reasoning_tokens: 800}
 
 Realism by default: a context window of 128,000 tokens (``max_context_tokens``; the presets keep a
 realistic one, 128k or 200k; ``null`` turns it off), the dialect's rate-limit headers on every answer
 (nominal limits, counted but never enforced, when ``rpm_limit`` / ``tpm_limit`` are not set) and its
 request-id header. Turn ``send_ratelimit_headers`` / ``send_request_id`` off to play a vendor with poor
 observability; ``bakeoff probe`` then fails its ratelimit_headers / request_id probes.
+
+Reasoning: an endpoint thinks ``reasoning_tokens`` (scaled by the requested effort, capped by the
+budget and ``max_tokens``) when the request asks for it (OpenAI ``reasoning_effort``, Anthropic
+``thinking``, Gemini ``thinkingConfig``) or ``always_reason`` is set, and streams the thinking in its
+dialect's form (see ``reasoning_text``); the answer text is the same with or without it.
 
 Determinism: the same seed and prompt give the same answer text and the same usage. Timing, error and
 failure draws come from one stream per endpoint seeded by ``seed`` and the endpoint name, consumed in
@@ -73,6 +82,28 @@ class SimBehaviour(UserModel):
     )
     output_tokens_jitter_frac: float = Field(
         0.0, ge=0, le=1, description="relative spread of the answer length, drawn per prompt (uniform ±)"
+    )
+    # --- reasoning (thinking before the answer) -----------------------------------------------
+    reasoning_tokens: int = Field(
+        512,
+        ge=0,
+        description="thinking tokens of an answer to a request that asks for reasoning (OpenAI "
+        "reasoning_effort, Anthropic thinking, Gemini thinkingConfig) at medium effort; minimal ×0.25, low "
+        "×0.5, high ×2; capped by the request's budget and by max_tokens − 1 (thinking counts against it)",
+    )
+    always_reason: bool = Field(
+        False, description="think before every answer, asked or not (an o-series-like reasoning model)"
+    )
+    reasoning_tokens_per_s: float | None = Field(
+        None, gt=0, description="thinking speed, tokens/s; None: tokens_per_s"
+    )
+    reasoning_text: Literal["auto", "streamed", "hidden"] = Field(
+        "auto",
+        description="whether the thinking text is sent: auto = as the dialect does (Anthropic thinking "
+        "blocks with a signature, Gemini thought parts, vLLM-style reasoning_content for the openai-chat "
+        "vllm persona; native OpenAI and Azure send none, the first token only comes later); streamed: "
+        "always (an openai-chat endpoint then sends reasoning_content, as DeepSeek and vLLM do); hidden: "
+        "never. The reasoning tokens are counted in usage either way",
     )
     # --- context window -----------------------------------------------------------------------
     max_context_tokens: int | None = Field(

@@ -15,6 +15,7 @@ from harness.analysis._phases import FaultWindow, Window, assign_phases, fault_w
 from harness.analysis._prepare import ANALYSIS_COLUMNS, chunk_gaps, logical_requests
 from harness.analysis._risks import slo_check
 from harness.analysis._scorecard import LAYERS, DeclaredScore, DeclaredScores, LayerWeights, load_declared
+from harness.analysis._search import CapacitySearch, SearchBook
 from harness.analysis._stats import PERCENTILES, describe, mean_ci
 from harness.analysis._synthetic import synthetic_run, write_synthetic_run
 
@@ -28,11 +29,13 @@ __all__ = [
     "PERCENTILES",
     "SLO_KEYS",
     "Analysis",
+    "CapacitySearch",
     "Comparison",
     "DeclaredScore",
     "DeclaredScores",
     "FaultWindow",
     "LayerWeights",
+    "SearchBook",
     "Window",
     "analyse",
     "assign_phases",

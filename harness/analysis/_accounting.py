@@ -1,9 +1,10 @@
 """Accounting: did every scheduled request of every contender end as a record? (pure)
 
 The open model gives every contender the same schedule, so each should have one logical request per
-scheduled one. A load worker that dies takes the requests it held with it; a run cut short leaves some
-unsent. Rankings built on unequal shares compare unequal evidence, so the counts are shown per contender
-and a contender measured on a smaller share than another is flagged in the verdict.
+scheduled one (a ``load.search`` run: the requests of its own steps, from end.json). A load worker that
+dies takes the requests it held with it; a run cut short leaves some unsent. Rankings built on unequal
+shares compare unequal evidence, so the counts are shown per contender and a contender measured on a
+smaller share than another is flagged in the verdict.
 
     counts = accounting(records, read_run(run_dir))
     counts["alpha"]  # {"scheduled": 40, "recorded": 30, "no_record": 10, "not_sent": 0, "run_ended": 0,
@@ -57,8 +58,11 @@ def accounting(records: pd.DataFrame, run: RunInfo) -> dict[str, dict[str, Any]]
     else:
         recorded = {}
         by_class = {cls: {} for cls in UNSENT_CLASSES}
+    searched = (run.end.search or {}).get("done") if run.end is not None else None
     for c in names:
         n = int(recorded.get(c, 0))
+        if searched is not None:  # load.search: each contender was scheduled what its own steps held
+            scheduled = int((searched.get(c) or {}).get("scheduled") or 0)
         row: dict[str, Any] = {
             "scheduled": scheduled,
             "recorded": n,
@@ -111,9 +115,23 @@ def incomplete(counts: dict[str, dict[str, Any]], run: RunInfo) -> str | None:
     return why[0].upper() + why[1:] + "."
 
 
-def share_notes(counts: dict[str, dict[str, Any]], contenders: list[str]) -> dict[str, str | None]:
+def share_notes(
+    counts: dict[str, dict[str, Any]], contenders: list[str], *, own_schedules: bool = False
+) -> dict[str, str | None]:
     """Per contender: a sentence when it was measured on a different share of the schedule than another
-    contender (open model only), else None. Such rankings compare unequal evidence."""
+    contender (open model only), else None. Such rankings compare unequal evidence. ``own_schedules``
+    (a ``load.search``: each contender's steps are its own, unequal by design): a sentence only for a
+    contender measured on fewer requests than its own steps scheduled."""
+    if own_schedules:
+        return {
+            c: (
+                f"measured on {counts[c]['measured']} of the {counts[c]['scheduled']} requests its search "
+                "scheduled"
+                if c in counts and counts[c]["scheduled"] and counts[c]["measured"] < counts[c]["scheduled"]
+                else None
+            )
+            for c in contenders
+        }
     measured = {c: counts[c]["measured"] for c in contenders if c in counts and counts[c]["scheduled"]}
     if len(set(measured.values())) <= 1:
         return dict.fromkeys(contenders)

@@ -39,6 +39,7 @@ from harness.analysis._risks import find_risks, gate_checks
 from harness.analysis._scorecard import DeclaredScores, scorecard
 from harness.analysis._sequential import align_sequential
 from harness.analysis._server import SERIES_COLUMNS, by_contender, key_series, scrape_gaps, server_summary
+from harness.analysis._turns import TURN_COLUMNS, by_turn, unsent_turns, window_times
 from harness.analysis._verdict import attribute_failures, headline, verdict_rows
 from harness.record import Manifest, RunInfo
 
@@ -78,6 +79,8 @@ class Analysis:
     # contender → what its primary endpoint's server metrics showed (peaks, saturation, queue drains)
     server_summary: dict[str, dict[str, Any]] = field(default_factory=dict)
     server_gaps: dict[str, list[float]] = field(default_factory=dict)  # contender → times of failed scrapes
+    # contender × turn of multi-turn sessions → TTFT, input tokens, cache hit ratio (harness.analysis._turns)
+    turns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TURN_COLUMNS)))
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
@@ -109,6 +112,10 @@ _LG_COLS = (
     "finished",
     "ttft",
     "user_ttft",
+    "ttfot",
+    "user_ttfot",
+    "reasoning_tokens",
+    "reasoning_cost",
     "tpot",
     "e2e",
     "user_latency",
@@ -291,7 +298,7 @@ def analyse(
     )  # phases without millisecond slivers; impact uses exact times
     phases = phase_durations(window, phase_windows)
 
-    t_int = _num(records, "t_intended")
+    t_int = window_times(records, _num(records, "t_intended"))  # a session counts where it started
     rows = np.flatnonzero(judged & (t_int >= window.start) & (t_int < window.end))
     lg, owner = logical_requests_indexed(records, manifest, rows if rows.size < len(records) else None)
     # a request's phase by when it was asked for, or the transition group of a fault it was in flight across
@@ -318,6 +325,7 @@ def analyse(
     else:
         gaps, gap_rows = np.empty(0), np.empty(0, dtype=int)
         reads = merged = np.empty(0, dtype=np.int64)
+    unsent = unsent_turns(records, window.start, window.end)  # every record, sent or not
     # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
     del records
     gap_keys = _Coded(att["contender"][gap_rows])
@@ -382,7 +390,8 @@ def analyse(
     meta = _meta(run, n_judged, skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     impact_rows = records_of(impact)
-    knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end))
+    search_steps = (run.end.search or {}).get("steps") if run.end is not None else None
+    knees = capacity_of(lg, good, manifest.load, slo, contenders, (window.start, window.end), search_steps)
     need_rps = manifest.capacity.need_rps(manifest.monthly_requests)
     meta["capacity_need_rps"] = need_rps
     primaries = {c.name: c.primary for c in manifest.contenders}
@@ -464,10 +473,18 @@ def analyse(
         server=series,
         server_summary=server,
         server_gaps=scrape_gaps(server_raw),
+        turns=by_turn(lg, contenders, unsent),
     )
 
 
-_COST_METRICS = ("cost_usd", "wasted_cost_usd", "cost_per_1k_requests", "cost_per_good_request")
+_COST_METRICS = (
+    "cost_usd",
+    "wasted_cost_usd",
+    "cost_per_1k_requests",
+    "cost_per_good_request",
+    "reasoning_cost_usd",
+    "reasoning_cost_share",
+)
 
 
 def _priced(manifest: Manifest) -> set[str]:
@@ -508,7 +525,8 @@ def _account(
     rows flag a contender measured on an unequal share (``unequal_share``, ``share_note``, and a clause in
     ``reason``); missing evidence becomes the first risks."""
     gap = incomplete(counts, run)
-    notes = share_notes(counts, contenders)
+    searched = run.end is not None and run.end.search is not None
+    notes = share_notes(counts, contenders, own_schedules=searched)
     meta["accounting"] = counts
     meta["incomplete"] = gap
     for v in verdict:
@@ -527,7 +545,17 @@ def _account(
             }
         )
     unequal = [v["contender"] for v in verdict if v["unequal_share"]]
-    if unequal:
+    if unequal and searched:
+        risks.append(
+            {
+                "severity": 8.0,
+                "contender": None,
+                "text": "Requests of the capacity search have no measurement ("
+                + "; ".join(f"{c}: {notes[c]}" for c in unequal)
+                + "): its knees rest on less evidence than its steps planned.",
+            }
+        )
+    elif unequal:
         shares = ", ".join(f"{c} {counts[c]['measured']}" for c in contenders if c in counts)
         risks.append(
             {

@@ -1,5 +1,7 @@
-"""Capacity of a stepped load (``load.sweep`` or ``load.stages``): a table per step and contender, the knee
-(the highest offered rate at which the contender meets every SLO) and what limited it. Pure.
+"""Capacity of a stepped load (``load.sweep``, ``load.stages`` or ``load.search``): a table per step and
+contender, the knee (the highest offered rate at which the contender meets every SLO) and what limited it.
+Pure. A search's steps are each contender's own (the step log the run keeps in end.json,
+harness.analysis._search); a sweep's and stages' are the load's stage list, shared by every contender.
 
 Per step (the schedule's constant-rate stages, cut to the measured window; a request belongs to the step
 in which it was asked for, by ``t_intended``):
@@ -14,9 +16,9 @@ in which it was asked for, by ``t_intended``):
     percentiles      = user TTFT and user latency of the step's succeeded requests; schedule lag of all
     slack            = min(good fraction − slo.min_good_fraction, slo.max_error_rate − error rate)
 
-A step **passes** when its slack is ≥ 0 (the per-request SLOs ttft, tpot and e2e are in "good"). The knee
-is found on the constant-rate steps in order of offered rate: the last passing step ``p`` before the first
-failing one ``f``; the sustainable rate is the linear interpolation of the slack to 0 between them,
+A step **passes** when its slack is ≥ 0 (the per-request SLOs ttft, ttfot, tpot and e2e are in "good").
+The knee is found on the constant-rate steps in order of offered rate: the last passing step ``p`` before
+the first failing one ``f``; the sustainable rate is the linear interpolation of the slack to 0 between them,
 ``r = r_p + (r_f − r_p) · s_p / (s_p − s_f)``, and its uncertainty ``max(r − r_p, r_f − r)``: never less
 than half the bracket, and ``r ± uncertainty`` always covers the whole bracket, since the knee can lie
 anywhere in it.
@@ -70,7 +72,7 @@ def is_stepped(load: Any) -> bool:
     different rates."""
     if getattr(load, "model", "open") != "open":
         return False
-    if getattr(load, "sweep", None) is not None:
+    if getattr(load, "sweep", None) is not None or getattr(load, "search", None) is not None:
         return True
     rates = {float(st.rate) for st in getattr(load, "stages", ()) or () if not st.ramp}
     return len(rates) >= 2
@@ -293,13 +295,30 @@ def capacity(
     slo: Mapping[str, float | None],
     contenders: Sequence[str],
     window: tuple[float, float],
+    search_steps: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{contender: {sustainable_rps, uncertainty_rps, limit, bracket_rps, note, steps}}`` for a stepped
-    load; ``{}`` for any other load (nothing to read a knee from)."""
+    load; ``{}`` for any other load (nothing to read a knee from). A search run's steps are
+    ``search_steps`` (per contender, from end.json), listed here in order of offered rate."""
     if not is_stepped(load):
         return {}
+    if getattr(load, "search", None) is not None:
+        out = {}
+        for c in contenders:
+            own = [_cut(s, *window) for s in (search_steps or {}).get(c, ()) if not s.get("superseded")]
+            steps = sorted((s for s in own if s is not None), key=lambda s: (s["offered_rps"], s["step"]))
+            out[c] = find_knee(capacity_steps(lg, good, steps, c), slo)
+        return out
     windows = step_windows(load, *window)
     return {c: find_knee(capacity_steps(lg, good, windows, c), slo) for c in contenders}
+
+
+def _cut(step: Mapping[str, Any], start: float, end: float) -> dict[str, Any] | None:
+    """A search step cut to the measured window (None when wholly outside it)."""
+    lo, hi = max(float(step["t_start_s"]), start), min(float(step["t_end_s"]), end)
+    if hi - lo <= 1e-9:
+        return None
+    return {**dict(step), "t_start_s": lo, "t_end_s": hi, "seconds": hi - lo}
 
 
 _LIMIT_WORDS = {

@@ -4,7 +4,8 @@ Formulas (one name each, printed in the report's methodology):
 
     error rate            = failed logical requests / all logical requests
     throttle rate         = logical requests whose final attempt got HTTP 429 / all  (part of the error rate)
-    good                  = succeeded AND user TTFT ≤ SLO.ttft AND TPOT ≤ SLO.tpot AND user latency ≤ SLO.e2e
+    good                  = succeeded AND user TTFT ≤ SLO.ttft AND user time to first output ≤ SLO.ttfot
+                            AND TPOT ≤ SLO.tpot AND user latency ≤ SLO.e2e
     good fraction         = good / all logical requests (errors in the denominator)
     goodput               = good / window seconds;  throughput = succeeded / window seconds
     output tok/s (system) = Σ output_tokens of succeeded requests / window seconds
@@ -12,6 +13,8 @@ Formulas (one name each, printed in the report's methodology):
     rescue rate           = succeeded on a fallback / requests the primary did not serve
     cost per 1k requests  = Σ cost of all attempts (wasted ones too) / all requests × 1000
     cost per good request = Σ cost of all attempts (wasted ones too) / good requests
+    reasoning tokens/req  = Σ reasoning_tokens / succeeded requests
+    reasoning cost share  = Σ reasoning cost of final attempts / Σ cost of all attempts
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from harness.config import SLO
 __all__ = [
     "FORMULAS",
     "LATENCY_METRICS",
+    "PER_REQUEST_SLOS",
     "SLO_KEYS",
     "good_mask",
     "latency_rows",
@@ -41,15 +45,20 @@ __all__ = [
 LATENCY_METRICS: tuple[str, ...] = (
     "ttft",
     "user_ttft",
+    "ttfot",
+    "user_ttfot",
     "tpot",
     "e2e",
     "user_latency",
     "schedule_lag",
     "chunk_gap",
 )
-SLO_KEYS: tuple[str, ...] = ("ttft", "tpot", "e2e", "max_error_rate", "min_good_fraction")
+SLO_KEYS: tuple[str, ...] = ("ttft", "ttfot", "tpot", "e2e", "max_error_rate", "min_good_fraction")
+PER_REQUEST_SLOS: tuple[str, ...] = ("ttft", "ttfot", "tpot", "e2e")
+"""The SLOs each request is judged by (the others judge a contender's whole run)."""
 _SLO_DEFAULTS: dict[str, float | None] = {
     "ttft": None,
+    "ttfot": None,
     "tpot": None,
     "e2e": None,
     "max_error_rate": 0.05,
@@ -75,20 +84,26 @@ def slo_settings(
 
 
 def slo_met(lg: pd.DataFrame, slo: dict[str, float | None]) -> dict[str, np.ndarray]:
-    """Per set per-request SLO (ttft, tpot, e2e): which logical requests succeeded and met that one threshold.
+    """Per set per-request SLO (ttft, ttfot, tpot, e2e): which logical requests succeeded and met that one
+    threshold.
 
-    A request without a first-token time (non-streaming) uses its user latency as TTFT; one with fewer than
-    two output tokens has no TPOT and cannot miss the TPOT SLO.
+    A request without a first-token time (non-streaming) uses its user latency as TTFT, and one without a
+    first-output time (non-streaming, or an answer of reasoning alone) as time to first output; one with
+    fewer than two output tokens has no TPOT and cannot miss the TPOT SLO.
     """
     out: dict[str, np.ndarray] = {}
     if lg.empty:
-        return {k: np.zeros(0, dtype=bool) for k in ("ttft", "tpot", "e2e") if slo.get(k) is not None}
+        return {k: np.zeros(0, dtype=bool) for k in PER_REQUEST_SLOS if slo.get(k) is not None}
     ok = lg["ok"].to_numpy(dtype=bool)
     ulat = lg["user_latency"].to_numpy(dtype=float)
     if slo.get("ttft") is not None:
         uttft = lg["user_ttft"].to_numpy(dtype=float)
         uttft = np.where(np.isnan(uttft), ulat, uttft)
         out["ttft"] = ok & (uttft <= float(slo["ttft"]))  # type: ignore[arg-type]
+    if slo.get("ttfot") is not None:
+        uttfot = lg["user_ttfot"].to_numpy(dtype=float)
+        uttfot = np.where(np.isnan(uttfot), ulat, uttfot)
+        out["ttfot"] = ok & (uttfot <= float(slo["ttfot"]))  # type: ignore[arg-type]
     if slo.get("tpot") is not None:
         tpot = lg["tpot"].to_numpy(dtype=float)
         out["tpot"] = ok & (np.isnan(tpot) | (tpot <= float(slo["tpot"])))  # type: ignore[arg-type]
@@ -144,8 +159,12 @@ def request_metrics(
     check = col("check_passed")
     attempts = int(col("n_attempts", float).sum())
     n_tpot = int(np.isfinite(col("tpot", float)[ok]).sum())
+    reasoning = col("reasoning_tokens", float) if "reasoning_tokens" in g else np.zeros(n)
+    reasoning_cost = float(np.nansum(col("reasoning_cost", float))) if "reasoning_cost" in g else 0.0
     lat: dict[str, float] = {}
-    for m in ("ttft", "user_ttft", "tpot", "e2e", "user_latency"):
+    for m in ("ttft", "user_ttft", "ttfot", "user_ttfot", "tpot", "e2e", "user_latency"):
+        if m not in g:  # a group built without the reasoning columns
+            continue
         qs = percentiles(col(m, float)[ok], (50, 95, 99))
         for p, q in zip((50, 95, 99), qs, strict=True):
             lat[f"{m}_p{p}"] = q
@@ -185,6 +204,9 @@ def request_metrics(
         "chunk_gaps": float(n_chunk_gaps),
         "with_tpot": float(n_tpot),
         "tpot_share": _ratio(n_tpot, n_ok),
+        "reasoning_tokens_per_request": _ratio(float(np.nansum(reasoning[ok])), n_ok),
+        "reasoning_cost_usd": reasoning_cost,
+        "reasoning_cost_share": _ratio(reasoning_cost, cost),
         "reads": float(n_reads),
         "merged_read_share": _ratio(n_merged_reads, n_reads),
         **lat,
@@ -212,6 +234,18 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     ("schedule lag", "t_dispatch of the first attempt − t_intended (every request)"),
     ("TTFT", "t_first_token − t_dispatch of the final attempt; user TTFT counts from t_intended"),
     (
+        "time to first output",
+        "t_first_output − t_dispatch of the final attempt: the first token of the answer itself, after any "
+        "reasoning (TTFT counts a reasoning token too); user time to first output counts from t_intended",
+    ),
+    (
+        "reasoning",
+        "reasoning tokens per request = Σ reasoning_tokens / succeeded requests (reported by the vendor, or "
+        "counted from the thinking text Anthropic streams); reasoning cost = reasoning tokens × "
+        "reasoning_per_mtok, else the output price (reasoning is billed as output); its share = Σ "
+        "reasoning cost / Σ cost",
+    ),
+    (
         "TPOT",
         "(t_last_token − t_first_token) / (output_tokens − 1), only when output_tokens ≥ 2 and the output "
         "arrived in two or more reads at distinct times; a non-streamed answer (or one read in one go) has "
@@ -228,8 +262,9 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     ("throughput", "succeeded logical requests / measured seconds"),
     (
         "good request",
-        "succeeded AND user TTFT ≤ SLO ttft AND TPOT ≤ SLO tpot AND user latency ≤ SLO e2e "
-        "(an unset SLO is not checked; a non-streamed answer uses its user latency as TTFT)",
+        "succeeded AND user TTFT ≤ SLO ttft AND user time to first output ≤ SLO ttfot AND TPOT ≤ SLO tpot "
+        "AND user latency ≤ SLO e2e (an unset SLO is not checked; a non-streamed answer uses its user "
+        "latency as TTFT and as time to first output)",
     ),
     ("goodput", "good logical requests / measured seconds"),
     ("good fraction", "good / all logical requests (errors in the denominator)"),

@@ -6,6 +6,10 @@ Per-request metrics (seconds; the final attempt unless said otherwise):
     user_latency  = t_end − t_intended            (retries, fallbacks and schedule lag included)
     ttft          = t_first_token − t_dispatch
     user_ttft     = t_first_token − t_intended
+    ttfot         = t_first_output − t_dispatch  (the first token of the answer itself, after any reasoning)
+    user_ttfot    = t_first_output − t_intended
+    reasoning_cost = reasoning_tokens × the endpoint's reasoning price (reasoning_per_mtok, else
+                    output_per_mtok; price tiers aside) of the final attempt
     tpot          = (t_last_token − t_first_token) / (output_tokens − 1), only when output_tokens ≥ 2 and
                     the output arrived in two or more reads at distinct times (t_last_token > t_first_token):
                     a non-streamed answer, or one read in one go, has no TPOT (NaN, never 0)
@@ -45,6 +49,7 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "t_first_dispatch",
     "t_dispatch",
     "t_first_token",
+    "t_first_output",
     "t_last_token",
     "t_end",
     "ok",
@@ -55,6 +60,9 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "finished",
     "output_tokens",
     "input_tokens",
+    "cached_input_tokens",
+    "session_id",
+    "turn",
     "usage_source",
     "max_tokens_exceeded",
     "check_passed",
@@ -70,6 +78,10 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "user_latency",
     "ttft",
     "user_ttft",
+    "ttfot",
+    "user_ttfot",
+    "reasoning_tokens",
+    "reasoning_cost",
     "tpot",
     "schedule_lag",
     "output_excerpt",
@@ -82,13 +94,9 @@ UNREAD_FIELDS: frozenset[str] = frozenset(
         "run_id",
         "worker",
         "user",
-        "seq",
         "t_headers",
-        "t_first_output",
         "finish_reason",
-        "cached_input_tokens",
         "cache_write_tokens",
-        "reasoning_tokens",
         "estimated_output_tokens",
         "max_tokens",
         "retry_after_s",
@@ -105,10 +113,12 @@ _FLOAT_COLS = (
     "t_intended",
     "t_dispatch",
     "t_first_token",
+    "t_first_output",
     "t_last_token",
     "t_end",
     "output_tokens",
     "input_tokens",
+    "reasoning_tokens",
     "cost_usd",
 )
 
@@ -260,6 +270,10 @@ def logical_requests_indexed(
         if prim_map.get(str(c)):
             primary[contender == c] = prim_map[str(c)]
     fallback = endpoint != primary
+    reasoning_price = np.zeros(endpoint.size)
+    for ep in manifest.endpoints:
+        p = ep.price.reasoning_per_mtok
+        reasoning_price[endpoint == ep.name] = (p if p is not None else ep.price.output_per_mtok) / 1e6
     spread = f["t_last_token"] - f["t_first_token"]  # > 0 only when two reads arrived at distinct times
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where((out_tok >= 2) & (spread > 0), spread / (out_tok - 1), np.nan)
@@ -274,6 +288,7 @@ def logical_requests_indexed(
         error_column = pd.Categorical.from_codes(codes, dtype=error_column.dtype)
     else:
         error_column = error_class
+    turn, session_id, cached = _session_columns(records, i_last)
     lg = pd.DataFrame(
         {
             "contender": _column(records["contender"], i_last, ""),
@@ -287,6 +302,7 @@ def logical_requests_indexed(
             "t_first_dispatch": t_first_dispatch,
             "t_dispatch": f["t_dispatch"],
             "t_first_token": f["t_first_token"],
+            "t_first_output": f["t_first_output"],
             "t_last_token": f["t_last_token"],
             "t_end": f["t_end"],
             "ok": ok,
@@ -297,6 +313,9 @@ def logical_requests_indexed(
             "finished": _bool(records["is_final_attempt"])[i_last],
             "output_tokens": out_tok,
             "input_tokens": f["input_tokens"],
+            "cached_input_tokens": cached,
+            "session_id": session_id,
+            "turn": turn,
             "usage_source": _column(records["usage_source"], i_last, "none"),
             "max_tokens_exceeded": over,
             "check_passed": _obj(records["check_passed"], i_last),
@@ -312,6 +331,10 @@ def logical_requests_indexed(
             "user_latency": f["t_end"] - t_intended,
             "ttft": f["t_first_token"] - f["t_dispatch"],
             "user_ttft": f["t_first_token"] - t_intended,
+            "ttfot": f["t_first_output"] - f["t_dispatch"],
+            "user_ttfot": f["t_first_output"] - t_intended,
+            "reasoning_tokens": f["reasoning_tokens"],
+            "reasoning_cost": np.nan_to_num(f["reasoning_tokens"]) * reasoning_price,
             "tpot": tpot,
             "schedule_lag": t_first_dispatch - t_intended,
             "output_excerpt": _column(records["output_excerpt"], i_last),
@@ -320,6 +343,18 @@ def logical_requests_indexed(
         }
     )
     return lg, owner
+
+
+def _session_columns(records: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(turn, session_id, cached_input_tokens) at positions ``idx``: NaN / None for a request that is no
+    session turn, or for a frame without those fields (written before sessions, or built by hand)."""
+    columns = set(records.df.columns if isinstance(records, _Rows) else records.columns)
+
+    def num(col: str) -> np.ndarray:
+        return _float(records[col])[idx] if col in columns else np.full(len(idx), np.nan)
+
+    session = _obj(records["session_id"], idx) if "session_id" in columns else np.full(len(idx), None)
+    return num("turn"), session, num("cached_input_tokens")
 
 
 _BATCH = 1 << 20  # list cells flattened at a time: bounds the transient arrays of a 10M-record run

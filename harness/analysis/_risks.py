@@ -32,7 +32,7 @@ def _finite(x: Any) -> bool:
 
 
 DEFAULT_GATES: tuple[str, ...] = ("max_error_rate", "min_good_fraction")
-_PER_REQUEST = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "latency"}
+_PER_REQUEST = {"ttft": "TTFT", "ttfot": "time to first output", "tpot": "TPOT", "e2e": "latency"}
 
 
 def gate_checks(
@@ -43,8 +43,8 @@ def gate_checks(
     0–1; ``threshold_s`` too for a per-request gate, the latency each request had to meet).
 
     ``max_error_rate`` / ``min_good_fraction`` compare the contender's error rate and good fraction with the
-    SLO; ``ttft`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of its requests met that one
-    threshold (``<gate>_met`` of the run row). A gate whose threshold is unset is left out.
+    SLO; ``ttft`` / ``ttfot`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of its requests
+    met that one threshold (``<gate>_met`` of the run row). A gate whose threshold is unset is left out.
     """
     if not row or not row.get("requests"):
         return [

@@ -154,6 +154,7 @@ _MIN_FOR_P99 = 20
 # (SLO key, run-row percentile, what it is)
 _SLO_METRICS: dict[str, tuple[str, str]] = {
     "ttft": ("user_ttft_p95", "p95 user TTFT"),
+    "ttfot": ("user_ttfot_p95", "p95 user time to first output"),
     "tpot": ("tpot_p95", "p95 TPOT"),
     "e2e": ("user_latency_p95", "p95 user latency"),
 }
@@ -225,10 +226,10 @@ def _capacity_unmeasured(load: Any, knee: Mapping[str, Any] | None) -> str:
         return f"stepped load, but no rate claimed: {knee.get('note')}"
     if knee and knee.get("limit") and knee.get("sustainable_rps") is None:
         return f"{knee.get('note')}, limited by {knee.get('limit')}: start the sweep lower to measure it"
-    stepped = isinstance(load, dict) and bool(load.get("sweep") or load.get("stages"))
+    stepped = isinstance(load, dict) and bool(load.get("sweep") or load.get("stages") or load.get("search"))
     if stepped:
         return "stepped load without two constant-rate steps of different rates in the measured window"
-    return "needs a stepped load (load.sweep or load.stages); this run held one rate"
+    return "needs a stepped load (load.sweep, load.stages or load.search); this run held one rate"
 
 
 def _measured(

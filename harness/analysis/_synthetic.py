@@ -299,6 +299,8 @@ def _attempts(
             "worker": "local",
             "user": 0,
             "seq": id_base + np.arange(n),
+            "session_id": None,
+            "turn": None,
             "t_intended": np.round(t_int, 6),
             "t_dispatch": np.round(disp, 6),
             "t_headers": np.round(disp + ttft * 0.8, 6),

@@ -44,7 +44,8 @@ def _fault_ids(phase: str) -> list[str]:
     return phase.removeprefix("fault:").split("+") if phase.startswith("fault:") else []
 
 
-_ATTRIBUTION_COLUMNS = ("phase", "good", "ok", "user_latency", "user_ttft", "tpot")
+# the columns attribute_failures and _dominant_miss read: a contender's view copies only these
+_ATTRIBUTION_COLUMNS = ("phase", "good", "ok", "user_latency", "user_ttft", "user_ttfot", "tpot")
 
 
 def attribute_failures(
@@ -108,12 +109,14 @@ def _dominant_miss(g: pd.DataFrame, slo: Mapping[str, float | None]) -> str | No
     ok = g["ok"].to_numpy(dtype=bool)
     lat = g["user_latency"].to_numpy(dtype=float)
     ttft = g["user_ttft"].to_numpy(dtype=float)
+    ttfot = g["user_ttfot"].to_numpy(dtype=float)
     values = {
         "ttft": np.where(np.isnan(ttft), lat, ttft),
+        "ttfot": np.where(np.isnan(ttfot), lat, ttfot),
         "tpot": g["tpot"].to_numpy(dtype=float),
         "e2e": lat,
     }
-    label = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "latency"}
+    label = {"ttft": "TTFT", "ttfot": "time to first output", "tpot": "TPOT", "e2e": "latency"}
     best, best_n = None, int((~ok).sum())
     for k, v in values.items():
         limit = slo.get(k)

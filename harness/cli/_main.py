@@ -262,6 +262,7 @@ def run(
         metrics_port=metrics_port,
         metrics_bind=metrics_bind,
         otlp_endpoint=otlp_endpoint,
+        capacity_search=_capacity_search,
     )
     for line in result.problems:
         click.echo(terminal_safe(f"warning: {line}"), err=True)
@@ -286,6 +287,14 @@ def run(
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _capacity_search(manifest: Any) -> Any:
+    """load.search's decisions (harness.analysis), imported only when a search runs, after the load
+    process is patched."""
+    from harness.analysis import CapacitySearch
+
+    return CapacitySearch(manifest)
 
 
 def _override(resolved: Any, *, seed: int | None, duration: str | None) -> Any:

@@ -167,6 +167,9 @@ class _Attempt:
         self.limits = self.ep.limits
         self.output: list[str] = []
         self.other: list[str] = []  # reasoning and tool text (token estimate, answer when no output)
+        self.reasoning_chars = 0  # of the reasoning text in ``other`` (its token estimate)
+        self.reasoning_kept: list[str] = []
+        self.answer = ""  # the visible answer text (kept up to TEXT_KEEP_CHARS), once finished
         self.text_chars = 0  # every delta's text, kept or not
         self.kept_chars = 0  # what output + other hold (at most TEXT_KEEP_CHARS)
         self.usage = Usage()
@@ -441,6 +444,10 @@ class _Attempt:
                 if self.kept_chars + n <= TEXT_KEEP_CHARS:
                     self.kept_chars += n
                     (self.output if ev.kind == "output" else self.other).append(ev.text)
+                    if ev.kind == "reasoning":
+                        self.reasoning_kept.append(ev.text)
+                if ev.kind == "reasoning":
+                    self.reasoning_chars += n
                 self.read_deltas += 1
                 self.deltas += 1
                 if inj is not None and self.deltas >= inj.after_chunks and inj.kind != "http_status":
@@ -520,10 +527,19 @@ class _Attempt:
             self.rec.retry_after_source = info.retry_after_source
         self._fail(info.error_class, info.detail)
 
+    def _reasoning_estimate(self) -> int:
+        """Tokens of the reasoning text received (extrapolated when a flood was not all kept)."""
+        kept = "".join(self.reasoning_kept)
+        tokens = count_tokens(kept)
+        if len(kept) < self.reasoning_chars:
+            tokens = round(tokens * self.reasoning_chars / max(1, len(kept)))
+        return tokens
+
     def _finish(self) -> None:
         """Usage (reported or estimated), max_tokens flag, cost, check and excerpt."""
         rec, u = self.rec, self.usage
-        answer = "".join(self.output) or "".join(self.other)
+        self.answer = "".join(self.output)
+        answer = self.answer or "".join(self.other)
         generated = "".join(self.output) + "".join(self.other)
         if self.response_id and rec.vendor_request_id is None:
             rec.vendor_request_id = self.response_id
@@ -542,6 +558,9 @@ class _Attempt:
             rec.reasoning_tokens = u.reasoning_tokens
             if rec.output_tokens is None:
                 rec.output_tokens = rec.estimated_output_tokens or 0
+            if rec.reasoning_tokens is None and self.reasoning_chars:
+                # Anthropic counts thinking only inside output_tokens: count the thinking text received
+                rec.reasoning_tokens = min(self._reasoning_estimate(), rec.output_tokens)
         elif reached:
             rec.usage_source = "estimated"
             rec.input_tokens = _prompt_tokens_estimate(self.prompt)
@@ -630,6 +649,7 @@ def run_attempt(
     fallback_from: str | None = None,
     faults: HttpFaultLayer | None = None,
     deadline_at: float | None = None,
+    on_answer: Callable[[str], None] | None = None,
 ) -> RequestRecord:
     """Send ``prompt`` to ``target`` once and return its record (every time field on ``clock``).
 
@@ -642,7 +662,8 @@ def run_attempt(
     vendor sends, the attempt stays within the endpoint's ``limits`` (``response_too_large`` past one;
     a 2xx body in an encoding bakeoff did not ask for is ``unrequested_encoding``, never decoded) and
     within ``timeouts.total``, which no trickle of bytes extends. A :class:`RunEnded` thrown into it
-    (the load is over) makes it ``run_ended`` with the timings it reached.
+    (the load is over) makes it ``run_ended`` with the timings it reached. ``on_answer`` receives the
+    visible answer text of an attempt that succeeded (key redacted; a session's next turns carry it).
 
         client = make_http_client()
         rec = run_attempt(client, target, prompt, clock=clock, run_id="r1", request_id="alpha-000001",
@@ -661,8 +682,10 @@ def run_attempt(
         worker=worker,
         fallback_from=fallback_from,
     )
+    attempt_: _Attempt | None = None
     try:
-        _Attempt(client, target, prompt, rec, clock, faults, deadline_at).run()
+        attempt_ = _Attempt(client, target, prompt, rec, clock, faults, deadline_at)
+        attempt_.run()
     except RunEnded as cut:  # landed outside the request itself (an injected stall before dispatch)
         rec.outcome = "error"
         rec.error_class = "run_ended"
@@ -676,4 +699,6 @@ def run_attempt(
         if rec.t_end == 0.0:
             rec.t_end = clock()
     _redact_record(rec, target.api_key, target.endpoint.limits.field_chars)
+    if on_answer is not None and attempt_ is not None and rec.outcome == "ok":
+        on_answer(_redact(attempt_.answer, target.api_key))
     return rec

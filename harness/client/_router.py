@@ -123,7 +123,10 @@ class Router:
         user: int = 0,
         worker: str = "local",
         emit: Callable[[RequestRecord], None],
+        on_answer: Callable[[str], None] | None = None,
     ) -> RequestRecord:
+        """Send one logical request; ``on_answer`` receives the answer text of the attempt that
+        succeeded (a session's history)."""
         c = self.contender
         deadline = t_intended + c.deadline
         now = self.clock()
@@ -161,6 +164,7 @@ class Router:
                 fallback_from=fallback_from,
                 faults=self.faults,
                 deadline_at=deadline,
+                on_answer=on_answer,
             )
             now = self.clock()
             self._note(name, rec, now)

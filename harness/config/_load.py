@@ -28,6 +28,7 @@ from harness.config._models import (
 from harness.config._modeltree import duration_values
 from harness.config._paths import EACH_CONTENDER, FaultScope, target_paths
 from harness.config._prompts import PromptSet, load_prompts
+from harness.config._sessions import missing_replies
 from harness.config._yaml import (
     Located,
     PathKey,
@@ -360,7 +361,9 @@ def _reference_problems(
     gates = decision.get("gates") if isinstance(decision, dict) else None
     slo = data.get("slo") if isinstance(data, dict) else None
     for i, gate in enumerate(gates if isinstance(gates, list) else []):
-        if gate in ("ttft", "tpot", "e2e") and not (isinstance(slo, dict) and slo.get(gate) is not None):
+        if gate in ("ttft", "ttfot", "tpot", "e2e") and not (
+            isinstance(slo, dict) and slo.get(gate) is not None
+        ):
             problems.append(
                 p(("decision", "gates", i), f"{gate} is a must-pass gate but slo.{gate} sets no threshold")
             )
@@ -543,6 +546,18 @@ def load_scenario(
         problems.extend(prompt_problems)
     if scenario.prompt_limit:
         prompts = prompts[: scenario.prompt_limit]
+    if scenario.load.history == "recorded" and not _prompt_problems_seen(problems, prompts_path):
+        problems.extend(_recorded_history_problems(prompts, prompts_path))
+    if scenario.load.search is not None:
+        session = next((i for i in range(len(prompts)) if b'"turns"' in prompts.raw(i)), None)
+        if session is not None:
+            problems.append(
+                p(
+                    ("load", "search"),
+                    f"an adaptive search steps the rate of single requests; {display_path(prompts_path)} "
+                    f"line {prompts.line_number(session)} is a multi-turn session (use load.sweep)",
+                )
+            )
 
     # fault timeline (unknown targets and library names are already reported)
     faults: list[ResolvedFault] = []
@@ -596,6 +611,33 @@ def load_scenario(
         api_keys=api_keys,
         warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+def _prompt_problems_seen(problems: list[str], prompts_path: Path) -> bool:
+    """Whether the prompt file already has problems (then its sessions are not checked further)."""
+    shown = display_path(prompts_path)
+    return any(p.startswith(f"{shown}:") for p in problems)
+
+
+def _recorded_history_problems(prompts: PromptSet, prompts_path: Path, most: int = 20) -> list[str]:
+    """``file:line: turns: ...`` for every session lacking a recorded reply that ``history: recorded``
+    would send (only lines that mention ``turns`` are parsed)."""
+    shown = display_path(prompts_path)
+    out: list[str] = []
+    for i in range(len(prompts)):
+        if b'"turns"' not in prompts.raw(i):
+            continue
+        missing = missing_replies(prompts[i])
+        if missing:
+            line = prompts.line_number(i)
+            where = f"{shown}:{line}" if line is not None else shown
+            out.append(
+                f"{where}: turns: load.history is recorded, but turn(s) {', '.join(map(str, missing))} of "
+                f"session {prompts[i].id!r} have no recorded reply (assistant)"
+            )
+            if len(out) >= most:
+                break
+    return out
 
 
 def _merge(*groups: list[str]) -> list[str]:

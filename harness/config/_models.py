@@ -35,11 +35,14 @@ __all__ = [
     "Price",
     "PriceTier",
     "PromptItem",
+    "Reasoning",
     "Scenario",
+    "Search",
     "Stage",
     "Sweep",
     "Timeouts",
     "ToolCall",
+    "Turn",
 ]
 
 
@@ -173,6 +176,53 @@ def _endpoint_schema(schema: dict[str, Any]) -> None:
     schema["properties"]["headers"]["propertyNames"] = {"not": {"pattern": f"^({names})$"}}
 
 
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+
+THINKING_BUDGET_FOR_EFFORT: dict[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+"""The token budget sent to a dialect that takes one (Anthropic ``budget_tokens``, Gemini
+``thinkingBudget``) when a scenario gives only ``reasoning.effort``."""
+
+ANTHROPIC_MIN_THINKING_BUDGET = 1024
+"""Anthropic refuses ``thinking.budget_tokens`` below this (and at or above the request's ``max_tokens``)."""
+
+
+class Reasoning(UserModel):
+    """Ask a reasoning model to think before it answers, in the endpoint's dialect::
+
+        reasoning: {effort: high}              # openai-chat / azure-openai: reasoning_effort
+        reasoning: {budget_tokens: 4096}       # anthropic-messages: thinking {type: enabled, budget_tokens}
+                                               # gemini: generationConfig.thinkingConfig.thinkingBudget
+
+    A dialect that takes a budget and is given only ``effort`` gets the budget of that effort
+    (minimal 1,024, low 2,048, medium 8,192, high 24,576 tokens); OpenAI's takes no budget, so an
+    openai-chat or azure-openai endpoint needs ``effort``. Anthropic refuses temperature with thinking: a
+    prompt's temperature is not sent there while thinking is on. Reasoning tokens are billed as output
+    (``price.reasoning_per_mtok`` prices them apart).
+    """
+
+    effort: ReasoningEffort | None = Field(
+        None, description="how hard to think: minimal | low | medium | high (OpenAI reasoning_effort)"
+    )
+    budget_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="most thinking tokens (Anthropic budget_tokens: at least 1,024 and below each prompt's "
+        "max_tokens; Gemini thinkingBudget, 0 turns thinking off)",
+    )
+
+    @model_validator(mode="after")
+    def _something_asked(self) -> Reasoning:
+        if self.effort is None and self.budget_tokens is None:
+            raise ValueError("give effort (minimal|low|medium|high), budget_tokens, or both")
+        return self
+
+    def budget(self) -> int:
+        """The thinking budget a budget-taking dialect is sent."""
+        if self.budget_tokens is not None:
+            return self.budget_tokens
+        return THINKING_BUDGET_FOR_EFFORT[self.effort or "medium"]
+
+
 class Endpoint(UserModel):
     """One vendor API target. Either ``sim`` (a simulated vendor the harness starts) or ``base_url``."""
 
@@ -194,6 +244,9 @@ class Endpoint(UserModel):
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     limits: Limits = Field(default_factory=Limits)
+    reasoning: Reasoning | None = Field(
+        None, description="ask for thinking before the answer, converted to the dialect's own field"
+    )
     metrics_url: str | None = Field(
         None,
         description="the server's Prometheus metrics URL, scraped during the run into server_metrics.parquet "
@@ -235,6 +288,18 @@ class Endpoint(UserModel):
             raise ValueError("base_url must start with http:// or https://")
         if self.dialect == "azure-openai" and self.api_version is None and self.sim is None:
             raise ValueError("azure-openai endpoints need api_version")
+        r = self.reasoning
+        if r is not None:
+            if self.dialect in ("openai-chat", "azure-openai") and r.effort is None:
+                raise ValueError(
+                    f"reasoning.effort: {self.dialect} takes reasoning_effort (minimal|low|medium|high), "
+                    "not a token budget; give effort"
+                )
+            if self.dialect == "anthropic-messages" and r.budget() < ANTHROPIC_MIN_THINKING_BUDGET:
+                raise ValueError(
+                    f"reasoning.budget_tokens: anthropic-messages needs at least "
+                    f"{ANTHROPIC_MIN_THINKING_BUDGET}, got {r.budget()}"
+                )
         return self
 
 
@@ -443,13 +508,47 @@ class ResponseFormat(UserModel):
         return self
 
 
+class Turn(UserModel):
+    """One turn of a session: what the user says, and optionally the reply recorded for it (sent back as
+    the assistant's answer in the later turns' history with ``load.history: recorded``)."""
+
+    user: str = Field(min_length=1, description="the user's message of this turn")
+    assistant: str | None = Field(
+        None,
+        min_length=1,
+        description="the recorded reply (the history of later turns with history: recorded)",
+    )
+    max_tokens: int | None = Field(
+        None, ge=1, description="this turn's answer budget (default: the session's)"
+    )
+    check: Check | None = Field(None, description="an expectation on this turn's answer")
+
+
+MAX_TURNS = 100
+"""Turns a session may hold."""
+
+
+_NO_MESSAGES = _Missing()
+_EMPTY_MESSAGES = _Missing()
+
+
 class PromptItem(UserModel):
-    """One prompt of a prompt set (one JSON object per line of a ``.jsonl`` file)."""
+    """One prompt of a prompt set (one JSON object per line of a ``.jsonl`` file): a single request with
+    ``messages``, or a multi-turn session with ``turns`` (exactly one of the two)."""
 
     id: Name
     prompt_class: str = Field("chat", alias="class")
     system: str | None = None
-    messages: list[Message] = Field(min_length=1)
+    messages: list[Message] = Field(
+        default_factory=list, description="the conversation of a single request (not with turns)"
+    )
+    turns: list[Turn] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_TURNS,
+        description="a multi-turn session: one request per turn, in order, each carrying the conversation so "
+        "far (not with messages)",
+    )
     max_tokens: int = Field(256, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     seed: int | None = None
@@ -464,7 +563,47 @@ class PromptItem(UserModel):
     )
     check: Check | None = None
 
-    model_config = UserModel.model_config | {"populate_by_name": True}
+    model_config = UserModel.model_config | {
+        "populate_by_name": True,
+        "json_schema_extra": {
+            "oneOf": [
+                {"required": ["messages"], "properties": {"messages": {"minItems": 1}}, "not": _set("turns")},
+                {
+                    "required": ["turns"],
+                    "properties": {"turns": {"not": {"type": "null"}}, "messages": {"maxItems": 0}},
+                    "not": _set("check"),
+                },
+            ]
+        },
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _messages_unless_turns(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("turns") is None and not data.get("messages"):
+            # reported on the messages field by _messages_given (missing, or an empty list)
+            return {**data, "messages": _NO_MESSAGES if "messages" not in data else _EMPTY_MESSAGES}
+        return data
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _messages_given(cls, value: Any) -> Any:
+        if value is _NO_MESSAGES:
+            raise PydanticCustomError("missing", "Field required (or turns, for a multi-turn session)")
+        if value is _EMPTY_MESSAGES:
+            raise PydanticCustomError(
+                "too_short", "List should have at least 1 item (or give turns, for a multi-turn session)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _messages_or_turns(self) -> PromptItem:
+        if self.turns is not None:
+            if self.messages:
+                raise ValueError("give either messages (one request) or turns (a session), not both")
+            if self.check is not None:
+                raise ValueError("a session's checks go on its turns (turns[i].check), not on the session")
+        return self
 
     @field_validator("extra_body")
     @classmethod
@@ -498,6 +637,32 @@ class Sweep(UserModel):
         return [self.start + (self.end - self.start) * k / (self.steps - 1) for k in range(self.steps)]
 
 
+class Search(UserModel):
+    """Find each contender's sustainable rate adaptively (open model): a shared geometric ramp, each
+    contender stopped at its first failing step, then bisection of its own bracket to ``precision``."""
+
+    start: PositiveRate = Field(description="rate of the first step (requests/s)")
+    max: PositiveRate = Field(description="highest rate the ramp offers (requests/s)")
+    factor: float = Field(2.0, gt=1, le=10, description="the ramp multiplies the rate by this each step")
+    step_duration: PositiveDuration = Field(description="how long each step lasts")
+    precision: float = Field(
+        0.1, gt=0, lt=1, description="stop refining when the knee is known to ± this fraction of itself"
+    )
+    max_steps: int = Field(12, ge=2, le=100, description="steps at most, ramp and refinement together")
+
+    @model_validator(mode="after")
+    def _range(self) -> Search:
+        if self.max < self.start:
+            raise ValueError("max must be at least start")
+        if self.start * self.step_duration < 2:
+            raise ValueError("start × step_duration must hold at least 2 requests: a step needs evidence")
+        return self
+
+    def ramp_rate(self, k: int) -> float:
+        """The rate of ramp step ``k`` (0-based): ``start × factor^k``, at most ``max``."""
+        return float(min(self.start * self.factor**k, self.max))
+
+
 class LoadProfile(UserModel):
     """How requests arrive. Open model: a seeded arrival schedule. Closed model: N users in a loop.
 
@@ -508,10 +673,26 @@ class LoadProfile(UserModel):
     # the exported schema refuses stages and a sweep together (the sums are checked by the loader only)
     model_config = UserModel.model_config | {
         "json_schema_extra": {
-            "not": {
-                "required": ["stages", "sweep"],
-                "properties": {"stages": {"minItems": 1}, "sweep": {"type": "object"}},
-            }
+            "allOf": [
+                {
+                    "not": {
+                        "required": ["stages", "sweep"],
+                        "properties": {"stages": {"minItems": 1}, "sweep": {"type": "object"}},
+                    }
+                },
+                {
+                    "not": {
+                        "required": ["stages", "search"],
+                        "properties": {"stages": {"minItems": 1}, "search": {"type": "object"}},
+                    }
+                },
+                {
+                    "not": {
+                        "required": ["sweep", "search"],
+                        "properties": {"sweep": {"type": "object"}, "search": {"type": "object"}},
+                    }
+                },
+            ]
         }
     }
 
@@ -522,9 +703,21 @@ class LoadProfile(UserModel):
     burstiness: float = Field(1.0, gt=0, description="gamma shape; < 1 is burstier than Poisson")
     stages: list[Stage] = Field(default_factory=list, description="open model: overrides rate over time")
     sweep: Sweep | None = Field(None, description="open model: step the rate up; sets duration")
+    search: Search | None = Field(
+        None, description="open model: find each contender's knee adaptively (docs/capacity.md)"
+    )
     users: int = Field(4, ge=1, description="closed model: concurrent users per contender; open: pool size")
     spawn_rate: float = Field(10.0, gt=0, description="closed model: users started per second per contender")
-    think_time: Duration = Field(0.0, ge=0)
+    think_time: Duration = Field(
+        0.0,
+        ge=0,
+        description="closed model: pause after each request; sessions: from a turn's answer to the next turn",
+    )
+    history: Literal["own", "recorded"] = Field(
+        "own",
+        description="sessions: the answers later turns carry, the contender's own or the replies recorded "
+        "in the prompt file",
+    )
     duration: PositiveDuration = Field(60.0, description="how long requests are scheduled")
     warmup: Duration = Field(0.0, ge=0, description="excluded from metrics")
     cooldown: Duration = Field(0.0, ge=0, description="excluded from metrics")
@@ -539,12 +732,27 @@ class LoadProfile(UserModel):
         if self.sweep is not None:
             if self.stages:
                 raise ValueError("give either stages or sweep, not both")
+            if self.search is not None:
+                raise ValueError("give either sweep or search, not both")
             total = self.sweep.steps * self.sweep.step_duration
             if "duration" in self.model_fields_set and abs(self.duration - total) > 1e-9:
                 raise ValueError(
                     f"duration must equal sweep.steps × sweep.step_duration ({total:g} s) or be omitted"
                 )
             object.__setattr__(self, "duration", total)
+        elif self.search is not None:
+            if self.stages:
+                raise ValueError("give either stages or search, not both")
+            if self.model != "open" or self.mode != "parallel":
+                raise ValueError("search needs the open model with contenders in parallel")
+            if self.warmup or self.cooldown:
+                raise ValueError("search judges every step whole: leave warmup and cooldown at 0")
+            if self.max_error_rate is not None:
+                raise ValueError("search stops a failing contender itself: leave max_error_rate unset")
+            if "duration" not in self.model_fields_set:  # room for the pauses between steps
+                object.__setattr__(self, "duration", 1.5 * self.search.max_steps * self.search.step_duration)
+            elif self.duration < self.search.step_duration:
+                raise ValueError("duration (the search's time budget) is shorter than one step")
         elif self.stages and "duration" not in self.model_fields_set:
             object.__setattr__(self, "duration", sum(st.duration for st in self.stages))
         if self.warmup + self.cooldown >= self.duration:
@@ -690,6 +898,11 @@ class SLO(UserModel):
     ttft: PositiveDuration | None = Field(
         None, description="user TTFT a good request stays within (from when it was scheduled)"
     )
+    ttfot: PositiveDuration | None = Field(
+        None,
+        description="user time to first output token a good request stays within: the answer's first "
+        "token, after any reasoning (from when it was scheduled)",
+    )
     tpot: PositiveDuration | None = Field(
         None, description="time per output token a good request stays within"
     )
@@ -700,10 +913,11 @@ class SLO(UserModel):
     min_good_fraction: float = Field(0.9, ge=0, le=1)
 
 
-Gate = Literal["max_error_rate", "min_good_fraction", "ttft", "tpot", "e2e"]
+Gate = Literal["max_error_rate", "min_good_fraction", "ttft", "ttfot", "tpot", "e2e"]
 """A must-pass check: ``max_error_rate`` / ``min_good_fraction`` compare the contender's error rate and good
-fraction with the SLO; ``ttft`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of its requests
-met that one per-request threshold."""
+fraction with the SLO; ``ttft`` / ``ttfot`` / ``tpot`` / ``e2e`` ask that at least ``min_good_fraction`` of
+its requests met that one per-request threshold (``ttfot``: time to first output token, after any
+reasoning)."""
 
 
 _DEFAULT_GATES: tuple[Gate, ...] = ("max_error_rate", "min_good_fraction")

@@ -232,7 +232,12 @@ class AnthropicMessagesWire(CommonResponses):
         }
         if systems:
             body["system"] = "\n\n".join(systems)
-        if prompt.temperature is not None:
+        thinking = endpoint.reasoning
+        if thinking is not None:
+            # max_tokens counts the thinking too and must exceed the budget: checked per prompt when the
+            # scenario is validated (harness.dialects.extra_body_problems)
+            body["thinking"] = {"type": "enabled", "budget_tokens": thinking.budget()}
+        elif prompt.temperature is not None:  # Anthropic refuses temperature with thinking: not sent then
             body["temperature"] = min(prompt.temperature, 1.0)  # Anthropic's range is 0..1
         if prompt.tools:
             body["tools"] = _anthropic_tools(prompt.tools)

@@ -37,4 +37,36 @@ def extra_body_problems(resolved: ResolvedScenario) -> list[str]:
         if len(out) >= _MAX:
             out.append(f"{shown}: ... (stopped after {_MAX} prompts with conflicting extra_body)")
             break
+    return out + _reasoning_problems(resolved)
+
+
+def _reasoning_problems(resolved: ResolvedScenario) -> list[str]:
+    """``file:line: max_tokens: ...`` for every prompt an anthropic-messages endpoint with ``reasoning``
+    would be refused (Anthropic wants ``thinking.budget_tokens`` below ``max_tokens``, which counts the
+    thinking as well); the prompt set is read only when such an endpoint exists."""
+    unused = resolved.unused_endpoints()
+    budgets = {
+        ep.name: ep.reasoning.budget()
+        for ep in resolved.scenario.endpoints
+        if ep.reasoning is not None and ep.dialect == "anthropic-messages" and ep.name not in unused
+    }
+    if not budgets:
+        return []
+    prompts = resolved.prompts
+    shown = str(resolved.prompts_path)
+    out: list[str] = []
+    for i in range(len(prompts)):
+        prompt = prompts[i]
+        for name, budget in budgets.items():
+            if prompt.max_tokens <= budget:
+                line = prompts.line_number(i)
+                where = f"{shown}:{line}" if line is not None else shown
+                out.append(
+                    f"{where}: max_tokens: endpoint {name}: {prompt.max_tokens} must exceed "
+                    f"reasoning.budget_tokens {budget} (Anthropic counts thinking in max_tokens)"
+                )
+                break
+        if len(out) >= _MAX:
+            out.append(f"{shown}: ... (stopped after {_MAX} prompts with max_tokens under the budget)")
+            break
     return out

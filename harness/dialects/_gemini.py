@@ -203,6 +203,9 @@ class GeminiWire(CommonResponses):
             gen["temperature"] = prompt.temperature
         if prompt.seed is not None:
             gen["seed"] = prompt.seed
+        if endpoint.reasoning is not None:
+            budget = endpoint.reasoning.budget()
+            gen["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget > 0}
         rf = prompt.response_format
         if rf is not None and rf.type != "text":
             gen["responseMimeType"] = "application/json"

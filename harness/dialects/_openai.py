@@ -265,6 +265,8 @@ class OpenAIChatWire(CommonResponses):
             body["tools"] = _openai_tools(prompt.tools)
         if prompt.response_format is not None:
             body["response_format"] = prompt.response_format.model_dump(by_alias=True, exclude_none=True)
+        if endpoint.reasoning is not None and endpoint.reasoning.effort is not None:
+            body["reasoning_effort"] = endpoint.reasoning.effort
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

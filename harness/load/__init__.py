@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from harness.load._execution import Execution, ExecutionEnd, HttpFaultSwitch, open_execution
 from harness.load._plan import SIM_API_KEY, RunPlan, api_keys_from_env
-from harness.load._schedule import ScheduledRequest, build_schedule, prompt_order, rate_at, schedule_digest
+from harness.load._schedule import (
+    ScheduledRequest,
+    build_schedule,
+    prompt_order,
+    rate_at,
+    requests_per_contender,
+    schedule_digest,
+)
 
 __all__ = [
     "SIM_API_KEY",
@@ -24,6 +31,7 @@ __all__ = [
     "open_execution",
     "prompt_order",
     "rate_at",
+    "requests_per_contender",
     "schedule_digest",
 ]
 

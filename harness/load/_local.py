@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import gevent
 
@@ -11,6 +11,7 @@ from harness.config import LoadProfile
 from harness.load._execution import ExecutionEnd
 from harness.load._plan import RunPlan
 from harness.load._runner import Lane, LoadExecutor
+from harness.load._schedule import ScheduledRequest
 from harness.record import RequestRecord, WorkerInfo
 
 __all__ = ["LocalExecution"]
@@ -57,8 +58,9 @@ class LocalExecution:
         share = self.plan.schedule
         prompts = self.plan.prompts
         slot = self.load.duration if self.load.mode == "sequential" else 0.0
+        search = self.load.search is not None  # each lane gets its own list, fed step by step: feed()
         self.lanes = [
-            Lane(c.name, routers[c.name], share, prompts, offset=k * slot)
+            Lane(c.name, routers[c.name], [] if search else share, prompts, offset=k * slot, feeding=search)
             for k, c in enumerate(self.scenario.contenders)
         ]
         self.executor = LoadExecutor(
@@ -81,6 +83,21 @@ class LocalExecution:
         return self.executor.run(
             deadline=deadline, aborted=aborted, on_tick=on_tick, on_ready=self._reset_clock
         )
+
+    def feed(self, contender: str, items: Sequence[ScheduledRequest]) -> None:
+        """load.search: append ``items`` (run-clock times) to ``contender``'s lane; its users take them."""
+        lane = next(lane for lane in self.lanes if lane.contender == contender)
+        assert isinstance(lane.schedule, list), "only a search's lanes are fed"
+        lane.schedule.extend(items)
+        if self.executor is not None:
+            self.executor.fed()
+
+    def end_feeding(self) -> None:
+        """load.search is over: lanes drain what they hold, their users leave, the load completes."""
+        for lane in self.lanes:
+            lane.feeding = False
+        if self.executor is not None:
+            self.executor.fed()
 
     def _reset_clock(self) -> None:
         self._t0 = time.perf_counter()

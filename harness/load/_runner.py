@@ -11,6 +11,15 @@ so the lag shows up in ``t_dispatch - t_intended`` and in user latency. Nothing 
 Closed model: each user loops (request, think time) until the run's duration; the prompt order is the
 same seeded sequence for every contender.
 
+Sessions (a prompt with ``turns``): a scheduled request (open model) or a loop round (closed model) is a
+whole session, played by one user: turn 1 at the intended time, each later turn ``think_time`` after the
+answer to the one before, each carrying the conversation so far (:func:`harness.config.session_turn`;
+the contender's own answers or the recorded ones, ``load.history``). Every turn is a logical request of
+its own (``<contender>-<seq>-tNN``; records carry ``session_id`` and ``turn``). A turn that fails with
+``history: own`` ends the session: its remaining turns are recorded as ``not_sent`` at once; with
+``history: recorded`` the session goes on. When the load ends, the turns of an open-model session not
+sent yet are recorded as ``not_sent``; the closed model stops a session at the end of its duration.
+
 However the load ends (drained, deadline, stop, abort), :meth:`LoadExecutor.end` makes every scheduled
 request a record: it throws ``RunEnded`` into every busy user, so an attempt in flight records the timings
 it reached as ``run_ended`` (and a retry waiting for its backoff is ``not_sent``), then records each request
@@ -46,7 +55,7 @@ from locust.exception import StopUser  # noqa: E402
 # isort: on
 
 from harness.client import Router, RunEnded  # noqa: E402
-from harness.config import LoadProfile, PromptItem  # noqa: E402
+from harness.config import HISTORY_ANSWER_CHARS, LoadProfile, PromptItem, session_turn  # noqa: E402
 from harness.load._execution import ExecutionEnd  # noqa: E402
 from harness.load._schedule import ScheduledRequest, prompt_order  # noqa: E402
 from harness.record import RequestRecord  # noqa: E402
@@ -65,6 +74,17 @@ _WHY: dict[str, str] = {
 
 
 @dataclass
+class _Session:
+    """An open-model session being played: what a sudden end records as not sent."""
+
+    seq: int
+    prompt_index: int
+    user: int
+    t_intended: float  # of the last turn sent (the first turn's intended time before that)
+    next_turn: int = 1  # the first turn not sent yet
+
+
+@dataclass
 class Lane:
     """One contender's share of the work: its schedule, its router and live counters."""
 
@@ -80,9 +100,12 @@ class Lane:
     failed: int = 0
     fallbacks: int = 0
     stopped_reason: str | None = None
+    feeding: bool = False  # load.search: more requests may be appended to ``schedule`` (a list) later
     closed_order: list[int] = field(default_factory=list)
     waiting: dict[int, tuple[ScheduledRequest, int]] = field(default_factory=dict)
     """Taken by a user and not dispatched yet (seq → item, user): what a sudden end records as not sent."""
+    sessions: dict[int, _Session] = field(default_factory=dict)
+    """Open-model sessions being played (seq → session): their turns not sent yet are recorded at the end."""
 
     @property
     def primary(self) -> str:
@@ -99,7 +122,8 @@ class Lane:
 
     @property
     def drained(self) -> bool:
-        return (self.stopped_reason is not None or self.next_index >= len(self.schedule)) and self.held == 0
+        exhausted = self.next_index >= len(self.schedule) and not self.feeding
+        return (self.stopped_reason is not None or exhausted) and self.held == 0
 
 
 def _quiet_gc() -> None:
@@ -144,6 +168,9 @@ class _BakeoffUser(User):
         while not ex.stopping:
             item = lane.take(self.user_no)
             if item is None:
+                if lane.feeding and lane.stopped_reason is None:
+                    ex.more.wait()  # load.search: the next step's requests, or the end of the search
+                    continue
                 return
             try:
                 t_intended = item.t_intended + lane.offset
@@ -173,6 +200,18 @@ class _BakeoffUser(User):
             ex.send(lane, seq, lane.closed_order[seq], ex.clock(), self.user_no)
             if ex.load.think_time > 0:
                 gevent.sleep(ex.load.think_time)
+
+
+def _stamped(
+    emit: Callable[[RequestRecord], None], session_id: str, turn: int
+) -> Callable[[RequestRecord], None]:
+    """``emit`` for the records of one session turn: each carries the session's id and the turn."""
+
+    def out(rec: RequestRecord) -> None:
+        rec.session_id, rec.turn = session_id, turn
+        emit(rec)
+
+    return out
 
 
 class LoadExecutor:
@@ -205,14 +244,105 @@ class LoadExecutor:
         self._lock = threading.Lock()
         self.env: Environment | None = None
         self.go = gevent.event.Event()  # users start work only once every user is spawned
+        self.more = gevent.event.Event()  # set (and replaced) when requests are fed to a lane: fed()
+
+    def fed(self) -> None:
+        """Wake the users waiting for more requests (load.search fed a step, ended, or the run stops)."""
+        woken, self.more = self.more, gevent.event.Event()
+        woken.set()
 
     def assign(self) -> tuple[Lane, int]:
         with self._lock:
             return next(self._assign)
 
     def send(self, lane: Lane, seq: int, prompt_index: int, t_intended: float, user_no: int) -> None:
+        """Send scheduled request ``seq``: one logical request, or every turn of a session."""
         prompt = lane.prompts[prompt_index]
-        request_id = f"{lane.contender}-{seq:06d}"
+        if prompt.turns:
+            self._play_session(lane, seq, prompt_index, prompt, t_intended, user_no)
+            return
+        self._route(lane, f"{lane.contender}-{seq:06d}", prompt, seq, t_intended, user_no, self.emit)
+
+    def _play_session(
+        self, lane: Lane, seq: int, prompt_index: int, session: PromptItem, t_intended: float, user_no: int
+    ) -> None:
+        turns = len(session.turns or ())
+        own = self.load.history == "own"
+        open_model = self.load.model == "open"
+        state = _Session(seq, prompt_index, user_no, t_intended)
+        if open_model:
+            lane.sessions[seq] = state
+        answers: list[str | None] = []
+        due = t_intended
+        for k in range(1, turns + 1):
+            got: list[str] = []
+            state.next_turn, state.t_intended = k + 1, due
+            final = self._route(
+                lane,
+                f"{lane.contender}-{seq:06d}-t{k:02d}",
+                session_turn(session, k, answers if own else [None] * (k - 1)),
+                seq,
+                due,
+                user_no,
+                _stamped(self.emit, session.id, k),
+                on_answer=got.append if own else None,
+            )
+            if self.stopping:
+                return  # the load is ending: end() records the turns not sent (open model)
+            if final.outcome != "ok" and own:
+                why = (
+                    f"turn {k} of the session failed ({final.error_class}): with history: own the next "
+                    "turns have no answer to carry"
+                )
+                self._unsent_turns(lane, seq, session, k + 1, due, user_no, why)
+                break
+            answers.append(got[-1][:HISTORY_ANSWER_CHARS] if got else None)
+            if k == turns:
+                break
+            due = self.clock() + self.load.think_time
+            if self.load.think_time > 0:
+                gevent.sleep(max(0.0, due - self.clock()))
+            if self.stopping or lane.stopped_reason is not None:
+                return  # open model: end() records the turns not sent
+            if not open_model and self.clock() >= lane.offset + self.load.duration:
+                break  # closed model: the session stops with the run's duration
+        lane.sessions.pop(seq, None)
+
+    def _unsent_turns(
+        self,
+        lane: Lane,
+        seq: int,
+        session: PromptItem,
+        first: int,
+        t_intended: float,
+        user_no: int,
+        why: str,
+    ) -> None:
+        """Record turns ``first``.. of a session as ``not_sent``."""
+        for k in range(first, len(session.turns or ()) + 1):
+            rec = lane.router.not_sent(
+                f"{lane.contender}-{seq:06d}-t{k:02d}",
+                session_turn(session, k, [None] * (k - 1)),
+                t_intended=t_intended,
+                seq=seq,
+                user=user_no,
+                worker=self.worker,
+                why=why,
+            )
+            rec.session_id, rec.turn = session.id, k
+            self.emit(rec)
+
+    def _route(
+        self,
+        lane: Lane,
+        request_id: str,
+        prompt: PromptItem,
+        seq: int,
+        t_intended: float,
+        user_no: int,
+        emit: Callable[[RequestRecord], None],
+        on_answer: Callable[[str], None] | None = None,
+    ) -> RequestRecord:
         lane.in_flight += 1
         try:
             final = lane.router.route(
@@ -222,7 +352,8 @@ class LoadExecutor:
                 seq=seq,
                 user=user_no,
                 worker=self.worker,
-                emit=self.emit,
+                emit=emit,
+                on_answer=on_answer,
             )
         finally:
             lane.in_flight -= 1
@@ -234,6 +365,7 @@ class LoadExecutor:
         ceiling = self.load.max_error_rate
         if ceiling is not None and lane.done >= 20 and lane.failed / lane.done > ceiling:
             lane.stopped_reason = f"error rate {lane.failed / lane.done:.0%} above the ceiling {ceiling:.0%}"
+        return final
 
     @property
     def in_flight(self) -> int:
@@ -254,6 +386,7 @@ class LoadExecutor:
         """Stop scheduling new requests; in-flight ones go on until they finish or :meth:`end`."""
         self.stopping = True
         self.stop_asked = True
+        self.fed()
 
     def end(self, reason: str, *, patience_s: float = 5.0) -> None:
         """End the load now, leaving a record for every scheduled request (idempotent).
@@ -285,12 +418,22 @@ class LoadExecutor:
             if self.load.model == "open":
                 lane.next_index = len(lane.schedule)
             lane_why = f"contender stopped early: {lane.stopped_reason}" if lane.stopped_reason else why
+            playing = sorted(lane.sessions.values(), key=lambda st: st.seq)
+            lane.sessions.clear()
+            for st in playing:  # open-model sessions cut short: their turns not sent yet
+                session = lane.prompts[st.prompt_index]
+                self._unsent_turns(lane, st.seq, session, st.next_turn, st.t_intended, st.user, lane_why)
             for item, user in itertools.chain(held, ((r, -1) for r in rest)):
+                prompt = lane.prompts[item.prompt_index]
+                t_intended = item.t_intended + lane.offset
+                if prompt.turns:
+                    self._unsent_turns(lane, item.seq, prompt, 1, t_intended, user, lane_why)
+                    continue
                 self.emit(
                     lane.router.not_sent(
                         f"{lane.contender}-{item.seq:06d}",
-                        lane.prompts[item.prompt_index],
-                        t_intended=item.t_intended + lane.offset,
+                        prompt,
+                        t_intended=t_intended,
                         seq=item.seq,
                         user=user,
                         worker=self.worker,

@@ -20,9 +20,16 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.config import LoadProfile
+from harness.config import LoadProfile, PromptItem, PromptSet, turn_count
 
-__all__ = ["ScheduledRequest", "build_schedule", "prompt_order", "rate_at", "schedule_digest"]
+__all__ = [
+    "ScheduledRequest",
+    "build_schedule",
+    "prompt_order",
+    "rate_at",
+    "requests_per_contender",
+    "schedule_digest",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,22 @@ def build_schedule(load: LoadProfile, n_prompts: int, seed: int) -> list[Schedul
         times.append(t)
     order = prompt_order(n_prompts, len(times), seed)
     return [ScheduledRequest(i, round(t, 6), order[i]) for i, t in enumerate(times)]
+
+
+def requests_per_contender(schedule: Sequence[ScheduledRequest], prompts: Sequence[PromptItem]) -> int:
+    """Logical requests per contender the schedule makes: one per scheduled request, every turn of a
+    session (a scheduled session is played whole) one of its own."""
+    raw = prompts.raw if isinstance(prompts, PromptSet) else None
+    turns: dict[int, int] = {}
+    total = 0
+    for r in schedule:
+        i = r.prompt_index
+        n = turns.get(i)
+        if n is None:  # a line that never says "turns" is no session: not parsed
+            n = 1 if raw is not None and b'"turns"' not in raw(i) else turn_count(prompts[i])
+            turns[i] = n
+        total += n
+    return total
 
 
 def schedule_digest(schedule: Sequence[ScheduledRequest]) -> str:

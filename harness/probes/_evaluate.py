@@ -364,6 +364,8 @@ class _Eval:
         if timeouts:
             obs += f"; no answer to {', '.join(timeouts)}"
         ok = worst <= self.o.prompt_error_s and not timeouts
+        if not timeouts and not ok:  # slow, like the other probes say it: "slow: ..."
+            obs = f"slow: {obs}, over {self.o.prompt_error_s:g} s"
         self.result("error_latency", ok, obs, latency_s=worst)
 
     def tls_probe(self) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness._errors import ReportError
-from harness.config import SLO, CapacityNeed, Decision, LoadProfile, Price, Timeouts
+from harness.config import SLO, CapacityNeed, Decision, LoadProfile, Price, Reasoning, Timeouts
 
 __all__ = [
     "END_FILE",
@@ -100,6 +100,7 @@ class EndpointInfo(_Frozen):
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     proxied: bool = False
+    reasoning: Reasoning | None = Field(None, description="the thinking asked of the model, if any")
 
 
 class ContenderInfo(_Frozen):
@@ -192,6 +193,9 @@ class RunEnd(_Frozen):
     elapsed_s: float = Field(description="wall-clock seconds, start-up and clean-up included")
     problems: tuple[str, ...] = ()
     workers: tuple[WorkerInfo, ...] = ()
+    search: dict[str, Any] | None = Field(
+        None, description="load.search: each contender's steps (run clock, offered rate) and why it ended"
+    )
 
     @property
     def interrupted(self) -> bool:

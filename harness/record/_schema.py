@@ -45,7 +45,9 @@ class RequestRecord:
     prompt_class: str = ""
     worker: str = "local"
     user: int = 0
-    seq: int = 0  # position of the logical request in the contender's schedule
+    seq: int = 0  # position of the logical request in the contender's schedule (of its session, for a turn)
+    session_id: str | None = None  # a session's turn: the session's prompt id
+    turn: int | None = None  # a session's turn: its index, 1-based
     # timing (run clock, seconds)
     t_intended: float = 0.0
     t_dispatch: float = 0.0

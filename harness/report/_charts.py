@@ -307,6 +307,37 @@ def _cdf(a: Analysis, metric: str, title: str) -> dict[str, Any] | None:
     }
 
 
+def _turns(a: Analysis) -> dict[str, Any] | None:
+    """TTFT p50 (solid) and p95 (dotted) by turn index of multi-turn sessions, one colour per contender."""
+    data: list[dict[str, Any]] = []
+    for i, c in enumerate(a.contenders):
+        rows = a.turns.loc[a.turns["contender"] == c]
+        if rows.empty:
+            continue
+        x = [int(k) for k in rows["turn"]]
+        for col, dash, label in (("ttft_p50", "solid", "p50"), ("ttft_p95", "dot", "p95")):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": _t(f"{c} {label}"),
+                    "x": x,
+                    "y": _clean(rows[col].to_numpy(dtype=float)),
+                    "line": {"color": _COLORS[i % len(_COLORS)], "width": 2, "dash": dash},
+                }
+            )
+    if not data:
+        return None
+    return {
+        "data": data,
+        "layout": _layout(
+            title=_title("TTFT by turn of the session"),
+            xaxis=_axis("turn", dtick=1),
+            yaxis=_axis("TTFT (s)", rangemode="tozero"),
+        ),
+    }
+
+
 def _err_marker(cls: str) -> dict[str, Any]:
     color, hatch = _ERR_STYLE.get(cls, ("#999999", "."))  # type: ignore[call-overload]
     marker: dict[str, Any] = {"color": color, "line": {"color": "white", "width": 0.5}}
@@ -657,6 +688,7 @@ def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
         ("fig-errors", _errors(a)),
         ("fig-fallback", _fallback(a)),
         ("fig-cost", _cost_latency(a)),
+        ("fig-turns", _turns(a)),
     ):
         if fig_or_none:
             figs[key] = fig_or_none

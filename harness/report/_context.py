@@ -35,6 +35,10 @@ SIDE_BY_SIDE: tuple[tuple[str, str, str], ...] = (
     ("user_ttft_p95", "user TTFT p95", "sec"),
     ("user_ttft_p99", "user TTFT p99", "sec"),
     ("ttft_p95", "TTFT p95 (final attempt)", "sec"),
+    ("user_ttfot_p50", "user time to first output p50", "sec"),
+    ("user_ttfot_p95", "user time to first output p95", "sec"),
+    ("reasoning_tokens_per_request", "reasoning tokens per request", "num"),
+    ("reasoning_cost_share", "  reasoning share of cost", "pct"),
     ("tpot_p50", "TPOT p50", "sec"),
     ("tpot_p95", "TPOT p95", "sec"),
     ("tpot_share", "  answers with a TPOT (≥ 2 reads)", "pct"),
@@ -65,6 +69,8 @@ PHASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("throttle_rate", "throttled", "pct"),
     ("good_fraction", "good", "pct"),
     ("user_ttft_p95", "p95 user TTFT", "sec"),
+    ("user_ttfot_p95", "p95 user time to first output", "sec"),
+    ("reasoning_tokens_per_request", "reasoning tokens/req", "num"),
     ("user_latency_p95", "p95 user latency", "sec"),
     ("fallback_rate", "fallback", "pct"),
     ("rescue_rate", "rescue", "pct"),
@@ -72,10 +78,21 @@ PHASE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+_REASONING_ROWS = frozenset(
+    {"user_ttfot_p50", "user_ttfot_p95", "reasoning_tokens_per_request", "reasoning_cost_share"}
+)
+"""Rows and columns shown only when some contender reasoned (or an SLO judges time to first output)."""
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
 _GATE_NAMES = {
     "max_error_rate": "error rate",
     "min_good_fraction": "good fraction",
     "ttft": "TTFT",
+    "ttfot": "time to first output",
     "tpot": "TPOT",
     "e2e": "latency",
 }
@@ -188,6 +205,12 @@ def _endpoints(manifest_endpoints: Any) -> list[dict[str, Any]]:
             if isinstance(t, dict)
         ]
         target = f"sim: {e['sim']}" if e.get("sim") else str(e.get("base_url") or "")
+        r = e.get("reasoning")
+        asked = [
+            f"{k.replace('_', ' ')} {v}"
+            for k, v in (r.items() if isinstance(r, dict) else ())
+            if v is not None
+        ]
         out.append(
             {
                 "name": str(e.get("name", "")),
@@ -197,6 +220,7 @@ def _endpoints(manifest_endpoints: Any) -> list[dict[str, Any]]:
                 "target": target,
                 "price": {k: price.get(k) for k in _PRICE_KEYS},
                 "tiers": tiers,
+                "reasoning": ", ".join(asked),
             }
         )
     return out
@@ -244,6 +268,10 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
             )
     meta = a.meta
     endpoints = _endpoints(meta.get("endpoints"))
+    reasoned = (
+        any(_positive(run.get(c, {}).get("reasoning_tokens_per_request")) for c in a.contenders)
+        or a.slo.get("ttfot") is not None
+    )
     ctx: dict[str, Any] = plain(
         {
             "meta": meta,
@@ -258,11 +286,22 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
             "risks": a.risks,
             "top_risks": a.risks[:5],
             "run": {c: run.get(c, {}) for c in a.contenders},
-            "side_by_side": [{"key": k, "label": label, "kind": kind} for k, label, kind in SIDE_BY_SIDE],
-            "phase_columns": [{"key": k, "label": label, "kind": kind} for k, label, kind in PHASE_COLUMNS],
+            "side_by_side": [
+                {"key": k, "label": label, "kind": kind}
+                for k, label, kind in SIDE_BY_SIDE
+                if k not in _REASONING_ROWS or reasoned
+            ],
+            "phase_columns": [
+                {"key": k, "label": label, "kind": kind}
+                for k, label, kind in PHASE_COLUMNS
+                if k not in _REASONING_ROWS or reasoned
+            ],
             "phases": phases,
             "by_phase": by_phase,
             "by_class": by_class,
+            "by_turn": {c: _records(a.turns.loc[a.turns["contender"] == c]) for c in a.contenders}
+            if len(a.turns)
+            else {},
             "latency": latency,
             "percentiles": [f"p{p:g}" for p in PERCENTILES],
             "faults": [

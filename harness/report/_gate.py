@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 EXIT_SLO_FAILED = 3  # bakeoff gate's exit code when a contender fails its SLOs
-_TIME_KEYS = ("ttft", "tpot", "e2e")
+_TIME_KEYS = ("ttft", "ttfot", "tpot", "e2e")
 
 
 def parse_slo_overrides(items: list[str]) -> dict[str, float]:
@@ -72,7 +72,7 @@ class GateCheck:
     """
 
     contender: str
-    gate: str  # an SLO key (ttft, tpot, e2e, max_error_rate, min_good_fraction) or "requests"
+    gate: str  # an SLO key (ttft, ttfot, tpot, e2e, max_error_rate, min_good_fraction) or "requests"
     passed: bool
     must_pass: bool
     text: str  # the numbers in words: "error rate 10.0 % > 5.0 %"
@@ -123,7 +123,7 @@ def evaluate_gate(run_dir: Path, slo_overrides: dict[str, float] | None = None) 
     """Judge every contender of a run against its must-pass SLO gates (and, for information, against every
     other SLO that is set). A run with no contenders or requests fails.
 
-    ``slo_overrides`` replaces scenario SLOs by key: ttft, tpot, e2e (seconds), max_error_rate,
+    ``slo_overrides`` replaces scenario SLOs by key: ttft, ttfot, tpot, e2e (seconds), max_error_rate,
     min_good_fraction (0–1).
     """
     a = load_run(Path(run_dir), slo_overrides=slo_overrides)

@@ -306,6 +306,11 @@ def export_bundle(
     # prompts and the exact schedule
     raw_prompts, items = _used_prompts(manifest, run_dir)
     load_model = manifest.load
+    if load_model.search is not None:
+        raise ReportError(
+            "a load.search run has no fixed schedule to replay (its steps were chosen as it ran): "
+            "bundle a run with load.sweep or load.stages"
+        )
     schedule = build_schedule(load_model, len(items), manifest.seed) if load_model.model == "open" else []
     expected = manifest.schedule.sha256
     if schedule and expected and schedule_digest(schedule) != expected:

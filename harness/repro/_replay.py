@@ -145,7 +145,10 @@ def _records_of(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any
 def _schedule_check(
     schedule: Sequence[Mapping[str, Any]], observed: Sequence[Mapping[str, Any]]
 ) -> tuple[bool, str]:
-    firsts = sorted((r for r in observed if r.get("attempt") == 1), key=lambda r: int(r["seq"]))
+    firsts = sorted(  # a multi-turn session is one scheduled request: its first turn stands for it
+        (r for r in observed if r.get("attempt") == 1 and (r.get("turn") or 1) == 1),
+        key=lambda r: int(r["seq"]),
+    )
     if len(firsts) != len(schedule):
         return False, f"{len(firsts)} requests sent, schedule has {len(schedule)}"
     for want, got in zip(schedule, firsts, strict=True):

@@ -123,6 +123,7 @@ def build_manifest(
                 price=resolved.prices[ep.name].model_copy(update={"litellm": None}),
                 timeouts=ep.timeouts,
                 proxied=ep.name in proxied,
+                reasoning=ep.reasoning,
             )
             for ep in sc.endpoints
         ),

@@ -40,7 +40,14 @@ from harness._errors import ConfigError
 from harness.config import ResolvedFault, ResolvedScenario, Scenario
 from harness.dialects import extra_body_problems
 from harness.faults import FaultTimeline
-from harness.load import RunPlan, build_schedule, ensure_patched, open_execution, schedule_digest
+from harness.load import (
+    RunPlan,
+    build_schedule,
+    ensure_patched,
+    open_execution,
+    requests_per_contender,
+    schedule_digest,
+)
 from harness.record import (
     FAULTS_FILE,
     EndReason,
@@ -56,6 +63,7 @@ from harness.record import (
 from harness.run._folder import build_manifest, new_run_dir, now_utc, write_inputs
 from harness.run._live_metrics import RunMetrics
 from harness.run._metrics_server import MetricsServer
+from harness.run._search import SearchLoop, SearchMaker
 from harness.run._signals import SignalState
 from harness.run._stack import Stack
 from harness.servermetrics import Scraper, ScrapeTarget
@@ -129,6 +137,7 @@ def run_scenario(
     metrics_port: int | None = None,
     metrics_bind: str = "127.0.0.1",
     otlp_endpoint: str | None = None,
+    capacity_search: SearchMaker | None = None,
 ) -> RunResult:
     """Run one bake-off. Seed and duration overrides are applied to ``resolved`` by the caller.
 
@@ -145,6 +154,8 @@ def run_scenario(
     whole run (0: a free port; the address is printed); a port that cannot be bound raises ``RunError``
     before anything starts. ``otlp_endpoint`` exports a span per logical request and per attempt over
     OTLP/HTTP (needs the ``otel`` extra; a failed export is a warning in the run's problems).
+    ``capacity_search`` makes the search a ``load.search`` scenario needs (``bakeoff run`` passes
+    ``harness.analysis.CapacitySearch``; the run never imports the analysis itself).
     """
     ensure_patched()
     from harness.load import _runtime as rt
@@ -153,6 +164,16 @@ def run_scenario(
     conflicts = extra_body_problems(resolved)
     if conflicts:
         raise ConfigError(conflicts)
+    if resolved.scenario.load.search is not None:
+        if workers or expect_workers:
+            raise ConfigError(
+                [
+                    "load.search: the adaptive search feeds its steps from this process; "
+                    "run it without --workers/--expect-workers (or use load.sweep)"
+                ]
+            )
+        if capacity_search is None:
+            raise ConfigError(["load.search: this caller does not run adaptive searches (use bakeoff run)"])
     live: RunMetrics | None = None
     server: MetricsServer | None = None
     if metrics_port is not None:
@@ -185,6 +206,7 @@ def run_scenario(
             preflight=preflight,
             overlong_probe=overlong_probe,
             otlp_endpoint=otlp_endpoint,
+            capacity_search=capacity_search,
         )
     finally:
         if server is not None and serving is not None:
@@ -210,6 +232,7 @@ def _run_scenario(
     preflight: bool,
     overlong_probe: bool,
     otlp_endpoint: str | None,
+    capacity_search: SearchMaker | None = None,
 ) -> RunResult:
     from harness.load import _runtime as rt
     from harness.run._progress import Progress
@@ -241,6 +264,7 @@ def _run_scenario(
         otlp.start(run_id)
         otlp_task = rt.spawn(otlp.run)
     schedule = build_schedule(load, len(resolved.prompts), sc.seed) if load.model == "open" else []
+    logical = requests_per_contender(schedule, resolved.prompts)  # a session's turns are a request each
     n_lanes = len(sc.contenders)
     slot = load.duration if load.mode == "sequential" else 0.0
     faults = list(resolved.faults)
@@ -276,25 +300,25 @@ def _run_scenario(
     worker_rows: list[WorkerInfo] = []
     failure: Exception | None = None
     load_ran_its_course = False
+    search: SearchLoop | None = None
+    search_log: dict[str, Any] | None = None
     try:
         # --- stack and manifest ----------------------------------------------------------------------------
         progress.message(f"bakeoff run {run_id}: {_starting(resolved, toxiproxy_url)}")
         stack.start(cancelled=lambda: state.stopped)
-        write_manifest(
-            run_dir,
-            build_manifest(
-                resolved,
-                run_id=run_id,
-                faults=faults,
-                duration_s=run_end,
-                logical_per_contender=len(schedule),
-                schedule_sha=schedule_digest(schedule),
-                toxiproxy_url=stack.toxiproxy_url,
-                embedded_proxy=toxiproxy_url is None,
-                base_urls=stack.base_urls,
-                proxied=set(stack.endpoint_connect_to()),
-            ),
+        manifest = build_manifest(
+            resolved,
+            run_id=run_id,
+            faults=faults,
+            duration_s=run_end,
+            logical_per_contender=logical,
+            schedule_sha=schedule_digest(schedule),
+            toxiproxy_url=stack.toxiproxy_url,
+            embedded_proxy=toxiproxy_url is None,
+            base_urls=stack.base_urls,
+            proxied=set(stack.endpoint_connect_to()),
         )
+        write_manifest(run_dir, manifest)
         manifest_written = True
         write_inputs(resolved, run_dir)
         # --- preflight ---------------------------------------------------------------------------------
@@ -333,6 +357,8 @@ def _run_scenario(
                 live.add(rec)
             if otlp is not None:
                 otlp.add(rec)
+            if search is not None:
+                search.add(rec)
 
         plan = RunPlan(
             run_id=run_id,
@@ -393,6 +419,16 @@ def _run_scenario(
             if state.stopped:
                 raise _Interrupted
             execution.start()
+            if sc.load.search is not None and capacity_search is not None:
+                search = SearchLoop(
+                    capacity_search(manifest),
+                    execution,  # type: ignore[arg-type]  # a local execution: refused with workers
+                    sc.load,
+                    n_prompts=len(resolved.prompts),
+                    seed=sc.seed,
+                    clock=execution.clock,
+                )
+                search.start(0.0)
             tl_task = rt.spawn(timeline.run, lambda: execution.stopping)
             scraper = _scraper(sc, stack, execution.clock, rt.sleep)
             scrape_tasks += [
@@ -401,7 +437,7 @@ def _run_scenario(
             ended = execution.run(
                 deadline=lambda: state.deadline(run_end, execution.clock),
                 aborted=lambda: state.aborted,
-                on_tick=progress.tick,
+                on_tick=progress.tick if search is None else _both(progress.tick, search.tick),
             )
             _stop_all(scrape_tasks)
             load_ran_its_course = ended in ("completed", "deadline") and not state.stopped
@@ -423,6 +459,8 @@ def _run_scenario(
                 live.clock = lambda: elapsed_at_end
                 live.in_flight = lambda _c: 0
             problems.extend(execution.close())
+            if search is not None:  # every request has its record now: judge a round left open
+                search_log = search.finish()
     except (_Interrupted, StartCancelled):
         ended = "interrupted" if not state.aborted else "aborted"
     except KeyboardInterrupt:
@@ -445,15 +483,16 @@ def _run_scenario(
     elapsed = time.perf_counter() - t_start
     # --- accounting: every scheduled request should have its record ----------------------------------------
     unrecorded: dict[str, int] = {}
-    if load_ran_its_course and schedule:
-        unrecorded = {
-            c.name: len(schedule) - finals[c.name] for c in sc.contenders if finals[c.name] < len(schedule)
-        }
+    scheduled = {c.name: logical for c in sc.contenders}
+    if search is not None:
+        scheduled = {c.name: search.scheduled[c.name] for c in sc.contenders}
+    if load_ran_its_course and any(scheduled.values()):
+        unrecorded = {c: n - finals[c] for c, n in scheduled.items() if finals[c] < n}
     died = sum(1 for w in worker_rows if w.lost or not w.alive_at_end)
     if unrecorded:
         problems.append(
             f"{sum(unrecorded.values())} scheduled requests have no record ("
-            + ", ".join(f"{c} {n} of {len(schedule)}" for c, n in unrecorded.items())
+            + ", ".join(f"{c} {n} of {scheduled[c]}" for c, n in unrecorded.items())
             + ")"
         )
     if (unrecorded or died) and ended in ("completed", "deadline"):
@@ -469,6 +508,7 @@ def _run_scenario(
                 elapsed_s=round(elapsed, 3),
                 problems=tuple(problems),
                 workers=tuple(worker_rows),
+                search=search_log,
             ),
         )
         if (
@@ -496,6 +536,14 @@ def _run_scenario(
         unrecorded=unrecorded,
         workers_died=died,
     )
+
+
+def _both(a: Callable[[], None], b: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        a()
+        b()
+
+    return both
 
 
 def _starting(resolved: ResolvedScenario, toxiproxy_url: str | None) -> str:

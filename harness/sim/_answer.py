@@ -9,6 +9,8 @@ counted with the same tokenizer, so it is exact.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import random
@@ -18,7 +20,16 @@ from typing import Any, Literal
 
 from harness.tokens import count_tokens, decode, encode
 
-__all__ = ["Plan", "Prompt", "ToolSpec", "make_plan", "prompt_tokens"]
+__all__ = [
+    "EFFORT_SCALE",
+    "Plan",
+    "Prompt",
+    "ToolSpec",
+    "make_plan",
+    "prompt_tokens",
+    "reasoning_tokens",
+    "with_reasoning",
+]
 
 FinishKind = Literal["stop", "length", "tool"]
 
@@ -42,6 +53,11 @@ class Prompt:
     json_mode: bool = False
     json_schema: dict[str, Any] | None = None
     stop: tuple[str, ...] = ()
+    # what the request asked of a reasoning model (not part of ``key``: the answer is the same either way)
+    reasoning_asked: bool = False
+    reasoning_effort: str | None = None
+    reasoning_budget: int | None = None  # None: no budget given; 0: thinking turned off (Gemini)
+    reasoning_include: bool = True  # the thinking text may be sent (Gemini includeThoughts)
 
     def key(self) -> str:
         blob = json.dumps(
@@ -75,6 +91,13 @@ class Plan:
     tool_name: str = ""
     tool_args: str = ""  # JSON text of the arguments
     stop_sequence: str | None = None  # the stop sequence that ended the text, if one did
+    # thinking before the answer (not in ``completion_tokens``: each dialect counts it its own way)
+    reasoning_pieces: tuple[str, ...] = ()
+    reasoning_tokens: int = 0
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(self.reasoning_pieces)
 
 
 _NOUNS = [
@@ -420,3 +443,58 @@ def _build(prompt: Prompt, seed: int, per_chunk: int, default_tokens: int, jitte
         stop_hit = None
     stop_seq = stop_hit[1] if stop_hit is not None else None
     return Plan("text", text, _pieces(toks, per_chunk), p_tokens, len(toks), finish, stop_sequence=stop_seq)
+
+
+EFFORT_SCALE: dict[str, float] = {"none": 0.0, "minimal": 0.25, "low": 0.5, "medium": 1.0, "high": 2.0}
+"""Thinking length per requested effort, relative to ``SimBehaviour.reasoning_tokens`` (medium = 1)."""
+
+
+def reasoning_tokens(prompt: Prompt, *, typical: int, always: bool) -> int:
+    """How many tokens the model thinks before answering ``prompt``: none unless the request asked for
+    reasoning (or the model ``always`` reasons); ``typical`` scaled by the requested effort, then capped by
+    the request's budget and by ``max_tokens`` less one (thinking counts against it, and the answer
+    needs a token)."""
+    if not (prompt.reasoning_asked or always):
+        return 0
+    n = round(typical * EFFORT_SCALE.get(prompt.reasoning_effort or "medium", 1.0))
+    if prompt.reasoning_budget is not None and prompt.reasoning_budget >= 0:
+        n = min(n, prompt.reasoning_budget)
+    if prompt.max_tokens is not None:
+        n = min(n, prompt.max_tokens - 1)
+    return max(0, n)
+
+
+_THOUGHT_OPENERS = (
+    "Let me think about this step by step.",
+    "First, what is being asked here?",
+    "I should check the request carefully before answering.",
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _thinking(key: str, seed: int, n_tokens: int, per_chunk: int) -> tuple[str, ...]:
+    rng = _rng_for(seed, key, "reasoning")
+    text = rng.choice(_THOUGHT_OPENERS) + " " + _filler(rng, n_tokens)
+    return _pieces(encode(text)[:n_tokens], per_chunk)
+
+
+def with_reasoning(plan: Plan, prompt: Prompt, n_tokens: int, *, seed: int, tokens_per_chunk: int) -> Plan:
+    """``plan`` preceded by ``n_tokens`` of deterministic thinking text. Thinking counts against
+    ``max_tokens``, as on the real APIs: a text answer longer than what is left is cut (finish ``length``)."""
+    if n_tokens <= 0:
+        return plan
+    pieces = _thinking(prompt.key(), seed, n_tokens, tokens_per_chunk)
+    room = None if prompt.max_tokens is None else max(1, prompt.max_tokens - n_tokens)
+    if plan.kind == "text" and room is not None and plan.completion_tokens > room:
+        toks = encode(plan.text)[:room]
+        return dataclasses.replace(
+            plan,
+            text=decode(toks),
+            pieces=_pieces(toks, tokens_per_chunk),
+            completion_tokens=len(toks),
+            finish="length",
+            stop_sequence=None,
+            reasoning_pieces=pieces,
+            reasoning_tokens=n_tokens,
+        )
+    return dataclasses.replace(plan, reasoning_pieces=pieces, reasoning_tokens=n_tokens)

@@ -1,9 +1,11 @@
 """The behaviour model of one simulated endpoint: limits, errors, queueing, timing, stream failures.
 
-Order per request: auth → body → answer plan → context window (400) → RPM/TPM buckets (429) →
-background errors → capacity gate (queue, or refuse with ``overload_status``) → headers → TTFT →
-chunks → terminal event. Every answer, errors included, is the dialect's own (an unexpected exception
-in a handler answers the dialect's 500 envelope with the request id, and is logged).
+Order per request: auth → body → answer plan (preceded by thinking when the request asks for reasoning
+or the model always reasons) → context window (400) → RPM/TPM buckets (429) → background errors →
+capacity gate (queue, or refuse with ``overload_status``) → headers → TTFT (plus the thinking time when
+the dialect hides the thinking) → chunks (the thinking's first when it is shown) → terminal event.
+Every answer, errors included, is the dialect's own (an unexpected exception in a handler answers the
+dialect's 500 envelope with the request id, and is logged).
 Streams are driven by one ``loop.call_at`` callback per chunk (no task wake-up per chunk), and every
 chunk is written to the socket as it is produced.
 """
@@ -19,7 +21,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from harness.sim._answer import make_plan, prompt_tokens
+from harness.sim._answer import make_plan, prompt_tokens, reasoning_tokens, with_reasoning
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
 from harness.sim._limits import CapacityGate, TokenBucket, WindowCounter
 from harness.sim._metrics import EndpointMetrics
@@ -86,6 +88,8 @@ class _Emitter:
         "loop",
         "n",
         "plan",
+        "r_gap_s",
+        "r_n",
         "rec_times",
         "resp",
         "rng",
@@ -100,6 +104,9 @@ class _Emitter:
         enc: StreamEncoder,
         plan: Plan,
         *,
+        n: int,
+        r_n: int,
+        r_gap_s: float,
         gap_s: float,
         jitter: float,
         rng: random.Random,
@@ -112,7 +119,9 @@ class _Emitter:
         self.resp = resp
         self.enc = enc
         self.plan = plan
-        self.n = len(plan.pieces)
+        self.n = n  # pieces to write: r_n thinking pieces (at r_gap_s), then the answer's (at gap_s)
+        self.r_n = r_n
+        self.r_gap_s = r_gap_s
         self.i = 0
         self.gap_s = gap_s
         self.jitter = jitter
@@ -172,7 +181,7 @@ class _Emitter:
         if self.rec_times is not None:
             self.rec_times.append(time.monotonic())
         resp.write(data)
-        gap = self.gap_s
+        gap = self.r_gap_s if self.i < self.r_n else self.gap_s
         if self.jitter:
             gap *= max(0.0, 1.0 + self.jitter * self.rng.gauss(0.0, 1.0))
         if i == 0:
@@ -322,6 +331,12 @@ class EndpointRuntime:
             output_tokens_default=b.output_tokens_default,
             output_tokens_jitter_frac=b.output_tokens_jitter_frac,
         )
+        n_reason = reasoning_tokens(parsed.prompt, typical=b.reasoning_tokens, always=b.always_reason)
+        if n_reason:
+            plan = with_reasoning(
+                plan, parsed.prompt, n_reason, seed=self.seed, tokens_per_chunk=b.tokens_per_chunk
+            )
+        generated = plan.completion_tokens + plan.reasoning_tokens  # billed output, thinking included
         if rec is not None:
             rec.stream = parsed.stream
             rec.prompt_tokens = plan.prompt_tokens
@@ -333,7 +348,7 @@ class EndpointRuntime:
         wall = time.time()
         # --- rate limits ---------------------------------------------------------------------
         if self.rpm is not None or self.tpm is not None:
-            cost = plan.prompt_tokens + plan.completion_tokens
+            cost = plan.prompt_tokens + generated
             wait_r = self.rpm.wait_s(1, now) if self.rpm is not None else 0.0
             wait_t = self.tpm.wait_s(cost, now) if self.tpm is not None else 0.0
             if wait_r > 0 or wait_t > 0:
@@ -356,7 +371,7 @@ class EndpointRuntime:
         if self.nominal_rpm is not None:
             self.nominal_rpm.take(1, now)
         if self.nominal_tpm is not None:
-            self.nominal_tpm.take(plan.prompt_tokens + plan.completion_tokens, now)
+            self.nominal_tpm.take(plan.prompt_tokens + generated, now)
         rl_headers = self._rl_headers(now, wall)
         # --- per-request draws, all from one request RNG (deterministic in arrival order) ---------
         rng = random.Random(self.rng.getrandbits(64))
@@ -374,9 +389,16 @@ class EndpointRuntime:
                 return
         ttft_s = max(0.0, rng.gauss(b.ttft_ms, b.ttft_jitter_ms)) / 1000.0
         ttft_s += b.prefill_ms_per_1k_tokens * plan.prompt_tokens / 1e6
+        # thinking: streamed as the dialect does (or as reasoning_text says), else a silent wait before
+        # the first token
+        show = bool(plan.reasoning_tokens) and parsed.prompt.reasoning_include
+        show = show and (b.reasoning_text == "streamed" or (b.reasoning_text == "auto" and d.shows_reasoning))
+        r_n = len(plan.reasoning_pieces) if show else 0
+        r_gap_s = b.tokens_per_chunk / (b.reasoning_tokens_per_s or b.tokens_per_s)
+        think_s = len(plan.reasoning_pieces) * r_gap_s
         u_fail = rng.random()
         fail_kind = ""
-        n = len(plan.pieces)
+        n = r_n + len(plan.pieces)
         fail_at = n + 1
         if u_fail < b.midstream_error_rate:
             fail_kind = "error"
@@ -403,15 +425,15 @@ class EndpointRuntime:
             t_adm = time.monotonic()
             if rec is not None:
                 rec.t_admitted = t_adm
-            ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage)
+            ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage, show_reasoning=show)
             extra = d.extra_headers(ctx)
             if not self.send_id:
                 extra = [h for h in extra if h[0] not in _ID_HEADER_NAMES]
             headers = [*self.id_headers(rid), *extra, *rl_headers]
             gap_s = b.tokens_per_chunk / b.tokens_per_s
             if not parsed.stream:
-                total = ttft_s + stall_s
-                for _ in range(n - 1):
+                total = ttft_s + stall_s + think_s
+                for _ in range(len(plan.pieces) - 1):
                     total += gap_s * max(0.0, 1.0 + b.token_jitter_frac * rng.gauss(0.0, 1.0))
                 await asyncio.sleep(total)
                 if fail_kind == "error":
@@ -428,13 +450,13 @@ class EndpointRuntime:
                 if rec is not None:
                     rec.t_headers = time.monotonic()
                     rec.chunk_times.append(rec.t_headers)
-                    rec.output_tokens = plan.completion_tokens
+                    rec.output_tokens = generated
                 resp.send(200, headers, out)
                 self.chunks += 1
                 t_done = time.monotonic()
                 met.ttft.observe(t_done - req.t_received)
                 met.e2e.observe(t_done - req.t_received)
-                met.generation_tokens += plan.completion_tokens
+                met.generation_tokens += generated
                 met.finished[plan.finish] = met.finished.get(plan.finish, 0) + 1
                 return
             headers += [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")]
@@ -448,6 +470,9 @@ class EndpointRuntime:
                 resp,
                 enc,
                 plan,
+                n=n,
+                r_n=r_n,
+                r_gap_s=r_gap_s,
                 gap_s=gap_s,
                 jitter=b.token_jitter_frac,
                 rng=rng,
@@ -456,7 +481,7 @@ class EndpointRuntime:
                 stall_s=stall_s,
                 rec_times=rec.chunk_times if rec is not None else None,
             )
-            em.start_at(asyncio.get_running_loop().time() + ttft_s)
+            em.start_at(asyncio.get_running_loop().time() + ttft_s + (0.0 if show else think_s))
             try:
                 outcome = await em.done
             except asyncio.CancelledError:
@@ -468,7 +493,7 @@ class EndpointRuntime:
                 self.chunks += em.i
                 if em.t_first:
                     met.ttft.observe(em.t_first - req.t_received)
-                met.generation_tokens += min(plan.completion_tokens, min(em.i, n) * b.tokens_per_chunk)
+                met.generation_tokens += min(generated, min(em.i, n) * b.tokens_per_chunk)
             if outcome == "ok":
                 met.e2e.observe(time.monotonic() - req.t_received)
                 met.finished[plan.finish] = met.finished.get(plan.finish, 0) + 1
@@ -476,9 +501,7 @@ class EndpointRuntime:
                 rec.outcome = outcome
                 done = min(em.i, n)
                 rec.output_tokens = (
-                    plan.completion_tokens
-                    if outcome == "ok"
-                    else min(plan.completion_tokens, done * b.tokens_per_chunk)
+                    generated if outcome == "ok" else min(generated, done * b.tokens_per_chunk)
                 )
         finally:
             self.gate.release()

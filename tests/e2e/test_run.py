@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import bakeoff
 
 from harness.record import read_fault_events, read_records, read_run
 
@@ -89,13 +89,7 @@ def test_gate_on_the_run(run_dir: Path) -> None:
 
     def gate(*slos: str) -> subprocess.CompletedProcess[str]:
         args = [arg for slo in slos for arg in ("--slo", slo)]
-        return subprocess.run(
-            [sys.executable, "-m", "harness.cli", "gate", str(run_dir), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return bakeoff("gate", run_dir, *args, timeout=60)
 
     strict = gate("ttft=1us")
     assert strict.returncode == 3, strict.stderr

@@ -4,11 +4,10 @@ records successful, measured attempts and the conformance probes (one subprocess
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import bakeoff
 
 from harness.record import read_records
 
@@ -37,12 +36,6 @@ load:
 """
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=60, check=False
-    )
-
-
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("gemini") / "gemini.yaml"
@@ -51,13 +44,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_gemini_sim_scenario_validates(scenario: Path) -> None:
-    proc = _cli("validate", str(scenario))
+    proc = bakeoff("validate", str(scenario))
     assert proc.returncode == 0, proc.stderr
     assert "ok (1 endpoint, 1 contender," in proc.stdout
 
 
 def test_short_run_against_simulated_gemini(scenario: Path, tmp_path: Path) -> None:
-    proc = _cli("run", str(scenario), "--out", str(tmp_path), "--quiet")
+    proc = bakeoff("run", str(scenario), "--out", str(tmp_path), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip().splitlines()[-1]).parent
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))

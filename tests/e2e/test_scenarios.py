@@ -90,10 +90,34 @@ def test_long_context_set_is_generated_from_the_shipped_corpus() -> None:
         sys.path.pop(0)
     assert build_long_context.build() == (PROMPTS / "long-context.jsonl").read_text(encoding="utf-8")
     total = sum(p.stat().st_size for p in (PROMPTS / "corpus").iterdir()) + sum(
-        p.stat().st_size for p in PROMPTS.glob("*.jsonl")
+        p.stat().st_size for p in PROMPTS.glob("*.jsonl") if p.name != "length-tiers.jsonl"
     )
     assert total < 300_000
     assert "public domain" in (PROMPTS / "corpus" / "README.md").read_text(encoding="utf-8")
+
+
+def test_length_tiers_are_bakeoff_prompts_synth_output() -> None:
+    """prompts/length-tiers.jsonl is two `bakeoff prompts synth` runs (see prompts/README.md), kept under
+    2 MB: 100, 1k and 10k input tokens five prompts each, 100k one, each at 300 and 2,000 output tokens."""
+    from harness.config import synth_prompts
+
+    path = PROMPTS / "length-tiers.jsonl"
+    assert path.stat().st_size < 2_000_000
+    items = [
+        *synth_prompts([100, 1000, 10_000], [300, 2000], per_tier=5, seed=19),
+        *synth_prompts([100_000], [300, 2000], per_tier=1, seed=19),
+    ]
+    shipped = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert shipped == [i.model_dump(mode="json", by_alias=True, exclude_defaults=True) for i in items]
+
+
+def test_sessions_set_is_generated_from_the_shipped_corpus() -> None:
+    sys.path.insert(0, str(PROMPTS / "corpus"))
+    try:
+        import build_sessions  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    assert build_sessions.build() == (PROMPTS / "sessions.jsonl").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("dialect", ["openai-chat", "anthropic-messages"])
@@ -279,6 +303,57 @@ def test_capacity_short_finds_each_knee_and_its_limit(short_run: Callable[[str],
     assert cap["metered"]["limit"] == "quota" and 4.5 <= cap["metered"]["sustainable_rps"] <= 5.75
 
 
+def test_reasoning_short_shows_thinking_before_the_first_output(
+    short_run: Callable[[str], pd.DataFrame],
+) -> None:
+    df = short_run("reasoning")
+    assert (df.outcome == "ok").all() and df.check_passed.all()
+    df["ttfot"] = df["t_first_output"] - df["t_dispatch"]
+    think_s = 120 / 400  # reasoning_tokens at tokens_per_s
+    for name in ("r1-style", "claude-thinking"):  # thinking streamed: early first token, late first output
+        rows = _final(df, name)
+        assert (rows.reasoning_tokens == 120).all(), name
+        assert ((rows.ttfot - rows.ttft) >= 0.8 * think_s).all(), name
+    hidden = _final(df, "o-style")  # counted, never streamed: the first token is the output's, and late
+    assert (hidden.reasoning_tokens == 120).all()
+    assert (hidden.t_first_output == hidden.t_first_token).all()
+    assert (hidden.ttft >= think_s).all()
+    plain = _final(df, "claude-plain")
+    assert plain.reasoning_tokens.isna().all() and (plain.t_first_output == plain.t_first_token).all()
+    assert plain.ttft.median() < think_s
+
+
+def test_length_tiers_short_sends_every_tier_and_prefill_grows_with_input(
+    short_run: Callable[[str], pd.DataFrame],
+) -> None:
+    df = short_run("length-tiers")
+    assert (df.outcome == "ok").all()
+    tiers = {f"in{i}-out{o}" for i in ("100", "1k", "10k", "100k") for o in ("300", "2k")}
+    for name in ("quick-prefill", "slow-prefill"):
+        assert set(_final(df, name).prompt_class) == tiers, name
+    slow = _final(df, "slow-prefill")
+    by_tier = slow.groupby(slow.prompt_class.str.split("-").str[0]).ttft.median()
+    assert by_tier["in100k"] - by_tier["in100"] > 1.0  # ~100k tokens x 15 ms per 1k
+    assert by_tier["in100"] <= by_tier["in10k"] <= by_tier["in100k"]
+    assert (slow.input_tokens >= 100).all() and slow.output_tokens.max() <= 2000
+
+
+def test_sessions_short_grows_the_prompt_turn_by_turn(short_run: Callable[[str], pd.DataFrame]) -> None:
+    df = short_run("sessions")
+    assert (df.outcome == "ok").all()
+    for contender in ("quick-prefill", "slow-prefill"):
+        final = _final(df, contender)
+        assert len(final) == 20  # two sessions of 10 turns
+        for _seq, rows in final.groupby("seq"):
+            session = rows.sort_values("turn")
+            assert session.turn.tolist() == list(range(1, 11))
+            assert session.input_tokens.is_monotonic_increasing and session.input_tokens.is_unique
+            assert session.input_tokens.iloc[0] > 4000  # the 4,000-token system prompt and the first turn
+    # ~4.1k-4.4k tokens at 150 ms per 1k vs 40 ms per 1k: about 0.45 s more before the first token
+    gap = _final(df, "slow-prefill").ttft.median() - _final(df, "quick-prefill").ttft.median()
+    assert gap > 0.25
+
+
 @pytest.mark.slow
 def test_soak_short_stays_clean(short_run: Callable[[str], pd.DataFrame]) -> None:
     df = short_run("soak")
@@ -297,3 +372,90 @@ def test_default_short_falls_back_during_the_outage(short_run: Callable[[str], p
         inside = _final(df, name)
         inside = inside[(inside.t_intended > start + 0.3) & (inside.t_end < end)]
         assert len(inside) >= 3 and (inside.error_class == "connect_refused").all(), name
+
+
+def test_capacity_search_short_finds_each_knee_and_stops_raising_a_failed_contender(
+    short_run: Callable[[str], pd.DataFrame],
+) -> None:
+    from harness.analysis import analyse
+    from harness.record import read_run
+
+    df = short_run("capacity-search")
+    run_dir = df.attrs["run_dir"]
+    run = read_run(run_dir)
+    cap = analyse(read_records(run_dir), read_fault_events(run_dir), run).capacity
+    # service time by hand: the first token after 100 ms brings the first chunk of 4 tokens, the other 16
+    # follow at 50 tokens/s: 0.1 + 16 / 50 = 0.42 s; tight has 4 slots, roomy 8; metered 480 RPM = 8/s
+    service = 0.1 + 16 / 50
+    truth = {"tight": 4 / service, "roomy": 8 / service, "metered": 480 / 60}
+    for name in ("tight", "roomy"):
+        # too slow past the knee: queueing (overload) — or "latency" when the first step, 4 requests on
+        # fresh connections, is too noisy a baseline to tell the time before the first token apart
+        assert cap[name]["limit"] in ("overload", "latency"), (name, cap[name])
+        assert abs(cap[name]["sustainable_rps"] / truth[name] - 1) <= 0.15, (name, cap[name], truth[name])
+    # a quota with no burst (a 1-request bucket) refuses a request dispatched a few ms early: it may read low
+    assert cap["metered"]["limit"] == "quota"
+    assert 0.7 <= cap["metered"]["sustainable_rps"] / truth["metered"] <= 1.15, cap["metered"]
+
+    assert run.end is not None and run.end.search is not None
+    log = run.end.search
+    step_s = 1.2
+    for name in truth:
+        final = _final(df, name)
+        windows = log["steps"][name]
+        # every request the search scheduled has its final record, and each belongs to one of its steps
+        assert len(final) == log["done"][name]["scheduled"] == final.request_id.nunique()
+        for w in windows:
+            inside = final[(final.t_intended >= w["t_start_s"]) & (final.t_intended < w["t_end_s"])]
+            assert abs(len(inside) - w["offered_rps"] * step_s) <= 1, (name, w, len(inside))
+        assert sum(
+            ((final.t_intended >= w["t_start_s"]) & (final.t_intended < w["t_end_s"])).sum() for w in windows
+        ) == len(final)
+        # once a step failed clearly, no later step offers that rate or more: no money burnt past the knee
+        steps = {(s["t_start_s"], s["offered_rps"]): s for s in cap[name]["steps"]}
+        failed_at = [
+            w for w in windows if not steps.get((w["t_start_s"], w["offered_rps"]), {}).get("passed", True)
+        ]
+        if failed_at:
+            first = min(failed_at, key=lambda w: w["t_start_s"])
+            later = [w for w in windows if w["t_start_s"] > first["t_start_s"]]
+            assert all(w["offered_rps"] < first["offered_rps"] for w in later), (name, windows)
+            after = final[final.t_intended >= first["t_end_s"]]
+            assert (after.t_dispatch.dropna() >= first["t_end_s"]).all()
+    # tight failed first on the ramp (at 12/s) while roomy went on to 24/s in the same round as tight's
+    # first refinement step
+    ramp = {
+        name: [w["offered_rps"] for w in log["steps"][name] if w["phase"] == "ramp" and not w["superseded"]]
+        for name in truth
+    }
+    assert ramp["tight"] == [3, 6, 12] and ramp["roomy"] == [3, 6, 12, 24]
+    roomy_24 = next(w for w in log["steps"]["roomy"] if w["offered_rps"] == 24)
+    same_round = [w for w in log["steps"]["tight"] if w["step"] == roomy_24["step"]]
+    assert len(same_round) == 1 and same_round[0]["offered_rps"] < 12
+    assert same_round[0]["t_start_s"] == roomy_24["t_start_s"]
+    # no request of a contender was dispatched after its search ended (a contender that is done gets
+    # nothing more while the others go on)
+    for name in truth:
+        end = log["done"][name]["at_s"]
+        assert df[df.contender == name].t_dispatch.dropna().max() < end
+    first_done = min(truth, key=lambda n: log["done"][n]["at_s"])
+    others = df[(df.contender != first_done) & (df.t_dispatch > log["done"][first_done]["at_s"])]
+    assert len(others) or len({log["done"][n]["at_s"] for n in truth}) == 1
+
+
+def test_capacity_search_refuses_distributed_load_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "harness.cli", "run", str(SHORT / "capacity-search.yaml")),
+            *("--out", str(tmp_path), "--workers", "2", "--quiet"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "load.search" in lines[0] and "--workers" in lines[0], proc.stderr
+    assert not list(tmp_path.iterdir())  # nothing started

@@ -10,9 +10,6 @@ import contextlib
 import gzip
 import io
 import json
-import os
-import subprocess
-import sys
 import tarfile
 import threading
 import uuid
@@ -22,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from clirun import bakeoff
 
 from harness.sim import SimBehaviour, SimConfig, SimEndpoint, serve_in_thread
 
@@ -107,17 +105,6 @@ def _leaks(root: Path, key: str) -> list[str]:
     return found
 
 
-def _bakeoff(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("workers", [0, 2])
 def test_canary_key_never_written_or_printed(tmp_path: Path, workers: int) -> None:
     """With ``--workers 2`` too: worker logs, and the records workers ship to the master."""
@@ -150,8 +137,7 @@ def test_canary_key_never_written_or_printed(tmp_path: Path, workers: int) -> No
         encoding="utf-8",
     )
     out = tmp_path / "reports"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAKEOFF", "OPENAI", "ANTHROPIC"))}
-    env[ENV] = canary
+    env = {ENV: canary}
     printed: list[str] = []
     with serve_in_thread(sim_cfg) as sim, echo_vendor() as echo_port:
         scenario = {
@@ -206,17 +192,17 @@ def test_canary_key_never_written_or_printed(tmp_path: Path, workers: int) -> No
         path = work / "canary.yaml"
         path.write_text(json.dumps(scenario), encoding="utf-8")
         args = ["--workers", str(workers)] if workers else []
-        run = _bakeoff("run", str(path), "--out", str(out), "--quiet", "--no-report", *args, env=env)
+        run = bakeoff("run", str(path), "--out", str(out), "--quiet", "--no-report", *args, env=env)
         printed += [run.stdout, run.stderr]
         assert run.returncode == 0, run.stderr[-2000:]
         run_dirs = [p for p in out.iterdir() if p.is_dir()]
         assert len(run_dirs) == 1
         run_dir = run_dirs[0]
         assert (run_dir / "records.jsonl").stat().st_size > 0
-        rep = _bakeoff("report", str(run_dir), env=env)
+        rep = bakeoff("report", str(run_dir), env=env)
         printed += [rep.stdout, rep.stderr]
         assert rep.returncode == 0, rep.stderr[-2000:]
-        pr = _bakeoff(
+        pr = bakeoff(
             "probe", str(path), "--out", str(run_dir), "--overlong-tokens", "2000", env=env, timeout=60
         )
         printed += [pr.stdout, pr.stderr]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +119,47 @@ def _check_results(content: Any, i: int, open_ids: list[str]) -> None:
         )
 
 
+def _thinking_budget(body: dict[str, Any], max_tokens: int) -> int | None:
+    """The ``thinking.budget_tokens`` of an extended-thinking request (None: no thinking), refused as
+    Anthropic refuses it: below 1,024, not below ``max_tokens``, or with a temperature other than 1."""
+    thinking = body.get("thinking")
+    if thinking is None:
+        return None
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "disabled":
+        return None
+    if kind != "enabled":
+        raise SimHTTPError(
+            400, "bad_request", "thinking.type: Input tag does not match 'enabled', 'disabled'"
+        )
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise SimHTTPError(400, "bad_request", "thinking.enabled.budget_tokens: Field required")
+    if budget < 1024:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+        )
+    if max_tokens <= budget:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation "
+            "at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-"
+            "window-size",
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            "`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation "
+            "at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility",
+        )
+    return budget
+
+
 def _rfc3339(wall: float) -> str:
     return _rfc3339_s(int(wall))
 
@@ -126,16 +169,29 @@ def _rfc3339_s(wall_s: int) -> str:  # resets repeat within a window: format eac
     return dt.datetime.fromtimestamp(wall_s, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _signature(thinking: str) -> str:
+    """A deterministic stand-in for Anthropic's opaque thinking signature (base64 text)."""
+    digest = hashlib.blake2b(thinking.encode(), digest_size=48).digest()
+    return base64.b64encode(digest).decode()
+
+
 class _MsgEncoder(StreamEncoder):
-    __slots__ = ("ctx", "plan", "pre")
+    """Thinking, when shown, is content block 0 (``thinking_delta`` pieces, then one ``signature_delta``)
+    and the answer block 1, as extended thinking streams."""
+
+    __slots__ = ("ctx", "plan", "pre", "r_n")
 
     def __init__(self, plan: Plan, ctx: Ctx) -> None:
         self.plan = plan
         self.ctx = ctx
+        self.r_n = len(plan.reasoning_pieces) if ctx.show_reasoning else 0
         kind = b"text_delta" if plan.kind == "text" else b"input_json_delta"
         field = b"text" if plan.kind == "text" else b"partial_json"
+        index = b"1" if self.r_n else b"0"
         self.pre = (
-            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"'
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + index
+            + b',"delta":{"type":"'
             + kind
             + b'","'
             + field
@@ -159,15 +215,9 @@ class _MsgEncoder(StreamEncoder):
                 "service_tier": "standard",
             },
         }
-        if self.plan.kind == "text":
-            block: dict[str, Any] = {"type": "text", "text": ""}
-        else:
-            block = {
-                "type": "tool_use",
-                "id": f"toolu_{self.ctx.message_id[-24:]}",
-                "name": self.plan.tool_name,
-                "input": {},
-            }
+        block = self._answer_block()
+        if self.r_n:
+            block = {"type": "thinking", "thinking": "", "signature": ""}
         return (
             b"event: message_start\ndata: "
             + _dumps({"type": "message_start", "message": msg})
@@ -176,17 +226,48 @@ class _MsgEncoder(StreamEncoder):
             + b'\n\nevent: ping\ndata: {"type": "ping"}\n\n'
         )
 
+    def _answer_block(self) -> dict[str, Any]:
+        if self.plan.kind == "text":
+            return {"type": "text", "text": ""}
+        return {
+            "type": "tool_use",
+            "id": f"toolu_{self.ctx.message_id[-24:]}",
+            "name": self.plan.tool_name,
+            "input": {},
+        }
+
     def piece(self, i: int) -> bytes:
-        return self.pre + json.dumps(self.plan.pieces[i]).encode() + b"}}\n\n"
+        r_n = self.r_n
+        if i < r_n:
+            delta = {"type": "thinking_delta", "thinking": self.plan.reasoning_pieces[i]}
+            return (
+                b"event: content_block_delta\ndata: "
+                + _dumps({"type": "content_block_delta", "index": 0, "delta": delta})
+                + b"\n\n"
+            )
+        head = b""
+        if r_n and i == r_n:  # the thinking block ends with its signature; the answer's block opens
+            signature = {"type": "signature_delta", "signature": _signature(self.plan.reasoning_text)}
+            start = {"type": "content_block_start", "index": 1, "content_block": self._answer_block()}
+            head = (
+                b"event: content_block_delta\ndata: "
+                + _dumps({"type": "content_block_delta", "index": 0, "delta": signature})
+                + b'\n\nevent: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+                + b"event: content_block_start\ndata: "
+                + _dumps(start)
+                + b"\n\n"
+            )
+        return head + self.pre + json.dumps(self.plan.pieces[i - r_n]).encode() + b"}}\n\n"
 
     def tail(self, n_done: int, truncated: bool) -> bytes:
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": _stop_reason(self.plan), "stop_sequence": self.plan.stop_sequence},
-            "usage": {"output_tokens": self.plan.completion_tokens},
+            "usage": {"output_tokens": self.plan.completion_tokens + self.plan.reasoning_tokens},
         }
+        index = b"1" if self.r_n else b"0"
         return (
-            b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+            b'event: content_block_stop\ndata: {"type":"content_block_stop","index":' + index + b"}\n\n"
             b"event: message_delta\ndata: " + _dumps(delta) + b"\n\n"
             b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
         )
@@ -282,6 +363,7 @@ class AnthropicSim(SimDialect):
             if kind == "tool":
                 tool_choice = str(tc.get("name", ""))
         stops = tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str))
+        budget = _thinking_budget(body, max_tokens) if op_arg != "count" else None
         prompt = Prompt(
             texts=texts,
             last_user=last_user,
@@ -290,6 +372,8 @@ class AnthropicSim(SimDialect):
             tool_choice=tool_choice,
             after_tool_result=after_tool,
             stop=stops,
+            reasoning_asked=budget is not None,
+            reasoning_budget=budget,
         )
         return Parsed(prompt, body.get("stream") is True, True)
 
@@ -328,10 +412,14 @@ class AnthropicSim(SimDialect):
         return f"msg_sim{rnd:024x}"[:31]
 
     def body(self, plan: Plan, ctx: Ctx) -> bytes:
+        content: list[dict[str, Any]] = []
+        if ctx.show_reasoning and plan.reasoning_pieces:
+            thinking = plan.reasoning_text
+            content.append({"type": "thinking", "thinking": thinking, "signature": _signature(thinking)})
         if plan.kind == "text":
-            content: list[dict[str, Any]] = [{"type": "text", "text": plan.text}]
+            content.append({"type": "text", "text": plan.text})
         else:
-            content = [
+            content += [
                 {
                     "type": "tool_use",
                     "id": f"toolu_{ctx.message_id[-24:]}",
@@ -350,7 +438,7 @@ class AnthropicSim(SimDialect):
                 "stop_sequence": plan.stop_sequence,
                 "usage": {
                     "input_tokens": plan.prompt_tokens,
-                    "output_tokens": plan.completion_tokens,
+                    "output_tokens": plan.completion_tokens + plan.reasoning_tokens,  # thinking included
                     "cache_creation_input_tokens": 0,
                     "cache_read_input_tokens": 0,
                     "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},

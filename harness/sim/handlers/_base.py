@@ -54,6 +54,7 @@ class Ctx:
     created: int
     model: str
     include_usage: bool
+    show_reasoning: bool = False  # stream/send the plan's thinking text (else only its usage)
 
 
 def key_matches(given: str | None, expected: str | None) -> bool:
@@ -88,6 +89,7 @@ class SimDialect:
     name = ""
     request_id_header = "x-request-id"  # "" = this server sends no request id
     retry_in_body = False  # True: the retry delay goes in the error body only, never in retry-after headers
+    shows_reasoning = True  # sends the thinking text (reasoning_text: auto); native OpenAI does not
 
     def id_headers(self, request_id: str) -> list[tuple[str, str]]:
         return [(self.request_id_header, request_id)] if self.request_id_header else []

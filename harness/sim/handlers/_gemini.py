@@ -136,6 +136,23 @@ def _number(gen: dict[str, Any], name: str) -> float | None:
     return float(v)
 
 
+def _thinking(gen: dict[str, Any]) -> tuple[int | None, bool]:
+    """``thinkingConfig``: the budget (None: not asked; -1: dynamic; 0: off) and ``includeThoughts``."""
+    cfg = gen.get("thinkingConfig", gen.get("thinking_config"))
+    if cfg is None:
+        return None, False
+    if not isinstance(cfg, dict):
+        raise _bad("Invalid JSON payload received. Invalid value at 'generation_config.thinking_config'.")
+    budget = cfg.get("thinkingBudget", cfg.get("thinking_budget", -1))
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < -1:
+        raise _bad(
+            "* GenerateContentRequest.generation_config.thinking_config.thinking_budget: "
+            "thinking_budget must be -1 (dynamic), 0 (off) or a positive number of tokens."
+        )
+    include = cfg.get("includeThoughts", cfg.get("include_thoughts", False)) is True
+    return budget, include
+
+
 def _chunk(parts: list[dict[str, Any]], ctx: Ctx, finish: str | None, usage: dict[str, Any] | None) -> bytes:
     cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
     if finish is not None:
@@ -154,12 +171,16 @@ def _finish(plan: Plan) -> str:
 
 
 def _usage(plan: Plan) -> dict[str, Any]:
-    return {
+    """Thinking is ``thoughtsTokenCount``, outside ``candidatesTokenCount`` and inside the total."""
+    usage: dict[str, Any] = {
         "promptTokenCount": plan.prompt_tokens,
         "candidatesTokenCount": plan.completion_tokens,
-        "totalTokenCount": plan.prompt_tokens + plan.completion_tokens,
+        "totalTokenCount": plan.prompt_tokens + plan.completion_tokens + plan.reasoning_tokens,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": plan.prompt_tokens}],
     }
+    if plan.reasoning_tokens:
+        usage["thoughtsTokenCount"] = plan.reasoning_tokens
+    return usage
 
 
 def _call_part(plan: Plan) -> dict[str, Any]:
@@ -167,11 +188,14 @@ def _call_part(plan: Plan) -> dict[str, Any]:
 
 
 class _SSEEncoder(StreamEncoder):
-    __slots__ = ("ctx", "plan", "pre", "suf")
+    """Thinking, when shown, comes first as parts with ``"thought": true``."""
+
+    __slots__ = ("ctx", "plan", "pre", "r_n", "suf")
 
     def __init__(self, plan: Plan, ctx: Ctx) -> None:
         self.plan = plan
         self.ctx = ctx
+        self.r_n = len(plan.reasoning_pieces) if ctx.show_reasoning else 0
         self.pre = b'data: {"candidates":[{"content":{"parts":[{"text":'
         self.suf = (
             b'}],"role":"model"},"index":0}],"modelVersion":'
@@ -186,6 +210,10 @@ class _SSEEncoder(StreamEncoder):
         return b""  # Gemini sends nothing before the first candidate chunk
 
     def piece(self, i: int) -> bytes:
+        if i < self.r_n:
+            thought = json.dumps(self.plan.reasoning_pieces[i]).encode()
+            return self.pre + thought + b',"thought":true' + self.suf
+        i -= self.r_n
         if self.plan.kind == "text":
             return self.pre + json.dumps(self.plan.pieces[i]).encode() + self.suf
         if i == 0:  # the whole call at once: Gemini does not stream function arguments
@@ -292,6 +320,7 @@ class GeminiSim(SimDialect):
                 "is out of range; it must be within [0.0, 2.0]."
             )
         _number(gen, "seed")
+        budget, include_thoughts = _thinking(gen)
         stops_raw = gen.get("stopSequences", gen.get("stop_sequences")) or []
         if not isinstance(stops_raw, list) or len(stops_raw) > 5:
             raise _bad("* GenerateContentRequest.generation_config.stop_sequences: at most 5 stop sequences.")
@@ -330,6 +359,9 @@ class GeminiSim(SimDialect):
             json_mode=json_mode,
             json_schema=_schema(json_schema) if isinstance(json_schema, dict) else None,
             stop=stops,
+            reasoning_asked=budget is not None and budget != 0,
+            reasoning_budget=None if budget is None or budget < 0 else budget,
+            reasoning_include=include_thoughts,
         )
         return Parsed(prompt, stream, True)
 
@@ -411,8 +443,11 @@ class GeminiSim(SimDialect):
         return f"{rnd:032x}"[:22]  # unused on the wire: responseId is the request id
 
     def body(self, plan: Plan, ctx: Ctx) -> bytes:
-        part = {"text": plan.text} if plan.kind == "text" else _call_part(plan)
-        return _chunk([part], ctx, _finish(plan), _usage(plan))
+        parts: list[dict[str, Any]] = []
+        if ctx.show_reasoning and plan.reasoning_pieces:
+            parts.append({"text": plan.reasoning_text, "thought": True})
+        parts.append({"text": plan.text} if plan.kind == "text" else _call_part(plan))
+        return _chunk(parts, ctx, _finish(plan), _usage(plan))
 
     def encoder(self, plan: Plan, ctx: Ctx) -> StreamEncoder:
         return _SSEEncoder(plan, ctx)

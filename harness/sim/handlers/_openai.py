@@ -33,6 +33,7 @@ _ERR_TYPE = {
     "gateway_timeout": ("server_error", None),
 }
 _FINISH = {"stop": "stop", "length": "length", "tool": "tool_calls"}
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 def _text_of(content: Any) -> str:
@@ -50,13 +51,15 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _usage(plan: Plan) -> dict[str, Any]:
+    """OpenAI counts reasoning inside ``completion_tokens`` and again in ``reasoning_tokens``."""
+    completion = plan.completion_tokens + plan.reasoning_tokens
     return {
         "prompt_tokens": plan.prompt_tokens,
-        "completion_tokens": plan.completion_tokens,
-        "total_tokens": plan.prompt_tokens + plan.completion_tokens,
+        "completion_tokens": completion,
+        "total_tokens": plan.prompt_tokens + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": plan.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -216,6 +219,16 @@ def parse_chat(body: Any, *, model_check: str | None) -> Parsed:
         schema = js.get("schema") if isinstance(js, dict) and isinstance(js.get("schema"), dict) else None
     stop = body.get("stop")
     stops = (stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str))
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in _EFFORTS:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            f"Invalid value: '{str(effort)[:40]}'. Supported values are: "
+            + ", ".join(f"'{e}'" for e in _EFFORTS)
+            + ".",
+            param="reasoning_effort",
+        )
     prompt = Prompt(
         texts=texts,
         last_user=last_user,
@@ -226,17 +239,22 @@ def parse_chat(body: Any, *, model_check: str | None) -> Parsed:
         json_mode=json_mode,
         json_schema=schema,
         stop=stops,
+        reasoning_asked=effort is not None and effort != "none",
+        reasoning_effort=effort,
     )
     return Parsed(prompt, stream, include_usage)
 
 
 class _ChatEncoder(StreamEncoder):
-    __slots__ = ("azure", "ctx", "plan", "pre", "suf")
+    """Thinking, when shown, comes first as ``reasoning_content`` deltas (vLLM, DeepSeek)."""
+
+    __slots__ = ("azure", "ctx", "plan", "pre", "r_n", "suf")
 
     def __init__(self, plan: Plan, ctx: Ctx, azure: bool) -> None:
         self.plan = plan
         self.ctx = ctx
         self.azure = azure
+        self.r_n = len(plan.reasoning_pieces) if ctx.show_reasoning else 0
         head = (
             b'data: {"id":"%s","object":"chat.completion.chunk","created":%d,"model":%s,'
             b'"system_fingerprint":null,"choices":[{"index":0,"delta":'
@@ -257,6 +275,10 @@ class _ChatEncoder(StreamEncoder):
         return out + self.pre + b'{"role":"assistant","content":' + content + b',"refusal":null}' + self.suf
 
     def piece(self, i: int) -> bytes:
+        if i < self.r_n:
+            thought = json.dumps(self.plan.reasoning_pieces[i]).encode()
+            return self.pre + b'{"reasoning_content":' + thought + b"}" + self.suf
+        i -= self.r_n
         text = json.dumps(self.plan.pieces[i]).encode()
         if self.plan.kind == "text":
             return self.pre + b'{"content":' + text + b"}" + self.suf
@@ -300,6 +322,7 @@ class OpenAISim(SimDialect):
     name = "openai-chat"
     request_id_header = "x-request-id"
     azure = False
+    shows_reasoning = False  # o-series: reasoning is only counted (completion_tokens_details), never sent
 
     def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
         if rest in ("/v1/chat/completions", "/chat/completions") and method == "POST":
@@ -359,6 +382,8 @@ class OpenAISim(SimDialect):
 
     def body(self, plan: Plan, ctx: Ctx) -> bytes:
         message: dict[str, Any] = {"role": "assistant", "content": plan.text, "refusal": None}
+        if ctx.show_reasoning and plan.reasoning_pieces:
+            message["reasoning_content"] = plan.reasoning_text
         if plan.kind == "tool":
             message["content"] = None
             message["tool_calls"] = [

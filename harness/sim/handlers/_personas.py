@@ -1,7 +1,8 @@
 """OpenAI-compatible servers with their own quirks (vendor-apis §2): vLLM, TGI, LiteLLM proxy.
 
 * ``vllm``: flat error body ``{"object": "error", "message", "type", "param", "code": <int status>}``,
-  the served model name must match, no rate-limit headers, no request id header.
+  the served model name must match, no rate-limit headers, no request id header; a reasoning model's
+  thinking streams as ``reasoning_content`` deltas before the answer (vLLM's reasoning parsers, DeepSeek).
 * ``tgi``: error body ``{"error": "<string>", "error_type": "validation|overloaded|generation"}``,
   ``model`` ignored, no rate-limit headers, no request id header; over the context window: 422.
 * ``litellm``: a LiteLLM proxy (1.108, master key, no database) in front of an OpenAI-like backend, as
@@ -41,6 +42,7 @@ def _dumps(obj: Any) -> bytes:
 class VLLMPersona(OpenAISim):
     name = "openai-chat/vllm"
     request_id_header = ""
+    shows_reasoning = True  # a reasoning parser streams the thinking as ``reasoning_content``
 
     def check_auth(self, ep: SimEndpoint, req: Request) -> None:
         if ep.api_key is None:  # vLLM without --api-key accepts anything, even no key
@@ -71,6 +73,7 @@ class VLLMPersona(OpenAISim):
 
 class TGIPersona(VLLMPersona):
     name = "openai-chat/tgi"
+    shows_reasoning = False
 
     def parse(self, ep: SimEndpoint, req: Request, body: Any, op_arg: str) -> Parsed:
         return parse_chat(body, model_check=None)  # TGI serves one model and ignores the name

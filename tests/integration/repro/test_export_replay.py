@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from clirun import bakeoff
 
 from harness.repro import verify_bundle
 from harness.sim import SimConfig, SimEndpoint, serve_in_thread
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-
-
-def bakeoff(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")

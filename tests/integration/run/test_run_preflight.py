@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from clirun import bakeoff, bakeoff_popen
+from vendors import trickling_vendor
 
 from harness.client import make_http_client
 from harness.run import _preflight
@@ -171,37 +172,8 @@ def test_a_name_that_does_not_resolve_is_named(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture
 def trickler() -> Iterator[str]:
-    """Accepts, sends a status line, then one header byte every 0.2 s for ever (each byte restarts a read
-    timeout, so only an overall deadline ends the wait)."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def trickle(conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nx-slow: ")
-                while not stop.is_set():
-                    conn.sendall(b"a")
-                    time.sleep(0.2)
-            except OSError:
-                pass
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.getsockname()[1]}/v1"
-    stop.set()
-    thread.join(5)
-    srv.close()
+    with trickling_vendor(0.2) as (port, _seen):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 def test_a_vendor_trickling_header_bytes_is_not_reached_after_the_deadline(

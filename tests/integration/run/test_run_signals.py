@@ -5,20 +5,18 @@ built. Plus the exit codes of a run whose every attempt failed. Real processes o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from clirun import bakeoff, bakeoff_popen, cli_env
+from vendors import trickling_vendor
 
 from harness.record import read_run
 
@@ -71,44 +69,6 @@ def test_sigterm_before_the_run_has_its_handlers_is_a_clean_abort(tmp_path: Path
     assert list(tmp_path.iterdir()) == []  # nothing started
 
 
-# --- a vendor that trickles bytes ---------------------------------------------------------------------
-@contextlib.contextmanager
-def trickling_vendor() -> Iterator[tuple[int, list[float]]]:
-    """Answers every request with a status line, then one header byte per 0.3 s, for ever."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(0.2)
-    seen: list[float] = []
-    stop = threading.Event()
-
-    def trickle(conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(0.5)
-            with contextlib.suppress(OSError):
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nx-slow: ")
-                while not stop.is_set():
-                    conn.sendall(b"a")
-                    time.sleep(0.3)
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            seen.append(time.monotonic())
-            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    try:
-        yield srv.getsockname()[1], seen
-    finally:
-        stop.set()
-        t.join(5)
-        srv.close()
-
-
 def _scenario(tmp_path: Path, port: int, grace: str = "1s") -> Path:
     path = tmp_path / "trickle.yaml"
     path.write_text(
@@ -147,7 +107,7 @@ def _wait(cond: object, proc: subprocess.Popen[str], what: str, timeout: float =
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_probe_phase_while_a_vendor_trickles(tmp_path: Path, sig: int) -> None:
-    with trickling_vendor() as (port, seen):
+    with trickling_vendor(0.3) as (port, seen):
         proc = _run(_scenario(tmp_path, port), tmp_path / "out", "--no-preflight")  # its GET would trickle
         _wait(lambda: seen, proc, "probe request")
         time.sleep(1.0)  # the probe is now reading one byte at a time
@@ -166,7 +126,7 @@ def test_a_signal_ends_the_probe_phase_while_a_vendor_trickles(tmp_path: Path, s
 
 
 def test_sigterm_during_load_against_a_trickling_vendor_ends_within_grace(tmp_path: Path) -> None:
-    with trickling_vendor() as (port, seen):
+    with trickling_vendor(0.3) as (port, seen):
         proc = _run(
             _scenario(tmp_path, port, grace="2s"),
             tmp_path / "out",

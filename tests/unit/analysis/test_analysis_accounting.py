@@ -127,3 +127,19 @@ def test_after_an_abort_cut_requests_are_not_judged_either() -> None:
     df, run = _cut_run("aborted")
     row = analyse(df, [], run).run_rows()["A"]
     assert row["requests"] == 8 and row["failed"] == 0
+
+
+def test_a_search_compares_each_contender_with_its_own_steps_not_with_the_others() -> None:
+    counts = {
+        "A": {"scheduled": 500, "measured": 500},  # stopped early on purpose: fewer requests, no note
+        "B": {"scheduled": 1400, "measured": 1390},  # 10 never measured
+    }
+    assert share_notes(counts, ["A", "B"]) == {
+        "A": "measured on 500 of 500 scheduled requests (B 1390): the ranking compares unequal shares"
+        " — fewer than the others",
+        "B": "measured on 1390 of 1400 scheduled requests (A 500): the ranking compares unequal shares",
+    }
+    assert share_notes(counts, ["A", "B"], own_schedules=True) == {
+        "A": None,
+        "B": "measured on 1390 of the 1400 requests its search scheduled",
+    }

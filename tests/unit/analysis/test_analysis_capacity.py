@@ -300,3 +300,53 @@ def test_verdict_sentence_best_first_with_the_limit() -> None:
         "alpha sustains 4.7 req/s (± 0.3), limited by its 429 quota."
     )
     assert capacity_verdict({}) is None
+
+
+def test_a_search_reads_each_contenders_own_steps_in_order_of_rate_and_skips_superseded_ones() -> None:
+    load = LoadProfile.model_validate({"search": {"start": "1/s", "max": "4/s", "step_duration": "2s"}})
+    assert is_stepped(load)
+    # the same round times for both; a ran 1, 2 (marginal, superseded), 2 again, then 1.5; b ran 1 then 2
+    steps = {
+        "a": [
+            {"step": 1, "t_start_s": 0.0, "t_end_s": 2.0, "seconds": 2.0, "offered_rps": 1.0, "ramp": False},
+            {
+                "step": 2,
+                "t_start_s": 3.0,
+                "t_end_s": 5.0,
+                "seconds": 2.0,
+                "offered_rps": 2.0,
+                "ramp": False,
+                "superseded": True,
+            },
+            {"step": 3, "t_start_s": 6.0, "t_end_s": 8.0, "seconds": 2.0, "offered_rps": 2.0, "ramp": False},
+            {"step": 4, "t_start_s": 9.0, "t_end_s": 11.0, "seconds": 2.0, "offered_rps": 1.5, "ramp": False},
+        ],
+        "b": [
+            {"step": 1, "t_start_s": 0.0, "t_end_s": 2.0, "seconds": 2.0, "offered_rps": 1.0, "ramp": False},
+            {"step": 2, "t_start_s": 3.0, "t_end_s": 5.0, "seconds": 2.0, "offered_rps": 2.0, "ramp": False},
+        ],
+    }
+    slow = {"t_end": 99.0}  # user latency far past the 2 s e2e below: not good
+    rows = [
+        {"t_intended": 0.5, "t_end": 1.0},
+        {"t_intended": 1.5, "t_end": 2.0},
+        {"t_intended": 3.0, **slow},  # the superseded step: 1 of 4 slow, ignored
+        {"t_intended": 3.5, "t_end": 4.0},
+        {"t_intended": 4.0, "t_end": 4.5},
+        {"t_intended": 4.5, "t_end": 5.0},
+        *({"t_intended": 6.0 + 0.5 * k, **slow} for k in range(4)),  # the repeat at 2/s: all slow
+        *({"t_intended": 9.0 + k / 1.5, "t_end": 9.5 + k / 1.5} for k in range(3)),  # 1.5/s: all good
+        *({"contender": "b", "t_intended": t, "t_end": t + 0.5} for t in (0.5, 1.5, 3.0, 3.5, 4.0, 4.5)),
+    ]
+    lg = _lg(rows)
+    good = lg["ok"].to_numpy(dtype=bool) & (lg["user_latency"].to_numpy(dtype=float) <= 2.0)
+    knees = capacity(lg, good, load, SLO, ["a", "b"], (0.0, 20.0), steps)
+    # a: 1/s and 1.5/s pass (slack 0.05), 2/s fails with no good request: slack min(0 - 0.9, 0.05 - 0)
+    assert [(s["offered_rps"], s["requests"], s["passed"]) for s in knees["a"]["steps"]] == [
+        (1.0, 2, True),
+        (1.5, 3, True),
+        (2.0, 4, False),
+    ]
+    assert knees["a"]["bracket_rps"] == [1.5, 2.0]
+    assert knees["a"]["sustainable_rps"] == pytest.approx(1.5 + 0.5 * 0.05 / 0.95)
+    assert knees["b"]["limit"] == "not_reached" and knees["b"]["sustainable_rps"] == 2.0

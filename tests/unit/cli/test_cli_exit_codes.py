@@ -67,7 +67,7 @@ def test_bad_slo_is_invalid_input_one_line_per_problem(run_dir: Path) -> None:
         "--slo ttft=abc",
         "--slo max_error_rate=150%",
     ]
-    assert "expected KEY=VALUE with KEY one of ttft, tpot, e2e" in lines[0]
+    assert "expected KEY=VALUE with KEY one of ttft, ttfot, tpot, e2e" in lines[0]
     assert res.stdout == ""  # nothing was gated
 
 

@@ -377,3 +377,54 @@ def test_a_metrics_url_is_kept_and_the_interval_takes_a_duration(tmp_path: Path)
     )
     sc = load_scenario(write(tmp_path, text), environ={"VENDOR_KEY": "sk-0123456789"}).scenario
     assert sc.endpoints[0].metrics_url == "http://gpu-box:8000/metrics" and sc.metrics_interval == 0.5
+
+
+@pytest.mark.parametrize(
+    ("load", "expected"),
+    [
+        (
+            "load:\n  search: {start: 1/s, max: 8/s, step_duration: 5s, steps: 3}\n",
+            "S:22: load.search.steps: unknown key (did you mean 'max_steps'?)",
+        ),
+        (
+            "load:\n  warmup: 2s\n  search: {start: 1/s, max: 8/s, step_duration: 5s}\n",
+            "S:21: load: search judges every step whole: leave warmup and cooldown at 0",
+        ),
+        (
+            "load:\n  sweep: {start: 1/s, end: 2/s, steps: 2, step_duration: 1s}\n"
+            "  search: {start: 1/s, max: 8/s, step_duration: 5s}\n",
+            "S:21: load: give either sweep or search, not both",
+        ),
+        (
+            "load:\n  max_error_rate: 0.5\n  search: {start: 1/s, max: 8/s, step_duration: 5s}\n",
+            "S:21: load: search stops a failing contender itself: leave max_error_rate unset",
+        ),
+        (
+            "load:\n  search: {start: 4/s, max: 2/s, step_duration: 5s}\n",
+            "S:22: load.search: max must be at least start",
+        ),
+    ],
+)
+def test_search_problems_are_one_line_each(tmp_path: Path, load: str, expected: str) -> None:
+    # GOOD has 20 lines: `load:` is line 21, its search line 22
+    path = write(tmp_path, GOOD + load)
+    assert problems(path) == [expected]
+
+
+def test_search_duration_is_its_budget(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, GOOD + "load:\n  search: {start: 1/s, max: 8/s, step_duration: 5s, max_steps: 4}\n"
+    )
+    assert load_scenario(path).scenario.load.duration == 1.5 * 4 * 5  # room for the pauses between steps
+
+
+def test_a_search_refuses_a_prompt_set_with_sessions(tmp_path: Path) -> None:
+    session = '{"id": "s1", "turns": [{"user": "hi"}, {"user": "and then?"}]}\n'
+    path = write(
+        tmp_path,
+        GOOD + "load:\n  search: {start: 1/s, max: 8/s, step_duration: 5s}\n",
+        prompts=PROMPT + session,
+    )
+    [line] = problems(path)
+    assert line.startswith("S:22: load.search: an adaptive search steps the rate of single requests")
+    assert line.endswith("p.jsonl line 2 is a multi-turn session (use load.sweep)")

@@ -13,14 +13,14 @@ import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from harness.behaviour import SimBehaviour, SimConfig
 from harness.cli import cli
 from harness.cli._init import STARTER_FILES
-from harness.config import FaultFile, PromptItem, Scenario
+from harness.config import FaultFile, LoadProfile, PromptItem, Scenario
 
 ROOT = Path(__file__).resolve().parents[3]
 MODELS: dict[str, type[BaseModel]] = {
@@ -145,6 +145,9 @@ INVALID = [
     ("scenario", ("endpoints", 0, "sim"), ...),  # neither target
     ("scenario", ("endpoints", 0, "headers"), {"Authorization": "Bearer x"}),
     ("scenario", ("load", "stages"), [{"duration": "1s", "rate": "1/s"}]),  # with a sweep below
+    ("scenario", ("load", "search"), {"start": "1/s", "max": "8/s", "step_duration": "2s"}),  # and a sweep
+    ("scenario", ("load", "search"), {"start": "1/s", "max": "8/s", "step_duration": "2s", "steps": 3}),
+    ("scenario", ("load", "search"), {"start": "1/s", "max": "8/s", "step_duration": "2s", "factor": 1}),
     ("scenario", ("faults", 0, "name"), "named"),  # with fault: outage below, named by its file
     ("fault", ("after_tokens",), 3),  # beside after_chunks
     ("fault", ("kind",), "http_status"),  # without status
@@ -161,7 +164,7 @@ INVALID = [
 @pytest.mark.parametrize(("kind", "path", "value"), INVALID, ids=[f"{k}:{p}={v!r}" for k, p, v in INVALID])
 def test_invalid_examples_are_refused_by_both(kind: str, path: tuple[str | int, ...], value: Any) -> None:
     data = _with(kind, path, value)
-    if path == ("load", "stages"):
+    if path == ("load", "stages") or (path == ("load", "search") and len(value) == 3):
         data["load"]["sweep"] = {"start": "1/s", "end": "2/s", "steps": 2, "step_duration": "1s"}
     if path == ("faults", 0, "name"):
         data["faults"][0]["fault"] = "outage"
@@ -176,6 +179,7 @@ VALID = [
     ("scenario", ("load", "rate"), "300/min"),
     ("scenario", ("load", "rate"), "0.5 / s"),
     ("scenario", ("load", "rate"), 2),
+    ("scenario", ("load", "search"), {"start": "1/s", "max": "8/s", "step_duration": "2s", "precision": 0.2}),
     ("scenario", ("slo", "ttft"), "800ms"),
     ("scenario", ("slo", "ttft"), None),
     ("scenario", ("faults", 0, "at"), "0s"),
@@ -204,9 +208,23 @@ _TEXT = st.text(alphabet="0123456789 ./-msuhµecinort\t\n٣", max_size=12)
 
 @settings(max_examples=400, deadline=None)
 @given(_TEXT)
+@example("1000h")  # as long as the duration the warmup case starts from
 def test_durations_and_rates_as_text_agree(text: str) -> None:
     for path in (("load", "duration"), ("load", "warmup"), ("faults", 0, "at"), ("load", "rate")):
         data = _with("scenario", path, text)
         if path == ("load", "warmup"):
-            data["load"]["duration"] = "1000h"  # the loader's warmup < duration rule is not the point here
+            # the loader's warmup < duration rule is not the point here: the warmup gets a duration longer
+            # than itself whenever the text is a duration at all
+            data["load"]["duration"] = "1000h"
+            warmup = _duration_of(text)
+            if warmup is not None and warmup >= 1000 * 3600:
+                data["load"]["duration"] = f"{warmup * 2}s"
         assert loader_accepts("scenario", data) == schema_accepts("scenario", data), (path, text)
+
+
+def _duration_of(text: str) -> float | None:
+    """What the loader reads ``text`` as, in seconds, or None if it is no duration."""
+    try:
+        return float(LoadProfile.model_validate({"warmup": text, "duration": 1e300}).warmup)
+    except (ValidationError, OverflowError):
+        return None

@@ -100,7 +100,7 @@ def test_bad_input_needs_a_prompt_parseable_4xx(probe: str) -> None:
     assert r.passed is False and "not parseable" in r.observed
     slow = run(good_exchanges(**{probe: err(probe, 400, latency=9.0)}))
     assert slow[probe].passed is False and "slow" in slow[probe].observed
-    assert slow["error_latency"].passed is False
+    assert slow["error_latency"].passed is False and slow["error_latency"].observed.startswith("slow: ")
     ok200 = Exchange(probe, 200, RID, (b'{"model":"other","choices":[]}',), 0.01)
     assert run(good_exchanges(**{probe: ok200}))[probe].observed.startswith("ACCEPTED")
     gone = Exchange(probe, None, {}, (), 10.0, error="timed out after 10 s")

@@ -250,3 +250,26 @@ def test_unknown_cost_is_a_dash_never_a_bold_zero(tmp_path: Path) -> None:
     ranking = html[html.index('<table id="ranking">') : html.index("</table>", html.index('id="ranking"'))]
     assert "$0" not in ranking and "<strong>—</strong>" in ranking
     assert "cost not compared: no price table for alpha, beta" in html
+
+
+def test_a_run_with_sessions_shows_the_by_turn_table_and_chart() -> None:
+    import re
+
+    from harness.analysis import analyse, synthetic_run
+    from harness.report import render_html
+
+    df, ev, m = synthetic_run(120, faults=False)
+    assert 'id="by-turn"' not in render_html(analyse(df, ev, m))  # no sessions, no table
+    seq = df["seq"].astype(int)
+    df["session_id"] = "s-" + (seq // 3).astype(str)
+    df["turn"] = seq % 3 + 1  # requests 0, 1, 2 are turns 1, 2, 3 of one session, and so on
+    df["input_tokens"] = 1000
+    df["cached_input_tokens"] = (df["turn"] > 1) * 500  # turn 1 misses, later turns hit half the prompt
+    html = render_html(analyse(df, ev, m))
+    assert 'id="by-turn"' in html and 'id="fig-turns"' in html
+    tables = re.findall(r'<table class="turn-table">(.*?)</table>', html, flags=re.S)
+    assert len(tables) == len(set(df.contender))
+    for table in tables:
+        rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", table)][1:]
+        assert [r[0] for r in rows] == ["1", "2", "3"]
+        assert [(r[6], r[7]) for r in rows] == [("1,000", "0.0 %"), ("1,000", "50.0 %"), ("1,000", "50.0 %")]
