@@ -441,9 +441,9 @@ def read_records(run_dir: Path, columns: Sequence[str] | None = None, *, lean: b
         try:
             # strings read straight into dictionaries (Parquet stores them so): no dense copy of a column
             # that holds a handful of values; _categorical decodes the ones with many
-            strings = [f.name for f in record_schema() if pa.types.is_string(f.type)] if lean else None
-            pf = pq.ParquetFile(parquet, read_dictionary=strings)
-            have = set(pf.schema_arrow.names)
+            have = set(pq.read_schema(parquet).names)  # a file from before a field existed lacks it
+            strings = [f.name for f in record_schema() if pa.types.is_string(f.type) and f.name in have]
+            pf = pq.ParquetFile(parquet, read_dictionary=strings if lean else None)
             held = [_project(pf.read(columns=[n for n in names if n in have]), names)]
             skipped = int((pf.metadata.metadata or {}).get(_SKIPPED_KEY, b"0"))
         except Exception as exc:
