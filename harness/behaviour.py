@@ -114,6 +114,27 @@ class SimBehaviour(UserModel):
         "'prompt is too long: N tokens > M maximum'; Gemini INVALID_ARGUMENT 'The input token count (N) "
         "exceeds the maximum number of tokens allowed (M).'); None: no window, every prompt is answered",
     )
+    # --- prompt cache (harness.sim._cache) -----------------------------------------------------
+    prompt_cache: bool = Field(
+        True,
+        description="cache prompt prefixes as the dialect's API does: OpenAI/Azure automatically (prompts "
+        "of cache_min_tokens or more, cached_tokens in 128-token steps), Anthropic only at the request's "
+        "cache_control breakpoints (5 min, or 1 h with ttl 1h), Gemini implicitly; a hit is reported in "
+        "the dialect's usage fields and prefills faster (cached_prefill_frac); False: never cached",
+    )
+    cache_min_tokens: int = Field(1024, ge=1, description="shortest prefix cached, tokens")
+    cache_ttl_s: float | None = Field(
+        None,
+        gt=0,
+        description="lifetime of every cache entry, s, refreshed on a hit; None: the APIs' own (5 min; "
+        "Anthropic ttl 1h: 1 hour). Set it short to watch entries expire in a short run",
+    )
+    cached_prefill_frac: float = Field(
+        0.1, ge=0, le=1, description="prefill time of a cached token relative to an uncached one"
+    )
+    cache_entries: int = Field(
+        10_000, ge=1, description="cached prefixes kept per endpoint (hashes only; least recently used go)"
+    )
     # --- capacity and overload ----------------------------------------------------------------
     capacity: int = Field(64, ge=1, description="concurrent generations; more wait in a queue")
     queue_limit: int = Field(256, ge=0, description="waiting requests beyond capacity before refusing")

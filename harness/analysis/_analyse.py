@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis._accounting import accounting, incomplete, share_notes
+from harness.analysis._caching import caching as caching_of
 from harness.analysis._capacity import capacity as capacity_of
 from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
@@ -79,6 +80,9 @@ class Analysis:
     # contender → what its primary endpoint's server metrics showed (peaks, saturation, queue drains)
     server_summary: dict[str, dict[str, Any]] = field(default_factory=dict)
     server_gaps: dict[str, list[float]] = field(default_factory=dict)  # contender → times of failed scrapes
+    # contender → prompt-cache hit ratio, TTFT with/without a hit, money saved; {} when nothing was cached
+    # (harness.analysis._caching)
+    caching: dict[str, dict[str, Any]] = field(default_factory=dict)
     # contender × turn of multi-turn sessions → TTFT, input tokens, cache hit ratio (harness.analysis._turns)
     turns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TURN_COLUMNS)))
 
@@ -326,6 +330,9 @@ def analyse(
         gaps, gap_rows = np.empty(0), np.empty(0, dtype=int)
         reads = merged = np.empty(0, dtype=np.int64)
     unsent = unsent_turns(records, window.start, window.end)  # every record, sent or not
+    contenders = [c.name for c in manifest.contenders]
+    contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
+    cache = caching_of(records, rows, contenders, manifest)
     # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
     del records
     gap_keys = _Coded(att["contender"][gap_rows])
@@ -384,8 +391,6 @@ def analyse(
     region_of = {e.name: e.region for e in manifest.endpoints if e.region}
     impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
     obs = _observability(att)
-    contenders = [c.name for c in manifest.contenders]
-    contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     exposure = exposure_table(lg, windows, contenders, chain_of)
     meta = _meta(run, n_judged, skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
@@ -473,6 +478,7 @@ def analyse(
         server=series,
         server_summary=server,
         server_gaps=scrape_gaps(server_raw),
+        caching=cache,
         turns=by_turn(lg, contenders, unsent),
     )
 

@@ -96,7 +96,6 @@ UNREAD_FIELDS: frozenset[str] = frozenset(
         "user",
         "t_headers",
         "finish_reason",
-        "cache_write_tokens",
         "estimated_output_tokens",
         "max_tokens",
         "retry_after_s",

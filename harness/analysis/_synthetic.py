@@ -318,6 +318,7 @@ def _attempts(
             "input_tokens": in_tok,
             "cached_input_tokens": 0,
             "cache_write_tokens": 0,
+            "cache_write_1h_tokens": 0,
             "output_tokens": out_tok,
             "reasoning_tokens": 0,
             "usage_source": "reported",

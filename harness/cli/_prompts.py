@@ -56,6 +56,12 @@ def prompts() -> None:
     help="ShareGPT: one prompt per conversation (its first human turn) instead of one per human turn.",
 )
 @click.option(
+    "--sessions",
+    is_flag=True,
+    help="ShareGPT: each conversation becomes one multi-turn session (its gpt turns are the recorded "
+    "replies, for load.history: recorded) instead of one prompt per human turn.",
+)
+@click.option(
     "--skip-bad",
     is_flag=True,
     help="Write the good prompts even when some lines are bad (each bad line is still listed, on stderr). "
@@ -63,7 +69,13 @@ def prompts() -> None:
 )
 @_errors_to_exit
 def import_(
-    file: Path, fmt: str, out: Path | None, default_class: str, first_turn_only: bool, skip_bad: bool
+    file: Path,
+    fmt: str,
+    out: Path | None,
+    default_class: str,
+    first_turn_only: bool,
+    sessions: bool,
+    skip_bad: bool,
 ) -> None:
     """Convert FILE to a bakeoff prompt set and print a summary (prompts and token lengths per class).
 
@@ -72,6 +84,8 @@ def import_(
     """
     from harness.config import import_prompts
 
+    if sessions and (fmt != "sharegpt" or first_turn_only):
+        raise ConfigError(["--sessions: only with --format sharegpt, and not with --first-turn-only"])
     target = out or file.with_name(file.name.split(".")[0] + ".prompts.jsonl")
     if target.resolve() == file.resolve():
         raise ConfigError([f"{target}: --out would overwrite the file being imported"])
@@ -81,6 +95,7 @@ def import_(
             fmt,  # type: ignore[arg-type]  # one of the click choices
             default_class=default_class,
             first_turn_only=first_turn_only,
+            sessions=sessions,
             sink=sink,
         )
         if result.problems and not (skip_bad and result.count):
@@ -121,7 +136,8 @@ class _Writer:
 
     def write(self, item: PromptItem) -> None:
         assert self._fh is not None
-        self._fh.write(item.model_dump_json(by_alias=True, exclude_none=True))
+        session = {"messages"} if item.turns else None  # a session line has turns, no messages
+        self._fh.write(item.model_dump_json(by_alias=True, exclude_none=True, exclude=session))
         self._fh.write("\n")
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:

@@ -555,6 +555,7 @@ class _Attempt:
             rec.output_tokens = u.output_tokens
             rec.cached_input_tokens = u.cached_input_tokens
             rec.cache_write_tokens = u.cache_write_tokens
+            rec.cache_write_1h_tokens = u.cache_write_1h_tokens
             rec.reasoning_tokens = u.reasoning_tokens
             if rec.output_tokens is None:
                 rec.output_tokens = rec.estimated_output_tokens or 0
@@ -584,6 +585,7 @@ class _Attempt:
                     input_tokens=native_input,
                     cached_input_tokens=rec.cached_input_tokens,
                     cache_write_tokens=rec.cache_write_tokens,
+                    cache_write_1h_tokens=rec.cache_write_1h_tokens,
                     output_tokens=rec.output_tokens,
                     reasoning_tokens=rec.reasoning_tokens,
                     dialect=self.ep.dialect,

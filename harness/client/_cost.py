@@ -30,14 +30,17 @@ def price_attempt(
     output_tokens: int | None,
     reasoning_tokens: int | None,
     dialect: str,
+    cache_write_1h_tokens: int | None = None,
 ) -> float:
     """Cost in USD of one attempt that reached the vendor.
 
     ``input_tokens`` is in the *vendor's* convention (see :func:`uncached_input_tokens`): for
     ``anthropic-messages`` it excludes cache reads/writes, for OpenAI/Azure it includes them.
     The tier with the highest ``above_input_tokens`` below the total prompt size replaces the base
-    prices it names. Reasoning tokens are part of ``output_tokens``; they cost ``reasoning_per_mtok``
-    when set, else the output price. ``per_request`` is added once.
+    prices it names. ``cache_write_1h_tokens`` (Anthropic's 1-hour writes, part of ``cache_write_tokens``)
+    cost ``cache_write_1h_per_mtok``, the other writes ``cache_write_per_mtok``. Reasoning tokens are
+    part of ``output_tokens``; they cost ``reasoning_per_mtok`` when set, else the output price.
+    ``per_request`` is added once.
 
         >>> from harness.config import Price
         >>> p = Price(input_per_mtok=3.0, cached_input_per_mtok=0.3, output_per_mtok=15.0)
@@ -63,13 +66,16 @@ def price_attempt(
     if cached_p is None:
         cached_p = inp_p
     write_p = price.cache_write_per_mtok if price.cache_write_per_mtok is not None else inp_p
+    write_1h = min(cache_write_1h_tokens or 0, write)
+    write_1h_p = price.cache_write_1h_per_mtok if price.cache_write_1h_per_mtok is not None else write_p
     out = output_tokens or 0
     reasoning = min(reasoning_tokens or 0, out)
     reasoning_p = price.reasoning_per_mtok if price.reasoning_per_mtok is not None else out_p
     usd = (
         uncached * inp_p
         + cached * cached_p
-        + write * write_p
+        + (write - write_1h) * write_p
+        + write_1h * write_1h_p
         + (out - reasoning) * out_p
         + reasoning * reasoning_p
     ) / 1e6

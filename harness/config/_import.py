@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from harness.config._models import PromptItem
+from harness.config._models import MAX_TURNS, PromptItem
 from harness.config._yaml import display_path, format_path
 
 __all__ = [
@@ -75,13 +75,17 @@ def import_prompts(
     *,
     default_class: str = "imported",
     first_turn_only: bool = False,
+    sessions: bool = False,
     sink: Callable[[PromptItem], None] | None = None,
 ) -> ImportResult:
     """Convert ``path`` (in ``fmt``) to prompts; problems are collected, never raised.
 
     With ``sink`` each prompt is handed to it as it is made (and not kept in ``items``): a large file
-    is converted in constant memory.
+    is converted in constant memory. ``sessions`` (ShareGPT): each conversation becomes one multi-turn
+    session whose recorded replies are its ``gpt`` turns, instead of one prompt per human turn.
     """
+    if sessions and (fmt != "sharegpt" or first_turn_only):
+        raise ValueError("sessions is for the sharegpt format, without first_turn_only")
     shown = display_path(path)
     out = ImportResult()
     seen: dict[str, int] = {}
@@ -89,7 +93,11 @@ def import_prompts(
         for no, record in _records(path, fmt):
             out.lines += 1
             try:
-                made = _convert(fmt, record, no, default_class, first_turn_only, out.ignored)
+                made = (
+                    [_session_from_sharegpt(record, no, default_class)]
+                    if sessions and isinstance(record, dict)
+                    else _convert(fmt, record, no, default_class, first_turn_only, out.ignored)
+                )
                 for item in made:
                     if item.id in seen:
                         raise _Bad(
@@ -378,6 +386,48 @@ def _from_sharegpt(
     return out
 
 
+def _session_from_sharegpt(record: dict[str, Any], no: int, default_class: str) -> PromptItem:
+    """One multi-turn session: a turn per human message, the ``gpt`` message after it as its recorded reply
+    (played back with ``load.history: recorded``; a human message with none has no reply)."""
+    conversation = record.get("conversations")
+    if not isinstance(conversation, list) or not conversation:
+        raise _Bad(("conversations",), "required: a non-empty list of {from, value}")
+    given = record.get("id")
+    data: dict[str, Any] = {
+        "id": _prompt_id(str(given), ("id",)) if given is not None else f"conversation-{no}",
+        "class": record.get("class", default_class),
+    }
+    turns: list[dict[str, Any]] = []
+    for i, turn in enumerate(conversation):
+        where = ("conversations", i)
+        if not isinstance(turn, dict):
+            raise _Bad(where, f"expected {{from, value}}, got {_kind(turn)}")
+        who, value = turn.get("from"), turn.get("value")
+        if not isinstance(value, str):
+            raise _Bad((*where, "value"), f"expected text, got {_kind(value)}")
+        role = "system" if who == "system" else _SHAREGPT_ROLES.get(str(who))
+        if role is None:
+            raise _Bad((*where, "from"), f"expected human, gpt or system, got {who!r}")
+        if role == "system":
+            if turns or "system" in data:
+                raise _Bad((*where, "from"), "a system turn must come first")
+            data["system"] = value
+        elif role == "user":
+            if len(turns) == MAX_TURNS:
+                raise _Bad(where, f"more than {MAX_TURNS} human turns: a session holds at most {MAX_TURNS}")
+            turns.append({"user": value})
+        elif not turns:
+            raise _Bad((*where, "from"), "a gpt turn before any human turn: a session starts with the user")
+        elif "assistant" in turns[-1]:
+            raise _Bad((*where, "from"), "two gpt turns in a row: a turn has one recorded reply")
+        else:
+            turns[-1]["assistant"] = value
+    if not turns:
+        raise _Bad(("conversations",), "no human turn: nothing to send")
+    data["turns"] = turns
+    return _validated(data, ())
+
+
 def _from_csv(row: dict[str, str | None], no: int, default_class: str) -> PromptItem:
     if None in row:
         raise _Bad((), "more fields than the header has columns")
@@ -431,10 +481,13 @@ HISTOGRAM_EDGES = (128, 512, 2048, 8192, 32768, 131072)
 
 def prompt_text_tokens(item: PromptItem) -> int:
     """The prompt's text in ``o200k_base`` tokens: system, message contents and tool-call arguments,
-    without the chat framing (the role markers a vendor adds) and without tool definitions."""
+    without the chat framing (the role markers a vendor adds) and without tool definitions. A session
+    counts its whole conversation: every turn's user message and recorded reply."""
     from harness.tokens import count_tokens
 
     parts = [item.system or ""]
+    for t in item.turns or ():
+        parts += [t.user, t.assistant or ""]
     for m in item.messages:
         parts.append(m.content)
         for call in m.tool_calls or ():

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness._errors import ConfigError
 from harness._model import NAME_PATTERN
+from harness._vocab import DIALECT_NAMES
 from harness.behaviour import PRESETS, SimBehaviour
 from harness.config._builtin import builtin_dir, fault_search_dirs
 from harness.config._models import (
@@ -218,6 +219,7 @@ def resolve_price(price: Price, base_dir: Path) -> tuple[Price, str | None]:
         "cached_input_per_mtok": per_m("cache_read_input_token_cost")
         or per_m("input_cost_per_token_cache_hit"),
         "cache_write_per_mtok": per_m("cache_creation_input_token_cost"),
+        "cache_write_1h_per_mtok": per_m("cache_creation_input_token_cost_above_1hr"),
         "reasoning_per_mtok": per_m("output_cost_per_reasoning_token"),
         "per_request": price.per_request,
         "tiers": sorted(tiers, key=lambda t: t["above_input_tokens"]),
@@ -421,6 +423,18 @@ def _warnings(located: Located) -> list[str]:
                     ("endpoints", i, "base_url"),
                     f"ends in /v1, but the anthropic-messages dialect adds /v1/messages itself: requests "
                     f"would go to {base_url.rstrip('/')}/v1/messages (404); drop the /v1",
+                )
+            )
+        cache = ep.get("cache")
+        dialect = ep.get("dialect")
+        asks = isinstance(cache, dict) and cache.get("breakpoints", "system") != "none"
+        if asks and isinstance(dialect, str) and dialect in DIALECT_NAMES and dialect != "anthropic-messages":
+            out.append(
+                warning(
+                    located,
+                    ("endpoints", i, "cache"),
+                    f"{dialect} marks no cache breakpoints: the vendor caches prompts of 1,024 tokens or "
+                    "more by itself, so this sends nothing (only anthropic-messages asks for caching)",
                 )
             )
     unused = [

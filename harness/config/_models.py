@@ -34,6 +34,7 @@ __all__ = [
     "Message",
     "Price",
     "PriceTier",
+    "PromptCache",
     "PromptItem",
     "Reasoning",
     "Scenario",
@@ -101,7 +102,12 @@ class Price(UserModel):
 
     input_per_mtok: float = Field(0.0, ge=0, description="uncached input")
     cached_input_per_mtok: float | None = Field(None, ge=0, description="cache read; defaults to input price")
-    cache_write_per_mtok: float | None = Field(None, ge=0, description="cache write; defaults to input price")
+    cache_write_per_mtok: float | None = Field(
+        None, ge=0, description="cache write (Anthropic: 5-minute lifetime); defaults to input price"
+    )
+    cache_write_1h_per_mtok: float | None = Field(
+        None, ge=0, description="Anthropic 1-hour cache write; defaults to cache_write_per_mtok"
+    )
     output_per_mtok: float = Field(0.0, ge=0, description="output, reasoning included unless priced apart")
     reasoning_per_mtok: float | None = Field(None, ge=0, description="reasoning; defaults to output price")
     per_request: float = Field(0.0, ge=0, description="flat fee per attempt that got an answer")
@@ -176,6 +182,20 @@ def _endpoint_schema(schema: dict[str, Any]) -> None:
     schema["properties"]["headers"]["propertyNames"] = {"not": {"pattern": f"^({names})$"}}
 
 
+class PromptCache(UserModel):
+    """Where requests ask the vendor to cache their prompt. Only Anthropic needs asking: the
+    anthropic-messages dialect marks ``cache_control`` on the system prompt (``system``) and also on the
+    last message (``system+history``, so a conversation's earlier turns are read from the cache). OpenAI,
+    Azure OpenAI and Gemini cache long prompts by themselves; for them nothing is sent."""
+
+    breakpoints: Literal["none", "system", "system+history"] = Field(
+        "system", description="what to mark: nothing, the system prompt, or it and the last message"
+    )
+    ttl: Literal["5m", "1h"] = Field(
+        "5m", description="lifetime asked for: 5 minutes (the default, writes 1.25x input) or 1 hour (2x)"
+    )
+
+
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 
 THINKING_BUDGET_FOR_EFFORT: dict[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
@@ -241,6 +261,9 @@ class Endpoint(UserModel):
     stream: bool = True
     region: str | None = None
     headers: dict[str, str] = Field(default_factory=dict, description="extra non-secret request headers")
+    cache: PromptCache | None = Field(
+        None, description="prompt caching breakpoints (anthropic-messages); none by default"
+    )
     price: Price = Field(default_factory=Price)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     limits: Limits = Field(default_factory=Limits)

@@ -50,11 +50,14 @@ def _usage(u: Mapping[str, Any]) -> Usage:
     read = count(u.get("cache_read_input_tokens"))
     write = count(u.get("cache_creation_input_tokens"))
     total_in = None if raw_in is None else raw_in + (read or 0) + (write or 0)
+    tiers = u.get("cache_creation")
+    write_1h = count(tiers.get("ephemeral_1h_input_tokens")) if isinstance(tiers, Mapping) else None
     return Usage(
         input_tokens=total_in,
         output_tokens=count(u.get("output_tokens")),
         cached_input_tokens=read if raw_in is not None or read is not None else None,
         cache_write_tokens=write if raw_in is not None or write is not None else None,
+        cache_write_1h_tokens=write_1h,
     )
 
 
@@ -84,6 +87,27 @@ def _messages(prompt: PromptItem) -> list[dict[str, Any]]:
         else:
             out.append({"role": m.role, "content": m.content})
     return out
+
+
+def _mark_cache(body: dict[str, Any], endpoint: Endpoint) -> None:
+    """Add the endpoint's ``cache_control`` breakpoints: on the system prompt (a string becomes one
+    text block) and, for ``system+history``, on the last block of the last message. Two at most, within
+    Anthropic's limit of four."""
+    spec = endpoint.cache
+    if spec is None or spec.breakpoints == "none":
+        return
+    mark: dict[str, Any] = {"type": "ephemeral"}
+    if spec.ttl != "5m":
+        mark["ttl"] = spec.ttl
+    if "system" in body:
+        body["system"] = [{"type": "text", "text": body["system"], "cache_control": mark}]
+    if spec.breakpoints == "system+history":
+        last = body["messages"][-1]
+        content = last["content"]
+        if isinstance(content, str):
+            last["content"] = [{"type": "text", "text": content, "cache_control": mark}]
+        elif content:
+            last["content"] = [*content[:-1], {**content[-1], "cache_control": mark}]
 
 
 def _anthropic_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -243,6 +267,7 @@ class AnthropicMessagesWire(CommonResponses):
             body["tools"] = _anthropic_tools(prompt.tools)
         if stream:
             body["stream"] = True
+        _mark_cache(body, endpoint)
         # Anthropic has no ``seed``: the prompt's seed is not sent.
         merge_extra_body(body, prompt.extra_body, prompt_id=prompt.id, dialect=self.name)
         headers = {

@@ -51,6 +51,7 @@ class Usage:
     cached_input_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None  # the part of cache_write_tokens written for 1 hour (Anthropic)
 
     def merged(self, later: Usage) -> Usage:
         """This usage updated with the non-``None`` fields of ``later``."""
@@ -63,6 +64,7 @@ class Usage:
             self.cached_input_tokens,
             self.cache_write_tokens,
             self.reasoning_tokens,
+            self.cache_write_1h_tokens,
         )
 
 

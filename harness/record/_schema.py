@@ -68,6 +68,7 @@ class RequestRecord:
     input_tokens: int | None = None
     cached_input_tokens: int | None = None
     cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None  # the part of cache_write_tokens written for 1 hour (Anthropic)
     output_tokens: int | None = None
     reasoning_tokens: int | None = None
     usage_source: UsageSource = "none"

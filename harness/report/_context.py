@@ -355,6 +355,7 @@ def build_context(a: Analysis, figures: dict[str, Any], *, scores_declared: bool
                 if f"fig-capacity-load-{i}" in figures
             },
             "harness_lag_s": HARNESS_LAG_S,
+            "caching": a.caching,
         }
     )
     return dict(shown(ctx))

@@ -60,6 +60,8 @@ def summary(a: Analysis) -> dict[str, Any]:
             "server_metrics": a.server_summary,
         }
     )
+    if a.caching:  # only when some attempt read from or wrote to a prompt cache
+        out["caching"] = plain(a.caching)
     if a.capacity:  # a stepped load only: a plain one has no knee to report
         out["capacity"] = plain(a.capacity)
         out["capacity_verdict"] = capacity_verdict(a.capacity)

@@ -28,6 +28,8 @@ __all__ = [
     "make_plan",
     "prompt_tokens",
     "reasoning_tokens",
+    "text_tokens",
+    "tool_tokens",
     "with_reasoning",
 ]
 
@@ -53,6 +55,9 @@ class Prompt:
     json_mode: bool = False
     json_schema: dict[str, Any] | None = None
     stop: tuple[str, ...] = ()
+    # cache breakpoints (Anthropic cache_control): (boundary, "5m"|"1h"); boundary k = the tools and the
+    # first k texts; they change what the cache stores, never the answer (not part of key())
+    breakpoints: tuple[tuple[int, str], ...] = ()
     # what the request asked of a reasoning model (not part of ``key``: the answer is the same either way)
     reasoning_asked: bool = False
     reasoning_effort: str | None = None
@@ -371,12 +376,34 @@ def prompt_tokens(prompt: Prompt) -> int:
     return _prompt_tokens(prompt)
 
 
+_counts: dict[bytes, int] = {}
+_COUNTS_MAX = 4096
+_COUNT_DIRECT_CHARS = 512  # shorter texts are counted each time: hashing would save nothing
+
+
+def text_tokens(text: str) -> int:
+    """``count_tokens(text)``, remembered for long texts by a hash of the text (never the text): a long
+    system prompt or conversation resent with every request is counted once (~0.1 s per 4k tokens)."""
+    if len(text) < _COUNT_DIRECT_CHARS:
+        return count_tokens(text)
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    n = _counts.get(key)
+    if n is None:
+        n = count_tokens(text)
+        if len(_counts) >= _COUNTS_MAX:
+            _counts.pop(next(iter(_counts)))
+        _counts[key] = n
+    return n
+
+
+def tool_tokens(prompt: Prompt) -> int:
+    """Prompt tokens of the tool definitions (first on the wire, so first in every cached prefix)."""
+    return sum(count_tokens(t.name) + count_tokens(json.dumps(t.schema)) + 4 for t in prompt.tools)
+
+
 def _prompt_tokens(prompt: Prompt) -> int:
     # OpenAI cookbook framing heuristic: ~3 tokens per message plus 3 for the reply primer.
-    n = sum(count_tokens(t) + 3 for t in prompt.texts) + 3
-    for tool in prompt.tools:
-        n += count_tokens(tool.name) + count_tokens(json.dumps(tool.schema)) + 4
-    return n
+    return sum(text_tokens(t) + 3 for t in prompt.texts) + 3 + tool_tokens(prompt)
 
 
 def _pick_tool(prompt: Prompt) -> ToolSpec | None:

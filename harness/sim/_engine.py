@@ -22,6 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 from harness.sim._answer import make_plan, prompt_tokens, reasoning_tokens, with_reasoning
+from harness.sim._cache import NO_CACHE, PrefixCache
 from harness.sim._groundtruth import GroundTruthRecord, GroundTruthWriter
 from harness.sim._limits import CapacityGate, TokenBucket, WindowCounter
 from harness.sim._metrics import EndpointMetrics
@@ -237,6 +238,16 @@ class EndpointRuntime:
         self.requests = 0
         self.chunks = 0
         self.metrics = EndpointMetrics(ep.model, self.gate)
+        self.cache = (
+            PrefixCache(
+                self.dialect.cache_mode,
+                min_tokens=b.cache_min_tokens,
+                max_entries=b.cache_entries,
+                ttl_override_s=b.cache_ttl_s,
+            )
+            if b.prompt_cache
+            else None
+        )
 
     # ------------------------------------------------------------------------------------------
     def id_headers(self, rid: str) -> list[tuple[str, str]]:
@@ -388,7 +399,8 @@ class EndpointRuntime:
                 self._send_error(resp, exc, rid, extra)
                 return
         ttft_s = max(0.0, rng.gauss(b.ttft_ms, b.ttft_jitter_ms)) / 1000.0
-        ttft_s += b.prefill_ms_per_1k_tokens * plan.prompt_tokens / 1e6
+        # prefill (ttft_s += prefill_ms_per_1k_tokens x prompt tokens) is added at admission, after the
+        # prompt cache is read: cached tokens prefill faster
         # thinking: streamed as the dialect does (or as reasoning_text says), else a silent wait before
         # the first token
         show = bool(plan.reasoning_tokens) and parsed.prompt.reasoning_include
@@ -425,7 +437,17 @@ class EndpointRuntime:
             t_adm = time.monotonic()
             if rec is not None:
                 rec.t_admitted = t_adm
-            ctx = Ctx(rid, msg_id, int(wall), self.ep.model, parsed.include_usage, show_reasoning=show)
+            # the cache is read at admission; cached tokens prefill at a fraction of the cost
+            cached = NO_CACHE
+            if self.cache is not None:
+                cached = self.cache.use(parsed.prompt, t_adm)
+                met.prefix_cache_queries += plan.prompt_tokens
+                met.prefix_cache_hits += cached.read
+            prefill_tokens = plan.prompt_tokens - cached.read + b.cached_prefill_frac * cached.read
+            ttft_s += b.prefill_ms_per_1k_tokens * prefill_tokens / 1e6
+            ctx = Ctx(
+                rid, msg_id, int(wall), self.ep.model, parsed.include_usage, cached, show_reasoning=show
+            )
             extra = d.extra_headers(ctx)
             if not self.send_id:
                 extra = [h for h in extra if h[0] not in _ID_HEADER_NAMES]

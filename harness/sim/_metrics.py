@@ -9,7 +9,10 @@
   (prompt counted at admission, generated tokens as their chunks are written);
 - ``vllm:time_to_first_token_seconds`` / ``vllm:e2e_request_latency_seconds``: histograms measured
   from the arrival of the request (queueing included) to the first chunk / the end, over the requests
-  that were admitted; ``vllm:request_success_total{finished_reason}`` counts the finished ones.
+  that were admitted; ``vllm:request_success_total{finished_reason}`` counts the finished ones;
+- ``vllm:prefix_cache_queries_total`` / ``vllm:prefix_cache_hits_total``: prompt tokens looked up in
+  the prompt cache (every admitted prompt, when ``prompt_cache`` is on) and those read from it (vLLM
+  v1's prefix-cache counters, in tokens).
 
 With ``--workers N`` each process serves its own share; a scrape reaches one of them.
 """
@@ -52,6 +55,8 @@ class EndpointMetrics:
         self.gate = gate
         self.prompt_tokens = 0
         self.generation_tokens = 0
+        self.prefix_cache_queries = 0
+        self.prefix_cache_hits = 0
         self.finished: dict[str, int] = {}
         self.ttft = Histogram(SIM_TTFT_BUCKETS)
         self.e2e = Histogram(SIM_E2E_BUCKETS)
@@ -90,6 +95,18 @@ class EndpointMetrics:
                 "counter",
                 "Number of generation tokens processed.",
                 [(lab, float(self.generation_tokens))],
+            ),
+            Family(
+                "vllm:prefix_cache_queries_total",
+                "counter",
+                "Prefix cache queries, in terms of number of queried tokens.",
+                [(lab, float(self.prefix_cache_queries))],
+            ),
+            Family(
+                "vllm:prefix_cache_hits_total",
+                "counter",
+                "Prefix cache hits, in terms of number of cached tokens.",
+                [(lab, float(self.prefix_cache_hits))],
             ),
             Family(
                 "vllm:request_success_total",

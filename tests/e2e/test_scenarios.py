@@ -21,6 +21,7 @@ from harness.config import load_prompts, load_scenario
 from harness.config._models import Endpoint, PromptItem
 from harness.dialects import get_dialect
 from harness.record import read_fault_events, read_records
+from harness.tokens import count_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -201,6 +202,35 @@ def test_long_prompts_start_later_at_the_slow_prefill_vendor(
     quick_gap = ttft("quick-prefill", "lc-8k-two-copies") - ttft("quick-prefill", "lc-1k")
     assert slow_gap > 1.0  # ~6.6k extra tokens x 250 ms per 1k
     assert quick_gap < slow_gap / 2
+
+
+def test_caching_hits_start_sooner_and_cost_less(short_run: Callable[[str], pd.DataFrame]) -> None:
+    df = short_run("caching")
+    assert (df.outcome == "ok").all()
+    system = json.loads((PROMPTS / "sessions.jsonl").read_text(encoding="utf-8").splitlines()[0])["system"]
+    prefix = count_tokens(system) + 3  # the system message and its framing: the shortest cached prefix
+    on, off = _final(df, "anthropic-cache-on"), _final(df, "anthropic-cache-off")
+    auto, none = _final(df, "openai-auto-cache"), _final(df, "openai-no-cache")
+    assert len(on) == len(off) == len(auto) == len(none) == 20  # two sessions of 10 turns each
+    # Anthropic, asked to cache the system prompt and the conversation: the very first turn writes
+    # both; every later one reads at least the system prompt, and a session's turns read more and more
+    first = on.sort_values("t_dispatch").iloc[0]
+    assert first.cached_input_tokens == 0 and first.cache_write_tokens > prefix
+    assert (on.cached_input_tokens >= prefix).sum() == len(on) - 1
+    for _seq, session in on.groupby("seq"):
+        reads = session.sort_values("turn").cached_input_tokens.iloc[1:]
+        assert reads.is_monotonic_increasing and reads.is_unique
+    assert (off.cached_input_tokens.fillna(0) == 0).all() and (off.cache_write_tokens.fillna(0) == 0).all()
+    # OpenAI-style: automatic, in 128-token steps; the vendor without a cache never reports one
+    assert (auto.cached_input_tokens >= 1024).sum() == len(auto) - 1
+    assert (auto.cached_input_tokens % 128 == 0).all()
+    assert (none.cached_input_tokens.fillna(0) == 0).all()
+    # 150 ms per 1k uncached tokens: a hit skips ~0.5 s of prefill; and cached tokens cost less: a tenth
+    # of the input price at Anthropic (hits cost < 1/2 of a miss), half at OpenAI (< 0.6 of a miss)
+    for cached, plain, ratio in ((on, off, 0.5), (auto, none, 0.6)):
+        hits = cached[cached.cached_input_tokens > 0]
+        assert hits.ttft.median() < plain.ttft.median() - 0.3
+        assert hits.cost_usd.mean() < plain.cost_usd.mean() * ratio
 
 
 def test_tool_outage_fails_the_direct_contender_and_the_fallback_rescues(

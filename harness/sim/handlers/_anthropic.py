@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from harness._http import Request
     from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan
+    from harness.sim._cache import CacheMode
     from harness.sim._limits import TokenBucket
 
 __all__ = ["AnthropicSim"]
@@ -67,6 +68,75 @@ def _block_text(content: Any) -> tuple[str, bool]:
         elif b.get("type") == "tool_use":
             texts.append(str(b.get("name", "")) + json.dumps(b.get("input"), separators=(",", ":")))
     return "\n".join(texts), tool_result
+
+
+_MAX_BREAKPOINTS = 4
+
+
+def _cache_marks(content: Any, where: str) -> list[str]:
+    """The ``ttl`` ("5m" or "1h") of each ``cache_control`` on ``content``'s blocks (400 on a bad one)."""
+    if not isinstance(content, list):
+        return []
+    out = []
+    for j, b in enumerate(content):
+        cc = b.get("cache_control") if isinstance(b, dict) else None
+        if cc is None:
+            continue
+        if not isinstance(cc, dict) or cc.get("type") != "ephemeral":
+            message = f"{where}.{j}.cache_control.type: Input should be 'ephemeral'"
+            raise SimHTTPError(400, "bad_request", message)
+        ttl = cc.get("ttl", "5m")
+        if ttl not in ("5m", "1h"):
+            raise SimHTTPError(
+                400, "bad_request", f"{where}.{j}.cache_control.ttl: Input should be '5m' or '1h'"
+            )
+        out.append(str(ttl))
+    return out
+
+
+def _breakpoints(body: dict[str, Any], has_system: bool) -> tuple[tuple[int, str], ...]:
+    """``cache_control`` marks as (prefix boundary, ttl) in wire order: tools (boundary 0), system (1),
+    then message i (boundary i + 1 after a system, i without); a mark on any block of a message ends its
+    prefix at the end of that message. Refused as Anthropic refuses them: more than 4, or a 1-hour mark
+    after a 5-minute one."""
+    marks: list[tuple[int, str]] = [(0, ttl) for ttl in _cache_marks(body.get("tools"), "tools")]
+    system = body.get("system")
+    marks += [(1, ttl) for ttl in _cache_marks(system, "system")]
+    messages = body.get("messages")
+    for i, m in enumerate(messages if isinstance(messages, list) else []):
+        content = m.get("content") if isinstance(m, dict) else None
+        k = i + 1 + int(has_system)
+        marks += [(k, ttl) for ttl in _cache_marks(content, f"messages.{i}.content")]
+    if len(marks) > _MAX_BREAKPOINTS:
+        raise SimHTTPError(
+            400,
+            "bad_request",
+            f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(marks)}.",
+        )
+    seen_5m = False
+    for _, ttl in marks:
+        if ttl == "1h" and seen_5m:
+            raise SimHTTPError(
+                400,
+                "bad_request",
+                "a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block. "
+                "Note that blocks are processed in the following order: `tools`, `system`, `messages`.",
+            )
+        seen_5m = seen_5m or ttl == "5m"
+    return tuple(marks)
+
+
+def _usage(plan: Plan, ctx: Ctx, output_tokens: int) -> dict[str, Any]:
+    """``input_tokens`` excludes the cache reads and writes, reported beside it."""
+    c = ctx.cache
+    return {
+        "input_tokens": plan.prompt_tokens - c.read - c.write,
+        "cache_creation_input_tokens": c.write,
+        "cache_read_input_tokens": c.read,
+        "cache_creation": {"ephemeral_5m_input_tokens": c.write_5m, "ephemeral_1h_input_tokens": c.write_1h},
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
 
 
 def _blocks(content: Any, kind: str) -> list[tuple[int, dict[str, Any]]]:
@@ -207,13 +277,7 @@ class _MsgEncoder(StreamEncoder):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {
-                "input_tokens": self.plan.prompt_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": 1,
-                "service_tier": "standard",
-            },
+            "usage": _usage(self.plan, self.ctx, 1),
         }
         block = self._answer_block()
         if self.r_n:
@@ -282,6 +346,7 @@ class _MsgEncoder(StreamEncoder):
 class AnthropicSim(SimDialect):
     name = "anthropic-messages"
     request_id_header = "request-id"
+    cache_mode: CacheMode = "explicit"
 
     def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
         if rest == "/v1/messages" and method == "POST":
@@ -372,6 +437,7 @@ class AnthropicSim(SimDialect):
             tool_choice=tool_choice,
             after_tool_result=after_tool,
             stop=stops,
+            breakpoints=_breakpoints(body, system is not None),
             reasoning_asked=budget is not None,
             reasoning_budget=budget,
         )
@@ -436,14 +502,9 @@ class AnthropicSim(SimDialect):
                 "content": content,
                 "stop_reason": _stop_reason(plan),
                 "stop_sequence": plan.stop_sequence,
-                "usage": {
-                    "input_tokens": plan.prompt_tokens,
-                    "output_tokens": plan.completion_tokens + plan.reasoning_tokens,  # thinking included
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
-                    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-                    "service_tier": "standard",
-                },
+                "usage": _usage(
+                    plan, ctx, plan.completion_tokens + plan.reasoning_tokens
+                ),  # thinking included
             }
         )
 

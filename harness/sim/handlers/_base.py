@@ -7,10 +7,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.sim._cache import NO_CACHE, CacheUsage
+
 if TYPE_CHECKING:
     from harness._http import Request
     from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan, Prompt
+    from harness.sim._cache import CacheMode
     from harness.sim._limits import TokenBucket
 
 __all__ = ["Ctx", "Parsed", "SimDialect", "SimHTTPError", "StreamEncoder", "key_matches"]
@@ -54,6 +57,7 @@ class Ctx:
     created: int
     model: str
     include_usage: bool
+    cache: CacheUsage = NO_CACHE  # what this request read from / wrote to the prompt cache
     show_reasoning: bool = False  # stream/send the plan's thinking text (else only its usage)
 
 
@@ -89,6 +93,7 @@ class SimDialect:
     name = ""
     request_id_header = "x-request-id"  # "" = this server sends no request id
     retry_in_body = False  # True: the retry delay goes in the error body only, never in retry-after headers
+    cache_mode: CacheMode = "auto"  # how the API caches prompts (harness.sim._cache)
     shows_reasoning = True  # sends the thinking text (reasoning_text: auto); native OpenAI does not
 
     def id_headers(self, request_id: str) -> list[tuple[str, str]]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from harness._http import Request
     from harness.behaviour import SimEndpoint
     from harness.sim._answer import Plan
+    from harness.sim._cache import CacheMode
     from harness.sim._limits import TokenBucket
 
 __all__ = ["GeminiSim"]
@@ -170,14 +171,18 @@ def _finish(plan: Plan) -> str:
     return "MAX_TOKENS" if plan.finish == "length" else "STOP"
 
 
-def _usage(plan: Plan) -> dict[str, Any]:
-    """Thinking is ``thoughtsTokenCount``, outside ``candidatesTokenCount`` and inside the total."""
+def _usage(plan: Plan, ctx: Ctx) -> dict[str, Any]:
+    """Thinking is ``thoughtsTokenCount``, outside ``candidatesTokenCount`` and inside the total;
+    ``promptTokenCount`` includes the implicitly cached ``cachedContentTokenCount`` (sent when > 0)."""
     usage: dict[str, Any] = {
         "promptTokenCount": plan.prompt_tokens,
         "candidatesTokenCount": plan.completion_tokens,
         "totalTokenCount": plan.prompt_tokens + plan.completion_tokens + plan.reasoning_tokens,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": plan.prompt_tokens}],
     }
+    if ctx.cache.read:
+        usage["cachedContentTokenCount"] = ctx.cache.read
+        usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": ctx.cache.read}]
     if plan.reasoning_tokens:
         usage["thoughtsTokenCount"] = plan.reasoning_tokens
     return usage
@@ -221,7 +226,7 @@ class _SSEEncoder(StreamEncoder):
         return b""
 
     def tail(self, n_done: int, truncated: bool) -> bytes:
-        last = _chunk([{"text": ""}], self.ctx, _finish(self.plan), _usage(self.plan))
+        last = _chunk([{"text": ""}], self.ctx, _finish(self.plan), _usage(self.plan, self.ctx))
         return b"data: " + last + _CRLF2
 
     def error(self) -> bytes:
@@ -233,6 +238,7 @@ class GeminiSim(SimDialect):
     name = "gemini"
     request_id_header = ""  # Gemini sends none; responseId in the body carries the simulator's id
     retry_in_body = True
+    cache_mode: CacheMode = "implicit"
 
     def route(self, ep: SimEndpoint, method: str, rest: str) -> tuple[str, str] | None:
         for version in ("/v1beta/", "/v1/"):
@@ -447,7 +453,7 @@ class GeminiSim(SimDialect):
         if ctx.show_reasoning and plan.reasoning_pieces:
             parts.append({"text": plan.reasoning_text, "thought": True})
         parts.append({"text": plan.text} if plan.kind == "text" else _call_part(plan))
-        return _chunk(parts, ctx, _finish(plan), _usage(plan))
+        return _chunk(parts, ctx, _finish(plan), _usage(plan, ctx))
 
     def encoder(self, plan: Plan, ctx: Ctx) -> StreamEncoder:
         return _SSEEncoder(plan, ctx)

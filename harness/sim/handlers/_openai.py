@@ -50,14 +50,15 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _usage(plan: Plan) -> dict[str, Any]:
-    """OpenAI counts reasoning inside ``completion_tokens`` and again in ``reasoning_tokens``."""
+def _usage(plan: Plan, ctx: Ctx) -> dict[str, Any]:
+    """OpenAI counts reasoning inside ``completion_tokens`` and again in ``reasoning_tokens``;
+    ``prompt_tokens`` includes the cached ones (``prompt_tokens_details.cached_tokens``)."""
     completion = plan.completion_tokens + plan.reasoning_tokens
     return {
         "prompt_tokens": plan.prompt_tokens,
         "completion_tokens": completion,
         "total_tokens": plan.prompt_tokens + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": ctx.cache.read, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": plan.reasoning_tokens,
             "audio_tokens": 0,
@@ -306,7 +307,7 @@ class _ChatEncoder(StreamEncoder):
                     self.ctx.message_id.encode(),
                     self.ctx.created,
                     _dumps(self.ctx.model),
-                    _dumps(_usage(self.plan)),
+                    _dumps(_usage(self.plan, self.ctx)),
                 )
             )
         return out + b"data: [DONE]\n\n"
@@ -404,7 +405,7 @@ class OpenAISim(SimDialect):
                 "choices": [
                     {"index": 0, "message": message, "logprobs": None, "finish_reason": _FINISH[plan.finish]}
                 ],
-                "usage": _usage(plan),
+                "usage": _usage(plan, ctx),
             }
         )
 

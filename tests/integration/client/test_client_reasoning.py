@@ -89,7 +89,7 @@ def test_the_request_carries_reasoning_in_the_dialects_own_fields(
     bodies: list[dict] = []
 
     def handler(c) -> None:
-        if c.read_request():
+        while c.read_request():  # the client may send its next request on this kept-alive connection
             bodies.append(json.loads(c.body))
             c.respond(500, b'{"error": {"message": "captured", "type": "server_error"}}')
 

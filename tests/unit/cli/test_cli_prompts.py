@@ -277,3 +277,65 @@ def test_sharegpt_jsonl_an_empty_file_and_an_out_onto_the_source(tmp_path: Path)
     res = bakeoff("prompts", "import", str(src), "--format", "sharegpt", "--out", str(src))
     assert res.exit_code == 2 and "--out would overwrite the file being imported" in res.stderr
     assert len(src.read_text(encoding="utf-8").splitlines()) == 2  # untouched
+
+
+def test_sharegpt_sessions_become_one_session_per_conversation(tmp_path: Path) -> None:
+    conversations = [
+        {
+            "id": "c1",
+            "conversations": [
+                {"from": "system", "value": "Be brief."},
+                {"from": "human", "value": "Hi"},
+                {"from": "gpt", "value": "Hello!"},
+                {"from": "human", "value": "And then?"},
+                {"from": "gpt", "value": "Then this."},
+                {"from": "human", "value": "Thanks"},
+            ],
+        },
+        {"id": "c2", "conversations": [{"from": "gpt", "value": "I speak first"}]},
+        {
+            "id": "c3",
+            "conversations": [
+                {"from": "human", "value": "a"},
+                {"from": "gpt", "value": "b"},
+                {"from": "gpt", "value": "c"},
+            ],
+        },
+    ]
+    src = _write(tmp_path / "sg.jsonl", conversations)
+    out = tmp_path / "set.jsonl"
+    res = bakeoff("prompts", "import", str(src), "--format", "sharegpt", "--sessions", "--out", str(out))
+    assert res.exit_code == 2 and not out.exists()
+    assert res.stderr.strip().splitlines() == [
+        f"{src}:2: conversations[0].from: a gpt turn before any human turn: a session starts with the user",
+        f"{src}:3: conversations[2].from: two gpt turns in a row: a turn has one recorded reply",
+    ]
+    res = bakeoff(
+        "prompts", "import", str(src), "--format", "sharegpt", "--sessions", "--out", str(out), "--skip-bad"
+    )
+    assert res.exit_code == 0, res.output
+    assert _lines(out) == [
+        {
+            "id": "c1",
+            "class": "imported",
+            "system": "Be brief.",
+            "turns": [
+                {"user": "Hi", "assistant": "Hello!"},
+                {"user": "And then?", "assistant": "Then this."},
+                {"user": "Thanks"},
+            ],
+            "max_tokens": 256,
+        }
+    ]
+    prompts, _sha, problems = load_prompts(out)
+    assert problems == [] and [t.user for t in prompts[0].turns or ()] == ["Hi", "And then?", "Thanks"]
+    # the summary counts the whole conversation: system, every user message and recorded reply
+    words = ["Be brief.", "Hi", "Hello!", "And then?", "Then this.", "Thanks"]
+    assert f"imported        1 {sum(map(count_tokens, words)):>4}" in res.output
+
+
+def test_sessions_is_for_sharegpt_only(tmp_path: Path) -> None:
+    src = _write(tmp_path / "log.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
+    res = bakeoff("prompts", "import", str(src), "--format", "openai-requests", "--sessions")
+    assert res.exit_code == 2
+    assert "--sessions: only with --format sharegpt" in res.stderr

@@ -170,3 +170,43 @@ def test_conventions_agree_and_cost_never_negative(
     assert cost(p, inp=uncached + cached, cached=cached, out=out + 1) > cost(
         p, inp=uncached + cached, cached=cached, out=out
     )
+
+
+def test_one_hour_cache_writes_priced_apart_and_imported_from_litellm(tmp_path: Path) -> None:
+    table = {
+        "claude-x": {
+            "input_cost_per_token": 3e-6,
+            "output_cost_per_token": 1.5e-5,
+            "cache_read_input_token_cost": 3e-7,
+            "cache_creation_input_token_cost": 3.75e-6,
+            "cache_creation_input_token_cost_above_1hr": 6e-6,
+        },
+    }
+    (tmp_path / "prices.json").write_text(json.dumps(table))
+    price, problem = resolve_price(Price(litellm={"file": "prices.json", "model": "claude-x"}), tmp_path)
+    assert problem is None and price.cache_write_1h_per_mtok == pytest.approx(6.0)
+    # 21 x 3 + 2000 x 0.3 + (1000 - 600) x 3.75 + 600 x 6 + 50 x 15 = 63 + 600 + 1500 + 3600 + 750 = 6513 µ$
+    got = price_attempt(
+        price,
+        input_tokens=21,
+        cached_input_tokens=2000,
+        cache_write_tokens=1000,
+        cache_write_1h_tokens=600,
+        output_tokens=50,
+        reasoning_tokens=None,
+        dialect="anthropic-messages",
+    )
+    assert got == pytest.approx(0.006513)
+    # without a 1-hour price, 1-hour writes cost the (5-minute) write price
+    plain = Price(input_per_mtok=3.0, cache_write_per_mtok=3.75)
+    got = price_attempt(
+        plain,
+        input_tokens=0,
+        cached_input_tokens=0,
+        cache_write_tokens=1000,
+        cache_write_1h_tokens=600,
+        output_tokens=0,
+        reasoning_tokens=None,
+        dialect="anthropic-messages",
+    )
+    assert got == pytest.approx(1000 * 3.75 / 1e6)

@@ -155,6 +155,18 @@ def test_anthropic_base_url_ending_in_v1_is_warned_about(tmp_path: Path) -> None
     assert ok.warnings == ()
 
 
+def test_cache_breakpoints_on_a_self_caching_dialect_are_warned_about(tmp_path: Path) -> None:
+    text = GOOD.replace("    sim: fast\n", "    sim: fast\n    cache: {breakpoints: system}\n")
+    text = text.replace(
+        "    sim: slow\n", "    sim: slow\n    cache: {breakpoints: system+history, ttl: 1h}\n"
+    )
+    path = write(tmp_path, text)
+    [line] = short(load_scenario(path).warnings, path)
+    assert line.startswith("S:7: warning: endpoints[0].cache: openai-chat marks no cache breakpoints")
+    off = text.replace("cache: {breakpoints: system}", "cache: {breakpoints: none}")
+    assert load_scenario(write(tmp_path, off)).warnings == ()
+
+
 def test_lint_mode_checks_everything_but_the_secrets(tmp_path: Path) -> None:
     text = GOOD.replace(
         "    sim: fast\n", "    base_url: https://api.example.com/v1\n    api_key_env: NO_SUCH_KEY_X\n"
