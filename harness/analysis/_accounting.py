@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis._prepare import obj_values
 from harness.record import RunInfo
 
 __all__ = ["UNSENT_CLASSES", "accounting", "incomplete", "share_notes"]
@@ -38,22 +37,27 @@ def accounting(records: pd.DataFrame, run: RunInfo) -> dict[str, dict[str, Any]]
     names = [c.name for c in m.contenders]
     out: dict[str, dict[str, Any]] = {}
     if len(records):
-        contender = obj_values(records["contender"], "").astype(str)
-        request = obj_values(records["request_id"], "").astype(str)
-        error = obj_values(records["error_class"], None)
-        frame = pd.DataFrame({"c": contender, "r": request, "e": error})
-        recorded = frame.drop_duplicates(["c", "r"]).groupby("c").size()
+        # counts of distinct (contender, request_id) pairs, on integer codes: no string per record
+        c_codes, n_c, c_names = _codes(records["contender"])
+        r_codes, n_r, _ = _codes(records["request_id"])
+        width = n_r + 1
+        assert c_names is not None
+        key = c_codes.astype(np.int64) * width + r_codes
+
+        def per_contender(sel: np.ndarray | None) -> dict[str, int]:
+            pairs = np.unique(key if sel is None else key[sel])
+            counts = np.bincount(pairs // width, minlength=n_c)
+            return {str(c_names[i]): int(n) for i, n in enumerate(counts.tolist()) if n}
+
+        recorded = per_contender(None)
         by_class = {
-            cls: frame.loc[np.asarray(error == cls, dtype=bool)]
-            .drop_duplicates(["c", "r"])
-            .groupby("c")
-            .size()
+            cls: per_contender(records["error_class"].isin([cls]).to_numpy(dtype=bool))
             for cls in UNSENT_CLASSES
         }
-        names += sorted(set(map(str, recorded.index)) - set(names))
+        names += sorted(set(recorded) - set(names))
     else:
-        recorded = pd.Series(dtype=int)
-        by_class = {cls: pd.Series(dtype=int) for cls in UNSENT_CLASSES}
+        recorded = {}
+        by_class = {cls: {} for cls in UNSENT_CLASSES}
     searched = (run.end.search or {}).get("done") if run.end is not None else None
     for c in names:
         n = int(recorded.get(c, 0))
@@ -69,6 +73,24 @@ def accounting(records: pd.DataFrame, run: RunInfo) -> dict[str, dict[str, Any]]
         row["measured"] = n - row["not_sent"]
         out[c] = row
     return out
+
+
+def _codes(series: pd.Series) -> tuple[np.ndarray, int, list[str] | None]:
+    """Integer codes of a column's values (a missing value counts as ""), how many distinct values, and
+    those values as strings when they are few (a run names a handful of contenders)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    n = len(uniques)
+    hits = np.flatnonzero(np.asarray(pd.Series(uniques).isin([""]), dtype=bool))
+    blank = int(hits[0]) if hits.size else -1
+    missing = codes < 0
+    if missing.any():
+        if blank < 0:
+            blank, n = n, n + 1
+        codes = np.where(missing, blank, codes)
+    names = None
+    if n <= 10_000:
+        names = [str(u) for u in np.asarray(uniques, dtype=object)] + [""] * (n - len(uniques))
+    return codes, n, names
 
 
 def incomplete(counts: dict[str, dict[str, Any]], run: RunInfo) -> str | None:

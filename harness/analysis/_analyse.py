@@ -15,7 +15,7 @@ from harness.analysis._capacity import capacity as capacity_of
 from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
-from harness.analysis._gateway import gateway_evidence, same_model
+from harness.analysis._gateway import gateway_evidence, same_models
 from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_met, slo_settings
 from harness.analysis._phases import (
     BASELINE,
@@ -224,9 +224,7 @@ def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         served = sel & served_all
         pinned = None
         if served.any():
-            req = att["model_requested"][served].astype(str)
-            got = att["model_served"][served].astype(str)
-            pinned = float(np.mean([same_model(r, g) for g, r in zip(got, req, strict=True)]))
+            pinned = float(same_models(att["model_requested"][served], att["model_served"][served]).mean())
         n_ans, n_ok = int(answered.sum()), int(ok.sum())
         out[str(c)] = {
             "attempts": float(sel.sum()),
@@ -289,13 +287,14 @@ def analyse(
     slo = slo_settings(run.manifest.slo, slo_overrides)
     skipped = int(records.attrs.get("skipped_lines", 0) or 0)
     records, fault_events, run = align_sequential(records, fault_events, run)
-    every_record = records
-    records = _judged(records, run)
+    counts = accounting(records, run)  # every record, sent or not
+    judged = _judged(records, run)  # a mask, not a copy: the frame is the run's largest object
+    n_judged = int(judged.sum())
     manifest = run.manifest
     t_max = None
-    if len(records):
-        t_end = pd.to_numeric(records["t_end"], errors="coerce")
-        t_max = float(t_end.max()) if t_end.notna().any() else None
+    if n_judged:
+        t_end = _num(records, "t_end")[judged]
+        t_max = float(np.nanmax(t_end)) if (~np.isnan(t_end)).any() else None
     window = measurement_window(run, t_max)
     windows = fault_windows(fault_events, manifest.faults, window)
     phase_windows = snap_windows(
@@ -304,12 +303,14 @@ def analyse(
     phases = phase_durations(window, phase_windows)
 
     t_int = window_times(records, _num(records, "t_intended"))  # a session counts where it started
-    rows = np.flatnonzero((t_int >= window.start) & (t_int < window.end))
+    rows = np.flatnonzero(judged & (t_int >= window.start) & (t_int < window.end))
     lg, owner = logical_requests_indexed(records, manifest, rows if rows.size < len(records) else None)
     # a request's phase by when it was asked for, or the transition group of a fault it was in flight across
     lg["phase"] = (
-        assign_phases(
-            lg["t_intended"].to_numpy(dtype=float), phase_windows, lg["t_end"].to_numpy(dtype=float)
+        pd.Categorical(
+            assign_phases(
+                lg["t_intended"].to_numpy(dtype=float), phase_windows, lg["t_end"].to_numpy(dtype=float)
+            )
         )
         if len(lg)
         else []
@@ -328,6 +329,12 @@ def analyse(
     else:
         gaps, gap_rows = np.empty(0), np.empty(0, dtype=int)
         reads = merged = np.empty(0, dtype=np.int64)
+    unsent = unsent_turns(records, window.start, window.end)  # every record, sent or not
+    contenders = [c.name for c in manifest.contenders]
+    contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
+    cache = caching_of(records, rows, contenders, manifest)
+    # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
+    del records
     gap_keys = _Coded(att["contender"][gap_rows])
     gap_phase = _Coded(att["phase"][gap_rows])
     gap_class = _Coded(att["prompt_class"][gap_rows])
@@ -384,11 +391,8 @@ def analyse(
     region_of = {e.name: e.region for e in manifest.endpoints if e.region}
     impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
     obs = _observability(att)
-    contenders = [c.name for c in manifest.contenders]
-    contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     exposure = exposure_table(lg, windows, contenders, chain_of)
-    cache = caching_of(records, rows, contenders, manifest)
-    meta = _meta(run, len(records), skipped, window)
+    meta = _meta(run, n_judged, skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
     impact_rows = records_of(impact)
     search_steps = (run.end.search or {}).get("steps") if run.end is not None else None
@@ -450,7 +454,7 @@ def analyse(
         gates=gates_of,
         attributions=attributions,
     )
-    _account(every_record, run, contenders, meta, verdict, risks)
+    _account(counts, run, contenders, meta, verdict, risks)
     return Analysis(
         meta=meta,
         slo=slo,
@@ -475,7 +479,7 @@ def analyse(
         server_summary=server,
         server_gaps=scrape_gaps(server_raw),
         caching=cache,
-        turns=by_turn(lg, contenders, unsent_turns(every_record, window.start, window.end)),
+        turns=by_turn(lg, contenders, unsent),
     )
 
 
@@ -502,24 +506,21 @@ def _priced(manifest: Manifest) -> set[str]:
     return {c.name for c in manifest.contenders if set(c.chain) & has_price or not set(c.chain) <= listed}
 
 
-def _judged(records: pd.DataFrame, run: RunInfo) -> pd.DataFrame:
-    """The attempts a contender is judged on. ``not_sent`` records (the run ended before they were sent)
-    never reached the vendor; ``run_ended`` ones were cut in flight, which is the vendor's failure to answer
-    in the time the run gave it (planned end, or a stop, plus grace) — except after an abort, which cut them
-    at once. Both stay in the accounting (harness.analysis._accounting), never in the metrics."""
+def _judged(records: pd.DataFrame, run: RunInfo) -> np.ndarray:
+    """Which attempts (a mask) a contender is judged on. ``not_sent`` records (the run ended before
+    they were sent) never reached the vendor; ``run_ended`` ones were cut in flight, which is the vendor's
+    failure to answer in the time the run gave it (planned end, or a stop, plus grace) — except after an
+    abort, which cut them at once. Both stay in the accounting (harness.analysis._accounting), never in the
+    metrics."""
     if not len(records):
-        return records
+        return np.zeros(0, dtype=bool)
     cut = ["not_sent", "run_ended"] if run.end is not None and run.end.ended == "aborted" else ["not_sent"]
-    drop = records["error_class"].isin(cut).to_numpy(dtype=bool)
-    if not drop.any():
-        return records
-    kept = records.loc[~drop].reset_index(drop=True)
-    kept.attrs.update(records.attrs)
-    return kept
+    keep: np.ndarray = ~records["error_class"].isin(cut).to_numpy(dtype=bool)
+    return keep
 
 
 def _account(
-    records: pd.DataFrame,
+    counts: dict[str, dict[str, Any]],
     run: RunInfo,
     contenders: list[str],
     meta: dict[str, Any],
@@ -529,7 +530,6 @@ def _account(
     """Counts per contender (scheduled, recorded, no record, not sent, run ended) into ``meta``; verdict
     rows flag a contender measured on an unequal share (``unequal_share``, ``share_note``, and a clause in
     ``reason``); missing evidence becomes the first risks."""
-    counts = accounting(records, run)
     gap = incomplete(counts, run)
     searched = run.end is not None and run.end.search is not None
     notes = share_notes(counts, contenders, own_schedules=searched)

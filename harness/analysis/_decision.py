@@ -153,13 +153,14 @@ def _spans(exposure: pd.DataFrame, shared: set[str]) -> dict[str, tuple[float, f
 
 
 def _requests_of(lg: pd.DataFrame, c: str, shared: dict[str, tuple[float, float]]) -> _Requests:
-    g = lg.loc[lg["contender"].to_numpy() == c] if len(lg) else lg
+    cols = ["user_latency", "user_ttft", "phase", "t_intended", "ok", "good", "cost"]
+    g = lg.loc[lg["contender"].to_numpy() == c, cols] if len(lg) else lg
     if not len(g):
         z = np.empty(0)
         return _Requests(z, z, z.astype(bool), z.astype(bool), z, z.astype(bool), z.astype(bool))
     lat = g["user_latency"].to_numpy(dtype=float)
     ttft = g["user_ttft"].to_numpy(dtype=float)
-    phase = g["phase"].astype(str).to_numpy()
+    phase_codes, phase_names = pd.factorize(g["phase"].astype(str).to_numpy(), use_na_sentinel=False)
     # asked for inside a shared window (whether it ended inside it or after: a request in flight across the
     # window's end was still asked for during the fault)
     t = g["t_intended"].to_numpy(dtype=float)
@@ -173,7 +174,7 @@ def _requests_of(lg: pd.DataFrame, c: str, shared: dict[str, tuple[float, float]
         good=g["good"].to_numpy(dtype=bool),
         cost=np.nan_to_num(g["cost"].to_numpy(dtype=float)),
         inside=inside,
-        clean=np.isin(phase, (BASELINE, AFTER)),
+        clean=np.isin(np.asarray(phase_names, dtype=object), (BASELINE, AFTER))[phase_codes],
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["NO_MODEL_CHECK_DIALECTS", "gateway_evidence", "same_model"]
+__all__ = ["NO_MODEL_CHECK_DIALECTS", "gateway_evidence", "same_model", "same_models"]
 
 NO_MODEL_CHECK_DIALECTS = frozenset({"azure-openai"})
 """Dialects whose ``model_requested`` is no model name (Azure: the deployment name chooses the model)."""
@@ -47,6 +47,23 @@ def same_model(requested: str, served: str) -> bool:
     return any(a.startswith(b) and _SUFFIX.fullmatch(a[len(b) :]) for a, b in ((r, s), (s, r)))
 
 
+def _pairs(requested: np.ndarray, served: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Each (requested, served) pair's position among the distinct pairs, and those pairs as strings,
+    in order of first appearance (a run names a handful of models however many answers it holds)."""
+    r_codes, r_names = pd.factorize(np.asarray(requested, dtype=object), use_na_sentinel=False)
+    s_codes, s_names = pd.factorize(np.asarray(served, dtype=object), use_na_sentinel=False)
+    codes, keys = pd.factorize(r_codes.astype(np.int64) * max(len(s_names), 1) + s_codes)
+    width = max(len(s_names), 1)
+    return codes, [(str(r_names[k // width]), str(s_names[k % width])) for k in keys]
+
+
+def same_models(requested: np.ndarray, served: np.ndarray) -> np.ndarray:
+    """:func:`same_model` of each pair, computed once per distinct pair."""
+    codes, pairs = _pairs(requested, served)
+    verdicts = np.fromiter((same_model(r, s) for r, s in pairs), dtype=bool, count=len(pairs))
+    return verdicts[codes] if len(codes) else np.empty(0, dtype=bool)
+
+
 def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, Any]:
     """For the attempts ``sel`` of one contender: answers a gateway fell back for or retried before
     answering, answers from another model than requested (with the most common such pair), out of the
@@ -56,10 +73,12 @@ def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, A
     retried = ok & (np.nan_to_num(att["gateway_retries"], nan=0.0) > 0)
     served = ok & pd.notna(att["model_served"])
     served &= ~np.isin(att["dialect"], list(NO_MODEL_CHECK_DIALECTS))
+    codes, distinct = _pairs(att["model_requested"][served], att["model_served"][served])
+    counts = np.bincount(codes, minlength=len(distinct))
     pairs: Counter[tuple[str, str]] = Counter()
-    for r, s in zip(att["model_requested"][served], att["model_served"][served], strict=True):
-        if not same_model(str(r), str(s)):
-            pairs[(str(r), str(s))] += 1
+    for pair, n in zip(distinct, counts.tolist(), strict=True):  # first seen first: ties as before
+        if not same_model(*pair):
+            pairs[pair] += n
     top = pairs.most_common(1)
     return {
         "answers": int(ok.sum()),

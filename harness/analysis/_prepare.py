@@ -179,6 +179,28 @@ def obj_values(series: pd.Series, fill: Any = None) -> np.ndarray:
     return lut[codes]
 
 
+def _column(series: pd.Series, idx: np.ndarray, fill: Any = None) -> Any:
+    """A frame column of the values at positions ``idx`` (``fill`` for missing ones). A categorical or
+    Arrow string column is taken as such: no Python string per row, and nothing for pandas to convert
+    back when the frame is built; any other column goes through an object array."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()[idx]
+        out = pd.Categorical.from_codes(codes, dtype=series.dtype)
+        if fill is not None and (codes < 0).any():
+            if fill not in out.categories:
+                out = out.add_categories([fill])
+            out = out.fillna(fill)
+        return out
+    if fill is None and isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        return series.array.take(idx)
+    return np.asarray(obj_values(series, fill), dtype=object)[idx] if fill is not None else _obj(series, idx)
+
+
+def _categories(values: np.ndarray) -> pd.Categorical:
+    """An object column of few distinct values as a categorical (one small integer per row)."""
+    return pd.Categorical(values)
+
+
 def _bool(series: pd.Series) -> np.ndarray:
     if series.dtype == bool:
         return series.to_numpy(dtype=bool)
@@ -258,18 +280,23 @@ def logical_requests_indexed(
     owner[order] = gid
     error_class = err_all[i_last].copy()
     error_class[ok] = None
-    usage = obj_values(records["usage_source"], "none")[i_last]
+    error_column = _column(records["error_class"], i_last)
+    if isinstance(error_column, pd.Categorical):  # a succeeded request has no error class
+        codes = error_column.codes.copy()
+        codes[ok] = -1
+        error_column = pd.Categorical.from_codes(codes, dtype=error_column.dtype)
+    else:
+        error_column = error_class
     turn, session_id, cached = _session_columns(records, i_last)
-    pclass = obj_values(records["prompt_class"], "")[i_last]
     lg = pd.DataFrame(
         {
-            "contender": contender,
-            "request_id": _obj(records["request_id"], i_last),
-            "prompt_id": _obj(records["prompt_id"], i_last),
-            "prompt_class": pclass,
-            "endpoint": endpoint,
-            "primary": primary,
-            "model_served": _obj(records["model_served"], i_last),
+            "contender": _column(records["contender"], i_last, ""),
+            "request_id": _column(records["request_id"], i_last),
+            "prompt_id": _column(records["prompt_id"], i_last),
+            "prompt_class": _column(records["prompt_class"], i_last, ""),
+            "endpoint": _column(records["endpoint"], i_last, ""),
+            "primary": _categories(primary),
+            "model_served": _column(records["model_served"], i_last),
             "t_intended": t_intended,
             "t_first_dispatch": t_first_dispatch,
             "t_dispatch": f["t_dispatch"],
@@ -278,9 +305,9 @@ def logical_requests_indexed(
             "t_last_token": f["t_last_token"],
             "t_end": f["t_end"],
             "ok": ok,
-            "outcome": outcome[i_last],
-            "error_class": error_class,
-            "error_detail": _obj(records["error_detail"], i_last),
+            "outcome": _column(records["outcome"], i_last),
+            "error_class": error_column,
+            "error_detail": _column(records["error_detail"], i_last),
             "status": _obj(records["status"], i_last),
             "finished": _bool(records["is_final_attempt"])[i_last],
             "output_tokens": out_tok,
@@ -288,7 +315,7 @@ def logical_requests_indexed(
             "cached_input_tokens": cached,
             "session_id": session_id,
             "turn": turn,
-            "usage_source": usage,
+            "usage_source": _column(records["usage_source"], i_last, "none"),
             "max_tokens_exceeded": over,
             "check_passed": _obj(records["check_passed"], i_last),
             "n_attempts": n_att,
@@ -309,9 +336,9 @@ def logical_requests_indexed(
             "reasoning_cost": np.nan_to_num(f["reasoning_tokens"]) * reasoning_price,
             "tpot": tpot,
             "schedule_lag": t_first_dispatch - t_intended,
-            "output_excerpt": _obj(records["output_excerpt"], i_last),
-            "vendor_request_id": _obj(records["vendor_request_id"], i_last),
-            "fault_injected": _obj(records["fault_injected"], i_last),
+            "output_excerpt": _column(records["output_excerpt"], i_last),
+            "vendor_request_id": _column(records["vendor_request_id"], i_last),
+            "fault_injected": _column(records["fault_injected"], i_last),
         }
     )
     return lg, owner

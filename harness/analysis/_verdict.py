@@ -44,6 +44,10 @@ def _fault_ids(phase: str) -> list[str]:
     return phase.removeprefix("fault:").split("+") if phase.startswith("fault:") else []
 
 
+# the columns attribute_failures and _dominant_miss read: a contender's view copies only these
+_ATTRIBUTION_COLUMNS = ("phase", "good", "ok", "user_latency", "user_ttft", "user_ttfot", "tpot")
+
+
 def attribute_failures(
     failing: Sequence[str],
     lg: pd.DataFrame,
@@ -60,15 +64,17 @@ def attribute_failures(
     min_gf = slo.get("min_good_fraction")
     max_er = slo.get("max_error_rate")
     for c in failing:
-        g = lg.loc[lg["contender"].to_numpy() == c]
+        g = lg.loc[lg["contender"].to_numpy() == c, list(_ATTRIBUTION_COLUMNS)]
         if not len(g):
             continue
-        phase = g["phase"].astype(str).to_numpy()
+        # phases through their few distinct values: a million requests name a handful of phases
+        phase_codes, phase_names = pd.factorize(g["phase"].astype(str).to_numpy(), use_na_sentinel=False)
+        phase_names = np.asarray(phase_names, dtype=str)
         good = g["good"].to_numpy(dtype=bool)
         ok = g["ok"].to_numpy(dtype=bool)
-        in_fault = np.char.startswith(phase.astype(str), "fault:")
+        in_fault = np.char.startswith(phase_names, "fault:")[phase_codes]
         # in flight across a window's edge: neither inside nor outside (harness.analysis._phases)
-        at_edge = np.char.startswith(phase.astype(str), "transition:")
+        at_edge = np.char.startswith(phase_names, "transition:")[phase_codes]
         outside = ~in_fault & ~at_edge
         if not outside.any():
             continue
@@ -78,8 +84,8 @@ def attribute_failures(
             out[c] = f"{c} misses its SLOs outside the fault windows too ({_pct(gf_out)} good there)"
             continue
         worst: tuple[float, str, np.ndarray] | None = None
-        for fid in dict.fromkeys(f for p in set(phase.tolist()) for f in _fault_ids(p)):
-            sel = np.array([fid in _fault_ids(p) for p in phase], dtype=bool)
+        for fid in dict.fromkeys(f for p in set(phase_names.tolist()) for f in _fault_ids(p)):
+            sel = np.array([fid in _fault_ids(p) for p in phase_names.tolist()], dtype=bool)[phase_codes]
             gf_in = float(good[sel].mean())
             if worst is None or gf_in < worst[0]:
                 worst = (gf_in, fid, sel)

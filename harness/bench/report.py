@@ -49,13 +49,12 @@ def _measure(run_dir: Path) -> dict[str, Any]:
     from harness.report import REPORT_FILE, render_html, write_exports
 
     t0 = time.perf_counter()
-    records = records_for_report(run_dir, ANALYSIS_COLUMNS, lean=True)
+    held = [records_for_report(run_dir, ANALYSIS_COLUMNS, lean=True)]
     events, run = read_fault_events(run_dir), read_run(run_dir)
-    n_records = len(records)
+    n_records = len(held[0])
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
-    a = analyse(records, events, run)
-    del records
+    a = analyse(held.pop(), events, run)  # not held here: analyse frees the records when done with them
     t_analyse = time.perf_counter() - t0
     t0 = time.perf_counter()
     (run_dir / REPORT_FILE).write_text(render_html(a), encoding="utf-8")

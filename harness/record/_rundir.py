@@ -371,12 +371,42 @@ def _record_tables(run_dir: Path, names: list[str], batch: int) -> Iterator[tupl
         yield arrow_table(rows, names), bad
 
 
-def _to_frame(table: pa.Table, lean: bool) -> pd.DataFrame:
-    """``lean``: list columns stay Arrow (``pd.ArrowDtype``) and columns without nulls share Arrow's
-    memory (read-only); else a frame of plain NumPy columns, writable, a NumPy array per list cell."""
+_FEW = 20  # a string column with at most one distinct value per this many rows becomes categorical
+
+
+def _categorical(table: pa.Table) -> pa.Table:
+    """String columns with few distinct values (contender, endpoint, outcome, classes...) dictionary
+    encoded, so pandas holds them as categoricals: a small integer per row, not a string, and grouping or
+    comparing them works on the codes. Which columns qualify is read from the data, not listed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows < 2 * _FEW:
+        return table
+    columns: list[Any] = []
+    for column in table.unify_dictionaries().columns:
+        if pa.types.is_dictionary(column.type):
+            few = not column.num_chunks or len(column.chunk(0).dictionary) * _FEW <= table.num_rows
+            columns.append(column if few else pc.cast(column, column.type.value_type))
+            continue
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            coded = pc.dictionary_encode(column).combine_chunks()
+            if len(coded.dictionary) * _FEW <= table.num_rows:
+                columns.append(coded)
+                continue
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _to_frame(held: list[pa.Table], lean: bool) -> pd.DataFrame:
+    """The table in ``held`` (taken out of it: with no other reference left, a lean conversion frees each
+    Arrow column as it is converted) as a frame. ``lean``: list columns stay Arrow (``pd.ArrowDtype``) and
+    columns without nulls share Arrow's memory (read-only); else a frame of plain NumPy columns, writable,
+    a NumPy array per list cell."""
     import pandas as pd
     import pyarrow as pa
 
+    table = held.pop()
     if not lean:
         df: pd.DataFrame = table.to_pandas()
         return df
@@ -384,6 +414,7 @@ def _to_frame(table: pa.Table, lean: bool) -> pd.DataFrame:
     def mapper(typ: pa.DataType) -> Any:
         return pd.ArrowDtype(typ) if pa.types.is_list(typ) else None
 
+    table = _categorical(table)
     lean_df: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=mapper)
     return lean_df
 
@@ -408,13 +439,16 @@ def read_records(run_dir: Path, columns: Sequence[str] | None = None, *, lean: b
     parquet = run_dir / RECORDS_PARQUET
     if parquet.exists():
         try:
-            pf = pq.ParquetFile(parquet)
-            have = set(pf.schema_arrow.names)
-            table = _project(pf.read(columns=[n for n in names if n in have]), names)
+            # strings read straight into dictionaries (Parquet stores them so): no dense copy of a column
+            # that holds a handful of values; _categorical decodes the ones with many
+            have = set(pq.read_schema(parquet).names)  # a file from before a field existed lacks it
+            strings = [f.name for f in record_schema() if pa.types.is_string(f.type) and f.name in have]
+            pf = pq.ParquetFile(parquet, read_dictionary=strings if lean else None)
+            held = [_project(pf.read(columns=[n for n in names if n in have]), names)]
             skipped = int((pf.metadata.metadata or {}).get(_SKIPPED_KEY, b"0"))
         except Exception as exc:
             raise ReportError(f"{parquet}: cannot read: {exc}") from None
-        df = _to_frame(table, lean)
+        df = _to_frame(held, lean)
         df.attrs["skipped_lines"] = skipped
         return df
     if not (run_dir / RECORDS_FILE).exists() and not _part_files(run_dir / RECORDS_PARTS):
@@ -424,9 +458,9 @@ def read_records(run_dir: Path, columns: Sequence[str] | None = None, *, lean: b
     for table, bad in _record_tables(run_dir, names, PART_ROWS):
         tables.append(table)
         skipped += bad
-    whole = pa.concat_tables(tables) if tables else arrow_table([], names)
+    held = [pa.concat_tables(tables) if tables else arrow_table([], names)]
     del tables
-    df = _to_frame(whole, lean)
+    df = _to_frame(held, lean)
     df.attrs["skipped_lines"] = skipped
     return df
 
@@ -466,4 +500,4 @@ def records_for_report(
 
 def _frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """The frame ``read_records`` gives for these record dicts (missing fields at their defaults)."""
-    return _to_frame(arrow_table(rows), lean=False)
+    return _to_frame([arrow_table(rows)], lean=False)

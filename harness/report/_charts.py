@@ -138,7 +138,7 @@ def _fault_labels(a: Analysis, c: str) -> list[dict[str, Any]]:
 
 
 def _timeline(a: Analysis, c: str) -> dict[str, Any]:
-    g = a.logical.loc[a.logical["contender"].to_numpy() == c]
+    g = a.logical.loc[a.logical["contender"].to_numpy() == c, ["t_intended", "ok", "good", "user_ttft"]]
     w = a.window
     width = max(1.0, math.ceil(w.length / 300.0)) if w.length > 0 else 1.0
     t = g["t_intended"].to_numpy(dtype=float)
@@ -277,7 +277,7 @@ _CDF_METRICS = (
 def _cdf(a: Analysis, metric: str, title: str) -> dict[str, Any] | None:
     data: list[dict[str, Any]] = []
     for i, c in enumerate(a.contenders):
-        g = a.logical.loc[a.logical["contender"].to_numpy() == c]
+        g = a.logical.loc[a.logical["contender"].to_numpy() == c, list(dict.fromkeys([metric, "ok"]))]
         vals = g[metric].to_numpy(dtype=float)
         if metric != "schedule_lag":
             vals = vals[g["ok"].to_numpy(dtype=bool)]

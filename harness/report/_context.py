@@ -144,7 +144,6 @@ def shown(value: Any) -> Any:
 
 
 def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
-    g = a.logical.loc[a.logical["contender"].to_numpy() == c]
     cols = [
         "request_id",
         "prompt_id",
@@ -163,6 +162,7 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
         "vendor_request_id",
         "fault_injected",
     ]
+    g = a.logical.loc[a.logical["contender"].to_numpy() == c, [*cols, "ok", "t_intended"]]
     ok = g["ok"].to_numpy(dtype=bool)
     slow = g.loc[ok].nlargest(WORST_N, "user_latency")[cols]
     failed = g.loc[~ok].sort_values("t_intended").drop_duplicates("error_class").head(WORST_N)[cols]

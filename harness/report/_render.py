@@ -126,11 +126,11 @@ def load_run(
 ) -> Analysis:
     """Read a run folder and analyse it (compacting its records first if the run did not get to it)."""
     run = read_run(run_dir)
-    # only the columns the analysis reads, list columns kept in Arrow: memory follows what is used
-    records = records_for_report(run_dir, ANALYSIS_COLUMNS, lean=True)
     declared = load_declared(scores_file) if scores_file is not None else None
     return analyse(
-        records,
+        # only the columns the analysis reads, list columns kept in Arrow: memory follows what is used;
+        # passed on, not held here, so analyse frees the records once it has what it needs from them
+        records_for_report(run_dir, ANALYSIS_COLUMNS, lean=True),
         read_fault_events(run_dir),
         run,
         declared=declared,

@@ -202,6 +202,22 @@ def test_a_parquet_file_written_before_the_gateway_fields_reads_with_them_empty(
     assert all(df[c].isna().all() for c in new)
 
 
+def test_the_report_read_of_an_older_parquet_file_holds_few_valued_strings_as_categoricals(
+    tmp_path: Path,
+) -> None:
+    # the report's read takes strings as dictionaries: a string field the file lacks must not break it
+    rows = [make_record(request_id=f"q{i}", contender="ab"[i % 2]).to_dict() for i in range(60)]
+    old = pd.DataFrame(rows).drop(columns=["gateway_api_base", "gateway_provider"])
+    old.to_parquet(tmp_path / RECORDS_PARQUET, index=False)
+    df = read_records(tmp_path, lean=True)
+    assert list(df.columns) == list(RECORD_FIELDS)
+    assert df["gateway_api_base"].isna().all() and df["gateway_provider"].isna().all()
+    assert isinstance(df["contender"].dtype, pd.CategoricalDtype)  # 2 values in 60 rows
+    assert list(df["contender"].astype(str)) == ["ab"[i % 2] for i in range(60)]
+    assert not isinstance(df["request_id"].dtype, pd.CategoricalDtype)  # 60 values in 60 rows
+    assert list(df["request_id"]) == [f"q{i}" for i in range(60)]
+
+
 def test_gateway_fields_round_trip_through_jsonl_and_parquet(tmp_path: Path) -> None:
     rec = make_record(
         retry_after_s=60.0,
