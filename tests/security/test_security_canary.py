@@ -11,15 +11,15 @@ import gzip
 import io
 import json
 import tarfile
-import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from clirun import bakeoff
+from vendors import http_vendor
 
 from harness.sim import SimBehaviour, SimConfig, SimEndpoint, serve_in_thread
 
@@ -51,16 +51,8 @@ class _Echo(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def echo_vendor() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        t.join(5)
+    with http_vendor(_Echo) as port:
+        yield port
 
 
 def _forms(key: str) -> list[bytes]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from vendors import http_vendor
 
 from harness.client import Target, make_http_client, run_attempt
 from harness.config import Endpoint, Price, PromptItem
@@ -55,16 +55,8 @@ class _Reflect(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def reflecting(where: str) -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("R", (_Reflect,), {"where": where}))
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        t.join(5)
+    with http_vendor(type("R", (_Reflect,), {"where": where})) as port:
+        yield port
 
 
 def _record(where: str) -> str:
@@ -145,17 +137,11 @@ def test_a_key_cut_by_a_shortened_probe_detail_leaves_nothing_of_itself(pad: int
     ep = Endpoint(
         name="v", dialect="openai-chat", model="m", base_url="http://x/v1", api_key_env="K", stream=False
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("L", (_LongEcho,), {"pad": pad}))
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    client = make_http_client(max_connections=2)
-    try:
-        target = Target(ep, f"http://127.0.0.1:{server.server_address[1]}/v1", None, KEY, Price())
+    with (
+        http_vendor(type("L", (_LongEcho,), {"pad": pad})) as port,
+        make_http_client(max_connections=2) as client,
+    ):
+        target = Target(ep, f"http://127.0.0.1:{port}/v1", None, KEY, Price())
         results = run_probes({"v": target}, client, options=ProbeOptions(overlong_tokens=0, timeout_s=3))
-    finally:
-        client.close()
-        server.shutdown()
-        server.server_close()
     text = json.dumps([r.to_dict() for r in results])
     assert KEY[:6] not in text  # "sk-ref" would be left of a key cut after its sixth character

@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 import json
 import ssl
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 import trustme
+from vendors import http_vendor
 
 from harness.client import Target, make_http_client, run_attempt
 from harness.config import Endpoint, PromptItem
@@ -65,13 +65,8 @@ def vendor(ca: trustme.CA) -> Iterator[int]:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("api.vendor.test").configure_cert(ctx)
     ctx.sni_callback = lambda _s, name, _c: SEEN["sni"].append(str(name))  # type: ignore[assignment,misc]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Vendor)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with http_vendor(_Vendor, tls=ctx) as port:
+        yield port
 
 
 def attempt(client, target: Target):  # type: ignore[no-untyped-def]

@@ -12,13 +12,14 @@ import re
 import textwrap
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from clirun import bakeoff_run, cli_env
+from vendors import http_vendor
 
 from harness.record import read_records, read_run
 
@@ -119,14 +120,8 @@ def vendor() -> Iterator[tuple[Vendor, str]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield v, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_vendor(Handler) as port:
+        yield v, f"http://127.0.0.1:{port}/v1"
 
 
 OPEN = "model: open, arrival: constant, rate: 1/s, users: 2"

@@ -11,15 +11,15 @@ import contextlib
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clirun import bakeoff, bakeoff_run, cli_env
 from factories import make_fault_event, make_record
+from vendors import http_vendor
 
 from harness.record import read_records
 
@@ -80,14 +80,8 @@ def _receiver() -> Iterator[tuple[_Receiver, str]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield got, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_vendor(Handler) as port:
+        yield got, f"http://127.0.0.1:{port}"
 
 
 def test_builder_links_attempts_to_their_request_and_marks_the_faults_they_met() -> None:

@@ -4,12 +4,12 @@ error status, a redirect. Each scrape ends within its bounds as a gap row; a goo
 from __future__ import annotations
 
 import http.server
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from vendors import http_vendor
 
 from harness.servermetrics import Scraper, ScrapeTarget
 
@@ -61,13 +61,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def base() -> Iterator[str]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with http_vendor(_Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _scrape(base: str, path: str) -> tuple[list[dict[str, object]], float]:
