@@ -346,36 +346,53 @@ def _text(content: Any, where: tuple[str | int, ...]) -> str:
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
 
+def _sharegpt_messages(
+    record: dict[str, Any], no: int, default_class: str
+) -> tuple[dict[str, Any], Iterator[tuple[tuple[str | int, ...], str, str]]]:
+    """A conversation's prompt fields (id, class) and its messages in order as (where, role, text), role
+    ``system`` (first only), ``user`` or ``assistant``: each checked as it is read."""
+    conversation = record.get("conversations")
+    if not isinstance(conversation, list) or not conversation:
+        raise _Bad(("conversations",), "required: a non-empty list of {from, value}")
+    given = record.get("id")
+    fields = {
+        "id": _prompt_id(str(given), ("id",)) if given is not None else f"conversation-{no}",
+        "class": record.get("class", default_class),
+    }
+
+    def messages() -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        for i, turn in enumerate(conversation):
+            where = ("conversations", i)
+            if not isinstance(turn, dict):
+                raise _Bad(where, f"expected {{from, value}}, got {_kind(turn)}")
+            who, value = turn.get("from"), turn.get("value")
+            if not isinstance(value, str):
+                raise _Bad((*where, "value"), f"expected text, got {_kind(value)}")
+            role = "system" if who == "system" else _SHAREGPT_ROLES.get(str(who))
+            if role is None:
+                raise _Bad((*where, "from"), f"expected human, gpt or system, got {who!r}")
+            if role == "system" and i > 0:
+                raise _Bad((*where, "from"), "a system turn must come first")
+            yield where, role, value
+
+    return fields, messages()
+
+
 def _from_sharegpt(
     record: dict[str, Any], no: int, default_class: str, first_turn_only: bool
 ) -> list[PromptItem]:
     """One prompt per human turn, carrying the conversation before it (the recorded answers included)."""
-    turns = record.get("conversations")
-    if not isinstance(turns, list) or not turns:
-        raise _Bad(("conversations",), "required: a non-empty list of {from, value}")
-    base = _prompt_id(str(record["id"]), ("id",)) if record.get("id") is not None else f"conversation-{no}"
-    cls = record.get("class", default_class)
+    fields, messages = _sharegpt_messages(record, no, default_class)
     system: str | None = None
     history: list[dict[str, Any]] = []
     out: list[PromptItem] = []
-    for i, turn in enumerate(turns):
-        where = ("conversations", i)
-        if not isinstance(turn, dict):
-            raise _Bad(where, f"expected {{from, value}}, got {_kind(turn)}")
-        who, value = turn.get("from"), turn.get("value")
-        if not isinstance(value, str):
-            raise _Bad((*where, "value"), f"expected text, got {_kind(value)}")
-        if who == "system":
-            if history or system is not None:
-                raise _Bad((*where, "from"), "a system turn must come first")
+    for where, role, value in messages:
+        if role == "system":
             system = value
             continue
-        role = _SHAREGPT_ROLES.get(str(who))
-        if role is None:
-            raise _Bad((*where, "from"), f"expected human, gpt or system, got {who!r}")
         history.append({"role": role, "content": value})
         if role == "user":
-            data: dict[str, Any] = {"id": f"{base}-t{len(out) + 1}", "class": cls, "messages": list(history)}
+            data = {**fields, "id": f"{fields['id']}-t{len(out) + 1}", "messages": list(history)}
             if system is not None:
                 data["system"] = system
             out.append(_validated(data, where))
@@ -389,28 +406,10 @@ def _from_sharegpt(
 def _session_from_sharegpt(record: dict[str, Any], no: int, default_class: str) -> PromptItem:
     """One multi-turn session: a turn per human message, the ``gpt`` message after it as its recorded reply
     (played back with ``load.history: recorded``; a human message with none has no reply)."""
-    conversation = record.get("conversations")
-    if not isinstance(conversation, list) or not conversation:
-        raise _Bad(("conversations",), "required: a non-empty list of {from, value}")
-    given = record.get("id")
-    data: dict[str, Any] = {
-        "id": _prompt_id(str(given), ("id",)) if given is not None else f"conversation-{no}",
-        "class": record.get("class", default_class),
-    }
+    data, messages = _sharegpt_messages(record, no, default_class)
     turns: list[dict[str, Any]] = []
-    for i, turn in enumerate(conversation):
-        where = ("conversations", i)
-        if not isinstance(turn, dict):
-            raise _Bad(where, f"expected {{from, value}}, got {_kind(turn)}")
-        who, value = turn.get("from"), turn.get("value")
-        if not isinstance(value, str):
-            raise _Bad((*where, "value"), f"expected text, got {_kind(value)}")
-        role = "system" if who == "system" else _SHAREGPT_ROLES.get(str(who))
-        if role is None:
-            raise _Bad((*where, "from"), f"expected human, gpt or system, got {who!r}")
+    for where, role, value in messages:
         if role == "system":
-            if turns or "system" in data:
-                raise _Bad((*where, "from"), "a system turn must come first")
             data["system"] = value
         elif role == "user":
             if len(turns) == MAX_TURNS:
@@ -424,8 +423,7 @@ def _session_from_sharegpt(record: dict[str, Any], no: int, default_class: str) 
             turns[-1]["assistant"] = value
     if not turns:
         raise _Bad(("conversations",), "no human turn: nothing to send")
-    data["turns"] = turns
-    return _validated(data, ())
+    return _validated({**data, "turns": turns}, ())
 
 
 def _from_csv(row: dict[str, str | None], no: int, default_class: str) -> PromptItem:
