@@ -563,7 +563,7 @@ def load_scenario(
     if scenario.load.history == "recorded" and not _prompt_problems_seen(problems, prompts_path):
         problems.extend(_recorded_history_problems(prompts, prompts_path))
     if scenario.load.search is not None:
-        session = next((i for i in range(len(prompts)) if b'"turns"' in prompts.raw(i)), None)
+        session = next((i for i in range(len(prompts)) if prompts.is_session(i)), None)
         if session is not None:
             problems.append(
                 p(
@@ -639,7 +639,7 @@ def _recorded_history_problems(prompts: PromptSet, prompts_path: Path, most: int
     shown = display_path(prompts_path)
     out: list[str] = []
     for i in range(len(prompts)):
-        if b'"turns"' not in prompts.raw(i):
+        if not prompts.is_session(i):
             continue
         missing = missing_replies(prompts[i])
         if missing:

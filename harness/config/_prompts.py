@@ -155,6 +155,11 @@ class PromptSet(Sequence[PromptItem]):
         """Prompt ``index`` as its JSON line (validated when the set was loaded)."""
         return self._line(index)
 
+    def is_session(self, index: int) -> bool:
+        """Whether prompt ``index`` is a multi-turn session (a line that never says ``"turns"`` is not
+        parsed to tell)."""
+        return b'"turns"' in self._line(index) and bool(self[index].turns)
+
     @property
     def classes(self) -> dict[str, int]:
         """Prompts per class (of the prompts held, for a sparse set)."""

@@ -126,14 +126,14 @@ def build_schedule(load: LoadProfile, n_prompts: int, seed: int) -> list[Schedul
 def requests_per_contender(schedule: Sequence[ScheduledRequest], prompts: Sequence[PromptItem]) -> int:
     """Logical requests per contender the schedule makes: one per scheduled request, every turn of a
     session (a scheduled session is played whole) one of its own."""
-    raw = prompts.raw if isinstance(prompts, PromptSet) else None
+    lines = prompts if isinstance(prompts, PromptSet) else None
     turns: dict[int, int] = {}
     total = 0
     for r in schedule:
         i = r.prompt_index
         n = turns.get(i)
-        if n is None:  # a line that never says "turns" is no session: not parsed
-            n = 1 if raw is not None and b'"turns"' not in raw(i) else turn_count(prompts[i])
+        if n is None:
+            n = 1 if lines is not None and not lines.is_session(i) else turn_count(prompts[i])
             turns[i] = n
         total += n
     return total

@@ -428,3 +428,13 @@ def test_a_search_refuses_a_prompt_set_with_sessions(tmp_path: Path) -> None:
     [line] = problems(path)
     assert line.startswith("S:22: load.search: an adaptive search steps the rate of single requests")
     assert line.endswith("p.jsonl line 2 is a multi-turn session (use load.sweep)")
+
+
+def test_a_search_takes_a_prompt_that_only_says_turns(tmp_path: Path) -> None:
+    said = (
+        '{"id": "p2", "messages": [{"role": "user", "content": "turns"}]}\n'  # the bytes "turns", no session
+    )
+    path = write(
+        tmp_path, GOOD + "load:\n  search: {start: 1/s, max: 8/s, step_duration: 5s}\n", prompts=PROMPT + said
+    )
+    assert load_scenario(path).scenario.load.search is not None
