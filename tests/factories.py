@@ -9,6 +9,11 @@ defaults of a real run's.
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from harness.record._rundir import _frame
 
 __all__ = [
     "fault_event_row",
+    "kill_writer_after",
     "make_fault_event",
     "make_record",
     "record_row",
@@ -88,3 +94,39 @@ def write_run(run_dir: Path, records: Iterable[RequestRecord], events: Iterable[
         finally:
             writer.close()
     return run_dir
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def kill_writer_after(writer: str, records: int = 300, **fields: Any) -> int:
+    """Run a real process that appends records for ever with ``writer`` (Python building ``w``, which has
+    ``write(dict)``), and SIGKILL it once it says it wrote ``records``. Record ``i`` is ``q<i>`` of
+    contender ``A``; ``fields`` are Python expressions in ``i`` for other fields. Returns the number of the
+    last record it reported written."""
+    extra = "".join(f", {k}={v}" for k, v in fields.items())
+    child = textwrap.dedent(writer) + textwrap.dedent(
+        f"""
+        from harness.record import RequestRecord
+        i = 0
+        while True:
+            r = RequestRecord(run_id="r", request_id=f"q{{i}}", attempt=1, contender="A", endpoint="a1",
+                              dialect="openai-chat", model_requested="m"{extra})
+            w.write(r.to_dict())
+            print(i, flush=True)
+            i += 1
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    written = -1
+    try:
+        for line in proc.stdout:
+            written = int(line)
+            if written >= records:
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    return written

@@ -4,11 +4,6 @@ row groups, and reads that take only the columns asked for."""
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from factories import make_record, write_run
+from factories import kill_writer_after, make_record, write_run
 
 from harness.record import (
     RECORD_FIELDS,
@@ -169,33 +164,14 @@ def test_a_damaged_part_is_read_from_the_jsonl_instead(tmp_path: Path) -> None:
 
 def test_a_killed_run_keeps_every_record_it_wrote_in_parts_and_jsonl(tmp_path: Path) -> None:
     """A real process appends with RecordWriter (a part every 40 records) and is SIGKILLed."""
-    child = textwrap.dedent(
-        f"""
+    writer = f"""
         from pathlib import Path
-        from harness.record import RecordWriter, RequestRecord
+        from harness.record import RecordWriter
         w = RecordWriter(Path({str(tmp_path)!r}), part_rows=40)
-        i = 0
-        while True:
-            r = RequestRecord(run_id="r", request_id=f"q{{i}}", attempt=1, contender="A", endpoint="a1",
-                              dialect="openai-chat", model_requested="m",
-                              chunk_times=[i * 0.5, i * 0.5 + 0.1], output_excerpt="x" * 500)
-            w.write(r.to_dict())
-            print(i, flush=True)
-            i += 1
         """
+    written = kill_writer_after(
+        writer, 300, chunk_times="[i * 0.5, i * 0.5 + 0.1]", output_excerpt='"x" * 500'
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    written = -1
-    try:
-        for line in proc.stdout:
-            written = int(line)
-            if written >= 300:
-                break
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
     assert written >= 300 and len(_parts(tmp_path)) >= 7
     df = read_records(tmp_path)
     assert len(df) >= written + 1

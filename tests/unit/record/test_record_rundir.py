@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import make_fault_event, make_record, write_run
+from factories import kill_writer_after, make_fault_event, make_record, write_run
 
 from harness._errors import ReportError
 from harness.record import (
@@ -102,33 +97,12 @@ def test_lines_that_are_not_objects_are_counted_not_read(tmp_path: Path) -> None
 
 def test_a_killed_writer_loses_no_record_it_wrote(tmp_path: Path) -> None:
     """A real process is SIGKILLed while it appends: every record it had written is read back."""
-    child = textwrap.dedent(
-        f"""
-        import sys
+    writer = f"""
         from pathlib import Path
-        from harness.record import JsonlWriter, RequestRecord
+        from harness.record import JsonlWriter
         w = JsonlWriter(Path({str(tmp_path / RECORDS_FILE)!r}))
-        i = 0
-        while True:
-            r = RequestRecord(run_id="r", request_id=f"q{{i}}", attempt=1, contender="A", endpoint="a1",
-                              dialect="openai-chat", model_requested="m", output_excerpt="x" * 2000)
-            w.write(r.to_dict())
-            print(i, flush=True)
-            i += 1
         """
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    written = -1
-    try:
-        for line in proc.stdout:
-            written = int(line)
-            if written >= 300:
-                break
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+    written = kill_writer_after(writer, 300, output_excerpt='"x" * 2000')
     df = read_records(tmp_path)
     assert written >= 300
     assert len(df) >= written + 1  # records 0..written were written before the child said so
