@@ -175,6 +175,14 @@ def _first_per_class(lg: pd.DataFrame, rows: np.ndarray, n: int) -> np.ndarray:
     return order[np.sort(first)[:n]]
 
 
+def _rows_at(lg: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The rows at ``positions`` (a few), every column with its dtype. One-row slices joined, not
+    ``lg.take``: taking from an Arrow string column made of several chunks joins the whole column first."""
+    if not positions.size:
+        return lg.iloc[:0]
+    return pd.concat([lg.iloc[p : p + 1] for p in positions.tolist()])
+
+
 def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
     cols = [
         "request_id",
@@ -197,9 +205,8 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
     lg = a.logical
     mine = contender_rows(lg).get(c, np.empty(0, dtype=np.intp))
     ok = column(lg, "ok", mine, bool)
-    # only the winning rows are taken from the table, all their columns at once (a few rows, any dtype)
-    slow = lg.take(mine[ok][_slowest(column(lg, "user_latency", mine[ok]), WORST_N)])[cols]
-    failed = lg.take(mine[~ok][_first_per_class(lg, mine[~ok], WORST_N)])[cols]
+    slow = _rows_at(lg, mine[ok][_slowest(column(lg, "user_latency", mine[ok]), WORST_N)])[cols]
+    failed = _rows_at(lg, mine[~ok][_first_per_class(lg, mine[~ok], WORST_N)])[cols]
     out = {}
     for name, df in (("slowest", slow), ("failed", failed)):
         rows = _records(df)

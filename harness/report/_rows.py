@@ -35,14 +35,19 @@ def contender_rows(logical: pd.DataFrame) -> dict[str, np.ndarray]:
 def _positions(logical: pd.DataFrame) -> dict[str, np.ndarray]:
     if logical.empty:
         return {}
-    codes, names = pd.factorize(logical["contender"])
-    codes = np.asarray(codes)
+    ser = logical["contender"]
+    if isinstance(ser.dtype, pd.CategoricalDtype):  # its codes already are a factorisation
+        codes, names = np.asarray(ser.cat.codes), list(ser.cat.categories)
+    else:
+        raw, uniques = pd.factorize(ser)
+        codes, names = np.asarray(raw), list(uniques)
     order = np.argsort(codes, kind="stable")  # stable: each contender's positions stay ascending
     counts = np.bincount(codes[codes >= 0], minlength=len(names))
     start = int(np.count_nonzero(codes < 0))  # rows without a contender sort first (code -1)
     out: dict[str, np.ndarray] = {}
     for k, name in enumerate(names):
-        out[name] = order[start : start + counts[k]]
+        if counts[k]:  # an unused category has no rows
+            out[name] = order[start : start + counts[k]]
         start += counts[k]
     return out
 
