@@ -32,6 +32,9 @@ def contender_rows(logical: pd.DataFrame) -> dict[str, np.ndarray]:
     return rows
 
 
+_FEW = 12
+
+
 def _positions(logical: pd.DataFrame) -> dict[str, np.ndarray]:
     if logical.empty:
         return {}
@@ -41,12 +44,15 @@ def _positions(logical: pd.DataFrame) -> dict[str, np.ndarray]:
     else:
         raw, uniques = pd.factorize(ser)
         codes, names = np.asarray(raw), list(uniques)
-    order = np.argsort(codes, kind="stable")  # stable: each contender's positions stay ascending
     counts = np.bincount(codes[codes >= 0], minlength=len(names))
+    present = [k for k in range(len(names)) if counts[k]]  # an unused category has no rows
+    if len(present) <= _FEW:  # one pass per contender beats a sort of every row
+        return {names[k]: np.flatnonzero(codes == k) for k in present}
+    order = np.argsort(codes, kind="stable")  # stable: each contender's positions stay ascending
     start = int(np.count_nonzero(codes < 0))  # rows without a contender sort first (code -1)
     out: dict[str, np.ndarray] = {}
     for k, name in enumerate(names):
-        if counts[k]:  # an unused category has no rows
+        if counts[k]:
             out[name] = order[start : start + counts[k]]
         start += counts[k]
     return out

@@ -78,3 +78,24 @@ def test_contender_rows_are_found_once_per_table() -> None:
     assert {k: v.tolist() for k, v in contender_rows(other).items()} == {
         k: v.tolist() for k, v in contender_rows(df).items()
     }
+
+
+@pytest.mark.parametrize("kind", ["object", "category", "arrow"])
+@pytest.mark.parametrize("k", [1, 3, 20])
+def test_contender_rows_with_few_and_many_contenders(kind: str, k: int) -> None:
+    rng = np.random.default_rng(k)
+    names = pd.Series(
+        np.array([f"c{i}" for i in range(k)] + [None], dtype=object)[rng.integers(0, k + 1, 500)]
+    )
+    df = pd.DataFrame(
+        {"contender": names.astype({"object": object, "category": "category"}.get(kind, "string[pyarrow]"))}
+    )
+    got = {c: v.tolist() for c, v in contender_rows(df).items()}
+    want = {c: np.flatnonzero((names == c).to_numpy()).tolist() for c in set(names.dropna())}
+    assert got == want
+
+
+def test_an_unused_category_has_no_rows() -> None:
+    col = pd.Categorical(["b", "a", None, "b"], categories=["a", "b", "unused"])
+    rows = contender_rows(pd.DataFrame({"contender": col}))
+    assert {c: v.tolist() for c, v in rows.items()} == {"a": [1], "b": [0, 3]}
