@@ -24,7 +24,8 @@ _cache: list[tuple[weakref.ref[pd.DataFrame], int, dict[str, np.ndarray]]] = []
 
 def contender_rows(logical: pd.DataFrame) -> dict[str, np.ndarray]:
     """Contender name → its rows' positions in ``logical`` (ascending). A contender with no rows is
-    absent. Computed once per table object and reused by every chart and the context."""
+    absent. Computed once per table object and reused by every chart and the context: the table is
+    read-only once analysed (a column changed in place after the first call would not be seen)."""
     if _cache and _cache[0][0]() is logical and _cache[0][1] == len(logical):
         return _cache[0][2]
     rows = _positions(logical)
@@ -32,7 +33,7 @@ def contender_rows(logical: pd.DataFrame) -> dict[str, np.ndarray]:
     return rows
 
 
-_FEW = 12
+_FEW = 12  # contenders up to which one pass each over the codes beats one stable sort of them
 
 
 def _positions(logical: pd.DataFrame) -> dict[str, np.ndarray]:
