@@ -30,7 +30,12 @@ def contender_rows(logical: pd.DataFrame) -> dict[str, np.ndarray]:
         return _cache[0][2]
     rows = _positions(logical)
     _cache[:] = [(weakref.ref(logical), len(logical), rows)]
+    weakref.finalize(logical, _forget)  # the positions go with their table, not at the next report
     return rows
+
+
+def _forget() -> None:
+    _cache[:] = [entry for entry in _cache if entry[0]() is not None]
 
 
 _FEW = 12  # contenders up to which one pass each over the codes beats one stable sort of them

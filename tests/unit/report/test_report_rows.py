@@ -3,10 +3,13 @@ quantiles bit for bit, the same slowest and first-failed rows (ties and missing 
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from harness.report import _rows
 from harness.report._charts import _CDF_P, quantiles_of_sorted
 from harness.report._context import _first_per_class, _slowest
 from harness.report._rows import column, contender_rows
@@ -78,6 +81,9 @@ def test_contender_rows_are_found_once_per_table() -> None:
     assert {k: v.tolist() for k, v in contender_rows(other).items()} == {
         k: v.tolist() for k, v in contender_rows(df).items()
     }
+    del df, other
+    gc.collect()
+    assert not _rows._cache  # the positions were freed with their table
 
 
 @pytest.mark.parametrize("kind", ["object", "category", "arrow"])
