@@ -45,10 +45,12 @@ def _generate(run_dir: Path, records: int) -> None:
 
 def _measure(run_dir: Path) -> dict[str, Any]:
     """The report step, timed: what ``bakeoff report`` does after reading the run folder's small files."""
+    from harness._memory import return_freed_memory
     from harness.analysis import ANALYSIS_COLUMNS, analyse
     from harness.record import open_records, read_fault_events, read_run
     from harness.report import REPORT_FILE, render_html, write_exports
 
+    return_freed_memory()  # as bakeoff report does (harness.report.load_run)
     t0 = time.perf_counter()
     held = [open_records(run_dir, ANALYSIS_COLUMNS)]
     events, run = read_fault_events(run_dir), read_run(run_dir)

@@ -118,6 +118,17 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [plain(r) for r in df.to_dict("records")]
 
 
+def _status(x: Any) -> int | None:
+    """An HTTP status as the page shows it: 429, never 429.0 (the table holds statuses as floats, NaN
+    when no answer came)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return None
+
+
 def _excerpt(x: Any) -> str | None:
     """Vendor or model text as the page shows it: control, escape and bidi characters made visible
     (``\\x1b``, ``\\u202e``), newlines kept, cut to :data:`EXCERPT_CHARS`. HTML escaping is the template's."""
@@ -214,6 +225,7 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
             r["output_excerpt"] = _excerpt(r.get("output_excerpt"))
             r["error_detail"] = _excerpt(r.get("error_detail"))
             r["vendor_request_id"] = _excerpt(r.get("vendor_request_id"))
+            r["status"] = _status(r.get("status"))
         out[name] = rows
     return out
 

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from harness._memory import return_freed_memory
 from harness.analysis import ANALYSIS_COLUMNS, Analysis, analyse, load_declared
 from harness.record import Manifest, open_records, read_fault_events, read_run
 from harness.report._charts import build_figures
@@ -127,6 +128,7 @@ def load_run(
     """Read a run folder and analyse it (compacting its records first if the run did not get to it)."""
     run = read_run(run_dir)
     declared = load_declared(scores_file) if scores_file is not None else None
+    return_freed_memory()  # the analysis frees large arrays all along: keep the resident size to what is live
     return analyse(
         # each column read from records.parquet when the analysis asks for it: no frame of every record
         open_records(run_dir, ANALYSIS_COLUMNS),
