@@ -249,6 +249,13 @@ class _Taken(Mapping[str, np.ndarray]):
         return len(self.cols)
 
 
+def _compact_column(series: pd.Series) -> Any:
+    """A column as a NumPy array, or (categorical, nullable boolean) as its own extension array."""
+    if isinstance(series.dtype, pd.CategoricalDtype | pd.BooleanDtype):
+        return series.array
+    return series.to_numpy()
+
+
 def _isin(values: Any, wanted: tuple[str, ...]) -> np.ndarray:
     """``np.isin`` for a categorical on its codes (no object per value)."""
     if isinstance(values, pd.Categorical):
@@ -384,6 +391,7 @@ def analyse(
         else []
     )
     att = _attempt_arrays(records, rows, lg["phase"].array.take(owner))
+    del owner, t_int, judged
     good = good_mask(lg, slo)
     lg["good"] = good
     met = slo_met(lg, slo)
@@ -396,20 +404,39 @@ def analyse(
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     cache = caching_of(records, rows, contenders, manifest)
     # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
-    del records
+    del records, rows
     gap_keys = _Coded(att["contender"][gap_rows])
     gap_phase = _Coded(att["phase"][gap_rows])
     gap_class = _Coded(att["prompt_class"][gap_rows])
+    del gap_rows
     read_keys = _Coded(att["contender"][fin_ok])
     read_phase = _Coded(att["phase"][fin_ok])
     read_class = _Coded(att["prompt_class"][fin_ok])
+    del fin_ok
+    phase_order = with_transitions(list(phases), set(map(str, lg["phase"].unique())) if len(lg) else set())
+    # the tables of attempts first: the per-attempt arrays are freed before the per-group metrics
+    errors = _errors_table(att, lg)
+    if len(errors):  # contenders as listed, phases in time order
+        order = {p: i for i, p in enumerate(phase_order)}
+        errors = (
+            errors.assign(_p=errors["phase"].map(order).fillna(len(order)))
+            .sort_values(["contender", "_p", "error_class"], kind="stable")
+            .drop(columns="_p")
+            .reset_index(drop=True)
+        )
+    chain_of = chains(manifest)
+    region_of = {e.name: e.region for e in manifest.endpoints if e.region}
+    impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
+    obs = _observability(att)
+    del att
 
     priced = _priced(manifest)
     if len(lg):  # a cost that was recorded is known, whatever the manifest says
         spent = lg.groupby("contender", sort=False)["cost"].sum()
         priced |= {str(c) for c, v in spent.items() if v > 0}
-    cols = {k: lg[k].to_numpy() for k in _LG_COLS} if len(lg) else {}
-    phase_order = with_transitions(list(phases), set(map(str, lg["phase"].unique())) if len(lg) else set())
+    # numbers and flags as NumPy arrays; text and nullable flags in their own compact arrays, not as a
+    # Python object per request
+    cols = {k: _compact_column(lg[k]) for k in _LG_COLS} if len(lg) else {}
     req_rows: list[dict[str, Any]] = []
     lat_rows: list[dict[str, Any]] = []
     for c, scope, grp, idx in _groups(lg, phase_order):
@@ -440,19 +467,6 @@ def analyse(
         lat_rows.extend({**key, **r} for r in latency_rows(sub, gaps[gsel]))
     requests = pd.DataFrame(req_rows)
     latency = pd.DataFrame(lat_rows)
-    errors = _errors_table(att, lg)
-    if len(errors):  # contenders as listed, phases in time order
-        order = {p: i for i, p in enumerate(phase_order)}
-        errors = (
-            errors.assign(_p=errors["phase"].map(order).fillna(len(order)))
-            .sort_values(["contender", "_p", "error_class"], kind="stable")
-            .drop(columns="_p")
-            .reset_index(drop=True)
-        )
-    chain_of = chains(manifest)
-    region_of = {e.name: e.region for e in manifest.endpoints if e.region}
-    impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
-    obs = _observability(att)
     exposure = exposure_table(lg, windows, contenders, chain_of)
     meta = _meta(run, n_judged, skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}

@@ -33,5 +33,7 @@ assert low < high - 400, (high, low)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_freed_arrays_leave_the_resident_set() -> None:
-    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], check=False, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
