@@ -133,7 +133,8 @@ class ParquetRecords:
             import pandas as pd
 
             cats = pd.Index(series.cat.categories.to_numpy(dtype=object), dtype=object)
-            series = pd.Series(pd.Categorical.from_codes(series.cat.codes.to_numpy(), categories=cats))
+            codes = series.cat.codes.to_numpy()
+            series = pd.Series(pd.Categorical.from_codes(codes, categories=cats), name=name)
         return series
 
     def list_batches(self, name: str, positions: np.ndarray) -> Iterator[tuple[int, pd.Series]]:
