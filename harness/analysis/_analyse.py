@@ -30,6 +30,7 @@ from harness.analysis._phases import (
     with_transitions,
 )
 from harness.analysis._prepare import (
+    RecordDetails,
     RequestKeys,
     _bool,
     _column,
@@ -87,6 +88,9 @@ class Analysis:
     caching: dict[str, dict[str, Any]] = field(default_factory=dict)
     # contender × turn of multi-turn sessions → TTFT, input tokens, cache hit ratio (harness.analysis._turns)
     turns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TURN_COLUMNS)))
+    # the text of requests (ids, answer excerpt, error detail) by ``logical["record"]``, for the few rows
+    # the report shows (harness.analysis._prepare.DETAIL_COLUMNS); None: ``logical`` holds them itself
+    details: RecordDetails | None = None
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
@@ -403,6 +407,7 @@ def analyse(
     contenders = [c.name for c in manifest.contenders]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     cache = caching_of(records, rows, contenders, manifest)
+    details = RecordDetails(records)
     # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
     del records, rows
     gap_keys = _Coded(att["contender"][gap_rows])
@@ -556,6 +561,7 @@ def analyse(
         server_gaps=scrape_gaps(server_raw),
         caching=cache,
         turns=by_turn(lg, contenders, unsent),
+        details=details,
     )
 
 

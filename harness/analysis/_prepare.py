@@ -29,6 +29,8 @@ __all__ = [
     "ANALYSIS_COLUMNS",
     "LOGICAL_COLUMNS",
     "UNREAD_FIELDS",
+    "DETAIL_COLUMNS",
+    "RecordDetails",
     "RequestKeys",
     "chains",
     "chunk_gaps",
@@ -279,9 +281,47 @@ def _check(series: pd.Series) -> Any:
     return pd.arrays.BooleanArray(data, ~present)
 
 
-LEAN_OMITS = ("t_first_dispatch", "t_dispatch", "t_first_token", "t_first_output", "t_last_token")
-"""Columns of the per-request table that only feed the metrics derived from them (ttft, e2e, tpot...):
-``lean`` tables leave them out (8 bytes per request each)."""
+DETAIL_COLUMNS = ("request_id", "vendor_request_id", "output_excerpt", "error_detail")
+"""Text of each request that only the report's few sample rows show: a ``lean`` table has a ``record``
+column (the final attempt's position in the records) instead, and :class:`RecordDetails` fetches them."""
+LEAN_OMITS = (
+    "t_first_dispatch",
+    "t_dispatch",
+    "t_first_token",
+    "t_first_output",
+    "t_last_token",
+    *DETAIL_COLUMNS,
+)
+"""Columns ``lean`` tables leave out: times that only feed the metrics derived from them (ttft, e2e,
+tpot...), 8 bytes per request each, and :data:`DETAIL_COLUMNS` (tens of bytes per request, or a whole
+answer excerpt: held for ten million requests, they would be the largest part of the table)."""
+
+
+class RecordDetails:
+    """:data:`DETAIL_COLUMNS` of some records, by position: read from ``records.parquet`` (a
+    :class:`~harness.record.ParquetRecords`) when asked, or kept from a frame (those columns only)."""
+
+    def __init__(self, records: Any) -> None:
+        from harness.record import ParquetRecords
+
+        if isinstance(records, ParquetRecords):
+            self._source: Any = records
+        else:
+            self._source = {c: records[c] for c in DETAIL_COLUMNS if c in records.columns}
+
+    def __call__(self, positions: np.ndarray) -> pd.DataFrame:
+        """The detail columns of the records at ``positions``, in that order (None where missing)."""
+        from harness.record import ParquetRecords
+
+        positions = np.asarray(positions, dtype=np.int64)
+        if isinstance(self._source, ParquetRecords):
+            return self._source.rows(positions, DETAIL_COLUMNS)
+        out = {}
+        for c in DETAIL_COLUMNS:
+            series = self._source.get(c)
+            values = obj_values(series.take(positions), None) if series is not None else None
+            out[c] = values if values is not None else np.full(positions.size, None, dtype=object)
+        return pd.DataFrame(out)
 
 
 def logical_requests_indexed(
@@ -296,7 +336,8 @@ def logical_requests_indexed(
     logical request in the result: per-attempt tables then use the logical request's phase.
 
     ``keys`` (of all the records, not just ``rows``) saves factorizing the request ids again; ``lean``
-    leaves out :data:`LEAN_OMITS`."""
+    leaves out :data:`LEAN_OMITS` and adds ``record``, each request's final attempt's position in
+    ``records`` (for :class:`RecordDetails`)."""
     if keys is None:
         keys = RequestKeys(records)
     ccode_all, rcode_all = keys.contender, keys.request
@@ -378,7 +419,7 @@ def logical_requests_indexed(
     turn, session_id, cached = _session_columns(records, i_last)
     columns = {
         "contender": _column(records["contender"], i_last, ""),
-        "request_id": _column(records["request_id"], i_last),
+        "request_id": None if lean else _column(records["request_id"], i_last),
         "prompt_id": _column(records["prompt_id"], i_last),
         "prompt_class": _column(records["prompt_class"], i_last, ""),
         "endpoint": _column(records["endpoint"], i_last, ""),
@@ -394,7 +435,7 @@ def logical_requests_indexed(
         "ok": ok,
         "outcome": _column(records["outcome"], i_last),
         "error_class": error_column,
-        "error_detail": _column(records["error_detail"], i_last),
+        "error_detail": None if lean else _column(records["error_detail"], i_last),
         "status": _float(records["status"])[i_last],  # NaN: no answer
         "finished": _bool(records["is_final_attempt"])[i_last],
         "output_tokens": out_tok,
@@ -423,12 +464,14 @@ def logical_requests_indexed(
         "reasoning_cost": np.nan_to_num(f["reasoning_tokens"]) * reasoning_price,
         "tpot": tpot,
         "schedule_lag": t_first_dispatch - t_intended,
-        "output_excerpt": _column(records["output_excerpt"], i_last),
-        "vendor_request_id": _column(records["vendor_request_id"], i_last),
+        "output_excerpt": None if lean else _column(records["output_excerpt"], i_last),
+        "vendor_request_id": None if lean else _column(records["vendor_request_id"], i_last),
         "fault_injected": _column(records["fault_injected"], i_last),
     }
-    for name in LEAN_OMITS if lean else ():
-        del columns[name]
+    if lean:
+        for name in LEAN_OMITS:
+            del columns[name]
+        columns["record"] = (rows[i_last] if rows is not None else i_last).astype(np.int64)
     return pd.DataFrame(columns, copy=False), owner
 
 

@@ -137,6 +137,30 @@ class ParquetRecords:
             series = pd.Series(pd.Categorical.from_codes(codes, categories=cats), name=name)
         return series
 
+    def rows(self, positions: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
+        """Columns ``names`` of the records at ``positions`` (a few, any order), each row group that
+        holds one read once: Python objects, None where missing."""
+        import numpy as np
+        import pandas as pd
+
+        positions = np.asarray(positions, dtype=np.int64)
+        out = {n: np.full(positions.size, None, dtype=object) for n in names}
+        meta = self._file.metadata
+        starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+        groups = np.searchsorted(starts, positions, side="right") - 1
+        for g in np.unique(groups).tolist():
+            at = np.flatnonzero(groups == g)
+            for n in names:
+                if n in self._set:
+                    values = self._set[n].take(positions[at]).to_numpy(dtype=object).tolist()
+                elif n not in self._have:
+                    continue
+                else:
+                    column = self._file.read_row_group(g, columns=[n]).column(n)
+                    values = column.take(positions[at] - starts[g]).to_pylist()
+                out[n][at] = [None if v is None or v != v else v for v in values]
+        return pd.DataFrame(out)
+
     def list_batches(self, name: str, positions: np.ndarray) -> Iterator[tuple[int, pd.Series]]:
         """The cells of list column ``name`` at ``positions`` (ascending), one row group at a time: pairs
         of (index in ``positions`` of the batch's first cell, the cells as an Arrow-backed Series)."""

@@ -194,6 +194,16 @@ def _rows_at(lg: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     return pd.concat([lg.iloc[p : p + 1] for p in positions.tolist()])
 
 
+def _detailed(a: Analysis, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` of the per-request table with the text columns it leaves to ``a.details`` (ids, answer
+    excerpt, error detail) fetched for just these rows."""
+    if a.details is None or "record" not in rows.columns:
+        return rows
+    text = a.details(rows["record"].to_numpy())
+    text.index = rows.index
+    return rows.assign(**{c: text[c] for c in text.columns})
+
+
 def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
     cols = [
         "request_id",
@@ -216,8 +226,8 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
     lg = a.logical
     mine = contender_rows(lg).get(c, np.empty(0, dtype=np.intp))
     ok = column(lg, "ok", mine, bool)
-    slow = _rows_at(lg, mine[ok][_slowest(column(lg, "user_latency", mine[ok]), WORST_N)])[cols]
-    failed = _rows_at(lg, mine[~ok][_first_per_class(lg, mine[~ok], WORST_N)])[cols]
+    slow = _detailed(a, _rows_at(lg, mine[ok][_slowest(column(lg, "user_latency", mine[ok]), WORST_N)]))[cols]
+    failed = _detailed(a, _rows_at(lg, mine[~ok][_first_per_class(lg, mine[~ok], WORST_N)]))[cols]
     out = {}
     for name, df in (("slowest", slow), ("failed", failed)):
         rows = _records(df)
