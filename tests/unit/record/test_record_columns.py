@@ -117,3 +117,25 @@ def test_an_unreadable_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not record fields: nope"):
         open_records(bad, ["nope"])
     assert pa.__version__  # pyarrow is what reads the file
+
+
+def test_the_per_request_table_holds_no_object_per_request(run_dir: Path) -> None:
+    """Ten million requests must fit: every column of the analysis's per-request table is a number, a
+    flag or a categorical; the text of a request is fetched from the records for the rows shown."""
+    from harness.analysis._prepare import DETAIL_COLUMNS
+
+    a = analyse(open_records(run_dir, ANALYSIS_COLUMNS), read_fault_events(run_dir), read_run(run_dir))
+    for name, dtype in a.logical.dtypes.items():
+        assert isinstance(dtype, pd.CategoricalDtype | pd.BooleanDtype) or np.dtype(dtype).kind in "biuf", (
+            name,
+            dtype,
+        )
+    assert not set(DETAIL_COLUMNS) & set(a.logical.columns)
+    assert a.details is not None
+    frame = read_records(run_dir, ANALYSIS_COLUMNS)
+    at = a.logical["record"].to_numpy()[[0, 5, len(a.logical) - 1, 5]]
+    got = a.details(at)
+    for c in DETAIL_COLUMNS:
+        want = [None if pd.isna(v) else v for v in frame[c].take(at)]
+        assert got[c].tolist() == want, c
+    assert (frame["request_id"].take(at).tolist()) == got["request_id"].tolist()
