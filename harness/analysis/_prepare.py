@@ -27,9 +27,9 @@ from harness.record import RECORD_FIELDS, Manifest
 
 __all__ = [
     "ANALYSIS_COLUMNS",
+    "DETAIL_COLUMNS",
     "LOGICAL_COLUMNS",
     "UNREAD_FIELDS",
-    "DETAIL_COLUMNS",
     "RecordDetails",
     "RequestKeys",
     "chains",

@@ -158,7 +158,7 @@ class ParquetRecords:
                 else:
                     column = self._file.read_row_group(g, columns=[n]).column(n)
                     values = column.take(positions[at] - starts[g]).to_pylist()
-                out[n][at] = [None if v is None or v != v else v for v in values]
+                out[n][at] = [None if v is None or pd.isna(v) else v for v in values]
         return pd.DataFrame(out)
 
     def list_batches(self, name: str, positions: np.ndarray) -> Iterator[tuple[int, pd.Series]]:
