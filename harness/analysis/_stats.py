@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness._percentile import percentiles
+from harness._percentile import sorted_percentiles
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["PERCENTILES", "STAT_NAMES", "describe", "mean_ci"]
+__all__ = ["PERCENTILES", "STAT_NAMES", "describe", "describe_finite", "mean_ci"]
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
 """Percentiles reported for every latency metric (linear interpolation between order statistics)."""
@@ -31,17 +31,27 @@ def describe(values: ArrayLike) -> dict[str, float]:
     sorted raw samples).
     """
     arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
+    return describe_finite(arr[np.isfinite(arr)])
+
+
+def describe_finite(arr: np.ndarray) -> dict[str, float]:
+    """:func:`describe` of ``arr``, a 1-D float array of finite values that this function may reorder
+    (it is sorted in place: pass a copy you own, such as the result of a boolean mask).
+
+    The mean, min and max are taken before the sort, in the values' own order (a sum's rounding depends on
+    its order); the percentiles from the sorted array, bit for bit ``np.percentile``'s.
+    """
     out: dict[str, float] = {"count": float(arr.size)}
     if arr.size == 0:
         out.update(dict.fromkeys(STAT_NAMES[1:], math.nan))
         return out
-    qs = percentiles(arr, PERCENTILES)
     out["mean"] = float(arr.mean())
     out["min"] = float(arr.min())
-    for p, q in zip(PERCENTILES, qs, strict=True):
-        out[_pname(p)] = float(q)
-    out["max"] = float(arr.max())
+    arr_max = float(arr.max())
+    arr.sort()
+    for p, q in zip(PERCENTILES, sorted_percentiles(arr, PERCENTILES), strict=True):
+        out[_pname(p)] = q
+    out["max"] = arr_max
     return out
 
 
