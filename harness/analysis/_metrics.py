@@ -20,13 +20,14 @@ Formulas (one name each, printed in the report's methodology):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis._stats import describe, describe_finite
+from harness.analysis._stats import describe_finite
 from harness.config import SLO
 
 __all__ = [
@@ -54,6 +55,7 @@ LATENCY_METRICS: tuple[str, ...] = (
     "schedule_lag",
     "chunk_gap",
 )
+_KEY_LATENCIES = ("ttft", "user_ttft", "ttfot", "user_ttfot", "tpot", "e2e", "user_latency")
 SLO_KEYS: tuple[str, ...] = ("ttft", "ttfot", "tpot", "e2e", "max_error_rate", "min_good_fraction")
 PER_REQUEST_SLOS: tuple[str, ...] = ("ttft", "ttfot", "tpot", "e2e")
 """The SLOs each request is judged by (the others judge a contender's whole run)."""
@@ -260,9 +262,30 @@ class GroupColumns(Mapping[str, np.ndarray]):
         name = self.base.same_floats(name)
         out = self._dist.get(name)
         if out is None:
-            vals = self.floats(name, ok=True)
-            out = self._dist[name] = describe_finite(vals[np.isfinite(vals)])
+            out = self._dist[name] = describe_finite(self.finite(name, ok=True))
         return out
+
+    def finite(self, name: str, *, ok: bool = False) -> np.ndarray:
+        """The group's (or its succeeded requests') finite values of ``name``, a new array."""
+        vals = self.floats(name, ok=ok)
+        out: np.ndarray = vals[np.isfinite(vals)]
+        return out
+
+    def prepare(self, names: Iterable[str]) -> None:
+        """Compute the distributions :meth:`dist` gives for ``names``, on two threads when the group is
+        large (each is a gather, a filter and a sort, all of which release the GIL)."""
+        todo = [n for n in dict.fromkeys(map(self.base.same_floats, names)) if n not in self._dist]
+        for n in todo:
+            self.base.floats(n)  # columns converted on this thread, before the workers read them
+        if len(todo) < 2 or self.ok_idx.size < PARALLEL_MIN:
+            return
+        with ThreadPoolExecutor(2, thread_name_prefix="metrics") as pool:
+            stats = list(pool.map(lambda n: describe_finite(self.finite(n, ok=True)), todo))
+        self._dist.update(zip(todo, stats, strict=True))
+
+
+PARALLEL_MIN = 100_000
+"""Requests in a group below which its distributions are computed on one thread (two cost more)."""
 
 
 def _group(g: Mapping[str, Any]) -> GroupColumns:
@@ -305,13 +328,12 @@ def request_metrics(
         return 0 if code is None else int(usage[code + 1])
 
     attempts = int(grp.floats("n_attempts").sum())
-    n_tpot = int(grp.dist("tpot")["count"])
     reasoning = float(np.nansum(grp.floats("reasoning_tokens", ok=True))) if "reasoning_tokens" in g else 0.0
     reasoning_cost = float(np.nansum(grp.floats("reasoning_cost"))) if "reasoning_cost" in g else 0.0
     lat: dict[str, float] = {}
-    for m in ("ttft", "user_ttft", "ttfot", "user_ttfot", "tpot", "e2e", "user_latency"):
-        if m not in g:  # a group built without the reasoning columns
-            continue
+    present = [m for m in _KEY_LATENCIES if m in g]  # a group built without the reasoning columns lacks some
+    grp.prepare(present)
+    for m in present:
         d = grp.dist(m)
         for p in (50, 95, 99):
             lat[f"{m}_p{p}"] = d[f"p{p}"]
@@ -349,8 +371,8 @@ def request_metrics(
         "check_failed": float(np.count_nonzero(base.is_false("check_passed")[grp.ok_idx])),
         "unfinished": float(n - grp.count("finished")),
         "chunk_gaps": float(n_chunk_gaps),
-        "with_tpot": float(n_tpot),
-        "tpot_share": _ratio(n_tpot, n_ok),
+        "with_tpot": grp.dist("tpot")["count"],
+        "tpot_share": _ratio(int(grp.dist("tpot")["count"]), n_ok),
         "reasoning_tokens_per_request": _ratio(reasoning, n_ok),
         "reasoning_cost_usd": reasoning_cost,
         "reasoning_cost_share": _ratio(reasoning_cost, cost),
@@ -364,15 +386,21 @@ def latency_rows(g: Mapping[str, Any], gaps: np.ndarray) -> list[dict[str, Any]]
     """Distribution (count, mean, min, p50 … p99.9, max) of each latency metric over succeeded requests
     (``g`` as for :func:`request_metrics`)."""
     grp = _group(g)
+    grp.prepare(m for m in LATENCY_METRICS if m not in ("chunk_gap", "schedule_lag"))
+    gap_vals = np.asarray(gaps, dtype=float)
+    gap_vals = gap_vals[np.isfinite(gap_vals)]
+    if grp.size + gap_vals.size < PARALLEL_MIN:
+        lag = describe_finite(grp.finite("schedule_lag"))  # every request waited, failed or not
+        gap = describe_finite(gap_vals)
+    else:  # the gaps (several per answer) sorted in two halves, the lags beside them
+        grp.base.floats("schedule_lag")
+        with ThreadPoolExecutor(2, thread_name_prefix="metrics") as pool:
+            lag_job = pool.submit(lambda: describe_finite(grp.finite("schedule_lag")))
+            gap = describe_finite(gap_vals, pool)
+            lag = lag_job.result()
     rows: list[dict[str, Any]] = []
     for m in LATENCY_METRICS:
-        if m == "chunk_gap":
-            stats = describe(gaps)
-        elif m == "schedule_lag":  # every request waited, failed or not
-            vals = grp.floats(m)
-            stats = describe_finite(vals[np.isfinite(vals)])
-        else:
-            stats = grp.dist(m)
+        stats = gap if m == "chunk_gap" else lag if m == "schedule_lag" else grp.dist(m)
         rows.append({"metric": m, **stats})
     return rows
 

@@ -488,3 +488,18 @@ def test_request_columns_read_compact_frames() -> None:
     frame["attempts_429"] = frame["attempts_429"].astype("int32")
     got = request_metrics(RequestColumns(frame).group(np.arange(3000)), good, 7.0)
     assert repr(got) == repr(want)
+
+
+def test_large_groups_on_two_threads_give_the_one_thread_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.analysis import _metrics
+    from harness.analysis._metrics import RequestColumns, latency_rows
+
+    cols = _columns(30_000, seed=9)
+    gaps = np.random.default_rng(4).lognormal(0, 1, 250_000)
+    monkeypatch.setattr(_metrics, "PARALLEL_MIN", 10**12)
+    one = RequestColumns(cols).group()
+    want = (request_metrics(one, cols["ok"], 5.0), latency_rows(one, gaps))
+    monkeypatch.setattr(_metrics, "PARALLEL_MIN", 1000)
+    two = RequestColumns(cols).group()
+    got = (request_metrics(two, cols["ok"], 5.0), latency_rows(two, gaps))
+    assert repr(got) == repr(want)
