@@ -257,6 +257,14 @@ class GroupColumns(Mapping[str, np.ndarray]):
         """The group's values of ``name`` as floats (or its succeeded requests'), in row order."""
         return self.base.floats(name)[self.ok_idx if ok else self.idx]
 
+    def total(self, name: str) -> float | int:
+        """Σ of a count column over the group: integers summed as integers (exact, as their float sum
+        is below 2⁵³, and without a float copy of the column), anything else as floats."""
+        raw = self.base.raw(name)
+        if raw.dtype.kind in "iu":
+            return int(raw[self.idx].sum())
+        return float(self.floats(name).sum())
+
     def dist(self, name: str) -> dict[str, float]:
         """:func:`describe` of ``name`` over the group's succeeded requests (computed once)."""
         name = self.base.same_floats(name)
@@ -327,7 +335,7 @@ def request_metrics(
         code = usage_of.get(value)
         return 0 if code is None else int(usage[code + 1])
 
-    attempts = int(grp.floats("n_attempts").sum())
+    attempts = int(grp.total("n_attempts"))
     reasoning = float(np.nansum(grp.floats("reasoning_tokens", ok=True))) if "reasoning_tokens" in g else 0.0
     reasoning_cost = float(np.nansum(grp.floats("reasoning_cost"))) if "reasoning_cost" in g else 0.0
     lat: dict[str, float] = {}
@@ -359,7 +367,7 @@ def request_metrics(
         "rescue_rate": _ratio(rescued, prim_failed),
         "attempts": float(attempts),
         "attempts_per_request": _ratio(attempts, n),
-        "attempts_429": float(grp.floats("attempts_429").sum()),
+        "attempts_429": float(grp.total("attempts_429")),
         "cost_usd": cost,
         "wasted_cost_usd": float(grp.floats("wasted_cost").sum()),
         "cost_per_1k_requests": _ratio(cost, n) * 1000 if n else math.nan,
