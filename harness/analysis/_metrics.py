@@ -175,9 +175,15 @@ class RequestColumns:
         if alias is None:
             mine = self.floats(name)
             alias = name
+            bits = mine.view(np.uint64)
             for other in self._alias.values():
-                theirs = self.floats(other)
-                if other != name and np.array_equal(mine.view(np.uint64), theirs.view(np.uint64)):
+                theirs = self.floats(other).view(np.uint64)
+                if (
+                    other != name
+                    and bits.shape == theirs.shape
+                    and np.array_equal(bits[:64], theirs[:64])  # most differ at once
+                    and np.array_equal(bits, theirs)
+                ):
                     alias = other
                     break
             self._alias[name] = alias
@@ -198,7 +204,7 @@ class RequestColumns:
         failed; a missing value (None, NA, NaN: no check) or anything else is not."""
         out = self._cached(name, "false")
         if out is None:
-            out = self._arrays[name, "false"] = _is_false(self.raw(name))
+            out = self._arrays[name, "false"] = _is_false(self._src[name])
         return out
 
     def group(self, idx: np.ndarray | None = None) -> GroupColumns:
@@ -206,17 +212,19 @@ class RequestColumns:
         return GroupColumns(self, idx)
 
 
-def _is_false(arr: np.ndarray) -> np.ndarray:
+def _is_false(col: Any) -> np.ndarray:
+    if isinstance(getattr(col, "dtype", None), pd.BooleanDtype):  # a nullable boolean: NA is no check
+        return ~np.asarray(col.to_numpy(dtype=bool, na_value=True))
+    arr = np.asarray(col)
     if arr.dtype == bool:
         return ~arr
     if arr.dtype != object:
         return np.zeros(arr.shape, dtype=bool)  # numbers and strings are never the boolean False
-    present = ~np.asarray(pd.isna(arr), dtype=bool)
-    vals = arr[present]
-    if pd.api.types.infer_dtype(vals, skipna=False) == "boolean":  # bool and np.bool_ only
-        out = np.zeros(arr.shape, dtype=bool)
-        out[present] = ~vals.astype(bool)
-        return out
+    if pd.api.types.infer_dtype(arr, skipna=True) == "boolean":  # bools and missing values only
+        try:  # == False is the identity for a bool; a missing None or NaN equals nothing
+            return np.asarray(np.equal(arr, False), dtype=bool)
+        except TypeError:  # pd.NA, whose truth is ambiguous
+            pass
     return np.fromiter((c is False or c is np.False_ for c in arr), dtype=bool, count=arr.size)
 
 
