@@ -408,11 +408,11 @@ def latency_rows(g: Mapping[str, Any], gaps: np.ndarray) -> list[dict[str, Any]]
     if grp.size + gap_vals.size < PARALLEL_MIN:
         lag = describe_finite(grp.finite("schedule_lag"))  # every request waited, failed or not
         gap = describe_finite(gap_vals)
-    else:  # the gaps (several per answer) sorted in two halves, the lags beside them
-        grp.base.floats("schedule_lag")
-        with ThreadPoolExecutor(2, thread_name_prefix="metrics") as pool:
+    else:  # the lags sorted beside the gaps (several per answer)
+        grp.base.floats("schedule_lag")  # converted on this thread
+        with ThreadPoolExecutor(1, thread_name_prefix="metrics") as pool:
             lag_job = pool.submit(lambda: describe_finite(grp.finite("schedule_lag")))
-            gap = describe_finite(gap_vals, pool)
+            gap = describe_finite(gap_vals)
             lag = lag_job.result()
     rows: list[dict[str, Any]] = []
     for m in LATENCY_METRICS:

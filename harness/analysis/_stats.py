@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,13 +34,12 @@ def describe(values: ArrayLike) -> dict[str, float]:
     return describe_finite(arr[np.isfinite(arr)])
 
 
-def describe_finite(arr: np.ndarray, pool: Executor | None = None) -> dict[str, float]:
+def describe_finite(arr: np.ndarray) -> dict[str, float]:
     """:func:`describe` of ``arr``, a 1-D float array of finite values that this function may reorder
     (it is sorted in place: pass a copy you own, such as the result of a boolean mask).
 
     The mean, min and max are taken before the sort, in the values' own order (a sum's rounding depends on
-    its order); the percentiles from the sorted array, bit for bit ``np.percentile``'s. With a ``pool`` (a
-    second thread), a large array is sorted in two halves at once (:func:`sorted_in_two`).
+    its order); the percentiles from the sorted array, bit for bit ``np.percentile``'s.
     """
     out: dict[str, float] = {"count": float(arr.size)}
     if arr.size == 0:
@@ -50,37 +48,10 @@ def describe_finite(arr: np.ndarray, pool: Executor | None = None) -> dict[str, 
     out["mean"] = float(arr.mean())
     out["min"] = float(arr.min())
     arr_max = float(arr.max())
-    if pool is not None and arr.size >= SPLIT_SORT_MIN:
-        arr = sorted_in_two(arr, pool)
-    else:
-        arr.sort()
+    arr.sort()
     for p, q in zip(PERCENTILES, sorted_percentiles(arr, PERCENTILES), strict=True):
         out[_pname(p)] = q
     out["max"] = arr_max
-    return out
-
-
-SPLIT_SORT_MIN = 200_000
-"""Values below which a sort on two threads costs more than it saves."""
-
-
-def sorted_in_two(arr: np.ndarray, pool: Executor) -> np.ndarray:
-    """``arr`` (1-D, no NaN) sorted, as a new array: the values below a pivot (a sample's median) are
-    gathered and sorted on one of ``pool``'s threads while this one does the rest (numpy's sort and
-    gather release the GIL). Every value below the pivot precedes every other one, so the two sorted
-    halves side by side are the sorted array."""
-    pivot = np.median(arr[:: max(1, arr.size // 1023)])
-    low = arr < pivot
-    k = int(np.count_nonzero(low))
-    out = np.empty_like(arr)
-
-    def part(mask: np.ndarray, view: np.ndarray) -> None:
-        np.compress(mask, arr, out=view)
-        view.sort()
-
-    job = pool.submit(part, low, out[:k])
-    part(~low, out[k:])
-    job.result()
     return out
 
 

@@ -495,7 +495,7 @@ def test_large_groups_on_two_threads_give_the_one_thread_numbers(monkeypatch: py
     from harness.analysis._metrics import RequestColumns, latency_rows
 
     cols = _columns(30_000, seed=9)
-    gaps = np.random.default_rng(4).lognormal(0, 1, 250_000)
+    gaps = np.random.default_rng(4).lognormal(0, 1, 25_000)
     monkeypatch.setattr(_metrics, "PARALLEL_MIN", 10**12)
     one = RequestColumns(cols).group()
     want = (request_metrics(one, cols["ok"], 5.0), latency_rows(one, gaps))

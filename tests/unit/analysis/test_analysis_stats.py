@@ -205,23 +205,3 @@ def test_describe_finite_sorts_its_argument_and_keeps_the_mean_of_the_original_o
     assert [d[f"p{p:g}"] for p in (50, 90, 95, 99, 99.9)] == [
         float(q) for q in np.percentile(values, (50, 90, 95, 99, 99.9))
     ]
-
-
-def test_sorted_in_two_is_the_sort() -> None:
-    """Two threads sort the halves on either side of a pivot: the result is the sorted array, ties at the
-    pivot and all-equal values included; describe with a pool gives describe's numbers."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from harness.analysis._stats import describe_finite, sorted_in_two
-
-    rng = np.random.default_rng(11)
-    samples = [
-        rng.lognormal(0, 1, 250_001),
-        rng.integers(0, 3, 300_000).astype(float),
-        np.full(200_000, 0.25),
-        np.arange(5.0),
-    ]
-    with ThreadPoolExecutor(2) as pool:
-        for values in samples:
-            assert np.array_equal(sorted_in_two(values, pool), np.sort(values))
-            assert repr(describe_finite(values.copy(), pool)) == repr(describe(values))
