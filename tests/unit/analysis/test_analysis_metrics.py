@@ -488,6 +488,10 @@ def test_request_columns_read_compact_frames() -> None:
     frame["attempts_429"] = frame["attempts_429"].astype("int32")
     got = request_metrics(RequestColumns(frame).group(np.arange(3000)), good, 7.0)
     assert repr(got) == repr(want)
+    compact = ("usage_source", "check_passed")
+    arrays = {k: frame[k].array if k in compact else frame[k].to_numpy() for k in frame}
+    got = request_metrics(RequestColumns(arrays).group(np.arange(3000)), good, 7.0)
+    assert repr(got) == repr(want)
 
 
 def test_large_groups_on_two_threads_give_the_one_thread_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
