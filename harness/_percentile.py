@@ -9,14 +9,14 @@ wherever it is printed. numpy is imported on first use: importing this module co
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import ArrayLike
 
-__all__ = ["percentile", "percentiles", "row_percentiles", "sorted_percentiles"]
+__all__ = ["percentile", "percentiles", "percentiles_at", "row_percentiles", "sorted_percentiles"]
 
 
 def percentiles(values: ArrayLike, ps: Sequence[float]) -> list[float]:
@@ -46,7 +46,13 @@ def sorted_percentiles(ordered: np.ndarray, ps: Sequence[float]) -> list[float]:
     >>> sorted_percentiles(np.array([1.0, 2.0, 3.0, 4.0]), (50, 90, 100))
     [2.5, 3.7, 4.0]
     """
-    last = int(ordered.shape[0]) - 1
+    return percentiles_at(int(ordered.shape[0]), ps, lambda i: float(ordered[i]))
+
+
+def percentiles_at(n: int, ps: Sequence[float], value_at: Callable[[int], float]) -> list[float]:
+    """The ``ps`` percentiles of ``n`` ≥ 1 sorted values that ``value_at(i)`` gives by rank (0-based):
+    :func:`sorted_percentiles` for values kept in pieces (such as two sorted halves)."""
+    last = n - 1
     if last < 0:
         raise ValueError("sorted_percentiles needs at least one value")
     out: list[float] = []
@@ -61,8 +67,8 @@ def sorted_percentiles(ordered: np.ndarray, ps: Sequence[float]) -> list[float]:
             lo = math.floor(v)
             hi = lo + 1
             gamma = v - lo
-        a = float(ordered[lo])
-        b = float(ordered[hi])
+        a = value_at(lo)
+        b = value_at(hi)
         diff = b - a
         out.append(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)  # numpy's _lerp
     return out

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis._stats import describe_finite
+from harness.analysis._stats import describe_finite, describe_in_two
 from harness.config import SLO
 
 __all__ = [
@@ -403,16 +403,18 @@ def latency_rows(g: Mapping[str, Any], gaps: np.ndarray) -> list[dict[str, Any]]
     (``g`` as for :func:`request_metrics`)."""
     grp = _group(g)
     grp.prepare(m for m in LATENCY_METRICS if m not in ("chunk_gap", "schedule_lag"))
-    gap_vals = np.asarray(gaps, dtype=float)
-    gap_vals = gap_vals[np.isfinite(gap_vals)]
+    gap_vals = np.ascontiguousarray(gaps, dtype=float).ravel()
     if grp.size + gap_vals.size < PARALLEL_MIN:
         lag = describe_finite(grp.finite("schedule_lag"))  # every request waited, failed or not
-        gap = describe_finite(gap_vals)
-    else:  # the lags sorted beside the gaps (several per answer)
+        gap = describe_finite(gap_vals[np.isfinite(gap_vals)])
+    else:  # the lags sorted beside the gaps (several per answer), these in two halves when large
         grp.base.floats("schedule_lag")  # converted on this thread
-        with ThreadPoolExecutor(1, thread_name_prefix="metrics") as pool:
+        with ThreadPoolExecutor(2, thread_name_prefix="metrics") as pool:
             lag_job = pool.submit(lambda: describe_finite(grp.finite("schedule_lag")))
-            gap = describe_finite(gap_vals)
+            if gap_vals.size >= PARALLEL_MIN and np.isfinite(gap_vals).all():
+                gap = describe_in_two(gap_vals, pool)
+            else:
+                gap = describe_finite(gap_vals[np.isfinite(gap_vals)])
             lag = lag_job.result()
     rows: list[dict[str, Any]] = []
     for m in LATENCY_METRICS:

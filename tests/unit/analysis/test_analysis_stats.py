@@ -205,3 +205,25 @@ def test_describe_finite_sorts_its_argument_and_keeps_the_mean_of_the_original_o
     assert [d[f"p{p:g}"] for p in (50, 90, 95, 99, 99.9)] == [
         float(q) for q in np.percentile(values, (50, 90, 95, 99, 99.9))
     ]
+
+
+def test_describe_in_two_gives_describes_numbers() -> None:
+    """Two threads sort the values either side of a pivot: the same numbers as one sort, ties at the pivot
+    and all-equal values included, the values left as they were."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.analysis._stats import describe_in_two
+
+    rng = np.random.default_rng(11)
+    samples = [
+        rng.lognormal(0, 1, 25_001),
+        rng.integers(0, 3, 30_000).astype(float),
+        np.full(2_000, 0.25),
+        np.arange(5.0),
+        np.array([7.0]),
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        for values in samples:
+            before = values.copy()
+            assert repr(describe_in_two(values, pool)) == repr(describe(values))
+            assert np.array_equal(values, before)
