@@ -17,7 +17,14 @@ from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
 from harness.analysis._gateway import gateway_evidence, same_models
-from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_met, slo_settings
+from harness.analysis._metrics import (
+    RequestColumns,
+    good_mask,
+    latency_rows,
+    request_metrics,
+    slo_met,
+    slo_settings,
+)
 from harness.analysis._phases import (
     BASELINE,
     FaultWindow,
@@ -440,12 +447,12 @@ def analyse(
         spent = lg.groupby("contender", sort=False)["cost"].sum()
         priced |= {str(c) for c, v in spent.items() if v > 0}
     # numbers and flags as NumPy arrays; text and nullable flags in their own compact arrays, not as a
-    # Python object per request
-    cols = {k: _compact_column(lg[k]) for k in _LG_COLS} if len(lg) else {}
+    # Python object per request; each converted once (harness.analysis._metrics) for all groups
+    cols = RequestColumns({k: _compact_column(lg[k]) for k in _LG_COLS} if len(lg) else {})
     req_rows: list[dict[str, Any]] = []
     lat_rows: list[dict[str, Any]] = []
     for c, scope, grp, idx in _groups(lg, phase_order):
-        sub = _Taken(cols, idx)
+        sub = cols.group(idx)
         gsel = gap_keys == c
         rsel = read_keys == c
         if scope == "phase":
