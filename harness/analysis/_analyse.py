@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,25 +238,6 @@ def _errors_table(att: dict[str, np.ndarray], lg: pd.DataFrame) -> pd.DataFrame:
     errors = pd.concat([f_counts, a_counts], axis=1).fillna(0).astype(int).reset_index()
     errors["error_class"] = errors["error_class"].fillna("unknown")
     return errors[cols]
-
-
-class _Taken(Mapping[str, np.ndarray]):
-    """The rows ``idx`` of each column in ``cols``, taken when read and not kept: a group's metrics never
-    hold a copy of every column of the group at once (for a whole run, tens of columns of millions of
-    rows)."""
-
-    def __init__(self, cols: dict[str, np.ndarray], idx: np.ndarray) -> None:
-        self.cols, self.idx = cols, idx
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        out: np.ndarray = self.cols[key][self.idx]
-        return out
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.cols)
-
-    def __len__(self) -> int:
-        return len(self.cols)
 
 
 def _compact_column(series: pd.Series) -> Any:
