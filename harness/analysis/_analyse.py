@@ -383,6 +383,7 @@ def analyse(
 
     t_int = window_times(records, _num(records, "t_intended"))  # a session counts where it started
     rows = np.flatnonzero(judged & (t_int >= window.start) & (t_int < window.end))
+    rows = rows.astype(np.int32) if len(records) < 2**31 else rows  # positions: half the bytes
     lg, owner = logical_requests_indexed(
         records, manifest, rows if rows.size < len(records) else None, keys=keys, lean=True
     )

@@ -466,7 +466,7 @@ def logical_requests_indexed(
         "outcome": _column(records["outcome"], i_last),
         "error_class": error_column,
         "error_detail": None if lean else _column(records["error_detail"], i_last),
-        "status": _float(records["status"])[i_last],  # NaN: no answer
+        "status": _float(records["status"])[i_last].astype(np.float32),  # NaN: no answer; codes exact
         "finished": _bool(records["is_final_attempt"])[i_last],
         "output_tokens": out_tok,
         "input_tokens": _float(records["input_tokens"])[i_last],
