@@ -41,6 +41,7 @@ import pandas as pd
 from harness._percentile import percentiles, row_percentiles
 from harness.analysis._faults import NOT_RECOVERED
 from harness.analysis._phases import AFTER, BASELINE
+from harness.analysis._rows import positions
 from harness.config import Decision
 
 __all__ = [
@@ -152,29 +153,48 @@ def _spans(exposure: pd.DataFrame, shared: set[str]) -> dict[str, tuple[float, f
     return out
 
 
-def _requests_of(lg: pd.DataFrame, c: str, shared: dict[str, tuple[float, float]]) -> _Requests:
-    cols = ["user_latency", "user_ttft", "phase", "t_intended", "ok", "good", "cost"]
-    g = lg.loc[lg["contender"].to_numpy() == c, cols] if len(lg) else lg
-    if not len(g):
+class _Table:
+    """The columns of the per-request table the objectives read, as whole-column numpy arrays (no copy of
+    the frame), and each contender's row positions: a contender's requests are taken from these."""
+
+    def __init__(self, lg: pd.DataFrame) -> None:
+        self.rows = positions(lg["contender"]) if len(lg) else {}
+        if not self.rows:
+            return
+        self.lat = lg["user_latency"].to_numpy(dtype=float)
+        self.ttft = lg["user_ttft"].to_numpy(dtype=float)
+        self.t = lg["t_intended"].to_numpy(dtype=float)
+        self.ok = lg["ok"].to_numpy(dtype=bool)
+        self.good = lg["good"].to_numpy(dtype=bool)
+        self.cost = lg["cost"].to_numpy(dtype=float)
+        # a fault-free phase, through the phases' few distinct names (a missing phase, code -1: not clean)
+        codes, names = pd.factorize(lg["phase"])
+        clean = [str(p) in (BASELINE, AFTER) for p in names]
+        self.phase = np.asarray(codes)
+        self.clean_of = np.array([*clean, False], dtype=bool)
+
+
+def _requests_of(tab: _Table, c: str, shared: dict[str, tuple[float, float]]) -> _Requests:
+    pos = tab.rows.get(c)
+    if pos is None or not pos.size:
         z = np.empty(0)
         return _Requests(z, z, z.astype(bool), z.astype(bool), z, z.astype(bool), z.astype(bool))
-    lat = g["user_latency"].to_numpy(dtype=float)
-    ttft = g["user_ttft"].to_numpy(dtype=float)
-    phase_codes, phase_names = pd.factorize(g["phase"].astype(str).to_numpy(), use_na_sentinel=False)
+    lat = tab.lat[pos]
+    ttft = tab.ttft[pos]
     # asked for inside a shared window (whether it ended inside it or after: a request in flight across the
     # window's end was still asked for during the fault)
-    t = g["t_intended"].to_numpy(dtype=float)
+    t = tab.t[pos]
     inside = np.zeros(t.size, dtype=bool)
     for start, end in shared.values():
         inside |= (t >= start) & (t < end)
     return _Requests(
         ttft=np.where(np.isnan(ttft), lat, ttft),
         latency=lat,
-        ok=g["ok"].to_numpy(dtype=bool),
-        good=g["good"].to_numpy(dtype=bool),
-        cost=np.nan_to_num(g["cost"].to_numpy(dtype=float)),
+        ok=tab.ok[pos],
+        good=tab.good[pos],
+        cost=np.nan_to_num(tab.cost[pos]),
         inside=inside,
-        clean=np.isin(np.asarray(phase_names, dtype=object), (BASELINE, AFTER))[phase_codes],
+        clean=tab.clean_of[tab.phase[pos]],
     )
 
 
@@ -410,8 +430,9 @@ def decide(
     point = np.full((len(names), len(OBJECTIVES)), math.nan)
     reps = np.full((n_boot, len(names), len(OBJECTIVES)), math.nan)
     notes: list[str] = []
+    tab = _Table(lg)
     for i, c in enumerate(names):
-        r = _requests_of(lg, c, spans)
+        r = _requests_of(tab, c, spans)
         rec, why = _recovery(c, impact, shared_set, window_end) if shared else (math.nan, None)
         if why:
             notes.append(f"time to recover not compared: {why}")

@@ -22,6 +22,7 @@ import pandas as pd
 
 from harness.analysis._faults import contender_endpoints, lives_overlap
 from harness.analysis._phases import FaultWindow
+from harness.analysis._rows import positions
 
 __all__ = ["EXPOSURE_COLUMNS", "exposure_table"]
 
@@ -48,7 +49,7 @@ def exposure_table(
     lg: pd.DataFrame, windows: list[FaultWindow], contenders: list[str], chain_of: dict[str, tuple[str, ...]]
 ) -> pd.DataFrame:
     """The exposure table (columns :data:`EXPOSURE_COLUMNS`), contenders in the order given."""
-    lg_c = lg["contender"].to_numpy(dtype=object) if len(lg) else np.empty(0, dtype=object)
+    rows_of = positions(lg["contender"]) if len(lg) else {}
     t_all = lg["t_intended"].to_numpy(dtype=float) if len(lg) else np.empty(0)
     te_all = lg["t_end"].to_numpy(dtype=float) if len(lg) else np.empty(0)
     te_all = np.where(np.isfinite(te_all), te_all, t_all)
@@ -59,7 +60,7 @@ def exposure_table(
             chain = chain_of.get(c, ())
             mine = contender_endpoints(w, c, chain)
             exposed = bool(mine) and w.applied
-            sel = lg_c == c
+            sel = rows_of.get(c, np.empty(0, dtype=np.int64))
             n = int(lives_overlap(t_all[sel], te_all[sel], w.start, w.end).sum()) if exposed else 0
             per.append(
                 {

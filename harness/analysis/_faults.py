@@ -30,6 +30,7 @@ import pandas as pd
 from harness._percentile import percentile
 from harness.analysis._noise import percentile_change
 from harness.analysis._phases import FaultWindow, Window, crosses_edge
+from harness.analysis._rows import Codes, positions
 
 __all__ = [
     "CHANGE_METRICS",
@@ -123,6 +124,7 @@ def _time_to_recover(
     w: FaultWindow,
     window: Window,
     base: tuple[float, float, float],
+    order: np.ndarray | None = None,
 ) -> tuple[float | None, bool]:
     """(seconds after the fault ended until healthy, whether any window could be judged at all)."""
     base_p95, base_err, rate = base
@@ -132,7 +134,7 @@ def _time_to_recover(
         span = left
     lat_limit = max(TOLERANCE["p95_factor"] * base_p95, base_p95 + TOLERANCE["p95_slack_s"])
     err_limit = base_err + TOLERANCE["error_rate_points"]
-    order = np.argsort(t, kind="stable")
+    order = np.argsort(t, kind="stable") if order is None else order
     ts, ls, oks = t[order], lat[order], ok[order]
     x = w.end
     judged = False
@@ -154,14 +156,13 @@ def _regional(
     region_of: dict[str, str],
     rescued: np.ndarray,
     endpoint: np.ndarray,
+    names: Codes | None,
 ) -> dict[str, Any]:
+    """``endpoint``: each request's endpoint as a code of ``names``."""
     hit = {region_of[e] for e in w.endpoints if region_of.get(e)}
     other = [e for e in chain if region_of.get(e) and region_of[e] not in hit] if hit else []
-    return {
-        "regional": bool(hit),
-        "other_region_fallback": bool(other),
-        "rescued_other_region": int((rescued & np.isin(endpoint, other)).sum()) if other else 0,
-    }
+    there = int((rescued & np.isin(endpoint, names.codes_of(other))).sum()) if other and names else 0
+    return {"regional": bool(hit), "other_region_fallback": bool(other), "rescued_other_region": there}
 
 
 def _secs(x: float) -> str:
@@ -249,32 +250,44 @@ def fault_impact(
     region_of = region_of or {}
     rows: list[dict[str, Any]] = []
     applied = [w for w in windows if w.applied]
-    lg_c = lg["contender"].to_numpy(dtype=object) if len(lg) else np.empty(0, dtype=object)
-    contenders = sorted(set(lg_c.tolist()) | set(attempts["contender"].tolist())) if len(lg) else []
+    # each contender's rows through positions: one factorize of the column, no object comparisons per name
+    lg_rows = positions(lg["contender"]) if len(lg) else {}
+    a_codes = Codes(attempts["contender"])
+    contenders = sorted(set(lg_rows) | {str(n) for n in a_codes.names}) if len(lg) else []
     per: dict[str, dict[str, np.ndarray]] = {}
-    for c in contenders if applied else []:
-        sel = lg_c == c
-        asel = attempts["contender"] == c
-        t = lg["t_intended"].to_numpy(dtype=float)[sel]
-        te = lg["t_end"].to_numpy(dtype=float)[sel]
-        per[c] = {
-            "t": t,
-            "te": np.where(np.isfinite(te), te, t),
-            "ok": lg["ok"].to_numpy(dtype=bool)[sel],
-            "user_latency": lg["user_latency"].to_numpy(dtype=float)[sel],
-            "user_ttft": lg["user_ttft"].to_numpy(dtype=float)[sel],
-            "pf": lg["primary_failed"].to_numpy(dtype=bool)[sel],
-            "resc": lg["rescued"].to_numpy(dtype=bool)[sel],
-            "ep": lg["endpoint"].to_numpy(dtype=object)[sel],
-            **{
-                f"a_{k}": attempts[k][asel]
-                for k in ("t_end", "t_dispatch", "ok", "endpoint", "fallback_from")
-            },
+    if applied and contenders:
+        t_all = lg["t_intended"].to_numpy(dtype=float)
+        te_all = lg["t_end"].to_numpy(dtype=float)
+        lg_cols = {
+            "ok": lg["ok"].to_numpy(dtype=bool),
+            "user_latency": lg["user_latency"].to_numpy(dtype=float),
+            "user_ttft": lg["user_ttft"].to_numpy(dtype=float),
+            "pf": lg["primary_failed"].to_numpy(dtype=bool),
+            "resc": lg["rescued"].to_numpy(dtype=bool),
         }
+        endpoint = Codes(lg["endpoint"]) if region_of else None
+        a_endpoint = Codes(attempts["endpoint"])
+        a_from = Codes(attempts["fallback_from"])
+        for c in contenders:
+            pos = lg_rows.get(c, np.empty(0, dtype=np.int64))
+            apos = np.flatnonzero(a_codes.codes == a_codes.code(c))
+            t = t_all[pos]
+            te = te_all[pos]
+            per[c] = {
+                "t": t,
+                "te": np.where(np.isfinite(te), te, t),
+                **{k: v[pos] for k, v in lg_cols.items()},
+                "ep": endpoint.codes[pos] if endpoint is not None else np.empty(0, dtype=np.int64),
+                **{f"a_{k}": attempts[k][apos] for k in ("t_end", "t_dispatch", "ok")},
+                "a_endpoint": a_endpoint.codes[apos],
+                "a_fallback_from": a_from.codes[apos],
+            }
     touched = {
         c: [w for w in applied if not chain_of.get(c) or contender_endpoints(w, c, chain_of.get(c, ()))]
         for c in contenders
     }
+    baselines: dict[str, tuple[np.ndarray, float]] = {}  # the baseline depends on the contender only
+    t_order: dict[str, np.ndarray] = {}
     for w in applied:
         for c in contenders:
             chain = chain_of.get(c, ())
@@ -286,7 +299,9 @@ def fault_impact(
             inside = (t >= w.start) & (t < w.end) & ~trans
             n_in = int(inside.sum())
             lost = int((inside & ~ok).sum())
-            base_sel, base_s = _baseline_mask(t, te, touched[c], window)
+            if c not in baselines:
+                baselines[c] = _baseline_mask(t, te, touched[c], window)
+            base_sel, base_s = baselines[c]
             base = _baseline(lat, ok, base_sel, base_s)
             changes, said = _changes(d, inside, base_sel) if affected else ({"change_judged": False}, [])
             primary = chain[0] if chain else None
@@ -296,15 +311,15 @@ def fault_impact(
             fb_sel = (a_disp >= w.start) & (a_disp <= horizon)
             if mine:  # react to this fault: errors on its endpoints, fallbacks away from them
                 targets = list(mine)
-                err_sel &= np.isin(d["a_endpoint"], targets)
-                away = np.isin(d["a_fallback_from"], targets)
+                err_sel &= np.isin(d["a_endpoint"], a_endpoint.codes_of(targets))
+                away = np.isin(d["a_fallback_from"], a_from.codes_of(targets))
                 if primary in targets:  # a cooled-down primary is skipped without a fallback_from
-                    away |= d["a_endpoint"] != primary
+                    away |= d["a_endpoint"] != a_endpoint.code(primary)
                 fb_sel &= away
             elif primary:
-                fb_sel &= d["a_endpoint"] != primary
+                fb_sel &= d["a_endpoint"] != a_endpoint.code(primary)
             else:
-                fb_sel &= pd.notna(d["a_fallback_from"])
+                fb_sel &= d["a_fallback_from"] >= 0
             reactions = np.concatenate([a_end[err_sel], a_disp[fb_sel]])
             ttd = float(reactions.min() - w.start) if reactions.size and affected else None
             ttr: float | None = None
@@ -316,7 +331,9 @@ def fault_impact(
             elif base is None:
                 status = "no baseline to compare with"
             else:
-                ttr, judged = _time_to_recover(t, lat, ok, w, window, base)
+                if c not in t_order:
+                    t_order[c] = np.argsort(t, kind="stable")
+                ttr, judged = _time_to_recover(t, lat, ok, w, window, base, t_order[c])
                 if ttr is None:
                     status = (
                         NOT_RECOVERED if judged else "too little of the run left after the fault to judge"
@@ -348,7 +365,7 @@ def fault_impact(
                     "recovery": status,
                     "primary_failures": int((inside & d["pf"]).sum()),
                     "rescued": int((inside & d["resc"]).sum()),
-                    **_regional(w, chain, region_of, inside & d["resc"], d["ep"]),
+                    **_regional(w, chain, region_of, inside & d["resc"], d["ep"], endpoint),
                 }
             )
     df = pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,44 @@
+"""Row positions and small-integer codes of a column, computed once instead of per contender.
+
+Comparing an object or string column with each contender's name (``lg["contender"].to_numpy() == c``)
+converts and scans the whole column once per contender, and ``lg.loc[mask, cols]`` copies a frame; at ten
+million requests both cost seconds. These helpers factorize the column once (cheap for a Categorical, an
+Arrow string or an object column alike) and hand out integer positions, through which any column's numpy
+array is taken without copying the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Codes", "positions"]
+
+
+def positions(values: Any) -> dict[str, np.ndarray]:
+    """Each distinct value (as ``str``) → the ascending positions holding it; missing values are left out.
+
+    The positions are those of ``values == name`` (the same rows in the same order)."""
+    codes, uniques = pd.factorize(values)
+    return {str(u): np.flatnonzero(codes == i) for i, u in enumerate(uniques)}
+
+
+class Codes:
+    """A column as integer codes (-1 for a missing value) and its distinct values, so that equality with a
+    name and membership in a set of names are integer comparisons."""
+
+    def __init__(self, values: Any) -> None:
+        codes, uniques = pd.factorize(values)
+        self.codes: np.ndarray = np.asarray(codes)
+        self.names: list[Any] = list(uniques)
+        self._index = {u: i for i, u in enumerate(self.names)}
+
+    def code(self, name: Any) -> int:
+        """The code of ``name`` (-2, which no row holds, when no row holds it)."""
+        return self._index.get(name, -2)
+
+    def codes_of(self, names: Iterable[Any]) -> np.ndarray:
+        return np.array([self._index[n] for n in names if n in self._index], dtype=np.int64)
