@@ -68,12 +68,14 @@ def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, A
     """For the attempts ``sel`` of one contender: answers a gateway fell back for or retried before
     answering, answers from another model than requested (with the most common such pair), out of the
     answers that could say so."""
-    ok = sel & att["ok"]
-    fell = ok & (np.nan_to_num(att["gateway_fallbacks"], nan=0.0) > 0)
-    retried = ok & (np.nan_to_num(att["gateway_retries"], nan=0.0) > 0)
-    served = ok & pd.notna(att["model_served"])
-    served &= ~np.isin(att["dialect"], list(NO_MODEL_CHECK_DIALECTS))
-    codes, distinct = _pairs(att["model_requested"][served], att["model_served"][served])
+    # the contender's answers by position: every column is read there only, not over every attempt
+    ok = np.flatnonzero(sel & att["ok"])
+    fell = np.nan_to_num(att["gateway_fallbacks"][ok], nan=0.0) > 0
+    retried = np.nan_to_num(att["gateway_retries"][ok], nan=0.0) > 0
+    model_served = att["model_served"][ok]
+    can_say = pd.notna(model_served) & ~np.isin(att["dialect"][ok], list(NO_MODEL_CHECK_DIALECTS))
+    served = ok[can_say]
+    codes, distinct = _pairs(att["model_requested"][served], model_served[can_say])
     counts = np.bincount(codes, minlength=len(distinct))
     pairs: Counter[tuple[str, str]] = Counter()
     for pair, n in zip(distinct, counts.tolist(), strict=True):  # first seen first: ties as before
@@ -81,10 +83,10 @@ def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, A
             pairs[pair] += n
     top = pairs.most_common(1)
     return {
-        "answers": int(ok.sum()),
+        "answers": int(ok.size),
         "gateway_fallbacks": int(fell.sum()),
         "gateway_retries": int(retried.sum()),
-        "served_checked": int(served.sum()),
+        "served_checked": int(served.size),
         "served_other": int(sum(pairs.values())),
         "served_other_example": list(top[0][0]) if top else None,
     }
