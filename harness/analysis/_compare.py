@@ -31,6 +31,7 @@ import pandas as pd
 from harness._errors import ReportError
 from harness._percentile import percentiles, row_percentiles
 from harness.analysis._analyse import Analysis, analyse
+from harness.analysis._rows import positions
 
 __all__ = ["COMPARE_METRICS", "Comparison", "compare_analyses", "compare_runs"]
 
@@ -156,9 +157,9 @@ def _metrics(g: dict[str, np.ndarray], idx: np.ndarray, seconds: float) -> np.nd
 def _replicates(a: Analysis, c: str, n_draws: int, rng: np.random.Generator) -> np.ndarray | None:
     """n_draws × metrics for one run and contender (None when it has no requests)."""
     lg = a.logical
-    sel = lg["contender"].to_numpy() == c if len(lg) else np.zeros(0, dtype=bool)
-    n = int(sel.sum())
-    if n == 0:
+    sel = positions(lg["contender"]).get(c) if len(lg) else None  # the contender's rows, ascending
+    n = 0 if sel is None else int(sel.size)
+    if sel is None or n == 0:
         return None
     g = {
         "ok": lg["ok"].to_numpy(dtype=bool)[sel],
