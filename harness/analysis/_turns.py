@@ -105,7 +105,7 @@ def window_times(records: pd.DataFrame, t_intended: np.ndarray) -> np.ndarray:
         return t_intended
     frame = pd.DataFrame(
         {
-            "c": records["contender"].to_numpy(dtype=object)[sel],
+            "c": records["contender"].take(sel).to_numpy(dtype=object),
             "s": pd.to_numeric(records["seq"], errors="coerce").to_numpy(dtype=float)[sel],
             "t": t_intended[sel],
         }
@@ -121,11 +121,15 @@ def unsent_turns(records: pd.DataFrame, start: float, end: float) -> dict[tuple[
     if not len(records) or "turn" not in records.columns:
         return {}
     turn = pd.to_numeric(records["turn"], errors="coerce").to_numpy(dtype=float)
-    unsent = (records["error_class"].to_numpy(dtype=object) == "not_sent") & ~np.isnan(turn)
+    turns = np.flatnonzero(~np.isnan(turn))  # session turns: only their error classes are read
+    if not turns.size:
+        return {}
+    unsent = np.zeros(turn.size, dtype=bool)
+    unsent[turns] = records["error_class"].take(turns).to_numpy(dtype=object) == "not_sent"
     unsent &= pd.to_numeric(records["attempt"], errors="coerce").to_numpy(dtype=float) == 1
     if not unsent.any():
         return {}
     t = window_times(records, pd.to_numeric(records["t_intended"], errors="coerce").to_numpy(dtype=float))
     sel = unsent & (t >= start) & (t < end)
-    names = records["contender"].to_numpy(dtype=object)[sel]
+    names = records["contender"].take(np.flatnonzero(sel)).to_numpy(dtype=object)
     return dict(Counter((str(c), int(k)) for c, k in zip(names, turn[sel], strict=True)))
