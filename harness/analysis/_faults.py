@@ -248,61 +248,62 @@ def fault_impact(
     whether the contender's route had an endpoint in another region and how many requests it served there.
     """
     region_of = region_of or {}
-    rows: list[dict[str, Any]] = []
     applied = [w for w in windows if w.applied]
     # each contender's rows through positions: one factorize of the column, no object comparisons per name
-    lg_rows = positions(lg["contender"]) if len(lg) else {}
+    if not (applied and len(lg)):
+        return _impact_frame([])
+    lg_rows = positions(lg["contender"])
     a_codes = Codes(attempts["contender"])
-    contenders = sorted(set(lg_rows) | {str(n) for n in a_codes.names}) if len(lg) else []
-    per: dict[str, dict[str, np.ndarray]] = {}
-    if applied and contenders:
-        t_all = lg["t_intended"].to_numpy(dtype=float)
-        te_all = lg["t_end"].to_numpy(dtype=float)
-        lg_cols = {
-            "ok": lg["ok"].to_numpy(dtype=bool),
-            "user_latency": lg["user_latency"].to_numpy(dtype=float),
-            "user_ttft": lg["user_ttft"].to_numpy(dtype=float),
-            "pf": lg["primary_failed"].to_numpy(dtype=bool),
-            "resc": lg["rescued"].to_numpy(dtype=bool),
+    contenders = sorted(set(lg_rows) | {str(n) for n in a_codes.names})
+    t_all = lg["t_intended"].to_numpy(dtype=float)
+    te_all = lg["t_end"].to_numpy(dtype=float)
+    lg_cols = {
+        "ok": lg["ok"].to_numpy(dtype=bool),
+        "user_latency": lg["user_latency"].to_numpy(dtype=float),
+        "user_ttft": lg["user_ttft"].to_numpy(dtype=float),
+        "pf": lg["primary_failed"].to_numpy(dtype=bool),
+        "resc": lg["rescued"].to_numpy(dtype=bool),
+    }
+    endpoint = Codes(lg["endpoint"]) if region_of else None
+    a_endpoint = Codes(attempts["endpoint"])
+    a_from = Codes(attempts["fallback_from"])
+
+    def arrays(c: str) -> dict[str, np.ndarray]:
+        """The contender's requests and attempts (held for one contender at a time)."""
+        pos = lg_rows.get(c, np.empty(0, dtype=np.int64))
+        apos = np.flatnonzero(a_codes.codes == a_codes.code(c))
+        t = t_all[pos]
+        te = te_all[pos]
+        return {
+            "t": t,
+            "te": np.where(np.isfinite(te), te, t),
+            **{k: v[pos] for k, v in lg_cols.items()},
+            "ep": endpoint.codes[pos] if endpoint is not None else np.empty(0, dtype=np.int64),
+            **{f"a_{k}": attempts[k][apos] for k in ("t_end", "t_dispatch", "ok")},
+            "a_endpoint": a_endpoint.codes[apos],
+            "a_fallback_from": a_from.codes[apos],
         }
-        endpoint = Codes(lg["endpoint"]) if region_of else None
-        a_endpoint = Codes(attempts["endpoint"])
-        a_from = Codes(attempts["fallback_from"])
-        for c in contenders:
-            pos = lg_rows.get(c, np.empty(0, dtype=np.int64))
-            apos = np.flatnonzero(a_codes.codes == a_codes.code(c))
-            t = t_all[pos]
-            te = te_all[pos]
-            per[c] = {
-                "t": t,
-                "te": np.where(np.isfinite(te), te, t),
-                **{k: v[pos] for k, v in lg_cols.items()},
-                "ep": endpoint.codes[pos] if endpoint is not None else np.empty(0, dtype=np.int64),
-                **{f"a_{k}": attempts[k][apos] for k in ("t_end", "t_dispatch", "ok")},
-                "a_endpoint": a_endpoint.codes[apos],
-                "a_fallback_from": a_from.codes[apos],
-            }
+
     touched = {
         c: [w for w in applied if not chain_of.get(c) or contender_endpoints(w, c, chain_of.get(c, ()))]
         for c in contenders
     }
-    baselines: dict[str, tuple[np.ndarray, float]] = {}  # the baseline depends on the contender only
-    t_order: dict[str, np.ndarray] = {}
-    for w in applied:
-        for c in contenders:
+    # contender by contender (one contender's arrays held at a time), rows in (fault, contender) order
+    row_of: dict[tuple[int, int], dict[str, Any]] = {}
+    for ci, c in enumerate(contenders):
+        d = arrays(c)
+        t, te, ok, lat = d["t"], d["te"], d["ok"], d["user_latency"]
+        base_sel, base_s = _baseline_mask(t, te, touched[c], window)  # the contender's, whatever the fault
+        base = _baseline(lat, ok, base_sel, base_s)
+        t_order: np.ndarray | None = None
+        for wi, w in enumerate(applied):
             chain = chain_of.get(c, ())
             mine = contender_endpoints(w, c, chain) if chain else tuple(w.endpoints)
             affected = bool(mine) or not chain or not (w.endpoints or w.paths)
-            d = per[c]
-            t, te, ok, lat = d["t"], d["te"], d["ok"], d["user_latency"]
             trans = crosses_edge(t, te, w)
             inside = (t >= w.start) & (t < w.end) & ~trans
             n_in = int(inside.sum())
             lost = int((inside & ~ok).sum())
-            if c not in baselines:
-                baselines[c] = _baseline_mask(t, te, touched[c], window)
-            base_sel, base_s = baselines[c]
-            base = _baseline(lat, ok, base_sel, base_s)
             changes, said = _changes(d, inside, base_sel) if affected else ({"change_judged": False}, [])
             primary = chain[0] if chain else None
             a_end, a_disp = d["a_t_end"], d["a_t_dispatch"]
@@ -331,43 +332,45 @@ def fault_impact(
             elif base is None:
                 status = "no baseline to compare with"
             else:
-                if c not in t_order:
-                    t_order[c] = np.argsort(t, kind="stable")
-                ttr, judged = _time_to_recover(t, lat, ok, w, window, base, t_order[c])
+                if t_order is None:
+                    t_order = np.argsort(t, kind="stable")
+                ttr, judged = _time_to_recover(t, lat, ok, w, window, base, t_order)
                 if ttr is None:
                     status = (
                         NOT_RECOVERED if judged else "too little of the run left after the fault to judge"
                     )
-            rows.append(
-                {
-                    "fault_id": w.fault_id,
-                    "fault": w.name,
-                    "kind": w.kind,
-                    "description": w.description,
-                    "contender": c,
-                    "affected": affected,
-                    "endpoints": ", ".join(mine),
-                    "start_s": w.start,
-                    "end_s": w.end,
-                    "duration_s": w.duration,
-                    "requests": n_in,
-                    "lost": lost,
-                    "loss_rate": lost / n_in if n_in else math.nan,
-                    "transition_requests": int(trans.sum()),
-                    "transition_lost": int((trans & ~ok).sum()),
-                    "baseline_requests": int(base_sel.sum()),
-                    **changes,
-                    "changed": bool(said),
-                    "changes": said,
-                    "baseline_error_rate": base[1] if base else math.nan,
-                    "time_to_detect_s": ttd,
-                    "time_to_recover_s": ttr,
-                    "recovery": status,
-                    "primary_failures": int((inside & d["pf"]).sum()),
-                    "rescued": int((inside & d["resc"]).sum()),
-                    **_regional(w, chain, region_of, inside & d["resc"], d["ep"], endpoint),
-                }
-            )
+            row_of[(wi, ci)] = {
+                "fault_id": w.fault_id,
+                "fault": w.name,
+                "kind": w.kind,
+                "description": w.description,
+                "contender": c,
+                "affected": affected,
+                "endpoints": ", ".join(mine),
+                "start_s": w.start,
+                "end_s": w.end,
+                "duration_s": w.duration,
+                "requests": n_in,
+                "lost": lost,
+                "loss_rate": lost / n_in if n_in else math.nan,
+                "transition_requests": int(trans.sum()),
+                "transition_lost": int((trans & ~ok).sum()),
+                "baseline_requests": int(base_sel.sum()),
+                **changes,
+                "changed": bool(said),
+                "changes": said,
+                "baseline_error_rate": base[1] if base else math.nan,
+                "time_to_detect_s": ttd,
+                "time_to_recover_s": ttr,
+                "recovery": status,
+                "primary_failures": int((inside & d["pf"]).sum()),
+                "rescued": int((inside & d["resc"]).sum()),
+                **_regional(w, chain, region_of, inside & d["resc"], d["ep"], endpoint),
+            }
+    return _impact_frame([row_of[(wi, ci)] for wi in range(len(applied)) for ci in range(len(contenders))])
+
+
+def _impact_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("time_to_detect_s", "time_to_recover_s", "changes"):  # keep None / lists as they are
         df[col] = pd.Series([r.get(col) for r in rows], index=df.index, dtype=object)
