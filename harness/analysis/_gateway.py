@@ -9,6 +9,7 @@ is not, without any I/O.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from typing import Any
@@ -47,11 +48,35 @@ def same_model(requested: str, served: str) -> bool:
     return any(a.startswith(b) and _SUFFIX.fullmatch(a[len(b) :]) for a, b in ((r, s), (s, r)))
 
 
+def _all_equal(values: np.ndarray, name: str) -> bool:
+    try:
+        return bool((values == name).all())
+    except TypeError:  # pd.NA among them: not all one name
+        return False
+
+
+def _factorize_with_na(values: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """``pd.factorize(values, use_na_sentinel=False)`` of an object array (every missing value one NaN
+    group, in order of first appearance), at the cost of the default factorize: half of the other's; a
+    single name (a contender asks for one model) at the cost of one comparison per value."""
+    if values.size and isinstance(values[0], str) and _all_equal(values, values[0]):
+        return np.zeros(values.size, dtype=np.intp), [values[0]]
+    codes, uniques = pd.factorize(values)
+    names = list(uniques)
+    missing = codes < 0
+    if missing.any():
+        first = int(np.argmax(missing))
+        before = int(codes[:first].max()) + 1 if first else 0  # distinct values seen before the first NaN
+        codes = np.where(missing, before, codes + (codes >= before))
+        names.insert(before, math.nan)
+    return codes, names
+
+
 def _pairs(requested: np.ndarray, served: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Each (requested, served) pair's position among the distinct pairs, and those pairs as strings,
     in order of first appearance (a run names a handful of models however many answers it holds)."""
-    r_codes, r_names = pd.factorize(np.asarray(requested, dtype=object), use_na_sentinel=False)
-    s_codes, s_names = pd.factorize(np.asarray(served, dtype=object), use_na_sentinel=False)
+    r_codes, r_names = _factorize_with_na(np.asarray(requested, dtype=object))
+    s_codes, s_names = _factorize_with_na(np.asarray(served, dtype=object))
     codes, keys = pd.factorize(r_codes.astype(np.int64) * max(len(s_names), 1) + s_codes)
     width = max(len(s_names), 1)
     return codes, [(str(r_names[k // width]), str(s_names[k % width])) for k in keys]
