@@ -234,8 +234,8 @@ def _values(r: _Requests, idx: np.ndarray | None, recovery: float) -> np.ndarray
     (None: one row of every request, read in place)."""
     nan = math.nan
 
-    def take(a: np.ndarray) -> np.ndarray:
-        return a[None, :] if idx is None else a[idx]
+    def take(a: np.ndarray) -> np.ndarray:  # positions drawn in [0, n): "clip" skips the bounds check
+        return a[None, :] if idx is None else np.take(a, idx, mode="clip")
 
     lat_ok, good = take(r.latency), take(r.good)
     m = lat_ok.shape[1]
