@@ -265,8 +265,6 @@ def fault_impact(
         "resc": lg["rescued"].to_numpy(dtype=bool),
     }
     endpoint = Codes(lg["endpoint"]) if region_of else None
-    a_endpoint = Codes(attempts["endpoint"])
-    a_from = Codes(attempts["fallback_from"])
 
     def arrays(c: str) -> dict[str, np.ndarray]:
         """The contender's requests and attempts (held for one contender at a time)."""
@@ -280,8 +278,7 @@ def fault_impact(
             **{k: v[pos] for k, v in lg_cols.items()},
             "ep": endpoint.codes[pos] if endpoint is not None else np.empty(0, dtype=np.int64),
             **{f"a_{k}": attempts[k][apos] for k in ("t_end", "t_dispatch", "ok")},
-            "a_endpoint": a_endpoint.codes[apos],
-            "a_fallback_from": a_from.codes[apos],
+            "a_rows": apos,
         }
 
     touched = {
@@ -308,20 +305,23 @@ def fault_impact(
             primary = chain[0] if chain else None
             a_end, a_disp = d["a_t_end"], d["a_t_dispatch"]
             horizon = w.recovery_end
-            err_sel = ~d["a_ok"] & (a_end >= w.start) & (a_end <= horizon)
-            fb_sel = (a_disp >= w.start) & (a_disp <= horizon)
+            # the attempts of the fault's span, by position: only their endpoint names are read
+            err_at = np.flatnonzero(~d["a_ok"] & (a_end >= w.start) & (a_end <= horizon))
+            fb_at = np.flatnonzero((a_disp >= w.start) & (a_disp <= horizon))
+            apos = d["a_rows"]
             if mine:  # react to this fault: errors on its endpoints, fallbacks away from them
                 targets = list(mine)
-                err_sel &= np.isin(d["a_endpoint"], a_endpoint.codes_of(targets))
-                away = np.isin(d["a_fallback_from"], a_from.codes_of(targets))
+                err_at = err_at[np.isin(attempts["endpoint"][apos[err_at]], targets)]
+                fb_endpoint = attempts["endpoint"][apos[fb_at]]
+                away = np.isin(attempts["fallback_from"][apos[fb_at]], targets)
                 if primary in targets:  # a cooled-down primary is skipped without a fallback_from
-                    away |= d["a_endpoint"] != a_endpoint.code(primary)
-                fb_sel &= away
+                    away |= fb_endpoint != primary
+                fb_at = fb_at[away]
             elif primary:
-                fb_sel &= d["a_endpoint"] != a_endpoint.code(primary)
+                fb_at = fb_at[attempts["endpoint"][apos[fb_at]] != primary]
             else:
-                fb_sel &= d["a_fallback_from"] >= 0
-            reactions = np.concatenate([a_end[err_sel], a_disp[fb_sel]])
+                fb_at = fb_at[pd.notna(attempts["fallback_from"][apos[fb_at]])]
+            reactions = np.concatenate([a_end[err_at], a_disp[fb_at]])
             ttd = float(reactions.min() - w.start) if reactions.size and affected else None
             ttr: float | None = None
             status = "recovered"
