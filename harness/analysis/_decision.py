@@ -41,7 +41,7 @@ import pandas as pd
 from harness._percentile import percentiles
 from harness.analysis._faults import NOT_RECOVERED
 from harness.analysis._phases import AFTER, BASELINE
-from harness.analysis._rows import positions
+from harness.analysis._rows import column_at, positions
 from harness.config import Decision
 
 __all__ = [
@@ -154,19 +154,14 @@ def _spans(exposure: pd.DataFrame, shared: set[str]) -> dict[str, tuple[float, f
 
 
 class _Table:
-    """The columns of the per-request table the objectives read, as whole-column numpy arrays (no copy of
-    the frame), and each contender's row positions: a contender's requests are taken from these."""
+    """The per-request table's contender positions and fault-free phases, from which each contender's
+    requests are read (only its rows of the columns the objectives need: no copy of the frame)."""
 
     def __init__(self, lg: pd.DataFrame) -> None:
+        self.lg = lg
         self.rows = positions(lg["contender"]) if len(lg) else {}
         if not self.rows:
             return
-        self.lat = lg["user_latency"].to_numpy(dtype=float)
-        self.ttft = lg["user_ttft"].to_numpy(dtype=float)
-        self.t = lg["t_intended"].to_numpy(dtype=float)
-        self.ok = lg["ok"].to_numpy(dtype=bool)
-        self.good = lg["good"].to_numpy(dtype=bool)
-        self.cost = lg["cost"].to_numpy(dtype=float)
         # a fault-free phase, through the phases' few distinct names (a missing phase, code -1: not clean)
         codes, names = pd.factorize(lg["phase"])
         clean = [str(p) in (BASELINE, AFTER) for p in names]
@@ -179,21 +174,21 @@ def _requests_of(tab: _Table, c: str, shared: dict[str, tuple[float, float]]) ->
     if pos is None or not pos.size:
         z = np.empty(0)
         return _Requests(z, z, z.astype(bool), z.astype(bool), z, z.astype(bool), z.astype(bool))
-    lat = tab.lat[pos]
-    ttft = tab.ttft[pos]
+    lat = column_at(tab.lg, "user_latency", pos, float)
+    ttft = column_at(tab.lg, "user_ttft", pos, float)
     # asked for inside a shared window (whether it ended inside it or after: a request in flight across the
     # window's end was still asked for during the fault)
-    t = tab.t[pos]
+    t = column_at(tab.lg, "t_intended", pos, float)
     inside = np.zeros(t.size, dtype=bool)
     for start, end in shared.values():
         inside |= (t >= start) & (t < end)
-    ok = tab.ok[pos]
+    ok = column_at(tab.lg, "ok", pos, bool)
     return _Requests(
         ttft=np.where(ok, np.where(np.isnan(ttft), lat, ttft), math.nan),
         latency=np.where(ok, lat, math.nan),
         ok=ok,
-        good=tab.good[pos],
-        cost=np.nan_to_num(tab.cost[pos]),
+        good=column_at(tab.lg, "good", pos, bool),
+        cost=np.nan_to_num(column_at(tab.lg, "cost", pos, float)),
         inside=inside,
         clean=tab.clean_of[tab.phase[pos]],
     )

@@ -30,7 +30,7 @@ import pandas as pd
 from harness._percentile import percentile
 from harness.analysis._noise import percentile_change
 from harness.analysis._phases import FaultWindow, Window, crosses_edge
-from harness.analysis._rows import Codes, positions
+from harness.analysis._rows import Codes, column_at, positions
 
 __all__ = [
     "CHANGE_METRICS",
@@ -255,14 +255,14 @@ def fault_impact(
     lg_rows = positions(lg["contender"])
     a_codes = Codes(attempts["contender"])
     contenders = sorted(set(lg_rows) | {str(n) for n in a_codes.names})
-    t_all = lg["t_intended"].to_numpy(dtype=float)
-    te_all = lg["t_end"].to_numpy(dtype=float)
-    lg_cols = {
-        "ok": lg["ok"].to_numpy(dtype=bool),
-        "user_latency": lg["user_latency"].to_numpy(dtype=float),
-        "user_ttft": lg["user_ttft"].to_numpy(dtype=float),
-        "pf": lg["primary_failed"].to_numpy(dtype=bool),
-        "resc": lg["rescued"].to_numpy(dtype=bool),
+    lg_cols = {  # name → (column, dtype): each read at one contender's rows at a time
+        "t": ("t_intended", float),
+        "te": ("t_end", float),
+        "ok": ("ok", bool),
+        "user_latency": ("user_latency", float),
+        "user_ttft": ("user_ttft", float),
+        "pf": ("primary_failed", bool),
+        "resc": ("rescued", bool),
     }
     endpoint = Codes(lg["endpoint"]) if region_of else None
 
@@ -270,12 +270,10 @@ def fault_impact(
         """The contender's requests and attempts (held for one contender at a time)."""
         pos = lg_rows.get(c, np.empty(0, dtype=np.int64))
         apos = np.flatnonzero(a_codes.codes == a_codes.code(c))
-        t = t_all[pos]
-        te = te_all[pos]
+        d = {k: column_at(lg, col, pos, dtype) for k, (col, dtype) in lg_cols.items()}
+        d["te"] = np.where(np.isfinite(d["te"]), d["te"], d["t"])
         return {
-            "t": t,
-            "te": np.where(np.isfinite(te), te, t),
-            **{k: v[pos] for k, v in lg_cols.items()},
+            **d,
             "ep": endpoint.codes[pos] if endpoint is not None else np.empty(0, dtype=np.int64),
             **{f"a_{k}": attempts[k][apos] for k in ("t_end", "t_dispatch", "ok")},
             "a_rows": apos,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Codes", "positions"]
+__all__ = ["Codes", "column_at", "positions"]
 
 
 def positions(values: Any) -> dict[str, np.ndarray]:
@@ -42,3 +42,14 @@ class Codes:
 
     def codes_of(self, names: Iterable[Any]) -> np.ndarray:
         return np.array([self._index[n] for n in names if n in self._index], dtype=np.int64)
+
+
+def column_at(frame: pd.DataFrame, name: str, rows: np.ndarray, dtype: Any) -> np.ndarray:
+    """``frame[name].to_numpy(dtype=dtype)[rows]`` without converting the whole column: a numpy column is
+    read in place and only ``rows`` are taken (then cast); any other (nullable, Arrow, Categorical) is
+    taken first and only those values converted."""
+    col = frame[name]
+    if isinstance(col.dtype, np.dtype):
+        return np.asarray(col.to_numpy()[rows], dtype=dtype)
+    out: np.ndarray = col.take(rows).to_numpy(dtype=dtype)
+    return out

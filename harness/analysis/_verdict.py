@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis._risks import _pct, _secs, _threshold, slo_text
-from harness.analysis._rows import positions
+from harness.analysis._rows import column_at, positions
 
 __all__ = ["attribute_failures", "headline", "verdict_rows"]
 
@@ -70,18 +70,19 @@ def attribute_failures(
         # phase reads "nan", as the string it would be)
         all_codes, all_names = pd.factorize(lg["phase"])
         names_all = np.asarray([*(str(p) for p in all_names), "nan"], dtype=str)
-        all_codes = np.where(all_codes < 0, len(all_names), all_codes)
-        columns = {
-            k: lg[k].to_numpy(dtype=bool if k in ("good", "ok") else float) for k in _ATTRIBUTION_COLUMNS[1:]
-        }
     for c in failing:
         pos = rows_of.get(c)
         if pos is None or not pos.size:
             continue
-        phase_codes, phase_idx = pd.factorize(all_codes[pos])
+        own = all_codes[pos]
+        own[own < 0] = len(all_names)
+        phase_codes, phase_idx = pd.factorize(own)
         phase_names = names_all[phase_idx]
-        good = columns["good"][pos]
-        ok = columns["ok"][pos]
+        columns = {
+            k: column_at(lg, k, pos, bool if k in ("good", "ok") else float) for k in _ATTRIBUTION_COLUMNS[1:]
+        }
+        good = columns["good"]
+        ok = columns["ok"]
         in_fault = np.char.startswith(phase_names, "fault:")[phase_codes]
         # in flight across a window's edge: neither inside nor outside (harness.analysis._phases)
         at_edge = np.char.startswith(phase_names, "transition:")[phase_codes]
@@ -104,7 +105,7 @@ def attribute_failures(
         gf_in, fid, sel = worst
         name = fault_names.get(fid, fid)
         only = " only it faced" if fid in (unshared.get(c) or ()) else ""
-        what = _dominant_miss({k: v[pos[sel]] for k, v in columns.items()}, slo)
+        what = _dominant_miss({k: v[sel] for k, v in columns.items()}, slo)
         numbers = f"{_pct(gf_in)} good inside, {_pct(gf_out)} outside"
         if what is None:
             out[c] = f"{c} met its SLOs except during the {name}{only}, when its requests failed ({numbers})"
