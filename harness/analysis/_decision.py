@@ -205,7 +205,8 @@ def _row_percentiles(matrix: np.ndarray, ps: Sequence[float]) -> np.ndarray:
     rows = np.flatnonzero(k > 0)
     if not rows.size:
         return out
-    sub, kk = arr[rows], k[rows]
+    # (a copy only when some row has no value)
+    sub, kk = (arr, k) if rows.size == k.size else (arr[rows], k[rows])
     first = int(np.floor((min(ps) / 100.0) * (kk.min() - 1)))  # no row reads a position below it
     if first > 0:
         sub.partition(first, axis=1)  # NaN last, as a sort puts it
