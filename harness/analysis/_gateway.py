@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis._rows import few_names
+
 __all__ = ["NO_MODEL_CHECK_DIALECTS", "gateway_evidence", "same_model", "same_models"]
 
 NO_MODEL_CHECK_DIALECTS = frozenset({"azure-openai"})
@@ -48,32 +50,11 @@ def same_model(requested: str, served: str) -> bool:
     return any(a.startswith(b) and _SUFFIX.fullmatch(a[len(b) :]) for a, b in ((r, s), (s, r)))
 
 
-def _few_names(values: np.ndarray, most: int = 4) -> tuple[np.ndarray, list[Any]] | None:
-    """The factorize of an object array of at most ``most`` distinct strings (a contender asks for a model
-    or two), one comparison per value and name; None when a value is missing or not a string, or there are
-    more names."""
-    codes = np.full(values.size, -1, dtype=np.intp)
-    names: list[Any] = []
-    rest = np.arange(values.size)  # positions not named yet, ascending: the next name is the earliest
-    while rest.size:
-        name = values[rest[0]]
-        if not isinstance(name, str) or len(names) == most:
-            return None
-        try:
-            same = np.asarray(values[rest] == name, dtype=bool)
-        except TypeError:  # pd.NA among them
-            return None
-        codes[rest[same]] = len(names)
-        names.append(name)
-        rest = rest[~same]
-    return codes, names
-
-
 def _factorize_with_na(values: np.ndarray) -> tuple[np.ndarray, list[Any]]:
     """``pd.factorize(values, use_na_sentinel=False)`` of an object array (every missing value one NaN
     group, in order of first appearance), at the cost of the default factorize (half of the other's), or
     of a few comparisons when the array names a few models."""
-    few = _few_names(values)
+    few = few_names(values)
     if few is not None:
         return few
     codes, uniques = pd.factorize(values)

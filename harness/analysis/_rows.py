@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Codes", "column_at", "positions"]
+__all__ = ["Codes", "column_at", "few_names", "positions"]
 
 
 def positions(values: Any) -> dict[str, np.ndarray]:
@@ -26,12 +26,36 @@ def positions(values: Any) -> dict[str, np.ndarray]:
     return {str(u): np.flatnonzero(codes == i) for i, u in enumerate(uniques)}
 
 
+def few_names(values: Any, most: int = 4) -> tuple[np.ndarray, list[Any]] | None:
+    """``pd.factorize`` of an object array of at most ``most`` distinct strings (a run's contenders, the
+    models a contender asks for) by one comparison per value and name, cheaper than hashing each value;
+    None when it is no object array, a value is not a string, or there are more names."""
+    if not isinstance(values, np.ndarray) or values.dtype != object:
+        return None
+    codes = np.full(values.size, -1, dtype=np.intp)
+    names: list[Any] = []
+    rest = np.arange(values.size)  # positions not named yet, ascending: the next name is the earliest
+    while rest.size:
+        name = values[rest[0]]
+        if not isinstance(name, str) or len(names) == most:
+            return None
+        try:
+            same = np.asarray((values if len(names) == 0 else values[rest]) == name, dtype=bool)
+        except TypeError:  # pd.NA among them
+            return None
+        codes[rest[same]] = len(names)
+        names.append(name)
+        rest = rest[~same]
+    return codes, names
+
+
 class Codes:
     """A column as integer codes (-1 for a missing value) and its distinct values, so that equality with a
     name and membership in a set of names are integer comparisons."""
 
     def __init__(self, values: Any) -> None:
-        codes, uniques = pd.factorize(values)
+        few = few_names(values)
+        codes, uniques = few if few is not None else pd.factorize(values)
         self.codes: np.ndarray = np.asarray(codes)
         self.names: list[Any] = list(uniques)
         self._index = {u: i for i, u in enumerate(self.names)}

@@ -45,3 +45,13 @@ def test_a_column_read_at_rows_equals_the_whole_column_converted(
     expected = frame["x"].to_numpy(dtype=want, na_value=np.nan if want is float else None)[rows]
     assert got.dtype == expected.dtype
     assert np.array_equal(got, expected, equal_nan=want is float)
+
+
+def test_codes_of_a_few_names_or_many_equal_a_factorize() -> None:
+    rng = np.random.default_rng(3)
+    pool = np.array(["a", "b", "c", "d", "e", "f", None, np.nan], dtype=object)
+    for _ in range(1000):
+        values = pool[rng.integers(0, int(rng.integers(1, len(pool) + 1)), int(rng.integers(0, 40)))]
+        want_codes, want_names = pd.factorize(values)
+        got = Codes(values)
+        assert got.codes.tolist() == want_codes.tolist() and got.names == list(want_names)
