@@ -27,9 +27,10 @@ def positions(values: Any) -> dict[str, np.ndarray]:
 
 
 def few_names(values: Any, most: int = 4) -> tuple[np.ndarray, list[Any]] | None:
-    """``pd.factorize`` of an object array of at most ``most`` distinct strings (a run's contenders, the
-    models a contender asks for) by one comparison per value and name, cheaper than hashing each value;
-    None when it is no object array, a value is not a string, or there are more names."""
+    """``pd.factorize`` of an object array of at most ``most`` distinct strings, one of which names most
+    values (the models a contender asks for), by comparisons name by name: cheaper than hashing each value.
+    None when it is no object array, a value is not a string, no name holds 7/8 of the values, or there are
+    more names."""
     if not isinstance(values, np.ndarray) or values.dtype != object:
         return None
     codes = np.full(values.size, -1, dtype=np.intp)
@@ -46,6 +47,8 @@ def few_names(values: Any, most: int = 4) -> tuple[np.ndarray, list[Any]] | None
         codes[rest[same]] = len(names)
         names.append(name)
         rest = rest[~same]
+        if len(names) == 1 and rest.size * 8 > values.size:  # no name dominates: hashing is cheaper
+            return None
     return codes, names
 
 
@@ -54,8 +57,7 @@ class Codes:
     name and membership in a set of names are integer comparisons."""
 
     def __init__(self, values: Any) -> None:
-        few = few_names(values)
-        codes, uniques = few if few is not None else pd.factorize(values)
+        codes, uniques = pd.factorize(values)  # (contenders share rows about evenly: hashing pays)
         self.codes: np.ndarray = np.asarray(codes)
         self.names: list[Any] = list(uniques)
         self._index = {u: i for i, u in enumerate(self.names)}

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis._rows import Codes, column_at, positions
+from harness.analysis._rows import Codes, column_at, few_names, positions
 
 NAMES = ["beta", "alpha", None, "alpha", "gamma", "beta", "alpha"]
 
@@ -47,11 +47,19 @@ def test_a_column_read_at_rows_equals_the_whole_column_converted(
     assert np.array_equal(got, expected, equal_nan=want is float)
 
 
-def test_codes_of_a_few_names_or_many_equal_a_factorize() -> None:
+def test_a_few_names_are_coded_as_a_factorize_codes_them() -> None:
     rng = np.random.default_rng(3)
     pool = np.array(["a", "b", "c", "d", "e", "f", None, np.nan], dtype=object)
+    coded = 0
     for _ in range(1000):
-        values = pool[rng.integers(0, int(rng.integers(1, len(pool) + 1)), int(rng.integers(0, 40)))]
+        n = int(rng.integers(0, 60))
+        values = pool[rng.integers(0, int(rng.integers(1, len(pool) + 1)), n)]
+        values[rng.random(n) < rng.choice([0.0, 0.9, 1.0])] = "z"  # mostly one name, or not
         want_codes, want_names = pd.factorize(values)
+        few = few_names(values)
+        if few is not None:
+            coded += 1
+            assert few[0].tolist() == want_codes.tolist() and few[1] == list(want_names)
         got = Codes(values)
         assert got.codes.tolist() == want_codes.tolist() and got.names == list(want_names)
+    assert coded > 100
