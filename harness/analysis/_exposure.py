@@ -53,7 +53,9 @@ def exposure_table(
 
     def life(c: str) -> tuple[np.ndarray, np.ndarray]:
         """The contender's requests' (t_intended, t_end), an unfinished life ending where it began."""
-        sel = rows_of.get(c, np.empty(0, dtype=np.int64))
+        sel = rows_of.get(c)
+        if sel is None:  # no request (or no table)
+            return np.empty(0), np.empty(0)
         t, te = column_at(lg, "t_intended", sel, float), column_at(lg, "t_end", sel, float)
         return t, np.where(np.isfinite(te), te, t)
 
