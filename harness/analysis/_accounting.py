@@ -23,37 +23,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.record import RunInfo
+from harness.analysis._prepare import RequestKeys, equals
+from harness.record import RecordFrame, RunInfo
 
 __all__ = ["UNSENT_CLASSES", "accounting", "incomplete", "share_notes"]
 
 UNSENT_CLASSES = ("not_sent", "run_ended")
 
 
-def accounting(records: pd.DataFrame, run: RunInfo) -> dict[str, dict[str, Any]]:
-    """Per contender (in manifest order, then any other seen in the records): the counts above."""
+def accounting(
+    records: RecordFrame, run: RunInfo, keys: RequestKeys | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per contender (in manifest order, then any other seen in the records): the counts above.
+    ``keys``: the records' request codes, when the caller has them already."""
     m = run.manifest
     scheduled = m.schedule.logical_requests_per_contender if m.load.model == "open" else None
     names = [c.name for c in m.contenders]
     out: dict[str, dict[str, Any]] = {}
     if len(records):
-        # counts of distinct (contender, request_id) pairs, on integer codes: no string per record
-        c_codes, n_c, c_names = _codes(records["contender"])
-        r_codes, n_r, _ = _codes(records["request_id"])
-        width = n_r + 1
-        assert c_names is not None
-        key = c_codes.astype(np.int64) * width + r_codes
-
-        def per_contender(sel: np.ndarray | None) -> dict[str, int]:
-            pairs = np.unique(key if sel is None else key[sel])
-            counts = np.bincount(pairs // width, minlength=n_c)
-            return {str(c_names[i]): int(n) for i, n in enumerate(counts.tolist()) if n}
-
-        recorded = per_contender(None)
-        by_class = {
-            cls: per_contender(records["error_class"].isin([cls]).to_numpy(dtype=bool))
-            for cls in UNSENT_CLASSES
-        }
+        keys = keys if keys is not None else RequestKeys(records)
+        recorded, by_class = _distinct_requests(records, keys)
         names += sorted(set(recorded) - set(names))
     else:
         recorded = {}
@@ -75,22 +64,42 @@ def accounting(records: pd.DataFrame, run: RunInfo) -> dict[str, dict[str, Any]]
     return out
 
 
-def _codes(series: pd.Series) -> tuple[np.ndarray, int, list[str] | None]:
-    """Integer codes of a column's values (a missing value counts as ""), how many distinct values, and
-    those values as strings when they are few (a run names a handful of contenders)."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    n = len(uniques)
-    hits = np.flatnonzero(np.asarray(pd.Series(uniques).isin([""]), dtype=bool))
-    blank = int(hits[0]) if hits.size else -1
-    missing = codes < 0
-    if missing.any():
-        if blank < 0:
-            blank, n = n, n + 1
-        codes = np.where(missing, blank, codes)
-    names = None
-    if n <= 10_000:
-        names = [str(u) for u in np.asarray(uniques, dtype=object)] + [""] * (n - len(uniques))
-    return codes, n, names
+def _distinct_requests(
+    records: RecordFrame, keys: RequestKeys
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Distinct (contender, request_id) pairs per contender: of all records, and of those of each
+    unsent class. A missing contender or request id counts as "" (one value), on integer codes: no
+    string per record."""
+    names = [str(u) for u in keys.contender_names]
+    c_codes = keys.contender
+    if (c_codes < 0).any():  # missing counts as "", which may also be a value
+        blank = names.index("") if "" in names else len(names)
+        names += [""] * (blank == len(names))
+        c_codes = np.where(c_codes < 0, blank, c_codes)
+    r_codes = keys.request
+    n_r = keys.n_requests
+    if (r_codes < 0).any():
+        hits = np.flatnonzero(np.asarray(pd.Series(keys.request_names).isin([""]), dtype=bool))
+        blank = int(hits[0]) if hits.size else n_r
+        n_r += int(blank == n_r)
+        r_codes = np.where(r_codes < 0, blank, r_codes)
+    width = n_r + 1
+    n_c = len(names)
+
+    def per_contender(sel: np.ndarray | None) -> dict[str, int]:
+        c, r = (c_codes, r_codes) if sel is None else (c_codes[sel], r_codes[sel])
+        if n_c * width <= 1 << 31:  # one flag per possible pair: a pass, no sort
+            seen = np.zeros(n_c * width, dtype=bool)
+            seen[c.astype(np.int64) * width + r] = True
+            counts = np.bincount(np.flatnonzero(seen) // width, minlength=n_c)
+        else:
+            pairs = np.unique(c.astype(np.int64) * width + r)
+            counts = np.bincount(pairs // width, minlength=n_c)
+        return {names[i]: int(n) for i, n in enumerate(counts.tolist()) if n}
+
+    error_class = records["error_class"]
+    by_class = {cls: per_contender(equals(error_class, cls)) for cls in UNSENT_CLASSES}
+    return per_contender(None), by_class
 
 
 def incomplete(counts: dict[str, dict[str, Any]], run: RunInfo) -> str | None:

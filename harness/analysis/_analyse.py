@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +30,13 @@ from harness.analysis._phases import (
     with_transitions,
 )
 from harness.analysis._prepare import (
+    RecordDetails,
+    RequestKeys,
     _bool,
+    _column,
     chains,
     chunk_gaps,
     logical_requests_indexed,
-    obj_values,
     read_counts,
 )
 from harness.analysis._risks import find_risks, gate_checks
@@ -42,7 +45,7 @@ from harness.analysis._sequential import align_sequential
 from harness.analysis._server import SERIES_COLUMNS, by_contender, key_series, scrape_gaps, server_summary
 from harness.analysis._turns import TURN_COLUMNS, by_turn, unsent_turns, window_times
 from harness.analysis._verdict import attribute_failures, headline, verdict_rows
-from harness.record import Manifest, RunInfo
+from harness.record import Manifest, RecordFrame, RunInfo, list_batches
 
 __all__ = ["Analysis", "analyse", "records_of"]
 
@@ -85,6 +88,9 @@ class Analysis:
     caching: dict[str, dict[str, Any]] = field(default_factory=dict)
     # contender × turn of multi-turn sessions → TTFT, input tokens, cache hit ratio (harness.analysis._turns)
     turns: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TURN_COLUMNS)))
+    # the text of requests (ids, answer excerpt, error detail) by ``logical["record"]``, for the few rows
+    # the report shows (harness.analysis._prepare.DETAIL_COLUMNS); None: ``logical`` holds them itself
+    details: RecordDetails | None = None
 
     def run_rows(self) -> dict[str, dict[str, Any]]:
         """Whole-window request metrics per contender."""
@@ -127,20 +133,24 @@ _LG_COLS = (
 )
 
 
-def _num(df: pd.DataFrame, col: str) -> np.ndarray:
+def _num(df: RecordFrame | pd.DataFrame, col: str) -> np.ndarray:
     if not len(df):
         return np.empty(0)
-    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    out: np.ndarray = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return out
 
 
-def _attempt_arrays(records: pd.DataFrame, rows: np.ndarray, phase: np.ndarray) -> dict[str, np.ndarray]:
-    """The attempt columns later steps need, as arrays restricted to ``rows`` (the measured window);
-    ``phase`` is each attempt's logical request's phase."""
+def _attempt_arrays(records: RecordFrame, rows: np.ndarray, phase: pd.Categorical) -> dict[str, Any]:
+    """The attempt columns later steps need, restricted to ``rows`` (the measured window); ``phase`` is
+    each attempt's logical request's phase. Text columns are categoricals (a small integer per attempt:
+    ``att["outcome"] == "ok"`` compares codes), numbers float (NaN when missing)."""
+    n = len(rows)
 
-    def obj(col: str, fill: Any = None) -> np.ndarray:
+    def coded(col: str, fill: Any = None) -> pd.Categorical:
         if not len(records):
-            return np.empty(0, dtype=object)
-        return np.asarray(obj_values(records[col], fill)[rows], dtype=object)
+            return pd.Categorical([])
+        out = _column(records[col], rows, fill)
+        return out if isinstance(out, pd.Categorical) else pd.Categorical(np.asarray(out, dtype=object))
 
     def present(col: str) -> np.ndarray:
         if not len(records):
@@ -148,36 +158,62 @@ def _attempt_arrays(records: pd.DataFrame, rows: np.ndarray, phase: np.ndarray) 
         out: np.ndarray = records[col].notna().to_numpy(dtype=bool)[rows]
         return out
 
-    def num(col: str) -> np.ndarray:
-        return _num(records, col)[rows] if len(records) else np.empty(0)
+    def num(col: str, dtype: Any = float) -> np.ndarray:
+        if not len(records):
+            return np.empty(0)
+        if col not in records.columns:  # a field newer than some frames a test builds by hand
+            return np.full(n, np.nan, dtype=dtype)
+        out: np.ndarray = _num(records, col)[rows].astype(dtype, copy=False)
+        return out
 
-    def num_or_nan(col: str) -> np.ndarray:  # a field newer than some frames a test builds by hand
-        return num(col) if col in records.columns else np.full(len(rows), np.nan)
-
-    out = {
-        "contender": obj("contender", ""),
-        "endpoint": obj("endpoint", ""),
-        "prompt_class": obj("prompt_class", ""),
-        "outcome": obj("outcome", ""),
-        "error_class": obj("error_class"),
-        "status": num("status"),
-        "t_intended": num("t_intended"),
+    out: dict[str, Any] = {
+        "contender": coded("contender", ""),
+        "endpoint": coded("endpoint", ""),
+        "prompt_class": coded("prompt_class", ""),
+        "outcome": coded("outcome", ""),
+        "error_class": coded("error_class"),
+        "status": num("status", np.float32),  # HTTP codes are exact in float32
         "t_dispatch": num("t_dispatch"),
         "t_end": num("t_end"),
-        "fallback_from": obj("fallback_from"),
+        "fallback_from": coded("fallback_from"),
         "final": _bool(records["is_final_attempt"])[rows] if len(records) else np.empty(0, dtype=bool),
-        "usage_source": obj("usage_source", "none"),
-        "model_requested": obj("model_requested", ""),
-        "model_served": obj("model_served"),
-        "dialect": obj("dialect", ""),
-        "gateway_fallbacks": num_or_nan("gateway_fallbacks"),
-        "gateway_retries": num_or_nan("gateway_retries"),
+        "usage_source": coded("usage_source", "none"),
+        "model_requested": coded("model_requested", ""),
+        "model_served": coded("model_served"),
+        "dialect": coded("dialect", ""),
+        "gateway_fallbacks": num("gateway_fallbacks", np.float32),
+        "gateway_retries": num("gateway_retries", np.float32),
         "has_request_id": present("vendor_request_id"),
         "has_ratelimit": present("ratelimit_remaining_requests") | present("ratelimit_remaining_tokens"),
     }
-    out["ok"] = out["outcome"] == "ok"
+    out["ok"] = np.asarray(out["outcome"] == "ok", dtype=bool)
     out["phase"] = phase
     return out
+
+
+def _stream_reads(
+    records: RecordFrame, rows: np.ndarray, fin_ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Chunk gaps of the attempts ``rows[fin_ok]`` with the ``fin_ok`` entry each came from, and their
+    reads and merged reads, list cells read a row group at a time (a long run's chunk times are the
+    largest column of its records)."""
+    gaps: list[np.ndarray] = [np.empty(0)]
+    owners: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+    reads: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+    merged: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+    if fin_ok.size:
+        where = rows[fin_ok]
+        for at, cells in list_batches(records, "chunk_times", where):
+            g, o = chunk_gaps(cells)
+            gaps.append(g)
+            owners.append(o + at)
+        for _, cells in list_batches(records, "chunk_deltas", where):
+            r, m = read_counts(cells)
+            reads.append(r)
+            merged.append(m)
+    owner = np.concatenate(owners)
+    index = fin_ok.astype(np.int32) if fin_ok.size and fin_ok[-1] < 2**31 else fin_ok
+    return np.concatenate(gaps), index[owner], np.concatenate(reads), np.concatenate(merged)
 
 
 def _errors_table(att: dict[str, np.ndarray], lg: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +221,9 @@ def _errors_table(att: dict[str, np.ndarray], lg: pd.DataFrame) -> pd.DataFrame:
     if not att["ok"].size or att["ok"].all():
         return pd.DataFrame(columns=cols)
     err = ~att["ok"]
-    a = pd.DataFrame({k: att[k][err] for k in ("contender", "phase", "error_class")})
+    a = pd.DataFrame(
+        {k: np.asarray(att[k][err], dtype=object) for k in ("contender", "phase", "error_class")}
+    )
     a_counts = a.groupby(["contender", "phase", "error_class"], dropna=False).size().rename("attempts")
     lerr = lg.loc[~lg["ok"].to_numpy(dtype=bool), ["contender", "phase", "error_class"]]
     f_counts = (
@@ -196,10 +234,47 @@ def _errors_table(att: dict[str, np.ndarray], lg: pd.DataFrame) -> pd.DataFrame:
     return errors[cols]
 
 
-class _Coded:
-    """An object array held as integer codes, so ``coded == value`` is a fast integer comparison."""
+class _Taken(Mapping[str, np.ndarray]):
+    """The rows ``idx`` of each column in ``cols``, taken when read and not kept: a group's metrics never
+    hold a copy of every column of the group at once (for a whole run, tens of columns of millions of
+    rows)."""
 
-    def __init__(self, values: np.ndarray) -> None:
+    def __init__(self, cols: dict[str, np.ndarray], idx: np.ndarray) -> None:
+        self.cols, self.idx = cols, idx
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        out: np.ndarray = self.cols[key][self.idx]
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cols)
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+
+def _compact_column(series: pd.Series) -> Any:
+    """A column as a NumPy array, or (categorical, nullable boolean) as its own extension array."""
+    if isinstance(series.dtype, pd.CategoricalDtype | pd.BooleanDtype):
+        return series.array
+    return series.to_numpy()
+
+
+def _isin(values: Any, wanted: tuple[str, ...]) -> np.ndarray:
+    """``np.isin`` for a categorical on its codes (no object per value)."""
+    if isinstance(values, pd.Categorical):
+        return np.isin(values.codes, [i for i, c in enumerate(values.categories) if c in wanted])
+    return np.isin(values, wanted)
+
+
+class _Coded:
+    """An array held as integer codes, so ``coded == value`` is a fast integer comparison."""
+
+    def __init__(self, values: Any) -> None:
+        if isinstance(values, pd.Categorical):
+            self.codes = values.codes
+            self.index = {str(u): i for i, u in enumerate(values.categories)}
+            return
         self.codes, uniques = pd.factorize(values)
         self.index = {str(u): i for i, u in enumerate(uniques)}
 
@@ -213,7 +288,7 @@ def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     codes, names = pd.factorize(att["contender"])
     answered_all = np.isfinite(att["status"])
-    cap_all = np.isin(att["error_class"], _CAPACITY_CLASSES) | np.isin(att["status"], (503.0, 529.0))
+    cap_all = _isin(att["error_class"], _CAPACITY_CLASSES) | np.isin(att["status"], (503.0, 529.0))
     client_all = att["error_class"] == "client_error"
     reported_all = att["usage_source"] == "reported"
     served_all = att["ok"] & pd.notna(att["model_served"])
@@ -266,7 +341,7 @@ def _groups(lg: pd.DataFrame, phase_order: list[str]) -> list[tuple[str, str, st
 
 
 def analyse(
-    records: pd.DataFrame,
+    records: RecordFrame,
     fault_events: list[dict[str, Any]],
     run: RunInfo,
     *,
@@ -287,7 +362,8 @@ def analyse(
     slo = slo_settings(run.manifest.slo, slo_overrides)
     skipped = int(records.attrs.get("skipped_lines", 0) or 0)
     records, fault_events, run = align_sequential(records, fault_events, run)
-    counts = accounting(records, run)  # every record, sent or not
+    keys = RequestKeys(records)  # which request each attempt is of: shared by the next two steps
+    counts = accounting(records, run, keys)  # every record, sent or not
     judged = _judged(records, run)  # a mask, not a copy: the frame is the run's largest object
     n_judged = int(judged.sum())
     manifest = run.manifest
@@ -304,7 +380,10 @@ def analyse(
 
     t_int = window_times(records, _num(records, "t_intended"))  # a session counts where it started
     rows = np.flatnonzero(judged & (t_int >= window.start) & (t_int < window.end))
-    lg, owner = logical_requests_indexed(records, manifest, rows if rows.size < len(records) else None)
+    lg, owner = logical_requests_indexed(
+        records, manifest, rows if rows.size < len(records) else None, keys=keys, lean=True
+    )
+    del keys
     # a request's phase by when it was asked for, or the transition group of a fault it was in flight across
     lg["phase"] = (
         pd.Categorical(
@@ -315,43 +394,58 @@ def analyse(
         if len(lg)
         else []
     )
-    att = _attempt_arrays(records, rows, lg["phase"].to_numpy(dtype=object)[owner])
+    att = _attempt_arrays(records, rows, lg["phase"].array.take(owner))
+    del owner, t_int, judged
     good = good_mask(lg, slo)
     lg["good"] = good
     met = slo_met(lg, slo)
 
     # chunk gaps (and reads) of succeeded final attempts, tagged with their attempt row
     fin_ok = np.flatnonzero(att["ok"] & att["final"])
-    if fin_ok.size:
-        gaps, gap_owner = chunk_gaps(records["chunk_times"].take(rows[fin_ok]))
-        gap_rows = fin_ok[gap_owner]
-        reads, merged = read_counts(records["chunk_deltas"].take(rows[fin_ok]))
-    else:
-        gaps, gap_rows = np.empty(0), np.empty(0, dtype=int)
-        reads = merged = np.empty(0, dtype=np.int64)
+    gaps, gap_rows, reads, merged = _stream_reads(records, rows, fin_ok)
     unsent = unsent_turns(records, window.start, window.end)  # every record, sent or not
     contenders = [c.name for c in manifest.contenders]
     contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
     cache = caching_of(records, rows, contenders, manifest)
+    details = RecordDetails(records)
     # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
-    del records
+    del records, rows
     gap_keys = _Coded(att["contender"][gap_rows])
     gap_phase = _Coded(att["phase"][gap_rows])
     gap_class = _Coded(att["prompt_class"][gap_rows])
+    del gap_rows
     read_keys = _Coded(att["contender"][fin_ok])
     read_phase = _Coded(att["phase"][fin_ok])
     read_class = _Coded(att["prompt_class"][fin_ok])
+    del fin_ok
+    phase_order = with_transitions(list(phases), set(map(str, lg["phase"].unique())) if len(lg) else set())
+    # the tables of attempts first: the per-attempt arrays are freed before the per-group metrics
+    errors = _errors_table(att, lg)
+    if len(errors):  # contenders as listed, phases in time order
+        order = {p: i for i, p in enumerate(phase_order)}
+        errors = (
+            errors.assign(_p=errors["phase"].map(order).fillna(len(order)))
+            .sort_values(["contender", "_p", "error_class"], kind="stable")
+            .drop(columns="_p")
+            .reset_index(drop=True)
+        )
+    chain_of = chains(manifest)
+    region_of = {e.name: e.region for e in manifest.endpoints if e.region}
+    impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
+    obs = _observability(att)
+    del att
 
     priced = _priced(manifest)
     if len(lg):  # a cost that was recorded is known, whatever the manifest says
         spent = lg.groupby("contender", sort=False)["cost"].sum()
         priced |= {str(c) for c, v in spent.items() if v > 0}
-    cols = {k: lg[k].to_numpy() for k in _LG_COLS} if len(lg) else {}
-    phase_order = with_transitions(list(phases), set(map(str, lg["phase"].unique())) if len(lg) else set())
+    # numbers and flags as NumPy arrays; text and nullable flags in their own compact arrays, not as a
+    # Python object per request
+    cols = {k: _compact_column(lg[k]) for k in _LG_COLS} if len(lg) else {}
     req_rows: list[dict[str, Any]] = []
     lat_rows: list[dict[str, Any]] = []
     for c, scope, grp, idx in _groups(lg, phase_order):
-        sub = {k: v[idx] for k, v in cols.items()}
+        sub = _Taken(cols, idx)
         gsel = gap_keys == c
         rsel = read_keys == c
         if scope == "phase":
@@ -378,19 +472,6 @@ def analyse(
         lat_rows.extend({**key, **r} for r in latency_rows(sub, gaps[gsel]))
     requests = pd.DataFrame(req_rows)
     latency = pd.DataFrame(lat_rows)
-    errors = _errors_table(att, lg)
-    if len(errors):  # contenders as listed, phases in time order
-        order = {p: i for i, p in enumerate(phase_order)}
-        errors = (
-            errors.assign(_p=errors["phase"].map(order).fillna(len(order)))
-            .sort_values(["contender", "_p", "error_class"], kind="stable")
-            .drop(columns="_p")
-            .reset_index(drop=True)
-        )
-    chain_of = chains(manifest)
-    region_of = {e.name: e.region for e in manifest.endpoints if e.region}
-    impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
-    obs = _observability(att)
     exposure = exposure_table(lg, windows, contenders, chain_of)
     meta = _meta(run, n_judged, skipped, window)
     run_rows = {str(r["contender"]): r for r in req_rows if r["scope"] == "run"}
@@ -480,6 +561,7 @@ def analyse(
         server_gaps=scrape_gaps(server_raw),
         caching=cache,
         turns=by_turn(lg, contenders, unsent),
+        details=details,
     )
 
 
@@ -506,7 +588,7 @@ def _priced(manifest: Manifest) -> set[str]:
     return {c.name for c in manifest.contenders if set(c.chain) & has_price or not set(c.chain) <= listed}
 
 
-def _judged(records: pd.DataFrame, run: RunInfo) -> np.ndarray:
+def _judged(records: RecordFrame, run: RunInfo) -> np.ndarray:
     """Which attempts (a mask) a contender is judged on. ``not_sent`` records (the run ended before
     they were sent) never reached the vendor; ``run_ended`` ones were cut in flight, which is the vendor's
     failure to answer in the time the run gave it (planned end, or a stop, plus grace) — except after an

@@ -25,12 +25,12 @@ from harness.analysis._rows import Codes
 
 if TYPE_CHECKING:
     from harness.config import Price
-    from harness.record import Manifest
+    from harness.record import Manifest, RecordFrame
 
 __all__ = ["caching"]
 
 
-def _num(records: pd.DataFrame, col: str, rows: np.ndarray) -> np.ndarray:
+def _num(records: RecordFrame, col: str, rows: np.ndarray) -> np.ndarray:
     if col not in records.columns or not len(records):
         return np.full(len(rows), np.nan)
     out: np.ndarray = pd.to_numeric(records[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[
@@ -63,7 +63,7 @@ def _at(values: np.ndarray, q: float) -> float | None:
 
 
 def caching(
-    records: pd.DataFrame, rows: np.ndarray, contenders: list[str], manifest: Manifest
+    records: RecordFrame, rows: np.ndarray, contenders: list[str], manifest: Manifest
 ) -> dict[str, dict[str, Any]]:
     """Contender → prompt-cache figures over ``rows`` (attempt rows of the measured window); ``{}`` when
     no attempt of the run read from or wrote to a cache (the report then leaves the section out)."""

@@ -27,8 +27,11 @@ from harness.record import RECORD_FIELDS, Manifest
 
 __all__ = [
     "ANALYSIS_COLUMNS",
+    "DETAIL_COLUMNS",
     "LOGICAL_COLUMNS",
     "UNREAD_FIELDS",
+    "RecordDetails",
+    "RequestKeys",
     "chains",
     "chunk_gaps",
     "logical_requests",
@@ -220,54 +223,182 @@ def logical_requests(
     return logical_requests_indexed(records, manifest, rows)[0]
 
 
+class RequestKeys:
+    """Which logical request each attempt belongs to, as integer codes in order of first appearance (−1
+    for a missing value): ``contender`` and ``request``, with ``contender_names``. Computed once and
+    shared by the accounting and the per-request table: factorizing ten million request ids costs
+    seconds."""
+
+    def __init__(self, records: Any) -> None:
+        contender, names = pd.factorize(records["contender"], use_na_sentinel=True)
+        self.contender: np.ndarray = np.asarray(contender)
+        self.contender_names: list[Any] = list(np.asarray(names, dtype=object))
+        request, uniques = pd.factorize(records["request_id"], use_na_sentinel=True)
+        self.request: np.ndarray = np.asarray(request)
+        self.request_names = uniques  # only for telling a blank id ("") apart: never per record in Python
+        self.n_requests = len(uniques)
+
+
+def _appearance(codes: np.ndarray) -> np.ndarray:
+    """Codes renumbered in order of first appearance in ``codes`` (−1 kept), as factorizing the values of
+    just these rows would number them."""
+    out, uniques = pd.factorize(codes)
+    out = np.asarray(out)
+    na = np.flatnonzero(np.asarray(uniques) == -1)
+    if na.size:
+        out[out == na[0]] = -1
+    return out
+
+
+def codes_of(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Integer codes of a column (−1 for a missing value) and the values they stand for: a categorical's
+    own codes, else ``pd.factorize``."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy(), list(series.cat.categories)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.asarray(codes), list(uniques)
+
+
+def equals(series: pd.Series, value: Any) -> np.ndarray:
+    """``series == value`` as a bool array, missing values False; on a categorical's codes."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = series.cat.categories
+        at = cats.get_indexer(pd.Index([value]))[0] if len(cats) else -1
+        if at < 0:
+            return np.zeros(len(series), dtype=bool)
+        return np.asarray(series.cat.codes.to_numpy() == at)
+    return np.asarray(obj_values(series, None) == value, dtype=bool)
+
+
+def _check(series: pd.Series) -> Any:
+    """Check results as a nullable boolean column (True, False, or missing when no check ran)."""
+    if series.dtype == bool:
+        return pd.array(series.to_numpy(dtype=bool), dtype="boolean")
+    values = obj_values(series, None)
+    present = np.asarray(pd.notna(values), dtype=bool)
+    data = np.zeros(len(values), dtype=bool)
+    data[present] = values[present].astype(bool)
+    return pd.arrays.BooleanArray(data, ~present)
+
+
+DETAIL_COLUMNS = ("request_id", "vendor_request_id", "output_excerpt", "error_detail")
+"""Text of each request that only the report's few sample rows show: a ``lean`` table has a ``record``
+column (the final attempt's position in the records) instead, and :class:`RecordDetails` fetches them."""
+LEAN_OMITS = (
+    "t_first_dispatch",
+    "t_dispatch",
+    "t_first_token",
+    "t_first_output",
+    "t_last_token",
+    *DETAIL_COLUMNS,
+)
+"""Columns ``lean`` tables leave out: times that only feed the metrics derived from them (ttft, e2e,
+tpot...), 8 bytes per request each, and :data:`DETAIL_COLUMNS` (tens of bytes per request, or a whole
+answer excerpt: held for ten million requests, they would be the largest part of the table)."""
+
+
+class RecordDetails:
+    """:data:`DETAIL_COLUMNS` of some records, by position: read from ``records.parquet`` (a
+    :class:`~harness.record.ParquetRecords`) when asked, or kept from a frame (those columns only)."""
+
+    def __init__(self, records: Any) -> None:
+        from harness.record import ParquetRecords
+
+        if isinstance(records, ParquetRecords):
+            self._source: Any = records
+        else:
+            self._source = {c: records[c] for c in DETAIL_COLUMNS if c in records.columns}
+
+    def __call__(self, positions: np.ndarray) -> pd.DataFrame:
+        """The detail columns of the records at ``positions``, in that order (None where missing)."""
+        from harness.record import ParquetRecords
+
+        positions = np.asarray(positions, dtype=np.int64)
+        if isinstance(self._source, ParquetRecords):
+            return self._source.rows(positions, DETAIL_COLUMNS)
+        out = {}
+        for c in DETAIL_COLUMNS:
+            series = self._source.get(c)
+            values = obj_values(series.take(positions), None) if series is not None else None
+            out[c] = values if values is not None else np.full(positions.size, None, dtype=object)
+        return pd.DataFrame(out)
+
+
 def logical_requests_indexed(
-    records: pd.DataFrame, manifest: Manifest, rows: np.ndarray | None = None
+    records: Any,
+    manifest: Manifest,
+    rows: np.ndarray | None = None,
+    *,
+    keys: RequestKeys | None = None,
+    lean: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """:func:`logical_requests` and, for every attempt considered (in ``rows`` order), the position of its
-    logical request in the result: per-attempt tables then use the logical request's phase."""
-    if rows is not None:
-        records = _Rows(records, rows)  # type: ignore[assignment]
+    logical request in the result: per-attempt tables then use the logical request's phase.
+
+    ``keys`` (of all the records, not just ``rows``) saves factorizing the request ids again; ``lean``
+    leaves out :data:`LEAN_OMITS` and adds ``record``, each request's final attempt's position in
+    ``records`` (for :class:`RecordDetails`)."""
+    if keys is None:
+        keys = RequestKeys(records)
+    ccode_all, rcode_all = keys.contender, keys.request
+    if rows is not None:  # numbered within these rows, as factorizing their values would
+        records = _Rows(records, rows)
+        ccode_all, rcode_all = _appearance(ccode_all[rows]), _appearance(rcode_all[rows])
     if len(records) == 0:
         return _empty(), np.empty(0, dtype=np.int64)
-    ccode = pd.factorize(records["contender"])[0]
-    rcode = pd.factorize(records["request_id"])[0]
     attempt = pd.to_numeric(records["attempt"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
-    order = np.lexsort((attempt, rcode, ccode))
-    cs, rs = ccode[order], rcode[order]
+    # one stable sort on (contender, request, attempt) packed in an integer: the order np.lexsort gives
+    width_r = keys.n_requests + 1
+    a_min = int(attempt.min())
+    a_span = int(attempt.max()) - a_min + 1
+    if (len(keys.contender_names) + 2) * width_r * a_span < 2**62:
+        packed = ((ccode_all.astype(np.int64) + 1) * width_r + (rcode_all + 1)) * a_span + (attempt - a_min)
+        order = np.argsort(packed, kind="stable")
+        del packed
+    else:
+        order = np.lexsort((attempt, rcode_all, ccode_all))
+    cs, rs = ccode_all[order], rcode_all[order]
     change = np.ones(order.size, dtype=bool)
     change[1:] = (cs[1:] != cs[:-1]) | (rs[1:] != rs[:-1])
+    del cs, rs
     last = np.ones(order.size, dtype=bool)
     last[:-1] = change[1:]
     gid = np.cumsum(change) - 1
     n = int(change.sum())
     i_first, i_last = order[change], order[last]
+    del change, last
 
+    att_ok = equals(records["outcome"], "ok")
     cost_all = np.nan_to_num(_float(records["cost_usd"]))[order]
-    outcome = obj_values(records["outcome"], None)
-    att_ok = (outcome == "ok")[order]
-    err_all = obj_values(records["error_class"], None)
     cost = np.bincount(gid, weights=cost_all, minlength=n)
-    wasted = np.bincount(gid, weights=np.where(att_ok, 0.0, cost_all), minlength=n)
-    n_att = np.bincount(gid, minlength=n)
-    n429 = np.bincount(gid, weights=(err_all[order] == "http_429").astype(float), minlength=n).astype(int)
+    wasted = np.bincount(gid, weights=np.where(att_ok[order], 0.0, cost_all), minlength=n)
+    del cost_all
+    n_att = np.bincount(gid, minlength=n).astype(np.int32)
+    is_429 = equals(records["error_class"], "http_429")
+    n429 = np.bincount(gid, weights=is_429[order].astype(float), minlength=n).astype(np.int32)
     over = (
         np.bincount(gid, weights=_bool(records["max_tokens_exceeded"])[order].astype(float), minlength=n) > 0
     )
+    owner = np.empty(order.size, dtype=np.int64)
+    owner[order] = gid
+    del gid, order
 
     f = {c: _float(records[c])[i_last] for c in _FLOAT_COLS}
     t_intended = _float(records["t_intended"])[i_first]
     t_first_dispatch = _float(records["t_dispatch"])[i_first]
-    ok = outcome[i_last] == "ok"
+    ok = att_ok[i_last]
     out_tok = f["output_tokens"]
     prim_map = primaries(manifest)
-    endpoint = obj_values(records["endpoint"], "")[i_last]
-    first_ep = obj_values(records["endpoint"], "")[i_first]
-    contender = obj_values(records["contender"], "")[i_last]
-    names = pd.unique(contender)
+    ep_codes, ep_names = codes_of(records["endpoint"])
+    c_codes, c_names = codes_of(records["contender"])
+    endpoint_names = np.asarray([str(e) for e in ep_names] + [""], dtype=object)
+    endpoint = endpoint_names[ep_codes[i_last]]  # a code of −1 (missing) reads the "" at the end
+    first_ep = endpoint_names[ep_codes[i_first]]
+    contender_codes = c_codes[i_last]
     primary = first_ep.copy()
-    for c in names:
+    for i, c in enumerate(c_names):
         if prim_map.get(str(c)):
-            primary[contender == c] = prim_map[str(c)]
+            primary[contender_codes == i] = prim_map[str(c)]
     fallback = endpoint != primary
     reasoning_price = np.zeros(endpoint.size)
     for ep in manifest.endpoints:
@@ -276,75 +407,75 @@ def logical_requests_indexed(
     spread = f["t_last_token"] - f["t_first_token"]  # > 0 only when two reads arrived at distinct times
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where((out_tok >= 2) & (spread > 0), spread / (out_tok - 1), np.nan)
-    owner = np.empty(order.size, dtype=np.int64)
-    owner[order] = gid
-    error_class = err_all[i_last].copy()
-    error_class[ok] = None
+    throttled = ~ok & is_429[i_last]
     error_column = _column(records["error_class"], i_last)
     if isinstance(error_column, pd.Categorical):  # a succeeded request has no error class
         codes = error_column.codes.copy()
         codes[ok] = -1
         error_column = pd.Categorical.from_codes(codes, dtype=error_column.dtype)
     else:
-        error_column = error_class
+        error_column = np.asarray(error_column, dtype=object).copy()
+        error_column[ok] = None
     turn, session_id, cached = _session_columns(records, i_last)
-    lg = pd.DataFrame(
-        {
-            "contender": _column(records["contender"], i_last, ""),
-            "request_id": _column(records["request_id"], i_last),
-            "prompt_id": _column(records["prompt_id"], i_last),
-            "prompt_class": _column(records["prompt_class"], i_last, ""),
-            "endpoint": _column(records["endpoint"], i_last, ""),
-            "primary": _categories(primary),
-            "model_served": _column(records["model_served"], i_last),
-            "t_intended": t_intended,
-            "t_first_dispatch": t_first_dispatch,
-            "t_dispatch": f["t_dispatch"],
-            "t_first_token": f["t_first_token"],
-            "t_first_output": f["t_first_output"],
-            "t_last_token": f["t_last_token"],
-            "t_end": f["t_end"],
-            "ok": ok,
-            "outcome": _column(records["outcome"], i_last),
-            "error_class": error_column,
-            "error_detail": _column(records["error_detail"], i_last),
-            "status": _obj(records["status"], i_last),
-            "finished": _bool(records["is_final_attempt"])[i_last],
-            "output_tokens": out_tok,
-            "input_tokens": f["input_tokens"],
-            "cached_input_tokens": cached,
-            "session_id": session_id,
-            "turn": turn,
-            "usage_source": _column(records["usage_source"], i_last, "none"),
-            "max_tokens_exceeded": over,
-            "check_passed": _obj(records["check_passed"], i_last),
-            "n_attempts": n_att,
-            "attempts_429": n429,
-            "cost": cost,
-            "wasted_cost": wasted,
-            "fallback": fallback,
-            "primary_failed": ~(ok & ~fallback),
-            "rescued": ok & fallback,
-            "throttled": ~ok & np.equal(error_class, "http_429"),
-            "e2e": f["t_end"] - f["t_dispatch"],
-            "user_latency": f["t_end"] - t_intended,
-            "ttft": f["t_first_token"] - f["t_dispatch"],
-            "user_ttft": f["t_first_token"] - t_intended,
-            "ttfot": f["t_first_output"] - f["t_dispatch"],
-            "user_ttfot": f["t_first_output"] - t_intended,
-            "reasoning_tokens": f["reasoning_tokens"],
-            "reasoning_cost": np.nan_to_num(f["reasoning_tokens"]) * reasoning_price,
-            "tpot": tpot,
-            "schedule_lag": t_first_dispatch - t_intended,
-            "output_excerpt": _column(records["output_excerpt"], i_last),
-            "vendor_request_id": _column(records["vendor_request_id"], i_last),
-            "fault_injected": _column(records["fault_injected"], i_last),
-        }
-    )
-    return lg, owner
+    columns = {
+        "contender": _column(records["contender"], i_last, ""),
+        "request_id": None if lean else _column(records["request_id"], i_last),
+        "prompt_id": _column(records["prompt_id"], i_last),
+        "prompt_class": _column(records["prompt_class"], i_last, ""),
+        "endpoint": _column(records["endpoint"], i_last, ""),
+        "primary": _categories(primary),
+        "model_served": _column(records["model_served"], i_last),
+        "t_intended": t_intended,
+        "t_first_dispatch": t_first_dispatch,
+        "t_dispatch": f["t_dispatch"],
+        "t_first_token": f["t_first_token"],
+        "t_first_output": f["t_first_output"],
+        "t_last_token": f["t_last_token"],
+        "t_end": f["t_end"],
+        "ok": ok,
+        "outcome": _column(records["outcome"], i_last),
+        "error_class": error_column,
+        "error_detail": None if lean else _column(records["error_detail"], i_last),
+        "status": _float(records["status"])[i_last],  # NaN: no answer
+        "finished": _bool(records["is_final_attempt"])[i_last],
+        "output_tokens": out_tok,
+        "input_tokens": f["input_tokens"],
+        "cached_input_tokens": cached,
+        "session_id": session_id,
+        "turn": turn,
+        "usage_source": _column(records["usage_source"], i_last, "none"),
+        "max_tokens_exceeded": over,
+        "check_passed": _check(records["check_passed"].take(i_last)),
+        "n_attempts": n_att,
+        "attempts_429": n429,
+        "cost": cost,
+        "wasted_cost": wasted,
+        "fallback": fallback,
+        "primary_failed": ~(ok & ~fallback),
+        "rescued": ok & fallback,
+        "throttled": throttled,
+        "e2e": f["t_end"] - f["t_dispatch"],
+        "user_latency": f["t_end"] - t_intended,
+        "ttft": f["t_first_token"] - f["t_dispatch"],
+        "user_ttft": f["t_first_token"] - t_intended,
+        "ttfot": f["t_first_output"] - f["t_dispatch"],
+        "user_ttfot": f["t_first_output"] - t_intended,
+        "reasoning_tokens": f["reasoning_tokens"],
+        "reasoning_cost": np.nan_to_num(f["reasoning_tokens"]) * reasoning_price,
+        "tpot": tpot,
+        "schedule_lag": t_first_dispatch - t_intended,
+        "output_excerpt": None if lean else _column(records["output_excerpt"], i_last),
+        "vendor_request_id": None if lean else _column(records["vendor_request_id"], i_last),
+        "fault_injected": _column(records["fault_injected"], i_last),
+    }
+    if lean:
+        for name in LEAN_OMITS:
+            del columns[name]
+        columns["record"] = (rows[i_last] if rows is not None else i_last).astype(np.int64)
+    return pd.DataFrame(columns, copy=False), owner
 
 
-def _session_columns(records: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _session_columns(records: Any, idx: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray]:
     """(turn, session_id, cached_input_tokens) at positions ``idx``: NaN / None for a request that is no
     session turn, or for a frame without those fields (written before sessions, or built by hand)."""
     columns = set(records.df.columns if isinstance(records, _Rows) else records.columns)
@@ -352,7 +483,9 @@ def _session_columns(records: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndar
     def num(col: str) -> np.ndarray:
         return _float(records[col])[idx] if col in columns else np.full(len(idx), np.nan)
 
-    session = _obj(records["session_id"], idx) if "session_id" in columns else np.full(len(idx), None)
+    session = (
+        _categories(_obj(records["session_id"], idx)) if "session_id" in columns else np.full(len(idx), None)
+    )
     return num("turn"), session, num("cached_input_tokens")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.record import TIME_FIELDS, FaultInfo, RunInfo
+from harness.record import TIME_FIELDS, FaultInfo, RecordFrame, RunInfo
 
 __all__ = ["align_sequential"]
 
@@ -21,8 +21,8 @@ _SLOT_ID = re.compile(r"^(?P<base>.+)@(?P<slot>\d+)$")
 
 
 def align_sequential(
-    records: pd.DataFrame, fault_events: list[dict[str, Any]], run: RunInfo
-) -> tuple[pd.DataFrame, list[dict[str, Any]], RunInfo]:
+    records: RecordFrame, fault_events: list[dict[str, Any]], run: RunInfo
+) -> tuple[RecordFrame, list[dict[str, Any]], RunInfo]:
     """Unchanged inputs unless the run was sequential with several contenders; else the aligned copies."""
     manifest = run.manifest
     load = manifest.load
@@ -35,7 +35,7 @@ def align_sequential(
     offset_of = {n: k * slot for k, n in enumerate(names)}
     if len(records):
         offsets = records["contender"].map(offset_of).fillna(0.0).to_numpy(dtype=float)
-        records = records.copy(deep=False)  # columns replaced below, never changed in place
+        records = records.copy(deep=False)  # type: ignore[attr-defined] # columns replaced, never changed in place
         for col in (c for c in TIME_FIELDS if c in records.columns):  # a projected frame may lack some
             records[col] = pd.to_numeric(records[col], errors="coerce").to_numpy(dtype=float) - offsets
     events: list[dict[str, Any]] = []

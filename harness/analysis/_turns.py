@@ -24,6 +24,7 @@ import pandas as pd
 
 from harness._percentile import percentile
 from harness.analysis._rows import Codes
+from harness.record import RecordFrame
 
 __all__ = ["TURN_COLUMNS", "by_turn", "unsent_turns", "window_times"]
 
@@ -93,7 +94,7 @@ def by_turn(
     return pd.DataFrame(rows, columns=list(TURN_COLUMNS))
 
 
-def window_times(records: pd.DataFrame, t_intended: np.ndarray) -> np.ndarray:
+def window_times(records: RecordFrame, t_intended: np.ndarray) -> np.ndarray:
     """The time each attempt counts at for the measured window: its ``t_intended``, but for a session
     turn its session's start (the earliest ``t_intended`` of the records of that contender and ``seq``
     that are session turns), so a session started in the window is measured whole, its late turns too."""
@@ -115,7 +116,7 @@ def window_times(records: pd.DataFrame, t_intended: np.ndarray) -> np.ndarray:
     return out
 
 
-def unsent_turns(records: pd.DataFrame, start: float, end: float) -> dict[tuple[str, int], int]:
+def unsent_turns(records: RecordFrame, start: float, end: float) -> dict[tuple[str, int], int]:
     """(contender, turn) → session turns recorded as ``not_sent`` (never dispatched: the run ended, or an
     earlier turn failed with history: own) whose session started in [start, end)."""
     if not len(records) or "turn" not in records.columns:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.record._columns import ParquetRecords, RecordFrame, list_batches
 from harness.record._manifest import (
     END_FILE,
     MANIFEST_FILE,
@@ -35,6 +36,7 @@ from harness.record._rundir import (
     RecordWriter,
     arrow_table,
     compact_records,
+    open_records,
     read_fault_events,
     read_records,
     record_schema,
@@ -75,7 +77,9 @@ __all__ = [
     "JsonlWriter",
     "Manifest",
     "Outcome",
+    "ParquetRecords",
     "PromptsInfo",
+    "RecordFrame",
     "RecordWriter",
     "RequestRecord",
     "RunEnd",
@@ -87,6 +91,8 @@ __all__ = [
     "WorkerInfo",
     "arrow_table",
     "compact_records",
+    "list_batches",
+    "open_records",
     "read_fault_events",
     "read_records",
     "read_run",

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import pandas as pd  # imported lazily at run time: writing records must not load pandas
     import pyarrow as pa
 
+    from harness.record._columns import ParquetRecords
+
 __all__ = [
     "FAULTS_FILE",
     "PART_ROWS",
@@ -53,6 +55,7 @@ __all__ = [
     "RecordWriter",
     "arrow_table",
     "compact_records",
+    "open_records",
     "read_fault_events",
     "read_records",
     "record_schema",
@@ -496,6 +499,30 @@ def records_for_report(
     ):
         compact_records(run_dir)
     return read_records(run_dir, columns, lean=lean)
+
+
+def open_records(run_dir: Path, columns: Sequence[str] | None = None) -> ParquetRecords:
+    """The run's records (``columns`` of them) as a :class:`ParquetRecords`: each column read from
+    ``records.parquet`` when the analysis asks for it, so the report holds no frame of every record.
+    Compacts the run's records to ``records.parquet`` first when that has not happened."""
+    import pyarrow.parquet as pq
+
+    from harness.record._columns import ParquetRecords
+
+    names = list(columns) if columns is not None else list(RECORD_FIELDS)
+    unknown = [n for n in names if n not in RECORD_FIELDS]
+    if unknown:
+        raise ValueError(f"not record fields: {', '.join(unknown)}")
+    parquet = run_dir / RECORDS_PARQUET
+    if not parquet.exists():
+        if not (run_dir / RECORDS_FILE).exists() and not _part_files(run_dir / RECORDS_PARTS):
+            raise ReportError(f"{run_dir}: no {RECORDS_FILE} or {RECORDS_PARQUET}: not a run folder")
+        compact_records(run_dir)
+    try:
+        skipped = int((pq.read_metadata(parquet).metadata or {}).get(_SKIPPED_KEY, b"0"))
+        return ParquetRecords(parquet, names, skipped=skipped)
+    except Exception as exc:
+        raise ReportError(f"{parquet}: cannot read: {exc}") from None
 
 
 def _frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from harness.analysis import Analysis
 from harness.record import ErrorClass
+from harness.report._rows import column, contender_rows
 
 __all__ = ["build_figures"]
 
@@ -138,20 +139,21 @@ def _fault_labels(a: Analysis, c: str) -> list[dict[str, Any]]:
 
 
 def _timeline(a: Analysis, c: str) -> dict[str, Any]:
-    g = a.logical.loc[a.logical["contender"].to_numpy() == c, ["t_intended", "ok", "good", "user_ttft"]]
+    lg = a.logical
+    mine = contender_rows(lg)[c]
     w = a.window
     width = max(1.0, math.ceil(w.length / 300.0)) if w.length > 0 else 1.0
-    t = g["t_intended"].to_numpy(dtype=float)
+    t = column(lg, "t_intended", mine)
     b = np.floor((t - w.start) / width).astype(int)
     nb = max(math.ceil(w.length / width), 1)
     b = np.clip(b, 0, nb - 1)
-    ok = g["ok"].to_numpy(dtype=bool)
+    ok = column(lg, "ok", mine, bool)
     x = w.start + (np.arange(nb) + 0.5) * width
     rps = np.bincount(b, minlength=nb) / width
     errs = np.bincount(b, weights=(~ok).astype(float), minlength=nb) / width
-    goodps = np.bincount(b, weights=g["good"].to_numpy(dtype=float), minlength=nb) / width
+    goodps = np.bincount(b, weights=column(lg, "good", mine), minlength=nb) / width
     p95 = np.full(nb, np.nan)
-    uttft = g["user_ttft"].to_numpy(dtype=float)
+    uttft = column(lg, "user_ttft", mine)
     sel = ok & np.isfinite(uttft)
     if sel.any():
         s = pd.Series(uttft[sel]).groupby(b[sel]).quantile(0.95)
@@ -274,17 +276,48 @@ _CDF_METRICS = (
 )
 
 
+def quantiles_of_sorted(s: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(s, q)`` (its default, linear method) for a sorted, non-empty 1-D float array, bit for
+    bit: numpy's own index, weight and interpolation arithmetic, read straight from the sorted values
+    instead of partitioning a copy around every index again. Sorting once is several times faster than
+    numpy's partition around the ~400 indices 200 quantiles need."""
+    n = s.shape[0]
+    virtual = (n - 1) * q
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1  # numpy takes the last value (index -1) there, and the first below 0
+    prev[above] = -1
+    nxt[above] = -1
+    below = virtual < 0
+    prev[below] = 0
+    nxt[below] = 0
+    prev_i = prev.astype(np.intp)
+    next_i = nxt.astype(np.intp)
+    gamma = np.asanyarray(virtual - prev_i, dtype=virtual.dtype)
+    a, b = s[prev_i], s[next_i]
+    diff_b_a = b - a
+    out = np.add(a, diff_b_a * gamma)
+    np.subtract(b, diff_b_a * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe", dtype=out.dtype)
+    return np.asarray(out)
+
+
 def _cdf(a: Analysis, metric: str, title: str) -> dict[str, Any] | None:
     data: list[dict[str, Any]] = []
+    lg = a.logical
+    rows = contender_rows(lg)
     for i, c in enumerate(a.contenders):
-        g = a.logical.loc[a.logical["contender"].to_numpy() == c, list(dict.fromkeys([metric, "ok"]))]
-        vals = g[metric].to_numpy(dtype=float)
+        mine = rows.get(c)
+        if mine is None:
+            continue
+        vals = column(lg, metric, mine)
+        keep = np.isfinite(vals)
         if metric != "schedule_lag":
-            vals = vals[g["ok"].to_numpy(dtype=bool)]
-        vals = vals[np.isfinite(vals)]
+            keep &= column(lg, "ok", mine, bool)
+        vals = vals[keep]
         if not vals.size:
             continue
-        q = np.quantile(vals, _CDF_P)
+        vals.sort()
+        q = quantiles_of_sorted(vals, _CDF_P)
         data.append(
             {
                 "type": "scatter",
@@ -667,8 +700,9 @@ def build_figures(a: Analysis) -> dict[str, dict[str, Any]]:
     figs: dict[str, dict[str, Any]] = {}
     if a.logical.empty:
         return figs
+    rows = contender_rows(a.logical)
     for i, c in enumerate(a.contenders):
-        if (a.logical["contender"] == c).any():
+        if c in rows:
             figs[f"fig-timeline-{i}"] = _timeline(a, c)
     for i, c in enumerate(a.contenders):
         ep = a.server_summary.get(c, {}).get("endpoint")

@@ -14,6 +14,7 @@ from harness.analysis._capacity import HARNESS_LAG_S, capacity_verdict
 from harness.analysis._faults import TOLERANCE
 from harness.analysis._risks import slo_text
 from harness.analysis._scorecard import LAYER_TITLES, LAYERS
+from harness.report._rows import column, contender_rows
 
 __all__ = ["SIDE_BY_SIDE", "build_context", "plain", "shown"]
 
@@ -117,6 +118,17 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [plain(r) for r in df.to_dict("records")]
 
 
+def _status(x: Any) -> int | None:
+    """An HTTP status as the page shows it: 429, never 429.0 (the table holds statuses as floats, NaN
+    when no answer came)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return None
+
+
 def _excerpt(x: Any) -> str | None:
     """Vendor or model text as the page shows it: control, escape and bidi characters made visible
     (``\\x1b``, ``\\u202e``), newlines kept, cut to :data:`EXCERPT_CHARS`. HTML escaping is the template's."""
@@ -143,6 +155,55 @@ def shown(value: Any) -> Any:
     return value
 
 
+def _slowest(latency: np.ndarray, n: int) -> np.ndarray:
+    """Positions of ``pd.Series(latency).nlargest(n)`` (keep="first"), in its order: the largest values,
+    descending, ties in row order, then missing values in row order while fewer than ``n``. One
+    ``np.partition`` finds the n-th value instead of sorting; only the rows at or above it are ordered."""
+    if n <= 0 or not latency.size:
+        return np.empty(0, dtype=np.intp)
+    nan = np.isnan(latency)
+    valid = np.flatnonzero(~nan)
+    neg = -latency[valid]  # ascending on the negated values, like pandas
+    if valid.size > n:
+        kth = np.partition(neg, n - 1)[n - 1]
+        cand = np.flatnonzero(neg <= kth)
+    else:
+        cand = np.arange(valid.size)
+    top = valid[cand[np.argsort(neg[cand], kind="stable")][:n]]
+    return np.concatenate([top, np.flatnonzero(nan)])[:n]
+
+
+def _first_per_class(lg: pd.DataFrame, rows: np.ndarray, n: int) -> np.ndarray:
+    """Indices into ``rows`` of ``lg.iloc[rows].sort_values("t_intended").drop_duplicates("error_class")
+    .head(n)``: each error class's earliest request (by intended start), earliest first, the same rows
+    pandas picks (same sort, ties included), with only two columns read."""
+    if n <= 0 or not rows.size:
+        return np.empty(0, dtype=np.intp)
+    # pandas's own sort of the same values (quicksort, NaN last), so equal start times tie as before
+    order = pd.Series(column(lg, "t_intended", rows)).sort_values().index.to_numpy()
+    codes, _ = pd.factorize(lg["error_class"].array.take(rows[order]), use_na_sentinel=False)
+    _, first = np.unique(codes, return_index=True)
+    return order[np.sort(first)[:n]]
+
+
+def _rows_at(lg: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The rows at ``positions`` (a few), every column with its dtype. One-row slices joined, not
+    ``lg.take``: taking from an Arrow string column made of several chunks joins the whole column first."""
+    if not positions.size:
+        return lg.iloc[:0]
+    return pd.concat([lg.iloc[p : p + 1] for p in positions.tolist()])
+
+
+def _detailed(a: Analysis, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` of the per-request table with the text columns it leaves to ``a.details`` (ids, answer
+    excerpt, error detail) fetched for just these rows."""
+    if a.details is None or "record" not in rows.columns:
+        return rows
+    text = a.details(rows["record"].to_numpy())
+    text.index = rows.index
+    return rows.assign(**{c: text[c] for c in text.columns})
+
+
 def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
     cols = [
         "request_id",
@@ -162,10 +223,11 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
         "vendor_request_id",
         "fault_injected",
     ]
-    g = a.logical.loc[a.logical["contender"].to_numpy() == c, [*cols, "ok", "t_intended"]]
-    ok = g["ok"].to_numpy(dtype=bool)
-    slow = g.loc[ok].nlargest(WORST_N, "user_latency")[cols]
-    failed = g.loc[~ok].sort_values("t_intended").drop_duplicates("error_class").head(WORST_N)[cols]
+    lg = a.logical
+    mine = contender_rows(lg).get(c, np.empty(0, dtype=np.intp))
+    ok = column(lg, "ok", mine, bool)
+    slow = _detailed(a, _rows_at(lg, mine[ok][_slowest(column(lg, "user_latency", mine[ok]), WORST_N)]))[cols]
+    failed = _detailed(a, _rows_at(lg, mine[~ok][_first_per_class(lg, mine[~ok], WORST_N)]))[cols]
     out = {}
     for name, df in (("slowest", slow), ("failed", failed)):
         rows = _records(df)
@@ -173,6 +235,7 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
             r["output_excerpt"] = _excerpt(r.get("output_excerpt"))
             r["error_detail"] = _excerpt(r.get("error_detail"))
             r["vendor_request_id"] = _excerpt(r.get("vendor_request_id"))
+            r["status"] = _status(r.get("status"))
         out[name] = rows
     return out
 

@@ -14,8 +14,9 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from harness._memory import return_freed_memory
 from harness.analysis import ANALYSIS_COLUMNS, Analysis, analyse, load_declared
-from harness.record import Manifest, read_fault_events, read_run, records_for_report
+from harness.record import Manifest, open_records, read_fault_events, read_run
 from harness.report._charts import build_figures
 from harness.report._context import build_context
 from harness.report._exports import write_exports
@@ -127,10 +128,10 @@ def load_run(
     """Read a run folder and analyse it (compacting its records first if the run did not get to it)."""
     run = read_run(run_dir)
     declared = load_declared(scores_file) if scores_file is not None else None
+    return_freed_memory()  # the analysis frees large arrays all along: keep the resident size to what is live
     return analyse(
-        # only the columns the analysis reads, list columns kept in Arrow: memory follows what is used;
-        # passed on, not held here, so analyse frees the records once it has what it needs from them
-        records_for_report(run_dir, ANALYSIS_COLUMNS, lean=True),
+        # each column read from records.parquet when the analysis asks for it: no frame of every record
+        open_records(run_dir, ANALYSIS_COLUMNS),
         read_fault_events(run_dir),
         run,
         declared=declared,

@@ -143,3 +143,24 @@ def test_a_search_compares_each_contender_with_its_own_steps_not_with_the_others
         "A": None,
         "B": "measured on 1390 of the 1400 requests its search scheduled",
     }
+
+
+def test_missing_ids_count_as_blank_ones_on_any_column_type() -> None:
+    """A record without a request id (or contender) counts as one with "": one request, not one per
+    record; the same whether the column is plain objects or categorical (the report's column reader)."""
+    run = run_info(schedule={"logical_requests_per_contender": 3})
+    df = records_frame(
+        [
+            record_row(contender="A", request_id="A-1"),
+            record_row(contender="A", request_id=None),
+            record_row(contender="A", request_id=""),
+            record_row(contender="A", request_id=None, attempt=2),
+            record_row(contender=None, request_id="X-1"),
+            record_row(contender="", request_id="X-1", outcome="error", error_class="not_sent"),
+        ]
+    )
+    want = {"A": 2, "B": 0, "": 1}  # B: listed in the manifest, no record
+    for frame in (df, df.astype({"contender": "category", "request_id": "category"})):
+        counts = accounting(frame, run)
+        assert {c: r["recorded"] for c, r in counts.items()} == want
+        assert counts[""]["not_sent"] == 1 and counts["A"]["not_sent"] == 0

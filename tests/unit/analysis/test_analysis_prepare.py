@@ -192,3 +192,37 @@ def test_chunk_gaps_pooled_per_answer() -> None:
 
 def test_empty_records_give_empty_frame() -> None:
     assert logical_requests(records_frame([]), manifest()).empty
+
+
+def test_a_subset_of_rows_numbers_requests_as_that_subset_alone_would() -> None:
+    """The request codes are computed once for all records (factorizing ten million ids is slow); the
+    per-request table of a subset of rows must still come out as if built from those rows alone: same
+    rows, same order (later steps resample it with a seed), same values."""
+    from harness.analysis._prepare import LEAN_OMITS, RequestKeys, logical_requests_indexed
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(300):
+        c = "AB"[int(rng.integers(2))]
+        for attempt in range(1, int(rng.integers(1, 4)) + 1):
+            rows.append(
+                record_row(
+                    contender=c,
+                    request_id=None if i % 97 == 5 else f"{c}-{i:04d}",
+                    attempt=attempt,
+                    t_intended=float(i),
+                    outcome="ok" if rng.random() < 0.7 else "error",
+                    error_class=None,
+                )
+            )
+    order = rng.permutation(len(rows))  # attempts of one request far apart, contenders interleaved
+    df = records_frame([rows[k] for k in order])
+    subset = np.flatnonzero(rng.random(len(df)) < 0.6)
+    for frame in (df, df.astype({"contender": "category"})):
+        keys = RequestKeys(frame)
+        got, owner = logical_requests_indexed(frame, manifest(), subset, keys=keys)
+        want = logical_requests(frame.iloc[subset].reset_index(drop=True), manifest())
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, check_categorical=False)
+        assert owner.size == subset.size and owner.max() == len(got) - 1
+        lean, _ = logical_requests_indexed(frame, manifest(), subset, keys=keys, lean=True)
+        assert set(got.columns) - set(lean.columns) == set(LEAN_OMITS)

@@ -56,3 +56,24 @@ def test_page_shows_hostile_vendor_text_only_as_visible_escapes(tmp_path: Path) 
     assert not _RAW.search(page), _RAW.findall(page)
     for prefix in ("answer ", "detail ", "req ", "model "):
         assert prefix + "\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil\\x9b31m" in page, prefix
+
+
+def test_worst_requests_show_statuses_as_integers_and_none_without_an_answer(tmp_path: Path) -> None:
+    """The per-request table holds HTTP statuses as floats (NaN: no answer); the page's table of worst
+    requests shows 429, never 429.0, and nothing for a request that got no answer."""
+    from harness.report._charts import build_figures
+    from harness.report._context import build_context
+
+    run_dir = write_synthetic_run(tmp_path / "run", n_requests=80)
+    records = pd.read_json(run_dir / RECORDS_FILE, lines=True)
+    failed = records.index[records["outcome"] == "error"]
+    assert len(failed) >= 2
+    records.loc[failed[0], ["status", "error_class"]] = [None, "connect_error"]
+    records.to_json(run_dir / RECORDS_FILE, orient="records", lines=True)
+    a = load_run(run_dir)
+    assert a.logical["status"].dtype == float  # one number per request, not a Python object
+    ctx = build_context(a, build_figures(a), scores_declared=False)
+    rows = [r for w in ctx["worst"].values() for r in w["slowest"] + w["failed"]]
+    statuses = [r["status"] for r in rows]
+    assert None in statuses and 200 in statuses
+    assert all(s is None or type(s) is int for s in statuses), statuses
