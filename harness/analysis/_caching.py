@@ -39,7 +39,7 @@ def _num(records: RecordFrame, col: str, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _take(records: pd.DataFrame, col: str, rows: np.ndarray) -> np.ndarray:
+def _take(records: RecordFrame, col: str, rows: np.ndarray) -> np.ndarray:
     """A column's values at ``rows`` as objects (only those rows converted)."""
     return np.asarray(records[col].take(rows).to_numpy(dtype=object), dtype=object)
 
