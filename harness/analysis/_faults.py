@@ -30,7 +30,7 @@ import pandas as pd
 from harness._percentile import percentile
 from harness.analysis._noise import percentile_change
 from harness.analysis._phases import FaultWindow, Window, crosses_edge
-from harness.analysis._rows import Codes, column_at, positions
+from harness.analysis._rows import Codes, column_at, is_in, positions
 
 __all__ = [
     "CHANGE_METRICS",
@@ -309,16 +309,16 @@ def fault_impact(
             apos = d["a_rows"]
             if mine:  # react to this fault: errors on its endpoints, fallbacks away from them
                 targets = list(mine)
-                err_at = err_at[np.isin(attempts["endpoint"][apos[err_at]], targets)]
+                err_at = err_at[is_in(attempts["endpoint"][apos[err_at]], targets)]
                 fb_endpoint = attempts["endpoint"][apos[fb_at]]
-                away = np.isin(attempts["fallback_from"][apos[fb_at]], targets)
+                away = is_in(attempts["fallback_from"][apos[fb_at]], targets)
                 if primary in targets:  # a cooled-down primary is skipped without a fallback_from
-                    away |= fb_endpoint != primary
+                    away |= np.asarray(fb_endpoint != primary, dtype=bool)
                 fb_at = fb_at[away]
             elif primary:
-                fb_at = fb_at[attempts["endpoint"][apos[fb_at]] != primary]
+                fb_at = fb_at[np.asarray(attempts["endpoint"][apos[fb_at]] != primary, dtype=bool)]
             else:
-                fb_at = fb_at[pd.notna(attempts["fallback_from"][apos[fb_at]])]
+                fb_at = fb_at[np.asarray(pd.notna(attempts["fallback_from"][apos[fb_at]]), dtype=bool)]
             reactions = np.concatenate([a_end[err_at], a_disp[fb_at]])
             ttd = float(reactions.min() - w.start) if reactions.size and affected else None
             ttr: float | None = None

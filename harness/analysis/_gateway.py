@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis._rows import few_names
+from harness.analysis._rows import few_names, is_in
 
 __all__ = ["NO_MODEL_CHECK_DIALECTS", "gateway_evidence", "same_model", "same_models"]
 
@@ -50,10 +50,16 @@ def same_model(requested: str, served: str) -> bool:
     return any(a.startswith(b) and _SUFFIX.fullmatch(a[len(b) :]) for a, b in ((r, s), (s, r)))
 
 
-def _factorize_with_na(values: np.ndarray) -> tuple[np.ndarray, list[Any]]:
-    """``pd.factorize(values, use_na_sentinel=False)`` of an object array (every missing value one NaN
-    group, in order of first appearance), at the cost of the default factorize (half of the other's), or
-    of a few comparisons when the array names a few models."""
+def _factorize_with_na(values: Any) -> tuple[np.ndarray, list[Any]]:
+    """``pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)`` (every missing value one
+    NaN group, in order of first appearance): for a Categorical from its codes (-1, missing, one more
+    code), for an object array at the cost of the default factorize (half of the other's), or of a few
+    comparisons when the array names a few models."""
+    if isinstance(values, pd.Categorical):
+        codes, firsts = pd.factorize(values.codes)  # the categories in order of first appearance
+        categories = np.asarray(values.categories, dtype=object)
+        return codes, [categories[c] if c >= 0 else math.nan for c in firsts.tolist()]
+    values = np.asarray(values, dtype=object)
     few = few_names(values)
     if few is not None:
         return few
@@ -71,8 +77,8 @@ def _factorize_with_na(values: np.ndarray) -> tuple[np.ndarray, list[Any]]:
 def _pairs(requested: np.ndarray, served: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Each (requested, served) pair's position among the distinct pairs, and those pairs as strings,
     in order of first appearance (a run names a handful of models however many answers it holds)."""
-    r_codes, r_names = _factorize_with_na(np.asarray(requested, dtype=object))
-    s_codes, s_names = _factorize_with_na(np.asarray(served, dtype=object))
+    r_codes, r_names = _factorize_with_na(requested)
+    s_codes, s_names = _factorize_with_na(served)
     codes, keys = pd.factorize(r_codes.astype(np.int64) * max(len(s_names), 1) + s_codes)
     width = max(len(s_names), 1)
     return codes, [(str(r_names[k // width]), str(s_names[k % width])) for k in keys]
@@ -94,7 +100,7 @@ def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, A
     fell = np.nan_to_num(att["gateway_fallbacks"][ok], nan=0.0) > 0
     retried = np.nan_to_num(att["gateway_retries"][ok], nan=0.0) > 0
     model_served = att["model_served"][ok]
-    can_say = pd.notna(model_served) & ~np.isin(att["dialect"][ok], list(NO_MODEL_CHECK_DIALECTS))
+    can_say = pd.notna(model_served) & ~is_in(att["dialect"][ok], list(NO_MODEL_CHECK_DIALECTS))
     served = ok[can_say]
     codes, distinct = _pairs(att["model_requested"][served], model_served[can_say])
     counts = np.bincount(codes, minlength=len(distinct))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Codes", "column_at", "few_names", "positions"]
+__all__ = ["Codes", "column_at", "few_names", "is_in", "positions"]
 
 
 def positions(values: Any) -> dict[str, np.ndarray]:
@@ -79,3 +79,11 @@ def column_at(frame: pd.DataFrame, name: str, rows: np.ndarray, dtype: Any) -> n
         return np.asarray(col.to_numpy()[rows], dtype=dtype)
     out: np.ndarray = col.take(rows).to_numpy(dtype=dtype)
     return out
+
+
+def is_in(values: Any, names: list[Any]) -> np.ndarray:
+    """``np.isin(values, names)`` of names (a missing value is in no list of names); a Categorical through
+    its codes, without a string per value."""
+    if isinstance(values, pd.Categorical):
+        return np.asarray(values.isin(names), dtype=bool)
+    return np.isin(values, names)

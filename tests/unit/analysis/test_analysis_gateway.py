@@ -122,6 +122,7 @@ def test_model_names_are_coded_as_a_factorize_with_a_nan_group_codes_them() -> N
     for _ in range(2000):
         values = pool[rng.integers(0, int(rng.integers(1, len(pool) + 1)), int(rng.integers(0, 30)))]
         want_codes, want_names = pd.factorize(values, use_na_sentinel=False)
-        codes, names = _factorize_with_na(values)
-        assert codes.tolist() == want_codes.tolist() and codes.dtype == want_codes.dtype
-        assert [str(n) for n in names] == [str(n) for n in want_names]
+        for given in (values, pd.Categorical(values)):  # the attempt arrays hold categoricals
+            codes, names = _factorize_with_na(given)
+            assert codes.tolist() == want_codes.tolist() and codes.dtype == want_codes.dtype
+            assert [str(n) for n in names] == [str(n) for n in want_names]

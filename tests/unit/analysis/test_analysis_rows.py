@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis._rows import Codes, column_at, few_names, positions
+from harness.analysis._rows import Codes, column_at, few_names, is_in, positions
 
 NAMES = ["beta", "alpha", None, "alpha", "gamma", "beta", "alpha"]
 
@@ -63,3 +63,11 @@ def test_a_few_names_are_coded_as_a_factorize_codes_them() -> None:
         got = Codes(values)
         assert got.codes.tolist() == want_codes.tolist() and got.names == list(want_names)
     assert coded > 100
+
+
+def test_membership_of_a_categorical_is_that_of_its_values() -> None:
+    values = np.array(["a", None, "b", "a", np.nan, "c"], dtype=object)
+    for names in (["a", "zz"], [], ["c", "b"]):
+        want = np.isin(values, names)
+        assert is_in(values, names).tolist() == want.tolist()
+        assert is_in(pd.Categorical(values), names).tolist() == want.tolist()
