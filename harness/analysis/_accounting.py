@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from harness.analysis._prepare import RequestKeys, equals
 from harness.record import RecordFrame, RunInfo
@@ -79,8 +78,7 @@ def _distinct_requests(
     r_codes = keys.request
     n_r = keys.n_requests
     if (r_codes < 0).any():
-        hits = np.flatnonzero(np.asarray(pd.Series(keys.request_names).isin([""]), dtype=bool))
-        blank = int(hits[0]) if hits.size else n_r
+        blank = keys.blank_request if keys.blank_request >= 0 else n_r
         n_r += int(blank == n_r)
         r_codes = np.where(r_codes < 0, blank, r_codes)
     width = n_r + 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,14 @@ from harness.analysis._decision import decide
 from harness.analysis._exposure import EXPOSURE_COLUMNS, exposure_table
 from harness.analysis._faults import fault_impact
 from harness.analysis._gateway import gateway_evidence, same_models
-from harness.analysis._metrics import good_mask, latency_rows, request_metrics, slo_met, slo_settings
+from harness.analysis._metrics import (
+    RequestColumns,
+    good_mask,
+    latency_rows,
+    request_metrics,
+    slo_met,
+    slo_settings,
+)
 from harness.analysis._phases import (
     BASELINE,
     FaultWindow,
@@ -234,25 +240,6 @@ def _errors_table(att: dict[str, np.ndarray], lg: pd.DataFrame) -> pd.DataFrame:
     return errors[cols]
 
 
-class _Taken(Mapping[str, np.ndarray]):
-    """The rows ``idx`` of each column in ``cols``, taken when read and not kept: a group's metrics never
-    hold a copy of every column of the group at once (for a whole run, tens of columns of millions of
-    rows)."""
-
-    def __init__(self, cols: dict[str, np.ndarray], idx: np.ndarray) -> None:
-        self.cols, self.idx = cols, idx
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        out: np.ndarray = self.cols[key][self.idx]
-        return out
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.cols)
-
-    def __len__(self) -> int:
-        return len(self.cols)
-
-
 def _compact_column(series: pd.Series) -> Any:
     """A column as a NumPy array, or (categorical, nullable boolean) as its own extension array."""
     if isinstance(series.dtype, pd.CategoricalDtype | pd.BooleanDtype):
@@ -440,12 +427,12 @@ def analyse(
         spent = lg.groupby("contender", sort=False)["cost"].sum()
         priced |= {str(c) for c, v in spent.items() if v > 0}
     # numbers and flags as NumPy arrays; text and nullable flags in their own compact arrays, not as a
-    # Python object per request
-    cols = {k: _compact_column(lg[k]) for k in _LG_COLS} if len(lg) else {}
+    # Python object per request; each converted once (harness.analysis._metrics) for all groups
+    cols = RequestColumns({k: _compact_column(lg[k]) for k in _LG_COLS} if len(lg) else {})
     req_rows: list[dict[str, Any]] = []
     lat_rows: list[dict[str, Any]] = []
     for c, scope, grp, idx in _groups(lg, phase_order):
-        sub = _Taken(cols, idx)
+        sub = cols.group(idx)
         gsel = gap_keys == c
         rsel = read_keys == c
         if scope == "phase":

@@ -207,6 +207,8 @@ def _categories(values: np.ndarray) -> pd.Categorical:
 def _bool(series: pd.Series) -> np.ndarray:
     if series.dtype == bool:
         return series.to_numpy(dtype=bool)
+    if isinstance(series.dtype, pd.BooleanDtype):
+        return series.to_numpy(dtype=bool, na_value=False)
     return obj_values(series, False).astype(bool)
 
 
@@ -225,18 +227,20 @@ def logical_requests(
 
 class RequestKeys:
     """Which logical request each attempt belongs to, as integer codes in order of first appearance (−1
-    for a missing value): ``contender`` and ``request``, with ``contender_names``. Computed once and
-    shared by the accounting and the per-request table: factorizing ten million request ids costs
-    seconds."""
+    for a missing value): ``contender`` and ``request``, with ``contender_names``, the number of request
+    ids and which of them is "" (``blank_request``, −1 when none is). Computed once and shared by the
+    accounting and the per-request table: factorizing ten million request ids costs seconds."""
 
     def __init__(self, records: Any) -> None:
         contender, names = pd.factorize(records["contender"], use_na_sentinel=True)
-        self.contender: np.ndarray = np.asarray(contender)
+        self.contender: np.ndarray = np.asarray(contender, dtype=np.int32)
         self.contender_names: list[Any] = list(np.asarray(names, dtype=object))
         request, uniques = pd.factorize(records["request_id"], use_na_sentinel=True)
-        self.request: np.ndarray = np.asarray(request)
-        self.request_names = uniques  # only for telling a blank id ("") apart: never per record in Python
         self.n_requests = len(uniques)
+        self.request: np.ndarray = np.asarray(request, dtype=np.int32 if len(uniques) < 2**31 else np.int64)
+        del request
+        blank = np.flatnonzero(np.asarray(pd.Series(uniques).isin([""]), dtype=bool))
+        self.blank_request = int(blank[0]) if blank.size else -1  # the ids themselves are not kept
 
 
 def _appearance(codes: np.ndarray) -> np.ndarray:
@@ -270,11 +274,14 @@ def equals(series: pd.Series, value: Any) -> np.ndarray:
     return np.asarray(obj_values(series, None) == value, dtype=bool)
 
 
-def _check(series: pd.Series) -> Any:
-    """Check results as a nullable boolean column (True, False, or missing when no check ran)."""
+def _check(series: pd.Series, idx: np.ndarray) -> Any:
+    """Check results at positions ``idx`` as a nullable boolean column (True, False, or missing when no
+    check ran)."""
     if series.dtype == bool:
-        return pd.array(series.to_numpy(dtype=bool), dtype="boolean")
-    values = obj_values(series, None)
+        return pd.array(series.to_numpy(dtype=bool)[idx], dtype="boolean")
+    if isinstance(series.dtype, pd.BooleanDtype):
+        return series.array.take(idx)
+    values = obj_values(series.take(idx), None)
     present = np.asarray(pd.notna(values), dtype=bool)
     data = np.zeros(len(values), dtype=bool)
     data[present] = values[present].astype(bool)
@@ -352,7 +359,12 @@ def logical_requests_indexed(
     a_min = int(attempt.min())
     a_span = int(attempt.max()) - a_min + 1
     if (len(keys.contender_names) + 2) * width_r * a_span < 2**62:
-        packed = ((ccode_all.astype(np.int64) + 1) * width_r + (rcode_all + 1)) * a_span + (attempt - a_min)
+        packed = ccode_all.astype(np.int64) + 1
+        packed *= width_r
+        packed += rcode_all
+        packed += 1
+        packed *= a_span
+        packed += attempt - a_min
         order = np.argsort(packed, kind="stable")
         del packed
     else:
@@ -383,31 +395,49 @@ def logical_requests_indexed(
     owner[order] = gid
     del gid, order
 
-    f = {c: _float(records[c])[i_last] for c in _FLOAT_COLS}
+    del attempt
+    # a request's times; the ones only its derived metrics need are dropped as soon as those are computed
+    # (a lean table of ten million requests must not hold every intermediate array at once)
     t_intended = _float(records["t_intended"])[i_first]
     t_first_dispatch = _float(records["t_dispatch"])[i_first]
+    t = {
+        c: _float(records[c])[i_last]
+        for c in ("t_dispatch", "t_first_token", "t_first_output", "t_last_token")
+    }
+    t_end = _float(records["t_end"])[i_last]
+    out_tok = _float(records["output_tokens"])[i_last]
+    reasoning_tokens = _float(records["reasoning_tokens"])[i_last]
     ok = att_ok[i_last]
-    out_tok = f["output_tokens"]
-    prim_map = primaries(manifest)
-    ep_codes, ep_names = codes_of(records["endpoint"])
-    c_codes, c_names = codes_of(records["contender"])
-    endpoint_names = np.asarray([str(e) for e in ep_names] + [""], dtype=object)
-    endpoint = endpoint_names[ep_codes[i_last]]  # a code of −1 (missing) reads the "" at the end
-    first_ep = endpoint_names[ep_codes[i_first]]
-    contender_codes = c_codes[i_last]
-    primary = first_ep.copy()
-    for i, c in enumerate(c_names):
-        if prim_map.get(str(c)):
-            primary[contender_codes == i] = prim_map[str(c)]
-    fallback = endpoint != primary
-    reasoning_price = np.zeros(endpoint.size)
-    for ep in manifest.endpoints:
-        p = ep.price.reasoning_per_mtok
-        reasoning_price[endpoint == ep.name] = (p if p is not None else ep.price.output_per_mtok) / 1e6
-    spread = f["t_last_token"] - f["t_first_token"]  # > 0 only when two reads arrived at distinct times
+    throttled = ~ok & is_429[i_last]
+    del att_ok, is_429
+    spread = t["t_last_token"] - t["t_first_token"]  # > 0 only when two reads arrived at distinct times
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where((out_tok >= 2) & (spread > 0), spread / (out_tok - 1), np.nan)
-    throttled = ~ok & is_429[i_last]
+    del spread
+    timing = {
+        "e2e": t_end - t["t_dispatch"],
+        "user_latency": t_end - t_intended,
+        "ttft": t["t_first_token"] - t["t_dispatch"],
+        "user_ttft": t["t_first_token"] - t_intended,
+        "ttfot": t["t_first_output"] - t["t_dispatch"],
+        "user_ttfot": t["t_first_output"] - t_intended,
+        "tpot": tpot,
+        "schedule_lag": t_first_dispatch - t_intended,
+    }
+    if lean:
+        t.clear()
+        del t_first_dispatch
+    endpoint_code, primary_code, table = _endpoint_codes(records, manifest, i_first, i_last)
+    del i_first
+    fallback = endpoint_code != primary_code
+    price_of = np.zeros(len(table))
+    where = {name: k for k, name in enumerate(table)}
+    for ep in manifest.endpoints:
+        p = ep.price.reasoning_per_mtok
+        if ep.name in where:
+            price_of[where[ep.name]] = (p if p is not None else ep.price.output_per_mtok) / 1e6
+    reasoning_cost = np.nan_to_num(reasoning_tokens) * price_of[endpoint_code]
+    del endpoint_code
     error_column = _column(records["error_class"], i_last)
     if isinstance(error_column, pd.Categorical):  # a succeeded request has no error class
         codes = error_column.codes.copy()
@@ -423,15 +453,15 @@ def logical_requests_indexed(
         "prompt_id": _column(records["prompt_id"], i_last),
         "prompt_class": _column(records["prompt_class"], i_last, ""),
         "endpoint": _column(records["endpoint"], i_last, ""),
-        "primary": _categories(primary),
+        "primary": _sorted_categorical(primary_code, table),
         "model_served": _column(records["model_served"], i_last),
         "t_intended": t_intended,
-        "t_first_dispatch": t_first_dispatch,
-        "t_dispatch": f["t_dispatch"],
-        "t_first_token": f["t_first_token"],
-        "t_first_output": f["t_first_output"],
-        "t_last_token": f["t_last_token"],
-        "t_end": f["t_end"],
+        "t_first_dispatch": None if lean else t_first_dispatch,
+        "t_dispatch": t.get("t_dispatch"),
+        "t_first_token": t.get("t_first_token"),
+        "t_first_output": t.get("t_first_output"),
+        "t_last_token": t.get("t_last_token"),
+        "t_end": t_end,
         "ok": ok,
         "outcome": _column(records["outcome"], i_last),
         "error_class": error_column,
@@ -439,13 +469,13 @@ def logical_requests_indexed(
         "status": _float(records["status"])[i_last],  # NaN: no answer
         "finished": _bool(records["is_final_attempt"])[i_last],
         "output_tokens": out_tok,
-        "input_tokens": f["input_tokens"],
+        "input_tokens": _float(records["input_tokens"])[i_last],
         "cached_input_tokens": cached,
         "session_id": session_id,
         "turn": turn,
         "usage_source": _column(records["usage_source"], i_last, "none"),
         "max_tokens_exceeded": over,
-        "check_passed": _check(records["check_passed"].take(i_last)),
+        "check_passed": _check(records["check_passed"], i_last),
         "n_attempts": n_att,
         "attempts_429": n429,
         "cost": cost,
@@ -454,16 +484,16 @@ def logical_requests_indexed(
         "primary_failed": ~(ok & ~fallback),
         "rescued": ok & fallback,
         "throttled": throttled,
-        "e2e": f["t_end"] - f["t_dispatch"],
-        "user_latency": f["t_end"] - t_intended,
-        "ttft": f["t_first_token"] - f["t_dispatch"],
-        "user_ttft": f["t_first_token"] - t_intended,
-        "ttfot": f["t_first_output"] - f["t_dispatch"],
-        "user_ttfot": f["t_first_output"] - t_intended,
-        "reasoning_tokens": f["reasoning_tokens"],
-        "reasoning_cost": np.nan_to_num(f["reasoning_tokens"]) * reasoning_price,
-        "tpot": tpot,
-        "schedule_lag": t_first_dispatch - t_intended,
+        "e2e": timing["e2e"],
+        "user_latency": timing["user_latency"],
+        "ttft": timing["ttft"],
+        "user_ttft": timing["user_ttft"],
+        "ttfot": timing["ttfot"],
+        "user_ttfot": timing["user_ttfot"],
+        "reasoning_tokens": reasoning_tokens,
+        "reasoning_cost": reasoning_cost,
+        "tpot": timing["tpot"],
+        "schedule_lag": timing["schedule_lag"],
         "output_excerpt": None if lean else _column(records["output_excerpt"], i_last),
         "vendor_request_id": None if lean else _column(records["vendor_request_id"], i_last),
         "fault_injected": _column(records["fault_injected"], i_last),
@@ -473,6 +503,49 @@ def logical_requests_indexed(
             del columns[name]
         columns["record"] = (rows[i_last] if rows is not None else i_last).astype(np.int64)
     return pd.DataFrame(columns, copy=False), owner
+
+
+def _endpoint_codes(
+    records: Any, manifest: Manifest, i_first: np.ndarray, i_last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Each request's final endpoint and its primary (the contender's, from the manifest, else the first
+    attempt's endpoint) as codes into one table of names (a missing endpoint is ""): no string per
+    request."""
+    ep_codes, ep_names = codes_of(records["endpoint"])
+    table = [str(e) for e in ep_names]
+    where: dict[str, int] = {}
+    for k, name in enumerate(table):
+        where.setdefault(name, k)
+
+    def code(name: str) -> int:
+        if name not in where:
+            where[name] = len(table)
+            table.append(name)
+        return where[name]
+
+    # the same name under two codes (only "" and a missing value can be) is one endpoint
+    canon = np.asarray([where[name] for name in table] + [code("")], dtype=np.int32)  # −1 reads the last
+    last = canon[ep_codes[i_last]]
+    primary = canon[ep_codes[i_first]]
+    prim_map = primaries(manifest)
+    c_codes, c_names = codes_of(records["contender"])
+    contender = c_codes[i_last]
+    for i, c in enumerate(c_names):
+        if prim_map.get(str(c)):
+            primary[contender == i] = code(prim_map[str(c)])
+    return last, primary, table
+
+
+def _sorted_categorical(codes: np.ndarray, table: list[str]) -> pd.Categorical[str]:
+    """Codes into ``table`` as the categorical ``pd.Categorical`` of their names would be: categories the
+    names present, sorted."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(table)))
+    names = sorted({table[k] for k in present.tolist()})
+    at = {name: k for k, name in enumerate(names)}
+    lookup = np.full(len(table), -1, dtype=np.int32)
+    for k in present.tolist():
+        lookup[k] = at[table[k]]
+    return pd.Categorical.from_codes(lookup[codes], categories=pd.Index(names))
 
 
 def _session_columns(records: Any, idx: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray]:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness._percentile import percentiles
+from harness._percentile import percentiles_at, sorted_percentiles
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["PERCENTILES", "STAT_NAMES", "describe", "mean_ci"]
+__all__ = ["PERCENTILES", "STAT_NAMES", "describe", "describe_finite", "describe_in_two", "mean_ci"]
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
 """Percentiles reported for every latency metric (linear interpolation between order statistics)."""
@@ -31,17 +32,56 @@ def describe(values: ArrayLike) -> dict[str, float]:
     sorted raw samples).
     """
     arr = np.asarray(values, dtype=float)
-    arr = arr[np.isfinite(arr)]
+    return describe_finite(arr[np.isfinite(arr)])
+
+
+def describe_finite(arr: np.ndarray) -> dict[str, float]:
+    """:func:`describe` of ``arr``, a 1-D float array of finite values that this function may reorder
+    (it is sorted in place: pass a copy you own, such as the result of a boolean mask).
+
+    The mean, min and max are taken before the sort, in the values' own order (a sum's rounding depends on
+    its order); the percentiles from the sorted array, bit for bit ``np.percentile``'s.
+    """
     out: dict[str, float] = {"count": float(arr.size)}
     if arr.size == 0:
         out.update(dict.fromkeys(STAT_NAMES[1:], math.nan))
         return out
-    qs = percentiles(arr, PERCENTILES)
     out["mean"] = float(arr.mean())
     out["min"] = float(arr.min())
-    for p, q in zip(PERCENTILES, qs, strict=True):
-        out[_pname(p)] = float(q)
-    out["max"] = float(arr.max())
+    arr_max = float(arr.max())
+    arr.sort()
+    for p, q in zip(PERCENTILES, sorted_percentiles(arr, PERCENTILES), strict=True):
+        out[_pname(p)] = q
+    out["max"] = arr_max
+    return out
+
+
+def describe_in_two(values: np.ndarray, pool: Executor) -> dict[str, float]:
+    """:func:`describe_finite` of ``values`` (1-D, finite, at least one; left as they are), sorted in two
+    halves at once: those below a pivot (a sample's median) on one of ``pool``'s threads, the rest on this
+    one (numpy's filter and sort release the GIL). Every value below the pivot ranks before every other,
+    so the k-th smallest is the low half's k-th, or the high half's (k − its size)-th."""
+    out: dict[str, float] = {"count": float(values.size)}
+    out["mean"] = float(values.mean())
+    out["min"] = float(values.min())
+    values_max = float(values.max())
+    pivot = float(np.median(values[:: max(1, values.size // 1023)]))
+
+    def part(low: bool) -> np.ndarray:
+        half: np.ndarray = values[values < pivot] if low else values[values >= pivot]
+        half.sort()
+        return half
+
+    job = pool.submit(part, True)
+    high = part(False)
+    low = job.result()
+    k = int(low.size)
+    ranked = percentiles_at(
+        int(values.size), PERCENTILES, lambda i: float(low[i]) if i < k else float(high[i - k])
+    )
+    for p, q in zip(PERCENTILES, ranked, strict=True):
+        out[_pname(p)] = q
+    out["max"] = values_max
     return out
 
 

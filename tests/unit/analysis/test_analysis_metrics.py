@@ -402,3 +402,108 @@ def test_a_latency_fault_is_reported_as_slowdown_with_numbers() -> None:
     [row] = a.fault_impact.to_dict("records")
     assert row["changes"] == ["p50 user latency rose from 1.0 s to 5.0 s (+4.0 s, noise ±1 ms)"]
     assert "lost 0.0 % of requests" in text
+
+
+def _columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ttft = rng.lognormal(-1, 1, n)
+    ttft[rng.random(n) < 0.1] = np.nan
+    cols: dict[str, np.ndarray] = {
+        k: rng.random(n) < p
+        for k, p in (
+            ("ok", 0.9),
+            ("throttled", 0.05),
+            ("primary_failed", 0.1),
+            ("rescued", 0.05),
+            ("fallback", 0.1),
+            ("max_tokens_exceeded", 0.01),
+            ("finished", 0.95),
+        )
+    }
+    cols |= {
+        "cost": rng.random(n) / 100,
+        "wasted_cost": rng.random(n) / 1000,
+        "output_tokens": rng.integers(1, 500, n).astype(float),
+        "usage_source": np.array(["reported", "estimated", "none", None], dtype=object)[
+            rng.integers(0, 4, n)
+        ],
+        "check_passed": np.array([True, False, None, np.False_], dtype=object)[rng.integers(0, 4, n)],
+        "n_attempts": rng.integers(1, 4, n),
+        "attempts_429": rng.integers(0, 2, n),
+        "ttft": ttft,
+        "user_ttft": ttft + rng.random(n) / 100,
+        "ttfot": ttft.copy(),  # no reasoning: the same numbers
+        "user_ttfot": ttft + rng.random(n),
+        "reasoning_tokens": rng.integers(0, 50, n).astype(float),
+        "reasoning_cost": rng.random(n) / 1e4,
+        "tpot": np.where(rng.random(n) < 0.2, np.nan, rng.random(n) / 50),
+        "e2e": rng.lognormal(0, 1, n),
+        "user_latency": rng.lognormal(0, 1, n),
+        "schedule_lag": rng.random(n) / 100,
+    }
+    return cols
+
+
+def test_group_columns_give_the_numbers_of_the_sliced_columns() -> None:
+    """analyse() hands each group as RequestColumns(lg).group(rows): the same numbers, to the bit, as the
+    group's columns sliced out; a check counts as failed only when it is the boolean False."""
+    from harness.analysis._metrics import RequestColumns, latency_rows
+
+    cols = _columns(5000)
+    good = np.random.default_rng(1).random(5000) < 0.5
+    gaps = np.random.default_rng(2).random(777)
+    base = RequestColumns(cols)
+    for idx in (np.arange(5000), np.flatnonzero(cols["fallback"]), np.arange(0, 5000, 7), np.arange(0)):
+        sub = {k: v[idx] for k, v in cols.items()}
+        want = request_metrics(sub, good[idx], 10.0, n_chunk_gaps=3, n_reads=4, n_merged_reads=1)
+        group = base.group(idx)
+        got = request_metrics(group, good[idx], 10.0, n_chunk_gaps=3, n_reads=4, n_merged_reads=1)
+        assert repr(got) == repr(want)
+        assert repr(latency_rows(group, gaps)) == repr(latency_rows(sub, gaps))
+        ok = sub["ok"]
+        assert want["check_failed"] == sum(1 for c in sub["check_passed"][ok] if c is False or c is np.False_)
+        assert want["usage_reported_share"] == pytest.approx(
+            (sub["usage_source"][ok] == "reported").sum() / ok.sum() if ok.sum() else math.nan, nan_ok=True
+        )
+        for m in ("ttft", "ttfot", "tpot", "e2e"):
+            vals = sub[m][ok]
+            vals = vals[np.isfinite(vals)]
+            qs = [float(q) for q in np.percentile(vals, (50, 95, 99))] if vals.size else [math.nan] * 3
+            assert [want[f"{m}_p{p}"] for p in (50, 95, 99)] == pytest.approx(qs, nan_ok=True, rel=0, abs=0)
+
+
+def test_request_columns_read_compact_frames() -> None:
+    """Categorical strings, a nullable boolean check and int32 counts give the numbers plain arrays give."""
+    from harness.analysis._metrics import RequestColumns
+
+    cols = _columns(3000, seed=5)
+    good = cols["ok"].copy()
+    want = request_metrics(cols, good, 7.0)
+    frame = pd.DataFrame(cols)
+    frame["usage_source"] = frame["usage_source"].astype("category")
+    frame["check_passed"] = pd.array(
+        [None if c is None else bool(c) for c in cols["check_passed"]], dtype="boolean"
+    )
+    frame["n_attempts"] = frame["n_attempts"].astype("int32")
+    frame["attempts_429"] = frame["attempts_429"].astype("int32")
+    got = request_metrics(RequestColumns(frame).group(np.arange(3000)), good, 7.0)
+    assert repr(got) == repr(want)
+    compact = ("usage_source", "check_passed")
+    arrays = {k: frame[k].array if k in compact else frame[k].to_numpy() for k in frame}
+    got = request_metrics(RequestColumns(arrays).group(np.arange(3000)), good, 7.0)
+    assert repr(got) == repr(want)
+
+
+def test_large_groups_on_two_threads_give_the_one_thread_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.analysis import _metrics
+    from harness.analysis._metrics import RequestColumns, latency_rows
+
+    cols = _columns(30_000, seed=9)
+    gaps = np.random.default_rng(4).lognormal(0, 1, 25_000)
+    monkeypatch.setattr(_metrics, "PARALLEL_MIN", 10**12)
+    one = RequestColumns(cols).group()
+    want = (request_metrics(one, cols["ok"], 5.0), latency_rows(one, gaps))
+    monkeypatch.setattr(_metrics, "PARALLEL_MIN", 1000)
+    two = RequestColumns(cols).group()
+    got = (request_metrics(two, cols["ok"], 5.0), latency_rows(two, gaps))
+    assert repr(got) == repr(want)

@@ -168,3 +168,62 @@ def test_row_percentiles_agree_with_the_one_percentile_row_by_row(rows: list[lis
     for row, out in zip(matrix, got, strict=True):
         want = percentiles(row, (50, 95, 99))
         assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(out, want, strict=True))
+
+
+def test_sorted_percentiles_are_numpys_bit_for_bit() -> None:
+    """The report reads its percentiles from one sort per sample: every bit as np.percentile gives them
+    (sizes 1 … 3000, ties, negative values, p0 and p100)."""
+    from harness._percentile import sorted_percentiles
+
+    rng = np.random.default_rng(7)
+    ps = (0, 0.1, 1, 25, 33.3, 50, 66.7, 90, 95, 99, 99.5, 99.9, 99.99, 100)
+    for n in [*range(1, 40), 99, 100, 101, 999, 1000, 1001, 3000]:
+        for values in (
+            rng.lognormal(0, 2, n),
+            rng.integers(0, 4, n) * 0.1,
+            rng.normal(0, 1e3, n),
+            np.round(rng.exponential(1, n), 6),
+        ):
+            want = [float(q) for q in np.percentile(values, ps)]
+            got = sorted_percentiles(np.sort(values), ps)
+            assert [x.hex() for x in got] == [x.hex() for x in want], n
+    with pytest.raises(ValueError):
+        sorted_percentiles(np.array([1.0]), (101,))
+    with pytest.raises(ValueError):
+        sorted_percentiles(np.array([]), (50,))
+
+
+def test_describe_finite_sorts_its_argument_and_keeps_the_mean_of_the_original_order() -> None:
+    from harness.analysis._stats import describe_finite
+
+    values = np.random.default_rng(3).lognormal(0, 3, 10_001)
+    arr = values.copy()
+    d = describe_finite(arr)
+    assert np.array_equal(arr, np.sort(values))  # sorted in place
+    assert d["mean"] == float(values.mean())  # pairwise sum in the values' own order
+    assert d["min"] == values.min() and d["max"] == values.max() and d["count"] == 10_001
+    assert [d[f"p{p:g}"] for p in (50, 90, 95, 99, 99.9)] == [
+        float(q) for q in np.percentile(values, (50, 90, 95, 99, 99.9))
+    ]
+
+
+def test_describe_in_two_gives_describes_numbers() -> None:
+    """Two threads sort the values either side of a pivot: the same numbers as one sort, ties at the pivot
+    and all-equal values included, the values left as they were."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.analysis._stats import describe_in_two
+
+    rng = np.random.default_rng(11)
+    samples = [
+        rng.lognormal(0, 1, 25_001),
+        rng.integers(0, 3, 30_000).astype(float),
+        np.full(2_000, 0.25),
+        np.arange(5.0),
+        np.array([7.0]),
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        for values in samples:
+            before = values.copy()
+            assert repr(describe_in_two(values, pool)) == repr(describe(values))
+            assert np.array_equal(values, before)
