@@ -203,23 +203,39 @@ def _stream_reads(
     """Chunk gaps of the attempts ``rows[fin_ok]`` with the ``fin_ok`` entry each came from, and their
     reads and merged reads, list cells read a row group at a time (a long run's chunk times are the
     largest column of its records)."""
-    gaps: list[np.ndarray] = [np.empty(0)]
-    owners: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
-    reads: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
-    merged: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+    index = fin_ok.astype(np.int32) if fin_ok.size and fin_ok[-1] < 2**31 else fin_ok
+    gaps: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    reads: list[np.ndarray] = []
+    merged: list[np.ndarray] = []
     if fin_ok.size:
         where = rows[fin_ok]
         for at, cells in list_batches(records, "chunk_times", where):
             g, o = chunk_gaps(cells)
             gaps.append(g)
-            owners.append(o + at)
+            owners.append(index[o + at])
         for _, cells in list_batches(records, "chunk_deltas", where):
             r, m = read_counts(cells)
-            reads.append(r)
-            merged.append(m)
-    owner = np.concatenate(owners)
-    index = fin_ok.astype(np.int32) if fin_ok.size and fin_ok[-1] < 2**31 else fin_ok
-    return np.concatenate(gaps), index[owner], np.concatenate(reads), np.concatenate(merged)
+            reads.append(r.astype(np.int32))
+            merged.append(m.astype(np.int32))
+    return (
+        _joined(gaps, np.float64),
+        _joined(owners, index.dtype),
+        _joined(reads, np.int32),
+        _joined(merged, np.int32),
+    )
+
+
+def _joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    """``np.concatenate(parts)``, each part freed as soon as it is copied (``parts`` ends empty): the
+    peak is the result and one part, not twice the result."""
+    out = np.empty(sum(p.size for p in parts), dtype=dtype)
+    at = 0
+    while parts:
+        part = parts.pop(0)
+        out[at : at + part.size] = part
+        at += part.size
+    return out
 
 
 def _errors_table(att: dict[str, np.ndarray], lg: pd.DataFrame) -> pd.DataFrame:

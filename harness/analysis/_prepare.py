@@ -501,7 +501,8 @@ def logical_requests_indexed(
     if lean:
         for name in LEAN_OMITS:
             del columns[name]
-        columns["record"] = (rows[i_last] if rows is not None else i_last).astype(np.int64)
+        record = rows[i_last] if rows is not None else i_last
+        columns["record"] = record.astype(np.int32 if len(records) < 2**31 else np.int64)
     return pd.DataFrame(columns, copy=False), owner
 
 
