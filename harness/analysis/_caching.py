@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from harness._percentile import percentile
+from harness.analysis._rows import Codes
 
 if TYPE_CHECKING:
     from harness.config import Price
@@ -36,6 +37,11 @@ def _num(records: RecordFrame, col: str, rows: np.ndarray) -> np.ndarray:
         rows
     ]
     return out
+
+
+def _take(records: RecordFrame, col: str, rows: np.ndarray) -> np.ndarray:
+    """A column's values at ``rows`` as objects (only those rows converted)."""
+    return np.asarray(records[col].take(rows).to_numpy(dtype=object), dtype=object)
 
 
 def _unit_prices(price: Price, prompt_tokens: float) -> tuple[float, float, float, float]:
@@ -71,26 +77,35 @@ def caching(
     inp = _num(records, "input_tokens", rows)
     cost = np.nan_to_num(_num(records, "cost_usd", rows))
     ttft = _num(records, "t_first_token", rows) - _num(records, "t_dispatch", rows)
-    contender = records["contender"].to_numpy(dtype=object)[rows]
-    endpoint = records["endpoint"].to_numpy(dtype=object)[rows]
-    reported = (records["usage_source"].to_numpy(dtype=object)[rows] == "reported") & ~np.isnan(inp)
-    ok = records["outcome"].to_numpy(dtype=object)[rows] == "ok"
+    contender = Codes(_take(records, "contender", rows))
+    endpoint = _take(records, "endpoint", rows)
+    reported = (_take(records, "usage_source", rows) == "reported") & ~np.isnan(inp)
+    ok = _take(records, "outcome", rows) == "ok"
     prices = {e.name: e.price for e in manifest.endpoints}
     saved = np.zeros(len(rows))
-    for i in np.flatnonzero(reported & ((cached > 0) | (write > 0))):
-        price = prices.get(str(endpoint[i]))
+    # by endpoint and price tier (a handful of groups), not attempt by attempt: the unit prices depend on
+    # the endpoint and on which tiers the prompt size passes, nothing else
+    cand = np.flatnonzero(reported & ((cached > 0) | (write > 0)))
+    ep_codes, ep_names = pd.factorize(endpoint[cand], use_na_sentinel=False)
+    for e, name in enumerate(ep_names):
+        at = cand[ep_codes == e]
+        price = prices.get(str(name))
         if price is None:
-            saved[i] = np.nan
+            saved[at] = np.nan
             continue
-        p_in, p_read, p_write, p_write_1h = _unit_prices(price, inp[i])
-        saved[i] = (
-            cached[i] * (p_in - p_read)
-            - (write[i] - write_1h[i]) * (p_write - p_in)
-            - write_1h[i] * (p_write_1h - p_in)
-        ) / 1e6
+        above = np.sort(np.array([t.above_input_tokens for t in price.tiers], dtype=float))
+        tier = np.searchsorted(above, inp[at], side="left")  # how many tiers the prompt is above
+        for b in np.unique(tier).tolist():
+            i = at[tier == b]
+            p_in, p_read, p_write, p_write_1h = _unit_prices(price, inp[i[0]])
+            saved[i] = (
+                cached[i] * (p_in - p_read)
+                - (write[i] - write_1h[i]) * (p_write - p_in)
+                - write_1h[i] * (p_write_1h - p_in)
+            ) / 1e6
     out: dict[str, dict[str, Any]] = {}
     for c in contenders:
-        sel = reported & (contender == c)
+        sel = reported & (contender.codes == contender.code(c))
         n = int(sel.sum())
         hit = sel & (cached > 0)
         timed = ok & ~np.isnan(ttft)

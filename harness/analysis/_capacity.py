@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from harness._percentile import percentiles
+from harness.analysis._rows import positions
 
 __all__ = [
     "CAPACITY_LIMITS",
@@ -111,14 +112,24 @@ def _rate(n: float, seconds: float) -> float:
 
 
 def capacity_steps(
-    lg: pd.DataFrame, good: np.ndarray, steps: Sequence[Mapping[str, Any]], contender: str
+    lg: pd.DataFrame,
+    good: np.ndarray,
+    steps: Sequence[Mapping[str, Any]],
+    contender: str,
+    rows: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """The step table of one contender from its logical requests (``lg`` rows of every contender, ``good``
-    aligned with them)."""
-    sel = (lg["contender"] == contender).to_numpy(dtype=bool) if len(lg) else np.zeros(0, dtype=bool)
+    aligned with them; ``rows``: the contender's positions in ``lg``, when the caller has them)."""
+    if rows is not None:
+        sel = rows
+    elif len(lg):
+        sel = np.flatnonzero((lg["contender"] == contender).to_numpy(dtype=bool))
+    else:
+        sel = np.empty(0, dtype=np.int64)
 
     def col(name: str, dtype: Any = float) -> np.ndarray:
-        return np.asarray(lg[name].to_numpy()[sel], dtype=dtype) if len(lg) else np.empty(0, dtype=dtype)
+        # only the contender's rows are converted (an object column's values too)
+        return np.asarray(lg[name].take(sel).to_numpy(), dtype=dtype) if len(lg) else np.empty(0, dtype=dtype)
 
     t_int, t_end = col("t_intended"), col("t_end")
     ok, gd = col("ok", bool), np.asarray(good, dtype=bool)[sel] if len(lg) else np.zeros(0, dtype=bool)
@@ -302,15 +313,17 @@ def capacity(
     ``search_steps`` (per contender, from end.json), listed here in order of offered rate."""
     if not is_stepped(load):
         return {}
+    rows_of = positions(lg["contender"]) if len(lg) else {}
+    none = np.empty(0, dtype=np.int64)
     if getattr(load, "search", None) is not None:
         out = {}
         for c in contenders:
             own = [_cut(s, *window) for s in (search_steps or {}).get(c, ()) if not s.get("superseded")]
             steps = sorted((s for s in own if s is not None), key=lambda s: (s["offered_rps"], s["step"]))
-            out[c] = find_knee(capacity_steps(lg, good, steps, c), slo)
+            out[c] = find_knee(capacity_steps(lg, good, steps, c, rows_of.get(c, none)), slo)
         return out
     windows = step_windows(load, *window)
-    return {c: find_knee(capacity_steps(lg, good, windows, c), slo) for c in contenders}
+    return {c: find_knee(capacity_steps(lg, good, windows, c, rows_of.get(c, none)), slo) for c in contenders}
 
 
 def _cut(step: Mapping[str, Any], start: float, end: float) -> dict[str, Any] | None:

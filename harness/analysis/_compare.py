@@ -31,6 +31,7 @@ import pandas as pd
 from harness._errors import ReportError
 from harness._percentile import percentiles, row_percentiles
 from harness.analysis._analyse import Analysis, analyse
+from harness.analysis._rows import column_at, positions
 
 __all__ = ["COMPARE_METRICS", "Comparison", "compare_analyses", "compare_runs"]
 
@@ -156,21 +157,13 @@ def _metrics(g: dict[str, np.ndarray], idx: np.ndarray, seconds: float) -> np.nd
 def _replicates(a: Analysis, c: str, n_draws: int, rng: np.random.Generator) -> np.ndarray | None:
     """n_draws × metrics for one run and contender (None when it has no requests)."""
     lg = a.logical
-    sel = lg["contender"].to_numpy() == c if len(lg) else np.zeros(0, dtype=bool)
-    n = int(sel.sum())
-    if n == 0:
+    sel = positions(lg["contender"]).get(c) if len(lg) else None  # the contender's rows, ascending
+    n = 0 if sel is None else int(sel.size)
+    if sel is None or n == 0:
         return None
-    g = {
-        "ok": lg["ok"].to_numpy(dtype=bool)[sel],
-        "good": lg["good"].to_numpy(dtype=bool)[sel],
-        "throttled": lg["throttled"].to_numpy(dtype=bool)[sel],
-        "primary_failed": lg["primary_failed"].to_numpy(dtype=bool)[sel],
-        "rescued": lg["rescued"].to_numpy(dtype=bool)[sel],
-        "user_ttft": lg["user_ttft"].to_numpy(dtype=float)[sel],
-        "tpot": lg["tpot"].to_numpy(dtype=float)[sel],
-        "user_latency": lg["user_latency"].to_numpy(dtype=float)[sel],
-        "cost": np.nan_to_num(lg["cost"].to_numpy(dtype=float)[sel]),
-    }
+    g = {k: column_at(lg, k, sel, bool) for k in ("ok", "good", "throttled", "primary_failed", "rescued")}
+    g |= {k: column_at(lg, k, sel, float) for k in ("user_ttft", "tpot", "user_latency")}
+    g["cost"] = np.nan_to_num(column_at(lg, "cost", sel, float))
     seconds = float(a.window.length)
     point = _metrics(g, np.arange(n)[None, :], seconds)[0]
     run = a.run_rows().get(c, {})

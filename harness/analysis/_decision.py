@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness._percentile import percentiles, row_percentiles
+from harness._percentile import percentiles
 from harness.analysis._faults import NOT_RECOVERED
 from harness.analysis._phases import AFTER, BASELINE
+from harness.analysis._rows import column_at, positions
 from harness.config import Decision
 
 __all__ = [
@@ -128,8 +129,8 @@ def _faced(exposure: pd.DataFrame) -> tuple[list[str], dict[str, list[str]], dic
 class _Requests:
     """One contender's logical requests as arrays, in the form the objectives need."""
 
-    ttft: np.ndarray  # user TTFT, user latency for answers without a first token
-    latency: np.ndarray
+    ttft: np.ndarray  # user TTFT (user latency for answers without a first token); NaN when not ok
+    latency: np.ndarray  # user latency; NaN when not ok
     ok: np.ndarray
     good: np.ndarray
     cost: np.ndarray
@@ -152,53 +153,103 @@ def _spans(exposure: pd.DataFrame, shared: set[str]) -> dict[str, tuple[float, f
     return out
 
 
-def _requests_of(lg: pd.DataFrame, c: str, shared: dict[str, tuple[float, float]]) -> _Requests:
-    cols = ["user_latency", "user_ttft", "phase", "t_intended", "ok", "good", "cost"]
-    g = lg.loc[lg["contender"].to_numpy() == c, cols] if len(lg) else lg
-    if not len(g):
+class _Table:
+    """The per-request table's contender positions and fault-free phases, from which each contender's
+    requests are read (only its rows of the columns the objectives need: no copy of the frame)."""
+
+    def __init__(self, lg: pd.DataFrame) -> None:
+        self.lg = lg
+        self.rows = positions(lg["contender"]) if len(lg) else {}
+        if not self.rows:
+            return
+        # a fault-free phase, through the phases' few distinct names (a missing phase, code -1: not clean)
+        codes, names = pd.factorize(lg["phase"])
+        clean = [str(p) in (BASELINE, AFTER) for p in names]
+        self.phase = np.asarray(codes)
+        self.clean_of = np.array([*clean, False], dtype=bool)
+
+
+def _requests_of(tab: _Table, c: str, shared: dict[str, tuple[float, float]]) -> _Requests:
+    pos = tab.rows.get(c)
+    if pos is None or not pos.size:
         z = np.empty(0)
         return _Requests(z, z, z.astype(bool), z.astype(bool), z, z.astype(bool), z.astype(bool))
-    lat = g["user_latency"].to_numpy(dtype=float)
-    ttft = g["user_ttft"].to_numpy(dtype=float)
-    phase_codes, phase_names = pd.factorize(g["phase"].astype(str).to_numpy(), use_na_sentinel=False)
+    lat = column_at(tab.lg, "user_latency", pos, float)
+    ttft = column_at(tab.lg, "user_ttft", pos, float)
     # asked for inside a shared window (whether it ended inside it or after: a request in flight across the
     # window's end was still asked for during the fault)
-    t = g["t_intended"].to_numpy(dtype=float)
+    t = column_at(tab.lg, "t_intended", pos, float)
     inside = np.zeros(t.size, dtype=bool)
     for start, end in shared.values():
         inside |= (t >= start) & (t < end)
+    ok = column_at(tab.lg, "ok", pos, bool)
     return _Requests(
-        ttft=np.where(np.isnan(ttft), lat, ttft),
-        latency=lat,
-        ok=g["ok"].to_numpy(dtype=bool),
-        good=g["good"].to_numpy(dtype=bool),
-        cost=np.nan_to_num(g["cost"].to_numpy(dtype=float)),
+        ttft=np.where(ok, np.where(np.isnan(ttft), lat, ttft), math.nan),
+        latency=np.where(ok, lat, math.nan),
+        ok=ok,
+        good=column_at(tab.lg, "good", pos, bool),
+        cost=np.nan_to_num(column_at(tab.lg, "cost", pos, float)),
         inside=inside,
-        clean=np.isin(np.asarray(phase_names, dtype=object), (BASELINE, AFTER))[phase_codes],
+        clean=tab.clean_of[tab.phase[pos]],
     )
 
 
-def _values(r: _Requests, idx: np.ndarray, recovery: float) -> np.ndarray:
-    """The objectives (columns, in :data:`OBJECTIVES` order) over each row of request positions ``idx``."""
+def _row_percentiles(matrix: np.ndarray, ps: Sequence[float]) -> np.ndarray:
+    """:func:`harness._percentile.row_percentiles` to the last bit, for the high percentiles the objectives
+    take: a partition moves each row's values from the lowest position any row needs to the row's end, and
+    only those are sorted (a resample's p95 reads its top twentieth), not the whole row."""
+    arr = np.array(matrix, dtype=float, ndmin=2)
+    arr[~np.isfinite(arr)] = np.nan
+    k = np.isfinite(arr).sum(axis=1)
+    out = np.full((arr.shape[0], len(ps)), np.nan)
+    rows = np.flatnonzero(k > 0)
+    if not rows.size:
+        return out
+    # (a copy only when some row has no value)
+    sub, kk = (arr, k) if rows.size == k.size else (arr[rows], k[rows])
+    first = int(np.floor((min(ps) / 100.0) * (kk.min() - 1)))  # no row reads a position below it
+    if first > 0:
+        sub.partition(first, axis=1)  # NaN last, as a sort puts it
+        sub[:, first:].sort(axis=1)
+    else:
+        sub.sort(axis=1)
+    for j, p in enumerate(ps):  # from here as row_percentiles does it
+        pos = (p / 100.0) * (kk - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, kk - 1)
+        t = pos - lo
+        a = np.take_along_axis(sub, lo[:, None], axis=1)[:, 0]
+        b = np.take_along_axis(sub, hi[:, None], axis=1)[:, 0]
+        diff = b - a
+        out[rows, j] = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # numpy's lerp
+    return out
+
+
+def _values(r: _Requests, idx: np.ndarray | None, recovery: float) -> np.ndarray:
+    """The objectives (columns, in :data:`OBJECTIVES` order) over each row of request positions ``idx``
+    (None: one row of every request, read in place)."""
     nan = math.nan
-    ok, lat = r.ok[idx], r.latency[idx]
-    good, inside, clean = r.good[idx], r.inside[idx], r.clean[idx]
-    m = idx.shape[1]
-    out = np.full((idx.shape[0], len(OBJECTIVES)), nan)
-    lat_ok = np.where(ok, lat, nan)
-    out[:, _INDEX["ttft_p95"]] = row_percentiles(np.where(ok, r.ttft[idx], nan), (95,))[:, 0]
-    out[:, [_INDEX["latency_p95"], _INDEX["latency_p99"]]] = row_percentiles(lat_ok, (95, 99))
+
+    def take(a: np.ndarray) -> np.ndarray:  # positions drawn in [0, n): "clip" skips the bounds check
+        return a[None, :] if idx is None else np.take(a, idx, mode="clip")
+
+    lat_ok, good = take(r.latency), take(r.good)
+    m = lat_ok.shape[1]
+    out = np.full((lat_ok.shape[0], len(OBJECTIVES)), nan)
+    out[:, _INDEX["ttft_p95"]] = _row_percentiles(take(r.ttft), (95,))[:, 0]
+    out[:, [_INDEX["latency_p95"], _INDEX["latency_p99"]]] = _row_percentiles(lat_ok, (95, 99))
     n_good = good.sum(axis=1)
     out[:, _INDEX["good_fraction"]] = n_good / m if m else 0.0
-    spent = r.cost[idx].sum(axis=1)
+    spent = take(r.cost).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         out[:, _INDEX["cost_per_good"]] = np.where(n_good > 0, spent / np.maximum(n_good, 1), WORST)
     if r.inside.any():
+        ok, inside, clean = take(r.ok), take(r.inside), take(r.clean)
         n_in = inside.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[:, _INDEX["fault_served"]] = np.where(n_in > 0, (ok & inside).sum(axis=1) / n_in, nan)
-        in_p95 = row_percentiles(np.where(inside, lat_ok, nan), (95,))[:, 0]
-        clean_p95 = row_percentiles(np.where(clean, lat_ok, nan), (95,))[:, 0]
+        in_p95 = _row_percentiles(np.where(inside, lat_ok, nan), (95,))[:, 0]
+        clean_p95 = _row_percentiles(np.where(clean, lat_ok, nan), (95,))[:, 0]
         added = np.where(np.isnan(in_p95), WORST, np.maximum(in_p95 - clean_p95, 0.0))
         out[:, _INDEX["fault_added_p95"]] = np.where(np.isnan(clean_p95) | (n_in == 0), nan, added)
     for key in ("ttft_p95", "latency_p95", "latency_p99"):  # never answered: the worst latency there is
@@ -219,7 +270,7 @@ def _bootstrap(
         point[_INDEX["cost_per_good"]] = WORST
         point[_INDEX["recovery_s"]] = recovery
         return point, np.tile(point, (n_boot, 1))
-    point = _values(r, np.arange(r.n)[None, :], recovery)[0]
+    point = _values(r, None, recovery)[0]
     m = min(r.n, RESAMPLE_CAP)
     chunk = max(1, _CHUNK_CELLS // m)
     reps = np.concatenate(
@@ -410,8 +461,9 @@ def decide(
     point = np.full((len(names), len(OBJECTIVES)), math.nan)
     reps = np.full((n_boot, len(names), len(OBJECTIVES)), math.nan)
     notes: list[str] = []
+    tab = _Table(lg)
     for i, c in enumerate(names):
-        r = _requests_of(lg, c, spans)
+        r = _requests_of(tab, c, spans)
         rec, why = _recovery(c, impact, shared_set, window_end) if shared else (math.nan, None)
         if why:
             notes.append(f"time to recover not compared: {why}")

@@ -22,6 +22,7 @@ import pandas as pd
 
 from harness.analysis._faults import contender_endpoints, lives_overlap
 from harness.analysis._phases import FaultWindow
+from harness.analysis._rows import column_at, positions
 
 __all__ = ["EXPOSURE_COLUMNS", "exposure_table"]
 
@@ -48,10 +49,16 @@ def exposure_table(
     lg: pd.DataFrame, windows: list[FaultWindow], contenders: list[str], chain_of: dict[str, tuple[str, ...]]
 ) -> pd.DataFrame:
     """The exposure table (columns :data:`EXPOSURE_COLUMNS`), contenders in the order given."""
-    lg_c = lg["contender"].to_numpy(dtype=object) if len(lg) else np.empty(0, dtype=object)
-    t_all = lg["t_intended"].to_numpy(dtype=float) if len(lg) else np.empty(0)
-    te_all = lg["t_end"].to_numpy(dtype=float) if len(lg) else np.empty(0)
-    te_all = np.where(np.isfinite(te_all), te_all, t_all)
+    rows_of = positions(lg["contender"]) if len(lg) else {}
+
+    def life(c: str) -> tuple[np.ndarray, np.ndarray]:
+        """The contender's requests' (t_intended, t_end), an unfinished life ending where it began."""
+        sel = rows_of.get(c)
+        if sel is None:  # no request (or no table)
+            return np.empty(0), np.empty(0)
+        t, te = column_at(lg, "t_intended", sel, float), column_at(lg, "t_end", sel, float)
+        return t, np.where(np.isfinite(te), te, t)
+
     rows: list[dict[str, Any]] = []
     for w in windows:
         per: list[dict[str, Any]] = []
@@ -59,8 +66,7 @@ def exposure_table(
             chain = chain_of.get(c, ())
             mine = contender_endpoints(w, c, chain)
             exposed = bool(mine) and w.applied
-            sel = lg_c == c
-            n = int(lives_overlap(t_all[sel], te_all[sel], w.start, w.end).sum()) if exposed else 0
+            n = int(lives_overlap(*life(c), w.start, w.end).sum()) if exposed else 0
             per.append(
                 {
                     "contender": c,

@@ -30,6 +30,7 @@ import pandas as pd
 from harness._percentile import percentile
 from harness.analysis._noise import percentile_change
 from harness.analysis._phases import FaultWindow, Window, crosses_edge
+from harness.analysis._rows import Codes, column_at, is_in, positions
 
 __all__ = [
     "CHANGE_METRICS",
@@ -123,6 +124,7 @@ def _time_to_recover(
     w: FaultWindow,
     window: Window,
     base: tuple[float, float, float],
+    order: np.ndarray | None = None,
 ) -> tuple[float | None, bool]:
     """(seconds after the fault ended until healthy, whether any window could be judged at all)."""
     base_p95, base_err, rate = base
@@ -132,7 +134,7 @@ def _time_to_recover(
         span = left
     lat_limit = max(TOLERANCE["p95_factor"] * base_p95, base_p95 + TOLERANCE["p95_slack_s"])
     err_limit = base_err + TOLERANCE["error_rate_points"]
-    order = np.argsort(t, kind="stable")
+    order = np.argsort(t, kind="stable") if order is None else order
     ts, ls, oks = t[order], lat[order], ok[order]
     x = w.end
     judged = False
@@ -154,14 +156,13 @@ def _regional(
     region_of: dict[str, str],
     rescued: np.ndarray,
     endpoint: np.ndarray,
+    names: Codes | None,
 ) -> dict[str, Any]:
+    """``endpoint``: each request's endpoint as a code of ``names``."""
     hit = {region_of[e] for e in w.endpoints if region_of.get(e)}
     other = [e for e in chain if region_of.get(e) and region_of[e] not in hit] if hit else []
-    return {
-        "regional": bool(hit),
-        "other_region_fallback": bool(other),
-        "rescued_other_region": int((rescued & np.isin(endpoint, other)).sum()) if other else 0,
-    }
+    there = int((rescued & np.isin(endpoint, names.codes_of(other))).sum()) if other and names else 0
+    return {"regional": bool(hit), "other_region_fallback": bool(other), "rescued_other_region": there}
 
 
 def _secs(x: float) -> str:
@@ -247,65 +248,78 @@ def fault_impact(
     whether the contender's route had an endpoint in another region and how many requests it served there.
     """
     region_of = region_of or {}
-    rows: list[dict[str, Any]] = []
     applied = [w for w in windows if w.applied]
-    lg_c = lg["contender"].to_numpy(dtype=object) if len(lg) else np.empty(0, dtype=object)
-    contenders = sorted(set(lg_c.tolist()) | set(attempts["contender"].tolist())) if len(lg) else []
-    per: dict[str, dict[str, np.ndarray]] = {}
-    for c in contenders if applied else []:
-        sel = lg_c == c
-        asel = attempts["contender"] == c
-        t = lg["t_intended"].to_numpy(dtype=float)[sel]
-        te = lg["t_end"].to_numpy(dtype=float)[sel]
-        per[c] = {
-            "t": t,
-            "te": np.where(np.isfinite(te), te, t),
-            "ok": lg["ok"].to_numpy(dtype=bool)[sel],
-            "user_latency": lg["user_latency"].to_numpy(dtype=float)[sel],
-            "user_ttft": lg["user_ttft"].to_numpy(dtype=float)[sel],
-            "pf": lg["primary_failed"].to_numpy(dtype=bool)[sel],
-            "resc": lg["rescued"].to_numpy(dtype=bool)[sel],
-            "ep": lg["endpoint"].to_numpy(dtype=object)[sel],
-            **{
-                f"a_{k}": attempts[k][asel]
-                for k in ("t_end", "t_dispatch", "ok", "endpoint", "fallback_from")
-            },
+    # each contender's rows through positions: one factorize of the column, no object comparisons per name
+    if not (applied and len(lg)):
+        return _impact_frame([])
+    lg_rows = positions(lg["contender"])
+    a_codes = Codes(attempts["contender"])
+    contenders = sorted(set(lg_rows) | {str(n) for n in a_codes.names})
+    lg_cols = {  # name → (column, dtype): each read at one contender's rows at a time
+        "t": ("t_intended", float),
+        "te": ("t_end", float),
+        "ok": ("ok", bool),
+        "user_latency": ("user_latency", float),
+        "user_ttft": ("user_ttft", float),
+        "pf": ("primary_failed", bool),
+        "resc": ("rescued", bool),
+    }
+    endpoint = Codes(lg["endpoint"]) if region_of else None
+
+    def arrays(c: str) -> dict[str, np.ndarray]:
+        """The contender's requests and attempts (held for one contender at a time)."""
+        pos = lg_rows.get(c, np.empty(0, dtype=np.int64))
+        apos = np.flatnonzero(a_codes.codes == a_codes.code(c))
+        d = {k: column_at(lg, col, pos, dtype) for k, (col, dtype) in lg_cols.items()}
+        d["te"] = np.where(np.isfinite(d["te"]), d["te"], d["t"])
+        return {
+            **d,
+            "ep": endpoint.codes[pos] if endpoint is not None else np.empty(0, dtype=np.int64),
+            **{f"a_{k}": attempts[k][apos] for k in ("t_end", "t_dispatch", "ok")},
+            "a_rows": apos,
         }
+
     touched = {
         c: [w for w in applied if not chain_of.get(c) or contender_endpoints(w, c, chain_of.get(c, ()))]
         for c in contenders
     }
-    for w in applied:
-        for c in contenders:
+    # contender by contender (one contender's arrays held at a time), rows in (fault, contender) order
+    row_of: dict[tuple[int, int], dict[str, Any]] = {}
+    for ci, c in enumerate(contenders):
+        d = arrays(c)
+        t, te, ok, lat = d["t"], d["te"], d["ok"], d["user_latency"]
+        base_sel, base_s = _baseline_mask(t, te, touched[c], window)  # the contender's, whatever the fault
+        base = _baseline(lat, ok, base_sel, base_s)
+        t_order: np.ndarray | None = None
+        for wi, w in enumerate(applied):
             chain = chain_of.get(c, ())
             mine = contender_endpoints(w, c, chain) if chain else tuple(w.endpoints)
             affected = bool(mine) or not chain or not (w.endpoints or w.paths)
-            d = per[c]
-            t, te, ok, lat = d["t"], d["te"], d["ok"], d["user_latency"]
             trans = crosses_edge(t, te, w)
             inside = (t >= w.start) & (t < w.end) & ~trans
             n_in = int(inside.sum())
             lost = int((inside & ~ok).sum())
-            base_sel, base_s = _baseline_mask(t, te, touched[c], window)
-            base = _baseline(lat, ok, base_sel, base_s)
             changes, said = _changes(d, inside, base_sel) if affected else ({"change_judged": False}, [])
             primary = chain[0] if chain else None
             a_end, a_disp = d["a_t_end"], d["a_t_dispatch"]
             horizon = w.recovery_end
-            err_sel = ~d["a_ok"] & (a_end >= w.start) & (a_end <= horizon)
-            fb_sel = (a_disp >= w.start) & (a_disp <= horizon)
+            # the attempts of the fault's span, by position: only their endpoint names are read
+            err_at = np.flatnonzero(~d["a_ok"] & (a_end >= w.start) & (a_end <= horizon))
+            fb_at = np.flatnonzero((a_disp >= w.start) & (a_disp <= horizon))
+            apos = d["a_rows"]
             if mine:  # react to this fault: errors on its endpoints, fallbacks away from them
                 targets = list(mine)
-                err_sel &= np.isin(d["a_endpoint"], targets)
-                away = np.isin(d["a_fallback_from"], targets)
+                err_at = err_at[is_in(attempts["endpoint"][apos[err_at]], targets)]
+                fb_endpoint = attempts["endpoint"][apos[fb_at]]
+                away = is_in(attempts["fallback_from"][apos[fb_at]], targets)
                 if primary in targets:  # a cooled-down primary is skipped without a fallback_from
-                    away |= d["a_endpoint"] != primary
-                fb_sel &= away
+                    away |= np.asarray(fb_endpoint != primary, dtype=bool)
+                fb_at = fb_at[away]
             elif primary:
-                fb_sel &= d["a_endpoint"] != primary
+                fb_at = fb_at[np.asarray(attempts["endpoint"][apos[fb_at]] != primary, dtype=bool)]
             else:
-                fb_sel &= pd.notna(d["a_fallback_from"])
-            reactions = np.concatenate([a_end[err_sel], a_disp[fb_sel]])
+                fb_at = fb_at[np.asarray(pd.notna(attempts["fallback_from"][apos[fb_at]]), dtype=bool)]
+            reactions = np.concatenate([a_end[err_at], a_disp[fb_at]])
             ttd = float(reactions.min() - w.start) if reactions.size and affected else None
             ttr: float | None = None
             status = "recovered"
@@ -316,41 +330,45 @@ def fault_impact(
             elif base is None:
                 status = "no baseline to compare with"
             else:
-                ttr, judged = _time_to_recover(t, lat, ok, w, window, base)
+                if t_order is None:
+                    t_order = np.argsort(t, kind="stable")
+                ttr, judged = _time_to_recover(t, lat, ok, w, window, base, t_order)
                 if ttr is None:
                     status = (
                         NOT_RECOVERED if judged else "too little of the run left after the fault to judge"
                     )
-            rows.append(
-                {
-                    "fault_id": w.fault_id,
-                    "fault": w.name,
-                    "kind": w.kind,
-                    "description": w.description,
-                    "contender": c,
-                    "affected": affected,
-                    "endpoints": ", ".join(mine),
-                    "start_s": w.start,
-                    "end_s": w.end,
-                    "duration_s": w.duration,
-                    "requests": n_in,
-                    "lost": lost,
-                    "loss_rate": lost / n_in if n_in else math.nan,
-                    "transition_requests": int(trans.sum()),
-                    "transition_lost": int((trans & ~ok).sum()),
-                    "baseline_requests": int(base_sel.sum()),
-                    **changes,
-                    "changed": bool(said),
-                    "changes": said,
-                    "baseline_error_rate": base[1] if base else math.nan,
-                    "time_to_detect_s": ttd,
-                    "time_to_recover_s": ttr,
-                    "recovery": status,
-                    "primary_failures": int((inside & d["pf"]).sum()),
-                    "rescued": int((inside & d["resc"]).sum()),
-                    **_regional(w, chain, region_of, inside & d["resc"], d["ep"]),
-                }
-            )
+            row_of[(wi, ci)] = {
+                "fault_id": w.fault_id,
+                "fault": w.name,
+                "kind": w.kind,
+                "description": w.description,
+                "contender": c,
+                "affected": affected,
+                "endpoints": ", ".join(mine),
+                "start_s": w.start,
+                "end_s": w.end,
+                "duration_s": w.duration,
+                "requests": n_in,
+                "lost": lost,
+                "loss_rate": lost / n_in if n_in else math.nan,
+                "transition_requests": int(trans.sum()),
+                "transition_lost": int((trans & ~ok).sum()),
+                "baseline_requests": int(base_sel.sum()),
+                **changes,
+                "changed": bool(said),
+                "changes": said,
+                "baseline_error_rate": base[1] if base else math.nan,
+                "time_to_detect_s": ttd,
+                "time_to_recover_s": ttr,
+                "recovery": status,
+                "primary_failures": int((inside & d["pf"]).sum()),
+                "rescued": int((inside & d["resc"]).sum()),
+                **_regional(w, chain, region_of, inside & d["resc"], d["ep"], endpoint),
+            }
+    return _impact_frame([row_of[(wi, ci)] for wi in range(len(applied)) for ci in range(len(contenders))])
+
+
+def _impact_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("time_to_detect_s", "time_to_recover_s", "changes"):  # keep None / lists as they are
         df[col] = pd.Series([r.get(col) for r in rows], index=df.index, dtype=object)

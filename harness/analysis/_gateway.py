@@ -9,12 +9,15 @@ is not, without any I/O.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from harness.analysis._rows import few_names, is_in
 
 __all__ = ["NO_MODEL_CHECK_DIALECTS", "gateway_evidence", "same_model", "same_models"]
 
@@ -47,11 +50,35 @@ def same_model(requested: str, served: str) -> bool:
     return any(a.startswith(b) and _SUFFIX.fullmatch(a[len(b) :]) for a, b in ((r, s), (s, r)))
 
 
+def _factorize_with_na(values: Any) -> tuple[np.ndarray, list[Any]]:
+    """``pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)`` (every missing value one
+    NaN group, in order of first appearance): for a Categorical from its codes (-1, missing, one more
+    code), for an object array at the cost of the default factorize (half of the other's), or of a few
+    comparisons when the array names a few models."""
+    if isinstance(values, pd.Categorical):
+        codes, firsts = pd.factorize(values.codes)  # the categories in order of first appearance
+        categories = np.asarray(values.categories, dtype=object)
+        return codes, [categories[c] if c >= 0 else math.nan for c in firsts.tolist()]
+    values = np.asarray(values, dtype=object)
+    few = few_names(values)
+    if few is not None:
+        return few
+    codes, uniques = pd.factorize(values)
+    names = list(uniques)
+    missing = codes < 0
+    if missing.any():
+        first = int(np.argmax(missing))
+        before = int(codes[:first].max()) + 1 if first else 0  # distinct values seen before the first NaN
+        codes = np.where(missing, before, codes + (codes >= before))
+        names.insert(before, math.nan)
+    return codes, names
+
+
 def _pairs(requested: np.ndarray, served: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Each (requested, served) pair's position among the distinct pairs, and those pairs as strings,
     in order of first appearance (a run names a handful of models however many answers it holds)."""
-    r_codes, r_names = pd.factorize(np.asarray(requested, dtype=object), use_na_sentinel=False)
-    s_codes, s_names = pd.factorize(np.asarray(served, dtype=object), use_na_sentinel=False)
+    r_codes, r_names = _factorize_with_na(requested)
+    s_codes, s_names = _factorize_with_na(served)
     codes, keys = pd.factorize(r_codes.astype(np.int64) * max(len(s_names), 1) + s_codes)
     width = max(len(s_names), 1)
     return codes, [(str(r_names[k // width]), str(s_names[k % width])) for k in keys]
@@ -68,12 +95,14 @@ def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, A
     """For the attempts ``sel`` of one contender: answers a gateway fell back for or retried before
     answering, answers from another model than requested (with the most common such pair), out of the
     answers that could say so."""
-    ok = sel & att["ok"]
-    fell = ok & (np.nan_to_num(att["gateway_fallbacks"], nan=0.0) > 0)
-    retried = ok & (np.nan_to_num(att["gateway_retries"], nan=0.0) > 0)
-    served = ok & pd.notna(att["model_served"])
-    served &= ~np.isin(att["dialect"], list(NO_MODEL_CHECK_DIALECTS))
-    codes, distinct = _pairs(att["model_requested"][served], att["model_served"][served])
+    # the contender's answers by position: every column is read there only, not over every attempt
+    ok = np.flatnonzero(sel & att["ok"])
+    fell = np.nan_to_num(att["gateway_fallbacks"][ok], nan=0.0) > 0
+    retried = np.nan_to_num(att["gateway_retries"][ok], nan=0.0) > 0
+    model_served = att["model_served"][ok]
+    can_say = pd.notna(model_served) & ~is_in(att["dialect"][ok], list(NO_MODEL_CHECK_DIALECTS))
+    served = ok[can_say]
+    codes, distinct = _pairs(att["model_requested"][served], model_served[can_say])
     counts = np.bincount(codes, minlength=len(distinct))
     pairs: Counter[tuple[str, str]] = Counter()
     for pair, n in zip(distinct, counts.tolist(), strict=True):  # first seen first: ties as before
@@ -81,10 +110,10 @@ def gateway_evidence(att: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, A
             pairs[pair] += n
     top = pairs.most_common(1)
     return {
-        "answers": int(ok.sum()),
+        "answers": int(ok.size),
         "gateway_fallbacks": int(fell.sum()),
         "gateway_retries": int(retried.sum()),
-        "served_checked": int(served.sum()),
+        "served_checked": int(served.size),
         "served_other": int(sum(pairs.values())),
         "served_other_example": list(top[0][0]) if top else None,
     }

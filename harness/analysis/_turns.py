@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from harness._percentile import percentile
+from harness.analysis._rows import Codes
 from harness.record import RecordFrame
 
 __all__ = ["TURN_COLUMNS", "by_turn", "unsent_turns", "window_times"]
@@ -57,31 +58,33 @@ def by_turn(
     sel = ~np.isnan(turn)
     if not sel.any() and not unsent:
         return pd.DataFrame(columns=list(TURN_COLUMNS))
-    contender = logical["contender"].to_numpy(dtype=object)[sel]
+    at = np.flatnonzero(sel)  # the session turns' rows: only these are converted
+    contender = Codes(np.asarray(logical["contender"].take(at).to_numpy(dtype=object), dtype=object))
     turn = turn[sel].astype(int)
     ok = logical["ok"].to_numpy(dtype=bool)[sel]
-    error = logical["error_class"].to_numpy(dtype=object)[sel]
+    error = np.asarray(logical["error_class"].take(at).to_numpy(dtype=object), dtype=object)
     ttft = pd.to_numeric(logical["ttft"], errors="coerce").to_numpy(dtype=float)[sel]
     inp = pd.to_numeric(logical["input_tokens"], errors="coerce").to_numpy(dtype=float)[sel]
     cached = pd.to_numeric(logical["cached_input_tokens"], errors="coerce").to_numpy(dtype=float)[sel]
     order = list(contenders or [])
-    order += sorted((set(map(str, contender)) | {c for c, _k in unsent}) - set(order))
+    order += sorted((set(map(str, contender.names)) | {c for c, _k in unsent}) - set(order))
     rows = []
     for c in order:
-        mine = contender == c
-        for k in sorted(set(turn[mine].tolist()) | {k for cc, k in unsent if cc == c}):
-            m = mine & (turn == k)
-            good = m & ok
-            both = good & ~np.isnan(inp) & ~np.isnan(cached)
+        mine = np.flatnonzero(contender.codes == contender.code(c))  # positions, ascending
+        mine_turn = turn[mine]
+        for k in sorted(set(mine_turn.tolist()) | {k for cc, k in unsent if cc == c}):
+            m = mine[mine_turn == k]
+            good = m[ok[m]]
+            both = good[~np.isnan(inp[good]) & ~np.isnan(cached[good])]
             total_in = float(inp[both].sum())
             never = unsent.get((c, int(k)), 0)
             rows.append(
                 {
                     "contender": c,
                     "turn": int(k),
-                    "requests": int(m.sum()) + never,
-                    "ok": int(good.sum()),
-                    "not_sent": int((m & (error == "not_sent")).sum()) + never,
+                    "requests": int(m.size) + never,
+                    "ok": int(good.size),
+                    "not_sent": int((error[m] == "not_sent").sum()) + never,
                     "ttft_p50": percentile(ttft[good], 50),
                     "ttft_p95": percentile(ttft[good], 95),
                     "input_tokens": percentile(inp[good], 50),
@@ -103,7 +106,7 @@ def window_times(records: RecordFrame, t_intended: np.ndarray) -> np.ndarray:
         return t_intended
     frame = pd.DataFrame(
         {
-            "c": records["contender"].to_numpy(dtype=object)[sel],
+            "c": records["contender"].take(sel).to_numpy(dtype=object),
             "s": pd.to_numeric(records["seq"], errors="coerce").to_numpy(dtype=float)[sel],
             "t": t_intended[sel],
         }
@@ -119,11 +122,15 @@ def unsent_turns(records: RecordFrame, start: float, end: float) -> dict[tuple[s
     if not len(records) or "turn" not in records.columns:
         return {}
     turn = pd.to_numeric(records["turn"], errors="coerce").to_numpy(dtype=float)
-    unsent = (records["error_class"].to_numpy(dtype=object) == "not_sent") & ~np.isnan(turn)
+    turns = np.flatnonzero(~np.isnan(turn))  # session turns: only their error classes are read
+    if not turns.size:
+        return {}
+    unsent = np.zeros(turn.size, dtype=bool)
+    unsent[turns] = records["error_class"].take(turns).to_numpy(dtype=object) == "not_sent"
     unsent &= pd.to_numeric(records["attempt"], errors="coerce").to_numpy(dtype=float) == 1
     if not unsent.any():
         return {}
     t = window_times(records, pd.to_numeric(records["t_intended"], errors="coerce").to_numpy(dtype=float))
     sel = unsent & (t >= start) & (t < end)
-    names = records["contender"].to_numpy(dtype=object)[sel]
+    names = records["contender"].take(np.flatnonzero(sel)).to_numpy(dtype=object)
     return dict(Counter((str(c), int(k)) for c, k in zip(names, turn[sel], strict=True)))

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis._risks import _pct, _secs, _threshold, slo_text
+from harness.analysis._rows import column_at, positions
 
 __all__ = ["attribute_failures", "headline", "verdict_rows"]
 
@@ -44,7 +45,7 @@ def _fault_ids(phase: str) -> list[str]:
     return phase.removeprefix("fault:").split("+") if phase.startswith("fault:") else []
 
 
-# the columns attribute_failures and _dominant_miss read: a contender's view copies only these
+# the columns attribute_failures and _dominant_miss read (phase first): taken at a contender's positions
 _ATTRIBUTION_COLUMNS = ("phase", "good", "ok", "user_latency", "user_ttft", "user_ttfot", "tpot")
 
 
@@ -63,15 +64,25 @@ def attribute_failures(
         return out
     min_gf = slo.get("min_good_fraction")
     max_er = slo.get("max_error_rate")
+    rows_of = positions(lg["contender"]) if failing else {}
+    if rows_of:
+        # phases through their few distinct names: a million requests name a handful of phases (a missing
+        # phase reads "nan", as the string it would be)
+        all_codes, all_names = pd.factorize(lg["phase"])
+        names_all = np.asarray([*(str(p) for p in all_names), "nan"], dtype=str)
     for c in failing:
-        g = lg.loc[lg["contender"].to_numpy() == c, list(_ATTRIBUTION_COLUMNS)]
-        if not len(g):
+        pos = rows_of.get(c)
+        if pos is None or not pos.size:
             continue
-        # phases through their few distinct values: a million requests name a handful of phases
-        phase_codes, phase_names = pd.factorize(g["phase"].astype(str).to_numpy(), use_na_sentinel=False)
-        phase_names = np.asarray(phase_names, dtype=str)
-        good = g["good"].to_numpy(dtype=bool)
-        ok = g["ok"].to_numpy(dtype=bool)
+        own = all_codes[pos]
+        own[own < 0] = len(all_names)
+        phase_codes, phase_idx = pd.factorize(own)
+        phase_names = names_all[phase_idx]
+        columns = {
+            k: column_at(lg, k, pos, bool if k in ("good", "ok") else float) for k in _ATTRIBUTION_COLUMNS[1:]
+        }
+        good = columns["good"]
+        ok = columns["ok"]
         in_fault = np.char.startswith(phase_names, "fault:")[phase_codes]
         # in flight across a window's edge: neither inside nor outside (harness.analysis._phases)
         at_edge = np.char.startswith(phase_names, "transition:")[phase_codes]
@@ -94,7 +105,7 @@ def attribute_failures(
         gf_in, fid, sel = worst
         name = fault_names.get(fid, fid)
         only = " only it faced" if fid in (unshared.get(c) or ()) else ""
-        what = _dominant_miss(g.loc[sel], slo)
+        what = _dominant_miss({k: v[sel] for k, v in columns.items()}, slo)
         numbers = f"{_pct(gf_in)} good inside, {_pct(gf_out)} outside"
         if what is None:
             out[c] = f"{c} met its SLOs except during the {name}{only}, when its requests failed ({numbers})"
@@ -103,17 +114,17 @@ def attribute_failures(
     return out
 
 
-def _dominant_miss(g: pd.DataFrame, slo: Mapping[str, float | None]) -> str | None:
+def _dominant_miss(g: Mapping[str, np.ndarray], slo: Mapping[str, float | None]) -> str | None:
     """'1 s TTFT' when the TTFT threshold is what most requests inside the window missed; None when failed
-    requests outnumber every threshold's misses."""
-    ok = g["ok"].to_numpy(dtype=bool)
-    lat = g["user_latency"].to_numpy(dtype=float)
-    ttft = g["user_ttft"].to_numpy(dtype=float)
-    ttfot = g["user_ttfot"].to_numpy(dtype=float)
+    requests outnumber every threshold's misses. ``g``: the requests' columns."""
+    ok = np.asarray(g["ok"], dtype=bool)
+    lat = np.asarray(g["user_latency"], dtype=float)
+    ttft = np.asarray(g["user_ttft"], dtype=float)
+    ttfot = np.asarray(g["user_ttfot"], dtype=float)
     values = {
         "ttft": np.where(np.isnan(ttft), lat, ttft),
         "ttfot": np.where(np.isnan(ttfot), lat, ttfot),
-        "tpot": g["tpot"].to_numpy(dtype=float),
+        "tpot": np.asarray(g["tpot"], dtype=float),
         "e2e": lat,
     }
     label = {"ttft": "TTFT", "ttfot": "time to first output", "tpot": "TPOT", "e2e": "latency"}

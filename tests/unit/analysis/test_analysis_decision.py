@@ -12,8 +12,9 @@ import pytest
 from conftest import run_info
 from factories import record_row, records_frame
 
+from harness._percentile import row_percentiles
 from harness.analysis import analyse, synthetic_run
-from harness.analysis._decision import order_of
+from harness.analysis._decision import _row_percentiles, order_of
 from harness.config import Price
 from harness.record import RunInfo
 
@@ -324,3 +325,18 @@ def test_decision_is_reproducible_from_the_run_seed() -> None:
     df, ev, m = synthetic_run(300, seed=5)
     one, two = analyse(df, ev, m).decision, analyse(df, ev, m).decision
     assert one["scores"] == two["scores"] and one["headline"] == two["headline"]
+
+
+@pytest.mark.parametrize("ps", [(95,), (95, 99), (50, 95), (0, 100)])
+def test_the_bootstraps_partial_sort_gives_the_shared_row_percentiles_to_the_last_bit(
+    ps: tuple[int, ...],
+) -> None:
+    rng = np.random.default_rng(7)
+    for width in (1, 2, 3, 10, 1000):
+        m = rng.lognormal(0.0, 1.0, size=(40, width))
+        m[rng.random(m.shape) < rng.choice([0.0, 0.1, 0.9], size=(40, 1))] = np.nan
+        m[rng.random(m.shape) < 0.01] = np.inf
+        m[0] = np.nan  # a row without a finite value
+        m[1, 1:] = np.nan  # a row with one
+        m[2] = 1.0  # ties
+        assert _row_percentiles(m, ps).tobytes() == row_percentiles(m, ps).tobytes()

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_info
 from factories import record_row, records_frame
 
 from harness.analysis import analyse
-from harness.analysis._gateway import same_model
+from harness.analysis._gateway import _factorize_with_na, same_model
 
 
 @pytest.mark.parametrize(
@@ -112,3 +114,15 @@ def test_old_records_without_gateway_fields_say_nothing() -> None:
     )
     a = analyse(frame, [], run_info())
     assert not [r for r in a.risks if "gateway" in r["text"]]
+
+
+def test_model_names_are_coded_as_a_factorize_with_a_nan_group_codes_them() -> None:
+    rng = np.random.default_rng(1)
+    pool = np.array(["a", "b", "c", "d", "e", None, np.nan, pd.NA], dtype=object)
+    for _ in range(2000):
+        values = pool[rng.integers(0, int(rng.integers(1, len(pool) + 1)), int(rng.integers(0, 30)))]
+        want_codes, want_names = pd.factorize(values, use_na_sentinel=False)
+        for given in (values, pd.Categorical(values)):  # the attempt arrays hold categoricals
+            codes, names = _factorize_with_na(given)
+            assert codes.tolist() == want_codes.tolist() and codes.dtype == want_codes.dtype
+            assert [str(n) for n in names] == [str(n) for n in want_names]
