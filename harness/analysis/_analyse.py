@@ -187,8 +187,9 @@ def _attempt_arrays(records: RecordFrame, rows: np.ndarray, phase: pd.Categorica
         "model_requested": coded("model_requested", ""),
         "model_served": coded("model_served"),
         "dialect": coded("dialect", ""),
-        "gateway_fallbacks": num("gateway_fallbacks", np.float32),
-        "gateway_retries": num("gateway_retries", np.float32),
+        # only whether a gateway fell back or retried counts (harness.analysis._gateway): a flag each
+        "gateway_fallbacks": np.nan_to_num(num("gateway_fallbacks", np.float32), nan=0.0) > 0,
+        "gateway_retries": np.nan_to_num(num("gateway_retries", np.float32), nan=0.0) > 0,
         "has_request_id": present("vendor_request_id"),
         "has_ratelimit": present("ratelimit_remaining_requests") | present("ratelimit_remaining_tokens"),
     }

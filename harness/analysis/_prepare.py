@@ -424,6 +424,9 @@ def logical_requests_indexed(
         "tpot": tpot,
         "schedule_lag": t_first_dispatch - t_intended,
     }
+    if np.array_equal(t["t_first_output"], t["t_first_token"], equal_nan=True):
+        # no reasoning: time to first output is time to first token, one array for both columns
+        timing["ttfot"], timing["user_ttfot"] = timing["ttft"], timing["user_ttft"]
     if lean:
         t.clear()
         del t_first_dispatch
