@@ -201,10 +201,10 @@ def _attempt_arrays(records: RecordFrame, rows: np.ndarray, phase: pd.Categorica
 def _stream_reads(
     records: RecordFrame, rows: np.ndarray, fin_ok: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Chunk gaps of the attempts ``rows[fin_ok]`` with the ``fin_ok`` entry each came from, and their
-    reads and merged reads, list cells read a row group at a time (a long run's chunk times are the
-    largest column of its records)."""
-    index = fin_ok.astype(np.int32) if fin_ok.size and fin_ok[-1] < 2**31 else fin_ok
+    """Chunk gaps of the attempts ``rows[fin_ok]`` with the index in ``fin_ok`` of the attempt each came
+    from, and their reads and merged reads, list cells read a row group at a time (a long run's chunk
+    times are the largest column of its records)."""
+    small = fin_ok.size < 2**31
     gaps: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     reads: list[np.ndarray] = []
@@ -214,14 +214,14 @@ def _stream_reads(
         for at, cells in list_batches(records, "chunk_times", where):
             g, o = chunk_gaps(cells)
             gaps.append(g)
-            owners.append(index[o + at])
+            owners.append((o + at).astype(np.int32 if small else np.int64))
         for _, cells in list_batches(records, "chunk_deltas", where):
             r, m = read_counts(cells)
             reads.append(r.astype(np.int32))
             merged.append(m.astype(np.int32))
     return (
         _joined(gaps, np.float64),
-        _joined(owners, index.dtype),
+        _joined(owners, np.int32 if small else np.int64),
         _joined(reads, np.int32),
         _joined(merged, np.int32),
     )
@@ -405,26 +405,8 @@ def analyse(
     lg["good"] = good
     met = slo_met(lg, slo)
 
-    # chunk gaps (and reads) of succeeded final attempts, tagged with their attempt row
-    fin_ok = np.flatnonzero(att["ok"] & att["final"])
-    gaps, gap_rows, reads, merged = _stream_reads(records, rows, fin_ok)
-    unsent = unsent_turns(records, window.start, window.end)  # every record, sent or not
-    contenders = [c.name for c in manifest.contenders]
-    contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
-    cache = caching_of(records, rows, contenders, manifest)
-    details = RecordDetails(records)
-    # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
-    del records, rows
-    gap_keys = _Coded(att["contender"][gap_rows])
-    gap_phase = _Coded(att["phase"][gap_rows])
-    gap_class = _Coded(att["prompt_class"][gap_rows])
-    del gap_rows
-    read_keys = _Coded(att["contender"][fin_ok])
-    read_phase = _Coded(att["phase"][fin_ok])
-    read_class = _Coded(att["prompt_class"][fin_ok])
-    del fin_ok
     phase_order = with_transitions(list(phases), set(map(str, lg["phase"].unique())) if len(lg) else set())
-    # the tables of attempts first: the per-attempt arrays are freed before the per-group metrics
+    # the tables of attempts first, so the per-attempt arrays are freed before the chunk gaps are read
     errors = _errors_table(att, lg)
     if len(errors):  # contenders as listed, phases in time order
         order = {p: i for i, p in enumerate(phase_order)}
@@ -438,7 +420,28 @@ def analyse(
     region_of = {e.name: e.region for e in manifest.endpoints if e.region}
     impact = fault_impact(lg, att, windows if len(lg) else [], chain_of, window, region_of)
     obs = _observability(att)
+    # chunk gaps (and reads) of succeeded final attempts, tagged with their attempt's contender, phase
+    # and prompt class
+    fin_ok = np.flatnonzero(att["ok"] & att["final"])
+    fin = {k: att[k][fin_ok] for k in ("contender", "phase", "prompt_class")}
     del att
+    gaps, gap_of, reads, merged = _stream_reads(records, rows, fin_ok)
+    del fin_ok
+    unsent = unsent_turns(records, window.start, window.end)  # every record, sent or not
+    contenders = [c.name for c in manifest.contenders]
+    contenders += sorted(set(map(str, lg["contender"].unique())) - set(contenders)) if len(lg) else []
+    cache = caching_of(records, rows, contenders, manifest)
+    details = RecordDetails(records)
+    # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
+    del records, rows
+    gap_keys = _Coded(fin["contender"][gap_of])
+    gap_phase = _Coded(fin["phase"][gap_of])
+    gap_class = _Coded(fin["prompt_class"][gap_of])
+    del gap_of
+    read_keys = _Coded(fin["contender"])
+    read_phase = _Coded(fin["phase"])
+    read_class = _Coded(fin["prompt_class"])
+    del fin
 
     priced = _priced(manifest)
     if len(lg):  # a cost that was recorded is known, whatever the manifest says
