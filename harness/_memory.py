@@ -10,7 +10,8 @@ sum of everything allocated rather than what is live:
 
 :func:`return_freed_memory` fixes glibc's threshold at 256 KiB (large arrays are mapped, and unmapped when
 freed) and points Arrow at the system allocator, which then follows the same rule. On a 10 M-record run
-this lowers the report's peak resident memory by about a quarter. Elsewhere than glibc it does nothing.
+this lowers the report's peak resident memory from 3.9 to 3.4 GB, for about 5 s more system time (page
+faults). Elsewhere than glibc it does nothing.
 """
 
 from __future__ import annotations
