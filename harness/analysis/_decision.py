@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness._percentile import percentiles
+from harness._percentile import percentiles, row_percentiles
 from harness.analysis._faults import NOT_RECOVERED
 from harness.analysis._phases import AFTER, BASELINE
 from harness.analysis._rows import column_at, positions
@@ -194,37 +194,6 @@ def _requests_of(tab: _Table, c: str, shared: dict[str, tuple[float, float]]) ->
     )
 
 
-def _row_percentiles(matrix: np.ndarray, ps: Sequence[float]) -> np.ndarray:
-    """:func:`harness._percentile.row_percentiles` to the last bit, for the high percentiles the objectives
-    take: a partition moves each row's values from the lowest position any row needs to the row's end, and
-    only those are sorted (a resample's p95 reads its top twentieth), not the whole row."""
-    arr = np.array(matrix, dtype=float, ndmin=2)
-    arr[~np.isfinite(arr)] = np.nan
-    k = np.isfinite(arr).sum(axis=1)
-    out = np.full((arr.shape[0], len(ps)), np.nan)
-    rows = np.flatnonzero(k > 0)
-    if not rows.size:
-        return out
-    # (a copy only when some row has no value)
-    sub, kk = (arr, k) if rows.size == k.size else (arr[rows], k[rows])
-    first = int(np.floor((min(ps) / 100.0) * (kk.min() - 1)))  # no row reads a position below it
-    if first > 0:
-        sub.partition(first, axis=1)  # NaN last, as a sort puts it
-        sub[:, first:].sort(axis=1)
-    else:
-        sub.sort(axis=1)
-    for j, p in enumerate(ps):  # from here as row_percentiles does it
-        pos = (p / 100.0) * (kk - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, kk - 1)
-        t = pos - lo
-        a = np.take_along_axis(sub, lo[:, None], axis=1)[:, 0]
-        b = np.take_along_axis(sub, hi[:, None], axis=1)[:, 0]
-        diff = b - a
-        out[rows, j] = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # numpy's lerp
-    return out
-
-
 def _values(r: _Requests, idx: np.ndarray | None, recovery: float) -> np.ndarray:
     """The objectives (columns, in :data:`OBJECTIVES` order) over each row of request positions ``idx``
     (None: one row of every request, read in place)."""
@@ -236,8 +205,8 @@ def _values(r: _Requests, idx: np.ndarray | None, recovery: float) -> np.ndarray
     lat_ok, good = take(r.latency), take(r.good)
     m = lat_ok.shape[1]
     out = np.full((lat_ok.shape[0], len(OBJECTIVES)), nan)
-    out[:, _INDEX["ttft_p95"]] = _row_percentiles(take(r.ttft), (95,))[:, 0]
-    out[:, [_INDEX["latency_p95"], _INDEX["latency_p99"]]] = _row_percentiles(lat_ok, (95, 99))
+    out[:, _INDEX["ttft_p95"]] = row_percentiles(take(r.ttft), (95,))[:, 0]
+    out[:, [_INDEX["latency_p95"], _INDEX["latency_p99"]]] = row_percentiles(lat_ok, (95, 99))
     n_good = good.sum(axis=1)
     out[:, _INDEX["good_fraction"]] = n_good / m if m else 0.0
     spent = take(r.cost).sum(axis=1)
@@ -248,8 +217,8 @@ def _values(r: _Requests, idx: np.ndarray | None, recovery: float) -> np.ndarray
         n_in = inside.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[:, _INDEX["fault_served"]] = np.where(n_in > 0, (ok & inside).sum(axis=1) / n_in, nan)
-        in_p95 = _row_percentiles(np.where(inside, lat_ok, nan), (95,))[:, 0]
-        clean_p95 = _row_percentiles(np.where(clean, lat_ok, nan), (95,))[:, 0]
+        in_p95 = row_percentiles(np.where(inside, lat_ok, nan), (95,))[:, 0]
+        clean_p95 = row_percentiles(np.where(clean, lat_ok, nan), (95,))[:, 0]
         added = np.where(np.isnan(in_p95), WORST, np.maximum(in_p95 - clean_p95, 0.0))
         out[:, _INDEX["fault_added_p95"]] = np.where(np.isnan(clean_p95) | (n_in == 0), nan, added)
     for key in ("ttft_p95", "latency_p95", "latency_p99"):  # never answered: the worst latency there is

@@ -4,7 +4,8 @@ memory.
 ``read_records`` builds one frame of every column asked for; at ten million records that frame alone is
 several gigabytes. :class:`ParquetRecords` answers ``records[col]`` with just that column, read from
 ``records.parquet`` when it is asked for and converted the way ``read_records(..., lean=True)`` converts
-it (same dtypes, same values), so the analysis runs on either unchanged. A column of few distinct values
+it (the same values; text of few distinct values as a categorical of Python strings), so the analysis
+runs on either unchanged. A column of few distinct values
 (a categorical: one small integer per record) is kept once read; any other is read again when asked again,
 and freed as soon as its caller drops it. List columns (``chunk_times``) are read one row group at a time
 (:meth:`ParquetRecords.list_batches`).

@@ -200,7 +200,9 @@ def test_bandwidth_paces_bytes_at_rate_kb_per_s() -> None:
         link.feed(b"x" * 20_000)  # 20 000 B at 100 KB/s (1 KB = 1000 B) = 200 ms, in 10 000 B slices
         await until(lambda: len(dst.data) == 20_000)
         elapsed = dst.writes[-1][0] - t
-        assert 0.18 <= elapsed <= 0.26, elapsed
+        # at least the paced 200 ms; the upper bound leaves a busy 2-core machine its scheduling noise
+        # (0.2636 s seen under the parallel suite) and still fails a pace of half the rate (0.4 s)
+        assert 0.18 <= elapsed <= 0.36, elapsed
         assert max(len(d) for _, d in dst.writes) <= 10_000
 
     run_link([spec("bandwidth", rate=100)], sc)

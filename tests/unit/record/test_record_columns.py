@@ -139,3 +139,16 @@ def test_the_per_request_table_holds_no_object_per_request(run_dir: Path) -> Non
         want = [None if pd.isna(v) else v for v in frame[c].take(at)]
         assert got[c].tolist() == want, c
     assert (frame["request_id"].take(at).tolist()) == got["request_id"].tolist()
+
+
+def test_a_shallow_copy_takes_replaced_columns_and_leaves_the_original_alone(run_dir: Path) -> None:
+    """A sequential run's analysis shifts each contender's times on a shallow copy: the copy answers with
+    the new column everywhere (whole column, list batches, detail rows), the original with the file's."""
+    lazy = open_records(run_dir, ANALYSIS_COLUMNS)
+    shifted = lazy.copy(deep=False)
+    shifted["t_end"] = lazy["t_end"].to_numpy() - 100.0
+    shifted["request_id"] = pd.Series([f"r{i}" for i in range(len(lazy))])
+    assert (shifted["t_end"].to_numpy() == lazy["t_end"].to_numpy() - 100.0).all()
+    assert shifted.rows(np.array([3, 1]), ["request_id"])["request_id"].tolist() == ["r3", "r1"]
+    assert lazy.rows(np.array([3]), ["request_id"])["request_id"].tolist() == [lazy["request_id"][3]]
+    assert not (lazy["t_end"].to_numpy() < 0).any()
