@@ -152,3 +152,25 @@ def test_a_shallow_copy_takes_replaced_columns_and_leaves_the_original_alone(run
     assert shifted.rows(np.array([3, 1]), ["request_id"])["request_id"].tolist() == ["r3", "r1"]
     assert lazy.rows(np.array([3]), ["request_id"])["request_id"].tolist() == [lazy["request_id"][3]]
     assert not (lazy["t_end"].to_numpy() < 0).any()
+
+
+def test_a_sequential_run_analyses_the_same_on_columns_as_on_the_frame(tmp_path: Path) -> None:
+    """Sequential runs shift each contender's times onto a common clock (a shallow copy with replaced
+    columns): the column reader must give the same analysis as the frame."""
+    d = write_synthetic_run(tmp_path / "run", parquet=True, n_requests=200, seed=9)
+    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    manifest["load"]["mode"] = "sequential"
+    (d / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    events, run = read_fault_events(d), read_run(d)
+    assert run.manifest.load.mode == "sequential"
+    outs = []
+    for name, records in (
+        ("frame", read_records(d, ANALYSIS_COLUMNS, lean=True)),
+        ("lazy", open_records(d, ANALYSIS_COLUMNS)),
+    ):
+        out = tmp_path / name
+        out.mkdir()
+        write_exports(analyse(records, events, run), out)
+        outs.append(out)
+    for f in sorted(p.name for p in outs[0].iterdir()):
+        assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes(), f
