@@ -118,14 +118,3 @@ def row_percentiles(matrix: ArrayLike, ps: Sequence[float]) -> np.ndarray:
         diff = b - a
         out[rows, j] = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # numpy's lerp
     return out
-    sub, kk = arr[rows], k[rows]
-    for j, p in enumerate(ps):
-        pos = (p / 100.0) * (kk - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, kk - 1)
-        t = pos - lo
-        a = np.take_along_axis(sub, lo[:, None], axis=1)[:, 0]
-        b = np.take_along_axis(sub, hi[:, None], axis=1)[:, 0]
-        diff = b - a
-        out[rows, j] = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # numpy's lerp
-    return out
