@@ -46,6 +46,7 @@ from harness.analysis._prepare import (
     read_counts,
 )
 from harness.analysis._risks import find_risks, gate_checks
+from harness.analysis._rows import Codes, is_in
 from harness.analysis._scorecard import DeclaredScores, scorecard
 from harness.analysis._sequential import align_sequential
 from harness.analysis._server import SERIES_COLUMNS, by_contender, key_series, scrape_gaps, server_summary
@@ -264,35 +265,11 @@ def _compact_column(series: pd.Series) -> Any:
     return series.to_numpy()
 
 
-def _isin(values: Any, wanted: tuple[str, ...]) -> np.ndarray:
-    """``np.isin`` for a categorical on its codes (no object per value)."""
-    if isinstance(values, pd.Categorical):
-        return np.isin(values.codes, [i for i, c in enumerate(values.categories) if c in wanted])
-    return np.isin(values, wanted)
-
-
-class _Coded:
-    """An array held as integer codes, so ``coded == value`` is a fast integer comparison."""
-
-    def __init__(self, values: Any) -> None:
-        if isinstance(values, pd.Categorical):
-            self.codes = values.codes
-            self.index = {str(u): i for i, u in enumerate(values.categories)}
-            return
-        self.codes, uniques = pd.factorize(values)
-        self.index = {str(u): i for i, u in enumerate(uniques)}
-
-    def __eq__(self, value: object) -> np.ndarray:  # type: ignore[override]
-        return np.asarray(self.codes == self.index.get(str(value), -2))
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 def _observability(att: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     codes, names = pd.factorize(att["contender"])
     answered_all = np.isfinite(att["status"])
-    cap_all = _isin(att["error_class"], _CAPACITY_CLASSES) | np.isin(att["status"], (503.0, 529.0))
+    cap_all = is_in(att["error_class"], list(_CAPACITY_CLASSES)) | np.isin(att["status"], (503.0, 529.0))
     client_all = att["error_class"] == "client_error"
     reported_all = att["usage_source"] == "reported"
     served_all = att["ok"] & pd.notna(att["model_served"])
@@ -434,13 +411,13 @@ def analyse(
     details = RecordDetails(records)
     # nothing below reads the records: a caller that passed them on (analyse(read_records(...))) frees them
     del records, rows
-    gap_keys = _Coded(fin["contender"][gap_of])
-    gap_phase = _Coded(fin["phase"][gap_of])
-    gap_class = _Coded(fin["prompt_class"][gap_of])
+    gap_keys = Codes(fin["contender"][gap_of])
+    gap_phase = Codes(fin["phase"][gap_of])
+    gap_class = Codes(fin["prompt_class"][gap_of])
     del gap_of
-    read_keys = _Coded(fin["contender"])
-    read_phase = _Coded(fin["phase"])
-    read_class = _Coded(fin["prompt_class"])
+    read_keys = Codes(fin["contender"])
+    read_phase = Codes(fin["phase"])
+    read_class = Codes(fin["prompt_class"])
     del fin
 
     priced = _priced(manifest)
@@ -454,14 +431,14 @@ def analyse(
     lat_rows: list[dict[str, Any]] = []
     for c, scope, grp, idx in _groups(lg, phase_order):
         sub = cols.group(idx)
-        gsel = gap_keys == c
-        rsel = read_keys == c
+        gsel = gap_keys.equal(c)
+        rsel = read_keys.equal(c)
         if scope == "phase":
-            gsel = gsel & (gap_phase == grp)
-            rsel = rsel & (read_phase == grp)
+            gsel = gsel & gap_phase.equal(grp)
+            rsel = rsel & read_phase.equal(grp)
         elif scope == "class":
-            gsel = gsel & (gap_class == grp)
-            rsel = rsel & (read_class == grp)
+            gsel = gsel & gap_class.equal(grp)
+            rsel = rsel & read_class.equal(grp)
         # a transition group is no span of time: it has counts and percentiles, no rates
         seconds = phases.get(grp, math.nan) if scope == "phase" else window.length
         key = {"contender": c, "scope": scope, "group": grp}

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis._rows import factorized
 from harness.record import RECORD_FIELDS, Manifest
 
 __all__ = [
@@ -110,19 +111,6 @@ UNREAD_FIELDS: frozenset[str] = frozenset(
 """Record fields no analysis (and so no report) reads: the report's read leaves them on disk."""
 ANALYSIS_COLUMNS: tuple[str, ...] = tuple(f for f in RECORD_FIELDS if f not in UNREAD_FIELDS)
 """The record columns :func:`harness.analysis.analyse` reads, in record order."""
-
-_FLOAT_COLS = (
-    "t_intended",
-    "t_dispatch",
-    "t_first_token",
-    "t_first_output",
-    "t_last_token",
-    "t_end",
-    "output_tokens",
-    "input_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-)
 
 
 def primaries(manifest: Manifest) -> dict[str, str]:
@@ -252,15 +240,6 @@ def _appearance(codes: np.ndarray) -> np.ndarray:
     if na.size:
         out[out == na[0]] = -1
     return out
-
-
-def codes_of(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
-    """Integer codes of a column (−1 for a missing value) and the values they stand for: a categorical's
-    own codes, else ``pd.factorize``."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy(), list(series.cat.categories)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    return np.asarray(codes), list(uniques)
 
 
 def equals(series: pd.Series, value: Any) -> np.ndarray:
@@ -515,7 +494,7 @@ def _endpoint_codes(
     """Each request's final endpoint and its primary (the contender's, from the manifest, else the first
     attempt's endpoint) as codes into one table of names (a missing endpoint is ""): no string per
     request."""
-    ep_codes, ep_names = codes_of(records["endpoint"])
+    ep_codes, ep_names = factorized(records["endpoint"])
     table = [str(e) for e in ep_names]
     where: dict[str, int] = {}
     for k, name in enumerate(table):
@@ -532,7 +511,7 @@ def _endpoint_codes(
     last = canon[ep_codes[i_last]]
     primary = canon[ep_codes[i_first]]
     prim_map = primaries(manifest)
-    c_codes, c_names = codes_of(records["contender"])
+    c_codes, c_names = factorized(records["contender"])
     contender = c_codes[i_last]
     for i, c in enumerate(c_names):
         if prim_map.get(str(c)):

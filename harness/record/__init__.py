@@ -40,7 +40,6 @@ from harness.record._rundir import (
     read_fault_events,
     read_records,
     record_schema,
-    records_for_report,
 )
 from harness.record._schema import (
     ERROR_CLASSES,
@@ -97,7 +96,6 @@ __all__ = [
     "read_records",
     "read_run",
     "record_schema",
-    "records_for_report",
     "write_end",
     "write_manifest",
 ]

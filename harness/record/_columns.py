@@ -92,8 +92,10 @@ class ParquetRecords:
             return self._kept[name]
         if name not in self._names:
             raise KeyError(name)
+        import pandas as pd
+
         series = self._read(name)
-        if isinstance(series.dtype, _categorical_type()) or series.dtype == bool:
+        if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == bool:
             self._kept[name] = series
         return series
 
@@ -118,6 +120,8 @@ class ParquetRecords:
             f.close()
 
     def _read(self, name: str) -> pd.Series:
+        import pandas as pd
+
         from harness.record._rundir import _to_frame
 
         table = self._table(name)
@@ -128,11 +132,9 @@ class ParquetRecords:
         held = [table]
         del table
         series: pd.Series = _to_frame(held, lean=True)[name]
-        if isinstance(series.dtype, _categorical_type()):
+        if isinstance(series.dtype, pd.CategoricalDtype):
             # categories as Python strings: turning codes into values is then one NumPy take, where Arrow
             # string categories convert value by value
-            import pandas as pd
-
             cats = pd.Index(series.cat.categories.to_numpy(dtype=object), dtype=object)
             codes = series.cat.codes.to_numpy()
             series = pd.Series(pd.Categorical.from_codes(codes, categories=cats), name=name)
@@ -190,9 +192,3 @@ def list_batches(records: RecordFrame, name: str, positions: np.ndarray) -> Iter
         yield from records.list_batches(name, positions)
     else:
         yield 0, records[name].take(positions).reset_index(drop=True)
-
-
-def _categorical_type() -> type:
-    import pandas as pd
-
-    return pd.CategoricalDtype

@@ -59,7 +59,6 @@ __all__ = [
     "read_fault_events",
     "read_records",
     "record_schema",
-    "records_for_report",
 ]
 
 RECORDS_FILE = "records.jsonl"
@@ -422,6 +421,15 @@ def _to_frame(held: list[pa.Table], lean: bool) -> pd.DataFrame:
     return lean_df
 
 
+def _field_names(columns: Sequence[str] | None) -> list[str]:
+    """``columns`` as a list (default: every record field); a name that is no record field is refused."""
+    names = list(columns) if columns is not None else list(RECORD_FIELDS)
+    unknown = [n for n in names if n not in RECORD_FIELDS]
+    if unknown:
+        raise ValueError(f"not record fields: {', '.join(unknown)}")
+    return names
+
+
 def read_records(run_dir: Path, columns: Sequence[str] | None = None, *, lean: bool = False) -> pd.DataFrame:
     """The attempt records of a run as a pandas DataFrame with ``columns`` (default: all of
     ``RECORD_FIELDS``), in that order; only those columns are read.
@@ -435,10 +443,7 @@ def read_records(run_dir: Path, columns: Sequence[str] | None = None, *, lean: b
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    names = list(columns) if columns is not None else list(RECORD_FIELDS)
-    unknown = [n for n in names if n not in RECORD_FIELDS]
-    if unknown:
-        raise ValueError(f"not record fields: {', '.join(unknown)}")
+    names = _field_names(columns)
     parquet = run_dir / RECORDS_PARQUET
     if parquet.exists():
         try:
@@ -489,30 +494,16 @@ def compact_records(run_dir: Path) -> int:
     return written
 
 
-def records_for_report(
-    run_dir: Path, columns: Sequence[str] | None = None, *, lean: bool = False
-) -> pd.DataFrame:
-    """The run's records (``columns`` of them), compacting them to ``records.parquet`` first when that has
-    not happened (a run that ended, or was killed, before compaction)."""
-    if not (run_dir / RECORDS_PARQUET).exists() and (
-        (run_dir / RECORDS_FILE).exists() or _part_files(run_dir / RECORDS_PARTS)
-    ):
-        compact_records(run_dir)
-    return read_records(run_dir, columns, lean=lean)
-
-
 def open_records(run_dir: Path, columns: Sequence[str] | None = None) -> ParquetRecords:
     """The run's records (``columns`` of them) as a :class:`ParquetRecords`: each column read from
     ``records.parquet`` when the analysis asks for it, so the report holds no frame of every record.
-    Compacts the run's records to ``records.parquet`` first when that has not happened."""
+    Compacts the run's records to ``records.parquet`` first when that has not happened (a run that ended,
+    or was killed, before compaction)."""
     import pyarrow.parquet as pq
 
     from harness.record._columns import ParquetRecords
 
-    names = list(columns) if columns is not None else list(RECORD_FIELDS)
-    unknown = [n for n in names if n not in RECORD_FIELDS]
-    if unknown:
-        raise ValueError(f"not record fields: {', '.join(unknown)}")
+    names = _field_names(columns)
     parquet = run_dir / RECORDS_PARQUET
     if not parquet.exists():
         if not (run_dir / RECORDS_FILE).exists() and not _part_files(run_dir / RECORDS_PARTS):

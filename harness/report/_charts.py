@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import Analysis
+from harness.analysis._rows import column_at
 from harness.record import ErrorClass
-from harness.report._rows import column, contender_rows
+from harness.report._rows import contender_rows
 
 __all__ = ["build_figures"]
 
@@ -143,17 +144,17 @@ def _timeline(a: Analysis, c: str) -> dict[str, Any]:
     mine = contender_rows(lg)[c]
     w = a.window
     width = max(1.0, math.ceil(w.length / 300.0)) if w.length > 0 else 1.0
-    t = column(lg, "t_intended", mine)
+    t = column_at(lg, "t_intended", mine, float)
     b = np.floor((t - w.start) / width).astype(int)
     nb = max(math.ceil(w.length / width), 1)
     b = np.clip(b, 0, nb - 1)
-    ok = column(lg, "ok", mine, bool)
+    ok = column_at(lg, "ok", mine, bool)
     x = w.start + (np.arange(nb) + 0.5) * width
     rps = np.bincount(b, minlength=nb) / width
     errs = np.bincount(b, weights=(~ok).astype(float), minlength=nb) / width
-    goodps = np.bincount(b, weights=column(lg, "good", mine), minlength=nb) / width
+    goodps = np.bincount(b, weights=column_at(lg, "good", mine, float), minlength=nb) / width
     p95 = np.full(nb, np.nan)
-    uttft = column(lg, "user_ttft", mine)
+    uttft = column_at(lg, "user_ttft", mine, float)
     sel = ok & np.isfinite(uttft)
     if sel.any():
         s = pd.Series(uttft[sel]).groupby(b[sel]).quantile(0.95)
@@ -309,10 +310,10 @@ def _cdf(a: Analysis, metric: str, title: str) -> dict[str, Any] | None:
         mine = rows.get(c)
         if mine is None:
             continue
-        vals = column(lg, metric, mine)
+        vals = column_at(lg, metric, mine, float)
         keep = np.isfinite(vals)
         if metric != "schedule_lag":
-            keep &= column(lg, "ok", mine, bool)
+            keep &= column_at(lg, "ok", mine, bool)
         vals = vals[keep]
         if not vals.size:
             continue

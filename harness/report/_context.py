@@ -13,8 +13,9 @@ from harness.analysis import FORMULAS, LATENCY_METRICS, PERCENTILES, Analysis
 from harness.analysis._capacity import HARNESS_LAG_S, capacity_verdict
 from harness.analysis._faults import TOLERANCE
 from harness.analysis._risks import slo_text
+from harness.analysis._rows import column_at
 from harness.analysis._scorecard import LAYER_TITLES, LAYERS
-from harness.report._rows import column, contender_rows
+from harness.report._rows import contender_rows
 
 __all__ = ["SIDE_BY_SIDE", "build_context", "plain", "shown"]
 
@@ -180,7 +181,7 @@ def _first_per_class(lg: pd.DataFrame, rows: np.ndarray, n: int) -> np.ndarray:
     if n <= 0 or not rows.size:
         return np.empty(0, dtype=np.intp)
     # pandas's own sort of the same values (quicksort, NaN last), so equal start times tie as before
-    order = pd.Series(column(lg, "t_intended", rows)).sort_values().index.to_numpy()
+    order = pd.Series(column_at(lg, "t_intended", rows, float)).sort_values().index.to_numpy()
     codes, _ = pd.factorize(lg["error_class"].array.take(rows[order]), use_na_sentinel=False)
     _, first = np.unique(codes, return_index=True)
     return order[np.sort(first)[:n]]
@@ -225,8 +226,10 @@ def _worst(a: Analysis, c: str) -> dict[str, list[dict[str, Any]]]:
     ]
     lg = a.logical
     mine = contender_rows(lg).get(c, np.empty(0, dtype=np.intp))
-    ok = column(lg, "ok", mine, bool)
-    slow = _detailed(a, _rows_at(lg, mine[ok][_slowest(column(lg, "user_latency", mine[ok]), WORST_N)]))[cols]
+    ok = column_at(lg, "ok", mine, bool)
+    slow = _detailed(
+        a, _rows_at(lg, mine[ok][_slowest(column_at(lg, "user_latency", mine[ok], float), WORST_N)])
+    )[cols]
     failed = _detailed(a, _rows_at(lg, mine[~ok][_first_per_class(lg, mine[~ok], WORST_N)]))[cols]
     out = {}
     for name, df in (("slowest", slow), ("failed", failed)):

@@ -22,8 +22,8 @@ from harness.record import (
     RecordWriter,
     RequestRecord,
     compact_records,
+    open_records,
     read_records,
-    records_for_report,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -187,7 +187,7 @@ def test_an_old_run_folder_with_only_records_jsonl_reads_and_compacts(tmp_path: 
     records = [_record(i) for i in range(9)]
     write_run(tmp_path, records)  # what a harness before parts wrote
     assert _rows(read_records(tmp_path)) == _expected(records)
-    df = records_for_report(tmp_path, ["request_id", "chunk_times"], lean=True)
+    df = open_records(tmp_path, ["request_id", "chunk_times"])  # the report's reader
     assert list(df.columns) == ["request_id", "chunk_times"]
     assert list(df["request_id"]) == [r.request_id for r in records]
     assert [list(x) for x in df["chunk_times"]] == [r.chunk_times for r in records]

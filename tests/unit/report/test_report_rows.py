@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.analysis._rows import column_at
 from harness.report import _rows
 from harness.report._charts import _CDF_P, quantiles_of_sorted
 from harness.report._context import _first_per_class, _slowest
-from harness.report._rows import column, contender_rows
+from harness.report._rows import contender_rows
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 200, 201, 202, 1001, 54_321])
@@ -63,9 +64,9 @@ def test_worst_rows_are_the_ones_pandas_picks(kind: str, n: int) -> None:
         mine = rows.get(c, np.empty(0, dtype=np.intp))
         g = df.loc[(df["contender"] == c).to_numpy(dtype=bool)]
         assert mine.tolist() == np.flatnonzero((df["contender"] == c).to_numpy(dtype=bool)).tolist()
-        ok = column(df, "ok", mine, bool)
+        ok = column_at(df, "ok", mine, bool)
         for k in (0, 1, 3, 10):
-            slow = mine[ok][_slowest(column(df, "user_latency", mine[ok]), k)]
+            slow = mine[ok][_slowest(column_at(df, "user_latency", mine[ok], float), k)]
             want = g.loc[g["ok"]].nlargest(k, "user_latency") if k else g.iloc[:0]
             assert slow.tolist() == want.index.tolist(), (c, k)
             failed = mine[~ok][_first_per_class(df, mine[~ok], k)]
